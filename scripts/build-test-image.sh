@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Build the test fixture: a small arm64 Debian "cloud image" shaped like Ubuntu's
+# (GPT, ESP = partition 15 with a standalone GRUB arm64 EFI at \EFI\BOOT\BOOTAA64.EFI,
+# ext4 root = partition 1 labelled cloudimg-rootfs, qcow2), with real cloud-init and openssh-server.
+# Cached outside the checkout, keyed by this script's hash. Prints the fixture directory
+# (holding the image and a SHA256SUMS) on stdout.
+# Host needs: mmdebstrap, qemu-user-static (binfmt registered), e2fsprogs, dosfstools, mtools, fdisk, qemu-utils.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+key="$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)"
+root_cache="${M5DEV_FIXTURE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/m5dev-fixtures}"
+out="$root_cache/cloudimg-$key"
+name="debian-12-m5dev-fixture-arm64.img"
+
+if [[ -f "$out/SHA256SUMS" && -f "$out/$name" ]]; then
+  echo "$out"
+  exit 0
+fi
+
+log() { echo "build-test-image: $*" >&2; }
+
+# binfmt for arm64 binaries (mount binfmt_misc first when it is empty).
+if [[ ! -e /proc/sys/fs/binfmt_misc/register ]]; then
+  mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+fi
+if [[ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]]; then
+  update-binfmts --enable qemu-aarch64 >&2 || true
+fi
+[[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]] || { log "qemu-aarch64 binfmt not registered (install qemu-user-static)"; exit 3; }
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/m5dev-fixture.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+rootfs="$work/rootfs"
+
+log "mmdebstrap arm64 rootfs (takes a few minutes under qemu-user)"
+mmdebstrap --arch=arm64 --variant=minbase --mode=root --format=directory \
+  --include=systemd-sysv,udev,kmod,linux-image-cloud-arm64,initramfs-tools,cloud-init,openssh-server,sudo,ifupdown,isc-dhcp-client,netbase,iproute2,grub-efi-arm64-bin,ca-certificates \
+  --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
+  --dpkgopt='path-exclude=/usr/share/locale/*' \
+  --customize-hook='echo "LABEL=cloudimg-rootfs / ext4 defaults,discard 0 1" > "$1/etc/fstab"' \
+  --customize-hook='echo "m5dev-fixture" > "$1/etc/hostname"' \
+  --customize-hook='printf "datasource_list: [ NoCloud, None ]\n" > "$1/etc/cloud/cloud.cfg.d/90-m5dev-fixture.cfg"' \
+  --customize-hook='rm -f "$1"/etc/ssh/ssh_host_*' \
+  --customize-hook='chroot "$1" systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer systemd-timesyncd.service >/dev/null 2>&1 || true' \
+  --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
+  bookworm "$rootfs" >&2
+
+log "standalone GRUB arm64 EFI"
+cat > "$rootfs/tmp/grub.cfg" <<'GRUB'
+set timeout=0
+search --no-floppy --label cloudimg-rootfs --set=root
+linux /vmlinuz root=LABEL=cloudimg-rootfs rw console=ttyAMA0 earlycon
+initrd /initrd.img
+boot
+GRUB
+chroot "$rootfs" grub-mkstandalone -O arm64-efi -o /tmp/BOOTAA64.EFI \
+  --modules="part_gpt ext2 fat search search_label linux normal configfile echo" \
+  --locales= --themes= --fonts= "boot/grub/grub.cfg=/tmp/grub.cfg" >&2
+mv "$rootfs/tmp/BOOTAA64.EFI" "$work/BOOTAA64.EFI"
+rm -f "$rootfs/tmp/grub.cfg"
+
+log "filesystems"
+esp_mib=63
+root_mib=2048
+mkfs.vfat -C -n UEFI "$work/esp.fat" $((esp_mib * 1024)) >&2
+mmd -i "$work/esp.fat" ::/EFI ::/EFI/BOOT
+mcopy -i "$work/esp.fat" "$work/BOOTAA64.EFI" ::/EFI/BOOT/BOOTAA64.EFI
+mke2fs -q -t ext4 -L cloudimg-rootfs -d "$rootfs" "$work/root.ext4" "${root_mib}M" >&2
+
+log "GPT disk"
+disk="$work/disk.raw"
+truncate -s $(((1 + esp_mib + root_mib + 1) * 1024 * 1024)) "$disk"
+sfdisk -q "$disk" >&2 <<SFDISK
+label: gpt
+${disk}1 : start=$(((1 + esp_mib) * 2048)), size=$((root_mib * 2048)), type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name=cloudimg-rootfs
+${disk}15 : start=2048, size=$((esp_mib * 2048)), type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name=UEFI
+SFDISK
+dd if="$work/esp.fat" of="$disk" bs=1M seek=1 conv=notrunc status=none
+dd if="$work/root.ext4" of="$disk" bs=1M seek=$((1 + esp_mib)) conv=notrunc status=none
+
+mkdir -p "$root_cache"
+stage="$(mktemp -d "$root_cache/.stage.XXXXXX")"
+qemu-img convert -c -f raw -O qcow2 "$disk" "$stage/$name"
+(cd "$stage" && sha256sum --tag "$name" >/dev/null && sha256sum "$name" | sed 's/  / */' > SHA256SUMS)
+rm -rf "$out"
+mv "$stage" "$out"
+log "done: $out"
+echo "$out"

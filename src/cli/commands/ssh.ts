@@ -1,0 +1,43 @@
+/** `m5dev ssh [-- cmd]`, `m5dev exec -- cmd` and `m5dev ssh-config`. */
+import type { Command } from 'commander';
+import { liveInstance } from '../../workflows/running.js';
+import { UsageError } from '../../errors.js';
+import { hostTarget } from '../../ssh/client.js';
+import { sshConfigBlock } from '../../ssh/args.js';
+import { layout } from '../../paths.js';
+import { openInstance } from '../../vm/instance.js';
+import { requireState } from '../../workflows/up.js';
+
+export function registerSsh(program: Command): void {
+  program
+    .command('ssh')
+    .description('open a shell in the guest (or run a command); uses the container\'s ssh when the host has none')
+    .option('--name <name>', 'instance name', 'default')
+    .argument('[cmd...]', 'command to run instead of a shell')
+    .action(async (cmdArgs: string[], opts: { name: string }) => {
+      const live = await liveInstance(opts.name);
+      process.exitCode = await live.ssh.interactive(cmdArgs);
+    });
+
+  program
+    .command('exec')
+    .description('run a command in the guest; exits with the guest command\'s exit code')
+    .option('--name <name>', 'instance name', 'default')
+    .argument('<cmd...>', 'command (after --)')
+    .action(async (cmdArgs: string[], opts: { name: string }) => {
+      if (cmdArgs.length === 0) throw new UsageError('exec needs a command: m5dev exec -- uname -r');
+      const live = await liveInstance(opts.name);
+      process.exitCode = await live.ssh.interactive(cmdArgs);
+    });
+
+  program
+    .command('ssh-config')
+    .description('print a Host block for ~/.ssh/config or VS Code Remote-SSH')
+    .option('--name <name>', 'instance name', 'default')
+    .option('--host <alias>', 'Host alias to print (default m5dev-<name>)')
+    .action((opts: { name: string; host?: string }) => {
+      const files = openInstance(layout(), opts.name);
+      const state = requireState(files, opts.name);
+      process.stdout.write(sshConfigBlock(hostTarget(files, opts.name, state.sshPort), opts.host ?? `m5dev-${opts.name}`));
+    });
+}

@@ -1,0 +1,85 @@
+/** `m5dev up`: Prepare (cached artefacts) then Start (QEMU in its container) and wait for SSH. */
+import { Command, Option } from 'commander';
+import { DEFAULTS, loadConfigFile, parseConfig, parseMemory, resolveConfig, type VmConfig } from '../../config.js';
+import { layout } from '../../paths.js';
+import { newUpCtx, upTasks, type UpCtx } from '../../workflows/up.js';
+import { printJson, runTasks } from '../ui.js';
+import { globalOpts } from '../options.js';
+import { validateName } from '../../vm/instance.js';
+import { kernelBootFor } from '../../workflows/kernel-boot.js';
+
+interface UpFlags {
+  name: string;
+  imageUrl?: string;
+  imageSha256?: string;
+  disk?: string;
+  diskGrow?: string;
+  sshPort?: string;
+  cpus?: string;
+  memory?: string;
+  cpu?: string;
+  accel?: string;
+  bootTimeout?: string;
+  baseImage?: string;
+  kernel?: string;
+}
+
+export function flagsToConfig(f: UpFlags): Partial<VmConfig> {
+  return parseConfig(
+    {
+      imageUrl: f.imageUrl,
+      imageSha256: f.imageSha256,
+      disk: f.disk,
+      diskGrow: f.diskGrow,
+      sshPort: f.sshPort,
+      cpus: f.cpus,
+      memoryMiB: f.memory === undefined ? undefined : parseMemory(f.memory),
+      cpu: f.cpu,
+      accel: f.accel,
+      bootTimeoutSec: f.bootTimeout,
+      baseImage: f.baseImage,
+    },
+    'command line',
+  );
+}
+
+export function registerUp(program: Command): void {
+  program
+    .command('up')
+    .description('boot the arm64 guest in its container and wait until SSH works')
+    .option('--name <name>', 'instance name', 'default')
+    .option('--image-url <url>', `cloud image URL (default: Ubuntu 22.04 arm64 release-20240612)`)
+    .option('--image-sha256 <hex>', 'pin the image digest (default: read SHA256SUMS beside the image)')
+    .addOption(new Option('--disk <kind>', 'raw copy (as the seed) or qcow2 overlay on the cached base').choices(['raw', 'overlay']))
+    .option('--disk-grow <size>', `grow the instance disk by (default ${DEFAULTS.diskGrow})`)
+    .option('--ssh-port <port>', `host port on 127.0.0.1 for guest SSH (default ${DEFAULTS.sshPort}, next free one if taken)`)
+    .option('--cpus <n>', `vCPUs (default ${DEFAULTS.cpus})`)
+    .option('--memory <size>', `guest memory, e.g. 2048, 4G (default ${DEFAULTS.memoryMiB} MiB)`)
+    .option('--cpu <model>', 'QEMU -cpu model (default cortex-a57 under TCG, host under KVM)')
+    .addOption(new Option('--accel <accel>', 'accelerator').choices(['auto', 'kvm', 'tcg']))
+    .option('--boot-timeout <seconds>', `seconds to wait for SSH (default ${DEFAULTS.bootTimeoutSec})`)
+    .option('--base-image <ref>', `toolchain base image (default ${DEFAULTS.baseImage})`)
+    .option('--kernel <version>', 'direct-boot the kernel built by `m5dev kernel build --version <version>`')
+    .action(async (flags: UpFlags, cmd: Command) => {
+      const g = globalOpts(cmd);
+      const name = validateName(flags.name);
+      const fromFlags = flagsToConfig(flags);
+      const config = resolveConfig(fromFlags, loadConfigFile());
+      const home = layout();
+      const ctx = newUpCtx(name, config, fromFlags.sshPort !== undefined, home);
+      if (flags.kernel) ctx.kernel = kernelBootFor(home, flags.kernel);
+      const done = await runTasks<UpCtx>(upTasks(), ctx, g);
+      const result = {
+        name,
+        sshPort: done.sshPort,
+        accel: done.state?.accel,
+        cpu: done.state?.cpu,
+        kernel: done.kernel?.release ?? null,
+        bootSeconds: done.bootSeconds,
+        alreadyRunning: Boolean(done.running),
+        container: done.containerId,
+      };
+      if (g.json) printJson(result);
+      else process.stdout.write(`${name} is up: m5dev ssh${name === 'default' ? '' : ` --name ${name}`}  (127.0.0.1:${done.sshPort})\n`);
+    });
+}

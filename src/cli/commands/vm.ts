@@ -1,0 +1,15 @@
+/** The guest lifecycle commands. */
+import type { Command } from 'commander';
+import { registerUp } from './up.js';
+import { registerSsh } from './ssh.js';
+import { registerStatus } from './status.js';
+import { registerLogs } from './logs.js';
+import { registerDown } from './down.js';
+
+export function registerVm(program: Command): void {
+  registerUp(program);
+  registerSsh(program);
+  registerStatus(program);
+  registerLogs(program);
+  registerDown(program);
+}

@@ -1,0 +1,36 @@
+/** How progress is shown: renderer chosen once; progress always on stderr, results on stdout. */
+import { Listr, ProcessOutput, type ListrTask } from 'listr2';
+
+export interface UiOptions {
+  quiet?: boolean;
+  json?: boolean;
+}
+
+export type RendererName = 'default' | 'simple' | 'silent';
+
+export function chooseRenderer(opts: UiOptions, env: NodeJS.ProcessEnv = process.env, isTTY = Boolean(process.stderr.isTTY)): RendererName {
+  if (opts.quiet) return 'silent';
+  if (!isTTY || env.CI === 'true' || env.CI === '1' || env.TERM === 'dumb') return 'simple';
+  return 'default';
+}
+
+export async function runTasks<Ctx extends object>(tasks: ListrTask<Ctx>[], ctx: Ctx, opts: UiOptions): Promise<Ctx> {
+  const renderer = chooseRenderer(opts);
+  const list = new Listr<Ctx, 'default' | 'simple' | 'silent', 'simple'>(tasks, {
+    ctx,
+    renderer,
+    fallbackRenderer: 'simple',
+    exitOnError: true,
+    registerSignalListeners: false,
+    collectErrors: false,
+    rendererOptions: { collapseSkips: false, showSkipMessage: true, collapseSubtasks: false },
+    fallbackRendererOptions: {},
+    processOutput: new ProcessOutput(process.stderr, process.stderr),
+  } as never);
+  return list.run();
+}
+
+/** One JSON result on stdout (the contract for --json). */
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}

@@ -1,0 +1,130 @@
+/**
+ * Pinned defaults and the optional project config file (m5dev.json in the working directory).
+ * Precedence: command-line flag > m5dev.json > these defaults. Pure except `loadConfigFile`.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { UsageError } from './errors.js';
+
+export const SEED_IMAGE_URL =
+  'https://cloud-images.ubuntu.com/releases/22.04/release-20240612/ubuntu-22.04-server-cloudimg-arm64.img';
+
+export interface VmConfig {
+  imageUrl: string;
+  /** Pinned digest; when absent it is read from SHA256SUMS beside the image. */
+  imageSha256?: string;
+  disk: 'raw' | 'overlay';
+  diskGrow: string;
+  sshPort: number;
+  cpus: number;
+  memoryMiB: number;
+  cpu?: string;
+  accel: 'auto' | 'kvm' | 'tcg';
+  bootTimeoutSec: number;
+  baseImage: string;
+}
+
+export const DEFAULTS: VmConfig = {
+  imageUrl: SEED_IMAGE_URL,
+  disk: 'raw',
+  diskGrow: '+10G',
+  sshPort: 5555,
+  cpus: 2,
+  memoryMiB: 2048,
+  accel: 'auto',
+  bootTimeoutSec: 900,
+  baseImage: 'debian:bookworm-slim',
+};
+
+const SHA256_RE = /^[0-9a-f]{64}$/;
+
+/** Validate a partial config (from JSON or flags); unknown keys and bad values are usage errors. */
+export function parseConfig(raw: unknown, source: string): Partial<VmConfig> {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new UsageError(`${source}: expected a JSON object`);
+  }
+  const out: Partial<VmConfig> = {};
+  for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
+    if (value === undefined) continue;
+    const bad = (want: string) => new UsageError(`${source}: "${key}" must be ${want}, got ${JSON.stringify(value)}`);
+    switch (key) {
+      case 'imageUrl':
+        if (typeof value !== 'string' || !/^(https?|file):\/\//.test(value)) throw bad('an http(s):// or file:// URL');
+        out.imageUrl = value;
+        break;
+      case 'imageSha256':
+        if (typeof value !== 'string' || !SHA256_RE.test(value.toLowerCase())) throw bad('64 hex digits');
+        out.imageSha256 = value.toLowerCase();
+        break;
+      case 'disk':
+        if (value !== 'raw' && value !== 'overlay') throw bad('"raw" or "overlay"');
+        out.disk = value;
+        break;
+      case 'diskGrow':
+        if (typeof value !== 'string' || !/^\+?\d+[KMGT]?$/.test(value)) throw bad('a size like +10G');
+        out.diskGrow = value.startsWith('+') ? value : `+${value}`;
+        break;
+      case 'sshPort':
+        out.sshPort = intIn(value, 1, 65535, bad);
+        break;
+      case 'cpus':
+        out.cpus = intIn(value, 1, 64, bad);
+        break;
+      case 'memoryMiB':
+        out.memoryMiB = intIn(value, 256, 1 << 20, bad);
+        break;
+      case 'bootTimeoutSec':
+        out.bootTimeoutSec = intIn(value, 10, 86400, bad);
+        break;
+      case 'cpu':
+        if (typeof value !== 'string' || !/^[a-z0-9][a-z0-9_,=.-]*$/i.test(value)) throw bad('a QEMU -cpu model');
+        out.cpu = value;
+        break;
+      case 'accel':
+        if (value !== 'auto' && value !== 'kvm' && value !== 'tcg') throw bad('auto, kvm or tcg');
+        out.accel = value;
+        break;
+      case 'baseImage':
+        if (typeof value !== 'string' || value.length === 0) throw bad('an image reference');
+        out.baseImage = value;
+        break;
+      default:
+        throw new UsageError(`${source}: unknown setting "${key}"`);
+    }
+  }
+  return out;
+}
+
+function intIn(value: unknown, min: number, max: number, bad: (w: string) => Error): number {
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) throw bad(`an integer from ${min} to ${max}`);
+  return n;
+}
+
+/** Parse a memory size such as 2048, 2G, 512M into MiB. */
+export function parseMemory(text: string): number {
+  const m = /^(\d+)([MG]?)$/i.exec(text.trim());
+  if (!m) throw new UsageError(`--memory: expected a size like 2048, 512M or 4G, got "${text}"`);
+  const n = Number(m[1]);
+  return m[2]?.toUpperCase() === 'G' ? n * 1024 : n;
+}
+
+export function loadConfigFile(dir = process.cwd()): Partial<VmConfig> {
+  const file = join(dir, 'm5dev.json');
+  if (!existsSync(file)) return {};
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  return parseConfig(raw, file);
+}
+
+export function resolveConfig(flags: Partial<VmConfig>, file: Partial<VmConfig>): VmConfig {
+  return { ...DEFAULTS, ...file, ...stripUndefined(flags) };
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,41 @@
+/** The toolchain image's build context: a deterministic file list, its content hash, and a tar-fs stream. */
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import { pack } from 'tar-fs';
+import type { Readable } from 'node:stream';
+
+/** All regular files below `dir`, as sorted POSIX relative paths. */
+export function listContext(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const entry of readdirSync(d, { withFileTypes: true })) {
+      const full = join(d, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.isFile()) out.push(relative(dir, full).split(sep).join('/'));
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+/**
+ * Hash of everything that decides the image: each file's path, mode (executable bit) and content,
+ * plus the build args and the base image's ID. Same inputs give the same hash on any host.
+ */
+export function contextHash(dir: string, extra: Record<string, string>): string {
+  const h = createHash('sha256');
+  for (const rel of listContext(dir)) {
+    const full = join(dir, ...rel.split('/'));
+    const exec = (statSync(full).mode & 0o111) !== 0;
+    h.update(`file\0${rel}\0${exec ? 'x' : '-'}\0`);
+    h.update(readFileSync(full));
+    h.update('\0');
+  }
+  for (const key of Object.keys(extra).sort()) h.update(`arg\0${key}\0${extra[key]}\0`);
+  return h.digest('hex');
+}
+
+export function packContext(dir: string): Readable {
+  return pack(dir) as unknown as Readable;
+}

@@ -1,0 +1,40 @@
+/** One Docker connection for the process; `connectDocker` proves the engine answers. */
+import Docker from 'dockerode';
+import { DockerUnavailableError } from '../errors.js';
+
+let cached: Docker | undefined;
+
+export async function connectDocker(): Promise<Docker> {
+  if (cached) return cached;
+  const docker = new Docker(); // honours DOCKER_HOST, else /var/run/docker.sock
+  try {
+    await withTimeout(docker.ping(), 5000);
+  } catch (e) {
+    throw new DockerUnavailableError(describe(e));
+  }
+  cached = docker;
+  return docker;
+}
+
+function describe(e: unknown): string {
+  const err = e as NodeJS.ErrnoException & { address?: string };
+  if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
+    return `${err.code} at ${err.address ?? process.env.DOCKER_HOST ?? '/var/run/docker.sock'}`;
+  }
+  if (err.code === 'EACCES') return 'permission denied on the Docker socket (add yourself to the docker group)';
+  return err.message ?? String(e);
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    p.then(
+      (v) => { clearTimeout(t); resolve(v); },
+      (e: unknown) => { clearTimeout(t); reject(e instanceof Error ? e : new Error(String(e))); },
+    );
+  });
+}
+
+export function isNotFound(e: unknown): boolean {
+  return (e as { statusCode?: number }).statusCode === 404;
+}

@@ -1,0 +1,185 @@
+/** Container resource client: one-shot tool runs, the long-lived VM container, exec, lookup, removal. */
+import type Docker from 'dockerode';
+import { PassThrough } from 'node:stream';
+import { onCleanup } from '../cleanup.js';
+import { PortInUseError, ToolError, tail } from '../errors.js';
+import { isNotFound } from './client.js';
+import { LABELS, baseLabels } from './labels.js';
+
+export interface ToolRun {
+  image: string;
+  cmd: string[];
+  binds: string[];
+  home: string;
+  /** Files created for the host user: chown them back when the host user is not root. */
+  chownPaths?: string[];
+  description: string;
+}
+
+/** Run a command to completion in a throwaway toolchain container; non-zero exit is a ToolError. */
+export async function runTool(docker: Docker, run: ToolRun): Promise<string> {
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  const script = run.chownPaths && uid !== 0
+    ? ['sh', '-c', `"$@" && chown -R ${uid}:${gid} ${run.chownPaths.map(shq).join(' ')}`, 'm5dev-tool', ...run.cmd]
+    : run.cmd;
+  const container = await docker.createContainer({
+    Image: run.image,
+    Cmd: script,
+    Labels: baseLabels('tool', run.home),
+    HostConfig: { Binds: run.binds, NetworkMode: 'none' },
+  });
+  const undo = onCleanup(`tool container ${container.id.slice(0, 12)}`, () => forceRemove(docker, container.id));
+  try {
+    await container.start();
+    const { StatusCode } = (await container.wait()) as { StatusCode: number };
+    const output = await containerLogs(docker, container.id);
+    if (StatusCode !== 0) throw new ToolError(`${run.description} failed (exit ${StatusCode})`, tail(output, 25));
+    return output;
+  } finally {
+    await forceRemove(docker, container.id);
+    undo();
+  }
+}
+
+export async function containerLogs(docker: Docker, id: string): Promise<string> {
+  const buf = (await docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
+  return demuxBuffer(buf);
+}
+
+/** Docker's multiplexed log format: 8-byte headers (stream, 0,0,0, size BE32) before each frame. */
+export function demuxBuffer(buf: Buffer): string {
+  const parts: Buffer[] = [];
+  let off = 0;
+  while (off + 8 <= buf.length) {
+    const type = buf[off];
+    const size = buf.readUInt32BE(off + 4);
+    if ((type !== 1 && type !== 2 && type !== 0) || buf[off + 1] !== 0 || off + 8 + size > buf.length) {
+      return buf.toString('utf8'); // not multiplexed (TTY container)
+    }
+    parts.push(buf.subarray(off + 8, off + 8 + size));
+    off += 8 + size;
+  }
+  return Buffer.concat(parts).toString('utf8');
+}
+
+export interface VmContainerSpec {
+  name: string;
+  image: string;
+  cmd: string[];
+  binds: string[];
+  home: string;
+  instance: string;
+  hostPort: number;
+  containerPort: number;
+  kvm: boolean;
+}
+
+export function vmContainerName(instance: string): string {
+  return `m5dev-${instance}`;
+}
+
+/** Create and start the VM container; SSH is published on 127.0.0.1 only. */
+export async function startVmContainer(docker: Docker, spec: VmContainerSpec): Promise<Docker.Container> {
+  const portKey = `${spec.containerPort}/tcp`;
+  const container = await docker.createContainer({
+    name: spec.name,
+    Image: spec.image,
+    Cmd: spec.cmd,
+    Labels: { ...baseLabels('vm', spec.home), [LABELS.instance]: spec.instance, [LABELS.sshPort]: String(spec.hostPort) },
+    ExposedPorts: { [portKey]: {} },
+    HostConfig: {
+      Binds: spec.binds,
+      PortBindings: { [portKey]: [{ HostIp: '127.0.0.1', HostPort: String(spec.hostPort) }] },
+      Devices: spec.kvm ? [{ PathOnHost: '/dev/kvm', PathInContainer: '/dev/kvm', CgroupPermissions: 'rwm' }] : [],
+      Init: false,
+    },
+  });
+  try {
+    await container.start();
+  } catch (e) {
+    await forceRemove(docker, container.id);
+    const msg = (e as Error).message ?? '';
+    if (/port is already allocated|address already in use/i.test(msg)) throw new PortInUseError(spec.hostPort);
+    throw e;
+  }
+  return container;
+}
+
+export interface VmContainerInfo {
+  id: string;
+  instance: string;
+  state: string;
+  status: string;
+  sshPort: number;
+}
+
+export async function listVmContainers(docker: Docker, home: string, instance?: string): Promise<VmContainerInfo[]> {
+  const label = [`${LABELS.role}=vm`, `${LABELS.home}=${home}`];
+  if (instance) label.push(`${LABELS.instance}=${instance}`);
+  const list = await docker.listContainers({ all: true, filters: { label } });
+  return list.map((c) => ({
+    id: c.Id,
+    instance: c.Labels[LABELS.instance] ?? '?',
+    state: c.State,
+    status: c.Status,
+    sshPort: Number(c.Labels[LABELS.sshPort] ?? 0),
+  }));
+}
+
+export async function forceRemove(docker: Docker, id: string): Promise<void> {
+  try {
+    await docker.getContainer(id).remove({ force: true, v: true });
+  } catch (e) {
+    if (!isNotFound(e) && !/already in progress/.test((e as Error).message)) throw e;
+  }
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a command in a running container, capturing output. */
+export async function execCapture(docker: Docker, id: string, cmd: string[]): Promise<ExecResult> {
+  const exec = await docker.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  const out = new PassThrough();
+  const err = new PassThrough();
+  const chunks = { out: [] as Buffer[], err: [] as Buffer[] };
+  out.on('data', (c: Buffer) => chunks.out.push(c));
+  err.on('data', (c: Buffer) => chunks.err.push(c));
+  docker.modem.demuxStream(stream, out, err);
+  await new Promise<void>((resolve, reject) => {
+    stream.on('end', () => resolve());
+    stream.on('error', reject);
+  });
+  const info = await exec.inspect();
+  return { exitCode: info.ExitCode ?? 1, stdout: Buffer.concat(chunks.out).toString('utf8'), stderr: Buffer.concat(chunks.err).toString('utf8') };
+}
+
+/** Run a command in a running container wired to this process's stdio (TTY when stdin is one). */
+export async function execInteractive(docker: Docker, id: string, cmd: string[]): Promise<number> {
+  const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+  const exec = await docker.getContainer(id).exec({ Cmd: cmd, AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: tty });
+  const stream = await exec.start({ hijack: true, stdin: true, Tty: tty });
+  if (tty) {
+    process.stdin.setRawMode(true);
+    await exec.resize({ h: process.stdout.rows, w: process.stdout.columns }).catch(() => undefined);
+    stream.pipe(process.stdout);
+  } else {
+    docker.modem.demuxStream(stream, process.stdout, process.stderr);
+  }
+  process.stdin.pipe(stream);
+  await new Promise<void>((resolve) => stream.on('end', () => resolve()));
+  process.stdin.unpipe(stream);
+  if (tty) process.stdin.setRawMode(false);
+  process.stdin.pause();
+  const info = await exec.inspect();
+  return info.ExitCode ?? 1;
+}
+
+function shq(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}

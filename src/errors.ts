@@ -1,0 +1,123 @@
+/**
+ * Typed errors for every expected failure. Each carries a distinct exit code and a hint that
+ * tells the user what to do next; the CLI prints message + hint, never a stack trace.
+ */
+export const ExitCode = {
+  ok: 0,
+  unexpected: 1,
+  usage: 2,
+  dockerUnavailable: 3,
+  imageBuildFailed: 4,
+  downloadFailed: 5,
+  checksumMismatch: 6,
+  portInUse: 7,
+  bootFailed: 8,
+  instanceNotFound: 9,
+  toolFailed: 10,
+  kernelBuildFailed: 11,
+  moduleFailed: 12,
+  interrupted: 130,
+} as const;
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+export class M5devError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: ExitCodeValue,
+    readonly hint?: string,
+    readonly details?: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class UsageError extends M5devError {
+  constructor(message: string, hint = 'Run `m5dev --help` for usage.') {
+    super(message, ExitCode.usage, hint);
+  }
+}
+
+export class DockerUnavailableError extends M5devError {
+  constructor(cause: string) {
+    super(
+      `Cannot reach the Docker engine: ${cause}`,
+      ExitCode.dockerUnavailable,
+      'Start Docker (e.g. `sudo dockerd &` or `systemctl start docker`), or point DOCKER_HOST at a running engine.',
+    );
+  }
+}
+
+export class ImageBuildError extends M5devError {
+  constructor(message: string, logTail: string, hint = 'Fix the failing step in docker/Dockerfile, then run `m5dev image build` again.') {
+    super(message, ExitCode.imageBuildFailed, hint, logTail);
+  }
+}
+
+export class DownloadError extends M5devError {
+  constructor(message: string, hint = 'Check the URL and your network, then run the command again; nothing partial was kept.') {
+    super(message, ExitCode.downloadFailed, hint);
+  }
+}
+
+export class ChecksumMismatchError extends M5devError {
+  constructor(readonly url: string, readonly expected: string, readonly actual: string) {
+    super(
+      `SHA-256 mismatch for ${url}: expected ${expected}, got ${actual}`,
+      ExitCode.checksumMismatch,
+      'The file was discarded. Check --image-sha256 / the mirror\'s SHA256SUMS; never bypass the check.',
+    );
+  }
+}
+
+export class PortInUseError extends M5devError {
+  constructor(readonly port: number) {
+    super(
+      `127.0.0.1:${port} is already in use`,
+      ExitCode.portInUse,
+      `Pick another port with --ssh-port, or stop whatever listens on ${port} (\`m5dev status\` lists running instances).`,
+    );
+  }
+}
+
+export class BootError extends M5devError {
+  constructor(message: string, consoleTail: string, hint = 'Read the full console with `m5dev logs`; `m5dev destroy` resets the instance.') {
+    super(message, ExitCode.bootFailed, hint, consoleTail);
+  }
+}
+
+export class InstanceNotFoundError extends M5devError {
+  constructor(name: string, state = 'does not exist') {
+    super(`Instance "${name}" ${state}`, ExitCode.instanceNotFound, 'Start it with `m5dev up' + (name === 'default' ? '' : ` --name ${name}`) + '`.');
+  }
+}
+
+export class ToolError extends M5devError {
+  constructor(message: string, output: string, hint = 'This is a step inside the toolchain container; rebuild it with `m5dev image build` and retry.') {
+    super(message, ExitCode.toolFailed, hint, output);
+  }
+}
+
+export class KernelBuildError extends M5devError {
+  constructor(message: string, logTail: string, hint = 'See the build log tail above; fix the config fragment or the source and retry.') {
+    super(message, ExitCode.kernelBuildFailed, hint, logTail);
+  }
+}
+
+export class ModuleError extends M5devError {
+  constructor(message: string, output: string, hint = 'See the output above; `m5dev exec -- sudo dmesg | tail` shows the guest kernel log.') {
+    super(message, ExitCode.moduleFailed, hint, output);
+  }
+}
+
+export class InterruptedError extends M5devError {
+  constructor() {
+    super('Interrupted; cleaned up containers and partial files.', ExitCode.interrupted);
+  }
+}
+
+/** Keep the last `lines` lines of a text (for log tails in errors). */
+export function tail(text: string, lines = 20): string {
+  const all = text.replace(/\s+$/, '').split('\n');
+  return all.slice(Math.max(0, all.length - lines)).join('\n');
+}

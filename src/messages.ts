@@ -1,0 +1,14 @@
+/** User-facing text in one place. */
+export const MESSAGES = {
+  bootstrapBaseHint: (ref: string) =>
+    `On a host without a container registry, create it locally: \`bash scripts/bootstrap-base-image.sh ${ref}\` (needs mmdebstrap), or pass --base-image.`,
+  imageCached: (tag: string) => `cached: ${tag} already built from this context`,
+  imageBuilt: (tag: string) => `built ${tag}`,
+  interrupted: 'Interrupted: cleaning up…',
+  downloadCached: (sha: string) => `cached: sha256 ${sha.slice(0, 12)}… already in the store`,
+  diskExists: 'cached: the instance disk already exists (destroy to reset)',
+  flashExists: 'cached: flash0/flash1 already exist',
+  keysExist: 'cached: instance keys already exist',
+  seedExists: 'cached: cloud-init seed already built for this config',
+  alreadyRunning: (name: string) => `instance ${name} is already running`,
+};

@@ -1,0 +1,64 @@
+/** ssh command lines for an instance, from the host or from inside its container. Pure. */
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GUEST_USER } from '../vm/cloud-config.js';
+
+export interface SshTarget {
+  alias: string;
+  port: number;
+  identityFile: string;
+  knownHostsFile: string;
+  controlPath: string;
+}
+
+/** Options shared by every connection: pinned host key, our key only, no user config. */
+export function sshOptions(t: SshTarget, opts: { batch: boolean; connectTimeoutSec?: number; reuse?: boolean }): string[] {
+  const o = (kv: string) => ['-o', kv];
+  return [
+    '-F', '/dev/null',
+    ...o(`HostKeyAlias=${t.alias}`),
+    ...o('StrictHostKeyChecking=yes'),
+    ...o(`UserKnownHostsFile=${t.knownHostsFile}`),
+    ...o('GlobalKnownHostsFile=/dev/null'),
+    ...o('HostKeyAlgorithms=ssh-ed25519'),
+    ...o(`IdentityFile=${t.identityFile}`),
+    ...o('IdentitiesOnly=yes'),
+    ...o('PasswordAuthentication=no'),
+    ...o('KbdInteractiveAuthentication=no'),
+    ...o(`BatchMode=${opts.batch ? 'yes' : 'no'}`),
+    ...o(`ConnectTimeout=${opts.connectTimeoutSec ?? 10}`),
+    ...o('ServerAliveInterval=15'),
+    ...o('LogLevel=ERROR'),
+    ...(opts.reuse === false
+      ? o('ControlMaster=no')
+      : [...o('ControlMaster=auto'), ...o(`ControlPath=${t.controlPath}`), ...o('ControlPersist=300')]),
+    '-p', String(t.port),
+  ];
+}
+
+export function sshCommand(t: SshTarget, remote: string[], opts: { batch: boolean; tty?: boolean; connectTimeoutSec?: number; reuse?: boolean }): string[] {
+  return ['ssh', ...sshOptions(t, opts), ...(opts.tty ? ['-t'] : []), `${GUEST_USER}@127.0.0.1`, ...(remote.length ? ['--', ...remote] : [])];
+}
+
+/** Unix socket paths are limited to ~104 bytes: keep the control socket short and per-instance. */
+export function hostControlPath(instanceDir: string): string {
+  return join(tmpdir(), `m5dev-${createHash('sha256').update(instanceDir).digest('hex').slice(0, 12)}.ssh`);
+}
+
+/** A Host block for ~/.ssh/config or VS Code Remote-SSH. */
+export function sshConfigBlock(t: SshTarget, hostName: string): string {
+  return [
+    `Host ${hostName}`,
+    '  HostName 127.0.0.1',
+    `  Port ${t.port}`,
+    `  User ${GUEST_USER}`,
+    `  IdentityFile ${t.identityFile}`,
+    '  IdentitiesOnly yes',
+    `  HostKeyAlias ${t.alias}`,
+    `  UserKnownHostsFile ${t.knownHostsFile}`,
+    '  StrictHostKeyChecking yes',
+    '  PasswordAuthentication no',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,105 @@
+/**
+ * Talk to the guest over SSH with the pinned host key: with the host's ssh when there is one,
+ * else with the toolchain container's client (docker exec in the VM container).
+ */
+import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import type Docker from 'dockerode';
+import { execCapture, execInteractive } from '../docker/containers.js';
+import { GUEST_SSH_FORWARD } from '../vm/qemu-args.js';
+import { IN_CONTAINER, hostKeyAlias, type InstanceFiles } from '../vm/instance.js';
+import { hostControlPath, sshCommand, type SshTarget } from './args.js';
+
+export type SshMode = 'host' | 'container';
+
+export function findOnPath(cmd: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const full = join(dir, cmd);
+    try {
+      accessSync(full, constants.X_OK);
+      return full;
+    } catch {
+      /* next */
+    }
+  }
+  return undefined;
+}
+
+/** M5DEV_SSH=container forces the container's client; otherwise the host's ssh if present. */
+export function chooseSshMode(env: NodeJS.ProcessEnv = process.env): SshMode {
+  if (env.M5DEV_SSH === 'container') return 'container';
+  if (env.M5DEV_SSH === 'host') return 'host';
+  return findOnPath('ssh', env) ? 'host' : 'container';
+}
+
+export function hostTarget(files: InstanceFiles, name: string, port: number): SshTarget {
+  return { alias: hostKeyAlias(name), port, identityFile: files.userKey, knownHostsFile: files.knownHosts, controlPath: hostControlPath(files.dir) };
+}
+
+export function containerTarget(name: string): SshTarget {
+  return {
+    alias: hostKeyAlias(name),
+    port: GUEST_SSH_FORWARD,
+    identityFile: IN_CONTAINER.userKey,
+    knownHostsFile: IN_CONTAINER.knownHosts,
+    controlPath: '/tmp/m5dev-ctl.ssh',
+  };
+}
+
+export interface GuestResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class GuestSsh {
+  constructor(
+    private readonly docker: Docker,
+    private readonly containerId: string,
+    private readonly files: InstanceFiles,
+    private readonly name: string,
+    private readonly hostPort: number,
+    readonly mode: SshMode = chooseSshMode(),
+  ) {}
+
+  private command(remote: string[], opts: { batch: boolean; tty?: boolean; connectTimeoutSec?: number; reuse?: boolean }): string[] {
+    return this.mode === 'host'
+      ? sshCommand(hostTarget(this.files, this.name, this.hostPort), remote, opts)
+      : sshCommand(containerTarget(this.name), remote, opts);
+  }
+
+  /** Run a command and capture its output (readiness probes, module tests). */
+  async capture(remote: string[], opts: { connectTimeoutSec?: number; reuse?: boolean; timeoutMs?: number } = {}): Promise<GuestResult> {
+    const argv = this.command(remote, { batch: true, ...opts });
+    if (this.mode === 'container') return execCapture(this.docker, this.containerId, argv);
+    return new Promise((resolve, reject) => {
+      const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on('data', (c: Buffer) => out.push(c));
+      child.stderr.on('data', (c: Buffer) => err.push(c));
+      const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
+      child.on('error', reject);
+      // 'exit' not 'close': a ControlPersist master inherits the pipes and keeps them open.
+      child.on('exit', (code, signal) => {
+        if (timer) clearTimeout(timer);
+        setImmediate(() =>
+          resolve({ exitCode: code ?? (signal ? 255 : 1), stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
+        );
+      });
+    });
+  }
+
+  /** Run with this process's stdio (m5dev ssh / m5dev exec): returns the guest command's exit code. */
+  async interactive(remote: string[]): Promise<number> {
+    const argv = this.command(remote, { batch: false, tty: remote.length === 0 && Boolean(process.stdin.isTTY) });
+    if (this.mode === 'container') return execInteractive(this.docker, this.containerId, argv);
+    return new Promise((resolve, reject) => {
+      const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' });
+      child.on('error', reject);
+      child.on('exit', (code, signal) => resolve(code ?? (signal ? 255 : 1)));
+    });
+  }
+}

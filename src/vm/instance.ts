@@ -1,0 +1,92 @@
+/** An instance's files on the host and its saved state (state.json). */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { INSTANCE_NAME_RE, instanceDir, type HomeLayout } from '../paths.js';
+import { InstanceNotFoundError, UsageError } from '../errors.js';
+
+export interface InstanceState {
+  name: string;
+  sshPort: number;
+  imageSha256: string;
+  imageUrl: string;
+  disk: 'raw' | 'overlay';
+  cpus: number;
+  memoryMiB: number;
+  accel: string;
+  cpu: string;
+  kernel?: string;
+  seedHash?: string;
+  createdAt: string;
+}
+
+export interface InstanceFiles {
+  dir: string;
+  state: string;
+  userKey: string;
+  hostKey: string;
+  knownHosts: string;
+  userData: string;
+  metaData: string;
+  seed: string;
+  flash0: string;
+  flash1: string;
+  diskRaw: string;
+  diskOverlay: string;
+  console: string;
+  qmp: string;
+}
+
+export function instanceFiles(dir: string): InstanceFiles {
+  const f = (n: string) => join(dir, n);
+  return {
+    dir,
+    state: f('state.json'),
+    userKey: f('id_ed25519'),
+    hostKey: f('ssh_host_ed25519_key'),
+    knownHosts: f('known_hosts'),
+    userData: f('user-data'),
+    metaData: f('meta-data'),
+    seed: f('seed.img'),
+    flash0: f('flash0.img'),
+    flash1: f('flash1.img'),
+    diskRaw: f('disk.raw'),
+    diskOverlay: f('disk.qcow2'),
+    console: f('console.log'),
+    qmp: f('qmp.sock'),
+  };
+}
+
+/** Same layout as seen from inside a container where the instance dir is mounted at /instance. */
+export const IN_CONTAINER = instanceFiles('/instance');
+export const CACHE_IN_CONTAINER = '/cache';
+
+export function validateName(name: string): string {
+  if (!INSTANCE_NAME_RE.test(name)) {
+    throw new UsageError(`invalid instance name "${name}"`, 'Use lower-case letters, digits, ".", "_" or "-" (at most 41 characters).');
+  }
+  return name;
+}
+
+export function openInstance(home: HomeLayout, name: string, create = false): InstanceFiles {
+  const dir = instanceDir(home, validateName(name));
+  if (!existsSync(dir)) {
+    if (!create) throw new InstanceNotFoundError(name);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+  return instanceFiles(dir);
+}
+
+export function readState(files: InstanceFiles): InstanceState | undefined {
+  if (!existsSync(files.state)) return undefined;
+  return JSON.parse(readFileSync(files.state, 'utf8')) as InstanceState;
+}
+
+export function writeState(files: InstanceFiles, state: InstanceState): void {
+  const tmp = `${files.state}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
+  renameSync(tmp, files.state);
+}
+
+export function hostKeyAlias(name: string): string {
+  return `m5dev-${name}`;
+}

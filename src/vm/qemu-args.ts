@@ -1,0 +1,53 @@
+/** The QEMU command line, from a pure function (paths are as seen inside the VM container). */
+import type { MachineChoice } from './machine.js';
+
+export interface QemuSpec {
+  machine: MachineChoice;
+  cpus: number;
+  memoryMiB: number;
+  flash0: string;
+  flash1: string;
+  disk: { path: string; format: 'raw' | 'qcow2' };
+  seed: { path: string; format: 'raw' | 'qcow2' };
+  /** Port inside the container that slirp forwards to guest 22. */
+  guestSshForward: number;
+  consoleLog: string;
+  qmpSocket: string;
+  /** Direct kernel boot (skips firmware and bootloader). */
+  kernel?: { image: string; append: string; initrd?: string };
+  /** Resume from a saved VM state (savevm tag) on a qcow2 disk. */
+  loadvm?: string;
+}
+
+export const GUEST_SSH_FORWARD = 2222;
+
+export function qemuArgs(s: QemuSpec): string[] {
+  const args = [
+    'qemu-system-aarch64',
+    '-M', s.machine.machine,
+    '-cpu', s.machine.cpu,
+    '-accel', s.machine.accel === 'tcg' ? 'tcg,thread=multi' : 'kvm',
+    '-smp', String(s.cpus),
+    '-m', String(s.memoryMiB),
+    '-nographic',
+    '-monitor', 'none',
+    '-chardev', `file,id=console,path=${s.consoleLog}`,
+    '-serial', 'chardev:console',
+    '-qmp', `unix:${s.qmpSocket},server=on,wait=off`,
+    '-drive', `if=pflash,format=raw,file=${s.flash0},readonly=on`,
+    '-drive', `if=pflash,format=raw,file=${s.flash1}`,
+    '-drive', `if=none,file=${s.disk.path},format=${s.disk.format},id=hd0,cache=writeback,discard=unmap`,
+    '-device', 'virtio-blk-device,drive=hd0',
+    '-drive', `if=none,file=${s.seed.path},format=${s.seed.format},id=cidata,readonly=on`,
+    '-device', 'virtio-blk-device,drive=cidata',
+    '-netdev', `user,id=net0,hostfwd=tcp::${s.guestSshForward}-:22`,
+    '-device', 'virtio-net-device,netdev=net0',
+    '-device', 'virtio-rng-device',
+  ];
+  if (s.kernel) {
+    args.push('-kernel', s.kernel.image, '-append', s.kernel.append);
+    if (s.kernel.initrd) args.push('-initrd', s.kernel.initrd);
+  }
+  if (s.loadvm) args.push('-loadvm', s.loadvm);
+  return args;
+}

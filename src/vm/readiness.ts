@@ -1,0 +1,73 @@
+/**
+ * Ready = an SSH command succeeded with the pinned host key (slirp accepts TCP before sshd runs,
+ * so a TCP connect proves nothing). While waiting: show the console's last line; fail early when
+ * QEMU exits or the kernel panics, with the last console lines.
+ */
+import { existsSync, openSync, readSync, fstatSync, closeSync } from 'node:fs';
+import { BootError, tail } from '../errors.js';
+
+export const PANIC_PATTERNS = [/Kernel panic - not syncing/, /end Kernel panic/, /VFS: Unable to mount root fs/];
+
+/** Pure: the reason a console text shows a failed boot, if any. */
+export function bootFailure(consoleText: string): string | undefined {
+  for (const re of PANIC_PATTERNS) {
+    const m = re.exec(consoleText);
+    if (m) return m[0];
+  }
+  return undefined;
+}
+
+/** Pure: last printable console line, for progress display. */
+export function lastConsoleLine(consoleText: string): string {
+  const lines = consoleText.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').split(/\r?\n|\r/).map((l) => l.replace(/[^\x20-\x7e]/g, '').trim());
+  for (let i = lines.length - 1; i >= 0; i--) if (lines[i]) return lines[i]!.slice(0, 160);
+  return '';
+}
+
+export function readTail(path: string, maxBytes = 64 * 1024): string {
+  if (!existsSync(path)) return '';
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const len = Math.min(size, maxBytes);
+    const buf = Buffer.alloc(len);
+    readSync(fd, buf, 0, len, size - len);
+    return buf.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export interface ReadinessProbe {
+  consoleFile: string;
+  timeoutMs: number;
+  intervalMs?: number;
+  /** One SSH attempt: exit code 0 means ready. */
+  probe: () => Promise<{ exitCode: number; stderr: string }>;
+  /** Whether QEMU is still running. */
+  alive: () => Promise<boolean>;
+  onProgress?: (line: string) => void;
+}
+
+export async function waitForSsh(r: ReadinessProbe): Promise<number> {
+  const start = Date.now();
+  let lastSshError = '';
+  for (;;) {
+    const text = readTail(r.consoleFile);
+    const failure = bootFailure(text);
+    if (failure) throw new BootError(`Guest failed to boot: ${failure}`, tail(text, 30));
+    if (!(await r.alive())) throw new BootError('QEMU exited before the guest was reachable', tail(readTail(r.consoleFile), 30));
+    r.onProgress?.(lastConsoleLine(text));
+    const res = await r.probe();
+    if (res.exitCode === 0) return (Date.now() - start) / 1000;
+    lastSshError = res.stderr.trim().split('\n').pop() ?? '';
+    if (Date.now() - start > r.timeoutMs) {
+      throw new BootError(
+        `Guest not reachable over SSH after ${Math.round(r.timeoutMs / 1000)} s (last ssh error: ${lastSshError || 'none'})`,
+        tail(readTail(r.consoleFile), 30),
+        'Raise --boot-timeout, or check the console with `m5dev logs`.',
+      );
+    }
+    await new Promise((res2) => setTimeout(res2, r.intervalMs ?? 2000));
+  }
+}

@@ -1,0 +1,38 @@
+/** Stop an instance: clean guest poweroff over SSH, then remove its container (forced after a grace period). */
+import type Docker from 'dockerode';
+import { forceRemove, listVmContainers } from '../docker/containers.js';
+import { GuestSsh } from '../ssh/client.js';
+import type { HomeLayout } from '../paths.js';
+import type { InstanceFiles } from '../vm/instance.js';
+import { hostControlPath } from '../ssh/args.js';
+import { rmSync } from 'node:fs';
+
+export interface DownResult {
+  name: string;
+  wasRunning: boolean;
+  clean: boolean;
+}
+
+export async function stopInstance(docker: Docker, home: HomeLayout, files: InstanceFiles, name: string, graceSec = 60): Promise<DownResult> {
+  const containers = await listVmContainers(docker, home.root, name);
+  let clean = false;
+  const running = containers.find((c) => c.state === 'running');
+  if (running && graceSec > 0) {
+    const ssh = new GuestSsh(docker, running.id, files, name, running.sshPort);
+    await ssh.capture(['sudo', 'systemctl', 'poweroff'], { connectTimeoutSec: 5, timeoutMs: 15_000, reuse: false }).catch(() => undefined);
+    clean = await waitExit(docker, running.id, graceSec * 1000);
+  }
+  for (const c of containers) await forceRemove(docker, c.id);
+  rmSync(hostControlPath(files.dir), { force: true });
+  return { name, wasRunning: running !== undefined, clean };
+}
+
+async function waitExit(docker: Docker, id: string, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const info = await docker.getContainer(id).inspect().catch(() => undefined);
+    if (!info || !info.State.Running) return true;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return false;
+}

@@ -1,0 +1,282 @@
+/** `m5dev up` as a flat task list; every step skips with a reason when its output is already there. */
+import { accessSync, constants, existsSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import type { ListrTask } from 'listr2';
+import type { VmConfig } from '../config.js';
+import { DownloadError, InstanceNotFoundError, PortInUseError, UsageError } from '../errors.js';
+import { MESSAGES } from '../messages.js';
+import { imageTasks, newImageCtx, type ImageCtx } from './image-build.js';
+import type { HomeLayout } from '../paths.js';
+import { BlobStore } from '../download/store.js';
+import { fetchText, fetchVerified } from '../download/downloader.js';
+import { parseSha256Sums, sumsLocation } from '../download/sha256sums.js';
+import { openInstance, readState, writeState, IN_CONTAINER, CACHE_IN_CONTAINER, type InstanceFiles, type InstanceState } from '../vm/instance.js';
+import { diskPath, flashExists, keysExist, makeDisk, makeFlash, makeKeys, makeSeed, seedContents, type ToolEnv } from '../vm/prepare.js';
+import { chooseMachine, type MachineChoice } from '../vm/machine.js';
+import { GUEST_SSH_FORWARD, qemuArgs } from '../vm/qemu-args.js';
+import { forceRemove, listVmContainers, startVmContainer, vmContainerName, type VmContainerInfo } from '../docker/containers.js';
+import { firstFreePort, isPortFree } from '../vm/ports.js';
+import { waitForSsh } from '../vm/readiness.js';
+import { GuestSsh } from '../ssh/client.js';
+import { onCleanup } from '../cleanup.js';
+
+export interface KernelBoot {
+  /** Host path of the Image and the release it reports. */
+  imagePath: string;
+  release: string;
+  append: string;
+}
+
+export interface UpCtx {
+  image: ImageCtx;
+  name: string;
+  config: VmConfig;
+  portExplicit: boolean;
+  home: HomeLayout;
+  files: InstanceFiles;
+  store: BlobStore;
+  kernel?: KernelBoot;
+  state?: InstanceState;
+  running?: VmContainerInfo;
+  sha256?: string;
+  machine?: MachineChoice;
+  containerId?: string;
+  sshPort?: number;
+  bootSeconds?: number;
+}
+
+export function newUpCtx(name: string, config: VmConfig, portExplicit: boolean, home: HomeLayout): UpCtx {
+  return {
+    image: newImageCtx(config.baseImage),
+    name,
+    config,
+    portExplicit,
+    home,
+    files: openInstance(home, name, true),
+    store: new BlobStore(home),
+  };
+}
+
+// Pure skip predicates: a reason string, or false to run.
+export const upSkipped = {
+  running: (ctx: UpCtx) => (ctx.running ? MESSAGES.alreadyRunning(ctx.name) : false),
+  digest: (ctx: UpCtx) => upSkipped.running(ctx) || (ctx.state ? `pinned by the instance: sha256 ${ctx.state.imageSha256.slice(0, 12)}…` : false),
+  download: (ctx: UpCtx) => upSkipped.running(ctx) || (ctx.sha256 && ctx.store.has(ctx.sha256) ? MESSAGES.downloadCached(ctx.sha256) : false),
+  keys: (ctx: UpCtx) => upSkipped.running(ctx) || (keysExist(ctx.files) ? MESSAGES.keysExist : false),
+  flash: (ctx: UpCtx) => upSkipped.running(ctx) || (flashExists(ctx.files) ? MESSAGES.flashExists : false),
+  disk: (ctx: UpCtx) => upSkipped.running(ctx) || (existsSync(diskPath(ctx.files, ctx.config.disk)) ? MESSAGES.diskExists : false),
+};
+
+function toolEnv(ctx: UpCtx): ToolEnv {
+  return { docker: ctx.image.docker!, image: ctx.image.tag!, home: ctx.home.root, blobsDir: ctx.home.blobs, files: ctx.files };
+}
+
+export function upTasks(): ListrTask<UpCtx>[] {
+  return [
+    { title: 'Toolchain image', task: (_ctx, task) => task.newListr<UpCtx>(imageTasks<UpCtx>(), { concurrent: false }) },
+    {
+      title: 'Instance',
+      task: async (ctx, task) => {
+        ctx.state = readState(ctx.files);
+        const found = await listVmContainers(ctx.image.docker!, ctx.home.root, ctx.name);
+        const live = found.find((c) => c.state === 'running');
+        for (const c of found) if (c.state !== 'running') await forceRemove(ctx.image.docker!, c.id);
+        if (live) {
+          ctx.running = live;
+          ctx.containerId = live.id;
+          ctx.sshPort = live.sshPort;
+        }
+        if (ctx.state && ctx.state.disk !== ctx.config.disk && existsSync(diskPath(ctx.files, ctx.state.disk))) {
+          throw new UsageError(`instance ${ctx.name} was created with --disk ${ctx.state.disk}`, `Run \`m5dev destroy --name ${ctx.name}\` first to change the disk kind.`);
+        }
+        task.title = `Instance ${ctx.name}${live ? ' (running)' : ctx.state ? ' (stopped)' : ' (new)'}`;
+      },
+    },
+    {
+      title: 'Resolve the image digest',
+      skip: upSkipped.digest,
+      task: async (ctx, task) => {
+        if (ctx.config.imageSha256) {
+          ctx.sha256 = ctx.config.imageSha256;
+          task.title = `Image digest pinned: ${ctx.sha256.slice(0, 12)}…`;
+          return;
+        }
+        const { sumsUrl, name } = sumsLocation(ctx.config.imageUrl);
+        const sums = parseSha256Sums(await fetchText(sumsUrl));
+        const sha = sums.get(name);
+        if (!sha) throw new DownloadError(`${sumsUrl} has no entry for ${name}`, 'Pin the digest with --image-sha256 or m5dev.json "imageSha256".');
+        ctx.sha256 = sha;
+        task.title = `Image digest from SHA256SUMS: ${sha.slice(0, 12)}…`;
+      },
+    },
+    {
+      title: 'Download the cloud image',
+      skip: (ctx) => {
+        if (ctx.state && !ctx.sha256) ctx.sha256 = ctx.state.imageSha256;
+        return upSkipped.download(ctx);
+      },
+      task: async (ctx, task) => {
+        const abort = new AbortController();
+        const undo = onCleanup('abort download', () => abort.abort());
+        try {
+          const res = await fetchVerified({
+            url: ctx.config.imageUrl,
+            sha256: ctx.sha256!,
+            store: ctx.store,
+            signal: abort.signal,
+            onProgress: (p) => {
+              task.output = `${(p.received / 1048576).toFixed(1)} MiB${p.total ? ` of ${(p.total / 1048576).toFixed(1)} MiB` : ''}${p.attempt > 1 ? ` (attempt ${p.attempt})` : ''}`;
+            },
+          });
+          task.title = `Downloaded and verified (${res.attempts} attempt${res.attempts === 1 ? '' : 's'}${res.resumed ? ', resumed' : ''})`;
+        } finally {
+          undo();
+        }
+      },
+    },
+    { title: 'SSH keys (user and pinned host key)', skip: upSkipped.keys, task: (ctx) => makeKeys(toolEnv(ctx), ctx.name) },
+    {
+      title: 'cloud-init seed',
+      skip: upSkipped.running,
+      task: async (ctx, task) => {
+        const instanceId = ctx.state?.seedHash ? `m5dev-${ctx.name}-${ctx.state.seedHash.slice(0, 8)}` : `m5dev-${ctx.name}-${randomUUID().slice(0, 8)}`;
+        const contents = seedContents(ctx.files, ctx.name, instanceId);
+        if (ctx.state?.seedHash === contents.hash && existsSync(ctx.files.seed)) {
+          task.skip(MESSAGES.seedExists);
+          return;
+        }
+        await makeSeed(toolEnv(ctx), contents);
+        ctx.state = { ...(ctx.state ?? baseState(ctx)), seedHash: contents.hash };
+      },
+    },
+    { title: 'UEFI flash (QEMU_EFI.fd padded to 64 MiB)', skip: upSkipped.flash, task: (ctx) => makeFlash(toolEnv(ctx)) },
+    {
+      title: 'Instance disk',
+      skip: upSkipped.disk,
+      task: async (ctx, task) => {
+        const undo = onCleanup('partial disk', () => rmSync(`${diskPath(ctx.files, ctx.config.disk)}.tmp`, { force: true }));
+        try {
+          await makeDisk(toolEnv(ctx), ctx.config.disk, ctx.sha256!, ctx.config.diskGrow);
+        } finally {
+          undo();
+        }
+        task.title = ctx.config.disk === 'raw' ? `Instance disk: raw copy, grown ${ctx.config.diskGrow}` : `Instance disk: qcow2 overlay, grown ${ctx.config.diskGrow}`;
+      },
+    },
+    {
+      title: 'Start QEMU in its container',
+      skip: upSkipped.running,
+      task: async (ctx, task) => {
+        const docker = ctx.image.docker!;
+        ctx.sshPort = await pickPort(ctx);
+        const info = await docker.info();
+        ctx.machine = chooseMachine({
+          requested: ctx.config.accel,
+          hostArch: String(info.Architecture ?? process.arch),
+          kvmUsable: kvmUsable(),
+          cpuOverride: ctx.config.cpu,
+        });
+        const state: InstanceState = {
+          ...(ctx.state ?? baseState(ctx)),
+          sshPort: ctx.sshPort,
+          cpus: ctx.config.cpus,
+          memoryMiB: ctx.config.memoryMiB,
+          accel: ctx.machine.accel,
+          cpu: ctx.machine.cpu,
+          kernel: ctx.kernel?.release,
+        };
+        writeState(ctx.files, state);
+        ctx.state = state;
+        rmSync(ctx.files.console, { force: true });
+        const binds = [`${ctx.files.dir}:/instance`, `${ctx.home.blobs}:${CACHE_IN_CONTAINER}:ro`];
+        if (ctx.kernel) binds.push(`${ctx.kernel.imagePath}:/kernel/Image:ro`);
+        const cmd = qemuArgs({
+          machine: ctx.machine,
+          cpus: ctx.config.cpus,
+          memoryMiB: ctx.config.memoryMiB,
+          flash0: IN_CONTAINER.flash0,
+          flash1: IN_CONTAINER.flash1,
+          disk: { path: ctx.config.disk === 'raw' ? IN_CONTAINER.diskRaw : IN_CONTAINER.diskOverlay, format: ctx.config.disk === 'raw' ? 'raw' : 'qcow2' },
+          seed: { path: IN_CONTAINER.seed, format: 'qcow2' },
+          guestSshForward: GUEST_SSH_FORWARD,
+          consoleLog: IN_CONTAINER.console,
+          qmpSocket: IN_CONTAINER.qmp,
+          kernel: ctx.kernel ? { image: '/kernel/Image', append: ctx.kernel.append } : undefined,
+        });
+        const container = await startVmContainer(docker, {
+          name: vmContainerName(ctx.name),
+          image: ctx.image.tag!,
+          cmd,
+          binds,
+          home: ctx.home.root,
+          instance: ctx.name,
+          hostPort: ctx.sshPort,
+          containerPort: GUEST_SSH_FORWARD,
+          kvm: ctx.machine.accel === 'kvm',
+        });
+        ctx.containerId = container.id;
+        // Until SSH answers, Ctrl-C or a failure removes the container again.
+        onCleanup(`vm container ${ctx.name}`, () => forceRemove(docker, container.id));
+        task.title = `QEMU started (${ctx.machine.accel}, -cpu ${ctx.machine.cpu}, ${ctx.config.cpus} vCPU, ${ctx.config.memoryMiB} MiB) on 127.0.0.1:${ctx.sshPort}`;
+      },
+    },
+    {
+      title: 'Wait for SSH with the pinned host key',
+      task: async (ctx, task) => {
+        const docker = ctx.image.docker!;
+        const ssh = new GuestSsh(docker, ctx.containerId!, ctx.files, ctx.name, ctx.sshPort!);
+        ctx.bootSeconds = await waitForSsh({
+          consoleFile: ctx.files.console,
+          timeoutMs: ctx.config.bootTimeoutSec * 1000,
+          probe: () => ssh.capture(['true'], { connectTimeoutSec: 5, timeoutMs: 30_000 }),
+          alive: async () => (await docker.getContainer(ctx.containerId!).inspect()).State.Running,
+          onProgress: (line) => {
+            if (line) task.output = line;
+          },
+        });
+        task.title = `SSH ready (${ctx.bootSeconds.toFixed(1)} s)`;
+      },
+    },
+  ];
+}
+
+function baseState(ctx: UpCtx): InstanceState {
+  return {
+    name: ctx.name,
+    sshPort: ctx.config.sshPort,
+    imageSha256: ctx.sha256!,
+    imageUrl: ctx.config.imageUrl,
+    disk: ctx.config.disk,
+    cpus: ctx.config.cpus,
+    memoryMiB: ctx.config.memoryMiB,
+    accel: ctx.config.accel,
+    cpu: ctx.config.cpu ?? '',
+    createdAt: new Date().toISOString(),
+  };
+}
+
+/** An explicit port must be free; otherwise the instance's last port, else the first free from the default. */
+async function pickPort(ctx: UpCtx): Promise<number> {
+  const wanted = ctx.portExplicit ? ctx.config.sshPort : ctx.state?.sshPort ?? ctx.config.sshPort;
+  if (await isPortFree(wanted)) return wanted;
+  if (ctx.portExplicit) throw new PortInUseError(wanted);
+  const others = await listVmContainers(ctx.image.docker!, ctx.home.root);
+  const free = await firstFreePort(wanted + 1, new Set(others.map((o) => o.sshPort)));
+  if (free === undefined) throw new PortInUseError(wanted);
+  return free;
+}
+
+function kvmUsable(): boolean {
+  try {
+    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function requireState(files: InstanceFiles, name: string): InstanceState {
+  const state = readState(files);
+  if (!state) throw new InstanceNotFoundError(name);
+  return state;
+}
