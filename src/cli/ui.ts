@@ -1,5 +1,5 @@
 /** How progress is shown: renderer chosen once; progress always on stderr, results on stdout. */
-import { Listr, ProcessOutput, type ListrTask } from 'listr2';
+import { Listr, ListrLogger, ProcessOutput, type ListrTask } from 'listr2';
 
 export interface UiOptions {
   quiet?: boolean;
@@ -16,6 +16,8 @@ export function chooseRenderer(opts: UiOptions, env: NodeJS.ProcessEnv = process
 
 export async function runTasks<Ctx extends object>(tasks: ListrTask<Ctx>[], ctx: Ctx, opts: UiOptions): Promise<Ctx> {
   const renderer = chooseRenderer(opts);
+  const processOutput = new ProcessOutput(process.stderr, process.stderr);
+  const logger = new ListrLogger({ useIcons: true, processOutput });
   const list = new Listr<Ctx, 'default' | 'simple' | 'silent', 'simple'>(tasks, {
     ctx,
     renderer,
@@ -23,9 +25,9 @@ export async function runTasks<Ctx extends object>(tasks: ListrTask<Ctx>[], ctx:
     exitOnError: true,
     registerSignalListeners: false,
     collectErrors: false,
-    rendererOptions: { collapseSkips: false, showSkipMessage: true, collapseSubtasks: false },
-    fallbackRendererOptions: {},
-    processOutput: new ProcessOutput(process.stderr, process.stderr),
+    rendererOptions: renderer === 'simple' ? { logger } : { collapseSkips: false, showSkipMessage: true, collapseSubtasks: false, logger },
+    fallbackRendererOptions: { logger },
+    processOutput,
   } as never);
   return list.run();
 }

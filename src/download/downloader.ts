@@ -3,9 +3,8 @@
  * is resumed with an HTTP Range request; the file enters the store only when its SHA-256 matches.
  * On any final failure (or abort) the staging file is deleted: no half file is ever kept.
  */
-import { createWriteStream, statSync, existsSync, copyFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, openSync, statSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { pipeline } from 'node:stream/promises';
 import { Agent, interceptors, request } from 'undici';
 import { ChecksumMismatchError, DownloadError } from '../errors.js';
 import { BlobStore, sha256File } from './store.js';
@@ -86,12 +85,7 @@ async function fetchToFile(opts: DownloadOptions, tmp: string): Promise<{ attemp
       const append = res.statusCode === 206 && offset > 0;
       if (append) resumed = true;
       const total = totalSize(res.headers, append ? offset : 0);
-      let received = append ? offset : 0;
-      res.body.on('data', (chunk: Buffer) => {
-        received += chunk.length;
-        opts.onProgress?.({ received, total, attempt });
-      });
-      await pipeline(res.body, createWriteStream(tmp, { flags: append ? 'a' : 'w' }));
+      const received = await drainTo(res.body, tmp, append, append ? offset : 0, (n) => opts.onProgress?.({ received: n, total, attempt }));
       if (total !== undefined && received < total) throw new Error(`connection closed at ${received} of ${total} bytes`);
       return { attempts: attempt, resumed };
     } catch (e) {
@@ -102,6 +96,44 @@ async function fetchToFile(opts: DownloadOptions, tmp: string): Promise<{ attemp
     }
   }
   throw new DownloadError(`Download of ${opts.url} failed after ${maxAttempts} attempts: ${lastError}`);
+}
+
+/**
+ * Write the body with synchronous appends from its 'data' events, so the stream never pauses:
+ * undici 7's HTTP/1 parser asserts (uncatchably) when a server closes the socket while the body
+ * is paused under backpressure (nodejs/undici#5360, fixed only in undici 8).
+ */
+function drainTo(body: NodeJS.ReadableStream, file: string, append: boolean, start: number, onProgress: (received: number) => void): Promise<number> {
+  const fd = openSync(file, append ? 'a' : 'w');
+  let received = start;
+  let lastReport = 0;
+  return new Promise<number>((resolve, reject) => {
+    const fail = (e: unknown) => {
+      closeSync(fd);
+      reject(e instanceof Error ? e : new Error(String(e)));
+    };
+    body.on('data', (chunk: Buffer) => {
+      try {
+        writeSync(fd, chunk);
+      } catch (e) {
+        body.removeAllListeners('data');
+        fail(e);
+        return;
+      }
+      received += chunk.length;
+      const now = Date.now();
+      if (now - lastReport >= 500) {
+        lastReport = now;
+        onProgress(received);
+      }
+    });
+    body.once('error', fail);
+    body.once('end', () => {
+      closeSync(fd);
+      onProgress(received);
+      resolve(received);
+    });
+  });
 }
 
 function totalSize(headers: Record<string, string | string[] | undefined>, offset: number): number | undefined {

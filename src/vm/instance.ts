@@ -15,6 +15,7 @@ export interface InstanceState {
   accel: string;
   cpu: string;
   kernel?: string;
+  instanceId?: string;
   seedHash?: string;
   createdAt: string;
 }

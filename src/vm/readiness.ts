@@ -19,7 +19,7 @@ export function bootFailure(consoleText: string): string | undefined {
 
 /** Pure: last printable console line, for progress display. */
 export function lastConsoleLine(consoleText: string): string {
-  const lines = consoleText.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').split(/\r?\n|\r/).map((l) => l.replace(/[^\x20-\x7e]/g, '').trim());
+  const lines = consoleText.replace(/\x1b\[[0-9;?=]*[A-Za-z]/g, '').split(/\r?\n|\r/).map((l) => l.replace(/[^\x20-\x7e]/g, '').trim());
   for (let i = lines.length - 1; i >= 0; i--) if (lines[i]) return lines[i]!.slice(0, 160);
   return '';
 }

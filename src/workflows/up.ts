@@ -117,6 +117,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
       },
       task: async (ctx, task) => {
         const abort = new AbortController();
+        let lastLine = '';
         const undo = onCleanup('abort download', () => abort.abort());
         try {
           const res = await fetchVerified({
@@ -125,7 +126,8 @@ export function upTasks(): ListrTask<UpCtx>[] {
             store: ctx.store,
             signal: abort.signal,
             onProgress: (p) => {
-              task.output = `${(p.received / 1048576).toFixed(1)} MiB${p.total ? ` of ${(p.total / 1048576).toFixed(1)} MiB` : ''}${p.attempt > 1 ? ` (attempt ${p.attempt})` : ''}`;
+              const line = progressLine(p.received, p.total, p.attempt);
+              if (line !== lastLine) task.output = lastLine = line;
             },
           });
           task.title = `Downloaded and verified (${res.attempts} attempt${res.attempts === 1 ? '' : 's'}${res.resumed ? ', resumed' : ''})`;
@@ -139,14 +141,15 @@ export function upTasks(): ListrTask<UpCtx>[] {
       title: 'cloud-init seed',
       skip: upSkipped.running,
       task: async (ctx, task) => {
-        const instanceId = ctx.state?.seedHash ? `m5dev-${ctx.name}-${ctx.state.seedHash.slice(0, 8)}` : `m5dev-${ctx.name}-${randomUUID().slice(0, 8)}`;
+        // A stable instance-id: cloud-init runs its per-instance modules once, not on every boot.
+        const instanceId = ctx.state?.instanceId ?? `m5dev-${ctx.name}-${randomUUID().slice(0, 8)}`;
         const contents = seedContents(ctx.files, ctx.name, instanceId);
         if (ctx.state?.seedHash === contents.hash && existsSync(ctx.files.seed)) {
           task.skip(MESSAGES.seedExists);
           return;
         }
         await makeSeed(toolEnv(ctx), contents);
-        ctx.state = { ...(ctx.state ?? baseState(ctx)), seedHash: contents.hash };
+        ctx.state = { ...(ctx.state ?? baseState(ctx)), instanceId, seedHash: contents.hash };
       },
     },
     { title: 'UEFI flash (QEMU_EFI.fd padded to 64 MiB)', skip: upSkipped.flash, task: (ctx) => makeFlash(toolEnv(ctx)) },
@@ -238,6 +241,15 @@ export function upTasks(): ListrTask<UpCtx>[] {
       },
     },
   ];
+}
+
+/** Pure: a progress line that changes at most every 5 % (plain renderers print every change). */
+export function progressLine(received: number, total: number | undefined, attempt: number): string {
+  const mib = (n: number) => `${Math.round(n / 1048576)} MiB`;
+  const retry = attempt > 1 ? ` (attempt ${attempt})` : '';
+  if (!total) return `${mib(Math.floor(received / (64 * 1048576)) * 64 * 1048576)}${retry}`;
+  const pct = Math.floor((received / total) * 20) * 5;
+  return `${pct}% of ${mib(total)}${retry}`;
 }
 
 function baseState(ctx: UpCtx): InstanceState {

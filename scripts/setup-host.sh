@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Host prerequisites for m5dev and its tests on Debian/Ubuntu (run as root; idempotent, fast when done):
+# a running Docker engine (Debian's docker.io; dockerd started when `docker info` fails), the locally
+# bootstrapped base image when no registry can serve it, and the tools the test fixture is built with.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+log() { echo "setup-host: $*" >&2; }
+as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+pkgs=(docker.io mmdebstrap qemu-user-static binfmt-support arch-test fdisk dosfstools mtools qemu-utils e2fsprogs openssh-client make ca-certificates)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing ${missing[*]}"
+  as_root apt-get update -q >&2
+  as_root apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  log "starting dockerd"
+  as_root sh -c 'nohup dockerd >/var/log/m5dev-dockerd.log 2>&1 &'
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || { log "dockerd did not come up; see /var/log/m5dev-dockerd.log"; tail -20 /var/log/m5dev-dockerd.log >&2 || true; exit 3; }
+fi
+
+base="${M5DEV_BASE_IMAGE:-debian:bookworm-slim}"
+if ! docker image inspect "$base" >/dev/null 2>&1; then
+  docker pull "$base" >/dev/null 2>&1 || bash "$(dirname "$0")/bootstrap-base-image.sh" "$base"
+fi
+log "ready: $(docker version --format 'engine {{.Server.Version}}') with $base"

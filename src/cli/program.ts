@@ -1,0 +1,50 @@
+/** The command tree, and the mapping of typed errors to messages, hints and exit codes. */
+import { Command, CommanderError } from 'commander';
+import { M5devError, ExitCode } from '../errors.js';
+import { installSignalHandlers, runCleanups } from '../cleanup.js';
+import { MESSAGES } from '../messages.js';
+import { registerImage } from './commands/image.js';
+import { registerVm } from './commands/vm.js';
+
+export function buildProgram(): Command {
+  const program = new Command('m5dev')
+    .description('The same arm64 kernel-module development guest on any Docker host')
+    .version('0.1.0')
+    .option('--json', 'print the result as JSON on stdout')
+    .option('-q, --quiet', 'no progress output')
+    .showHelpAfterError()
+    .exitOverride();
+  registerImage(program);
+  registerVm(program);
+  return program;
+}
+
+export function reportError(e: unknown): number {
+  if (e instanceof CommanderError) {
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+    return ExitCode.usage; // commander already printed the message
+  }
+  if (e instanceof M5devError) {
+    process.stderr.write(`m5dev: error: ${e.message}\n`);
+    if (e.details) process.stderr.write(`${e.details.replace(/^/gm, '  | ')}\n`);
+    if (e.hint) process.stderr.write(`hint: ${e.hint}\n`);
+    return e.exitCode;
+  }
+  const err = e as Error;
+  process.stderr.write(`m5dev: unexpected error: ${err?.message ?? String(e)}\n`);
+  if (process.env.M5DEV_DEBUG) process.stderr.write(`${err?.stack ?? ''}\n`);
+  else process.stderr.write('hint: this is a bug in m5dev; rerun with M5DEV_DEBUG=1 for a stack trace and report it.\n');
+  return ExitCode.unexpected;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  installSignalHandlers(() => process.stderr.write(`\nm5dev: ${MESSAGES.interrupted}\n`));
+  try {
+    await buildProgram().parseAsync(argv);
+    return process.exitCode === undefined ? 0 : Number(process.exitCode);
+  } catch (e) {
+    await runCleanups();
+    return reportError(e);
+  }
+}
+

@@ -1,0 +1,111 @@
+/** The toolchain image and the build client against the real Docker engine. */
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { buildImage, imageId, removeImage } from '../../src/docker/images.js';
+import { ImageBuildError } from '../../src/errors.js';
+import { docker, TEST_LABEL } from '../helpers/docker.js';
+import { cli } from '../helpers/cli.js';
+import { DEFAULTS } from '../../src/config.js';
+
+const tags: string[] = [];
+afterAll(async () => {
+  for (const t of tags) await removeImage(docker, t);
+});
+
+function context(dockerfile: string): string {
+  const d = mkdtempSync(join(tmpdir(), 'm5dev-ctx-'));
+  writeFileSync(join(d, 'Dockerfile'), dockerfile);
+  writeFileSync(join(d, 'payload.txt'), 'hello from the context\n');
+  return d;
+}
+
+describe('buildImage (real engine)', () => {
+  it('builds a context and tags it', async () => {
+    const tag = `m5dev-test/ok:${randomBytes(4).toString('hex')}`;
+    tags.push(tag);
+    const lines: string[] = [];
+    const id = await buildImage(docker, {
+      contextDir: context(`FROM ${DEFAULTS.baseImage}\nCOPY payload.txt /payload.txt\nRUN grep -q hello /payload.txt\n`),
+      tag,
+      buildArgs: {},
+      labels: { [TEST_LABEL]: 'true' },
+      onLine: (l) => lines.push(l),
+    });
+    expect(id).toMatch(/^sha256:/);
+    expect(await imageId(docker, tag)).toBe(id);
+    expect(lines.some((l) => l.includes('COPY payload.txt'))).toBe(true);
+  }, 120_000);
+
+  it('fails a build whose step fails, with the failing step in the log tail', async () => {
+    const tag = `m5dev-test/bad:${randomBytes(4).toString('hex')}`;
+    tags.push(tag);
+    const err = await buildImage(docker, {
+      contextDir: context(`FROM ${DEFAULTS.baseImage}\nRUN echo about-to-fail && exit 7\n`),
+      tag,
+      buildArgs: {},
+      labels: { [TEST_LABEL]: 'true' },
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ImageBuildError);
+    const e = err as ImageBuildError;
+    expect(e.message).toMatch(/returned a non-zero code: 7/);
+    expect(e.details).toContain('about-to-fail');
+    expect(e.exitCode).toBe(4);
+    expect(await imageId(docker, tag)).toBeUndefined();
+  }, 120_000);
+});
+
+describe('m5dev image build (packed CLI)', () => {
+  it('builds the toolchain image, then is a cache hit in under 2 s', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'm5dev-home-'));
+    const first = await cli(['--json', 'image', 'build'], { M5DEV_HOME: home });
+    expect(first.code, first.stderr).toBe(0);
+    const r1 = JSON.parse(first.stdout) as { tag: string; cached: boolean };
+    expect(r1.tag).toMatch(/^m5dev\/toolchain:[0-9a-f]{16}$/);
+    const second = await cli(['--json', 'image', 'build'], { M5DEV_HOME: home });
+    expect(second.code, second.stderr).toBe(0);
+    const r2 = JSON.parse(second.stdout) as { tag: string; cached: boolean };
+    expect(r2).toMatchObject({ tag: r1.tag, cached: true });
+    expect(second.stderr).toMatch(/SKIPPED: cached: m5dev\/toolchain/);
+    expect(second.ms).toBeLessThan(2000);
+    // The tools the later steps rely on are in the image.
+    const probe = await docker.run(r1.tag, ['sh', '-c', 'qemu-system-aarch64 --version && command -v cloud-localds qemu-img ssh ssh-keygen tini aarch64-linux-gnu-gcc m5dev-flash && test -f /usr/share/qemu-efi-aarch64/QEMU_EFI.fd'], process.stderr, { Labels: { [TEST_LABEL]: 'true' }, HostConfig: { AutoRemove: true } });
+    expect((probe as [{ StatusCode: number }])[0].StatusCode).toBe(0);
+  }, 900_000);
+
+  it('fails a broken context with exit code 4 and the log tail, no stack trace', async () => {
+    const ctx = context(`FROM ${DEFAULTS.baseImage}\nRUN echo broken-step && false\n`);
+    const res = await cli(['image', 'build', '--context', ctx], { M5DEV_HOME: mkdtempSync(join(tmpdir(), 'm5dev-home-')) });
+    expect(res.code).toBe(4);
+    expect(res.stderr).toContain('m5dev: error: Image build failed');
+    expect(res.stderr).toContain('broken-step');
+    expect(res.stderr).toContain('hint:');
+    expect(res.stderr).not.toMatch(/\n\s+at .*\.js:\d+/);
+    // The failed build leaves its tag absent.
+    const list = await docker.listImages({ filters: { label: ['dev.m5dev.role=toolchain'] } });
+    expect(list.every((i) => !(i.RepoTags ?? []).some((t) => t.includes('broken')))).toBe(true);
+  }, 120_000);
+});
+
+describe('Docker not reachable', () => {
+  it('exits 3 with a hint, for any command that needs the engine', async () => {
+    const env = { DOCKER_HOST: 'unix:///nonexistent/docker.sock', M5DEV_HOME: mkdtempSync(join(tmpdir(), 'm5dev-home-')) };
+    for (const args of [['image', 'build'], ['status']]) {
+      const res = await cli(args, env);
+      expect(res.code, res.stderr).toBe(3);
+      expect(res.stderr).toMatch(/Cannot reach the Docker engine/);
+      expect(res.stderr).toMatch(/hint: Start Docker/);
+    }
+  });
+});
+
+describe('usage errors', () => {
+  it('exit 2 for an unknown command or a bad flag value', async () => {
+    expect((await cli(['frobnicate'])).code).toBe(2);
+    const bad = await cli(['up', '--ssh-port', '99999'], { M5DEV_HOME: mkdtempSync(join(tmpdir(), 'm5dev-home-')) });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/sshPort" must be an integer from 1 to 65535/);
+  });
+});

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULTS, parseConfig, parseMemory, resolveConfig } from '../../src/config.js';
+import { UsageError } from '../../src/errors.js';
+
+describe('config', () => {
+  it('accepts valid settings and normalises them', () => {
+    const c = parseConfig({ imageUrl: 'http://127.0.0.1:8080/x.img', imageSha256: 'A'.repeat(64), diskGrow: '5G', sshPort: '6000', accel: 'tcg' }, 't');
+    expect(c).toEqual({ imageUrl: 'http://127.0.0.1:8080/x.img', imageSha256: 'a'.repeat(64), diskGrow: '+5G', sshPort: 6000, accel: 'tcg' });
+  });
+
+  it.each([
+    [{ sshPort: 0 }, /sshPort/],
+    [{ sshPort: 70000 }, /sshPort/],
+    [{ imageSha256: 'abc' }, /64 hex/],
+    [{ imageUrl: 'ftp://x' }, /URL/],
+    [{ disk: 'zfs' }, /raw/],
+    [{ accel: 'hvf' }, /auto, kvm or tcg/],
+    [{ cpu: 'max; rm -rf /' }, /-cpu/],
+    [{ colour: 'blue' }, /unknown setting "colour"/],
+  ])('rejects %j', (raw, msg) => {
+    expect(() => parseConfig(raw, 'm5dev.json')).toThrow(msg);
+    expect(() => parseConfig(raw, 'm5dev.json')).toThrow(UsageError);
+  });
+
+  it('rejects non-objects', () => {
+    expect(() => parseConfig([1], 'f')).toThrow(/JSON object/);
+  });
+
+  it('flags beat the file, the file beats defaults', () => {
+    const c = resolveConfig({ sshPort: 7000, cpus: undefined }, { sshPort: 6000, cpus: 4 });
+    expect(c.sshPort).toBe(7000);
+    expect(c.cpus).toBe(4);
+    expect(c.imageUrl).toBe(DEFAULTS.imageUrl);
+    expect(DEFAULTS.imageUrl).toContain('release-20240612/ubuntu-22.04-server-cloudimg-arm64.img');
+  });
+
+  it('parses memory sizes', () => {
+    expect(parseMemory('2048')).toBe(2048);
+    expect(parseMemory('4G')).toBe(4096);
+    expect(parseMemory('512m')).toBe(512);
+    expect(() => parseMemory('lots')).toThrow(/--memory/);
+  });
+});

@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseSha256Sums, sumsLocation } from '../../src/download/sha256sums.js';
+import { contextHash, listContext } from '../../src/docker/build-context.js';
+import { sshCommand, sshConfigBlock, hostControlPath } from '../../src/ssh/args.js';
+import { bootFailure, lastConsoleLine } from '../../src/vm/readiness.js';
+import { chooseRenderer } from '../../src/cli/ui.js';
+import { ExitCode, tail } from '../../src/errors.js';
+import { demuxBuffer } from '../../src/docker/containers.js';
+import { imageBuildSkipped, toolchainTag } from '../../src/workflows/image-build.js';
+import { validateName } from '../../src/vm/instance.js';
+
+describe('SHA256SUMS', () => {
+  const a = 'a'.repeat(64);
+  const b = 'B'.repeat(64);
+  it('parses binary and text entries', () => {
+    const m = parseSha256Sums(`${a} *ubuntu-22.04-server-cloudimg-arm64.img\n${b}  ./other.img\n# comment\ngarbage\n`);
+    expect(m.get('ubuntu-22.04-server-cloudimg-arm64.img')).toBe(a);
+    expect(m.get('other.img')).toBe('b'.repeat(64));
+    expect(m.size).toBe(2);
+  });
+  it('finds SHA256SUMS beside the file', () => {
+    expect(sumsLocation('https://h/releases/22.04/release-20240612/ubuntu.img?x=1')).toEqual({
+      sumsUrl: 'https://h/releases/22.04/release-20240612/SHA256SUMS',
+      name: 'ubuntu.img',
+    });
+  });
+});
+
+describe('build context hash', () => {
+  const make = () => {
+    const d = mkdtempSync(join(tmpdir(), 'ctx-'));
+    mkdirSync(join(d, 'sub'));
+    writeFileSync(join(d, 'Dockerfile'), 'FROM x\n');
+    writeFileSync(join(d, 'sub', 'tool'), 'echo hi\n');
+    return d;
+  };
+  it('is stable and lists files sorted', () => {
+    const d = make();
+    expect(listContext(d)).toEqual(['Dockerfile', 'sub/tool']);
+    expect(contextHash(d, { A: '1' })).toBe(contextHash(d, { A: '1' }));
+  });
+  it('changes with content, executable bit and build args', () => {
+    const d = make();
+    const h0 = contextHash(d, { A: '1' });
+    expect(contextHash(d, { A: '2' })).not.toBe(h0);
+    chmodSync(join(d, 'sub', 'tool'), 0o755);
+    const h1 = contextHash(d, { A: '1' });
+    expect(h1).not.toBe(h0);
+    writeFileSync(join(d, 'Dockerfile'), 'FROM y\n');
+    expect(contextHash(d, { A: '1' })).not.toBe(h1);
+  });
+  it('names the tag by hash and skips a cached build with a reason', () => {
+    expect(toolchainTag('0123456789abcdef0123')).toBe('m5dev/toolchain:0123456789abcdef');
+    expect(imageBuildSkipped({ contextDir: '.', baseImage: 'b', cached: true, tag: 't:1' })).toMatch(/cached: t:1/);
+    expect(imageBuildSkipped({ contextDir: '.', baseImage: 'b', cached: false, tag: 't:1' })).toBe(false);
+  });
+});
+
+describe('ssh arguments', () => {
+  const t = { alias: 'm5dev-dev', port: 5555, identityFile: '/i/id', knownHostsFile: '/i/kh', controlPath: '/tmp/c' };
+  it('pins the host key and never trusts on first use', () => {
+    const cmd = sshCommand(t, ['uname', '-r'], { batch: true });
+    const s = cmd.join(' ');
+    expect(s).toContain('-o StrictHostKeyChecking=yes');
+    expect(s).toContain('-o UserKnownHostsFile=/i/kh');
+    expect(s).toContain('-o HostKeyAlias=m5dev-dev');
+    expect(s).toContain('-o IdentitiesOnly=yes');
+    expect(s).toContain('-F /dev/null');
+    expect(s).not.toMatch(/StrictHostKeyChecking=(no|accept-new)/);
+    expect(cmd.slice(-4)).toEqual(['ubuntu@127.0.0.1', '--', 'uname', '-r']);
+    expect(s).toContain('-p 5555');
+  });
+  it('can disable connection reuse', () => {
+    expect(sshCommand(t, [], { batch: true, reuse: false }).join(' ')).toContain('ControlMaster=no');
+  });
+  it('prints a usable Host block', () => {
+    const block = sshConfigBlock(t, 'm5dev-dev');
+    expect(block).toMatch(/^Host m5dev-dev\n {2}HostName 127\.0\.0\.1\n {2}Port 5555\n {2}User ubuntu\n/);
+    expect(block).toContain('StrictHostKeyChecking yes');
+  });
+  it('keeps the control socket path short', () => {
+    expect(hostControlPath('/a/very/long/path/'.repeat(20)).length).toBeLessThan(100);
+  });
+});
+
+describe('console', () => {
+  it('detects a panic', () => {
+    expect(bootFailure('[ 1.0] Kernel panic - not syncing: VFS: Unable to mount root fs')).toMatch(/Kernel panic/);
+    expect(bootFailure('[ OK ] Reached target Multi-User System.')).toBeUndefined();
+  });
+  it('shows the last printable line', () => {
+    expect(lastConsoleLine('a\r\n\x1b[0;32m  OK  \x1b[0m Started ssh\r\n\r\n')).toBe('OK   Started ssh');
+  });
+});
+
+describe('errors and UI', () => {
+  it('has distinct exit codes', () => {
+    const codes = Object.values(ExitCode);
+    expect(new Set(codes).size).toBe(codes.length);
+  });
+  it('keeps log tails short', () => {
+    expect(tail('1\n2\n3\n4\n', 2)).toBe('3\n4');
+  });
+  it('chooses a plain renderer for CI and pipes', () => {
+    expect(chooseRenderer({}, { CI: 'true' }, true)).toBe('simple');
+    expect(chooseRenderer({}, {}, false)).toBe('simple');
+    expect(chooseRenderer({}, {}, true)).toBe('default');
+    expect(chooseRenderer({ quiet: true }, {}, true)).toBe('silent');
+  });
+  it('demuxes Docker log frames', () => {
+    const frame = (t: number, s: string) => Buffer.concat([Buffer.from([t, 0, 0, 0, 0, 0, 0, s.length]), Buffer.from(s)]);
+    expect(demuxBuffer(Buffer.concat([frame(1, 'out\n'), frame(2, 'err\n')]))).toBe('out\nerr\n');
+    expect(demuxBuffer(Buffer.from('plain tty text'))).toBe('plain tty text');
+  });
+  it('validates instance names', () => {
+    expect(validateName('dev-1')).toBe('dev-1');
+    expect(() => validateName('../etc')).toThrow(/invalid instance name/);
+    expect(() => validateName('Dev')).toThrow(/invalid instance name/);
+  });
+});
+
+describe('download progress line', () => {
+  it('changes in 5 % steps', async () => {
+    const { progressLine } = await import('../../src/workflows/up.js');
+    const total = 100 * 1048576;
+    expect(progressLine(0, total, 1)).toBe('0% of 100 MiB');
+    expect(progressLine(total * 0.049, total, 1)).toBe('0% of 100 MiB');
+    expect(progressLine(total * 0.05, total, 1)).toBe('5% of 100 MiB');
+    expect(progressLine(total, total, 2)).toBe('100% of 100 MiB (attempt 2)');
+    expect(progressLine(65 * 1048576, undefined, 1)).toBe('64 MiB');
+  });
+});

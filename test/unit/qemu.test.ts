@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { chooseMachine } from '../../src/vm/machine.js';
+import { qemuArgs, GUEST_SSH_FORWARD, type QemuSpec } from '../../src/vm/qemu-args.js';
+
+const spec = (over: Partial<QemuSpec> = {}): QemuSpec => ({
+  machine: chooseMachine({ requested: 'auto', hostArch: 'x64', kvmUsable: true }),
+  cpus: 2,
+  memoryMiB: 2048,
+  flash0: '/instance/flash0.img',
+  flash1: '/instance/flash1.img',
+  disk: { path: '/instance/disk.raw', format: 'raw' },
+  seed: { path: '/instance/seed.img', format: 'qcow2' },
+  guestSshForward: GUEST_SSH_FORWARD,
+  consoleLog: '/instance/console.log',
+  qmpSocket: '/instance/qmp.sock',
+  ...over,
+});
+
+const pairs = (args: string[]) => args.slice(1).reduce<string[]>((acc, a, i, all) => (i % 2 === 0 ? [...acc, `${a} ${all[i + 1]}`] : acc), []);
+
+describe('chooseMachine', () => {
+  it('uses the seed TCG machine on x86_64 even with /dev/kvm', () => {
+    expect(chooseMachine({ requested: 'auto', hostArch: 'x86_64', kvmUsable: true })).toEqual({ accel: 'tcg', cpu: 'cortex-a57', machine: 'virt' });
+  });
+  it('uses the seed KVM machine on arm64 with /dev/kvm', () => {
+    expect(chooseMachine({ requested: 'auto', hostArch: 'aarch64', kvmUsable: true })).toEqual({ accel: 'kvm', cpu: 'host', machine: 'virt,gic-version=3' });
+  });
+  it('falls back to TCG on arm64 without usable /dev/kvm', () => {
+    expect(chooseMachine({ requested: 'auto', hostArch: 'arm64', kvmUsable: false }).accel).toBe('tcg');
+  });
+  it('refuses --accel kvm where it cannot work', () => {
+    expect(() => chooseMachine({ requested: 'kvm', hostArch: 'x86_64', kvmUsable: true })).toThrow(/arm64 host/);
+    expect(() => chooseMachine({ requested: 'kvm', hostArch: 'arm64', kvmUsable: false })).toThrow(/dev\/kvm/);
+  });
+  it('honours --cpu', () => {
+    expect(chooseMachine({ requested: 'tcg', hostArch: 'x86_64', kvmUsable: false, cpuOverride: 'max,pauth-impdef=on' }).cpu).toBe('max,pauth-impdef=on');
+  });
+});
+
+describe('qemuArgs', () => {
+  it('builds the seed machine with flash, disks, console and the SSH forward', () => {
+    const args = qemuArgs(spec());
+    expect(args[0]).toBe('qemu-system-aarch64');
+    const p = pairs(args.filter((a) => a !== '-nographic'));
+    expect(p).toContain('-M virt');
+    expect(p).toContain('-cpu cortex-a57');
+    expect(p).toContain('-smp 2');
+    expect(p).toContain('-m 2048');
+    expect(p).toContain('-drive if=pflash,format=raw,file=/instance/flash0.img,readonly=on');
+    expect(p).toContain('-drive if=pflash,format=raw,file=/instance/flash1.img');
+    expect(args.join(' ')).toContain('file=/instance/disk.raw,format=raw,id=hd0');
+    expect(args.join(' ')).toContain('file=/instance/seed.img,format=qcow2,id=cidata');
+    expect(p).toContain(`-netdev user,id=net0,hostfwd=tcp::${GUEST_SSH_FORWARD}-:22`);
+    expect(p).toContain('-serial chardev:console');
+    expect(args).not.toContain('-kernel');
+  });
+
+  it('builds the KVM variant', () => {
+    const args = qemuArgs(spec({ machine: chooseMachine({ requested: 'auto', hostArch: 'arm64', kvmUsable: true }) }));
+    expect(args.join(' ')).toContain('-M virt,gic-version=3 -cpu host -accel kvm');
+  });
+
+  it('adds direct kernel boot', () => {
+    const args = qemuArgs(spec({ kernel: { image: '/kernel/Image', append: 'root=LABEL=cloudimg-rootfs console=ttyAMA0' } }));
+    const i = args.indexOf('-kernel');
+    expect(args[i + 1]).toBe('/kernel/Image');
+    expect(args[args.indexOf('-append') + 1]).toBe('root=LABEL=cloudimg-rootfs console=ttyAMA0');
+  });
+});
