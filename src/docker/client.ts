@@ -1,6 +1,8 @@
 /** One Docker connection for the process; `connectDocker` proves the engine answers. */
 import Docker from 'dockerode';
 import { DockerUnavailableError } from '../errors.js';
+import { onCleanup } from '../cleanup.js';
+import { LABELS, SESSION_ID } from './labels.js';
 
 let cached: Docker | undefined;
 
@@ -13,6 +15,9 @@ export async function connectDocker(): Promise<Docker> {
     throw new DockerUnavailableError(describe(e));
   }
   cached = docker;
+  // Registered first, so it runs last: whatever this process created and still exists after the
+  // other cleanups (e.g. a create call still in flight when Ctrl-C came) is removed too.
+  onCleanup('sweep this session\'s containers', () => sweepSession(docker));
   return docker;
 }
 
@@ -37,4 +42,10 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 
 export function isNotFound(e: unknown): boolean {
   return (e as { statusCode?: number }).statusCode === 404;
+}
+
+async function sweepSession(docker: Docker): Promise<void> {
+  await new Promise((r) => setTimeout(r, 300)); // let in-flight create calls land
+  const list = await docker.listContainers({ all: true, filters: { label: [`${LABELS.session}=${SESSION_ID}`] } });
+  await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
 }

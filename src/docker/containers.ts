@@ -1,8 +1,9 @@
 /** Container resource client: one-shot tool runs, the long-lived VM container, exec, lookup, removal. */
 import type Docker from 'dockerode';
 import { PassThrough } from 'node:stream';
-import { onCleanup } from '../cleanup.js';
-import { PortInUseError, ToolError, tail } from '../errors.js';
+import { createHash } from 'node:crypto';
+import { isInterrupting, onCleanup } from '../cleanup.js';
+import { ExitCode, InterruptedError, M5devError, PortInUseError, ToolError, tail } from '../errors.js';
 import { isNotFound } from './client.js';
 import { LABELS, baseLabels } from './labels.js';
 
@@ -31,6 +32,7 @@ export async function runTool(docker: Docker, run: ToolRun): Promise<string> {
   });
   const undo = onCleanup(`tool container ${container.id.slice(0, 12)}`, () => forceRemove(docker, container.id));
   try {
+    if (isInterrupting()) throw new InterruptedError();
     await container.start();
     const { StatusCode } = (await container.wait()) as { StatusCode: number };
     const output = await containerLogs(docker, container.id);
@@ -75,8 +77,9 @@ export interface VmContainerSpec {
   kvm: boolean;
 }
 
-export function vmContainerName(instance: string): string {
-  return `m5dev-${instance}`;
+/** Container names are global to the engine: suffix a hash of M5DEV_HOME so homes never collide. */
+export function vmContainerName(instance: string, home: string): string {
+  return `m5dev-${instance}-${createHash('sha256').update(home).digest('hex').slice(0, 6)}`;
 }
 
 /** Create and start the VM container; SSH is published on 127.0.0.1 only. */
@@ -94,8 +97,16 @@ export async function startVmContainer(docker: Docker, spec: VmContainerSpec): P
       Devices: spec.kvm ? [{ PathOnHost: '/dev/kvm', PathInContainer: '/dev/kvm', CgroupPermissions: 'rwm' }] : [],
       Init: false,
     },
+  }).catch((e: unknown) => {
+    if ((e as { statusCode?: number }).statusCode === 409) {
+      throw new M5devError(`A container named ${spec.name} already exists`, ExitCode.usage, `Remove it with \`docker rm -f ${spec.name}\` and retry.`);
+    }
+    throw e;
   });
+  // From here until the guest answers, Ctrl-C or a failure removes the container again.
+  onCleanup(`vm container ${spec.instance}`, () => forceRemove(docker, container.id));
   try {
+    if (isInterrupting()) throw new InterruptedError(); // Ctrl-C arrived while the create call was in flight
     await container.start();
   } catch (e) {
     await forceRemove(docker, container.id);

@@ -65,6 +65,8 @@ export class GuestSsh {
   ) {}
 
   private command(remote: string[], opts: { batch: boolean; tty?: boolean; connectTimeoutSec?: number; reuse?: boolean }): string[] {
+    // M5DEV_SSH_REUSE=no: a fresh connection (and host-key check) every time, no ControlMaster.
+    if (process.env.M5DEV_SSH_REUSE === 'no') opts = { ...opts, reuse: false };
     return this.mode === 'host'
       ? sshCommand(hostTarget(this.files, this.name, this.hostPort), remote, opts)
       : sshCommand(containerTarget(this.name), remote, opts);

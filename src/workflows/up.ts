@@ -207,7 +207,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
           kernel: ctx.kernel ? { image: '/kernel/Image', append: ctx.kernel.append } : undefined,
         });
         const container = await startVmContainer(docker, {
-          name: vmContainerName(ctx.name),
+          name: vmContainerName(ctx.name, ctx.home.root),
           image: ctx.image.tag!,
           cmd,
           binds,
@@ -218,8 +218,6 @@ export function upTasks(): ListrTask<UpCtx>[] {
           kvm: ctx.machine.accel === 'kvm',
         });
         ctx.containerId = container.id;
-        // Until SSH answers, Ctrl-C or a failure removes the container again.
-        onCleanup(`vm container ${ctx.name}`, () => forceRemove(docker, container.id));
         task.title = `QEMU started (${ctx.machine.accel}, -cpu ${ctx.machine.cpu}, ${ctx.config.cpus} vCPU, ${ctx.config.memoryMiB} MiB) on 127.0.0.1:${ctx.sshPort}`;
       },
     },

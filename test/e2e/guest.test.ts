@@ -1,0 +1,159 @@
+/**
+ * The seed workflow end to end: packed CLI, real Docker engine, real QEMU (UEFI + GRUB + cloud-init)
+ * booting the arm64 fixture served over loopback, real SSH with the pinned host key.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer, type Server } from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { cli, startCli } from '../helpers/cli.js';
+import { serveDir, type FileServer } from '../helpers/http-server.js';
+import { fixture, freePort, type Fixture } from '../helpers/fixture.js';
+import { containersOfHome, docker, removeContainersOfHome } from '../helpers/docker.js';
+
+let fx: Fixture;
+let server: FileServer;
+let home: string;
+let env: NodeJS.ProcessEnv;
+let port: number;
+let imageUrl: string;
+
+beforeAll(async () => {
+  fx = fixture();
+  server = await serveDir(fx.dir);
+  home = mkdtempSync(join(tmpdir(), 'm5dev-e2e-'));
+  env = { M5DEV_HOME: home };
+  port = await freePort();
+  imageUrl = `${server.url}/${fx.image}`;
+}, 1_800_000);
+
+afterAll(async () => {
+  await removeContainersOfHome(home);
+  await server?.close();
+});
+
+const blobs = () => (existsSync(join(home, 'blobs', 'sha256')) ? readdirSync(join(home, 'blobs', 'sha256')) : []);
+const partials = () => (existsSync(join(home, 'tmp')) ? readdirSync(join(home, 'tmp')) : []);
+
+describe('m5dev up → exec → down on the fixture guest', () => {
+  it('refuses a wrong checksum and keeps nothing', async () => {
+    const res = await cli(['up', '--name', 'badsum', '--image-url', imageUrl, '--image-sha256', 'e'.repeat(64), '--ssh-port', String(port)], env);
+    expect(res.code, res.stderr).toBe(6);
+    expect(res.stderr).toMatch(/SHA-256 mismatch/);
+    expect(res.stderr).toMatch(/hint: The file was discarded/);
+    expect(blobs()).toEqual([]);
+    expect(partials()).toEqual([]);
+    expect(await containersOfHome(home)).toEqual([]);
+  }, 300_000);
+
+  it('boots through UEFI and cloud-init, resuming a dropped download, and answers over SSH', async () => {
+    server.dropAfter(`/${fx.image}`, 8 * 1024 * 1024, 1);
+    const res = await cli(['--json', 'up', '--image-url', imageUrl, '--disk', 'overlay', '--ssh-port', String(port), '--boot-timeout', '600'], env);
+    expect(res.code, res.stderr).toBe(0);
+    const out = JSON.parse(res.stdout) as { sshPort: number; accel: string; cpu: string; bootSeconds: number };
+    expect(out).toMatchObject({ sshPort: port, accel: 'tcg', cpu: 'cortex-a57' });
+    expect(res.stderr).toMatch(/Image digest from SHA256SUMS/);
+    expect(res.stderr).toMatch(/Downloaded and verified \(2 attempts, resumed\)/);
+    expect(server.requests.some((r) => r.path === `/${fx.image}` && r.range === `bytes=${8 * 1024 * 1024}-`)).toBe(true);
+    expect(blobs()).toEqual([fx.sha256]);
+    expect(partials()).toEqual([]);
+    // The UEFI path really ran: firmware, then GRUB, then the kernel.
+    const consoleText = readFileSync(join(home, 'instances', 'default', 'console.log'), 'utf8');
+    expect(consoleText).toMatch(/UEFI|EFI stub|BdsDxe/);
+    expect(consoleText).toMatch(/Booting Linux on physical CPU/);
+  }, 900_000);
+
+  it('runs guest commands with their output and exit code', async () => {
+    const uname = await cli(['exec', '--', 'uname', '-m'], env);
+    expect(uname.code, uname.stderr).toBe(0);
+    expect(uname.stdout.trim()).toBe('aarch64');
+    const who = await cli(['exec', '--', 'id -un; sudo -n id -u; echo $SHELL'], env);
+    expect(who.stdout.split('\n').slice(0, 3)).toEqual(['ubuntu', '0', '/bin/bash']);
+    const fail = await cli(['exec', '--', 'exit 7'], env);
+    expect(fail.code).toBe(7);
+  }, 120_000);
+
+  it('pins the guest host key it generated (no trust on first use)', async () => {
+    const guestKey = (await cli(['exec', '--', 'sudo', 'cat', '/etc/ssh/ssh_host_ed25519_key.pub'], env)).stdout.trim().split(/\s+/).slice(0, 2).join(' ');
+    const known = readFileSync(join(home, 'instances', 'default', 'known_hosts'), 'utf8').trim();
+    expect(known).toBe(`m5dev-default ${guestKey}`);
+    // Swap the pinned key for another: the connection must now be refused.
+    const other = mkdtempSync(join(tmpdir(), 'm5dev-key-'));
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(other, 'k')]);
+    const file = join(home, 'instances', 'default', 'known_hosts');
+    writeFileSync(file, `m5dev-default ${readFileSync(join(other, 'k.pub'), 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
+    try {
+      const res = await cli(['exec', '--', 'true'], { ...env, M5DEV_SSH: 'host', M5DEV_SSH_REUSE: 'no' });
+      expect(res.stderr).toMatch(/host key|HOST IDENTIFICATION/i);
+      expect(res.code).toBe(255);
+    } finally {
+      writeFileSync(file, `${known}\n`);
+    }
+  }, 120_000);
+
+  it('works with the container\'s ssh client when the host has none', async () => {
+    const res = await cli(['exec', '--', 'hostname'], { ...env, M5DEV_SSH: 'container', PATH: '/nonexistent' + ':' + process.env.PATH });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout.trim()).toBe('default');
+  }, 120_000);
+
+  it('publishes SSH on 127.0.0.1 only and reports status', async () => {
+    const [c] = await containersOfHome(home);
+    const info = await docker.getContainer(c!.Id).inspect();
+    const bindings = Object.values(info.HostConfig.PortBindings ?? {}).flat() as { HostIp: string; HostPort: string }[];
+    expect(bindings).toEqual([{ HostIp: '127.0.0.1', HostPort: String(port) }]);
+    const status = await cli(['--json', 'status', '--name', 'default'], env);
+    expect(JSON.parse(status.stdout)).toMatchObject({ name: 'default', state: 'running', sshPort: port, accel: 'tcg' });
+    const cfg = await cli(['ssh-config'], env);
+    const cfgFile = join(home, 'ssh_config');
+    writeFileSync(cfgFile, cfg.stdout);
+    expect(execFileSync('ssh', ['-F', cfgFile, '-o', 'BatchMode=yes', 'm5dev-default', 'echo', 'ok'], { encoding: 'utf8' }).trim()).toBe('ok');
+  }, 120_000);
+
+  it('fails clearly when the SSH port is taken, starting nothing', async () => {
+    const blocker: Server = createServer();
+    const taken = await freePort();
+    await new Promise<void>((r) => blocker.listen(taken, '127.0.0.1', () => r()));
+    try {
+      const res = await cli(['up', '--name', 'second', '--image-url', imageUrl, '--disk', 'overlay', '--ssh-port', String(taken)], env);
+      expect(res.code, res.stderr).toBe(7);
+      expect(res.stderr).toContain(`127.0.0.1:${taken} is already in use`);
+      expect(res.stderr).toMatch(/hint: Pick another port with --ssh-port/);
+      const names = (await containersOfHome(home)).map((c) => c.Labels['dev.m5dev.instance']);
+      expect(names).toEqual(['default']);
+    } finally {
+      blocker.close();
+    }
+  }, 300_000);
+
+  it('down powers off and leaves no container', async () => {
+    const res = await cli(['down'], env);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/default stopped/);
+    expect(await containersOfHome(home)).toEqual([]);
+    const status = await cli(['--json', 'status', '--name', 'default'], env);
+    expect(JSON.parse(status.stdout)).toMatchObject({ state: 'stopped' });
+    const exec = await cli(['exec', '--', 'true'], env);
+    expect(exec.code).toBe(9);
+    expect(exec.stderr).toMatch(/is not running/);
+  }, 180_000);
+
+  it('Ctrl-C during up leaves no container and no partial file', async () => {
+    const run = startCli(['up', '--name', 'intr', '--image-url', imageUrl, '--disk', 'overlay', '--ssh-port', String(await freePort())], env);
+    const deadline = Date.now() + 240_000;
+    while (Date.now() < deadline) {
+      const vms = (await containersOfHome(home)).filter((c) => c.Labels['dev.m5dev.instance'] === 'intr');
+      if (vms.length > 0) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    run.child.kill('SIGINT');
+    const res = await run.done;
+    expect(res.code, res.stderr).toBe(130);
+    expect(res.stderr).toMatch(/Interrupted: cleaning up/);
+    expect(await containersOfHome(home)).toEqual([]);
+    expect(partials()).toEqual([]);
+    expect(readdirSync(join(home, 'instances', 'intr')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  }, 300_000);
+});
