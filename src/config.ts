@@ -95,6 +95,11 @@ export function parseConfig(raw: unknown, source: string): Partial<VmConfig> {
   return out;
 }
 
+/** A whole-number command-line option within bounds. */
+export function parseIntOption(text: string, name: string, min: number, max: number): number {
+  return intIn(text, min, max, (want) => new UsageError(`${name} must be ${want}, got ${JSON.stringify(text)}`));
+}
+
 function intIn(value: unknown, min: number, max: number, bad: (w: string) => Error): number {
   const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) throw bad(`an integer from ${min} to ${max}`);

@@ -5,17 +5,24 @@ import { installSignalHandlers, runCleanups } from '../cleanup.js';
 import { MESSAGES } from '../messages.js';
 import { registerImage } from './commands/image.js';
 import { registerVm } from './commands/vm.js';
+import { registerKernel } from './commands/kernel.js';
+import { registerModule } from './commands/module.js';
+
+export const VERSION = '0.1.0';
 
 export function buildProgram(): Command {
   const program = new Command('m5dev')
     .description('The same arm64 kernel-module development guest on any Docker host')
-    .version('0.1.0')
+    // `-V/--version` is handled in run(): a program-level --version would swallow `kernel build --version`.
+    .addHelpText('after', '\nm5dev -V, --version prints the version.')
     .option('--json', 'print the result as JSON on stdout')
     .option('-q, --quiet', 'no progress output')
     .showHelpAfterError()
     .exitOverride();
   registerImage(program);
   registerVm(program);
+  registerKernel(program);
+  registerModule(program);
   return program;
 }
 
@@ -39,6 +46,10 @@ export function reportError(e: unknown): number {
 
 export async function run(argv: string[]): Promise<number> {
   installSignalHandlers(() => process.stderr.write(`\nm5dev: ${MESSAGES.interrupted}\n`));
+  if (argv.length === 3 && (argv[2] === '-V' || argv[2] === '--version')) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
   try {
     await buildProgram().parseAsync(argv);
     return process.exitCode === undefined ? 0 : Number(process.exitCode);

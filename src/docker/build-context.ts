@@ -24,8 +24,13 @@ export function listContext(dir: string): string[] {
  * plus the build args and the base image's ID. Same inputs give the same hash on any host.
  */
 export function contextHash(dir: string, extra: Record<string, string>): string {
+  return hashFiles(dir, listContext(dir), extra);
+}
+
+/** Hash of the given files of `dir` (paths, executable bits, contents) plus extra key/values. */
+export function hashFiles(dir: string, files: string[], extra: Record<string, string> = {}): string {
   const h = createHash('sha256');
-  for (const rel of listContext(dir)) {
+  for (const rel of files) {
     const full = join(dir, ...rel.split('/'));
     const exec = (statSync(full).mode & 0o111) !== 0;
     h.update(`file\0${rel}\0${exec ? 'x' : '-'}\0`);

@@ -6,6 +6,7 @@ import { isInterrupting, onCleanup } from '../cleanup.js';
 import { ExitCode, InterruptedError, M5devError, PortInUseError, ToolError, tail } from '../errors.js';
 import { isNotFound } from './client.js';
 import { LABELS, baseLabels } from './labels.js';
+import { shellQuote } from '../shell.js';
 
 export interface ToolRun {
   image: string;
@@ -15,6 +16,11 @@ export interface ToolRun {
   /** Files created for the host user: chown them back when the host user is not root. */
   chownPaths?: string[];
   description: string;
+  env?: string[];
+  /** Called with each output line while the tool runs (progress). */
+  onLine?: (line: string) => void;
+  /** Turn a failure (exit code, output tail) into the caller's typed error; default ToolError. */
+  failure?: (message: string, outputTail: string) => Error;
 }
 
 /** Run a command to completion in a throwaway toolchain container; non-zero exit is a ToolError. */
@@ -22,11 +28,12 @@ export async function runTool(docker: Docker, run: ToolRun): Promise<string> {
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
   const script = run.chownPaths && uid !== 0
-    ? ['sh', '-c', `"$@" && chown -R ${uid}:${gid} ${run.chownPaths.map(shq).join(' ')}`, 'm5dev-tool', ...run.cmd]
+    ? ['sh', '-c', `"$@" && chown -R ${uid}:${gid} ${run.chownPaths.map(shellQuote).join(' ')}`, 'm5dev-tool', ...run.cmd]
     : run.cmd;
   const container = await docker.createContainer({
     Image: run.image,
     Cmd: script,
+    Env: run.env,
     Labels: baseLabels('tool', run.home),
     HostConfig: { Binds: run.binds, NetworkMode: 'none' },
   });
@@ -34,14 +41,36 @@ export async function runTool(docker: Docker, run: ToolRun): Promise<string> {
   try {
     if (isInterrupting()) throw new InterruptedError();
     await container.start();
+    const following = run.onLine ? followLines(docker, container.id, run.onLine) : Promise.resolve();
     const { StatusCode } = (await container.wait()) as { StatusCode: number };
+    await following;
     const output = await containerLogs(docker, container.id);
-    if (StatusCode !== 0) throw new ToolError(`${run.description} failed (exit ${StatusCode})`, tail(output, 25));
+    if (StatusCode !== 0) {
+      const message = `${run.description} failed (exit ${StatusCode})`;
+      throw run.failure ? run.failure(message, tail(output, 25)) : new ToolError(message, tail(output, 25));
+    }
     return output;
   } finally {
     await forceRemove(docker, container.id);
     undo();
   }
+}
+
+/** Stream a container's output line by line until it exits. */
+async function followLines(docker: Docker, id: string, onLine: (line: string) => void): Promise<void> {
+  const stream = (await docker.getContainer(id).logs({ follow: true, stdout: true, stderr: true })) as NodeJS.ReadableStream;
+  const out = new PassThrough();
+  docker.modem.demuxStream(stream, out, out);
+  let pending = '';
+  out.on('data', (c: Buffer) => {
+    const parts = (pending + c.toString('utf8')).split('\n');
+    pending = parts.pop() ?? '';
+    for (const p of parts) if (p.trim()) onLine(p);
+  });
+  await new Promise<void>((resolve) => {
+    stream.on('end', () => resolve());
+    stream.on('error', () => resolve());
+  });
 }
 
 export async function containerLogs(docker: Docker, id: string): Promise<string> {
@@ -191,6 +220,3 @@ export async function execInteractive(docker: Docker, id: string, cmd: string[])
   return info.ExitCode ?? 1;
 }
 
-function shq(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}

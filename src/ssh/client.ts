@@ -3,13 +3,14 @@
  * else with the toolchain container's client (docker exec in the VM container).
  */
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { accessSync, closeSync, constants, copyFileSync, mkdirSync, openSync } from 'node:fs';
+import { basename, delimiter, join } from 'node:path';
 import type Docker from 'dockerode';
 import { execCapture, execInteractive } from '../docker/containers.js';
 import { GUEST_SSH_FORWARD } from '../vm/qemu-args.js';
 import { IN_CONTAINER, hostKeyAlias, type InstanceFiles } from '../vm/instance.js';
 import { hostControlPath, sshCommand, type SshTarget } from './args.js';
+import { shellQuote } from '../shell.js';
 
 export type SshMode = 'host' | 'container';
 
@@ -76,12 +77,40 @@ export class GuestSsh {
   async capture(remote: string[], opts: { connectTimeoutSec?: number; reuse?: boolean; timeoutMs?: number } = {}): Promise<GuestResult> {
     const argv = this.command(remote, { batch: true, ...opts });
     if (this.mode === 'container') return execCapture(this.docker, this.containerId, argv);
+    return this.spawnCapture(argv, 'ignore', opts.timeoutMs);
+  }
+
+  /**
+   * Copy a host file to the guest (written to a temp name, then renamed). In container mode the
+   * file goes through the instance directory, which the VM container mounts.
+   */
+  async upload(localPath: string, remotePath: string, mode = '0644'): Promise<GuestResult> {
+    const q = shellQuote(remotePath);
+    const remote = [`cat > ${q}.part && chmod ${mode} ${q}.part && mv -f ${q}.part ${q}`];
+    if (this.mode === 'container') {
+      const staging = join(this.files.dir, 'upload');
+      mkdirSync(staging, { recursive: true });
+      copyFileSync(localPath, join(staging, basename(localPath)));
+      const argv = this.command(remote, { batch: true });
+      const inContainer = `${IN_CONTAINER.dir}/upload/${basename(localPath)}`;
+      return execCapture(this.docker, this.containerId, ['sh', '-c', `${argv.map(shellQuote).join(' ')} < ${shellQuote(inContainer)}`]);
+    }
+    const fd = openSync(localPath, 'r');
+    try {
+      return await this.spawnCapture(this.command(remote, { batch: true }), fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private spawnCapture(argv: string[], stdin: 'ignore' | number, timeoutMs?: number): Promise<GuestResult> {
+    const opts = { timeoutMs };
     return new Promise((resolve, reject) => {
-      const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(argv[0]!, argv.slice(1), { stdio: [stdin, 'pipe', 'pipe'] });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
-      child.stdout.on('data', (c: Buffer) => out.push(c));
-      child.stderr.on('data', (c: Buffer) => err.push(c));
+      child.stdout!.on('data', (c: Buffer) => out.push(c));
+      child.stderr!.on('data', (c: Buffer) => err.push(c));
       const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
       child.on('error', reject);
       // 'exit' not 'close': a ControlPersist master inherits the pipes and keeps them open.
@@ -105,3 +134,4 @@ export class GuestSsh {
     });
   }
 }
+

@@ -14,7 +14,9 @@ export interface InstanceState {
   memoryMiB: number;
   accel: string;
   cpu: string;
+  /** Release of the directly booted kernel, and the version it was built as (absent: the image's own kernel). */
   kernel?: string;
+  kernelVersion?: string;
   instanceId?: string;
   seedHash?: string;
   createdAt: string;

@@ -34,20 +34,28 @@ export function qemuArgs(s: QemuSpec): string[] {
     '-chardev', `file,id=console,path=${s.consoleLog}`,
     '-serial', 'chardev:console',
     '-qmp', `unix:${s.qmpSocket},server=on,wait=off`,
-    '-drive', `if=pflash,format=raw,file=${s.flash0},readonly=on`,
-    '-drive', `if=pflash,format=raw,file=${s.flash1}`,
-    '-drive', `if=none,file=${s.disk.path},format=${s.disk.format},id=hd0,cache=writeback,discard=unmap`,
-    '-device', 'virtio-blk-device,drive=hd0',
-    '-drive', `if=none,file=${s.seed.path},format=${s.seed.format},id=cidata,readonly=on`,
-    '-device', 'virtio-blk-device,drive=cidata',
+    ...(s.kernel ? [] : ['-drive', `if=pflash,format=raw,file=${s.flash0},readonly=on`, '-drive', `if=pflash,format=raw,file=${s.flash1}`]),
+    ...blockDevices(s),
     '-netdev', `user,id=net0,hostfwd=tcp::${s.guestSshForward}-:22`,
     '-device', 'virtio-net-device,netdev=net0',
     '-device', 'virtio-rng-device',
   ];
   if (s.kernel) {
+    // Direct boot: no firmware; QEMU hands the kernel its device tree.
     args.push('-kernel', s.kernel.image, '-append', s.kernel.append);
     if (s.kernel.initrd) args.push('-initrd', s.kernel.initrd);
   }
   if (s.loadvm) args.push('-loadvm', s.loadvm);
   return args;
+}
+
+/**
+ * The instance disk and the cidata seed. The firmware finds the disk's ESP in any order; a kernel
+ * booted directly names its root device, and on virt the *last* virtio-mmio device on the
+ * command line gets the lowest address and is probed first: so there the disk comes last (vda).
+ */
+function blockDevices(s: QemuSpec): string[] {
+  const disk = ['-drive', `if=none,file=${s.disk.path},format=${s.disk.format},id=hd0,cache=writeback,discard=unmap`, '-device', 'virtio-blk-device,drive=hd0'];
+  const seed = ['-drive', `if=none,file=${s.seed.path},format=${s.seed.format},id=cidata,readonly=on`, '-device', 'virtio-blk-device,drive=cidata'];
+  return s.kernel ? [...seed, ...disk] : [...disk, ...seed];
 }

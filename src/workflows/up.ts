@@ -21,7 +21,8 @@ import { GuestSsh } from '../ssh/client.js';
 import { onCleanup } from '../cleanup.js';
 
 export interface KernelBoot {
-  /** Host path of the Image and the release it reports. */
+  /** Host path of the Image, the version it was built as and the release it reports. */
+  version: string;
   imagePath: string;
   release: string;
   append: string;
@@ -81,6 +82,10 @@ export function upTasks(): ListrTask<UpCtx>[] {
         const found = await listVmContainers(ctx.image.docker!, ctx.home.root, ctx.name);
         const live = found.find((c) => c.state === 'running');
         for (const c of found) if (c.state !== 'running') await forceRemove(ctx.image.docker!, c.id);
+        if (live && ctx.state?.kernel !== ctx.kernel?.release) {
+          const now = ctx.state?.kernel ? `kernel ${ctx.state.kernel}` : "the image's own kernel";
+          throw new UsageError(`instance ${ctx.name} is running ${now}`, `Stop it first: \`m5dev down${ctx.name === 'default' ? '' : ` --name ${ctx.name}`}\`, then run up again.`);
+        }
         if (live) {
           ctx.running = live;
           ctx.containerId = live.id;
@@ -187,6 +192,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
           accel: ctx.machine.accel,
           cpu: ctx.machine.cpu,
           kernel: ctx.kernel?.release,
+          kernelVersion: ctx.kernel?.version,
         };
         writeState(ctx.files, state);
         ctx.state = state;

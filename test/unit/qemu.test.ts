@@ -66,4 +66,14 @@ describe('qemuArgs', () => {
     expect(args[i + 1]).toBe('/kernel/Image');
     expect(args[args.indexOf('-append') + 1]).toBe('root=LABEL=cloudimg-rootfs console=ttyAMA0');
   });
+
+  it('direct boot drops the firmware and puts the disk last, so the kernel probes it first (vda)', () => {
+    const direct = qemuArgs(spec({ kernel: { image: '/kernel/Image', append: 'root=/dev/vda1' } }));
+    expect(direct.join(' ')).not.toContain('if=pflash');
+    const devices = direct.filter((a) => a.startsWith('virtio-blk-device'));
+    expect(devices).toEqual(['virtio-blk-device,drive=cidata', 'virtio-blk-device,drive=hd0']);
+    const firmware = qemuArgs(spec());
+    expect(firmware.filter((a) => a.startsWith('if=pflash'))).toHaveLength(2);
+    expect(firmware.filter((a) => a.startsWith('virtio-blk-device'))[0]).toBe('virtio-blk-device,drive=hd0');
+  });
 });

@@ -1,0 +1,77 @@
+/** `m5dev module build|load|test`: the edit → build → load → test loop against the booted kernel. */
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { DEFAULTS } from '../../config.js';
+import { layout } from '../../paths.js';
+import { MODULE_DIR } from '../../assets.js';
+import { UsageError } from '../../errors.js';
+import { DEFAULT_KERNEL_VERSION } from '../../kernel/source.js';
+import { requireKernel } from '../../kernel/cache.js';
+import { parseModuleParams } from '../../module/artifacts.js';
+import { liveInstance } from '../../workflows/running.js';
+import { moduleBuildTasks, moduleLoadTasks, moduleTestTasks, newModuleCtx, type ModuleCtx } from '../../workflows/module.js';
+import { globalOpts } from '../options.js';
+import { printJson, runTasks } from '../ui.js';
+
+interface ModuleFlags {
+  name: string;
+  kernel?: string;
+  src?: string;
+  param: string[];
+  baseImage: string;
+}
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+function common(cmd: Command, withInstance: boolean): Command {
+  cmd
+    .option('--src <dir>', 'module source directory (default: the m5 module in module/)')
+    .option('--base-image <ref>', 'toolchain base image', DEFAULTS.baseImage);
+  if (withInstance) {
+    cmd
+      .option('--name <name>', 'instance name', 'default')
+      .option('--kernel <version>', 'kernel version to build against (default: the one the instance booted)')
+      .option('--param <name=value>', 'module parameter for insmod (repeatable)', collect, []);
+  } else {
+    cmd.option('--kernel <version>', 'kernel version to build against', DEFAULT_KERNEL_VERSION);
+  }
+  return cmd;
+}
+
+export function registerModule(program: Command): void {
+  const mod = program.command('module').description('build, load and test the kernel module against the built kernel');
+
+  common(mod.command('build').description('cross-compile the module (and its test) against the cached kernel tree'), false).action(
+    async (f: ModuleFlags, cmd: Command) => {
+      const g = globalOpts(cmd);
+      const home = layout();
+      const ctx = newModuleCtx(home, requireKernel(home, f.kernel!), resolve(f.src ?? MODULE_DIR), f.baseImage);
+      const done = await runTasks<ModuleCtx>(moduleBuildTasks(), ctx, g);
+      if (g.json) printJson({ ...done.build, cached: done.cached === true });
+      else process.stdout.write(`${done.build!.modules.map((m) => `${done.build!.dir}/${m}`).join('\n')}\n  vermagic ${done.build!.vermagic}\n`);
+    },
+  );
+
+  const inGuest = async (f: ModuleFlags, cmd: Command, test: boolean) => {
+    const g = globalOpts(cmd);
+    const params = parseModuleParams(f.param);
+    const live = await liveInstance(f.name);
+    const version = f.kernel ?? live.state.kernelVersion;
+    if (!version) {
+      throw new UsageError(`instance ${f.name} runs its image's own kernel`, `Boot a built kernel: \`m5dev down\`, then \`m5dev up --kernel ${DEFAULT_KERNEL_VERSION}\` (after \`m5dev kernel build\`).`);
+    }
+    const ctx = newModuleCtx(live.home, requireKernel(live.home, version), resolve(f.src ?? MODULE_DIR), f.baseImage, params);
+    ctx.ssh = live.ssh;
+    const tasks = [...moduleBuildTasks(), ...moduleLoadTasks(), ...(test ? moduleTestTasks() : [])];
+    const done = await runTasks<ModuleCtx>(tasks, ctx, g);
+    if (g.json) printJson({ ...done.build, cached: done.cached === true, loadLog: done.loadLog, test: done.tap ?? null });
+    else process.stdout.write(test ? done.tapText ?? '' : done.loadLog ?? '');
+  };
+
+  common(mod.command('load').description('build if needed, copy the module into the running guest and insmod it'), true).action((f: ModuleFlags, cmd: Command) =>
+    inGuest(f, cmd, false),
+  );
+  common(mod.command('test').description('build, load, run the user-space test in the guest as the unprivileged user, unload'), true).action(
+    (f: ModuleFlags, cmd: Command) => inGuest(f, cmd, true),
+  );
+}

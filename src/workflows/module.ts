@@ -1,0 +1,204 @@
+/**
+ * The module loop: build the module (and its user-space test) in the toolchain container against
+ * the cached kernel tree, copy it into the running guest, insmod, and run the test there.
+ */
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { ListrTask } from 'listr2';
+import { imageTasks, newImageCtx, type ImageCtx } from './image-build.js';
+import type { HomeLayout } from '../paths.js';
+import { hashFiles, listContext } from '../docker/build-context.js';
+import { runTool } from '../docker/containers.js';
+import { ModuleError, UsageError } from '../errors.js';
+import { onCleanup } from '../cleanup.js';
+import { moduleBuildDir, type KernelRecord } from '../kernel/cache.js';
+import { KERNEL_MOUNTS, containerEnv, makeArgs } from '../kernel/build-spec.js';
+import { builtFor, moduleSources, parseTap, tapPassed, vermagicOf, type TapSummary } from '../module/artifacts.js';
+import type { GuestSsh } from '../ssh/client.js';
+import { shellQuote } from '../shell.js';
+
+const MOD_MOUNT = '/mod';
+/** The user-space test program, if the module tree has one. */
+export const TEST_SOURCE = join('test', 'm5_test.c');
+const TEST_BINARY = 'm5-test';
+const RECORD = 'm5dev-module.json';
+
+export interface ModuleBuild {
+  dir: string;
+  modules: string[];
+  test?: string;
+  vermagic: string;
+  release: string;
+}
+
+export interface ModuleCtx {
+  image: ImageCtx;
+  home: HomeLayout;
+  kernel: KernelRecord;
+  srcDir: string;
+  params: string[];
+  ssh?: GuestSsh;
+  build?: ModuleBuild;
+  cached?: boolean;
+  loadLog?: string;
+  tap?: TapSummary;
+  tapText?: string;
+}
+
+export function newModuleCtx(home: HomeLayout, kernel: KernelRecord, srcDir: string, baseImage: string, params: string[] = []): ModuleCtx {
+  if (!existsSync(join(srcDir, 'Makefile')) && !existsSync(join(srcDir, 'Kbuild'))) {
+    throw new UsageError(`${srcDir} has no Makefile or Kbuild`, 'Point --src at a module directory (obj-m := ...).');
+  }
+  return { image: newImageCtx(baseImage), home, kernel, srcDir, params };
+}
+
+function readBuild(dir: string): ModuleBuild | undefined {
+  const f = join(dir, RECORD);
+  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as ModuleBuild) : undefined;
+}
+
+export function moduleBuildTasks(): ListrTask<ModuleCtx>[] {
+  return [
+    { title: 'Toolchain image', task: (_ctx, task) => task.newListr<ModuleCtx>(imageTasks<ModuleCtx>(), { concurrent: false }) },
+    {
+      title: 'Build the module',
+      task: async (ctx, task) => {
+        const sources = moduleSources(listContext(ctx.srcDir));
+        const dir = moduleBuildDir(ctx.home, ctx.kernel.key, hashFiles(ctx.srcDir, sources, { toolchain: ctx.image.tag! }));
+        const cached = readBuild(dir);
+        if (cached) {
+          ctx.build = cached;
+          ctx.cached = true;
+          task.skip(`cached: these sources are already built for ${cached.release}`);
+          return;
+        }
+        const partial = `${dir}.partial`;
+        rmSync(partial, { recursive: true, force: true });
+        const undo = onCleanup('partial module build', () => rmSync(partial, { recursive: true, force: true }));
+        try {
+          for (const rel of sources) {
+            mkdirSync(dirname(join(partial, rel)), { recursive: true });
+            copyFileSync(join(ctx.srcDir, rel), join(partial, rel));
+          }
+          const hasTest = sources.includes(TEST_SOURCE);
+          const script = [
+            makeArgs(['modules'], { extra: [`M=${MOD_MOUNT}`] }).map(shellQuote).join(' '),
+            ...(hasTest ? [`aarch64-linux-gnu-gcc -static -O2 -Wall -Wextra -Werror -o ${MOD_MOUNT}/${TEST_BINARY} ${MOD_MOUNT}/${TEST_SOURCE}`] : []),
+          ].join(' && ');
+          await runTool(ctx.image.docker!, {
+            image: ctx.image.tag!,
+            cmd: ['sh', '-c', `${script} 2>&1`],
+            binds: [`${ctx.kernel.srcDir}:${KERNEL_MOUNTS.src}:ro`, `${ctx.kernel.buildDir}:${KERNEL_MOUNTS.build}:ro`, `${partial}:${MOD_MOUNT}`],
+            env: containerEnv(),
+            home: ctx.home.root,
+            chownPaths: [MOD_MOUNT],
+            description: 'Building the module',
+            onLine: (l) => {
+              task.output = l;
+            },
+            failure: (message, out) => new ModuleError(message, out, 'Fix the compile error above and run the command again.'),
+          });
+          const modules = readdirSync(partial).filter((f) => f.endsWith('.ko')).sort();
+          if (modules.length === 0) throw new ModuleError('the build produced no .ko', '', 'Check obj-m in the module Makefile.');
+          const vermagic = vermagicOf(readFileSync(join(partial, modules[0]!))) ?? '';
+          if (!builtFor(vermagic, ctx.kernel.release)) {
+            throw new ModuleError(`${modules[0]} has vermagic "${vermagic}", not kernel ${ctx.kernel.release}`, '', 'Rebuild the kernel: `m5dev kernel build`.');
+          }
+          const build: ModuleBuild = { dir, modules, test: hasTest ? TEST_BINARY : undefined, vermagic, release: ctx.kernel.release };
+          writeFileSync(join(partial, RECORD), `${JSON.stringify(build, null, 2)}\n`);
+          rmSync(dir, { recursive: true, force: true });
+          renameSync(partial, dir);
+          ctx.build = build;
+          task.title = `Built ${modules.join(', ')} for ${ctx.kernel.release}${hasTest ? ` and ${TEST_BINARY}` : ''}`;
+        } finally {
+          rmSync(partial, { recursive: true, force: true });
+          undo();
+        }
+      },
+    },
+  ];
+}
+
+async function guest(ssh: GuestSsh, script: string): Promise<{ exitCode: number; output: string }> {
+  const r = await ssh.capture(['sh', '-c', shellQuote(script)], { timeoutMs: 120_000 });
+  return { exitCode: r.exitCode, output: `${r.stdout}${r.stderr}` };
+}
+
+function moduleName(ko: string): string {
+  return basename(ko, '.ko').replace(/-/g, '_');
+}
+
+export function moduleLoadTasks(): ListrTask<ModuleCtx>[] {
+  return [
+    {
+      title: 'Check the guest kernel',
+      task: async (ctx, task) => {
+        const r = await guest(ctx.ssh!, 'uname -r');
+        const running = r.output.trim();
+        if (r.exitCode !== 0) throw new ModuleError('could not read the guest kernel release', r.output);
+        if (running !== ctx.build!.release) {
+          throw new ModuleError(
+            `the guest runs ${running}, the module is built for ${ctx.build!.release}`,
+            '',
+            `A module loads only into the kernel it was built against: \`m5dev down\`, then \`m5dev up --kernel ${ctx.kernel.version}\`.`,
+          );
+        }
+        task.title = `Guest runs ${running}, as built`;
+      },
+    },
+    {
+      title: 'Copy and load the module',
+      task: async (ctx, task) => {
+        const b = ctx.build!;
+        for (const ko of b.modules) {
+          const up = await ctx.ssh!.upload(join(b.dir, ko), `/tmp/${ko}`);
+          if (up.exitCode !== 0) throw new ModuleError(`copying ${ko} to the guest failed`, `${up.stdout}${up.stderr}`);
+        }
+        const lines = b.modules.map((ko) => {
+          const name = moduleName(ko);
+          return `if grep -q '^${name} ' /proc/modules; then sudo rmmod ${name}; fi; sudo insmod /tmp/${ko} ${ctx.params.join(' ')}`;
+        });
+        const r = await guest(ctx.ssh!, `set -e; ${lines.join('; ')}; sudo dmesg | tail -n 5`);
+        ctx.loadLog = r.output;
+        if (r.exitCode !== 0) throw new ModuleError(`insmod failed in the guest`, r.output);
+        task.title = `Loaded ${b.modules.join(', ')}`;
+      },
+    },
+  ];
+}
+
+export function moduleTestTasks(): ListrTask<ModuleCtx>[] {
+  return [
+    {
+      title: 'Run the user-space test in the guest (unprivileged)',
+      task: async (ctx, task) => {
+        const b = ctx.build!;
+        if (!b.test) throw new UsageError(`${ctx.srcDir} has no ${TEST_SOURCE}`, 'Add a test program there; it prints TAP and exits 0 on success.');
+        const up = await ctx.ssh!.upload(join(b.dir, b.test), `/tmp/${b.test}`, '0755');
+        if (up.exitCode !== 0) throw new ModuleError('copying the test to the guest failed', `${up.stdout}${up.stderr}`);
+        const r = await guest(ctx.ssh!, `/tmp/${b.test}`);
+        ctx.tapText = r.output;
+        ctx.tap = parseTap(r.output);
+        if (r.exitCode !== 0 || !tapPassed(ctx.tap)) {
+          throw new ModuleError(`${ctx.tap.failed.length || 'some'} check(s) failed in the guest (exit ${r.exitCode})`, r.output);
+        }
+        task.title = `Test passed: ${ctx.tap.passed}/${ctx.tap.planned} checks`;
+      },
+    },
+    {
+      title: 'Unload the module cleanly',
+      task: async (ctx, task) => {
+        const names = ctx.build!.modules.map(moduleName);
+        const script = [
+          'set -e',
+          ...names.map((n) => `sudo rmmod ${n}`),
+          ...names.map((n) => `if grep -q '^${n} ' /proc/modules; then echo "${n} still loaded"; exit 1; fi`),
+          `if sudo dmesg | tail -n 20 | grep -Ei 'Oops|BUG:|WARNING:|Call trace'; then exit 1; fi`,
+        ].join('; ');
+        const r = await guest(ctx.ssh!, script);
+        if (r.exitCode !== 0) throw new ModuleError('unloading the module failed or the kernel complained', r.output);
+        task.title = `Unloaded ${names.join(', ')}; no kernel warnings`;
+      },
+    },
+  ];
+}
