@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export M5DEV_FIXTURE_CACHE ?= $(HOME)/.cache/m5dev-fixtures
 
-.PHONY: all setup deps build lint test test-unit up fixture bench clean
+.PHONY: all setup deps build lint test test-unit test-repro up up-offline fixture bench clean
 
 all: build
 
@@ -35,8 +35,18 @@ test-unit: build
 up: setup build
 	node dist/cli/main.js up
 
+# No internet: boot the locally built arm64 fixture cloud image instead of Ubuntu's.
+up-offline: setup build fixture
+	dir="$$(bash scripts/build-test-image.sh)"; img="$$(cd "$$dir" && ls *.img)"; \
+	node dist/cli/main.js up --image-url "file://$$dir/$$img" --image-sha256 "$$(cut -d' ' -f1 "$$dir/SHA256SUMS")"
+
+# The kernel reproducibility check (a second full kernel build).
+test-repro: setup build fixture
+	M5DEV_TEST_REPRO=1 M5DEV_FIXTURE_DIR="$$(bash scripts/build-test-image.sh)" npx vitest run test/e2e/kernel.test.ts
+
 bench: setup build fixture
-	M5DEV_FIXTURE_DIR="$$(bash scripts/build-test-image.sh)" node --experimental-strip-types bench/run.ts
+	npx tsc -p bench/tsconfig.json
+	M5DEV_FIXTURE_DIR="$$(bash scripts/build-test-image.sh)" node dist-bench/bench/run.js
 
 clean:
 	rm -rf dist

@@ -1,0 +1,181 @@
+/**
+ * m5dev benchmarks (`make bench`): every figure is a median of several runs, measured side by side
+ * in this one run on this machine, and printed as a Markdown table with ratios.
+ *
+ *  A. time to a shell: `m5dev up` (artefacts cached) until the first SSH command succeeds,
+ *     against the manual recipe's QEMU command run in the same toolchain image on the same disk;
+ *     UEFI + GRUB vs direct kernel boot; -cpu cortex-a57 vs max,pauth-impdef=on.
+ *  B. no-op overheads: cached `image build`, `status`, `exec true` with and without a reused SSH connection.
+ *  C. module edit → rebuilt → loaded in the guest.
+ *
+ * Env: M5DEV_FIXTURE_DIR (fixture image dir, set by make), BENCH_RUNS (default 3),
+ * BENCH_HOME (default the kernel tests' persistent home, so the built kernel is reused).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, homedir, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const ROOT = resolve(import.meta.dirname ?? '.', '..', '..');
+const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const HOME = process.env.BENCH_HOME ?? join(process.env.M5DEV_FIXTURE_CACHE ?? join(homedir(), '.cache', 'm5dev-fixtures'), 'kernel-home');
+const NAME = 'bench';
+const PORT = Number(process.env.BENCH_PORT ?? 5655);
+const env = { ...process.env, M5DEV_HOME: HOME, CI: 'true' };
+
+interface Run {
+  code: number;
+  ms: number;
+  stdout: string;
+  stderr: string;
+}
+
+function m5dev(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
+  const t0 = performance.now();
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.on('close', (code) => done({ code: code ?? 1, ms: performance.now() - t0, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
+  });
+}
+
+async function must(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
+  const r = await m5dev(args, extraEnv);
+  if (r.code !== 0) throw new Error(`m5dev ${args.join(' ')} failed (${r.code}):\n${r.stderr.slice(-2000)}`);
+  return r;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+async function sample(runs: number, once: () => Promise<number>): Promise<number> {
+  const xs: number[] = [];
+  for (let i = 0; i < runs; i++) xs.push(await once());
+  return median(xs);
+}
+
+const rows: { group: string; what: string; ms: number; vs?: { label: string; ms: number } }[] = [];
+function record(group: string, what: string, ms: number, vs?: { label: string; ms: number }): void {
+  rows.push({ group, what, ms, vs });
+  process.stderr.write(`bench: ${what}: ${fmt(ms)}${vs ? ` (${vs.label}: ${fmt(vs.ms)})` : ''}\n`);
+}
+const fmt = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`);
+
+function fixtureImage(): { url: string; sha256: string } {
+  const dir = process.env.M5DEV_FIXTURE_DIR;
+  if (!dir) throw new Error('M5DEV_FIXTURE_DIR is not set: run `make bench`');
+  const img = readdirSync(dir).find((f) => f.endsWith('.img'))!;
+  return { url: `file://${join(dir, img)}`, sha256: readFileSync(join(dir, 'SHA256SUMS'), 'utf8').split(/\s+/)[0]! };
+}
+
+function builtKernel(): string | undefined {
+  const dir = join(HOME, 'kernels');
+  if (!existsSync(dir)) return undefined;
+  return readdirSync(dir).find((f) => f.endsWith('.latest.json'))?.replace(/\.latest\.json$/, '');
+}
+
+/** Time from `m5dev up` to its first successful SSH command (up returns right then). */
+async function upToShell(extra: string[]): Promise<number> {
+  await must(['down', '--name', NAME]);
+  const r = await must(['up', '--name', NAME, '--ssh-port', String(PORT), ...extra]);
+  return r.ms;
+}
+
+/** The manual recipe's QEMU command (-smp 8, 2 GiB, UEFI flash, hostfwd) in the same image, on the same disk. */
+async function manualToShell(): Promise<number> {
+  await must(['down', '--name', NAME]);
+  const inst = join(HOME, 'instances', NAME);
+  const tag = JSON.parse((await must(['--json', 'image', 'build'])).stdout).tag as string;
+  const disk = existsSync(join(inst, 'disk.qcow2')) ? 'disk.qcow2' : 'disk.raw';
+  const qemu = [
+    'qemu-system-aarch64', '-m', '2048', '-cpu', 'cortex-a57', '-M', 'virt', '-smp', '8', '-nographic',
+    '-drive', 'if=pflash,format=raw,file=/instance/flash0.img,readonly=on', '-drive', 'if=pflash,format=raw,file=/instance/flash1.img',
+    '-drive', `if=none,file=/instance/${disk},id=hd0`, '-device', 'virtio-blk-device,drive=hd0',
+    '-drive', 'if=none,id=cloud,file=/instance/seed.img', '-device', 'virtio-blk-device,drive=cloud',
+    '-netdev', 'user,id=user0,hostfwd=tcp::22022-:22', '-device', 'virtio-net-device,netdev=user0',
+  ];
+  const name = `m5dev-bench-manual-${process.pid}`;
+  const t0 = performance.now();
+  const run = spawnSync('docker', ['run', '-d', '--rm', '--name', name, '-l', 'dev.m5dev.bench=true', '-p', `127.0.0.1:${PORT}:22022`, '-v', `${inst}:/instance`, '-v', `${join(HOME, 'blobs', 'sha256')}:/cache:ro`, tag, ...qemu], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`docker run failed: ${run.stderr}`);
+  try {
+    const ssh = ['-p', String(PORT), '-i', join(inst, 'id_ed25519'), '-o', `UserKnownHostsFile=${join(inst, 'known_hosts')}`, '-o', `HostKeyAlias=m5dev-${NAME}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', 'ubuntu@127.0.0.1', 'true'];
+    for (;;) {
+      if (spawnSync('ssh', ssh, { stdio: 'ignore', timeout: 30_000 }).status === 0) return performance.now() - t0;
+      if (performance.now() - t0 > 900_000) throw new Error('the manual command did not reach SSH in 15 min');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  } finally {
+    spawnSync('docker', ['rm', '-f', name], { stdio: 'ignore' });
+  }
+}
+
+async function main(): Promise<void> {
+  const image = fixtureImage();
+  const kernel = builtKernel();
+  process.stderr.write(`bench: ${RUNS} runs each, home ${HOME}, kernel ${kernel ?? '(none built: direct-boot rows skipped)'}\n`);
+  await must(['destroy', '--name', NAME]).catch(() => undefined);
+  await must(['up', '--name', NAME, '--image-url', image.url, '--image-sha256', image.sha256, '--disk', 'overlay', '--ssh-port', String(PORT)]);
+
+  // A. time to a shell
+  const manual = await sample(RUNS, manualToShell);
+  const uefi = await sample(RUNS, () => upToShell([]));
+  record('time to a shell', 'm5dev up → SSH (UEFI + GRUB, cortex-a57, 2 vCPU)', uefi, { label: 'manual recipe command (-smp 8)', ms: manual });
+  if (kernel) {
+    const direct = await sample(RUNS, () => upToShell(['--kernel', kernel]));
+    record('time to a shell', `m5dev up --kernel ${kernel} → SSH (direct boot)`, direct, { label: 'UEFI + GRUB', ms: uefi });
+  }
+  const max = await sample(1, () => upToShell(['--cpu', 'max,pauth-impdef=on']));
+  record('time to a shell', 'm5dev up --cpu max,pauth-impdef=on → SSH (1 run)', max, { label: 'cortex-a57', ms: uefi });
+
+  // B. no-op overheads (guest up, UEFI kernel)
+  await upToShell([]);
+  const image2 = await sample(5, async () => (await must(['image', 'build'])).ms);
+  record('no-op overhead', 'image build, cached', image2);
+  const status = await sample(5, async () => (await must(['status'])).ms);
+  record('no-op overhead', 'status', status);
+  const execFresh = await sample(5, async () => (await must(['exec', '--name', NAME, '--', 'true'], { M5DEV_SSH_REUSE: 'no' })).ms);
+  await must(['exec', '--name', NAME, '--', 'true']); // opens the shared connection
+  const execReuse = await sample(10, async () => (await must(['exec', '--name', NAME, '--', 'true'])).ms);
+  record('no-op overhead', 'exec true, reused SSH connection', execReuse, { label: 'new connection each time', ms: execFresh });
+
+  // C. module edit → rebuilt → loaded
+  if (kernel) {
+    await upToShell(['--kernel', kernel]);
+    const src = mkdtempSync(join(tmpdir(), 'm5dev-bench-module-'));
+    cpSync(join(ROOT, 'module'), src, { recursive: true });
+    await must(['module', 'load', '--name', NAME, '--src', src]);
+    let n = 0;
+    const edit = await sample(RUNS, async () => {
+      writeFileSync(join(src, 'm5.c'), `${readFileSync(join(src, 'm5.c'), 'utf8')}\n/* edit ${++n} ${Date.now()} */\n`);
+      return (await must(['module', 'load', '--name', NAME, '--src', src])).ms;
+    });
+    const cached = await sample(RUNS, async () => (await must(['module', 'load', '--name', NAME, '--src', src])).ms);
+    record('module loop', 'edit m5.c → rebuilt → loaded in the guest', edit, { label: 'reload unchanged (build cached)', ms: cached });
+    rmSync(src, { recursive: true, force: true });
+  }
+  await must(['destroy', '--name', NAME]);
+
+  const lines = [
+    `Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; guest under TCG.`,
+    `Medians of ${RUNS} runs unless noted; ratio = first column ÷ comparison.`,
+    '',
+    '| group | measurement | median | compared with | median | ratio |',
+    '|---|---|---:|---|---:|---:|',
+    ...rows.map((r) => `| ${r.group} | ${r.what} | ${fmt(r.ms)} | ${r.vs?.label ?? ''} | ${r.vs ? fmt(r.vs.ms) : ''} | ${r.vs ? `${(r.ms / r.vs.ms).toFixed(2)}×` : ''} |`),
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench: ${(e as Error).message}\n`);
+  spawnSync('sh', ['-c', 'docker rm -f $(docker ps -aq --filter label=dev.m5dev.bench=true) 2>/dev/null'], { stdio: 'ignore' });
+  process.exit(1);
+});

@@ -1,0 +1,147 @@
+/**
+ * The exact-kernel module loop end to end: a kernel tarball served over loopback (Debian's
+ * linux-source in place of kernel.org), cross-built in the toolchain container, direct-booted in
+ * the fixture guest; the m5 module built against that tree, loaded over SSH and tested in the guest.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli, ROOT } from '../helpers/cli.js';
+import { serveDir, type FileServer } from '../helpers/http-server.js';
+import { fixture, freePort, type Fixture } from '../helpers/fixture.js';
+import { kernelTarball, kernelTestHome, type KernelTarball } from '../helpers/kernel.js';
+import { containersOfHome, removeContainersOfHome } from '../helpers/docker.js';
+
+let fx: Fixture;
+let kt: KernelTarball;
+let images: FileServer;
+let mirror: FileServer;
+let home: string;
+let env: NodeJS.ProcessEnv;
+let port: number;
+let kernelUrl: string;
+const NAME = 'kmod';
+
+interface KernelJson {
+  version: string;
+  release: string;
+  imagePath: string;
+  imageSha256: string;
+  reproducible: boolean | null;
+}
+
+beforeAll(async () => {
+  fx = fixture();
+  kt = kernelTarball();
+  images = await serveDir(fx.dir);
+  mirror = await serveDir(kt.dir);
+  kernelUrl = `${mirror.url}/${kt.file}`;
+  home = kernelTestHome();
+  env = { M5DEV_HOME: home };
+  port = await freePort();
+  await cli(['destroy', '--name', NAME], env); // a previous run's instance, if it was cut short
+}, 1_800_000);
+
+afterAll(async () => {
+  await cli(['destroy', '--name', NAME], env);
+  await removeContainersOfHome(home);
+  await images?.close();
+  await mirror?.close();
+  if (kt) rmSync(kt.dir, { recursive: true, force: true });
+});
+
+const kernelArgs = (version: string, sha256 = kt.sha256) => ['kernel', 'build', '--version', version, '--kernel-url', kernelUrl, '--kernel-sha256', sha256];
+
+describe('m5dev kernel build', () => {
+  it('refuses a tarball whose checksum is wrong and keeps nothing', async () => {
+    const scratch = mkdtempSync(join(tmpdir(), 'm5dev-kernel-badsum-'));
+    const res = await cli(kernelArgs(kt.version, 'e'.repeat(64)), { M5DEV_HOME: scratch });
+    expect(res.code, res.stderr).toBe(6);
+    expect(res.stderr).toMatch(/SHA-256 mismatch/);
+    expect(readdirSync(join(scratch, 'blobs', 'sha256'), { withFileTypes: true }).length).toBe(0);
+    expect(readdirSync(join(scratch, 'tmp'))).toEqual([]);
+    expect(await containersOfHome(scratch)).toEqual([]);
+    rmSync(scratch, { recursive: true, force: true });
+  }, 300_000);
+
+  it('refuses a tarball of another release than the one asked for', async () => {
+    const res = await cli(kernelArgs('6.6.33'), env);
+    expect(res.code, res.stderr).toBe(11);
+    expect(res.stderr).toContain(`the tarball is linux-${kt.version}, not linux-6.6.33`);
+    expect(res.stderr).toMatch(/hint: A module must be built against the exact kernel/);
+  }, 600_000);
+
+  it('cross-compiles the kernel with every fragment option in .config; a second run is a cache hit', async () => {
+    const res = await cli(['--json', ...kernelArgs(kt.version)], env);
+    expect(res.code, res.stderr).toBe(0);
+    const k = JSON.parse(res.stdout) as KernelJson;
+    expect(k.release).toBe(kt.version);
+    expect(createHash('sha256').update(readFileSync(k.imagePath)).digest('hex')).toBe(k.imageSha256);
+    expect(readFileSync(k.imagePath).subarray(56, 60).toString('latin1')).toBe('ARM\x64'); // arm64 Image magic
+    const again = await cli(['--json', ...kernelArgs(kt.version)], env);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/cached: .* built from these inputs/);
+    expect((JSON.parse(again.stdout) as KernelJson).imageSha256).toBe(k.imageSha256);
+  }, 3_600_000);
+
+  // A full second build (about as long as the first): opt in with M5DEV_TEST_REPRO=1 (`make test-repro`).
+  it.runIf(process.env.M5DEV_TEST_REPRO === '1')('rebuilds bit-identically (reproducible Image)', async () => {
+    const res = await cli(['--json', ...kernelArgs(kt.version), '--rebuild'], env);
+    expect(res.code, res.stderr).toBe(0);
+    expect((JSON.parse(res.stdout) as KernelJson).reproducible).toBe(true);
+  }, 3_600_000);
+});
+
+describe('the module loop on the cross-built kernel', () => {
+  it('direct-boots the built kernel: uname -r equals the built release', async () => {
+    const res = await cli(['up', '--name', NAME, '--kernel', kt.version, '--image-url', `${images.url}/${fx.image}`, '--disk', 'overlay', '--ssh-port', String(port), '--boot-timeout', '600'], env);
+    expect(res.code, res.stderr).toBe(0);
+    const uname = await cli(['exec', '--name', NAME, '--', 'uname', '-r'], env);
+    expect(uname.code, uname.stderr).toBe(0);
+    expect(uname.stdout.trim()).toBe(kt.version);
+    const consoleText = readFileSync(join(home, 'instances', NAME, 'console.log'), 'utf8');
+    expect(consoleText).toContain(`Linux version ${kt.version} (m5dev@m5dev)`);
+    expect(consoleText).not.toMatch(/BdsDxe|EFI stub/);
+  }, 900_000);
+
+  it('module test: builds m5 against the tree, loads it, passes its unprivileged test, unloads cleanly', async () => {
+    const res = await cli(['--json', 'module', 'test', '--name', NAME], env);
+    expect(res.code, `${res.stdout}\n${res.stderr}`).toBe(0);
+    const out = JSON.parse(res.stdout) as { modules: string[]; vermagic: string; loadLog: string; test: { passed: number; planned: number; failed: string[] } };
+    expect(out.modules).toEqual(['m5.ko']);
+    expect(out.vermagic.split(' ')[0]).toBe(kt.version);
+    expect(out.loadLog).toMatch(/m5: \/dev\/gem5_bridge maps m5ops at 0x10010000, 0x10000 bytes/);
+    expect(out.test).toMatchObject({ passed: 6, planned: 6, failed: [] });
+    const after = await cli(['exec', '--name', NAME, '--', 'grep -c "^m5 " /proc/modules; test -e /dev/gem5_bridge; echo dev=$?'], env);
+    expect(after.stdout.trim().split('\n')).toEqual(['0', 'dev=1']);
+  }, 600_000);
+
+  it('edit → load: a changed source is rebuilt and the new module is what runs', async () => {
+    const src = mkdtempSync(join(tmpdir(), 'm5dev-module-edit-'));
+    cpSync(join(ROOT, 'module'), src, { recursive: true });
+    const c = join(src, 'm5.c');
+    writeFileSync(c, readFileSync(c, 'utf8').replace('pr_info("m5: unloaded\\n")', 'pr_info("m5: unloaded (edited)\\n")'));
+    const load = await cli(['module', 'load', '--name', NAME, '--src', src, '--param', 'gem5_bridge_baseaddr=0x10020000'], env);
+    expect(load.code, load.stderr).toBe(0);
+    expect(load.stderr).toMatch(/Built m5\.ko for/);
+    expect(load.stdout).toContain('maps m5ops at 0x10020000');
+    const unload = await cli(['exec', '--name', NAME, '--', 'sudo rmmod m5 && sudo dmesg | tail -n 1'], env);
+    expect(unload.stdout).toContain('m5: unloaded (edited)');
+    rmSync(src, { recursive: true, force: true });
+  }, 600_000);
+
+  it('refuses to load into a guest running another kernel', async () => {
+    expect((await cli(['down', '--name', NAME], env)).code).toBe(0);
+    const up = await cli(['up', '--name', NAME, '--image-url', `${images.url}/${fx.image}`, '--disk', 'overlay', '--ssh-port', String(port), '--boot-timeout', '600'], env);
+    expect(up.code, up.stderr).toBe(0);
+    const implicit = await cli(['module', 'load', '--name', NAME], env);
+    expect(implicit.code).toBe(2);
+    expect(implicit.stderr).toMatch(/runs its image's own kernel/);
+    const explicit = await cli(['module', 'load', '--name', NAME, '--kernel', kt.version], env);
+    expect(explicit.code).toBe(12);
+    expect(explicit.stderr).toMatch(new RegExp(`the guest runs \\S+, the module is built for ${kt.version.replace(/\./g, '\\.')}`));
+    expect(existsSync(join(home, 'instances', NAME))).toBe(true);
+  }, 900_000);
+});

@@ -1,0 +1,34 @@
+/** The kernel source the tests serve in place of kernel.org: Debian's linux-source tarball. */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT } from './cli.js';
+
+export interface KernelTarball {
+  /** Directory to serve: holds linux-<version>.tar.xz. */
+  dir: string;
+  file: string;
+  version: string;
+  sha256: string;
+}
+
+export function kernelTarball(): KernelTarball {
+  const [path, version] = execFileSync('bash', [join(ROOT, 'scripts', 'kernel-test-tarball.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+    .trim()
+    .split('\n');
+  const dir = mkdtempSync(join(tmpdir(), 'm5dev-kernel-mirror-'));
+  const file = `linux-${version}.tar.xz`;
+  symlinkSync(path!, join(dir, file));
+  const sha256 = createHash('sha256').update(readFileSync(path!)).digest('hex');
+  return { dir, file, version: version!, sha256 };
+}
+
+/** A persistent M5DEV_HOME for kernel builds, outside the checkout, so CI re-runs reuse the build. */
+export function kernelTestHome(): string {
+  const base = process.env.M5DEV_FIXTURE_CACHE || join(homedir(), '.cache', 'm5dev-fixtures');
+  const home = join(base, 'kernel-home');
+  mkdirSync(home, { recursive: true });
+  return home;
+}
