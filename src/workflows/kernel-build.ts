@@ -81,9 +81,11 @@ export function kernelTasks(): ListrTask<KernelCtx>[] {
         ctx.key = kernelBuildKey({ version: ctx.source.version, tarballSha256: ctx.source.sha256, fragmentSha256, toolchainTag: ctx.image.tag! });
         const dir = kernelBuildDir(ctx.home, ctx.key);
         const existing = readBuildRecord(dir);
-        if (existing && ctx.rebuild) {
-          ctx.previousSha256 = existing.imageSha256;
+        if (ctx.rebuild) {
+          // From scratch: neither the finished tree nor an interrupted one is reused.
+          ctx.previousSha256 = existing?.imageSha256;
           rmSync(dir, { recursive: true, force: true });
+          rmSync(`${dir}.partial`, { recursive: true, force: true });
         } else if (existing) {
           ctx.record = existing;
           markLatest(ctx.home, existing);
