@@ -21,6 +21,7 @@ import { checkConfig, describeMismatches, parseConfig } from '../kernel/config-f
 import { KERNEL_MOUNTS, compileArgs, configureArgs, containerEnv, kernelBuildKey } from '../kernel/build-spec.js';
 import { IMAGE_IN_BUILD, kernelBuildDir, kernelSrcDir, markLatest, publishBuild, readBuildRecord, type KernelRecord } from '../kernel/cache.js';
 import { shellQuote } from '../shell.js';
+import { throttledLines } from './progress.js';
 
 export interface KernelCtx {
   image: ImageCtx;
@@ -177,9 +178,9 @@ export function kernelTasks(): ListrTask<KernelCtx>[] {
         const started = Date.now();
         const partial = `${kernelBuildDir(ctx.home, ctx.key!)}.partial`;
         // A failed or interrupted build keeps its .partial tree: the next run continues incrementally.
-        await tool(ctx, 'Building the kernel', ['sh', '-c', `${compileArgs(ctx.jobs).map(shellQuote).join(' ')} 2>&1`], buildBinds(ctx, partial), (line) => {
+        await tool(ctx, 'Building the kernel', ['sh', '-c', `${compileArgs(ctx.jobs).map(shellQuote).join(' ')} 2>&1`], buildBinds(ctx, partial), throttledLines((line) => {
           task.output = line;
-        });
+        }));
         ctx.seconds = (Date.now() - started) / 1000;
         const release = readFileSync(join(partial, 'include', 'config', 'kernel.release'), 'utf8').trim();
         const buildDir = kernelBuildDir(ctx.home, ctx.key!);

@@ -7,6 +7,7 @@ import { compileArgs, configureArgs, containerEnv, kernelBuildKey } from '../../
 import { builtFor, moduleSources, parseModuleParams, parseTap, tapPassed, vermagicOf } from '../../src/module/artifacts.js';
 import { UsageError } from '../../src/errors.js';
 import { KERNEL_CONFIG_DIR } from '../../src/assets.js';
+import { throttledLines } from '../../src/workflows/progress.js';
 
 describe('kernel source', () => {
   it('pins 6.6.33 to kernel.org with its published digest', () => {
@@ -128,5 +129,18 @@ describe('module artefacts', () => {
     expect(parseModuleParams(['gem5_bridge_baseaddr=0x10010000'])).toEqual(['gem5_bridge_baseaddr=0x10010000']);
     expect(() => parseModuleParams(['x=1; reboot'])).toThrow(UsageError);
     expect(() => parseModuleParams(['novalue'])).toThrow(/bad module parameter/);
+  });
+});
+
+describe('build progress', () => {
+  it('shows at most one line per interval, with a running count', () => {
+    const shown: string[] = [];
+    let t = 0;
+    const push = throttledLines((l) => shown.push(l), 2000, () => t);
+    for (const [at, line] of [[0, 'CC a.o'], [500, 'CC b.o'], [1999, 'CC c.o'], [2000, 'CC d.o'], [2100, 'CC e.o'], [4500, '  LD vmlinux ']] as const) {
+      t = at;
+      push(line);
+    }
+    expect(shown).toEqual(['[1 lines] CC a.o', '[4 lines] CC d.o', '[6 lines] LD vmlinux']);
   });
 });
