@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, ROOT } from '../helpers/cli.js';
@@ -123,13 +123,14 @@ describe('the module loop on the cross-built kernel', () => {
     const src = mkdtempSync(join(tmpdir(), 'm5dev-module-edit-'));
     cpSync(join(ROOT, 'module'), src, { recursive: true });
     const c = join(src, 'm5.c');
-    writeFileSync(c, readFileSync(c, 'utf8').replace('pr_info("m5: unloaded\\n")', 'pr_info("m5: unloaded (edited)\\n")'));
+    const token = `edit-${randomUUID().slice(0, 8)}`; // a new source every run: never a cache hit
+    writeFileSync(c, readFileSync(c, 'utf8').replace('pr_info("m5: unloaded\\n")', `pr_info("m5: unloaded (${token})\\n")`));
     const load = await cli(['module', 'load', '--name', NAME, '--src', src, '--param', 'gem5_bridge_baseaddr=0x10020000'], env);
     expect(load.code, load.stderr).toBe(0);
     expect(load.stderr).toMatch(/Built m5\.ko for/);
     expect(load.stdout).toContain('maps m5ops at 0x10020000');
     const unload = await cli(['exec', '--name', NAME, '--', 'sudo rmmod m5 && sudo dmesg | tail -n 1'], env);
-    expect(unload.stdout).toContain('m5: unloaded (edited)');
+    expect(unload.stdout).toContain(`m5: unloaded (${token})`);
     rmSync(src, { recursive: true, force: true });
   }, 600_000);
 
