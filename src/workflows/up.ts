@@ -32,7 +32,8 @@ export interface UpCtx {
   image: ImageCtx;
   name: string;
   config: VmConfig;
-  portExplicit: boolean;
+  /** Settings given on the command line (they win over what the instance was created with). */
+  explicit: ReadonlySet<keyof VmConfig>;
   home: HomeLayout;
   files: InstanceFiles;
   store: BlobStore;
@@ -46,12 +47,12 @@ export interface UpCtx {
   bootSeconds?: number;
 }
 
-export function newUpCtx(name: string, config: VmConfig, portExplicit: boolean, home: HomeLayout): UpCtx {
+export function newUpCtx(name: string, config: VmConfig, explicit: ReadonlySet<keyof VmConfig>, home: HomeLayout): UpCtx {
   return {
     image: newImageCtx(config.baseImage),
     name,
     config,
-    portExplicit,
+    explicit,
     home,
     files: openInstance(home, name, true),
     store: new BlobStore(home),
@@ -91,6 +92,8 @@ export function upTasks(): ListrTask<UpCtx>[] {
           ctx.containerId = live.id;
           ctx.sshPort = live.sshPort;
         }
+        // An existing instance keeps its disk kind unless --disk asks for another one.
+        if (ctx.state && !ctx.explicit.has('disk')) ctx.config = { ...ctx.config, disk: ctx.state.disk };
         if (ctx.state && ctx.state.disk !== ctx.config.disk && existsSync(diskPath(ctx.files, ctx.state.disk))) {
           throw new UsageError(`instance ${ctx.name} was created with --disk ${ctx.state.disk}`, `Run \`m5dev destroy --name ${ctx.name}\` first to change the disk kind.`);
         }
@@ -273,9 +276,9 @@ function baseState(ctx: UpCtx): InstanceState {
 
 /** An explicit port must be free; otherwise the instance's last port, else the first free from the default. */
 async function pickPort(ctx: UpCtx): Promise<number> {
-  const wanted = ctx.portExplicit ? ctx.config.sshPort : ctx.state?.sshPort ?? ctx.config.sshPort;
+  const wanted = ctx.explicit.has('sshPort') ? ctx.config.sshPort : ctx.state?.sshPort ?? ctx.config.sshPort;
   if (await isPortFree(wanted)) return wanted;
-  if (ctx.portExplicit) throw new PortInUseError(wanted);
+  if (ctx.explicit.has('sshPort')) throw new PortInUseError(wanted);
   const others = await listVmContainers(ctx.image.docker!, ctx.home.root);
   const free = await firstFreePort(wanted + 1, new Set(others.map((o) => o.sshPort)));
   if (free === undefined) throw new PortInUseError(wanted);

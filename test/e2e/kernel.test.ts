@@ -136,7 +136,8 @@ describe('the module loop on the cross-built kernel', () => {
 
   it('refuses to load into a guest running another kernel', async () => {
     expect((await cli(['down', '--name', NAME], env)).code).toBe(0);
-    const up = await cli(['up', '--name', NAME, '--image-url', `${images.url}/${fx.image}`, '--disk', 'overlay', '--ssh-port', String(port), '--boot-timeout', '600'], env);
+    // No --disk: an existing instance keeps the disk kind it was created with (overlay).
+    const up = await cli(['up', '--name', NAME, '--image-url', `${images.url}/${fx.image}`, '--ssh-port', String(port), '--boot-timeout', '600'], env);
     expect(up.code, up.stderr).toBe(0);
     const implicit = await cli(['module', 'load', '--name', NAME], env);
     expect(implicit.code).toBe(2);

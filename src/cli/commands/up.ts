@@ -66,7 +66,8 @@ export function registerUp(program: Command): void {
       const fromFlags = flagsToConfig(flags);
       const config = resolveConfig(fromFlags, loadConfigFile());
       const home = layout();
-      const ctx = newUpCtx(name, config, fromFlags.sshPort !== undefined, home);
+      const explicit = new Set(Object.keys(fromFlags) as (keyof VmConfig)[]);
+      const ctx = newUpCtx(name, config, explicit, home);
       if (flags.kernel) ctx.kernel = kernelBootFor(home, flags.kernel);
       const done = await runTasks<UpCtx>(upTasks(), ctx, g);
       const result = {
