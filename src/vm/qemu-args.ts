@@ -15,8 +15,6 @@ export interface QemuSpec {
   qmpSocket: string;
   /** Direct kernel boot (skips firmware and bootloader). */
   kernel?: { image: string; append: string; initrd?: string };
-  /** Resume from a saved VM state (savevm tag) on a qcow2 disk. */
-  loadvm?: string;
 }
 
 export const GUEST_SSH_FORWARD = 2222;
@@ -45,7 +43,6 @@ export function qemuArgs(s: QemuSpec): string[] {
     args.push('-kernel', s.kernel.image, '-append', s.kernel.append);
     if (s.kernel.initrd) args.push('-initrd', s.kernel.initrd);
   }
-  if (s.loadvm) args.push('-loadvm', s.loadvm);
   return args;
 }
 
