@@ -1,5 +1,5 @@
 /** How progress is shown: renderer chosen once; progress always on stderr, results on stdout. */
-import { Listr, ListrLogger, ProcessOutput, type ListrTask } from 'listr2';
+import type { ListrTask } from 'listr2';
 
 export interface UiOptions {
   quiet?: boolean;
@@ -16,6 +16,7 @@ export function chooseRenderer(opts: UiOptions, env: NodeJS.ProcessEnv = process
 
 export async function runTasks<Ctx extends object>(tasks: ListrTask<Ctx>[], ctx: Ctx, opts: UiOptions): Promise<Ctx> {
   const renderer = chooseRenderer(opts);
+  const { Listr, ListrLogger, ProcessOutput } = await import('listr2'); // loaded on first use
   const processOutput = new ProcessOutput(process.stderr, process.stderr);
   const logger = new ListrLogger({ useIcons: true, processOutput });
   const list = new Listr<Ctx, 'default' | 'simple' | 'silent', 'simple'>(tasks, {

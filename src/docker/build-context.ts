@@ -2,7 +2,6 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
-import { pack } from 'tar-fs';
 import type { Readable } from 'node:stream';
 
 /** All regular files below `dir`, as sorted POSIX relative paths. */
@@ -41,6 +40,7 @@ export function hashFiles(dir: string, files: string[], extra: Record<string, st
   return h.digest('hex');
 }
 
-export function packContext(dir: string): Readable {
+export async function packContext(dir: string): Promise<Readable> {
+  const { pack } = await import('tar-fs'); // loaded on first use
   return pack(dir) as unknown as Readable;
 }

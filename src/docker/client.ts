@@ -1,5 +1,5 @@
 /** One Docker connection for the process; `connectDocker` proves the engine answers. */
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { DockerUnavailableError } from '../errors.js';
 import { onCleanup } from '../cleanup.js';
 import { LABELS, SESSION_ID } from './labels.js';
@@ -8,7 +8,9 @@ let cached: Docker | undefined;
 
 export async function connectDocker(): Promise<Docker> {
   if (cached) return cached;
-  const docker = new Docker(); // honours DOCKER_HOST, else /var/run/docker.sock
+  // Loaded on first use: commands that never talk to the engine start faster.
+  const { default: DockerClass } = await import('dockerode');
+  const docker = new DockerClass(); // honours DOCKER_HOST, else /var/run/docker.sock
   try {
     await withTimeout(docker.ping(), 5000);
   } catch (e) {

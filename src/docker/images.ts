@@ -70,7 +70,7 @@ export interface BuildOptions {
 export async function buildImage(docker: Docker, opts: BuildOptions): Promise<string> {
   const log: string[] = [];
   let failure: string | undefined;
-  const stream = await docker.buildImage(packContext(opts.contextDir), {
+  const stream = await docker.buildImage(await packContext(opts.contextDir), {
     t: opts.tag,
     buildargs: opts.buildArgs,
     labels: opts.labels,

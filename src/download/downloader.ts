@@ -5,7 +5,7 @@
  */
 import { closeSync, copyFileSync, existsSync, openSync, statSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Agent, interceptors, request } from 'undici';
+import type { Agent } from 'undici';
 import { ChecksumMismatchError, DownloadError } from '../errors.js';
 import { BlobStore, sha256File } from './store.js';
 import { onCleanup } from '../cleanup.js';
@@ -62,11 +62,12 @@ async function fetchToFile(opts: DownloadOptions, tmp: string): Promise<{ attemp
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     const offset = existsSync(tmp) ? statSync(tmp).size : 0;
     try {
+      const { request, dispatcher } = await undici();
       const res = await request(opts.url, {
         method: 'GET',
         headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
         signal: opts.signal,
-        dispatcher: dispatcher(),
+        dispatcher,
         headersTimeout: 30_000,
         bodyTimeout: 60_000,
       });
@@ -151,11 +152,18 @@ function delay(opts: DownloadOptions, attempt: number): Promise<void> {
   return new Promise((r) => setTimeout(r, Math.min(ms, 10_000)));
 }
 
-let agent: ReturnType<Agent['compose']> | undefined;
-/** One HTTP agent that follows redirects (mirrors and release pages redirect). */
-function dispatcher(): ReturnType<Agent['compose']> {
-  agent ??= new Agent().compose(interceptors.redirect({ maxRedirections: 5 }));
-  return agent;
+type Http = { request: typeof import('undici').request; dispatcher: ReturnType<Agent['compose']> };
+let http: Http | undefined;
+/**
+ * undici, loaded on first use (commands that download nothing start faster), with one agent
+ * that follows redirects (mirrors and release pages redirect).
+ */
+async function undici(): Promise<Http> {
+  if (!http) {
+    const { Agent: AgentClass, interceptors, request } = await import('undici');
+    http = { request, dispatcher: new AgentClass().compose(interceptors.redirect({ maxRedirections: 5 })) };
+  }
+  return http;
 }
 
 /** Small text fetch (SHA256SUMS). */
@@ -165,7 +173,8 @@ export async function fetchText(url: string, signal?: AbortSignal): Promise<stri
       const { readFileSync } = await import('node:fs');
       return readFileSync(fileURLToPath(url), 'utf8');
     }
-    const res = await request(url, { signal, dispatcher: dispatcher(), headersTimeout: 30_000, bodyTimeout: 30_000 });
+    const { request, dispatcher } = await undici();
+    const res = await request(url, { signal, dispatcher, headersTimeout: 30_000, bodyTimeout: 30_000 });
     if (res.statusCode !== 200) {
       await res.body.dump();
       throw new DownloadError(`GET ${url} answered HTTP ${res.statusCode}`, 'Pin the digest with --image-sha256, or point --image-url at a mirror that serves SHA256SUMS.');

@@ -56,14 +56,19 @@ export interface GuestResult {
 }
 
 export class GuestSsh {
+  /** `container` is needed only in container mode (docker exec into the VM container). */
   constructor(
-    private readonly docker: Docker,
-    private readonly containerId: string,
     private readonly files: InstanceFiles,
     private readonly name: string,
     private readonly hostPort: number,
     readonly mode: SshMode = chooseSshMode(),
+    private readonly container?: { docker: Docker; id: string },
   ) {}
+
+  private vm(): { docker: Docker; id: string } {
+    if (!this.container) throw new Error('container mode needs the VM container');
+    return this.container;
+  }
 
   private command(remote: string[], opts: { batch: boolean; tty?: boolean; connectTimeoutSec?: number; reuse?: boolean }): string[] {
     // M5DEV_SSH_REUSE=no: a fresh connection (and host-key check) every time, no ControlMaster.
@@ -76,7 +81,7 @@ export class GuestSsh {
   /** Run a command and capture its output (readiness probes, module tests). */
   async capture(remote: string[], opts: { connectTimeoutSec?: number; reuse?: boolean; timeoutMs?: number } = {}): Promise<GuestResult> {
     const argv = this.command(remote, { batch: true, ...opts });
-    if (this.mode === 'container') return execCapture(this.docker, this.containerId, argv);
+    if (this.mode === 'container') return execCapture(this.vm().docker, this.vm().id, argv);
     return this.spawnCapture(argv, 'ignore', opts.timeoutMs);
   }
 
@@ -93,7 +98,7 @@ export class GuestSsh {
       copyFileSync(localPath, join(staging, basename(localPath)));
       const argv = this.command(remote, { batch: true });
       const inContainer = `${IN_CONTAINER.dir}/upload/${basename(localPath)}`;
-      return execCapture(this.docker, this.containerId, ['sh', '-c', `${argv.map(shellQuote).join(' ')} < ${shellQuote(inContainer)}`]);
+      return execCapture(this.vm().docker, this.vm().id, ['sh', '-c', `${argv.map(shellQuote).join(' ')} < ${shellQuote(inContainer)}`]);
     }
     const fd = openSync(localPath, 'r');
     try {
@@ -126,7 +131,7 @@ export class GuestSsh {
   /** Run with this process's stdio (m5dev ssh / m5dev exec): returns the guest command's exit code. */
   async interactive(remote: string[]): Promise<number> {
     const argv = this.command(remote, { batch: false, tty: remote.length === 0 && Boolean(process.stdin.isTTY) });
-    if (this.mode === 'container') return execInteractive(this.docker, this.containerId, argv);
+    if (this.mode === 'container') return execInteractive(this.vm().docker, this.vm().id, argv);
     return new Promise((resolve, reject) => {
       const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' });
       child.on('error', reject);

@@ -1,7 +1,7 @@
 /** Stop an instance: clean guest poweroff over SSH, then remove its container (forced after a grace period). */
 import type Docker from 'dockerode';
 import { forceRemove, listVmContainers } from '../docker/containers.js';
-import { GuestSsh } from '../ssh/client.js';
+import { GuestSsh, chooseSshMode } from '../ssh/client.js';
 import type { HomeLayout } from '../paths.js';
 import type { InstanceFiles } from '../vm/instance.js';
 import { hostControlPath } from '../ssh/args.js';
@@ -18,7 +18,7 @@ export async function stopInstance(docker: Docker, home: HomeLayout, files: Inst
   let clean = false;
   const running = containers.find((c) => c.state === 'running');
   if (running && graceSec > 0) {
-    const ssh = new GuestSsh(docker, running.id, files, name, running.sshPort);
+    const ssh = new GuestSsh(files, name, running.sshPort, chooseSshMode(), { docker, id: running.id });
     await ssh.capture(['sudo', 'systemctl', 'poweroff'], { connectTimeoutSec: 5, timeoutMs: 15_000, reuse: false }).catch(() => undefined);
     clean = await waitExit(docker, running.id, graceSec * 1000);
   }

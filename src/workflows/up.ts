@@ -17,7 +17,7 @@ import { GUEST_SSH_FORWARD, qemuArgs } from '../vm/qemu-args.js';
 import { forceRemove, listVmContainers, startVmContainer, vmContainerName, type VmContainerInfo } from '../docker/containers.js';
 import { firstFreePort, isPortFree } from '../vm/ports.js';
 import { waitForSsh } from '../vm/readiness.js';
-import { GuestSsh } from '../ssh/client.js';
+import { GuestSsh, chooseSshMode } from '../ssh/client.js';
 import { onCleanup } from '../cleanup.js';
 
 export interface KernelBoot {
@@ -234,7 +234,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
       title: 'Wait for SSH with the pinned host key',
       task: async (ctx, task) => {
         const docker = ctx.image.docker!;
-        const ssh = new GuestSsh(docker, ctx.containerId!, ctx.files, ctx.name, ctx.sshPort!);
+        const ssh = new GuestSsh(ctx.files, ctx.name, ctx.sshPort!, chooseSshMode(), { docker, id: ctx.containerId! });
         ctx.bootSeconds = await waitForSsh({
           consoleFile: ctx.files.console,
           timeoutMs: ctx.config.bootTimeoutSec * 1000,

@@ -1,6 +1,6 @@
 /** `m5dev ssh [-- cmd]`, `m5dev exec -- cmd` and `m5dev ssh-config`. */
 import type { Command } from 'commander';
-import { liveInstance } from '../../workflows/running.js';
+import { runInGuest } from '../../workflows/running.js';
 import { UsageError } from '../../errors.js';
 import { hostTarget } from '../../ssh/client.js';
 import { sshConfigBlock } from '../../ssh/args.js';
@@ -15,8 +15,7 @@ export function registerSsh(program: Command): void {
     .option('--name <name>', 'instance name', 'default')
     .argument('[cmd...]', 'command to run instead of a shell')
     .action(async (cmdArgs: string[], opts: { name: string }) => {
-      const live = await liveInstance(opts.name);
-      process.exitCode = await live.ssh.interactive(cmdArgs);
+      process.exitCode = await runInGuest(opts.name, cmdArgs);
     });
 
   program
@@ -26,8 +25,7 @@ export function registerSsh(program: Command): void {
     .argument('<cmd...>', 'command (after --)')
     .action(async (cmdArgs: string[], opts: { name: string }) => {
       if (cmdArgs.length === 0) throw new UsageError('exec needs a command: m5dev exec -- uname -r');
-      const live = await liveInstance(opts.name);
-      process.exitCode = await live.ssh.interactive(cmdArgs);
+      process.exitCode = await runInGuest(opts.name, cmdArgs);
     });
 
   program
