@@ -15,13 +15,12 @@ import { fetchVerified } from '../download/downloader.js';
 import { runTool } from '../docker/containers.js';
 import { KernelBuildError } from '../errors.js';
 import { onCleanup } from '../cleanup.js';
-import { progressLine } from './up.js';
 import { makefileVersion, type KernelSource } from '../kernel/source.js';
 import { checkConfig, describeMismatches, parseConfig } from '../kernel/config-fragment.js';
 import { KERNEL_MOUNTS, compileArgs, configureArgs, containerEnv, kernelBuildKey } from '../kernel/build-spec.js';
 import { IMAGE_IN_BUILD, kernelBuildDir, kernelSrcDir, markLatest, publishBuild, readBuildRecord, type KernelRecord } from '../kernel/cache.js';
 import { shellQuote } from '../shell.js';
-import { throttledLines } from './progress.js';
+import { progressLine, throttledLines } from './progress.js';
 
 export interface KernelCtx {
   image: ImageCtx;

@@ -19,6 +19,7 @@ import { firstFreePort, isPortFree } from '../vm/ports.js';
 import { waitForSsh } from '../vm/readiness.js';
 import { GuestSsh, chooseSshMode } from '../ssh/client.js';
 import { onCleanup } from '../cleanup.js';
+import { progressLine } from './progress.js';
 
 export interface KernelBoot {
   /** Host path of the Image, the version it was built as and the release it reports. */
@@ -248,15 +249,6 @@ export function upTasks(): ListrTask<UpCtx>[] {
       },
     },
   ];
-}
-
-/** Pure: a progress line that changes at most every 5 % (plain renderers print every change). */
-export function progressLine(received: number, total: number | undefined, attempt: number): string {
-  const mib = (n: number) => `${Math.round(n / 1048576)} MiB`;
-  const retry = attempt > 1 ? ` (attempt ${attempt})` : '';
-  if (!total) return `${mib(Math.floor(received / (64 * 1048576)) * 64 * 1048576)}${retry}`;
-  const pct = Math.floor((received / total) * 20) * 5;
-  return `${pct}% of ${mib(total)}${retry}`;
 }
 
 function baseState(ctx: UpCtx): InstanceState {

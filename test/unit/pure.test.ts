@@ -124,7 +124,7 @@ describe('errors and UI', () => {
 
 describe('download progress line', () => {
   it('changes in 5 % steps', async () => {
-    const { progressLine } = await import('../../src/workflows/up.js');
+    const { progressLine } = await import('../../src/workflows/progress.js');
     const total = 100 * 1048576;
     expect(progressLine(0, total, 1)).toBe('0% of 100 MiB');
     expect(progressLine(total * 0.049, total, 1)).toBe('0% of 100 MiB');
