@@ -44,9 +44,13 @@ function latestFile(home: HomeLayout, version: string): string {
 
 /** A finished build's record, if its build dir is complete. */
 export function readBuildRecord(buildDir: string): KernelRecord | undefined {
-  const f = join(buildDir, RECORD_IN_BUILD);
-  if (!existsSync(f)) return undefined;
-  const rec = JSON.parse(readFileSync(f, 'utf8')) as KernelRecord;
+  return readRecord(join(buildDir, RECORD_IN_BUILD));
+}
+
+/** A record file, if it exists and the Image it names is still there. */
+function readRecord(file: string): KernelRecord | undefined {
+  if (!existsSync(file)) return undefined;
+  const rec = JSON.parse(readFileSync(file, 'utf8')) as KernelRecord;
   return existsSync(rec.imagePath) ? rec : undefined;
 }
 
@@ -65,10 +69,7 @@ export function markLatest(home: HomeLayout, rec: KernelRecord): void {
 }
 
 export function readLatest(home: HomeLayout, version: string): KernelRecord | undefined {
-  const f = latestFile(home, version);
-  if (!existsSync(f)) return undefined;
-  const rec = JSON.parse(readFileSync(f, 'utf8')) as KernelRecord;
-  return existsSync(rec.imagePath) ? rec : undefined;
+  return readRecord(latestFile(home, version));
 }
 
 export function requireKernel(home: HomeLayout, version: string): KernelRecord {
