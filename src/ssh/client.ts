@@ -109,14 +109,13 @@ export class GuestSsh {
   }
 
   private spawnCapture(argv: string[], stdin: 'ignore' | number, timeoutMs?: number): Promise<GuestResult> {
-    const opts = { timeoutMs };
     return new Promise((resolve, reject) => {
       const child = spawn(argv[0]!, argv.slice(1), { stdio: [stdin, 'pipe', 'pipe'] });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       child.stdout!.on('data', (c: Buffer) => out.push(c));
       child.stderr!.on('data', (c: Buffer) => err.push(c));
-      const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
+      const timer = timeoutMs ? setTimeout(() => child.kill('SIGKILL'), timeoutMs) : undefined;
       child.on('error', reject);
       // 'exit' not 'close': a ControlPersist master inherits the pipes and keeps them open.
       child.on('exit', (code, signal) => {

@@ -4,7 +4,7 @@
  * the source by tarball digest, the build by (version, tarball, config, toolchain image).
  */
 import { cpus } from 'node:os';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { ListrTask } from 'listr2';
@@ -21,6 +21,7 @@ import { KERNEL_MOUNTS, compileArgs, configureArgs, containerEnv, kernelBuildKey
 import { IMAGE_IN_BUILD, kernelBuildDir, kernelSrcDir, markLatest, publishBuild, readBuildRecord, type KernelRecord } from '../kernel/cache.js';
 import { shellQuote } from '../shell.js';
 import { progressLine, throttledLines } from './progress.js';
+import { publishDir } from '../staging.js';
 
 export interface KernelCtx {
   image: ImageCtx;
@@ -119,21 +120,12 @@ export function kernelTasks(): ListrTask<KernelCtx>[] {
       title: 'Extract the source',
       skip: kernelSkipped.extract,
       task: async (ctx) => {
-        const final = kernelSrcDir(ctx.home, ctx.source.sha256);
-        const tmp = `${final}.partial`;
-        rmSync(tmp, { recursive: true, force: true });
-        mkdirSync(tmp, { recursive: true });
-        const undo = onCleanup('partial source tree', () => rmSync(tmp, { recursive: true, force: true }));
-        try {
-          await tool(ctx, 'Extracting the kernel source', ['tar', '-xJf', KERNEL_MOUNTS.tarball, '--strip-components=1', '-C', KERNEL_MOUNTS.out], [
+        await publishDir(kernelSrcDir(ctx.home, ctx.source.sha256), 'partial source tree', (out) =>
+          tool(ctx, 'Extracting the kernel source', ['tar', '-xJf', KERNEL_MOUNTS.tarball, '--strip-components=1', '-C', KERNEL_MOUNTS.out], [
             `${ctx.store.path(ctx.source.sha256)}:${KERNEL_MOUNTS.tarball}:ro`,
-            `${tmp}:${KERNEL_MOUNTS.out}`,
-          ]);
-          renameSync(tmp, final);
-        } finally {
-          rmSync(tmp, { recursive: true, force: true });
-          undo();
-        }
+            `${out}:${KERNEL_MOUNTS.out}`,
+          ]),
+        );
       },
     },
     {

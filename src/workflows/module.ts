@@ -2,7 +2,7 @@
  * The module loop: build the module (and its user-space test) in the toolchain container against
  * the cached kernel tree, copy it into the running guest, insmod, and run the test there.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { ListrTask } from 'listr2';
 import { imageTasks, newImageCtx, type ImageCtx } from './image-build.js';
@@ -10,7 +10,7 @@ import type { HomeLayout } from '../paths.js';
 import { hashFiles, listContext } from '../docker/build-context.js';
 import { runTool } from '../docker/containers.js';
 import { ModuleError, UsageError } from '../errors.js';
-import { onCleanup } from '../cleanup.js';
+import { publishDir } from '../staging.js';
 import { moduleBuildDir, type KernelRecord } from '../kernel/cache.js';
 import { KERNEL_MOUNTS, containerEnv, makeArgs } from '../kernel/build-spec.js';
 import { builtFor, moduleSources, parseTap, tapPassed, vermagicOf, type TapSummary } from '../module/artifacts.js';
@@ -72,10 +72,7 @@ export function moduleBuildTasks(): ListrTask<ModuleCtx>[] {
           task.skip(`cached: these sources are already built for ${cached.release}`);
           return;
         }
-        const partial = `${dir}.partial`;
-        rmSync(partial, { recursive: true, force: true });
-        const undo = onCleanup('partial module build', () => rmSync(partial, { recursive: true, force: true }));
-        try {
+        ctx.build = await publishDir(dir, 'partial module build', async (partial) => {
           for (const rel of sources) {
             mkdirSync(dirname(join(partial, rel)), { recursive: true });
             copyFileSync(join(ctx.srcDir, rel), join(partial, rel));
@@ -106,14 +103,9 @@ export function moduleBuildTasks(): ListrTask<ModuleCtx>[] {
           }
           const build: ModuleBuild = { dir, modules, test: hasTest ? TEST_BINARY : undefined, vermagic, release: ctx.kernel.release };
           writeFileSync(join(partial, RECORD), `${JSON.stringify(build, null, 2)}\n`);
-          rmSync(dir, { recursive: true, force: true });
-          renameSync(partial, dir);
-          ctx.build = build;
-          task.title = `Built ${modules.join(', ')} for ${ctx.kernel.release}${hasTest ? ` and ${TEST_BINARY}` : ''}`;
-        } finally {
-          rmSync(partial, { recursive: true, force: true });
-          undo();
-        }
+          return build;
+        });
+        task.title = `Built ${ctx.build.modules.join(', ')} for ${ctx.kernel.release}${ctx.build.test ? ` and ${TEST_BINARY}` : ''}`;
       },
     },
   ];
