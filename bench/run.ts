@@ -7,12 +7,15 @@
  *     UEFI + GRUB vs direct kernel boot; -cpu cortex-a57 vs max,pauth-impdef=on.
  *  B. no-op overheads: cached `image build`, `status`, `exec true` with and without a reused SSH connection.
  *  C. module edit → rebuilt → loaded in the guest.
+ *  D. suspend, and `m5dev up` resuming the suspended guest, against a cold boot.
+ *  E. compiling kernel files: the toolchain container's cross gcc 12 against gcc 12 inside the guest
+ *     (TCG), on the same preprocessed files with the kernel build's own flags.
  *
  * Env: M5DEV_FIXTURE_DIR (fixture image dir, set by make), BENCH_RUNS (default 3),
  * BENCH_HOME (default the kernel tests' persistent home, so the built kernel is reused).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, homedir, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -31,20 +34,22 @@ interface Run {
   stderr: string;
 }
 
-function m5dev(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
+function m5dev(args: string[], extraEnv: NodeJS.ProcessEnv = {}, stdinFile?: string): Promise<Run> {
   const t0 = performance.now();
   return new Promise((done) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdin = stdinFile ? openSync(stdinFile, 'r') : 'ignore';
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...env, ...extraEnv }, stdio: [stdin, 'pipe', 'pipe'] });
+    if (typeof stdin === 'number') closeSync(stdin);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.stdout!.on('data', (c: Buffer) => out.push(c));
+    child.stderr!.on('data', (c: Buffer) => err.push(c));
     child.on('close', (code) => done({ code: code ?? 1, ms: performance.now() - t0, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
   });
 }
 
-async function must(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const r = await m5dev(args, extraEnv);
+async function must(args: string[], extraEnv: NodeJS.ProcessEnv = {}, stdinFile?: string): Promise<Run> {
+  const r = await m5dev(args, extraEnv, stdinFile);
   if (r.code !== 0) throw new Error(`m5dev ${args.join(' ')} failed (${r.code}):\n${r.stderr.slice(-2000)}`);
   return r;
 }
@@ -117,6 +122,61 @@ async function manualToShell(): Promise<number> {
   }
 }
 
+/** Kernel files compiled by both sides: large, typical translation units of the built kernel. */
+const COMPILE_SAMPLE = ['kernel/fork.c', 'mm/page_alloc.c', 'fs/namei.c'];
+
+/**
+ * In the toolchain container, from the built kernel tree: each sample file preprocessed to <n>.i and
+ * its compile flags (from kbuild's .<file>.o.cmd, dependency output and -c/-o removed) to <n>.flags.
+ * `time` prints seconds per compile; each side sums them.
+ */
+const PREPARE = [
+  'set -euo pipefail',
+  'n=0',
+  'for f in "$@"; do',
+  '  n=$((n+1)); d=$(dirname "$f"); b=$(basename "$f" .c)',
+  '  cmd=$(sed -n "s/^cmd_[^ ]* := //p" "$d/.$b.o.cmd" | head -1)',
+  "  cmd=$(sed -E 's/ -Wp,-MMD,[^ ]+//; s/ -c -o [^ ]+ [^ ]+ *$//' <<<\"$cmd\")",
+  '  eval "$cmd -E -o /work/$n.i /src/$f"',
+  "  printf '%s\\n' \"${cmd#* }\" > /work/$n.flags",
+  'done',
+].join('\n');
+const COMPILE = (cc: string) =>
+  `cd "$1"; TIMEFORMAT=%R; for f in *.i; do time eval "${cc} $(cat "$(basename "$f" .i).flags") -c -o /tmp/m5dev-bench.o $f"; done 2>&1`;
+const sumSeconds = (out: string) => out.split('\n').filter((l) => /^\d+\.\d+$/.test(l.trim())).reduce((a, l) => a + Number(l) * 1000, 0);
+
+function docker(args: string[]): string {
+  const r = spawnSync('docker', args, { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
+  if (r.status !== 0) throw new Error(`docker ${args.slice(0, 2).join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function compileInContainerAndGuest(kernel: string): Promise<void> {
+  const rec = JSON.parse(readFileSync(join(HOME, 'kernels', `${kernel}.latest.json`), 'utf8')) as { buildDir: string; srcDir: string; toolchainTag: string };
+  const work = mkdtempSync(join(tmpdir(), 'm5dev-bench-cc-'));
+  try {
+    const tag = rec.toolchainTag;
+    docker(['run', '--rm', '-l', 'dev.m5dev.bench=true', '-v', `${rec.srcDir}:/src:ro`, '-v', `${rec.buildDir}:/build:ro`, '-v', `${work}:/work`, '-w', '/build', tag, 'bash', '-c', PREPARE, 'prepare', ...COMPILE_SAMPLE]);
+    const container = await sample(RUNS, async () => sumSeconds(docker(['run', '--rm', '-l', 'dev.m5dev.bench=true', '-v', `${work}:/work:ro`, tag, 'bash', '-c', COMPILE('aarch64-linux-gnu-gcc'), 'compile', '/work'])));
+    // The guest: gcc 12 in an arm64 Debian root (scripts/guest-cc-rootfs.sh), used through chroot.
+    const cc = spawnSync('bash', [join(ROOT, 'scripts', 'guest-cc-rootfs.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    if (cc.status !== 0) throw new Error('scripts/guest-cc-rootfs.sh failed');
+    const root = '/opt/m5dev-cc';
+    await must(['exec', '--name', NAME, '--', `sudo mkdir -p ${root} && sudo tar -x -C ${root}`], {}, cc.stdout.trim());
+    const files = join(work, 'files.tar');
+    spawnSync('tar', ['-c', '-f', files, '-C', work, ...readdirSync(work).filter((f) => /\.(i|flags)$/.test(f))]);
+    await must(['exec', '--name', NAME, '--', `sudo mkdir -p ${root}/work && sudo tar -x -C ${root}/work`], {}, files);
+    // ssh joins the remote words with spaces: hand it one quoted command line.
+    const quoted = `'${COMPILE('gcc-12').replace(/'/g, `'\\''`)}'`;
+    const guestRun = await must(['exec', '--name', NAME, '--', `sudo chroot ${root} bash -c ${quoted} compile /work`]);
+    const guest = sumSeconds(guestRun.stdout);
+    if (guest === 0 || container === 0) throw new Error(`no compile times: ${guestRun.stdout.slice(-500)}`);
+    record('kernel compile', `${COMPILE_SAMPLE.length} kernel files (gcc 12 -O2) in the guest under TCG (1 run)`, guest, { label: 'toolchain container, cross gcc 12', ms: container });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const image = fixtureImage();
   const kernel = builtKernel();
@@ -161,6 +221,20 @@ async function main(): Promise<void> {
     record('module loop', 'edit m5.c → rebuilt → loaded in the guest', edit, { label: 'reload unchanged (build cached)', ms: cached });
     rmSync(src, { recursive: true, force: true });
   }
+  // D. suspend / resume (UEFI guest that has been up for a while, as a developer's would be)
+  await upToShell([]);
+  const suspends: number[] = [];
+  const resume = await sample(RUNS, async () => {
+    suspends.push((await must(['suspend', '--name', NAME])).ms);
+    const r = await must(['--json', 'up', '--name', NAME, '--ssh-port', String(PORT)]);
+    if (!(JSON.parse(r.stdout) as { resumed: boolean }).resumed) throw new Error('up did not resume the suspended guest');
+    return r.ms;
+  });
+  record('time to a shell', 'm5dev up → SSH, resuming a suspended guest', resume, { label: 'cold boot (UEFI + GRUB)', ms: uefi });
+  record('time to a shell', 'm5dev suspend (save RAM + devices, stop)', median(suspends));
+
+  // E. compiling kernel files in the container vs in the guest
+  if (kernel) await compileInContainerAndGuest(kernel);
   await must(['destroy', '--name', NAME]);
 
   const lines = [

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Host prerequisites for m5dev and its tests on Debian/Ubuntu (run as root; idempotent, fast when done):
 # a running Docker engine (Debian's docker.io; dockerd started when `docker info` fails), the locally
-# bootstrapped base image when no registry can serve it, and the tools the test fixture is built with.
+# bootstrapped base image when no registry can serve it, the tools the test fixture is built with, and
+# python3 (the unit tests run the QMP client that m5dev runs inside the VM container).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 log() { echo "setup-host: $*" >&2; }
 as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
-pkgs=(docker.io mmdebstrap qemu-user-static binfmt-support arch-test fdisk dosfstools mtools qemu-utils e2fsprogs openssh-client make ca-certificates)
+pkgs=(docker.io mmdebstrap qemu-user-static binfmt-support arch-test fdisk dosfstools mtools qemu-utils e2fsprogs openssh-client make ca-certificates python3)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

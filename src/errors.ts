@@ -16,6 +16,7 @@ export const ExitCode = {
   toolFailed: 10,
   kernelBuildFailed: 11,
   moduleFailed: 12,
+  vmStateFailed: 13,
   interrupted: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -88,7 +89,7 @@ export class BootError extends M5devError {
 
 export class InstanceNotFoundError extends M5devError {
   constructor(name: string, state = 'does not exist') {
-    super(`Instance "${name}" ${state}`, ExitCode.instanceNotFound, 'Start it with `m5dev up' + (name === 'default' ? '' : ` --name ${name}`) + '`.');
+    super(`Instance "${name}" ${state}`, ExitCode.instanceNotFound, `${state === 'is suspended' ? 'Resume' : 'Start'} it with \`m5dev up${name === 'default' ? '' : ` --name ${name}`}\`.`);
   }
 }
 
@@ -107,6 +108,12 @@ export class KernelBuildError extends M5devError {
 export class ModuleError extends M5devError {
   constructor(message: string, output: string, hint = 'See the output above; `m5dev exec -- sudo dmesg | tail` shows the guest kernel log.') {
     super(message, ExitCode.moduleFailed, hint, output);
+  }
+}
+
+export class VmStateError extends M5devError {
+  constructor(message: string, details = '', hint = 'The guest keeps running (or boots afresh on the next `m5dev up`); `m5dev logs` shows its console.') {
+    super(message, ExitCode.vmStateFailed, hint, details || undefined);
   }
 }
 

@@ -10,5 +10,8 @@ export const MESSAGES = {
   flashExists: 'cached: flash0/flash1 already exist',
   keysExist: 'cached: instance keys already exist',
   seedExists: 'cached: cloud-init seed already built for this config',
+  suspendedOther: (name: string, reason: string) => `instance ${name} is suspended, but ${reason}`,
+  suspendedOtherHint:
+    'Run `m5dev up` without new settings to resume it, or `m5dev up --no-resume` to discard the saved state (like pulling the plug) and boot afresh.',
   alreadyRunning: (name: string) => `instance ${name} is already running`,
 };

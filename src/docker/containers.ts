@@ -175,6 +175,17 @@ export async function forceRemove(docker: Docker, id: string): Promise<void> {
   }
 }
 
+/** Wait up to `ms` for a container to stop running (or vanish); false on timeout. */
+export async function waitExit(docker: Docker, id: string, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const info = await docker.getContainer(id).inspect().catch(() => undefined);
+    if (!info || !info.State.Running) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}
+
 export interface ExecResult {
   exitCode: number;
   stdout: string;

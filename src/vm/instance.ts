@@ -19,6 +19,8 @@ export interface InstanceState {
   kernelVersion?: string;
   instanceId?: string;
   seedHash?: string;
+  /** launchKey() of the running VM container (a suspend records it). */
+  launchKey?: string;
   createdAt: string;
 }
 
@@ -37,6 +39,9 @@ export interface InstanceFiles {
   diskOverlay: string;
   console: string;
   qmp: string;
+  /** Saved guest RAM/device state of a suspended instance, and its record. */
+  vmState: string;
+  vmStateRecord: string;
 }
 
 export function instanceFiles(dir: string): InstanceFiles {
@@ -56,6 +61,8 @@ export function instanceFiles(dir: string): InstanceFiles {
     diskOverlay: f('disk.qcow2'),
     console: f('console.log'),
     qmp: f('qmp.sock'),
+    vmState: f('vmstate'),
+    vmStateRecord: f('vmstate.json'),
   };
 }
 

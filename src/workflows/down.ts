@@ -1,6 +1,6 @@
 /** Stop an instance: clean guest poweroff over SSH, then remove its container (forced after a grace period). */
 import type Docker from 'dockerode';
-import { forceRemove, listVmContainers } from '../docker/containers.js';
+import { forceRemove, listVmContainers, waitExit } from '../docker/containers.js';
 import { GuestSsh, chooseSshMode } from '../ssh/client.js';
 import type { HomeLayout } from '../paths.js';
 import type { InstanceFiles } from '../vm/instance.js';
@@ -25,14 +25,4 @@ export async function stopInstance(docker: Docker, home: HomeLayout, files: Inst
   for (const c of containers) await forceRemove(docker, c.id);
   rmSync(hostControlPath(files.dir), { force: true });
   return { name, wasRunning: running !== undefined, clean };
-}
-
-async function waitExit(docker: Docker, id: string, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const info = await docker.getContainer(id).inspect().catch(() => undefined);
-    if (!info || !info.State.Running) return true;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  return false;
 }

@@ -7,6 +7,7 @@ import { layout, type HomeLayout } from '../paths.js';
 import { openInstance, type InstanceFiles, type InstanceState } from '../vm/instance.js';
 import { GuestSsh, chooseSshMode } from '../ssh/client.js';
 import { requireState } from './up.js';
+import { isSuspended } from '../vm/saved-state.js';
 
 export interface LiveInstance {
   docker: Docker;
@@ -24,7 +25,7 @@ export async function liveInstance(name: string): Promise<LiveInstance> {
   const state = requireState(files, name);
   const docker = await connectDocker();
   const container = (await listVmContainers(docker, home.root, name)).find((c) => c.state === 'running');
-  if (!container) throw new InstanceNotFoundError(name, 'is not running');
+  if (!container) throw new InstanceNotFoundError(name, isSuspended(files) ? 'is suspended' : 'is not running');
   return { docker, home, name, files, state, container, ssh: new GuestSsh(files, name, container.sshPort, chooseSshMode(), { docker, id: container.id }) };
 }
 

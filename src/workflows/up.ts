@@ -3,7 +3,8 @@ import { accessSync, constants, existsSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import type { ListrTask } from 'listr2';
 import type { VmConfig } from '../config.js';
-import { DownloadError, InstanceNotFoundError, PortInUseError, UsageError } from '../errors.js';
+import type Docker from 'dockerode';
+import { DownloadError, InstanceNotFoundError, PortInUseError, UsageError, VmStateError } from '../errors.js';
 import { MESSAGES } from '../messages.js';
 import { imageTasks, newImageCtx, type ImageCtx } from './image-build.js';
 import type { HomeLayout } from '../paths.js';
@@ -18,7 +19,10 @@ import { forceRemove, listVmContainers, startVmContainer, vmContainerName, type 
 import { firstFreePort, isPortFree } from '../vm/ports.js';
 import { waitForSsh } from '../vm/readiness.js';
 import { GuestSsh, chooseSshMode } from '../ssh/client.js';
-import { onCleanup } from '../cleanup.js';
+import { isInterrupting, onCleanup } from '../cleanup.js';
+import { qmp } from '../vm/qmp.js';
+import { dropSaved, guestWrittenFiles, isSuspended, launchKey, readSaved, resumePlan, stampFiles } from '../vm/saved-state.js';
+import { kernelBootFor } from './kernel-boot.js';
 import { progressLine } from './progress.js';
 
 export interface KernelBoot {
@@ -46,6 +50,11 @@ export interface UpCtx {
   containerId?: string;
   sshPort?: number;
   bootSeconds?: number;
+  /** --no-resume: drop a suspended state instead of resuming it. */
+  noResume: boolean;
+  resumed?: boolean;
+  /** Things the user should know (a discarded saved state, an unset clock). */
+  notes: string[];
 }
 
 export function newUpCtx(name: string, config: VmConfig, explicit: ReadonlySet<keyof VmConfig>, home: HomeLayout): UpCtx {
@@ -57,7 +66,19 @@ export function newUpCtx(name: string, config: VmConfig, explicit: ReadonlySet<k
     home,
     files: openInstance(home, name, true),
     store: new BlobStore(home),
+    noResume: false,
+    notes: [],
   };
+}
+
+/** Load the saved state paused (-S), then continue: faster than letting QEMU autostart it. */
+const RESUME_ARGS = ['-S', '-incoming', `exec:cat ${IN_CONTAINER.vmState}`];
+
+async function continueSaved(docker: Docker, containerId: string, consume: () => void): Promise<void> {
+  const [loaded] = await qmp(docker, containerId, IN_CONTAINER.qmp, [{ execute: 'query-status', poll: { field: 'status', while: ['inmigrate'] } }], 120);
+  if (loaded?.status !== 'paused') throw new VmStateError(`the saved state did not load (QEMU status ${String(loaded?.status ?? 'gone')})`);
+  consume();
+  await qmp(docker, containerId, IN_CONTAINER.qmp, [{ execute: 'cont' }], 30);
 }
 
 // Pure skip predicates: a reason string, or false to run.
@@ -93,12 +114,17 @@ export function upTasks(): ListrTask<UpCtx>[] {
           ctx.containerId = live.id;
           ctx.sshPort = live.sshPort;
         }
+        // A suspended instance resumes as it was: what the command line leaves out comes from it.
+        if (ctx.state && !live && !ctx.noResume && isSuspended(ctx.files)) {
+          ctx.config = { ...ctx.config, ...suspendedSettings(ctx.state, ctx.explicit) };
+          if (!ctx.kernel && ctx.state.kernelVersion) ctx.kernel = kernelBootFor(ctx.home, ctx.state.kernelVersion);
+        }
         // An existing instance keeps its disk kind unless --disk asks for another one.
         if (ctx.state && !ctx.explicit.has('disk')) ctx.config = { ...ctx.config, disk: ctx.state.disk };
         if (ctx.state && ctx.state.disk !== ctx.config.disk && existsSync(diskPath(ctx.files, ctx.state.disk))) {
           throw new UsageError(`instance ${ctx.name} was created with --disk ${ctx.state.disk}`, `Run \`m5dev destroy --name ${ctx.name}\` first to change the disk kind.`);
         }
-        task.title = `Instance ${ctx.name}${live ? ' (running)' : ctx.state ? ' (stopped)' : ' (new)'}`;
+        task.title = `Instance ${ctx.name}${live ? ' (running)' : isSuspended(ctx.files) ? ' (suspended)' : ctx.state ? ' (stopped)' : ' (new)'}`;
       },
     },
     {
@@ -188,19 +214,6 @@ export function upTasks(): ListrTask<UpCtx>[] {
           kvmUsable: kvmUsable(),
           cpuOverride: ctx.config.cpu,
         });
-        const state: InstanceState = {
-          ...(ctx.state ?? baseState(ctx)),
-          sshPort: ctx.sshPort,
-          cpus: ctx.config.cpus,
-          memoryMiB: ctx.config.memoryMiB,
-          accel: ctx.machine.accel,
-          cpu: ctx.machine.cpu,
-          kernel: ctx.kernel?.release,
-          kernelVersion: ctx.kernel?.version,
-        };
-        writeState(ctx.files, state);
-        ctx.state = state;
-        rmSync(ctx.files.console, { force: true });
         const binds = [`${ctx.files.dir}:/instance`, `${ctx.home.blobs}:${CACHE_IN_CONTAINER}:ro`];
         if (ctx.kernel) binds.push(`${ctx.kernel.imagePath}:/kernel/Image:ro`);
         const cmd = qemuArgs({
@@ -216,19 +229,61 @@ export function upTasks(): ListrTask<UpCtx>[] {
           qmpSocket: IN_CONTAINER.qmp,
           kernel: ctx.kernel ? { image: '/kernel/Image', append: ctx.kernel.append } : undefined,
         });
-        const container = await startVmContainer(docker, {
-          name: vmContainerName(ctx.name, ctx.home.root),
-          image: ctx.image.tag!,
-          cmd,
-          binds,
-          home: ctx.home.root,
-          instance: ctx.name,
-          hostPort: ctx.sshPort,
-          containerPort: GUEST_SSH_FORWARD,
-          kvm: ctx.machine.accel === 'kvm',
-        });
-        ctx.containerId = container.id;
-        task.title = `QEMU started (${ctx.machine.accel}, -cpu ${ctx.machine.cpu}, ${ctx.config.cpus} vCPU, ${ctx.config.memoryMiB} MiB) on 127.0.0.1:${ctx.sshPort}`;
+        const key = launchKey({ image: ctx.image.tag!, cmd, binds });
+        const plan = resumePlan(readSaved(ctx.files), existsSync(ctx.files.vmState), { launchKey: key, stamps: stampFiles(guestWrittenFiles(ctx.files)) }, ctx.noResume);
+        if (plan.kind === 'refuse') throw new UsageError(MESSAGES.suspendedOther(ctx.name, plan.reason), MESSAGES.suspendedOtherHint);
+        if (plan.kind === 'discard') {
+          dropSaved(ctx.files);
+          ctx.notes.push(`saved state discarded: ${plan.reason}`);
+        }
+        const state: InstanceState = {
+          ...(ctx.state ?? baseState(ctx)),
+          sshPort: ctx.sshPort,
+          cpus: ctx.config.cpus,
+          memoryMiB: ctx.config.memoryMiB,
+          accel: ctx.machine.accel,
+          cpu: ctx.machine.cpu,
+          kernel: ctx.kernel?.release,
+          kernelVersion: ctx.kernel?.version,
+          launchKey: key,
+        };
+        writeState(ctx.files, state);
+        ctx.state = state;
+        const start = async (qemu: string[]) => {
+          rmSync(ctx.files.console, { force: true });
+          const container = await startVmContainer(docker, {
+            name: vmContainerName(ctx.name, ctx.home.root),
+            image: ctx.image.tag!,
+            cmd: qemu,
+            binds,
+            home: ctx.home.root,
+            instance: ctx.name,
+            hostPort: ctx.sshPort!,
+            containerPort: GUEST_SSH_FORWARD,
+            kvm: ctx.machine!.accel === 'kvm',
+          });
+          ctx.containerId = container.id;
+        };
+        if (plan.kind === 'none') dropSaved(ctx.files); // a memory file left without its record is garbage
+        if (plan.kind === 'resume') {
+          task.output = `resuming the guest saved at ${plan.record.savedAt}`;
+          try {
+            await start([...cmd, ...RESUME_ARGS]);
+            // Loaded and still paused: consume the record (a state is resumed at most once), then run.
+            await continueSaved(docker, ctx.containerId!, () => dropSaved(ctx.files, true));
+            ctx.resumed = true;
+            dropSaved(ctx.files);
+          } catch (e) {
+            // Ctrl-C: the container's cleanup removes it; a state not yet consumed stays resumable.
+            if (isInterrupting()) throw e;
+            if (ctx.containerId) await forceRemove(docker, ctx.containerId);
+            dropSaved(ctx.files);
+            ctx.notes.push(`could not resume (${(e as Error).message}); booted afresh`);
+          }
+        }
+        if (!ctx.resumed) await start(cmd);
+        const how = ctx.resumed ? 'QEMU resumed the suspended guest' : 'QEMU started';
+        task.title = `${how} (${ctx.machine.accel}, -cpu ${ctx.machine.cpu}, ${ctx.config.cpus} vCPU, ${ctx.config.memoryMiB} MiB) on 127.0.0.1:${ctx.sshPort}${ctx.notes.length ? `; ${ctx.notes.join('; ')}` : ''}`;
       },
     },
     {
@@ -245,10 +300,25 @@ export function upTasks(): ListrTask<UpCtx>[] {
             if (line) task.output = line;
           },
         });
-        task.title = `SSH ready (${ctx.bootSeconds.toFixed(1)} s)`;
+        // A resumed guest's clock stands where it was suspended, and a directly booted kernel may not read the RTC.
+        if (ctx.resumed || ctx.kernel) {
+          const set = await ssh.capture(['sudo', '-n', 'date', '-u', '-s', `@${(Date.now() / 1000).toFixed(3)}`], { timeoutMs: 30_000 });
+          if (set.exitCode !== 0) ctx.notes.push(`guest clock not set: ${set.stderr.trim().split('\n').pop() ?? ''}`);
+        }
+        task.title = `SSH ready (${ctx.bootSeconds.toFixed(1)} s${ctx.resumed ? ', resumed' : ''})`;
       },
     },
   ];
+}
+
+/** Pure: the machine settings a suspended instance was saved with, for those not given explicitly. */
+export function suspendedSettings(state: InstanceState, explicit: ReadonlySet<keyof VmConfig>): Partial<VmConfig> {
+  const keep: Partial<VmConfig> = {};
+  if (!explicit.has('cpus')) keep.cpus = state.cpus;
+  if (!explicit.has('memoryMiB')) keep.memoryMiB = state.memoryMiB;
+  if (!explicit.has('cpu') && state.cpu) keep.cpu = state.cpu;
+  if (!explicit.has('accel') && (state.accel === 'kvm' || state.accel === 'tcg')) keep.accel = state.accel;
+  return keep;
 }
 
 function baseState(ctx: UpCtx): InstanceState {

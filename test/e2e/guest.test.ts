@@ -3,7 +3,7 @@
  * booting the arm64 fixture served over loopback, real SSH with the pinned host key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
@@ -111,6 +111,53 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     writeFileSync(cfgFile, cfg.stdout);
     expect(execFileSync('ssh', ['-F', cfgFile, '-o', 'BatchMode=yes', 'm5dev-default', 'echo', 'ok'], { encoding: 'utf8' }).trim()).toBe('ok');
   }, 120_000);
+
+  it('suspends to disk and resumes where it was, refusing another machine', async () => {
+    const token = `m5dev-${Date.now()}`;
+    const before = await cli(['exec', '--', `echo ${token} > /dev/shm/marker; cat /proc/sys/kernel/random/boot_id`], env);
+    expect(before.code, before.stderr).toBe(0);
+    const sus = await cli(['--json', 'suspend'], env);
+    expect(sus.code, sus.stderr).toBe(0);
+    expect(JSON.parse(sus.stdout)).toMatchObject({ synced: true, bytes: expect.any(Number) });
+    expect(JSON.parse(sus.stdout).bytes).toBeGreaterThan(50 * 2 ** 20);
+    expect(await containersOfHome(home)).toEqual([]);
+    expect(JSON.parse((await cli(['--json', 'status', '--name', 'default'], env)).stdout)).toMatchObject({ state: 'suspended' });
+    const exec = await cli(['exec', '--', 'true'], env);
+    expect(exec.code).toBe(9);
+    expect(exec.stderr).toMatch(/is suspended[\s\S]*hint: Resume it with `m5dev up`/);
+    // Another machine than the one saved: refused, nothing started, the state kept.
+    const other = await cli(['up', '--cpus', '3'], env);
+    expect(other.code, other.stderr).toBe(2);
+    expect(other.stderr).toMatch(/is suspended, but the VM settings/);
+    expect(await containersOfHome(home)).toEqual([]);
+    const res = await cli(['--json', 'up'], env);
+    expect(res.code, res.stderr).toBe(0);
+    expect(JSON.parse(res.stdout)).toMatchObject({ resumed: true, sshPort: port });
+    expect(res.stderr).toMatch(/QEMU resumed the suspended guest/);
+    // Same boot, same RAM (tmpfs), and the guest clock brought up to date.
+    const after = await cli(['exec', '--', 'cat /dev/shm/marker /proc/sys/kernel/random/boot_id; date +%s'], env);
+    const [marker, bootId, secs] = after.stdout.trim().split('\n');
+    expect(marker).toBe(token);
+    expect(bootId).toBe(before.stdout.trim());
+    expect(Math.abs(Number(secs) - Date.now() / 1000)).toBeLessThan(10);
+    expect(readdirSync(join(home, 'instances', 'default')).filter((f) => f.startsWith('vmstate'))).toEqual([]);
+  }, 600_000);
+
+  it('never resumes a saved state over a disk that changed: boots afresh instead', async () => {
+    const bootId = (await cli(['exec', '--', 'cat /proc/sys/kernel/random/boot_id'], env)).stdout.trim();
+    expect((await cli(['suspend'], env)).code).toBe(0);
+    const disk = join(home, 'instances', 'default', 'disk.qcow2');
+    const later = new Date(Date.now() + 60_000);
+    utimesSync(disk, later, later);
+    const res = await cli(['--json', 'up', '--boot-timeout', '600'], env);
+    expect(res.code, res.stderr).toBe(0);
+    const out = JSON.parse(res.stdout) as { resumed: boolean; notes: string[] };
+    expect(out.resumed).toBe(false);
+    expect(out.notes.join(' ')).toMatch(/saved state discarded: the disk changed/);
+    const now = await cli(['exec', '--', 'cat /proc/sys/kernel/random/boot_id; ls /dev/shm'], env);
+    expect(now.stdout.trim().split('\n')[0]).not.toBe(bootId);
+    expect(now.stdout).not.toMatch(/marker/);
+  }, 900_000);
 
   it('fails clearly when the SSH port is taken, starting nothing', async () => {
     const blocker: Server = createServer();

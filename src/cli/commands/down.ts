@@ -5,6 +5,7 @@ import { connectDocker } from '../../docker/client.js';
 import { layout } from '../../paths.js';
 import { openInstance } from '../../vm/instance.js';
 import { stopInstance } from '../../workflows/down.js';
+import { isSuspended } from '../../vm/saved-state.js';
 import { printJson } from '../ui.js';
 import { globalOpts } from '../options.js';
 
@@ -19,7 +20,9 @@ export function registerDown(program: Command): void {
       const files = openInstance(home, opts.name);
       const res = await stopInstance(await connectDocker(), home, files, opts.name, Number(opts.grace));
       if (globalOpts(cmd).json) printJson(res);
-      else process.stdout.write(res.wasRunning ? `${opts.name} stopped${res.clean ? '' : ' (forced)'}\n` : `${opts.name} was not running\n`);
+      else if (res.wasRunning) process.stdout.write(`${opts.name} stopped${res.clean ? '' : ' (forced)'}\n`);
+      else if (isSuspended(files)) process.stdout.write(`${opts.name} is suspended; its saved state is kept (\`m5dev up\` resumes it, \`m5dev up --no-resume\` discards it)\n`);
+      else process.stdout.write(`${opts.name} was not running\n`);
     });
 
   program

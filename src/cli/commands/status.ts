@@ -9,10 +9,11 @@ import { join } from 'node:path';
 import { printJson } from '../ui.js';
 import { globalOpts } from '../options.js';
 import { InstanceNotFoundError } from '../../errors.js';
+import { isSuspended } from '../../vm/saved-state.js';
 
 export interface InstanceStatus {
   name: string;
-  state: 'running' | 'stopped' | 'exited';
+  state: 'running' | 'suspended' | 'stopped' | 'exited';
   sshPort: number | null;
   accel: string | null;
   cpu: string | null;
@@ -34,11 +35,12 @@ export function registerStatus(program: Command): void {
       const names = existsSync(home.instances) ? readdirSync(home.instances).sort() : [];
       if (opts.name && !names.includes(opts.name)) throw new InstanceNotFoundError(opts.name);
       const rows: InstanceStatus[] = (opts.name ? [opts.name] : names).map((name) => {
-        const state = readState(instanceFiles(join(home.instances, name)));
+        const files = instanceFiles(join(home.instances, name));
+        const state = readState(files);
         const c = containers.find((x) => x.instance === name);
         return {
           name,
-          state: c ? (c.state === 'running' ? 'running' : 'exited') : 'stopped',
+          state: c ? (c.state === 'running' ? 'running' : 'exited') : isSuspended(files) ? 'suspended' : 'stopped',
           sshPort: c?.sshPort ?? state?.sshPort ?? null,
           accel: state?.accel ?? null,
           cpu: state?.cpu ?? null,
@@ -56,7 +58,7 @@ export function registerStatus(program: Command): void {
         return;
       }
       for (const r of rows) {
-        process.stdout.write(`${r.name.padEnd(16)} ${r.state.padEnd(8)} 127.0.0.1:${r.sshPort ?? '-'}  ${r.accel ?? '-'} ${r.cpu ?? ''}${r.kernel ? `  kernel ${r.kernel}` : ''}\n`);
+        process.stdout.write(`${r.name.padEnd(16)} ${r.state.padEnd(9)} 127.0.0.1:${r.sshPort ?? '-'}  ${r.accel ?? '-'} ${r.cpu ?? ''}${r.kernel ? `  kernel ${r.kernel}` : ''}\n`);
       }
     });
 }

@@ -22,6 +22,7 @@ interface UpFlags {
   bootTimeout?: string;
   baseImage?: string;
   kernel?: string;
+  resume: boolean;
 }
 
 export function flagsToConfig(f: UpFlags): Partial<VmConfig> {
@@ -60,6 +61,7 @@ export function registerUp(program: Command): void {
     .option('--boot-timeout <seconds>', `seconds to wait for SSH (default ${DEFAULTS.bootTimeoutSec})`)
     .option('--base-image <ref>', `toolchain base image (default ${DEFAULTS.baseImage})`)
     .option('--kernel <version>', 'direct-boot the kernel built by `m5dev kernel build --version <version>`')
+    .option('--no-resume', 'boot afresh, discarding a state saved by `m5dev suspend` (like pulling the plug)')
     .action(async (flags: UpFlags, cmd: Command) => {
       const g = globalOpts(cmd);
       const name = validateName(flags.name);
@@ -69,6 +71,7 @@ export function registerUp(program: Command): void {
       const explicit = new Set(Object.keys(fromFlags) as (keyof VmConfig)[]);
       const ctx = newUpCtx(name, config, explicit, home);
       if (flags.kernel) ctx.kernel = kernelBootFor(home, flags.kernel);
+      ctx.noResume = !flags.resume;
       const done = await runTasks<UpCtx>(upTasks(), ctx, g);
       const result = {
         name,
@@ -78,9 +81,11 @@ export function registerUp(program: Command): void {
         kernel: done.kernel?.release ?? null,
         bootSeconds: done.bootSeconds,
         alreadyRunning: Boolean(done.running),
+        resumed: Boolean(done.resumed),
+        notes: done.notes,
         container: done.containerId,
       };
       if (g.json) printJson(result);
-      else process.stdout.write(`${name} is up: m5dev ssh${name === 'default' ? '' : ` --name ${name}`}  (127.0.0.1:${done.sshPort})\n`);
+      else process.stdout.write(`${name} is ${done.resumed ? 'resumed' : 'up'}: m5dev ssh${name === 'default' ? '' : ` --name ${name}`}  (127.0.0.1:${done.sshPort})\n`);
     });
 }

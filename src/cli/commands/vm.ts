@@ -5,11 +5,13 @@ import { registerSsh } from './ssh.js';
 import { registerStatus } from './status.js';
 import { registerLogs } from './logs.js';
 import { registerDown } from './down.js';
+import { registerSuspend } from './suspend.js';
 
 export function registerVm(program: Command): void {
   registerUp(program);
   registerSsh(program);
   registerStatus(program);
   registerLogs(program);
+  registerSuspend(program);
   registerDown(program);
 }

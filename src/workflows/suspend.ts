@@ -1,0 +1,74 @@
+/**
+ * `m5dev suspend`: save the running guest's RAM and device state to the instance dir (QEMU
+ * migration to a file), stop QEMU and remove its container. `m5dev up` resumes it (see up.ts).
+ * A failure or Ctrl-C cancels the save and lets the guest run on: nothing half-saved is kept.
+ */
+import { rmSync, statSync } from 'node:fs';
+import { forceRemove, waitExit } from '../docker/containers.js';
+import { VmStateError } from '../errors.js';
+import { onCleanup } from '../cleanup.js';
+import { hostControlPath } from '../ssh/args.js';
+import { IN_CONTAINER } from '../vm/instance.js';
+import { qmp } from '../vm/qmp.js';
+import { commitSaved, dropSaved, guestWrittenFiles, stampFiles } from '../vm/saved-state.js';
+import type { LiveInstance } from './running.js';
+
+export interface SuspendResult {
+  name: string;
+  bytes: number;
+  seconds: number;
+  /** Whether the guest flushed its file systems before the save (false: SSH did not answer). */
+  synced: boolean;
+}
+
+/** Unlimited: QEMU's default migration bandwidth cap is for networks, not a local file. */
+const MAX_BANDWIDTH = 2 ** 40;
+
+export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Promise<SuspendResult> {
+  const { docker, files, container } = live;
+  const launchKey = live.state.launchKey;
+  if (!launchKey) {
+    throw new VmStateError(`instance ${live.name} was started by an older m5dev that did not record its launch`, '', 'Run `m5dev down` and `m5dev up` once; it can be suspended after that.');
+  }
+  dropSaved(files);
+  // Flush the guest's page cache first: should the saved state ever be discarded (`up --no-resume`,
+  // a changed disk), the disk still holds everything written before the suspend.
+  const sync = await live.ssh.capture(['sync'], { connectTimeoutSec: 10, timeoutMs: 120_000 }).catch(() => undefined);
+  const synced = sync?.exitCode === 0;
+  const resumeGuest = () => qmp(docker, container.id, IN_CONTAINER.qmp, [{ execute: 'migrate_cancel' }, { execute: 'cont' }], 20).catch(() => undefined);
+  const undo = onCleanup('cancel suspend', async () => {
+    await resumeGuest();
+    dropSaved(files);
+  });
+  const t0 = Date.now();
+  try {
+    const results = await qmp(
+      docker,
+      container.id,
+      IN_CONTAINER.qmp,
+      [
+        { execute: 'migrate-set-parameters', arguments: { 'max-bandwidth': MAX_BANDWIDTH } },
+        { execute: 'migrate', arguments: { uri: `exec:cat > ${IN_CONTAINER.vmState}.tmp` } },
+        { execute: 'query-migrate', poll: { field: 'status', until: ['completed', 'failed', 'cancelled'] } },
+      ],
+      timeoutSec,
+    );
+    const status = results[2] as { status?: string; 'error-desc'?: string };
+    if (status.status !== 'completed') throw new VmStateError(`saving the guest state failed: ${status['error-desc'] ?? status.status}`);
+    // Completed: QEMU holds the guest paused; quitting it flushes and closes the disk.
+    await qmp(docker, container.id, IN_CONTAINER.qmp, [{ execute: 'quit' }], 30);
+    if (!(await waitExit(docker, container.id, 30_000))) throw new VmStateError('QEMU did not exit after saving the guest state');
+  } catch (e) {
+    await resumeGuest();
+    dropSaved(files);
+    throw e;
+  } finally {
+    undo();
+  }
+  await forceRemove(docker, container.id);
+  rmSync(hostControlPath(files.dir), { force: true });
+  const saveMs = Date.now() - t0;
+  const bytes = statSync(`${files.vmState}.tmp`).size;
+  commitSaved(files, { format: 1, launchKey, stamps: stampFiles(guestWrittenFiles(files)), bytes, savedAt: new Date().toISOString(), saveMs });
+  return { name: live.name, bytes, seconds: saveMs / 1000, synced };
+}

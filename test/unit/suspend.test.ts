@@ -1,0 +1,129 @@
+/** Suspend/resume logic: when a saved state may be resumed, and the QMP client run in the container. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { commitSaved, dropSaved, guestWrittenFiles, isSuspended, launchKey, readSaved, resumePlan, stampFiles, type SavedRecord } from '../../src/vm/saved-state.js';
+import { instanceFiles, type InstanceState } from '../../src/vm/instance.js';
+import { qmpCommand, type QmpStep } from '../../src/vm/qmp.js';
+import { suspendedSettings } from '../../src/workflows/up.js';
+
+const launch = { image: 'm5dev/toolchain:abc', cmd: ['qemu-system-aarch64', '-smp', '2'], binds: ['/h/i:/instance'] };
+const stamps = [{ file: 'disk.qcow2', size: 10, mtimeMs: 1 }, { file: 'flash1.img', size: 64, mtimeMs: 2 }];
+const record = (over: Partial<SavedRecord> = {}): SavedRecord => ({ format: 1, launchKey: launchKey(launch), stamps, bytes: 5, savedAt: 'now', saveMs: 1, ...over });
+
+describe('resumePlan', () => {
+  const now = { launchKey: launchKey(launch), stamps: [...stamps].reverse() };
+  it('resumes the same machine on untouched files (stamp order does not matter)', () => {
+    expect(resumePlan(record(), true, now, false)).toMatchObject({ kind: 'resume' });
+  });
+  it('has nothing to do without a record', () => {
+    expect(resumePlan(undefined, true, now, false)).toEqual({ kind: 'none' });
+  });
+  it('discards on --no-resume, a missing memory file, or a disk that changed', () => {
+    expect(resumePlan(record(), true, now, true)).toEqual({ kind: 'discard', reason: '--no-resume' });
+    expect(resumePlan(record(), false, now, false)).toMatchObject({ kind: 'discard', reason: /memory file/ });
+    const touched = { ...now, stamps: [stamps[0]!, { ...stamps[1]!, mtimeMs: 3 }] };
+    expect(resumePlan(record(), true, touched, false)).toMatchObject({ kind: 'discard', reason: /disk changed/ });
+    const grown = { ...now, stamps: [{ ...stamps[0]!, size: 11 }, stamps[1]!] };
+    expect(resumePlan(record(), true, grown, false)).toMatchObject({ kind: 'discard' });
+  });
+  it('refuses (keeps the state) when asked for another machine', () => {
+    for (const other of [{ ...launch, cmd: ['qemu-system-aarch64', '-smp', '4'] }, { ...launch, image: 'm5dev/toolchain:def' }, { ...launch, binds: [...launch.binds, '/k:/kernel/Image:ro'] }]) {
+      expect(resumePlan(record(), true, { ...now, launchKey: launchKey(other) }, false)).toMatchObject({ kind: 'refuse' });
+    }
+  });
+});
+
+describe('suspendedSettings', () => {
+  const state = { cpus: 4, memoryMiB: 4096, cpu: 'max', accel: 'tcg' } as InstanceState;
+  it('keeps the saved machine unless a flag says otherwise', () => {
+    expect(suspendedSettings(state, new Set())).toEqual({ cpus: 4, memoryMiB: 4096, cpu: 'max', accel: 'tcg' });
+    expect(suspendedSettings(state, new Set(['cpus', 'cpu']))).toEqual({ memoryMiB: 4096, accel: 'tcg' });
+  });
+});
+
+describe('saved state files', () => {
+  let dir: string;
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  it('commits memory then record, stamps what the guest writes, and drops record first', () => {
+    dir = mkdtempSync(join(tmpdir(), 'm5dev-saved-'));
+    const files = instanceFiles(dir);
+    writeFileSync(files.diskOverlay, 'disk');
+    writeFileSync(files.flash1, 'vars');
+    writeFileSync(files.flash0, 'code'); // read-only firmware: not stamped
+    expect(guestWrittenFiles(files).map((p) => p.slice(dir.length + 1))).toEqual(['disk.qcow2', 'flash1.img']);
+    writeFileSync(`${files.vmState}.tmp`, 'ram');
+    const rec = record({ stamps: stampFiles(guestWrittenFiles(files)) });
+    commitSaved(files, rec);
+    expect(readSaved(files)).toEqual(rec);
+    expect(isSuspended(files)).toBe(true);
+    utimesSync(files.diskOverlay, new Date(), new Date(Date.now() + 5000));
+    expect(resumePlan(rec, true, { launchKey: rec.launchKey, stamps: stampFiles(guestWrittenFiles(files)) }, false).kind).toBe('discard');
+    dropSaved(files, true);
+    expect(isSuspended(files)).toBe(false);
+    writeFileSync(files.vmStateRecord, '{"format": 2}');
+    expect(readSaved(files)).toBeUndefined();
+  });
+});
+
+/** A fake QEMU monitor on a unix socket, scripted per command. */
+function fakeQmp(path: string, answer: (cmd: string, n: number) => object): Promise<Server> {
+  const counts = new Map<string, number>();
+  const server = createServer((sock: Socket) => {
+    sock.write(`${JSON.stringify({ QMP: { version: {} } })}\n`);
+    let buf = '';
+    sock.on('data', (c) => {
+      buf += c.toString();
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+        const { execute } = JSON.parse(buf.slice(0, i)) as { execute: string };
+        buf = buf.slice(i + 1);
+        const n = (counts.get(execute) ?? 0) + 1;
+        counts.set(execute, n);
+        sock.write(`${JSON.stringify({ event: 'NOISE' })}\n${JSON.stringify(answer(execute, n))}\n`);
+      }
+    });
+  });
+  return new Promise((r) => server.listen(path, () => r(server)));
+}
+
+function runClient(path: string, steps: QmpStep[], timeoutSec = 5): Promise<{ code: number; out: string }> {
+  const [cmd, ...args] = qmpCommand(path, steps, timeoutSec);
+  return new Promise((r) => execFile(cmd!, args, (err, stdout) => r({ code: err ? Number(err.code) : 0, out: stdout })));
+}
+
+describe('QMP client (python3, as run in the VM container)', () => {
+  let dir: string;
+  let server: Server | undefined;
+  afterEach(() => {
+    server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('polls until a terminal value and skips events', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'm5dev-qmp-'));
+    const sock = join(dir, 'qmp.sock');
+    server = await fakeQmp(sock, (cmd, n) => (cmd === 'query-migrate' ? { return: { status: n < 3 ? 'active' : 'completed' } } : { return: {} }));
+    const res = await runClient(sock, [{ execute: 'migrate', arguments: { uri: 'exec:cat' } }, { execute: 'query-migrate', poll: { field: 'status', until: ['completed', 'failed'] } }]);
+    expect(res.code).toBe(0);
+    expect(JSON.parse(res.out)).toEqual([{}, { status: 'completed' }]);
+  });
+
+  it('reports a QMP error with a non-zero exit', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'm5dev-qmp-'));
+    const sock = join(dir, 'qmp.sock');
+    server = await fakeQmp(sock, (cmd) => (cmd === 'cont' ? { error: { class: 'GenericError', desc: 'not paused' } } : { return: {} }));
+    const res = await runClient(sock, [{ execute: 'cont' }]);
+    expect(res.code).toBe(3);
+    expect(JSON.parse(res.out)).toEqual({ error: 'cont: not paused' });
+  });
+
+  it('gives up when no QEMU ever listens', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'm5dev-qmp-'));
+    const res = await runClient(join(dir, 'none.sock'), [{ execute: 'query-status' }], 0.5);
+    expect(res.code).toBe(3);
+    expect(res.out).toMatch(/cannot connect to QMP/);
+  });
+});
