@@ -11,7 +11,7 @@
  *  E. compiling kernel files: the toolchain container's cross gcc 12 against gcc 12 inside the guest
  *     (TCG), on the same preprocessed files with the kernel build's own flags.
  *
- * Env: M5DEV_FIXTURE_DIR (fixture image dir, set by make), BENCH_RUNS (default 3),
+ * Env: M5DEV_FIXTURE_DIR (fixture image dir, set by make), BENCH_RUNS (default 3), BENCH_ONLY (e.g. A,D),
  * BENCH_HOME (default the kernel tests' persistent home, so the built kernel is reused).
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -26,6 +26,9 @@ const HOME = process.env.BENCH_HOME ?? join(process.env.M5DEV_FIXTURE_CACHE ?? j
 const NAME = 'bench';
 const PORT = Number(process.env.BENCH_PORT ?? 5655);
 const env = { ...process.env, M5DEV_HOME: HOME, CI: 'true' };
+/** BENCH_ONLY=A,D: run only these groups (letters as in the header comment). */
+const ONLY = process.env.BENCH_ONLY?.toUpperCase().split(',');
+const want = (group: string) => !ONLY || ONLY.includes(group);
 
 interface Run {
   code: number;
@@ -185,29 +188,34 @@ async function main(): Promise<void> {
   await must(['up', '--name', NAME, '--image-url', image.url, '--image-sha256', image.sha256, '--disk', 'overlay', '--ssh-port', String(PORT)]);
 
   // A. time to a shell
-  const manual = await sample(RUNS, manualToShell);
-  const uefi = await sample(RUNS, () => upToShell([]));
-  record('time to a shell', 'm5dev up → SSH (UEFI + GRUB, cortex-a57, 2 vCPU)', uefi, { label: 'manual recipe command (-smp 8)', ms: manual });
-  if (kernel) {
-    const direct = await sample(RUNS, () => upToShell(['--kernel', kernel]));
-    record('time to a shell', `m5dev up --kernel ${kernel} → SSH (direct boot)`, direct, { label: 'UEFI + GRUB', ms: uefi });
+  let uefi: number | undefined;
+  if (want('A')) {
+    const manual = await sample(RUNS, manualToShell);
+    uefi = await sample(RUNS, () => upToShell([]));
+    record('time to a shell', 'm5dev up → SSH (UEFI + GRUB, cortex-a57, 2 vCPU)', uefi, { label: 'manual recipe command (-smp 8)', ms: manual });
+    if (kernel) {
+      const direct = await sample(RUNS, () => upToShell(['--kernel', kernel]));
+      record('time to a shell', `m5dev up --kernel ${kernel} → SSH (direct boot)`, direct, { label: 'UEFI + GRUB', ms: uefi });
+    }
+    const max = await sample(1, () => upToShell(['--cpu', 'max,pauth-impdef=on']));
+    record('time to a shell', 'm5dev up --cpu max,pauth-impdef=on → SSH (1 run)', max, { label: 'cortex-a57', ms: uefi });
   }
-  const max = await sample(1, () => upToShell(['--cpu', 'max,pauth-impdef=on']));
-  record('time to a shell', 'm5dev up --cpu max,pauth-impdef=on → SSH (1 run)', max, { label: 'cortex-a57', ms: uefi });
 
   // B. no-op overheads (guest up, UEFI kernel)
-  await upToShell([]);
-  const image2 = await sample(5, async () => (await must(['image', 'build'])).ms);
-  record('no-op overhead', 'image build, cached', image2);
-  const status = await sample(5, async () => (await must(['status'])).ms);
-  record('no-op overhead', 'status', status);
-  const execFresh = await sample(5, async () => (await must(['exec', '--name', NAME, '--', 'true'], { M5DEV_SSH_REUSE: 'no' })).ms);
-  await must(['exec', '--name', NAME, '--', 'true']); // opens the shared connection
-  const execReuse = await sample(10, async () => (await must(['exec', '--name', NAME, '--', 'true'])).ms);
-  record('no-op overhead', 'exec true, reused SSH connection', execReuse, { label: 'new connection each time', ms: execFresh });
+  if (want('B')) {
+    await upToShell([]);
+    const image2 = await sample(5, async () => (await must(['image', 'build'])).ms);
+    record('no-op overhead', 'image build, cached', image2);
+    const status = await sample(5, async () => (await must(['status'])).ms);
+    record('no-op overhead', 'status', status);
+    const execFresh = await sample(5, async () => (await must(['exec', '--name', NAME, '--', 'true'], { M5DEV_SSH_REUSE: 'no' })).ms);
+    await must(['exec', '--name', NAME, '--', 'true']); // opens the shared connection
+    const execReuse = await sample(10, async () => (await must(['exec', '--name', NAME, '--', 'true'])).ms);
+    record('no-op overhead', 'exec true, reused SSH connection', execReuse, { label: 'new connection each time', ms: execFresh });
+  }
 
   // C. module edit → rebuilt → loaded
-  if (kernel) {
+  if (kernel && want('C')) {
     await upToShell(['--kernel', kernel]);
     const src = mkdtempSync(join(tmpdir(), 'm5dev-bench-module-'));
     cpSync(join(ROOT, 'module'), src, { recursive: true });
@@ -221,20 +229,26 @@ async function main(): Promise<void> {
     record('module loop', 'edit m5.c → rebuilt → loaded in the guest', edit, { label: 'reload unchanged (build cached)', ms: cached });
     rmSync(src, { recursive: true, force: true });
   }
+
   // D. suspend / resume (UEFI guest that has been up for a while, as a developer's would be)
-  await upToShell([]);
-  const suspends: number[] = [];
-  const resume = await sample(RUNS, async () => {
-    suspends.push((await must(['suspend', '--name', NAME])).ms);
-    const r = await must(['--json', 'up', '--name', NAME, '--ssh-port', String(PORT)]);
-    if (!(JSON.parse(r.stdout) as { resumed: boolean }).resumed) throw new Error('up did not resume the suspended guest');
-    return r.ms;
-  });
-  record('time to a shell', 'm5dev up → SSH, resuming a suspended guest', resume, { label: 'cold boot (UEFI + GRUB)', ms: uefi });
-  record('time to a shell', 'm5dev suspend (save RAM + devices, stop)', median(suspends));
+  if (want('D')) {
+    const cold = await upToShell([]);
+    const suspends: number[] = [];
+    const resume = await sample(RUNS, async () => {
+      suspends.push((await must(['suspend', '--name', NAME])).ms);
+      const r = await must(['--json', 'up', '--name', NAME, '--ssh-port', String(PORT)]);
+      if (!(JSON.parse(r.stdout) as { resumed: boolean }).resumed) throw new Error('up did not resume the suspended guest');
+      return r.ms;
+    });
+    record('time to a shell', 'm5dev up → SSH, resuming a suspended guest', resume, { label: 'cold boot (UEFI + GRUB)', ms: uefi ?? cold });
+    record('time to a shell', 'm5dev suspend (save RAM + devices, stop)', median(suspends));
+  }
 
   // E. compiling kernel files in the container vs in the guest
-  if (kernel) await compileInContainerAndGuest(kernel);
+  if (kernel && want('E')) {
+    await must(['up', '--name', NAME, '--ssh-port', String(PORT)]);
+    await compileInContainerAndGuest(kernel);
+  }
   await must(['destroy', '--name', NAME]);
 
   const lines = [

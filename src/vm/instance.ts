@@ -91,6 +91,12 @@ export function readState(files: InstanceFiles): InstanceState | undefined {
   return JSON.parse(readFileSync(files.state, 'utf8')) as InstanceState;
 }
 
+export function requireState(files: InstanceFiles, name: string): InstanceState {
+  const state = readState(files);
+  if (!state) throw new InstanceNotFoundError(name);
+  return state;
+}
+
 export function writeState(files: InstanceFiles, state: InstanceState): void {
   const tmp = `${files.state}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);

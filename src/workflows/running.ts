@@ -4,9 +4,8 @@ import { connectDocker } from '../docker/client.js';
 import { listVmContainers, type VmContainerInfo } from '../docker/containers.js';
 import { InstanceNotFoundError } from '../errors.js';
 import { layout, type HomeLayout } from '../paths.js';
-import { openInstance, type InstanceFiles, type InstanceState } from '../vm/instance.js';
+import { openInstance, requireState, type InstanceFiles, type InstanceState } from '../vm/instance.js';
 import { GuestSsh, chooseSshMode } from '../ssh/client.js';
-import { requireState } from './up.js';
 import { isSuspended } from '../vm/saved-state.js';
 
 export interface LiveInstance {

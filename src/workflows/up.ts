@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { ListrTask } from 'listr2';
 import type { VmConfig } from '../config.js';
 import type Docker from 'dockerode';
-import { DownloadError, InstanceNotFoundError, PortInUseError, UsageError, VmStateError } from '../errors.js';
+import { DownloadError, PortInUseError, UsageError, VmStateError } from '../errors.js';
 import { MESSAGES } from '../messages.js';
 import { imageTasks, newImageCtx, type ImageCtx } from './image-build.js';
 import type { HomeLayout } from '../paths.js';
@@ -354,10 +354,4 @@ function kvmUsable(): boolean {
   } catch {
     return false;
   }
-}
-
-export function requireState(files: InstanceFiles, name: string): InstanceState {
-  const state = readState(files);
-  if (!state) throw new InstanceNotFoundError(name);
-  return state;
 }

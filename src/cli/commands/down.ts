@@ -4,7 +4,6 @@ import { rmSync } from 'node:fs';
 import { connectDocker } from '../../docker/client.js';
 import { layout } from '../../paths.js';
 import { openInstance } from '../../vm/instance.js';
-import { stopInstance } from '../../workflows/down.js';
 import { isSuspended } from '../../vm/saved-state.js';
 import { printJson } from '../ui.js';
 import { globalOpts } from '../options.js';
@@ -18,6 +17,7 @@ export function registerDown(program: Command): void {
     .action(async (opts: { name: string; grace: string }, cmd: Command) => {
       const home = layout();
       const files = openInstance(home, opts.name);
+      const { stopInstance } = await import('../../workflows/down.js');
       const res = await stopInstance(await connectDocker(), home, files, opts.name, Number(opts.grace));
       if (globalOpts(cmd).json) printJson(res);
       else if (res.wasRunning) process.stdout.write(`${opts.name} stopped${res.clean ? '' : ' (forced)'}\n`);
@@ -32,6 +32,7 @@ export function registerDown(program: Command): void {
     .action(async (opts: { name: string }, cmd: Command) => {
       const home = layout();
       const files = openInstance(home, opts.name);
+      const { stopInstance } = await import('../../workflows/down.js');
       const res = await stopInstance(await connectDocker(), home, files, opts.name, 0);
       rmSync(files.dir, { recursive: true, force: true });
       if (globalOpts(cmd).json) printJson({ ...res, destroyed: true });

@@ -1,6 +1,6 @@
 /** `m5dev image build`: build (or reuse) the toolchain image. */
 import type { Command } from 'commander';
-import { imageTasks, newImageCtx, type ImageCtx } from '../../workflows/image-build.js';
+import type { ImageCtx } from '../../workflows/image-build.js';
 import { runTasks, printJson } from '../ui.js';
 import { globalOpts } from '../options.js';
 import { DEFAULTS } from '../../config.js';
@@ -14,6 +14,7 @@ export function registerImage(program: Command): void {
     .option('--context <dir>', 'build context directory (default: the packaged docker/)')
     .action(async (opts: { baseImage: string; context?: string }, cmd: Command) => {
       const g = globalOpts(cmd);
+      const { imageTasks, newImageCtx } = await import('../../workflows/image-build.js');
       const ctx = await runTasks<{ image: ImageCtx }>(imageTasks(), { image: newImageCtx(opts.baseImage, opts.context) }, g);
       const result = { tag: ctx.image.tag, imageId: ctx.image.imageId, cached: ctx.image.cached === true, contextHash: ctx.image.hash };
       if (g.json) printJson(result);

@@ -7,7 +7,7 @@ import { layout } from '../../paths.js';
 import { KERNEL_CONFIG_DIR } from '../../assets.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import { DEFAULT_KERNEL_VERSION, resolveKernelSource } from '../../kernel/source.js';
-import { kernelTasks, newKernelCtx, type KernelCtx } from '../../workflows/kernel-build.js';
+import type { KernelCtx } from '../../workflows/kernel-build.js';
 import { globalOpts } from '../options.js';
 import { printJson, runTasks } from '../ui.js';
 
@@ -41,6 +41,7 @@ export function registerKernel(program: Command): void {
       const fragment = resolve(f.config ?? DEFAULT_FRAGMENT);
       if (!existsSync(fragment)) throw new UsageError(`config fragment ${fragment} does not exist`);
       const jobs = f.jobs === undefined ? undefined : parseIntOption(f.jobs, '--jobs', 1, 256);
+      const { kernelTasks, newKernelCtx } = await import('../../workflows/kernel-build.js');
       const ctx = newKernelCtx(layout(), source, fragment, { baseImage: f.baseImage, jobs, rebuild: f.rebuild });
       const done = await runTasks<KernelCtx>(kernelTasks(), ctx, g);
       const rec = done.record!;

@@ -9,7 +9,7 @@ import { DEFAULT_KERNEL_VERSION } from '../../kernel/source.js';
 import { requireKernel } from '../../kernel/cache.js';
 import { parseModuleParams } from '../../module/artifacts.js';
 import { liveInstance } from '../../workflows/running.js';
-import { moduleBuildTasks, moduleLoadTasks, moduleTestTasks, newModuleCtx, type ModuleCtx } from '../../workflows/module.js';
+import type { ModuleCtx } from '../../workflows/module.js';
 import { globalOpts } from '../options.js';
 import { printJson, runTasks } from '../ui.js';
 
@@ -45,6 +45,7 @@ export function registerModule(program: Command): void {
     async (f: ModuleFlags, cmd: Command) => {
       const g = globalOpts(cmd);
       const home = layout();
+      const { moduleBuildTasks, newModuleCtx } = await import('../../workflows/module.js');
       const ctx = newModuleCtx(home, requireKernel(home, f.kernel!), resolve(f.src ?? MODULE_DIR), f.baseImage);
       const done = await runTasks<ModuleCtx>(moduleBuildTasks(), ctx, g);
       if (g.json) printJson({ ...done.build, cached: done.cached === true });
@@ -60,6 +61,7 @@ export function registerModule(program: Command): void {
     if (!version) {
       throw new UsageError(`instance ${f.name} runs its image's own kernel`, `Boot a built kernel: \`m5dev down\`, then \`m5dev up --kernel ${DEFAULT_KERNEL_VERSION}\` (after \`m5dev kernel build\`).`);
     }
+    const { moduleBuildTasks, moduleLoadTasks, moduleTestTasks, newModuleCtx } = await import('../../workflows/module.js');
     const ctx = newModuleCtx(live.home, requireKernel(live.home, version), resolve(f.src ?? MODULE_DIR), f.baseImage, params);
     ctx.ssh = live.ssh;
     const tasks = [...moduleBuildTasks(), ...moduleLoadTasks(), ...(test ? moduleTestTasks() : [])];

@@ -5,8 +5,7 @@ import { UsageError } from '../../errors.js';
 import { hostTarget } from '../../ssh/client.js';
 import { sshConfigBlock } from '../../ssh/args.js';
 import { layout } from '../../paths.js';
-import { openInstance } from '../../vm/instance.js';
-import { requireState } from '../../workflows/up.js';
+import { openInstance, requireState } from '../../vm/instance.js';
 
 export function registerSsh(program: Command): void {
   program

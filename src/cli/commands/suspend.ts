@@ -1,7 +1,6 @@
 /** `m5dev suspend`: save the running guest to disk and stop it; `m5dev up` resumes it where it was. */
 import type { Command } from 'commander';
 import { liveInstance } from '../../workflows/running.js';
-import { suspendInstance } from '../../workflows/suspend.js';
 import { printJson } from '../ui.js';
 import { globalOpts } from '../options.js';
 
@@ -11,6 +10,7 @@ export function registerSuspend(program: Command): void {
     .description('save the running guest (memory and devices) and stop it; `m5dev up` resumes it in seconds')
     .option('--name <name>', 'instance name', 'default')
     .action(async (opts: { name: string }, cmd: Command) => {
+      const { suspendInstance } = await import('../../workflows/suspend.js');
       const res = await suspendInstance(await liveInstance(opts.name));
       if (globalOpts(cmd).json) printJson(res);
       else {

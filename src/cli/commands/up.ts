@@ -2,11 +2,10 @@
 import { Command, Option } from 'commander';
 import { DEFAULTS, loadConfigFile, parseConfig, parseMemory, resolveConfig, type VmConfig } from '../../config.js';
 import { layout } from '../../paths.js';
-import { newUpCtx, upTasks, type UpCtx } from '../../workflows/up.js';
+import type { UpCtx } from '../../workflows/up.js';
 import { printJson, runTasks } from '../ui.js';
 import { globalOpts } from '../options.js';
 import { validateName } from '../../vm/instance.js';
-import { kernelBootFor } from '../../workflows/kernel-boot.js';
 
 interface UpFlags {
   name: string;
@@ -69,6 +68,8 @@ export function registerUp(program: Command): void {
       const config = resolveConfig(fromFlags, loadConfigFile());
       const home = layout();
       const explicit = new Set(Object.keys(fromFlags) as (keyof VmConfig)[]);
+      const { newUpCtx, upTasks } = await import('../../workflows/up.js');
+      const { kernelBootFor } = await import('../../workflows/kernel-boot.js');
       const ctx = newUpCtx(name, config, explicit, home);
       if (flags.kernel) ctx.kernel = kernelBootFor(home, flags.kernel);
       ctx.noResume = !flags.resume;
