@@ -12,6 +12,6 @@ export const MESSAGES = {
   seedExists: 'cached: cloud-init seed already built for this config',
   suspendedOther: (name: string, reason: string) => `instance ${name} is suspended, but ${reason}`,
   suspendedOtherHint:
-    'Run `m5dev up` without new settings to resume it, or `m5dev up --no-resume` to discard the saved state (like pulling the plug) and boot afresh.',
+    'Run `m5dev up` without new settings to resume it, or `m5dev up --no-resume` to discard the saved memory and boot afresh (the disk was synced when it suspended).',
   alreadyRunning: (name: string) => `instance ${name} is already running`,
 };

@@ -60,7 +60,7 @@ export function registerUp(program: Command): void {
     .option('--boot-timeout <seconds>', `seconds to wait for SSH (default ${DEFAULTS.bootTimeoutSec})`)
     .option('--base-image <ref>', `toolchain base image (default ${DEFAULTS.baseImage})`)
     .option('--kernel <version>', 'direct-boot the kernel built by `m5dev kernel build --version <version>`')
-    .option('--no-resume', 'boot afresh, discarding a state saved by `m5dev suspend` (like pulling the plug)')
+    .option('--no-resume', 'boot afresh, discarding the memory saved by `m5dev suspend` (the disk was synced when it suspended)')
     .action(async (flags: UpFlags, cmd: Command) => {
       const g = globalOpts(cmd);
       const name = validateName(flags.name);
