@@ -16,6 +16,7 @@
  * BENCH_HOME (default the kernel tests' persistent home, so the built kernel is reused).
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, homedir, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -56,6 +57,14 @@ async function must(args: string[], extraEnv: NodeJS.ProcessEnv = {}, stdinFile?
   const r = await m5dev(args, extraEnv, stdinFile);
   if (r.code !== 0) throw new Error(`m5dev ${args.join(' ')} failed (${r.code}):\n${r.stderr.slice(-2000)}`);
   return r;
+}
+
+/** Wall time of a command that must succeed. */
+function timed(cmd: string, args: string[]): number {
+  const t0 = performance.now();
+  const r = spawnSync(cmd, args, { stdio: 'ignore' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status})`);
+  return performance.now() - t0;
 }
 
 const median = (xs: number[]) => {
@@ -223,6 +232,12 @@ async function main(): Promise<void> {
     await must(['exec', '--name', NAME, '--', 'true']); // opens the shared connection
     const execReuse = await sample(10, async () => (await must(['exec', '--name', NAME, '--', 'true'])).ms);
     record('no-op overhead', 'exec true, reused SSH connection', execReuse, { label: 'new connection each time', ms: execFresh });
+    // Where that time goes: Node's own start, and ssh through the same shared connection without m5dev.
+    const nodeStart = await sample(10, async () => timed(process.execPath, ['-e', '0']));
+    const control = join(tmpdir(), `m5dev-${createHash('sha256').update(join(HOME, 'instances', NAME)).digest('hex').slice(0, 12)}.ssh`);
+    const rawSsh = await sample(10, async () => timed('ssh', ['-F', '/dev/null', '-o', `ControlPath=${control}`, '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', '-p', String(PORT), 'ubuntu@127.0.0.1', 'true']));
+    record('no-op overhead', 'exec true, reused SSH connection', execReuse, { label: 'node -e 0 + plain ssh on that connection', ms: nodeStart + rawSsh });
+    record('no-op overhead', 'plain ssh true on the shared connection (no m5dev)', rawSsh, { label: 'node -e 0', ms: nodeStart });
   }
 
   // C. module edit → rebuilt → loaded

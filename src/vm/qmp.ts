@@ -7,12 +7,18 @@ import type Docker from 'dockerode';
 import { execCapture } from '../docker/containers.js';
 import { VmStateError } from '../errors.js';
 
-/** One QMP command, or a poll: repeat it while `field` of its result is in `while` (or not yet in `until`). */
-export interface QmpStep {
-  execute: string;
-  arguments?: Record<string, unknown>;
-  poll?: { field: string; while: string[] } | { field: string; until: string[] };
-}
+/**
+ * One QMP command, or a poll: repeat it while `field` of its result is in `while` (or not yet in
+ * `until`); with `expect`, the final value must be one of those or the client stops there. Or
+ * `unlink`: remove a file (as the container sees it) between two commands.
+ */
+export type QmpStep =
+  | {
+      execute: string;
+      arguments?: Record<string, unknown>;
+      poll?: ({ field: string; while: string[] } | { field: string; until: string[] }) & { expect?: string[] };
+    }
+  | { unlink: string };
 
 /**
  * The client run in the container: argv = socket, steps (JSON), timeout seconds. Connects (retrying
@@ -20,7 +26,7 @@ export interface QmpStep {
  * JSON array; a QMP error or a timeout prints {"error": …} and exits non-zero.
  */
 export const QMP_CLIENT = String.raw`
-import json, socket, sys, time
+import json, os, socket, sys, time
 path, steps, deadline = sys.argv[1], json.loads(sys.argv[2]), time.time() + float(sys.argv[3])
 def fail(msg):
     print(json.dumps({"error": msg})); sys.exit(3)
@@ -44,6 +50,10 @@ def run(c, a):
     return r["return"]
 reply(); run("qmp_capabilities", None); out = []
 for st in steps:
+    if "unlink" in st:
+        try: os.remove(st["unlink"])
+        except FileNotFoundError: pass
+        out.append({}); continue
     while True:
         r = run(st["execute"], st.get("arguments"))
         p = st.get("poll")
@@ -52,6 +62,8 @@ for st in steps:
         if (v not in p["while"]) if "while" in p else (v in p["until"]): break
         if time.time() > deadline: fail("timed out waiting on %s (%s = %s)" % (st["execute"], p["field"], r.get(p["field"])))
         time.sleep(0.05)
+    if p and "expect" in p and r.get(p["field"]) not in p["expect"]:
+        fail("%s: %s is %s, expected %s" % (st["execute"], p["field"], r.get(p["field"]), " or ".join(p["expect"])))
     out.append(r)
 print(json.dumps(out))
 `;

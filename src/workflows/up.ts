@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { ListrTask } from 'listr2';
 import type { VmConfig } from '../config.js';
 import type Docker from 'dockerode';
-import { DownloadError, PortInUseError, UsageError, VmStateError } from '../errors.js';
+import { DownloadError, PortInUseError, UsageError } from '../errors.js';
 import { MESSAGES } from '../messages.js';
 import { imageTasks, newImageCtx, type ImageCtx } from './image-build.js';
 import type { HomeLayout } from '../paths.js';
@@ -74,11 +74,20 @@ export function newUpCtx(name: string, config: VmConfig, explicit: ReadonlySet<k
 /** Load the saved state paused (-S), then continue: faster than letting QEMU autostart it. */
 const RESUME_ARGS = ['-S', '-incoming', `exec:cat ${IN_CONTAINER.vmState}`];
 
-async function continueSaved(docker: Docker, containerId: string, consume: () => void): Promise<void> {
-  const [loaded] = await qmp(docker, containerId, IN_CONTAINER.qmp, [{ execute: 'query-status', poll: { field: 'status', while: ['inmigrate'] } }], 120);
-  if (loaded?.status !== 'paused') throw new VmStateError(`the saved state did not load (QEMU status ${String(loaded?.status ?? 'gone')})`);
-  consume();
-  await qmp(docker, containerId, IN_CONTAINER.qmp, [{ execute: 'cont' }], 30);
+/** One round trip: wait until QEMU has loaded the state (paused), consume the record, run. */
+async function continueSaved(docker: Docker, containerId: string): Promise<void> {
+  await qmp(
+    docker,
+    containerId,
+    IN_CONTAINER.qmp,
+    [
+      { execute: 'query-status', poll: { field: 'status', while: ['inmigrate'], expect: ['paused'] } },
+      // Deleted before the guest runs: a saved state is resumed at most once.
+      { unlink: IN_CONTAINER.vmStateRecord },
+      { execute: 'cont' },
+    ],
+    120,
+  );
 }
 
 // Pure skip predicates: a reason string, or false to run.
@@ -269,8 +278,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
           task.output = `resuming the guest saved at ${plan.record.savedAt}`;
           try {
             await start([...cmd, ...RESUME_ARGS]);
-            // Loaded and still paused: consume the record (a state is resumed at most once), then run.
-            await continueSaved(docker, ctx.containerId!, () => dropSaved(ctx.files, true));
+            await continueSaved(docker, ctx.containerId!);
             ctx.resumed = true;
             dropSaved(ctx.files);
           } catch (e) {

@@ -1,7 +1,7 @@
 /** Suspend/resume logic: when a saved state may be resumed, and the QMP client run in the container. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,6 +118,24 @@ describe('QMP client (python3, as run in the VM container)', () => {
     const res = await runClient(sock, [{ execute: 'cont' }]);
     expect(res.code).toBe(3);
     expect(JSON.parse(res.out)).toEqual({ error: 'cont: not paused' });
+  });
+
+  it('stops when a poll ends on an unexpected value; removes a file between commands', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'm5dev-qmp-'));
+    const sock = join(dir, 'qmp.sock');
+    const record = join(dir, 'vmstate.json');
+    writeFileSync(record, '{}');
+    server = await fakeQmp(sock, (cmd, n) => (cmd === 'query-status' ? { return: { status: n < 2 ? 'inmigrate' : 'paused' } } : { return: {} }));
+    const steps: QmpStep[] = [{ execute: 'query-status', poll: { field: 'status', while: ['inmigrate'], expect: ['paused'] } }, { unlink: record }, { execute: 'cont' }];
+    const ok = await runClient(sock, steps);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.out)).toEqual([{ status: 'paused' }, {}, {}]);
+    expect(existsSync(record)).toBe(false);
+    writeFileSync(record, '{}');
+    const bad = await runClient(sock, [{ execute: 'query-status', poll: { field: 'status', while: ['inmigrate'], expect: ['running'] } }, { unlink: record }]);
+    expect(bad.code).toBe(3);
+    expect(JSON.parse(bad.out)).toEqual({ error: 'query-status: status is paused, expected running' });
+    expect(existsSync(record)).toBe(true);
   });
 
   it('gives up when no QEMU ever listens', async () => {
