@@ -84,11 +84,11 @@ export function commitSaved(files: InstanceFiles, record: SavedRecord): void {
 }
 
 /** Forget a saved state (record first: without it the memory file is never used). */
-export function dropSaved(files: InstanceFiles, keepMemory = false): void {
+export function dropSaved(files: InstanceFiles): void {
   rmSync(files.vmStateRecord, { force: true });
   rmSync(`${files.vmStateRecord}.tmp`, { force: true });
   rmSync(`${files.vmState}.tmp`, { force: true });
-  if (!keepMemory) rmSync(files.vmState, { force: true });
+  rmSync(files.vmState, { force: true });
 }
 
 export function isSuspended(files: InstanceFiles): boolean {

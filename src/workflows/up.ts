@@ -123,8 +123,9 @@ export function upTasks(): ListrTask<UpCtx>[] {
           ctx.containerId = live.id;
           ctx.sshPort = live.sshPort;
         }
+        const suspended = !live && isSuspended(ctx.files);
         // A suspended instance resumes as it was: what the command line leaves out comes from it.
-        if (ctx.state && !live && !ctx.noResume && isSuspended(ctx.files)) {
+        if (ctx.state && suspended && !ctx.noResume) {
           ctx.config = { ...ctx.config, ...suspendedSettings(ctx.state, ctx.explicit) };
           if (!ctx.kernel && ctx.state.kernelVersion) ctx.kernel = kernelBootFor(ctx.home, ctx.state.kernelVersion);
         }
@@ -133,7 +134,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
         if (ctx.state && ctx.state.disk !== ctx.config.disk && existsSync(diskPath(ctx.files, ctx.state.disk))) {
           throw new UsageError(`instance ${ctx.name} was created with --disk ${ctx.state.disk}`, `Run \`m5dev destroy --name ${ctx.name}\` first to change the disk kind.`);
         }
-        task.title = `Instance ${ctx.name}${live ? ' (running)' : isSuspended(ctx.files) ? ' (suspended)' : ctx.state ? ' (stopped)' : ' (new)'}`;
+        task.title = `Instance ${ctx.name}${live ? ' (running)' : suspended ? ' (suspended)' : ctx.state ? ' (stopped)' : ' (new)'}`;
       },
     },
     {

@@ -48,7 +48,7 @@ describe('suspendedSettings', () => {
 describe('saved state files', () => {
   let dir: string;
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
-  it('commits memory then record, stamps what the guest writes, and drops record first', () => {
+  it('commits memory then record, stamps what the guest writes, and drops both', () => {
     dir = mkdtempSync(join(tmpdir(), 'm5dev-saved-'));
     const files = instanceFiles(dir);
     writeFileSync(files.diskOverlay, 'disk');
@@ -62,8 +62,9 @@ describe('saved state files', () => {
     expect(isSuspended(files)).toBe(true);
     utimesSync(files.diskOverlay, new Date(), new Date(Date.now() + 5000));
     expect(resumePlan(rec, true, { launchKey: rec.launchKey, stamps: stampFiles(guestWrittenFiles(files)) }, false).kind).toBe('discard');
-    dropSaved(files, true);
+    dropSaved(files);
     expect(isSuspended(files)).toBe(false);
+    expect(existsSync(files.vmState)).toBe(false);
     writeFileSync(files.vmStateRecord, '{"format": 2}');
     expect(readSaved(files)).toBeUndefined();
   });
