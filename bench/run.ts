@@ -16,10 +16,10 @@
  * BENCH_HOME (default the kernel tests' persistent home, so the built kernel is reused).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, homedir, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
+import { hostControlPath } from '../src/ssh/args.js';
 
 const ROOT = resolve(import.meta.dirname ?? '.', '..', '..');
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -130,8 +130,7 @@ async function manualToShell(): Promise<number> {
   ];
   const name = `m5dev-bench-manual-${process.pid}`;
   const t0 = performance.now();
-  const run = spawnSync('docker', ['run', '-d', '--rm', '--name', name, '-l', 'dev.m5dev.bench=true', '-p', `127.0.0.1:${PORT}:22022`, '-v', `${inst}:/instance`, '-v', `${join(HOME, 'blobs', 'sha256')}:/cache:ro`, tag, ...qemu], { encoding: 'utf8' });
-  if (run.status !== 0) throw new Error(`docker run failed: ${run.stderr}`);
+  docker(['run', '-d', '--rm', '--name', name, '-l', 'dev.m5dev.bench=true', '-p', `127.0.0.1:${PORT}:22022`, '-v', `${inst}:/instance`, '-v', `${join(HOME, 'blobs', 'sha256')}:/cache:ro`, tag, ...qemu]);
   try {
     const ssh = ['-p', String(PORT), '-i', join(inst, 'id_ed25519'), '-o', `UserKnownHostsFile=${join(inst, 'known_hosts')}`, '-o', `HostKeyAlias=m5dev-${NAME}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', 'ubuntu@127.0.0.1', 'true'];
     for (;;) {
@@ -234,7 +233,7 @@ async function main(): Promise<void> {
     record('no-op overhead', 'exec true, reused SSH connection', execReuse, { label: 'new connection each time', ms: execFresh });
     // Where that time goes: Node's own start, and ssh through the same shared connection without m5dev.
     const nodeStart = await sample(10, async () => timed(process.execPath, ['-e', '0']));
-    const control = join(tmpdir(), `m5dev-${createHash('sha256').update(join(HOME, 'instances', NAME)).digest('hex').slice(0, 12)}.ssh`);
+    const control = hostControlPath(join(HOME, 'instances', NAME));
     const rawSsh = await sample(10, async () => timed('ssh', ['-F', '/dev/null', '-o', `ControlPath=${control}`, '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', '-p', String(PORT), 'ubuntu@127.0.0.1', 'true']));
     record('no-op overhead', 'exec true, reused SSH connection', execReuse, { label: 'node -e 0 + plain ssh on that connection', ms: nodeStart + rawSsh });
     record('no-op overhead', 'plain ssh true on the shared connection (no m5dev)', rawSsh, { label: 'node -e 0', ms: nodeStart });

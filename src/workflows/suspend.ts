@@ -3,15 +3,15 @@
  * migration to a file), stop QEMU and remove its container. `m5dev up` resumes it (see up.ts).
  * A failure or Ctrl-C cancels the save and lets the guest run on: nothing half-saved is kept.
  */
-import { rmSync, statSync } from 'node:fs';
-import { forceRemove, waitExit } from '../docker/containers.js';
+import { statSync } from 'node:fs';
+import { waitExit } from '../docker/containers.js';
 import { VmStateError } from '../errors.js';
 import { onCleanup } from '../cleanup.js';
-import { hostControlPath } from '../ssh/args.js';
 import { IN_CONTAINER } from '../vm/instance.js';
 import { qmp } from '../vm/qmp.js';
 import { commitSaved, dropSaved, guestWrittenFiles, stampFiles } from '../vm/saved-state.js';
 import type { LiveInstance } from './running.js';
+import { stopInstance } from './down.js';
 
 export interface SuspendResult {
   name: string;
@@ -65,8 +65,8 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
   } finally {
     undo();
   }
-  await forceRemove(docker, container.id);
-  rmSync(hostControlPath(files.dir), { force: true });
+  // QEMU has exited: remove its container and the stale shared SSH connection, as `down` does.
+  await stopInstance(docker, live.home, files, live.name, 0);
   const saveMs = Date.now() - t0;
   const bytes = statSync(`${files.vmState}.tmp`).size;
   commitSaved(files, { format: 1, launchKey, stamps: stampFiles(guestWrittenFiles(files)), bytes, savedAt: new Date().toISOString(), saveMs });

@@ -242,10 +242,9 @@ export function upTasks(): ListrTask<UpCtx>[] {
         const key = launchKey({ image: ctx.image.tag!, cmd, binds });
         const plan = resumePlan(readSaved(ctx.files), existsSync(ctx.files.vmState), { launchKey: key, stamps: stampFiles(guestWrittenFiles(ctx.files)) }, ctx.noResume);
         if (plan.kind === 'refuse') throw new UsageError(MESSAGES.suspendedOther(ctx.name, plan.reason), MESSAGES.suspendedOtherHint);
-        if (plan.kind === 'discard') {
-          dropSaved(ctx.files);
-          ctx.notes.push(`saved state discarded: ${plan.reason}`);
-        }
+        // Nothing to resume: drop whatever is there (a memory file left without its record is garbage).
+        if (plan.kind === 'none' || plan.kind === 'discard') dropSaved(ctx.files);
+        if (plan.kind === 'discard') ctx.notes.push(`saved state discarded: ${plan.reason}`);
         const state: InstanceState = {
           ...(ctx.state ?? baseState(ctx)),
           sshPort: ctx.sshPort,
@@ -274,7 +273,6 @@ export function upTasks(): ListrTask<UpCtx>[] {
           });
           ctx.containerId = container.id;
         };
-        if (plan.kind === 'none') dropSaved(ctx.files); // a memory file left without its record is garbage
         if (plan.kind === 'resume') {
           task.output = `resuming the guest saved at ${plan.record.savedAt}`;
           try {
