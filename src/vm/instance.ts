@@ -39,7 +39,9 @@ export interface InstanceFiles {
   diskOverlay: string;
   console: string;
   qmp: string;
-  /** Saved guest RAM/device state of a suspended instance, and its record. */
+  /** Guest RAM (a shared file mapping, sparse), kept while suspended. */
+  ram: string;
+  /** Saved device state of a suspended instance, and its record. */
   vmState: string;
   vmStateRecord: string;
 }
@@ -61,6 +63,7 @@ export function instanceFiles(dir: string): InstanceFiles {
     diskOverlay: f('disk.qcow2'),
     console: f('console.log'),
     qmp: f('qmp.sock'),
+    ram: f('ram'),
     vmState: f('vmstate'),
     vmStateRecord: f('vmstate.json'),
   };

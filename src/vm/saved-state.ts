@@ -1,12 +1,13 @@
 /**
- * A suspended guest: QEMU's saved RAM and device state (`vmstate`) plus a record (`vmstate.json`)
- * of what it may be resumed with. The record is the commit point: written last on suspend,
+ * A suspended guest: its RAM file (`ram`, the guest's memory as a shared file mapping), QEMU's saved
+ * device state (`vmstate`) and a record (`vmstate.json`) of what it may be resumed with. The record is the commit point: written last on suspend,
  * deleted first on resume, so a state is never used twice and never with a disk that moved on.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { InstanceFiles } from './instance.js';
+import type { QmpStep } from './qmp.js';
 
 /** Size and mtime of a file the guest writes (its disk, its UEFI variables). */
 export interface FileStamp {
@@ -15,8 +16,17 @@ export interface FileStamp {
   mtimeMs: number;
 }
 
+/** 2: RAM in the instance's RAM file, device state only in `vmstate` (1 had all of RAM in the stream). */
+export const SAVED_FORMAT = 2;
+
+/**
+ * QMP step for both ends of a save: RAM that is a shared file mapping stays out of the stream
+ * (the RAM file is the saved RAM). Source and destination must agree on it.
+ */
+export const IGNORE_SHARED: QmpStep = { execute: 'migrate-set-capabilities', arguments: { capabilities: [{ capability: 'x-ignore-shared', state: true }] } };
+
 export interface SavedRecord {
-  format: 1;
+  format: number;
   /** launchKey() of the QEMU that was saved: a resume must start the very same machine. */
   launchKey: string;
   stamps: FileStamp[];
@@ -32,7 +42,7 @@ export function launchKey(launch: { image: string; cmd: string[]; binds: string[
 
 /** The files whose contents belong to the saved state (those that exist). */
 export function guestWrittenFiles(files: InstanceFiles): string[] {
-  return [files.diskRaw, files.diskOverlay, files.flash1].filter((p) => existsSync(p));
+  return [files.diskRaw, files.diskOverlay, files.flash1, files.ram].filter((p) => existsSync(p));
 }
 
 export function stampFiles(paths: string[]): FileStamp[] {
@@ -59,9 +69,10 @@ export function resumePlan(
 ): ResumePlan {
   if (!record) return { kind: 'none' };
   if (noResume) return { kind: 'discard', reason: '--no-resume' };
+  if (record.format !== SAVED_FORMAT) return { kind: 'discard', reason: 'it was saved by an older m5dev' };
   if (!stateFilePresent) return { kind: 'discard', reason: 'its memory file is missing' };
   const key = (s: FileStamp[]) => JSON.stringify([...s].sort((a, b) => a.file.localeCompare(b.file)));
-  if (key(record.stamps) !== key(now.stamps)) return { kind: 'discard', reason: 'the disk changed after the guest was suspended' };
+  if (key(record.stamps) !== key(now.stamps)) return { kind: 'discard', reason: 'the disk or RAM file changed after the guest was suspended' };
   if (record.launchKey !== now.launchKey) return { kind: 'refuse', reason: 'the VM settings, kernel or toolchain image differ from the suspended machine' };
   return { kind: 'resume', record };
 }
@@ -70,14 +81,18 @@ export function readSaved(files: InstanceFiles): SavedRecord | undefined {
   if (!existsSync(files.vmStateRecord)) return undefined;
   try {
     const r = JSON.parse(readFileSync(files.vmStateRecord, 'utf8')) as SavedRecord;
-    return r.format === 1 && typeof r.launchKey === 'string' && Array.isArray(r.stamps) ? r : undefined;
+    return typeof r.format === 'number' && typeof r.launchKey === 'string' && Array.isArray(r.stamps) ? r : undefined;
   } catch {
     return undefined;
   }
 }
 
-/** Commit a suspend: the memory file is complete (`.tmp` renamed), then the record appears. */
+/**
+ * Commit a suspend: RAM file and device state on disk (a host crash must not leave a record
+ * pointing at a torn RAM file), the device state renamed into place, then the record appears.
+ */
 export function commitSaved(files: InstanceFiles, record: SavedRecord): void {
+  for (const p of [files.ram, `${files.vmState}.tmp`]) fsyncFile(p);
   renameSync(`${files.vmState}.tmp`, files.vmState);
   writeFileSync(`${files.vmStateRecord}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
   renameSync(`${files.vmStateRecord}.tmp`, files.vmStateRecord);
@@ -89,6 +104,15 @@ export function dropSaved(files: InstanceFiles): void {
   rmSync(`${files.vmStateRecord}.tmp`, { force: true });
   rmSync(`${files.vmState}.tmp`, { force: true });
   rmSync(files.vmState, { force: true });
+}
+
+function fsyncFile(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export function isSuspended(files: InstanceFiles): boolean {

@@ -1,15 +1,16 @@
 /**
- * `m5dev suspend`: save the running guest's RAM and device state to the instance dir (QEMU
- * migration to a file), stop QEMU and remove its container. `m5dev up` resumes it (see up.ts).
+ * `m5dev suspend`: stop the guest with its RAM kept in the instance's RAM file and its device state
+ * saved beside it (QEMU migration to a file, RAM skipped as shared memory), stop QEMU and remove its
+ * container. `m5dev up` resumes it (see up.ts).
  * A failure or Ctrl-C cancels the save and lets the guest run on: nothing half-saved is kept.
  */
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { waitExit } from '../docker/containers.js';
 import { VmStateError } from '../errors.js';
 import { onCleanup } from '../cleanup.js';
 import { IN_CONTAINER } from '../vm/instance.js';
 import { qmp } from '../vm/qmp.js';
-import { commitSaved, dropSaved, guestWrittenFiles, stampFiles } from '../vm/saved-state.js';
+import { IGNORE_SHARED, SAVED_FORMAT, commitSaved, dropSaved, guestWrittenFiles, stampFiles } from '../vm/saved-state.js';
 import type { LiveInstance } from './running.js';
 import { stopInstance } from './down.js';
 
@@ -27,8 +28,8 @@ const MAX_BANDWIDTH = 2 ** 40;
 export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Promise<SuspendResult> {
   const { docker, files, container } = live;
   const launchKey = live.state.launchKey;
-  if (!launchKey) {
-    throw new VmStateError(`instance ${live.name} was started by an older m5dev that did not record its launch`, '', 'Run `m5dev down` and `m5dev up` once; it can be suspended after that.');
+  if (!launchKey || !existsSync(files.ram)) {
+    throw new VmStateError(`instance ${live.name} was started by an older m5dev that cannot suspend it`, '', 'Run `m5dev down` and `m5dev up` once; it can be suspended after that.');
   }
   dropSaved(files);
   // Flush the guest's page cache first: should the saved state ever be discarded (`up --no-resume`,
@@ -47,13 +48,14 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
       container.id,
       IN_CONTAINER.qmp,
       [
+        IGNORE_SHARED,
         { execute: 'migrate-set-parameters', arguments: { 'max-bandwidth': MAX_BANDWIDTH } },
         { execute: 'migrate', arguments: { uri: `exec:cat > ${IN_CONTAINER.vmState}.tmp` } },
         { execute: 'query-migrate', poll: { field: 'status', until: ['completed', 'failed', 'cancelled'] } },
       ],
       timeoutSec,
     );
-    const status = results[2] as { status?: string; 'error-desc'?: string };
+    const status = results[3] as { status?: string; 'error-desc'?: string };
     if (status.status !== 'completed') throw new VmStateError(`saving the guest state failed: ${status['error-desc'] ?? status.status}`);
     // Completed: QEMU holds the guest paused; quitting it flushes and closes the disk.
     await qmp(docker, container.id, IN_CONTAINER.qmp, [{ execute: 'quit' }], 30);
@@ -69,6 +71,6 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
   await stopInstance(docker, live.home, files, live.name, 0);
   const saveMs = Date.now() - t0;
   const bytes = statSync(`${files.vmState}.tmp`).size;
-  commitSaved(files, { format: 1, launchKey, stamps: stampFiles(guestWrittenFiles(files)), bytes, savedAt: new Date().toISOString(), saveMs });
+  commitSaved(files, { format: SAVED_FORMAT, launchKey, stamps: stampFiles(guestWrittenFiles(files)), bytes, savedAt: new Date().toISOString(), saveMs });
   return { name: live.name, bytes, seconds: saveMs / 1000, synced };
 }

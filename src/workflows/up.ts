@@ -21,7 +21,7 @@ import { waitForSsh } from '../vm/readiness.js';
 import { GuestSsh, chooseSshMode } from '../ssh/client.js';
 import { isInterrupting, onCleanup } from '../cleanup.js';
 import { qmp } from '../vm/qmp.js';
-import { dropSaved, guestWrittenFiles, isSuspended, launchKey, readSaved, resumePlan, stampFiles } from '../vm/saved-state.js';
+import { IGNORE_SHARED, dropSaved, guestWrittenFiles, isSuspended, launchKey, readSaved, resumePlan, stampFiles } from '../vm/saved-state.js';
 import { kernelBootFor } from './kernel-boot.js';
 import { progressLine } from './progress.js';
 
@@ -71,16 +71,18 @@ export function newUpCtx(name: string, config: VmConfig, explicit: ReadonlySet<k
   };
 }
 
-/** Load the saved state paused (-S), then continue: faster than letting QEMU autostart it. */
-const RESUME_ARGS = ['-S', '-incoming', `exec:cat ${IN_CONTAINER.vmState}`];
+/** Start paused, waiting for an incoming state: the ignore-shared capability must be set first. */
+const RESUME_ARGS = ['-S', '-incoming', 'defer'];
 
-/** One round trip: wait until QEMU has loaded the state (paused), consume the record, run. */
+/** One round trip: load the device state (RAM is the mapped RAM file), consume the record, run. */
 async function continueSaved(docker: Docker, containerId: string): Promise<void> {
   await qmp(
     docker,
     containerId,
     IN_CONTAINER.qmp,
     [
+      IGNORE_SHARED,
+      { execute: 'migrate-incoming', arguments: { uri: `exec:cat ${IN_CONTAINER.vmState}` } },
       { execute: 'query-status', poll: { field: 'status', while: ['inmigrate'], expect: ['paused'] } },
       // Deleted before the guest runs: a saved state is resumed at most once.
       { unlink: IN_CONTAINER.vmStateRecord },
@@ -237,6 +239,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
           guestSshForward: GUEST_SSH_FORWARD,
           consoleLog: IN_CONTAINER.console,
           qmpSocket: IN_CONTAINER.qmp,
+          ramFile: IN_CONTAINER.ram,
           kernel: ctx.kernel ? { image: '/kernel/Image', append: ctx.kernel.append } : undefined,
         });
         const key = launchKey({ image: ctx.image.tag!, cmd, binds });
@@ -288,7 +291,11 @@ export function upTasks(): ListrTask<UpCtx>[] {
             ctx.notes.push(`could not resume (${(e as Error).message}); booted afresh`);
           }
         }
-        if (!ctx.resumed) await start(cmd);
+        if (!ctx.resumed) {
+          // A fresh boot gets fresh (sparse) RAM, not what an unused saved state left in the file.
+          rmSync(ctx.files.ram, { force: true });
+          await start(cmd);
+        }
         const how = ctx.resumed ? 'QEMU resumed the suspended guest' : 'QEMU started';
         task.title = `${how} (${ctx.machine.accel}, -cpu ${ctx.machine.cpu}, ${ctx.config.cpus} vCPU, ${ctx.config.memoryMiB} MiB) on 127.0.0.1:${ctx.sshPort}${ctx.notes.length ? `; ${ctx.notes.join('; ')}` : ''}`;
       },

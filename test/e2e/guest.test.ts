@@ -3,7 +3,7 @@
  * booting the arm64 fixture served over loopback, real SSH with the pinned host key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
@@ -119,7 +119,9 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     const sus = await cli(['--json', 'suspend'], env);
     expect(sus.code, sus.stderr).toBe(0);
     expect(JSON.parse(sus.stdout)).toMatchObject({ synced: true, bytes: expect.any(Number) });
-    expect(JSON.parse(sus.stdout).bytes).toBeGreaterThan(50 * 2 ** 20);
+    // Only the device state is saved; the RAM stays in the instance's RAM file (the size of -m).
+    expect(JSON.parse(sus.stdout).bytes).toBeLessThan(64 * 2 ** 20);
+    expect(statSync(join(home, 'instances', 'default', 'ram')).size).toBe(2048 * 2 ** 20);
     expect(await containersOfHome(home)).toEqual([]);
     expect(JSON.parse((await cli(['--json', 'status', '--name', 'default'], env)).stdout)).toMatchObject({ state: 'suspended' });
     const exec = await cli(['exec', '--', 'true'], env);
@@ -153,7 +155,7 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     expect(res.code, res.stderr).toBe(0);
     const out = JSON.parse(res.stdout) as { resumed: boolean; notes: string[] };
     expect(out.resumed).toBe(false);
-    expect(out.notes.join(' ')).toMatch(/saved state discarded: the disk changed/);
+    expect(out.notes.join(' ')).toMatch(/saved state discarded: the disk or RAM file changed/);
     const now = await cli(['exec', '--', 'cat /proc/sys/kernel/random/boot_id; ls /dev/shm'], env);
     expect(now.stdout.trim().split('\n')[0]).not.toBe(bootId);
     expect(now.stdout).not.toMatch(/marker/);

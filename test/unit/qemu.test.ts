@@ -13,6 +13,7 @@ const spec = (over: Partial<QemuSpec> = {}): QemuSpec => ({
   guestSshForward: GUEST_SSH_FORWARD,
   consoleLog: '/instance/console.log',
   qmpSocket: '/instance/qmp.sock',
+  ramFile: '/instance/ram',
   ...over,
 });
 
@@ -42,10 +43,12 @@ describe('qemuArgs', () => {
     const args = qemuArgs(spec());
     expect(args[0]).toBe('qemu-system-aarch64');
     const p = pairs(args.filter((a) => a !== '-nographic'));
-    expect(p).toContain('-M virt');
+    expect(p).toContain('-M virt,memory-backend=ram0');
     expect(p).toContain('-cpu cortex-a57');
     expect(p).toContain('-smp 2');
     expect(p).toContain('-m 2048');
+    // RAM is the instance's RAM file, shared, the size of -m: suspend leaves it out of the saved stream.
+    expect(p).toContain('-object memory-backend-file,id=ram0,size=2048M,mem-path=/instance/ram,share=on');
     expect(p).toContain('-drive if=pflash,format=raw,file=/instance/flash0.img,readonly=on');
     expect(p).toContain('-drive if=pflash,format=raw,file=/instance/flash1.img');
     expect(args.join(' ')).toContain('file=/instance/disk.raw,format=raw,id=hd0');
@@ -57,7 +60,7 @@ describe('qemuArgs', () => {
 
   it('builds the KVM variant', () => {
     const args = qemuArgs(spec({ machine: chooseMachine({ requested: 'auto', hostArch: 'arm64', kvmUsable: true }) }));
-    expect(args.join(' ')).toContain('-M virt,gic-version=3 -cpu host -accel kvm');
+    expect(args.join(' ')).toContain('-M virt,gic-version=3,memory-backend=ram0 -cpu host -accel kvm');
   });
 
   it('adds direct kernel boot', () => {

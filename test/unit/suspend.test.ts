@@ -5,14 +5,14 @@ import { existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { commitSaved, dropSaved, guestWrittenFiles, isSuspended, launchKey, readSaved, resumePlan, stampFiles, type SavedRecord } from '../../src/vm/saved-state.js';
+import { SAVED_FORMAT, commitSaved, dropSaved, guestWrittenFiles, isSuspended, launchKey, readSaved, resumePlan, stampFiles, type SavedRecord } from '../../src/vm/saved-state.js';
 import { instanceFiles, type InstanceState } from '../../src/vm/instance.js';
 import { qmpCommand, type QmpStep } from '../../src/vm/qmp.js';
 import { suspendedSettings } from '../../src/workflows/up.js';
 
 const launch = { image: 'm5dev/toolchain:abc', cmd: ['qemu-system-aarch64', '-smp', '2'], binds: ['/h/i:/instance'] };
-const stamps = [{ file: 'disk.qcow2', size: 10, mtimeMs: 1 }, { file: 'flash1.img', size: 64, mtimeMs: 2 }];
-const record = (over: Partial<SavedRecord> = {}): SavedRecord => ({ format: 1, launchKey: launchKey(launch), stamps, bytes: 5, savedAt: 'now', saveMs: 1, ...over });
+const stamps = [{ file: 'disk.qcow2', size: 10, mtimeMs: 1 }, { file: 'flash1.img', size: 64, mtimeMs: 2 }, { file: 'ram', size: 2048, mtimeMs: 3 }];
+const record = (over: Partial<SavedRecord> = {}): SavedRecord => ({ format: SAVED_FORMAT, launchKey: launchKey(launch), stamps, bytes: 5, savedAt: 'now', saveMs: 1, ...over });
 
 describe('resumePlan', () => {
   const now = { launchKey: launchKey(launch), stamps: [...stamps].reverse() };
@@ -25,10 +25,15 @@ describe('resumePlan', () => {
   it('discards on --no-resume, a missing memory file, or a disk that changed', () => {
     expect(resumePlan(record(), true, now, true)).toEqual({ kind: 'discard', reason: '--no-resume' });
     expect(resumePlan(record(), false, now, false)).toMatchObject({ kind: 'discard', reason: /memory file/ });
-    const touched = { ...now, stamps: [stamps[0]!, { ...stamps[1]!, mtimeMs: 3 }] };
-    expect(resumePlan(record(), true, touched, false)).toMatchObject({ kind: 'discard', reason: /disk changed/ });
-    const grown = { ...now, stamps: [{ ...stamps[0]!, size: 11 }, stamps[1]!] };
+    const touched = { ...now, stamps: [stamps[0]!, { ...stamps[1]!, mtimeMs: 3 }, stamps[2]!] };
+    expect(resumePlan(record(), true, touched, false)).toMatchObject({ kind: 'discard', reason: /disk or RAM file changed/ });
+    const grown = { ...now, stamps: [{ ...stamps[0]!, size: 11 }, stamps[1]!, stamps[2]!] };
     expect(resumePlan(record(), true, grown, false)).toMatchObject({ kind: 'discard' });
+    const noRam = { ...now, stamps: stamps.slice(0, 2) };
+    expect(resumePlan(record(), true, noRam, false)).toMatchObject({ kind: 'discard' });
+  });
+  it('discards a state saved in an older format (all of RAM in the stream)', () => {
+    expect(resumePlan(record({ format: 1 }), true, now, false)).toMatchObject({ kind: 'discard', reason: /older m5dev/ });
   });
   it('refuses (keeps the state) when asked for another machine', () => {
     for (const other of [{ ...launch, cmd: ['qemu-system-aarch64', '-smp', '4'] }, { ...launch, image: 'm5dev/toolchain:def' }, { ...launch, binds: [...launch.binds, '/k:/kernel/Image:ro'] }]) {
@@ -48,14 +53,15 @@ describe('suspendedSettings', () => {
 describe('saved state files', () => {
   let dir: string;
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
-  it('commits memory then record, stamps what the guest writes, and drops both', () => {
+  it('commits device state then record, stamps what the guest writes, and drops both', () => {
     dir = mkdtempSync(join(tmpdir(), 'm5dev-saved-'));
     const files = instanceFiles(dir);
     writeFileSync(files.diskOverlay, 'disk');
     writeFileSync(files.flash1, 'vars');
     writeFileSync(files.flash0, 'code'); // read-only firmware: not stamped
-    expect(guestWrittenFiles(files).map((p) => p.slice(dir.length + 1))).toEqual(['disk.qcow2', 'flash1.img']);
-    writeFileSync(`${files.vmState}.tmp`, 'ram');
+    writeFileSync(files.ram, 'ram');
+    expect(guestWrittenFiles(files).map((p) => p.slice(dir.length + 1))).toEqual(['disk.qcow2', 'flash1.img', 'ram']);
+    writeFileSync(`${files.vmState}.tmp`, 'devices');
     const rec = record({ stamps: stampFiles(guestWrittenFiles(files)) });
     commitSaved(files, rec);
     expect(readSaved(files)).toEqual(rec);
@@ -65,7 +71,7 @@ describe('saved state files', () => {
     dropSaved(files);
     expect(isSuspended(files)).toBe(false);
     expect(existsSync(files.vmState)).toBe(false);
-    writeFileSync(files.vmStateRecord, '{"format": 2}');
+    writeFileSync(files.vmStateRecord, '{"format": 2}'); // no launch key: not a record
     expect(readSaved(files)).toBeUndefined();
   });
 });
