@@ -10,6 +10,7 @@ import { chooseRenderer } from '../../src/cli/ui.js';
 import { ExitCode, tail } from '../../src/errors.js';
 import { demuxBuffer } from '../../src/docker/containers.js';
 import { imageBuildSkipped, toolchainTag } from '../../src/workflows/image-build.js';
+import { execShortcut } from '../../src/cli/shortcut.js';
 import { validateName } from '../../src/vm/instance.js';
 
 describe('SHA256SUMS', () => {
@@ -131,5 +132,18 @@ describe('download progress line', () => {
     expect(progressLine(total * 0.05, total, 1)).toBe('5% of 100 MiB');
     expect(progressLine(total, total, 2)).toBe('100% of 100 MiB (attempt 2)');
     expect(progressLine(65 * 1048576, undefined, 1)).toBe('64 MiB');
+  });
+});
+
+describe('execShortcut', () => {
+  it('takes exactly `exec [--name <name>] -- <cmd…>`', () => {
+    expect(execShortcut(['exec', '--', 'uname', '-r'])).toEqual({ name: 'default', remote: ['uname', '-r'] });
+    expect(execShortcut(['exec', '--name', 'k1', '--', 'true'])).toEqual({ name: 'k1', remote: ['true'] });
+    expect(execShortcut(['exec', '--', '--name', 'x'])).toEqual({ name: 'default', remote: ['--name', 'x'] });
+  });
+  it('leaves every other shape to the full CLI', () => {
+    for (const args of [[], ['ssh', '--', 'true'], ['exec', 'true'], ['exec', '--'], ['exec', '--name', 'k1', '--'], ['exec', '--name', '--', 'true'], ['exec', '--name=k1', '--', 'true'], ['exec', '--help'], ['--json', 'exec', '--', 'true'], ['exec', '--name', 'k1', 'x', '--', 'true']]) {
+      expect(execShortcut(args), args.join(' ')).toBeUndefined();
+    }
   });
 });
