@@ -6,13 +6,15 @@ import { spawn } from 'node:child_process';
 import { accessSync, closeSync, constants, copyFileSync, mkdirSync, openSync } from 'node:fs';
 import { basename, delimiter, join } from 'node:path';
 import type Docker from 'dockerode';
-import { execCapture, execInteractive } from '../docker/containers.js';
 import { GUEST_SSH_FORWARD } from '../vm/qemu-args.js';
 import { IN_CONTAINER, hostKeyAlias, type InstanceFiles } from '../vm/instance.js';
 import { hostControlPath, sshCommand, type SshTarget } from './args.js';
 import { shellQuote } from '../shell.js';
 
 export type SshMode = 'host' | 'container';
+
+/** Container mode's docker exec helpers, loaded only when used: host mode (the `exec` hot path) needs none. */
+const containers = () => import('../docker/containers.js');
 
 export function findOnPath(cmd: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   for (const dir of (env.PATH ?? '').split(delimiter)) {
@@ -81,7 +83,7 @@ export class GuestSsh {
   /** Run a command and capture its output (readiness probes, module tests). */
   async capture(remote: string[], opts: { connectTimeoutSec?: number; reuse?: boolean; timeoutMs?: number } = {}): Promise<GuestResult> {
     const argv = this.command(remote, { batch: true, ...opts });
-    if (this.mode === 'container') return execCapture(this.vm().docker, this.vm().id, argv);
+    if (this.mode === 'container') return (await containers()).execCapture(this.vm().docker, this.vm().id, argv);
     return this.spawnCapture(argv, 'ignore', opts.timeoutMs);
   }
 
@@ -98,7 +100,7 @@ export class GuestSsh {
       copyFileSync(localPath, join(staging, basename(localPath)));
       const argv = this.command(remote, { batch: true });
       const inContainer = `${IN_CONTAINER.dir}/upload/${basename(localPath)}`;
-      return execCapture(this.vm().docker, this.vm().id, ['sh', '-c', `${argv.map(shellQuote).join(' ')} < ${shellQuote(inContainer)}`]);
+      return (await containers()).execCapture(this.vm().docker, this.vm().id, ['sh', '-c', `${argv.map(shellQuote).join(' ')} < ${shellQuote(inContainer)}`]);
     }
     const fd = openSync(localPath, 'r');
     try {
@@ -130,7 +132,7 @@ export class GuestSsh {
   /** Run with this process's stdio (m5dev ssh / m5dev exec): returns the guest command's exit code. */
   async interactive(remote: string[]): Promise<number> {
     const argv = this.command(remote, { batch: false, tty: remote.length === 0 && Boolean(process.stdin.isTTY) });
-    if (this.mode === 'container') return execInteractive(this.vm().docker, this.vm().id, argv);
+    if (this.mode === 'container') return (await containers()).execInteractive(this.vm().docker, this.vm().id, argv);
     return new Promise((resolve, reject) => {
       const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' });
       child.on('error', reject);

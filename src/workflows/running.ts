@@ -1,12 +1,10 @@
 /** Find an instance and its running VM container, for the commands that talk to a live guest. */
 import type Docker from 'dockerode';
-import { connectDocker } from '../docker/client.js';
-import { listVmContainers, type VmContainerInfo } from '../docker/containers.js';
+import type { VmContainerInfo } from '../docker/containers.js';
 import { InstanceNotFoundError } from '../errors.js';
 import { layout, type HomeLayout } from '../paths.js';
 import { openInstance, requireState, type InstanceFiles, type InstanceState } from '../vm/instance.js';
 import { GuestSsh, chooseSshMode } from '../ssh/client.js';
-import { isSuspended } from '../vm/saved-state.js';
 
 export interface LiveInstance {
   docker: Docker;
@@ -19,6 +17,12 @@ export interface LiveInstance {
 }
 
 export async function liveInstance(name: string): Promise<LiveInstance> {
+  // Loaded here, not above: `m5dev exec` with the host's ssh needs none of them (see runInGuest).
+  const [{ connectDocker }, { listVmContainers }, { isSuspended }] = await Promise.all([
+    import('../docker/client.js'),
+    import('../docker/containers.js'),
+    import('../vm/saved-state.js'),
+  ]);
   const home = layout();
   const files = openInstance(home, name);
   const state = requireState(files, name);
