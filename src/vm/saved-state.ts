@@ -1,7 +1,8 @@
 /**
  * A suspended guest: its RAM file (`ram`, the guest's memory as a shared file mapping), QEMU's saved
- * device state (`vmstate`) and a record (`vmstate.json`) of what it may be resumed with. The record is the commit point: written last on suspend,
- * deleted first on resume, so a state is never used twice and never with a disk that moved on.
+ * device state (`vmstate`) and a record (`vmstate.json`) of what it may be resumed with. The record
+ * is the commit point: written last on suspend, deleted first on resume, so a state is never used
+ * twice and never with a disk or RAM file that moved on.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { basename } from 'node:path';
 import type { InstanceFiles } from './instance.js';
 import type { QmpStep } from './qmp.js';
 
-/** Size and mtime of a file the guest writes (its disk, its UEFI variables). */
+/** Size and mtime of a file the guest writes (its disk, its UEFI variables, its RAM). */
 export interface FileStamp {
   file: string;
   size: number;

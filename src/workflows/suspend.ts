@@ -29,7 +29,7 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
   const { docker, files, container } = live;
   const launchKey = live.state.launchKey;
   if (!launchKey || !existsSync(files.ram)) {
-    throw new VmStateError(`instance ${live.name} was started by an older m5dev that cannot suspend it`, '', 'Run `m5dev down` and `m5dev up` once; it can be suspended after that.');
+    throw new VmStateError(`instance ${live.name} runs without a RAM file in its directory (started by an older m5dev?) and cannot be suspended`, '', 'Run `m5dev down` and `m5dev up` once; it can be suspended after that.');
   }
   dropSaved(files);
   // Flush the guest's page cache first: should the saved state ever be discarded (`up --no-resume`,
@@ -55,7 +55,7 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
       ],
       timeoutSec,
     );
-    const status = results[3] as { status?: string; 'error-desc'?: string };
+    const status = results.at(-1) as { status?: string; 'error-desc'?: string };
     if (status.status !== 'completed') throw new VmStateError(`saving the guest state failed: ${status['error-desc'] ?? status.status}`);
     // Completed: QEMU holds the guest paused; quitting it flushes and closes the disk.
     await qmp(docker, container.id, IN_CONTAINER.qmp, [{ execute: 'quit' }], 30);

@@ -19,11 +19,12 @@ export function registerDown(program: Command): void {
       const files = openInstance(home, opts.name);
       const { stopInstance } = await import('../../workflows/down.js');
       const res = await stopInstance(await connectDocker(), home, files, opts.name, Number(opts.grace));
+      const suspended = isSuspended(files);
       // The guest's RAM file is only worth its disk space while the guest is suspended.
-      if (!isSuspended(files)) rmSync(files.ram, { force: true });
+      if (!suspended) rmSync(files.ram, { force: true });
       if (globalOpts(cmd).json) printJson(res);
       else if (res.wasRunning) process.stdout.write(`${opts.name} stopped${res.clean ? '' : ' (forced)'}\n`);
-      else if (isSuspended(files)) process.stdout.write(`${opts.name} is suspended; its saved state is kept (\`m5dev up\` resumes it, \`m5dev up --no-resume\` discards it)\n`);
+      else if (suspended) process.stdout.write(`${opts.name} is suspended; its saved state is kept (\`m5dev up\` resumes it, \`m5dev up --no-resume\` discards it)\n`);
       else process.stdout.write(`${opts.name} was not running\n`);
     });
 
