@@ -22,6 +22,11 @@ export interface VmConfig {
   accel: 'auto' | 'kvm' | 'tcg';
   bootTimeoutSec: number;
   baseImage: string;
+  /**
+   * Guest RAM as a file in the instance dir: `suspend` saves only the device state and a resume maps
+   * the file (fast), but the host writes dirty guest pages back to that file while the guest runs.
+   */
+  ramFile: boolean;
 }
 
 export const DEFAULTS: VmConfig = {
@@ -34,6 +39,7 @@ export const DEFAULTS: VmConfig = {
   accel: 'auto',
   bootTimeoutSec: 900,
   baseImage: 'debian:bookworm-slim',
+  ramFile: false,
 };
 
 const SHA256_RE = /^[0-9a-f]{64}$/;
@@ -83,6 +89,10 @@ export function parseConfig(raw: unknown, source: string): Partial<VmConfig> {
       case 'accel':
         if (value !== 'auto' && value !== 'kvm' && value !== 'tcg') throw bad('auto, kvm or tcg');
         out.accel = value;
+        break;
+      case 'ramFile':
+        if (typeof value !== 'boolean') throw bad('true or false');
+        out.ramFile = value;
         break;
       case 'baseImage':
         if (typeof value !== 'string' || value.length === 0) throw bad('an image reference');

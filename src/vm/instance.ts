@@ -19,6 +19,8 @@ export interface InstanceState {
   kernelVersion?: string;
   instanceId?: string;
   seedHash?: string;
+  /** Guest RAM is the instance's RAM file (`--ram-file`). */
+  ramFile?: boolean;
   /** launchKey() of the running VM container (a suspend records it). */
   launchKey?: string;
   createdAt: string;
@@ -39,7 +41,7 @@ export interface InstanceFiles {
   diskOverlay: string;
   console: string;
   qmp: string;
-  /** Guest RAM (a shared file mapping, sparse), kept while suspended. */
+  /** Guest RAM with `--ram-file` (a shared file mapping, sparse), kept while suspended. */
   ram: string;
   /** Saved device state of a suspended instance, and its record. */
   vmState: string;

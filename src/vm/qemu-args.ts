@@ -14,10 +14,11 @@ export interface QemuSpec {
   consoleLog: string;
   qmpSocket: string;
   /**
-   * Guest RAM as a shared file mapping: `m5dev suspend` then saves only the device state
-   * (x-ignore-shared) and a resume maps the same file instead of loading and zeroing all of RAM.
+   * Guest RAM as a shared file mapping (`--ram-file`): `m5dev suspend` then saves only the device
+   * state (x-ignore-shared) and a resume maps the same file instead of loading all of RAM.
+   * Absent: anonymous RAM, saved whole into the migration stream.
    */
-  ramFile: string;
+  ramFile?: string;
   /** Direct kernel boot (skips firmware and bootloader). */
   kernel?: { image: string; append: string; initrd?: string };
 }
@@ -28,12 +29,12 @@ const RAM_ID = 'ram0';
 export function qemuArgs(s: QemuSpec): string[] {
   const args = [
     'qemu-system-aarch64',
-    '-M', `${s.machine.machine},memory-backend=${RAM_ID}`,
+    '-M', s.ramFile ? `${s.machine.machine},memory-backend=${RAM_ID}` : s.machine.machine,
     '-cpu', s.machine.cpu,
     '-accel', s.machine.accel === 'tcg' ? 'tcg,thread=multi' : 'kvm',
     '-smp', String(s.cpus),
     '-m', String(s.memoryMiB),
-    '-object', `memory-backend-file,id=${RAM_ID},size=${s.memoryMiB}M,mem-path=${s.ramFile},share=on`,
+    ...(s.ramFile ? ['-object', `memory-backend-file,id=${RAM_ID},size=${s.memoryMiB}M,mem-path=${s.ramFile},share=on`] : []),
     '-nographic',
     '-monitor', 'none',
     '-chardev', `file,id=console,path=${s.consoleLog}`,

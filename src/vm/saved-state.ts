@@ -1,6 +1,7 @@
 /**
- * A suspended guest: its RAM file (`ram`, the guest's memory as a shared file mapping), QEMU's saved
- * device state (`vmstate`) and a record (`vmstate.json`) of what it may be resumed with. The record
+ * A suspended guest: QEMU's saved state (`vmstate`: device state, and all of RAM unless the guest
+ * ran with a RAM file, `ram`, which then holds its memory) and a record (`vmstate.json`) of what it
+ * may be resumed with. The record
  * is the commit point: written last on suspend, deleted first on resume, so a state is never used
  * twice and never with a disk or RAM file that moved on.
  */
@@ -17,17 +18,18 @@ export interface FileStamp {
   mtimeMs: number;
 }
 
-/** 2: RAM in the instance's RAM file, device state only in `vmstate` (1 had all of RAM in the stream). */
-export const SAVED_FORMAT = 2;
+/** What `vmstate` holds: 1, RAM and devices (anonymous RAM); 2, devices only (RAM in the RAM file). */
+export const SAVED_FORMAT = { stream: 1, ramFile: 2 } as const;
+export type SavedFormat = (typeof SAVED_FORMAT)[keyof typeof SAVED_FORMAT];
 
 /**
- * QMP step for both ends of a save: RAM that is a shared file mapping stays out of the stream
- * (the RAM file is the saved RAM). Source and destination must agree on it.
+ * QMP step for both ends of a save with a RAM file: RAM that is a shared file mapping stays out of
+ * the stream (the RAM file is the saved RAM). Source and destination must agree on it.
  */
 export const IGNORE_SHARED: QmpStep = { execute: 'migrate-set-capabilities', arguments: { capabilities: [{ capability: 'x-ignore-shared', state: true }] } };
 
 export interface SavedRecord {
-  format: number;
+  format: SavedFormat;
   /** launchKey() of the QEMU that was saved: a resume must start the very same machine. */
   launchKey: string;
   stamps: FileStamp[];
@@ -70,7 +72,6 @@ export function resumePlan(
 ): ResumePlan {
   if (!record) return { kind: 'none' };
   if (noResume) return { kind: 'discard', reason: '--no-resume' };
-  if (record.format !== SAVED_FORMAT) return { kind: 'discard', reason: 'it was saved by an older m5dev' };
   if (!stateFilePresent) return { kind: 'discard', reason: 'its memory file is missing' };
   const key = (s: FileStamp[]) => JSON.stringify([...s].sort((a, b) => a.file.localeCompare(b.file)));
   if (key(record.stamps) !== key(now.stamps)) return { kind: 'discard', reason: 'the disk or RAM file changed after the guest was suspended' };
@@ -82,7 +83,7 @@ export function readSaved(files: InstanceFiles): SavedRecord | undefined {
   if (!existsSync(files.vmStateRecord)) return undefined;
   try {
     const r = JSON.parse(readFileSync(files.vmStateRecord, 'utf8')) as SavedRecord;
-    return typeof r.format === 'number' && typeof r.launchKey === 'string' && Array.isArray(r.stamps) ? r : undefined;
+    return (r.format === SAVED_FORMAT.stream || r.format === SAVED_FORMAT.ramFile) && typeof r.launchKey === 'string' && Array.isArray(r.stamps) ? r : undefined;
   } catch {
     return undefined;
   }
@@ -93,7 +94,7 @@ export function readSaved(files: InstanceFiles): SavedRecord | undefined {
  * pointing at a torn RAM file), the device state renamed into place, then the record appears.
  */
 export function commitSaved(files: InstanceFiles, record: SavedRecord): void {
-  for (const p of [files.ram, `${files.vmState}.tmp`]) fsyncFile(p);
+  for (const p of [files.ram, `${files.vmState}.tmp`]) if (existsSync(p)) fsyncFile(p);
   renameSync(`${files.vmState}.tmp`, files.vmState);
   writeFileSync(`${files.vmStateRecord}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
   renameSync(`${files.vmStateRecord}.tmp`, files.vmStateRecord);

@@ -1,7 +1,7 @@
 /**
- * `m5dev suspend`: stop the guest with its RAM kept in the instance's RAM file and its device state
- * saved beside it (QEMU migration to a file, RAM skipped as shared memory), stop QEMU and remove its
- * container. `m5dev up` resumes it (see up.ts).
+ * `m5dev suspend`: save the running guest's state to the instance dir (QEMU migration to a file:
+ * RAM and devices, or only the devices when RAM is the instance's RAM file), stop QEMU and remove
+ * its container. `m5dev up` resumes it (see up.ts).
  * A failure or Ctrl-C cancels the save and lets the guest run on: nothing half-saved is kept.
  */
 import { existsSync, statSync } from 'node:fs';
@@ -28,9 +28,11 @@ const MAX_BANDWIDTH = 2 ** 40;
 export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Promise<SuspendResult> {
   const { docker, files, container } = live;
   const launchKey = live.state.launchKey;
-  if (!launchKey || !existsSync(files.ram)) {
-    throw new VmStateError(`instance ${live.name} runs without a RAM file in its directory (started by an older m5dev?) and cannot be suspended`, '', 'Run `m5dev down` and `m5dev up` once; it can be suspended after that.');
+  if (!launchKey) {
+    throw new VmStateError(`instance ${live.name} was started by an older m5dev that did not record its launch`, '', 'Run `m5dev down` and `m5dev up` once; it can be suspended after that.');
   }
+  const ramFile = live.state.ramFile === true;
+  if (ramFile && !existsSync(files.ram)) throw new VmStateError(`instance ${live.name}'s RAM file is missing: its memory cannot be saved`, '', 'Stop it with `m5dev down`.');
   dropSaved(files);
   // Flush the guest's page cache first: should the saved state ever be discarded (`up --no-resume`,
   // a changed disk), the disk still holds everything written before the suspend.
@@ -48,7 +50,7 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
       container.id,
       IN_CONTAINER.qmp,
       [
-        IGNORE_SHARED,
+        ...(ramFile ? [IGNORE_SHARED] : []),
         { execute: 'migrate-set-parameters', arguments: { 'max-bandwidth': MAX_BANDWIDTH } },
         { execute: 'migrate', arguments: { uri: `exec:cat > ${IN_CONTAINER.vmState}.tmp` } },
         { execute: 'query-migrate', poll: { field: 'status', until: ['completed', 'failed', 'cancelled'] } },
@@ -71,6 +73,6 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
   await stopInstance(docker, live.home, files, live.name, 0);
   const saveMs = Date.now() - t0;
   const bytes = statSync(`${files.vmState}.tmp`).size;
-  commitSaved(files, { format: SAVED_FORMAT, launchKey, stamps: stampFiles(guestWrittenFiles(files)), bytes, savedAt: new Date().toISOString(), saveMs });
+  commitSaved(files, { format: ramFile ? SAVED_FORMAT.ramFile : SAVED_FORMAT.stream, launchKey, stamps: stampFiles(guestWrittenFiles(files)), bytes, savedAt: new Date().toISOString(), saveMs });
   return { name: live.name, bytes, seconds: saveMs / 1000, synced };
 }

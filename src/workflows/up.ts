@@ -21,7 +21,7 @@ import { waitForSsh } from '../vm/readiness.js';
 import { GuestSsh, chooseSshMode } from '../ssh/client.js';
 import { isInterrupting, onCleanup } from '../cleanup.js';
 import { qmp } from '../vm/qmp.js';
-import { IGNORE_SHARED, dropSaved, guestWrittenFiles, isSuspended, launchKey, readSaved, resumePlan, stampFiles } from '../vm/saved-state.js';
+import { IGNORE_SHARED, SAVED_FORMAT, type SavedFormat, dropSaved, guestWrittenFiles, isSuspended, launchKey, readSaved, resumePlan, stampFiles } from '../vm/saved-state.js';
 import { kernelBootFor } from './kernel-boot.js';
 import { progressLine } from './progress.js';
 
@@ -71,17 +71,17 @@ export function newUpCtx(name: string, config: VmConfig, explicit: ReadonlySet<k
   };
 }
 
-/** Start paused, waiting for an incoming state: the ignore-shared capability must be set first. */
+/** Start paused, waiting for an incoming state (a RAM file's ignore-shared capability is set first). */
 const RESUME_ARGS = ['-S', '-incoming', 'defer'];
 
-/** One round trip: load the device state (RAM is the mapped RAM file), consume the record, run. */
-async function continueSaved(docker: Docker, containerId: string): Promise<void> {
+/** One round trip: load the saved state (with a RAM file, only the devices), consume the record, run. */
+async function continueSaved(docker: Docker, containerId: string, format: SavedFormat): Promise<void> {
   await qmp(
     docker,
     containerId,
     IN_CONTAINER.qmp,
     [
-      IGNORE_SHARED,
+      ...(format === SAVED_FORMAT.ramFile ? [IGNORE_SHARED] : []),
       { execute: 'migrate-incoming', arguments: { uri: `exec:cat ${IN_CONTAINER.vmState}` } },
       { execute: 'query-status', poll: { field: 'status', while: ['inmigrate'], expect: ['paused'] } },
       // Deleted before the guest runs: a saved state is resumed at most once.
@@ -239,7 +239,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
           guestSshForward: GUEST_SSH_FORWARD,
           consoleLog: IN_CONTAINER.console,
           qmpSocket: IN_CONTAINER.qmp,
-          ramFile: IN_CONTAINER.ram,
+          ramFile: ctx.config.ramFile ? IN_CONTAINER.ram : undefined,
           kernel: ctx.kernel ? { image: '/kernel/Image', append: ctx.kernel.append } : undefined,
         });
         const key = launchKey({ image: ctx.image.tag!, cmd, binds });
@@ -257,6 +257,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
           cpu: ctx.machine.cpu,
           kernel: ctx.kernel?.release,
           kernelVersion: ctx.kernel?.version,
+          ramFile: ctx.config.ramFile,
           launchKey: key,
         };
         writeState(ctx.files, state);
@@ -280,7 +281,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
           task.output = `resuming the guest saved at ${plan.record.savedAt}`;
           try {
             await start([...cmd, ...RESUME_ARGS]);
-            await continueSaved(docker, ctx.containerId!);
+            await continueSaved(docker, ctx.containerId!, plan.record.format);
             ctx.resumed = true;
             dropSaved(ctx.files);
           } catch (e) {
@@ -292,7 +293,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
           }
         }
         if (!ctx.resumed) {
-          // A fresh boot gets fresh (sparse) RAM, not what an unused saved state left in the file.
+          // A fresh boot gets fresh RAM, not what an unused saved state left in a RAM file.
           rmSync(ctx.files.ram, { force: true });
           await start(cmd);
         }
@@ -332,6 +333,7 @@ export function suspendedSettings(state: InstanceState, explicit: ReadonlySet<ke
   if (!explicit.has('memoryMiB')) keep.memoryMiB = state.memoryMiB;
   if (!explicit.has('cpu') && state.cpu) keep.cpu = state.cpu;
   if (!explicit.has('accel') && (state.accel === 'kvm' || state.accel === 'tcg')) keep.accel = state.accel;
+  if (!explicit.has('ramFile')) keep.ramFile = state.ramFile === true;
   return keep;
 }
 

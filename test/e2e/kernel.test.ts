@@ -4,7 +4,7 @@
  * the fixture guest; the m5 module built against that tree, loaded over SSH and tested in the guest.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,7 +97,7 @@ describe('m5dev kernel build', () => {
 
 describe('the module loop on the cross-built kernel', () => {
   it('direct-boots the built kernel: uname -r equals the built release', async () => {
-    const res = await cli(['up', '--name', NAME, '--kernel', kt.version, '--image-url', `${images.url}/${fx.image}`, '--disk', 'overlay', '--ssh-port', String(port), '--boot-timeout', '600'], env);
+    const res = await cli(['up', '--name', NAME, '--kernel', kt.version, '--ram-file', '--image-url', `${images.url}/${fx.image}`, '--disk', 'overlay', '--ssh-port', String(port), '--boot-timeout', '600'], env);
     expect(res.code, res.stderr).toBe(0);
     const uname = await cli(['exec', '--name', NAME, '--', 'uname', '-r'], env);
     expect(uname.code, uname.stderr).toBe(0);
@@ -136,7 +136,11 @@ describe('the module loop on the cross-built kernel', () => {
 
   it('suspend/resume keeps the booted kernel and the loaded module; a damaged saved state boots afresh', async () => {
     expect((await cli(['module', 'load', '--name', NAME], env)).code).toBe(0);
-    expect((await cli(['suspend', '--name', NAME], env)).code).toBe(0);
+    const sus = await cli(['--json', 'suspend', '--name', NAME], env);
+    expect(sus.code, sus.stderr).toBe(0);
+    // Up with --ram-file: only the device state is saved; the RAM stays in the RAM file (the size of -m).
+    expect(JSON.parse(sus.stdout).bytes).toBeLessThan(64 * 2 ** 20);
+    expect(statSync(join(home, 'instances', NAME, 'ram')).size).toBe(2048 * 2 ** 20);
     // No --kernel: a suspended instance resumes with the kernel it was running.
     const resumed = await cli(['--json', 'up', '--name', NAME], env);
     expect(resumed.code, resumed.stderr).toBe(0);

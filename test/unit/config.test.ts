@@ -4,8 +4,9 @@ import { UsageError } from '../../src/errors.js';
 
 describe('config', () => {
   it('accepts valid settings and normalises them', () => {
-    const c = parseConfig({ imageUrl: 'http://127.0.0.1:8080/x.img', imageSha256: 'A'.repeat(64), diskGrow: '5G', sshPort: '6000', accel: 'tcg' }, 't');
-    expect(c).toEqual({ imageUrl: 'http://127.0.0.1:8080/x.img', imageSha256: 'a'.repeat(64), diskGrow: '+5G', sshPort: 6000, accel: 'tcg' });
+    const c = parseConfig({ imageUrl: 'http://127.0.0.1:8080/x.img', imageSha256: 'A'.repeat(64), diskGrow: '5G', sshPort: '6000', accel: 'tcg', ramFile: true }, 't');
+    expect(c).toEqual({ imageUrl: 'http://127.0.0.1:8080/x.img', imageSha256: 'a'.repeat(64), diskGrow: '+5G', sshPort: 6000, accel: 'tcg', ramFile: true });
+    expect(DEFAULTS.ramFile).toBe(false);
   });
 
   it.each([
@@ -16,6 +17,7 @@ describe('config', () => {
     [{ disk: 'zfs' }, /raw/],
     [{ accel: 'hvf' }, /auto, kvm or tcg/],
     [{ cpu: 'max; rm -rf /' }, /-cpu/],
+    [{ ramFile: 'yes' }, /true or false/],
     [{ colour: 'blue' }, /unknown setting "colour"/],
   ])('rejects %j', (raw, msg) => {
     expect(() => parseConfig(raw, 'm5dev.json')).toThrow(msg);

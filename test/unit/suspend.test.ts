@@ -12,7 +12,7 @@ import { suspendedSettings } from '../../src/workflows/up.js';
 
 const launch = { image: 'm5dev/toolchain:abc', cmd: ['qemu-system-aarch64', '-smp', '2'], binds: ['/h/i:/instance'] };
 const stamps = [{ file: 'disk.qcow2', size: 10, mtimeMs: 1 }, { file: 'flash1.img', size: 64, mtimeMs: 2 }, { file: 'ram', size: 2048, mtimeMs: 3 }];
-const record = (over: Partial<SavedRecord> = {}): SavedRecord => ({ format: SAVED_FORMAT, launchKey: launchKey(launch), stamps, bytes: 5, savedAt: 'now', saveMs: 1, ...over });
+const record = (over: Partial<SavedRecord> = {}): SavedRecord => ({ format: SAVED_FORMAT.ramFile, launchKey: launchKey(launch), stamps, bytes: 5, savedAt: 'now', saveMs: 1, ...over });
 
 describe('resumePlan', () => {
   const now = { launchKey: launchKey(launch), stamps: [...stamps].reverse() };
@@ -32,8 +32,9 @@ describe('resumePlan', () => {
     const noRam = { ...now, stamps: stamps.slice(0, 2) };
     expect(resumePlan(record(), true, noRam, false)).toMatchObject({ kind: 'discard' });
   });
-  it('discards a state saved in an older format (all of RAM in the stream)', () => {
-    expect(resumePlan(record({ format: 1 }), true, now, false)).toMatchObject({ kind: 'discard', reason: /older m5dev/ });
+  it('resumes either format: RAM in the stream, or RAM in the RAM file', () => {
+    expect(resumePlan(record({ format: SAVED_FORMAT.stream }), true, now, false)).toMatchObject({ kind: 'resume' });
+    expect(resumePlan(record({ format: SAVED_FORMAT.ramFile }), true, now, false)).toMatchObject({ kind: 'resume' });
   });
   it('refuses (keeps the state) when asked for another machine', () => {
     for (const other of [{ ...launch, cmd: ['qemu-system-aarch64', '-smp', '4'] }, { ...launch, image: 'm5dev/toolchain:def' }, { ...launch, binds: [...launch.binds, '/k:/kernel/Image:ro'] }]) {
@@ -43,10 +44,11 @@ describe('resumePlan', () => {
 });
 
 describe('suspendedSettings', () => {
-  const state = { cpus: 4, memoryMiB: 4096, cpu: 'max', accel: 'tcg' } as InstanceState;
+  const state = { cpus: 4, memoryMiB: 4096, cpu: 'max', accel: 'tcg', ramFile: true } as InstanceState;
   it('keeps the saved machine unless a flag says otherwise', () => {
-    expect(suspendedSettings(state, new Set())).toEqual({ cpus: 4, memoryMiB: 4096, cpu: 'max', accel: 'tcg' });
-    expect(suspendedSettings(state, new Set(['cpus', 'cpu']))).toEqual({ memoryMiB: 4096, accel: 'tcg' });
+    expect(suspendedSettings(state, new Set())).toEqual({ cpus: 4, memoryMiB: 4096, cpu: 'max', accel: 'tcg', ramFile: true });
+    expect(suspendedSettings(state, new Set(['cpus', 'cpu', 'ramFile']))).toEqual({ memoryMiB: 4096, accel: 'tcg' });
+    expect(suspendedSettings({ ...state, ramFile: undefined }, new Set())).toMatchObject({ ramFile: false });
   });
 });
 
@@ -72,6 +74,8 @@ describe('saved state files', () => {
     expect(isSuspended(files)).toBe(false);
     expect(existsSync(files.vmState)).toBe(false);
     writeFileSync(files.vmStateRecord, '{"format": 2}'); // no launch key: not a record
+    expect(readSaved(files)).toBeUndefined();
+    writeFileSync(files.vmStateRecord, JSON.stringify({ ...rec, format: 3 })); // a format this m5dev does not know
     expect(readSaved(files)).toBeUndefined();
   });
 });

@@ -21,6 +21,7 @@ interface UpFlags {
   bootTimeout?: string;
   baseImage?: string;
   kernel?: string;
+  ramFile?: boolean;
   resume: boolean;
 }
 
@@ -38,6 +39,7 @@ export function flagsToConfig(f: UpFlags): Partial<VmConfig> {
       accel: f.accel,
       bootTimeoutSec: f.bootTimeout,
       baseImage: f.baseImage,
+      ramFile: f.ramFile,
     },
     'command line',
   );
@@ -60,6 +62,7 @@ export function registerUp(program: Command): void {
     .option('--boot-timeout <seconds>', `seconds to wait for SSH (default ${DEFAULTS.bootTimeoutSec})`)
     .option('--base-image <ref>', `toolchain base image (default ${DEFAULTS.baseImage})`)
     .option('--kernel <version>', 'direct-boot the kernel built by `m5dev kernel build --version <version>`')
+    .option('--ram-file', 'keep guest RAM in a file in the instance dir: `m5dev suspend`/`up` save and resume in about a second, but the host writes dirty guest memory back to that file while the guest runs')
     .option('--no-resume', 'boot afresh, discarding the memory saved by `m5dev suspend` (the disk was synced when it suspended)')
     .action(async (flags: UpFlags, cmd: Command) => {
       const g = globalOpts(cmd);
