@@ -79,11 +79,14 @@ async function sample(runs: number, once: () => Promise<number>): Promise<number
   return median(xs);
 }
 
-const rows: { group: string; what: string; ms: number; vs?: { label: string; ms: number } }[] = [];
-function record(group: string, what: string, ms: number, vs?: { label: string; ms: number }): void {
-  rows.push({ group, what, ms, vs });
-  process.stderr.write(`bench: ${what}: ${fmt(ms)}${vs ? ` (${vs.label}: ${fmt(vs.ms)})` : ''}\n`);
+type Unit = 'ms' | 'MiB';
+const rows: { group: string; what: string; ms: number; vs?: { label: string; ms: number }; unit: Unit }[] = [];
+/** A row: a time in ms, or (unit MiB) an amount, with what it is compared with, in the same unit. */
+function record(group: string, what: string, ms: number, vs?: { label: string; ms: number }, unit: Unit = 'ms'): void {
+  rows.push({ group, what, ms, vs, unit });
+  process.stderr.write(`bench: ${what}: ${show(ms, unit)}${vs ? ` (${vs.label}: ${show(vs.ms, unit)})` : ''}\n`);
 }
+const show = (v: number, unit: Unit) => (unit === 'MiB' ? `${v.toFixed(0)} MiB` : fmt(v));
 const fmt = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`);
 
 function fixtureImage(): { url: string; sha256: string } {
@@ -128,6 +131,27 @@ async function execTrue(guest: string): Promise<number> {
   record('no-op overhead', `exec true, reused SSH connection, ${guest}`, exec, { label: 'node -e 0 + plain ssh on that connection', ms: nodeStart + rawSsh });
   record('no-op overhead', `plain ssh true on the shared connection (no m5dev), ${guest}`, rawSsh, { label: 'node -e 0', ms: nodeStart });
   return exec;
+}
+
+/** Median resume and suspend times over RUNS suspend → up cycles of the running guest. */
+async function suspendResume(): Promise<{ resume: number; suspend: number }> {
+  const suspends: number[] = [];
+  const resume = await sample(RUNS, async () => {
+    suspends.push((await must(['suspend', '--name', NAME])).ms);
+    const r = await must(['--json', 'up', '--name', NAME, '--ssh-port', String(PORT)]);
+    if (!(JSON.parse(r.stdout) as { resumed: boolean }).resumed) throw new Error('up did not resume the suspended guest');
+    return r.ms;
+  });
+  return { resume, suspend: median(suspends) };
+}
+
+/** MiB the host wrote back to disk (all of it, /proc/vmstat nr_written) in 30 s; undefined off Linux. */
+async function writtenWhileIdle(): Promise<number | undefined> {
+  const written = () => Number(/^nr_written (\d+)$/m.exec(readFileSync('/proc/vmstat', 'utf8'))?.[1]);
+  if (!existsSync('/proc/vmstat')) return undefined;
+  const before = written();
+  await new Promise((r) => setTimeout(r, 30_000));
+  return ((written() - before) * 4096) / 2 ** 20;
 }
 
 /** The manual recipe's QEMU command (-smp 8, 2 GiB, UEFI flash, hostfwd) in the same image, on the same disk. */
@@ -265,19 +289,25 @@ async function main(): Promise<void> {
     rmSync(src, { recursive: true, force: true });
   }
 
-  // D. suspend / resume (UEFI guest that has been up for a while, as a developer's would be)
+  // D. suspend / resume (UEFI guest that has been up for a while, as a developer's would be), with
+  // the guest's RAM saved in the stream (default) and with --ram-file; and what a RAM file costs
+  // while the guest idles: the host's writeback of dirty guest pages.
   if (want('D')) {
     const cold = await upToShell([]);
     await settled();
-    const suspends: number[] = [];
-    const resume = await sample(RUNS, async () => {
-      suspends.push((await must(['suspend', '--name', NAME])).ms);
-      const r = await must(['--json', 'up', '--name', NAME, '--ssh-port', String(PORT)]);
-      if (!(JSON.parse(r.stdout) as { resumed: boolean }).resumed) throw new Error('up did not resume the suspended guest');
-      return r.ms;
-    });
-    record('time to a shell', 'm5dev up → SSH, resuming a suspended guest', resume, { label: 'cold boot (UEFI + GRUB)', ms: uefi ?? cold });
-    record('time to a shell', 'm5dev suspend (save RAM + devices, stop)', median(suspends));
+    const idleWrites = await writtenWhileIdle();
+    const stream = await suspendResume();
+    record('time to a shell', 'm5dev up → SSH, resuming a suspended guest (RAM in the saved stream)', stream.resume, { label: 'cold boot (UEFI + GRUB)', ms: uefi ?? cold });
+    record('time to a shell', 'm5dev suspend (RAM + devices saved, stop)', stream.suspend);
+    await upToShell(['--ram-file']);
+    await settled();
+    const ramFileWrites = await writtenWhileIdle();
+    const ramFile = await suspendResume();
+    record('time to a shell', 'm5dev up → SSH, resuming a suspended guest, --ram-file', ramFile.resume, { label: 'RAM in the saved stream', ms: stream.resume });
+    record('time to a shell', 'm5dev suspend, --ram-file (devices saved, stop)', ramFile.suspend, { label: 'RAM in the saved stream', ms: stream.suspend });
+    if (ramFileWrites !== undefined && idleWrites !== undefined) {
+      record('running cost', 'host disk writes while the guest idles 30 s (1 sample), --ram-file', ramFileWrites, { label: 'anonymous RAM', ms: idleWrites }, 'MiB');
+    }
   }
 
   // E. compiling kernel files in the container vs in the guest
@@ -293,7 +323,7 @@ async function main(): Promise<void> {
     '',
     '| group | measurement | median | compared with | median | ratio |',
     '|---|---|---:|---|---:|---:|',
-    ...rows.map((r) => `| ${r.group} | ${r.what} | ${fmt(r.ms)} | ${r.vs?.label ?? ''} | ${r.vs ? fmt(r.vs.ms) : ''} | ${r.vs ? `${(r.ms / r.vs.ms).toFixed(2)}×` : ''} |`),
+    ...rows.map((r) => `| ${r.group} | ${r.what} | ${show(r.ms, r.unit)} | ${r.vs?.label ?? ''} | ${r.vs ? show(r.vs.ms, r.unit) : ''} | ${r.vs ? `${(r.ms / r.vs.ms).toFixed(2)}×` : ''} |`),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }
