@@ -1,9 +1,8 @@
 /**
  * A suspended guest: QEMU's saved state (`vmstate`: device state, and all of RAM unless the guest
  * ran with a RAM file, `ram`, which then holds its memory) and a record (`vmstate.json`) of what it
- * may be resumed with. The record
- * is the commit point: written last on suspend, deleted first on resume, so a state is never used
- * twice and never with a disk or RAM file that moved on.
+ * may be resumed with. The record is the commit point: written last on suspend, deleted first on
+ * resume, so a state is never used twice and never with a disk or RAM file that moved on.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -90,11 +89,12 @@ export function readSaved(files: InstanceFiles): SavedRecord | undefined {
 }
 
 /**
- * Commit a suspend: RAM file and device state on disk (a host crash must not leave a record
- * pointing at a torn RAM file), the device state renamed into place, then the record appears.
+ * Commit a suspend: the saved state (and a RAM file that holds the guest's memory) on disk, so a
+ * host crash cannot leave a record pointing at torn data; the state renamed into place; then the record.
  */
 export function commitSaved(files: InstanceFiles, record: SavedRecord): void {
-  for (const p of [files.ram, `${files.vmState}.tmp`]) if (existsSync(p)) fsyncFile(p);
+  fsyncFile(`${files.vmState}.tmp`);
+  if (record.format === SAVED_FORMAT.ramFile) fsyncFile(files.ram);
   renameSync(`${files.vmState}.tmp`, files.vmState);
   writeFileSync(`${files.vmStateRecord}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
   renameSync(`${files.vmStateRecord}.tmp`, files.vmStateRecord);
