@@ -22,10 +22,14 @@ export const SAVED_FORMAT = { stream: 1, ramFile: 2 } as const;
 export type SavedFormat = (typeof SAVED_FORMAT)[keyof typeof SAVED_FORMAT];
 
 /**
- * QMP step for both ends of a save with a RAM file: RAM that is a shared file mapping stays out of
- * the stream (the RAM file is the saved RAM). Source and destination must agree on it.
+ * Migration capabilities both ends of a save must set for a format (they must agree): with a RAM
+ * file, RAM that is a shared file mapping stays out of the stream (the RAM file is the saved RAM).
  */
-export const IGNORE_SHARED: QmpStep = { execute: 'migrate-set-capabilities', arguments: { capabilities: [{ capability: 'x-ignore-shared', state: true }] } };
+export function capabilitySteps(format: SavedFormat): QmpStep[] {
+  return format === SAVED_FORMAT.ramFile
+    ? [{ execute: 'migrate-set-capabilities', arguments: { capabilities: [{ capability: 'x-ignore-shared', state: true }] } }]
+    : [];
+}
 
 export interface SavedRecord {
   format: SavedFormat;

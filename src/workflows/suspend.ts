@@ -10,7 +10,7 @@ import { VmStateError } from '../errors.js';
 import { onCleanup } from '../cleanup.js';
 import { IN_CONTAINER } from '../vm/instance.js';
 import { qmp } from '../vm/qmp.js';
-import { IGNORE_SHARED, SAVED_FORMAT, commitSaved, dropSaved, guestWrittenFiles, stampFiles } from '../vm/saved-state.js';
+import { SAVED_FORMAT, capabilitySteps, commitSaved, dropSaved, guestWrittenFiles, stampFiles } from '../vm/saved-state.js';
 import type { LiveInstance } from './running.js';
 import { stopInstance } from './down.js';
 
@@ -31,8 +31,8 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
   if (!launchKey) {
     throw new VmStateError(`instance ${live.name} was started by an older m5dev that did not record its launch`, '', 'Run `m5dev down` and `m5dev up` once; it can be suspended after that.');
   }
-  const ramFile = live.state.ramFile === true;
-  if (ramFile && !existsSync(files.ram)) throw new VmStateError(`instance ${live.name}'s RAM file is missing: its memory cannot be saved`, '', 'Stop it with `m5dev down`.');
+  const format = live.state.ramFile === true ? SAVED_FORMAT.ramFile : SAVED_FORMAT.stream;
+  if (format === SAVED_FORMAT.ramFile && !existsSync(files.ram)) throw new VmStateError(`instance ${live.name}'s RAM file is missing: its memory cannot be saved`, '', 'Stop it with `m5dev down`.');
   dropSaved(files);
   // Flush the guest's page cache first: should the saved state ever be discarded (`up --no-resume`,
   // a changed disk), the disk still holds everything written before the suspend.
@@ -50,7 +50,7 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
       container.id,
       IN_CONTAINER.qmp,
       [
-        ...(ramFile ? [IGNORE_SHARED] : []),
+        ...capabilitySteps(format),
         { execute: 'migrate-set-parameters', arguments: { 'max-bandwidth': MAX_BANDWIDTH } },
         { execute: 'migrate', arguments: { uri: `exec:cat > ${IN_CONTAINER.vmState}.tmp` } },
         { execute: 'query-migrate', poll: { field: 'status', until: ['completed', 'failed', 'cancelled'] } },
@@ -73,6 +73,6 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
   await stopInstance(docker, live.home, files, live.name, 0);
   const saveMs = Date.now() - t0;
   const bytes = statSync(`${files.vmState}.tmp`).size;
-  commitSaved(files, { format: ramFile ? SAVED_FORMAT.ramFile : SAVED_FORMAT.stream, launchKey, stamps: stampFiles(guestWrittenFiles(files)), bytes, savedAt: new Date().toISOString(), saveMs });
+  commitSaved(files, { format, launchKey, stamps: stampFiles(guestWrittenFiles(files)), bytes, savedAt: new Date().toISOString(), saveMs });
   return { name: live.name, bytes, seconds: saveMs / 1000, synced };
 }

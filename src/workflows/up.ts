@@ -21,7 +21,7 @@ import { waitForSsh } from '../vm/readiness.js';
 import { GuestSsh, chooseSshMode } from '../ssh/client.js';
 import { isInterrupting, onCleanup } from '../cleanup.js';
 import { qmp } from '../vm/qmp.js';
-import { IGNORE_SHARED, SAVED_FORMAT, type SavedFormat, dropSaved, guestWrittenFiles, isSuspended, launchKey, readSaved, resumePlan, stampFiles } from '../vm/saved-state.js';
+import { capabilitySteps, type SavedFormat, dropSaved, guestWrittenFiles, isSuspended, launchKey, readSaved, resumePlan, stampFiles } from '../vm/saved-state.js';
 import { kernelBootFor } from './kernel-boot.js';
 import { progressLine } from './progress.js';
 
@@ -81,7 +81,7 @@ async function continueSaved(docker: Docker, containerId: string, format: SavedF
     containerId,
     IN_CONTAINER.qmp,
     [
-      ...(format === SAVED_FORMAT.ramFile ? [IGNORE_SHARED] : []),
+      ...capabilitySteps(format),
       { execute: 'migrate-incoming', arguments: { uri: `exec:cat ${IN_CONTAINER.vmState}` } },
       { execute: 'query-status', poll: { field: 'status', while: ['inmigrate'], expect: ['paused'] } },
       // Deleted before the guest runs: a saved state is resumed at most once.

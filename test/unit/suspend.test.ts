@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SAVED_FORMAT, commitSaved, dropSaved, guestWrittenFiles, isSuspended, launchKey, readSaved, resumePlan, stampFiles, type SavedRecord } from '../../src/vm/saved-state.js';
+import { SAVED_FORMAT, capabilitySteps, commitSaved, dropSaved, guestWrittenFiles, isSuspended, launchKey, readSaved, resumePlan, stampFiles, type SavedRecord } from '../../src/vm/saved-state.js';
 import { instanceFiles, type InstanceState } from '../../src/vm/instance.js';
 import { qmpCommand, type QmpStep } from '../../src/vm/qmp.js';
 import { suspendedSettings } from '../../src/workflows/up.js';
@@ -40,6 +40,13 @@ describe('resumePlan', () => {
     for (const other of [{ ...launch, cmd: ['qemu-system-aarch64', '-smp', '4'] }, { ...launch, image: 'm5dev/toolchain:def' }, { ...launch, binds: [...launch.binds, '/k:/kernel/Image:ro'] }]) {
       expect(resumePlan(record(), true, { ...now, launchKey: launchKey(other) }, false)).toMatchObject({ kind: 'refuse' });
     }
+  });
+});
+
+describe('capabilitySteps', () => {
+  it('leaves RAM out of the stream only when a RAM file holds it', () => {
+    expect(capabilitySteps(SAVED_FORMAT.stream)).toEqual([]);
+    expect(JSON.stringify(capabilitySteps(SAVED_FORMAT.ramFile))).toContain('"capability":"x-ignore-shared","state":true');
   });
 });
 
