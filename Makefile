@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export M5DEV_FIXTURE_CACHE ?= $(HOME)/.cache/m5dev-fixtures
 
-.PHONY: all setup deps build lint test test-unit test-repro up up-offline fixture bench clean
+.PHONY: all setup deps build lint test test-unit test-repro up up-offline fixture bench soak clean
 
 all: build
 
@@ -47,6 +47,10 @@ test-repro: setup build fixture
 bench: setup build fixture
 	npx tsc -p bench/tsconfig.json
 	M5DEV_FIXTURE_DIR="$$(bash scripts/build-test-image.sh)" node dist-bench/bench/run.js
+
+# suspend → resume cycles under guest memory load (SOAK_CYCLES=30, SOAK_UP_ARGS=--ram-file)
+soak: setup build fixture
+	bash bench/resume-soak.sh
 
 clean:
 	rm -rf dist

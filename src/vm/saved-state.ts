@@ -25,10 +25,44 @@ export type SavedFormat = (typeof SAVED_FORMAT)[keyof typeof SAVED_FORMAT];
  * Migration capabilities both ends of a save must set for a format (they must agree): with a RAM
  * file, RAM that is a shared file mapping stays out of the stream (the RAM file is the saved RAM).
  */
-export function capabilitySteps(format: SavedFormat): QmpStep[] {
+function capabilitySteps(format: SavedFormat): QmpStep[] {
   return format === SAVED_FORMAT.ramFile
     ? [{ execute: 'migrate-set-capabilities', arguments: { capabilities: [{ capability: 'x-ignore-shared', state: true }] } }]
     : [];
+}
+
+/** Unlimited: QEMU's default migration bandwidth cap is for networks, not a local file. */
+const MAX_BANDWIDTH = 2 ** 40;
+
+/**
+ * The QMP steps of a save to `target` (in the VM container); the last result is query-migrate's.
+ * The guest is paused first, so the save is one consistent pass: a live save of a running guest
+ * under TCG could miss pages the guest dirtied meanwhile (measured: a resumed guest under memory
+ * load oopsed about once in ten), and a suspended guest has no use for the shorter pause anyway.
+ */
+export function saveSteps(format: SavedFormat, target: string): QmpStep[] {
+  return [
+    ...capabilitySteps(format),
+    { execute: 'migrate-set-parameters', arguments: { 'max-bandwidth': MAX_BANDWIDTH } },
+    { execute: 'stop' },
+    { execute: 'migrate', arguments: { uri: `exec:cat > ${target}` } },
+    { execute: 'query-migrate', poll: { field: 'status', until: ['completed', 'failed', 'cancelled'] } },
+  ];
+}
+
+/**
+ * The QMP steps of a resume from `source` into a QEMU started with `-S -incoming defer`: load
+ * (with a RAM file, only the devices), consume the record before the guest runs (a saved state is
+ * resumed at most once), run.
+ */
+export function loadSteps(format: SavedFormat, source: string, record: string): QmpStep[] {
+  return [
+    ...capabilitySteps(format),
+    { execute: 'migrate-incoming', arguments: { uri: `exec:cat ${source}` } },
+    { execute: 'query-status', poll: { field: 'status', while: ['inmigrate'], expect: ['paused'] } },
+    { unlink: record },
+    { execute: 'cont' },
+  ];
 }
 
 export interface SavedRecord {

@@ -10,7 +10,7 @@ import { VmStateError } from '../errors.js';
 import { onCleanup } from '../cleanup.js';
 import { IN_CONTAINER } from '../vm/instance.js';
 import { qmp } from '../vm/qmp.js';
-import { SAVED_FORMAT, capabilitySteps, commitSaved, dropSaved, guestWrittenFiles, stampFiles } from '../vm/saved-state.js';
+import { SAVED_FORMAT, commitSaved, saveSteps, dropSaved, guestWrittenFiles, stampFiles } from '../vm/saved-state.js';
 import type { LiveInstance } from './running.js';
 import { stopInstance } from './down.js';
 
@@ -21,9 +21,6 @@ export interface SuspendResult {
   /** Whether the guest flushed its file systems before the save (false: SSH did not answer). */
   synced: boolean;
 }
-
-/** Unlimited: QEMU's default migration bandwidth cap is for networks, not a local file. */
-const MAX_BANDWIDTH = 2 ** 40;
 
 export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Promise<SuspendResult> {
   const { docker, files, container } = live;
@@ -49,12 +46,7 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
       docker,
       container.id,
       IN_CONTAINER.qmp,
-      [
-        ...capabilitySteps(format),
-        { execute: 'migrate-set-parameters', arguments: { 'max-bandwidth': MAX_BANDWIDTH } },
-        { execute: 'migrate', arguments: { uri: `exec:cat > ${IN_CONTAINER.vmState}.tmp` } },
-        { execute: 'query-migrate', poll: { field: 'status', until: ['completed', 'failed', 'cancelled'] } },
-      ],
+      saveSteps(format, `${IN_CONTAINER.vmState}.tmp`),
       timeoutSec,
     );
     const status = results.at(-1) as { status?: string; 'error-desc'?: string };

@@ -21,7 +21,7 @@ import { waitForSsh } from '../vm/readiness.js';
 import { GuestSsh, chooseSshMode } from '../ssh/client.js';
 import { isInterrupting, onCleanup } from '../cleanup.js';
 import { qmp } from '../vm/qmp.js';
-import { capabilitySteps, type SavedFormat, dropSaved, guestWrittenFiles, isSuspended, launchKey, readSaved, resumePlan, stampFiles } from '../vm/saved-state.js';
+import { loadSteps, type SavedFormat, dropSaved, guestWrittenFiles, isSuspended, launchKey, readSaved, resumePlan, stampFiles } from '../vm/saved-state.js';
 import { kernelBootFor } from './kernel-boot.js';
 import { progressLine } from './progress.js';
 
@@ -76,20 +76,7 @@ const RESUME_ARGS = ['-S', '-incoming', 'defer'];
 
 /** One round trip: load the saved state (with a RAM file, only the devices), consume the record, run. */
 async function continueSaved(docker: Docker, containerId: string, format: SavedFormat): Promise<void> {
-  await qmp(
-    docker,
-    containerId,
-    IN_CONTAINER.qmp,
-    [
-      ...capabilitySteps(format),
-      { execute: 'migrate-incoming', arguments: { uri: `exec:cat ${IN_CONTAINER.vmState}` } },
-      { execute: 'query-status', poll: { field: 'status', while: ['inmigrate'], expect: ['paused'] } },
-      // Deleted before the guest runs: a saved state is resumed at most once.
-      { unlink: IN_CONTAINER.vmStateRecord },
-      { execute: 'cont' },
-    ],
-    120,
-  );
+  await qmp(docker, containerId, IN_CONTAINER.qmp, loadSteps(format, IN_CONTAINER.vmState, IN_CONTAINER.vmStateRecord), 120);
 }
 
 // Pure skip predicates: a reason string, or false to run.

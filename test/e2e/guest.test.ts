@@ -114,7 +114,9 @@ describe('m5dev up → exec → down on the fixture guest', () => {
 
   it('suspends to disk and resumes where it was, refusing another machine', async () => {
     const token = `m5dev-${Date.now()}`;
-    const before = await cli(['exec', '--', `echo ${token} > /dev/shm/marker; cat /proc/sys/kernel/random/boot_id`], env);
+    // The guest keeps writing memory while it is saved (a live save under TCG lost such pages).
+    const churn = "nohup setsid sh -c 'while :; do head -c 32M /dev/urandom > /dev/shm/churn; done' >/dev/null 2>&1 </dev/null &";
+    const before = await cli(['exec', '--', `echo ${token} > /dev/shm/marker; ${churn} cat /proc/sys/kernel/random/boot_id`], env);
     expect(before.code, before.stderr).toBe(0);
     const sus = await cli(['--json', 'suspend'], env);
     expect(sus.code, sus.stderr).toBe(0);
@@ -142,6 +144,9 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     expect(marker).toBe(token);
     expect(bootId).toBe(before.stdout.trim());
     expect(Math.abs(Number(secs) - Date.now() / 1000)).toBeLessThan(10);
+    // Still sound a while later, its writer still running.
+    const later = await cli(['exec', '--', "sleep 3; pkill -f '[/]dev/shm/churn' && rm -f /dev/shm/churn"], env);
+    expect(later.code, later.stderr).toBe(0);
     expect(readdirSync(join(home, 'instances', 'default')).filter((f) => f.startsWith('vmstate'))).toEqual([]);
   }, 600_000);
 

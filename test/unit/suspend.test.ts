@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SAVED_FORMAT, capabilitySteps, commitSaved, dropSaved, guestWrittenFiles, isSuspended, launchKey, readSaved, resumePlan, stampFiles, type SavedRecord } from '../../src/vm/saved-state.js';
+import { SAVED_FORMAT, commitSaved, dropSaved, guestWrittenFiles, isSuspended, launchKey, loadSteps, readSaved, resumePlan, saveSteps, stampFiles, type SavedRecord } from '../../src/vm/saved-state.js';
 import { instanceFiles, type InstanceState } from '../../src/vm/instance.js';
 import { qmpCommand, type QmpStep } from '../../src/vm/qmp.js';
 import { suspendedSettings } from '../../src/workflows/up.js';
@@ -43,10 +43,26 @@ describe('resumePlan', () => {
   });
 });
 
-describe('capabilitySteps', () => {
-  it('leaves RAM out of the stream only when a RAM file holds it', () => {
-    expect(capabilitySteps(SAVED_FORMAT.stream)).toEqual([]);
-    expect(JSON.stringify(capabilitySteps(SAVED_FORMAT.ramFile))).toContain('"capability":"x-ignore-shared","state":true');
+describe('saveSteps / loadSteps', () => {
+  const names = (steps: QmpStep[]) => steps.map((s) => ('execute' in s ? s.execute : 'unlink'));
+  const ignoreShared = '"capability":"x-ignore-shared","state":true';
+  it('leaves RAM out of the stream only when a RAM file holds it, on both ends', () => {
+    for (const steps of [saveSteps(SAVED_FORMAT.stream, '/i/s'), loadSteps(SAVED_FORMAT.stream, '/i/s', '/i/r')]) expect(JSON.stringify(steps)).not.toContain(ignoreShared);
+    for (const steps of [saveSteps(SAVED_FORMAT.ramFile, '/i/s'), loadSteps(SAVED_FORMAT.ramFile, '/i/s', '/i/r')]) {
+      expect(JSON.stringify(steps[0])).toContain(ignoreShared);
+    }
+  });
+  it('pauses the guest before the save (one consistent pass, not a live one) and waits for the outcome', () => {
+    const steps = names(saveSteps(SAVED_FORMAT.stream, '/instance/vmstate.tmp'));
+    expect(steps.indexOf('stop')).toBeGreaterThanOrEqual(0);
+    expect(steps.indexOf('stop')).toBeLessThan(steps.indexOf('migrate'));
+    expect(steps.at(-1)).toBe('query-migrate');
+    expect(JSON.stringify(saveSteps(SAVED_FORMAT.stream, '/instance/vmstate.tmp'))).toContain('exec:cat > /instance/vmstate.tmp');
+  });
+  it('consumes the record after the load and before the guest runs', () => {
+    const steps = loadSteps(SAVED_FORMAT.ramFile, '/instance/vmstate', '/instance/vmstate.json');
+    expect(names(steps)).toEqual(['migrate-set-capabilities', 'migrate-incoming', 'query-status', 'unlink', 'cont']);
+    expect(steps[3]).toEqual({ unlink: '/instance/vmstate.json' });
   });
 });
 
