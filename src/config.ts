@@ -23,8 +23,9 @@ export interface VmConfig {
   bootTimeoutSec: number;
   baseImage: string;
   /**
-   * Guest RAM as a file in the instance dir: `suspend` saves only the device state and a resume maps
-   * the file (fast), but the host writes dirty guest pages back to that file while the guest runs.
+   * Guest RAM as a file in the VM container's tmpfs: `suspend` saves the device state and copies the
+   * RAM file out (sparse), a resume copies it back and loads only the device state. Off: anonymous
+   * RAM, saved whole into QEMU's migration stream (a resume then loads every page of it).
    */
   ramFile: boolean;
 }
@@ -39,7 +40,7 @@ export const DEFAULTS: VmConfig = {
   accel: 'auto',
   bootTimeoutSec: 900,
   baseImage: 'debian:bookworm-slim',
-  ramFile: false,
+  ramFile: true,
 };
 
 const SHA256_RE = /^[0-9a-f]{64}$/;

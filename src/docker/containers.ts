@@ -104,6 +104,8 @@ export interface VmContainerSpec {
   hostPort: number;
   containerPort: number;
   kvm: boolean;
+  /** A tmpfs of the container's own (gone with it). */
+  tmpfs?: { path: string; sizeMiB: number };
 }
 
 /** Container names are global to the engine: suffix a hash of M5DEV_HOME so homes never collide. */
@@ -122,6 +124,7 @@ export async function startVmContainer(docker: Docker, spec: VmContainerSpec): P
     ExposedPorts: { [portKey]: {} },
     HostConfig: {
       Binds: spec.binds,
+      ...(spec.tmpfs ? { Tmpfs: { [spec.tmpfs.path]: `size=${spec.tmpfs.sizeMiB}m,mode=0700` } } : {}),
       PortBindings: { [portKey]: [{ HostIp: '127.0.0.1', HostPort: String(spec.hostPort) }] },
       Devices: spec.kvm ? [{ PathOnHost: '/dev/kvm', PathInContainer: '/dev/kvm', CgroupPermissions: 'rwm' }] : [],
       Init: false,

@@ -19,7 +19,7 @@ export interface InstanceState {
   kernelVersion?: string;
   instanceId?: string;
   seedHash?: string;
-  /** Guest RAM is the instance's RAM file (`--ram-file`). */
+  /** Guest RAM is a file in the VM container's tmpfs (`--ram-file`). */
   ramFile?: boolean;
   /** launchKey() of the running VM container (a suspend records it). */
   launchKey?: string;
@@ -41,7 +41,7 @@ export interface InstanceFiles {
   diskOverlay: string;
   console: string;
   qmp: string;
-  /** Guest RAM with `--ram-file` (a shared file mapping, sparse), kept while suspended. */
+  /** A suspended guest's RAM (sparse), when it ran with its RAM in a file (see RAM_TMPFS). */
   ram: string;
   /** Saved device state of a suspended instance, and its record. */
   vmState: string;
@@ -74,6 +74,13 @@ export function instanceFiles(dir: string): InstanceFiles {
 /** Same layout as seen from inside a container where the instance dir is mounted at /instance. */
 export const IN_CONTAINER = instanceFiles('/instance');
 export const CACHE_IN_CONTAINER = '/cache';
+/**
+ * The VM container's own tmpfs holding the guest's RAM as a file (`--ram-file`): as cheap as
+ * anonymous memory while the guest runs (nothing is written back to a disk) and gone with the
+ * container, yet a suspend copies it out as a file and a resume copies it back in, so QEMU saves
+ * and loads only the device state.
+ */
+export const RAM_TMPFS = { dir: '/vmram', file: '/vmram/ram' } as const;
 
 export function validateName(name: string): string {
   if (!INSTANCE_NAME_RE.test(name)) {

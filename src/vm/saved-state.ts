@@ -1,8 +1,8 @@
 /**
  * A suspended guest: QEMU's saved state (`vmstate`: device state, and all of RAM unless the guest
- * ran with a RAM file, `ram`, which then holds its memory) and a record (`vmstate.json`) of what it
- * may be resumed with. The record is the commit point: written last on suspend, deleted first on
- * resume, so a state is never used twice and never with a disk or RAM file that moved on.
+ * ran with its RAM in a file, which the suspend copies out to `ram`) and a record (`vmstate.json`)
+ * of what it may be resumed with. The record is the commit point: written last on suspend, deleted
+ * first on resume, so a state is never used twice and never with a disk that moved on.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -65,6 +65,14 @@ export function loadSteps(format: SavedFormat, source: string, record: string): 
   ];
 }
 
+/**
+ * The VM container's command on a resume of a format-2 state: copy the saved RAM into the
+ * container's tmpfs (holes stay holes), then QEMU maps it. Pure.
+ */
+export function restoringRam(saved: string, ramFile: string, qemu: string[]): string[] {
+  return ['sh', '-c', 'cp --sparse=always "$1" "$2" && shift 2 && exec "$@"', 'm5dev-restore-ram', saved, ramFile, ...qemu];
+}
+
 export interface SavedRecord {
   format: SavedFormat;
   /** launchKey() of the QEMU that was saved: a resume must start the very same machine. */
@@ -80,9 +88,14 @@ export function launchKey(launch: { image: string; cmd: string[]; binds: string[
   return createHash('sha256').update(JSON.stringify([launch.image, launch.cmd, launch.binds])).digest('hex');
 }
 
-/** The files whose contents belong to the saved state (those that exist). */
+/** The files the guest writes that a saved state depends on (those that exist). */
 export function guestWrittenFiles(files: InstanceFiles): string[] {
-  return [files.diskRaw, files.diskOverlay, files.flash1, files.ram].filter((p) => existsSync(p));
+  return [files.diskRaw, files.diskOverlay, files.flash1].filter((p) => existsSync(p));
+}
+
+/** Whether the files a record's format needs are there: the saved state, and the saved RAM for format 2. */
+export function savedFilesPresent(files: InstanceFiles, record: SavedRecord | undefined): boolean {
+  return existsSync(files.vmState) && (record?.format !== SAVED_FORMAT.ramFile || existsSync(files.ram));
 }
 
 export function stampFiles(paths: string[]): FileStamp[] {
@@ -109,9 +122,9 @@ export function resumePlan(
 ): ResumePlan {
   if (!record) return { kind: 'none' };
   if (noResume) return { kind: 'discard', reason: '--no-resume' };
-  if (!stateFilePresent) return { kind: 'discard', reason: 'its memory file is missing' };
+  if (!stateFilePresent) return { kind: 'discard', reason: 'its saved memory is missing' };
   const key = (s: FileStamp[]) => JSON.stringify([...s].sort((a, b) => a.file.localeCompare(b.file)));
-  if (key(record.stamps) !== key(now.stamps)) return { kind: 'discard', reason: 'the disk or RAM file changed after the guest was suspended' };
+  if (key(record.stamps) !== key(now.stamps)) return { kind: 'discard', reason: 'the disk changed after the guest was suspended' };
   if (record.launchKey !== now.launchKey) return { kind: 'refuse', reason: 'the VM settings, kernel or toolchain image differ from the suspended machine' };
   return { kind: 'resume', record };
 }
@@ -132,18 +145,19 @@ export function readSaved(files: InstanceFiles): SavedRecord | undefined {
  */
 export function commitSaved(files: InstanceFiles, record: SavedRecord): void {
   fsyncFile(`${files.vmState}.tmp`);
-  if (record.format === SAVED_FORMAT.ramFile) fsyncFile(files.ram);
   renameSync(`${files.vmState}.tmp`, files.vmState);
+  if (record.format === SAVED_FORMAT.ramFile) {
+    fsyncFile(`${files.ram}.tmp`);
+    renameSync(`${files.ram}.tmp`, files.ram);
+  }
   writeFileSync(`${files.vmStateRecord}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
   renameSync(`${files.vmStateRecord}.tmp`, files.vmStateRecord);
 }
 
-/** Forget a saved state (record first: without it the memory file is never used). */
+/** Forget a saved state (record first: without it the memory files are never used). */
 export function dropSaved(files: InstanceFiles): void {
   rmSync(files.vmStateRecord, { force: true });
-  rmSync(`${files.vmStateRecord}.tmp`, { force: true });
-  rmSync(`${files.vmState}.tmp`, { force: true });
-  rmSync(files.vmState, { force: true });
+  for (const f of [`${files.vmStateRecord}.tmp`, `${files.vmState}.tmp`, files.vmState, `${files.ram}.tmp`, files.ram]) rmSync(f, { force: true });
 }
 
 function fsyncFile(path: string): void {

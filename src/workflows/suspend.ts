@@ -1,14 +1,15 @@
 /**
- * `m5dev suspend`: save the running guest's state to the instance dir (QEMU migration to a file:
- * RAM and devices, or only the devices when RAM is the instance's RAM file), stop QEMU and remove
- * its container. `m5dev up` resumes it (see up.ts).
+ * `m5dev suspend`: save the paused guest's state to the instance dir (QEMU migration to a file:
+ * only the devices, and a sparse copy of the RAM file from the container's tmpfs; or, with
+ * `--no-ram-file`, RAM and devices in the stream), stop QEMU and remove its container. `m5dev up`
+ * resumes it (see up.ts).
  * A failure or Ctrl-C cancels the save and lets the guest run on: nothing half-saved is kept.
  */
-import { existsSync, statSync } from 'node:fs';
-import { waitExit } from '../docker/containers.js';
+import { statSync } from 'node:fs';
+import { execCapture, waitExit } from '../docker/containers.js';
 import { VmStateError } from '../errors.js';
 import { onCleanup } from '../cleanup.js';
-import { IN_CONTAINER } from '../vm/instance.js';
+import { IN_CONTAINER, RAM_TMPFS } from '../vm/instance.js';
 import { qmp } from '../vm/qmp.js';
 import { SAVED_FORMAT, commitSaved, saveSteps, dropSaved, guestWrittenFiles, stampFiles } from '../vm/saved-state.js';
 import type { LiveInstance } from './running.js';
@@ -29,7 +30,6 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
     throw new VmStateError(`instance ${live.name} was started by an older m5dev that did not record its launch`, '', 'Run `m5dev down` and `m5dev up` once; it can be suspended after that.');
   }
   const format = live.state.ramFile === true ? SAVED_FORMAT.ramFile : SAVED_FORMAT.stream;
-  if (format === SAVED_FORMAT.ramFile && !existsSync(files.ram)) throw new VmStateError(`instance ${live.name}'s RAM file is missing: its memory cannot be saved`, '', 'Stop it with `m5dev down`.');
   dropSaved(files);
   // Flush the guest's page cache first: should the saved state ever be discarded (`up --no-resume`,
   // a changed disk), the disk still holds everything written before the suspend.
@@ -51,6 +51,11 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
     );
     const status = results.at(-1) as { status?: string; 'error-desc'?: string };
     if (status.status !== 'completed') throw new VmStateError(`saving the guest state failed: ${status['error-desc'] ?? status.status}`);
+    if (format === SAVED_FORMAT.ramFile) {
+      // The guest is paused: its RAM file is still; copy it out of the container's tmpfs (holes stay holes).
+      const cp = await execCapture(docker, container.id, ['cp', '--sparse=always', RAM_TMPFS.file, `${IN_CONTAINER.ram}.tmp`]);
+      if (cp.exitCode !== 0) throw new VmStateError(`saving the guest's RAM failed: ${cp.stderr.trim()}`, '', 'The guest keeps running; free disk space in the m5dev home and suspend again, or stop it with `m5dev down`.');
+    }
     // Completed: QEMU holds the guest paused; quitting it flushes and closes the disk.
     await qmp(docker, container.id, IN_CONTAINER.qmp, [{ execute: 'quit' }], 30);
     if (!(await waitExit(docker, container.id, 30_000))) throw new VmStateError('QEMU did not exit after saving the guest state');
@@ -64,7 +69,7 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
   // QEMU has exited: remove its container and the stale shared SSH connection, as `down` does.
   await stopInstance(docker, live.home, files, live.name, 0);
   const saveMs = Date.now() - t0;
-  const bytes = statSync(`${files.vmState}.tmp`).size;
+  const bytes = statSync(`${files.vmState}.tmp`).size + (format === SAVED_FORMAT.ramFile ? statSync(`${files.ram}.tmp`).blocks * 512 : 0);
   commitSaved(files, { format, launchKey, stamps: stampFiles(guestWrittenFiles(files)), bytes, savedAt: new Date().toISOString(), saveMs });
   return { name: live.name, bytes, seconds: saveMs / 1000, synced };
 }

@@ -11,7 +11,7 @@ import type { HomeLayout } from '../paths.js';
 import { BlobStore } from '../download/store.js';
 import { fetchText, fetchVerified } from '../download/downloader.js';
 import { parseSha256Sums, sumsLocation } from '../download/sha256sums.js';
-import { openInstance, readState, writeState, IN_CONTAINER, CACHE_IN_CONTAINER, type InstanceFiles, type InstanceState } from '../vm/instance.js';
+import { openInstance, readState, writeState, IN_CONTAINER, CACHE_IN_CONTAINER, RAM_TMPFS, type InstanceFiles, type InstanceState } from '../vm/instance.js';
 import { diskPath, flashExists, keysExist, makeDisk, makeFlash, makeKeys, makeSeed, seedContents, type ToolEnv } from '../vm/prepare.js';
 import { chooseMachine, type MachineChoice } from '../vm/machine.js';
 import { GUEST_SSH_FORWARD, qemuArgs } from '../vm/qemu-args.js';
@@ -21,7 +21,7 @@ import { waitForSsh } from '../vm/readiness.js';
 import { GuestSsh, chooseSshMode } from '../ssh/client.js';
 import { isInterrupting, onCleanup } from '../cleanup.js';
 import { qmp } from '../vm/qmp.js';
-import { loadSteps, type SavedFormat, dropSaved, guestWrittenFiles, isSuspended, launchKey, readSaved, resumePlan, stampFiles } from '../vm/saved-state.js';
+import { loadSteps, restoringRam, savedFilesPresent, SAVED_FORMAT, type SavedFormat, dropSaved, guestWrittenFiles, isSuspended, launchKey, readSaved, resumePlan, stampFiles } from '../vm/saved-state.js';
 import { kernelBootFor } from './kernel-boot.js';
 import { progressLine } from './progress.js';
 
@@ -226,11 +226,12 @@ export function upTasks(): ListrTask<UpCtx>[] {
           guestSshForward: GUEST_SSH_FORWARD,
           consoleLog: IN_CONTAINER.console,
           qmpSocket: IN_CONTAINER.qmp,
-          ramFile: ctx.config.ramFile ? IN_CONTAINER.ram : undefined,
+          ramFile: ctx.config.ramFile ? RAM_TMPFS.file : undefined,
           kernel: ctx.kernel ? { image: '/kernel/Image', append: ctx.kernel.append } : undefined,
         });
         const key = launchKey({ image: ctx.image.tag!, cmd, binds });
-        const plan = resumePlan(readSaved(ctx.files), existsSync(ctx.files.vmState), { launchKey: key, stamps: stampFiles(guestWrittenFiles(ctx.files)) }, ctx.noResume);
+        const saved = readSaved(ctx.files);
+        const plan = resumePlan(saved, savedFilesPresent(ctx.files, saved), { launchKey: key, stamps: stampFiles(guestWrittenFiles(ctx.files)) }, ctx.noResume);
         if (plan.kind === 'refuse') throw new UsageError(MESSAGES.suspendedOther(ctx.name, plan.reason), MESSAGES.suspendedOtherHint);
         // Nothing to resume: drop whatever is there (a memory file left without its record is garbage).
         if (plan.kind === 'none' || plan.kind === 'discard') dropSaved(ctx.files);
@@ -261,13 +262,15 @@ export function upTasks(): ListrTask<UpCtx>[] {
             hostPort: ctx.sshPort!,
             containerPort: GUEST_SSH_FORWARD,
             kvm: ctx.machine!.accel === 'kvm',
+            tmpfs: ctx.config.ramFile ? { path: RAM_TMPFS.dir, sizeMiB: ctx.config.memoryMiB + 64 } : undefined,
           });
           ctx.containerId = container.id;
         };
         if (plan.kind === 'resume') {
           task.output = `resuming the guest saved at ${plan.record.savedAt}`;
           try {
-            await start([...cmd, ...RESUME_ARGS]);
+            const qemu = [...cmd, ...RESUME_ARGS];
+            await start(plan.record.format === SAVED_FORMAT.ramFile ? restoringRam(IN_CONTAINER.ram, RAM_TMPFS.file, qemu) : qemu);
             await continueSaved(docker, ctx.containerId!, plan.record.format);
             ctx.resumed = true;
             dropSaved(ctx.files);
@@ -280,8 +283,6 @@ export function upTasks(): ListrTask<UpCtx>[] {
           }
         }
         if (!ctx.resumed) {
-          // A fresh boot gets fresh RAM, not what an unused saved state left in a RAM file.
-          rmSync(ctx.files.ram, { force: true });
           await start(cmd);
         }
         const how = ctx.resumed ? 'QEMU resumed the suspended guest' : 'QEMU started';

@@ -6,7 +6,7 @@ describe('config', () => {
   it('accepts valid settings and normalises them', () => {
     const c = parseConfig({ imageUrl: 'http://127.0.0.1:8080/x.img', imageSha256: 'A'.repeat(64), diskGrow: '5G', sshPort: '6000', accel: 'tcg', ramFile: true }, 't');
     expect(c).toEqual({ imageUrl: 'http://127.0.0.1:8080/x.img', imageSha256: 'a'.repeat(64), diskGrow: '+5G', sshPort: 6000, accel: 'tcg', ramFile: true });
-    expect(DEFAULTS.ramFile).toBe(false);
+    expect(DEFAULTS.ramFile).toBe(true);
   });
 
   it.each([

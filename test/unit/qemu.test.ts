@@ -62,10 +62,10 @@ describe('qemuArgs', () => {
   });
 
   it('with a RAM file, guest RAM is that file, shared, the size of -m (suspend leaves it out of the stream)', () => {
-    const p = pairs(qemuArgs(spec({ ramFile: '/instance/ram' })).filter((a) => a !== '-nographic'));
+    const p = pairs(qemuArgs(spec({ ramFile: '/vmram/ram' })).filter((a) => a !== '-nographic'));
     expect(p).toContain('-M virt,memory-backend=ram0');
     expect(p).toContain('-m 2048');
-    expect(p).toContain('-object memory-backend-file,id=ram0,size=2048M,mem-path=/instance/ram,share=on');
+    expect(p).toContain('-object memory-backend-file,id=ram0,size=2048M,mem-path=/vmram/ram,share=on');
   });
 
   it('adds direct kernel boot', () => {

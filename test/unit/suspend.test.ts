@@ -1,17 +1,17 @@
 /** Suspend/resume logic: when a saved state may be resumed, and the QMP client run in the container. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SAVED_FORMAT, commitSaved, dropSaved, guestWrittenFiles, isSuspended, launchKey, loadSteps, readSaved, resumePlan, saveSteps, stampFiles, type SavedRecord } from '../../src/vm/saved-state.js';
+import { SAVED_FORMAT, commitSaved, dropSaved, guestWrittenFiles, isSuspended, launchKey, loadSteps, readSaved, restoringRam, resumePlan, saveSteps, savedFilesPresent, stampFiles, type SavedRecord } from '../../src/vm/saved-state.js';
 import { instanceFiles, type InstanceState } from '../../src/vm/instance.js';
 import { qmpCommand, type QmpStep } from '../../src/vm/qmp.js';
 import { suspendedSettings } from '../../src/workflows/up.js';
 
 const launch = { image: 'm5dev/toolchain:abc', cmd: ['qemu-system-aarch64', '-smp', '2'], binds: ['/h/i:/instance'] };
-const stamps = [{ file: 'disk.qcow2', size: 10, mtimeMs: 1 }, { file: 'flash1.img', size: 64, mtimeMs: 2 }, { file: 'ram', size: 2048, mtimeMs: 3 }];
+const stamps = [{ file: 'disk.qcow2', size: 10, mtimeMs: 1 }, { file: 'flash1.img', size: 64, mtimeMs: 2 }, { file: 'disk.raw', size: 2048, mtimeMs: 3 }];
 const record = (over: Partial<SavedRecord> = {}): SavedRecord => ({ format: SAVED_FORMAT.ramFile, launchKey: launchKey(launch), stamps, bytes: 5, savedAt: 'now', saveMs: 1, ...over });
 
 describe('resumePlan', () => {
@@ -24,13 +24,13 @@ describe('resumePlan', () => {
   });
   it('discards on --no-resume, a missing memory file, or a disk that changed', () => {
     expect(resumePlan(record(), true, now, true)).toEqual({ kind: 'discard', reason: '--no-resume' });
-    expect(resumePlan(record(), false, now, false)).toMatchObject({ kind: 'discard', reason: /memory file/ });
+    expect(resumePlan(record(), false, now, false)).toMatchObject({ kind: 'discard', reason: /saved memory is missing/ });
     const touched = { ...now, stamps: [stamps[0]!, { ...stamps[1]!, mtimeMs: 3 }, stamps[2]!] };
-    expect(resumePlan(record(), true, touched, false)).toMatchObject({ kind: 'discard', reason: /disk or RAM file changed/ });
+    expect(resumePlan(record(), true, touched, false)).toMatchObject({ kind: 'discard', reason: /disk changed/ });
     const grown = { ...now, stamps: [{ ...stamps[0]!, size: 11 }, stamps[1]!, stamps[2]!] };
     expect(resumePlan(record(), true, grown, false)).toMatchObject({ kind: 'discard' });
-    const noRam = { ...now, stamps: stamps.slice(0, 2) };
-    expect(resumePlan(record(), true, noRam, false)).toMatchObject({ kind: 'discard' });
+    const oneGone = { ...now, stamps: stamps.slice(0, 2) };
+    expect(resumePlan(record(), true, oneGone, false)).toMatchObject({ kind: 'discard' });
   });
   it('resumes either format: RAM in the stream, or RAM in the RAM file', () => {
     expect(resumePlan(record({ format: SAVED_FORMAT.stream }), true, now, false)).toMatchObject({ kind: 'resume' });
@@ -84,13 +84,13 @@ describe('saved state files', () => {
     writeFileSync(files.diskOverlay, 'disk');
     writeFileSync(files.flash1, 'vars');
     writeFileSync(files.flash0, 'code'); // read-only firmware: not stamped
-    writeFileSync(files.ram, 'ram');
-    expect(guestWrittenFiles(files).map((p) => p.slice(dir.length + 1))).toEqual(['disk.qcow2', 'flash1.img', 'ram']);
+    expect(guestWrittenFiles(files).map((p) => p.slice(dir.length + 1))).toEqual(['disk.qcow2', 'flash1.img']);
     writeFileSync(`${files.vmState}.tmp`, 'devices');
-    const rec = record({ stamps: stampFiles(guestWrittenFiles(files)) });
+    const rec = record({ format: SAVED_FORMAT.stream, stamps: stampFiles(guestWrittenFiles(files)) });
     commitSaved(files, rec);
     expect(readSaved(files)).toEqual(rec);
     expect(isSuspended(files)).toBe(true);
+    expect(savedFilesPresent(files, rec)).toBe(true);
     utimesSync(files.diskOverlay, new Date(), new Date(Date.now() + 5000));
     expect(resumePlan(rec, true, { launchKey: rec.launchKey, stamps: stampFiles(guestWrittenFiles(files)) }, false).kind).toBe('discard');
     dropSaved(files);
@@ -100,6 +100,44 @@ describe('saved state files', () => {
     expect(readSaved(files)).toBeUndefined();
     writeFileSync(files.vmStateRecord, JSON.stringify({ ...rec, format: 3 })); // a format this m5dev does not know
     expect(readSaved(files)).toBeUndefined();
+  });
+  it('with the RAM in a file, commits the saved RAM with the device state, needs both, and drops both', () => {
+    dir = mkdtempSync(join(tmpdir(), 'm5dev-saved-'));
+    const files = instanceFiles(dir);
+    writeFileSync(`${files.vmState}.tmp`, 'devices');
+    writeFileSync(`${files.ram}.tmp`, 'ram');
+    const rec = record({ format: SAVED_FORMAT.ramFile, stamps: [] });
+    commitSaved(files, rec);
+    expect([existsSync(files.ram), existsSync(`${files.ram}.tmp`), readSaved(files)?.format]).toEqual([true, false, SAVED_FORMAT.ramFile]);
+    expect(savedFilesPresent(files, rec)).toBe(true);
+    rmSync(files.ram);
+    expect(savedFilesPresent(files, rec)).toBe(false);
+    expect(savedFilesPresent(files, { ...rec, format: SAVED_FORMAT.stream })).toBe(true);
+    writeFileSync(files.ram, 'ram');
+    writeFileSync(`${files.ram}.tmp`, 'half');
+    dropSaved(files);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
+describe('restoringRam', () => {
+  let dir: string;
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  it('copies the saved RAM into place, sparse, then runs the command with its arguments intact', () => {
+    dir = mkdtempSync(join(tmpdir(), 'm5dev-ram-'));
+    const saved = join(dir, 'ram');
+    const fd = openSync(saved, 'w');
+    writeSync(fd, 'page', 8 * 2 ** 20);
+    ftruncateSync(fd, 64 * 2 ** 20);
+    closeSync(fd);
+    const target = join(dir, 'tmpfs-ram');
+    const cmd = restoringRam(saved, target, ['stat', '-c', '%s %b %B', target]);
+    const [size, blocks, blockSize] = execFileSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8' }).trim().split(' ').map(Number);
+    expect(size).toBe(64 * 2 ** 20);
+    expect(blocks! * blockSize!).toBeLessThan(2 ** 20); // holes stayed holes
+    expect(readFileSync(target).subarray(8 * 2 ** 20, 8 * 2 ** 20 + 4).toString()).toBe('page');
+    const missing = restoringRam(join(dir, 'absent'), target, ['true']);
+    expect(() => execFileSync(missing[0]!, missing.slice(1), { stdio: 'ignore' })).toThrow();
   });
 });
 

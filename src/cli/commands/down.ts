@@ -20,7 +20,7 @@ export function registerDown(program: Command): void {
       const { stopInstance } = await import('../../workflows/down.js');
       const res = await stopInstance(await connectDocker(), home, files, opts.name, Number(opts.grace));
       const suspended = isSuspended(files);
-      // The guest's RAM file is only worth its disk space while the guest is suspended.
+      // Saved RAM without a suspended state to go with it is garbage.
       if (!suspended) rmSync(files.ram, { force: true });
       if (globalOpts(cmd).json) printJson(res);
       else if (res.wasRunning) process.stdout.write(`${opts.name} stopped${res.clean ? '' : ' (forced)'}\n`);

@@ -62,7 +62,8 @@ export function registerUp(program: Command): void {
     .option('--boot-timeout <seconds>', `seconds to wait for SSH (default ${DEFAULTS.bootTimeoutSec})`)
     .option('--base-image <ref>', `toolchain base image (default ${DEFAULTS.baseImage})`)
     .option('--kernel <version>', 'direct-boot the kernel built by `m5dev kernel build --version <version>`')
-    .option('--ram-file', 'keep guest RAM in a file in the instance dir: `m5dev suspend`/`up` save and resume in about a second, but the host writes dirty guest memory back to that file while the guest runs')
+    .option('--ram-file', 'guest RAM is a file in the VM container\'s tmpfs, so `m5dev suspend`/`up` save and load only the device state and copy the RAM file (default)')
+    .option('--no-ram-file', 'guest RAM is ordinary memory, saved whole into QEMU\'s migration stream on suspend (slower resume)')
     .option('--no-resume', 'boot afresh, discarding the memory saved by `m5dev suspend` (the disk was synced when it suspended)')
     .action(async (flags: UpFlags, cmd: Command) => {
       const g = globalOpts(cmd);
