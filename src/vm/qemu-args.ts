@@ -15,7 +15,7 @@ export interface QemuSpec {
   qmpSocket: string;
   /**
    * Guest RAM as a shared file mapping (`--ram-file`): `m5dev suspend` then saves only the device
-   * state (x-ignore-shared) and a resume maps the same file instead of loading all of RAM.
+   * state (x-ignore-shared) and a resume maps the file restored from it instead of loading all of RAM.
    * Absent: anonymous RAM, saved whole into the migration stream.
    */
   ramFile?: string;

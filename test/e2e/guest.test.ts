@@ -3,7 +3,7 @@
  * booting the arm64 fixture served over loopback, real SSH with the pinned host key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
@@ -170,6 +170,20 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     const now = await cli(['exec', '--', 'cat /proc/sys/kernel/random/boot_id; ls /dev/shm'], env);
     expect(now.stdout.trim().split('\n')[0]).not.toBe(bootId);
     expect(now.stdout).not.toMatch(/marker/);
+    expect(readdirSync(join(home, 'instances', 'default')).filter((f) => f.startsWith('vmstate') || f.startsWith('ram'))).toEqual([]);
+  }, 900_000);
+
+  it('boots afresh, and says so, when the saved RAM file is damaged', async () => {
+    const bootId = (await cli(['exec', '--', 'cat /proc/sys/kernel/random/boot_id'], env)).stdout.trim();
+    expect((await cli(['suspend'], env)).code).toBe(0);
+    const ram = join(home, 'instances', 'default', 'ram');
+    truncateSync(ram, statSync(ram).size - 4096); // QEMU refuses a RAM file of the wrong size
+    const res = await cli(['--json', 'up', '--boot-timeout', '600'], env);
+    expect(res.code, res.stderr).toBe(0);
+    const out = JSON.parse(res.stdout) as { resumed: boolean; notes: string[] };
+    expect(out.resumed).toBe(false);
+    expect(out.notes.join(' ')).toMatch(/could not resume \(qemu-system-aarch64: backing store size \w+ does not match 'size' option \w+\); booted afresh/);
+    expect((await cli(['exec', '--', 'cat /proc/sys/kernel/random/boot_id'], env)).stdout.trim()).not.toBe(bootId);
     expect(readdirSync(join(home, 'instances', 'default')).filter((f) => f.startsWith('vmstate') || f.startsWith('ram'))).toEqual([]);
   }, 900_000);
 
