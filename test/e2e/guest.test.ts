@@ -156,35 +156,35 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     expect(readdirSync(join(home, 'instances', 'default')).filter((f) => f.startsWith('vmstate') || f.startsWith('ram'))).toEqual([]);
   }, 600_000);
 
-  it('never resumes a saved state over a disk that changed: boots afresh instead', async () => {
+  /** Suspend, damage the saved state as `damage` does, then `up`: the guest must boot afresh, leave no saved state and say why. */
+  async function suspendDamageUp(damage: (instanceDir: string) => void): Promise<{ notes: string; guest: string }> {
     const bootId = (await cli(['exec', '--', 'cat /proc/sys/kernel/random/boot_id'], env)).stdout.trim();
     expect((await cli(['suspend'], env)).code).toBe(0);
-    const disk = join(home, 'instances', 'default', 'disk.qcow2');
-    const later = new Date(Date.now() + 60_000);
-    utimesSync(disk, later, later);
+    const dir = join(home, 'instances', 'default');
+    damage(dir);
     const res = await cli(['--json', 'up', '--boot-timeout', '600'], env);
     expect(res.code, res.stderr).toBe(0);
     const out = JSON.parse(res.stdout) as { resumed: boolean; notes: string[] };
     expect(out.resumed).toBe(false);
-    expect(out.notes.join(' ')).toMatch(/saved state discarded: the disk changed/);
     const now = await cli(['exec', '--', 'cat /proc/sys/kernel/random/boot_id; ls /dev/shm'], env);
     expect(now.stdout.trim().split('\n')[0]).not.toBe(bootId);
-    expect(now.stdout).not.toMatch(/marker/);
-    expect(readdirSync(join(home, 'instances', 'default')).filter((f) => f.startsWith('vmstate') || f.startsWith('ram'))).toEqual([]);
+    expect(readdirSync(dir).filter((f) => f.startsWith('vmstate') || f.startsWith('ram'))).toEqual([]);
+    return { notes: out.notes.join(' '), guest: now.stdout };
+  }
+
+  it('never resumes a saved state over a disk that changed: boots afresh instead', async () => {
+    const { notes, guest } = await suspendDamageUp((dir) => {
+      const later = new Date(Date.now() + 60_000);
+      utimesSync(join(dir, 'disk.qcow2'), later, later);
+    });
+    expect(notes).toMatch(/saved state discarded: the disk changed/);
+    expect(guest).not.toMatch(/marker/);
   }, 900_000);
 
   it('boots afresh, and says so, when the saved RAM file is damaged', async () => {
-    const bootId = (await cli(['exec', '--', 'cat /proc/sys/kernel/random/boot_id'], env)).stdout.trim();
-    expect((await cli(['suspend'], env)).code).toBe(0);
-    const ram = join(home, 'instances', 'default', 'ram');
-    truncateSync(ram, statSync(ram).size - 4096); // QEMU refuses a RAM file of the wrong size
-    const res = await cli(['--json', 'up', '--boot-timeout', '600'], env);
-    expect(res.code, res.stderr).toBe(0);
-    const out = JSON.parse(res.stdout) as { resumed: boolean; notes: string[] };
-    expect(out.resumed).toBe(false);
-    expect(out.notes.join(' ')).toMatch(/could not resume \(qemu-system-aarch64: backing store size \w+ does not match 'size' option \w+\); booted afresh/);
-    expect((await cli(['exec', '--', 'cat /proc/sys/kernel/random/boot_id'], env)).stdout.trim()).not.toBe(bootId);
-    expect(readdirSync(join(home, 'instances', 'default')).filter((f) => f.startsWith('vmstate') || f.startsWith('ram'))).toEqual([]);
+    // QEMU refuses a RAM file of the wrong size.
+    const { notes } = await suspendDamageUp((dir) => truncateSync(join(dir, 'ram'), statSync(join(dir, 'ram')).size - 4096));
+    expect(notes).toMatch(/could not resume \(qemu-system-aarch64: backing store size \w+ does not match 'size' option \w+\); booted afresh/);
   }, 900_000);
 
   it('fails clearly when the SSH port is taken, starting nothing', async () => {

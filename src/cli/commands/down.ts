@@ -20,8 +20,6 @@ export function registerDown(program: Command): void {
       const { stopInstance } = await import('../../workflows/down.js');
       const res = await stopInstance(await connectDocker(), home, files, opts.name, Number(opts.grace));
       const suspended = isSuspended(files);
-      // Saved RAM without a suspended state to go with it is garbage.
-      if (!suspended) rmSync(files.ram, { force: true });
       if (globalOpts(cmd).json) printJson(res);
       else if (res.wasRunning) process.stdout.write(`${opts.name} stopped${res.clean ? '' : ' (forced)'}\n`);
       else if (suspended) process.stdout.write(`${opts.name} is suspended; its saved state is kept (\`m5dev up\` resumes it, \`m5dev up --no-resume\` discards it)\n`);
