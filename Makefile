@@ -48,7 +48,7 @@ bench: setup build fixture
 	npx tsc -p bench/tsconfig.json
 	M5DEV_FIXTURE_DIR="$$(bash scripts/build-test-image.sh)" node dist-bench/bench/run.js
 
-# suspend → resume cycles under guest memory load (SOAK_CYCLES=30, SOAK_UP_ARGS=--ram-file)
+# suspend → resume cycles under guest memory load (SOAK_CYCLES=30, SOAK_UP_ARGS=--no-ram-file)
 soak: setup build fixture
 	bash bench/resume-soak.sh
 

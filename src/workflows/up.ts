@@ -17,7 +17,7 @@ import { chooseMachine, type MachineChoice } from '../vm/machine.js';
 import { GUEST_SSH_FORWARD, qemuArgs } from '../vm/qemu-args.js';
 import { containerLogs, forceRemove, listVmContainers, startVmContainer, vmContainerName, type VmContainerInfo } from '../docker/containers.js';
 import { firstFreePort, isPortFree } from '../vm/ports.js';
-import { waitForSsh } from '../vm/readiness.js';
+import { lastConsoleLine, waitForSsh } from '../vm/readiness.js';
 import { GuestSsh, chooseSshMode } from '../ssh/client.js';
 import { isInterrupting, onCleanup } from '../cleanup.js';
 import { qmp } from '../vm/qmp.js';
@@ -78,8 +78,6 @@ const RESUME_ARGS = ['-S', '-incoming', 'defer'];
 async function continueSaved(docker: Docker, containerId: string, format: SavedFormat): Promise<void> {
   await qmp(docker, containerId, IN_CONTAINER.qmp, loadSteps(format, IN_CONTAINER.vmState, IN_CONTAINER.vmStateRecord), 120);
 }
-
-const lastLine = (text: string) => text.trim().split('\n').pop()?.trim() ?? '';
 
 // Pure skip predicates: a reason string, or false to run.
 export const upSkipped = {
@@ -280,7 +278,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
             // Ctrl-C: the container's cleanup removes it; a state not yet consumed stays resumable.
             if (isInterrupting()) throw e;
             // QEMU's last word (a RAM file it refused, a stream it could not load) says more than the QMP error.
-            const why = ctx.containerId ? lastLine(await containerLogs(docker, ctx.containerId).catch(() => '')) : '';
+            const why = ctx.containerId ? lastConsoleLine(await containerLogs(docker, ctx.containerId).catch(() => '')) : '';
             if (ctx.containerId) await forceRemove(docker, ctx.containerId);
             dropSaved(ctx.files);
             ctx.notes.push(`could not resume (${why || (e as Error).message}); booted afresh`);
