@@ -35,7 +35,7 @@ rootfs="$work/rootfs"
 
 log "mmdebstrap arm64 rootfs (takes a few minutes under qemu-user)"
 mmdebstrap --arch=arm64 --variant=minbase --mode=root --format=directory \
-  --include=systemd-sysv,udev,kmod,linux-image-cloud-arm64,initramfs-tools,cloud-init,openssh-server,sudo,ifupdown,isc-dhcp-client,netbase,iproute2,grub-efi-arm64-bin,ca-certificates \
+  --include=systemd-sysv,udev,kmod,cloud-guest-utils,e2fsprogs,linux-image-cloud-arm64,initramfs-tools,cloud-init,openssh-server,sudo,ifupdown,isc-dhcp-client,netbase,iproute2,grub-efi-arm64-bin,ca-certificates \
   --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
   --dpkgopt='path-exclude=/usr/share/locale/*' \
   --customize-hook='echo "LABEL=cloudimg-rootfs / ext4 defaults,discard 0 1" > "$1/etc/fstab"' \

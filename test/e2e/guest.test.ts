@@ -73,12 +73,18 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     expect(who.stdout.split('\n').slice(0, 3)).toEqual(['ubuntu', '0', '/bin/bash']);
     const fail = await cli(['exec', '--', 'exit 7'], env);
     expect(fail.code).toBe(7);
+    // The seed's "+10G": cloud-init's growpart and resizefs grew the 2 GiB root into the grown disk.
+    const df = await cli(['exec', '--', 'df', '--output=size', '-B', '1G', '/'], env);
+    expect(Number(df.stdout.trim().split('\n').pop())).toBeGreaterThanOrEqual(11);
   }, 120_000);
 
   it('pins the guest host key it generated (no trust on first use)', async () => {
     const guestKey = (await cli(['exec', '--', 'sudo', 'cat', '/etc/ssh/ssh_host_ed25519_key.pub'], env)).stdout.trim().split(/\s+/).slice(0, 2).join(' ');
     const known = readFileSync(join(home, 'instances', 'default', 'known_hosts'), 'utf8').trim();
     expect(known).toBe(`m5dev-default ${guestKey}`);
+    // cc_ssh made no host keys of its own: the seeded ed25519 pair is the only one.
+    const keys = await cli(['exec', '--', 'ls /etc/ssh/ | grep ^ssh_host_'], env);
+    expect(keys.stdout.trim().split('\n')).toEqual(['ssh_host_ed25519_key', 'ssh_host_ed25519_key.pub']);
     // Swap the pinned key for another: the connection must now be refused.
     const other = mkdtempSync(join(tmpdir(), 'm5dev-key-'));
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(other, 'k')]);
