@@ -3,18 +3,34 @@ import type Docker from 'dockerode';
 import { DockerUnavailableError } from '../errors.js';
 import { onCleanup } from '../cleanup.js';
 import { LABELS, SESSION_ID } from './labels.js';
+import { readFileSync } from 'node:fs';
+import { modemOptions, resolveEndpoint, type ConfigReader, type Endpoint } from '../engine/endpoint.js';
 
 let cached: Docker | undefined;
+
+const readConfigFile: ConfigReader = (path) => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+};
+
+/** The engine the docker CLI would use here (DOCKER_HOST, DOCKER_CONTEXT, the current context). */
+export function currentEndpoint(env: NodeJS.ProcessEnv = process.env): Endpoint {
+  return resolveEndpoint(env, readConfigFile);
+}
 
 export async function connectDocker(): Promise<Docker> {
   if (cached) return cached;
   // Loaded on first use: commands that never talk to the engine start faster.
   const { default: DockerClass } = await import('dockerode');
-  const docker = new DockerClass(); // honours DOCKER_HOST, else /var/run/docker.sock
+  const endpoint = currentEndpoint();
+  const docker = new DockerClass(modemOptions(endpoint, readConfigFile, process.env) as Docker.DockerOptions);
   try {
-    await withTimeout(docker.ping(), 5000);
+    await withTimeout(docker.ping(), endpoint.transport === 'ssh' ? 20_000 : 5000);
   } catch (e) {
-    throw new DockerUnavailableError(describe(e));
+    throw new DockerUnavailableError(`${describe(e)} (${endpoint.host}, from ${endpoint.source})`);
   }
   cached = docker;
   // Registered first, so it runs last: whatever this process created and still exists after the
@@ -26,7 +42,7 @@ export async function connectDocker(): Promise<Docker> {
 function describe(e: unknown): string {
   const err = e as NodeJS.ErrnoException & { address?: string };
   if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
-    return `${err.code} at ${err.address ?? process.env.DOCKER_HOST ?? '/var/run/docker.sock'}`;
+    return `${err.code}`;
   }
   if (err.code === 'EACCES') return 'permission denied on the Docker socket (add yourself to the docker group)';
   return err.message ?? String(e);

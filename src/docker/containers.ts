@@ -13,8 +13,9 @@ export interface ToolRun {
   cmd: string[];
   binds: string[];
   home: string;
-  /** Files created for the host user: chown them back when the host user is not root. */
+  /** Files created for the client user in shared storage: chown them to `owner` (see Engine.owner). */
   chownPaths?: string[];
+  owner?: { uid: number; gid: number };
   description: string;
   env?: string[];
   /** Called with each output line while the tool runs (progress). */
@@ -25,10 +26,8 @@ export interface ToolRun {
 
 /** Run a command to completion in a throwaway toolchain container; non-zero exit is a ToolError. */
 export async function runTool(docker: Docker, run: ToolRun): Promise<string> {
-  const uid = process.getuid?.() ?? 0;
-  const gid = process.getgid?.() ?? 0;
-  const script = run.chownPaths && uid !== 0
-    ? ['sh', '-c', `"$@" && chown -R ${uid}:${gid} ${run.chownPaths.map(shellQuote).join(' ')}`, 'm5dev-tool', ...run.cmd]
+  const script = run.chownPaths && run.owner
+    ? ['sh', '-c', `"$@" && chown -R ${run.owner.uid}:${run.owner.gid} ${run.chownPaths.map(shellQuote).join(' ')}`, 'm5dev-tool', ...run.cmd]
     : run.cmd;
   const container = await docker.createContainer({
     Image: run.image,

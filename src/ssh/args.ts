@@ -10,6 +10,8 @@ export interface SshTarget {
   identityFile: string;
   knownHostsFile: string;
   controlPath: string;
+  /** Reach sshd through this command's stdio (an Engine API relay) instead of 127.0.0.1:port. */
+  proxyCommand?: string;
 }
 
 /** Options shared by every connection: pinned host key, our key only, no user config. */
@@ -33,6 +35,7 @@ export function sshOptions(t: SshTarget, opts: { batch: boolean; connectTimeoutS
     ...(opts.reuse === false
       ? o('ControlMaster=no')
       : [...o('ControlMaster=auto'), ...o(`ControlPath=${t.controlPath}`), ...o('ControlPersist=300')]),
+    ...(t.proxyCommand ? o(`ProxyCommand=${t.proxyCommand}`) : []),
     '-p', String(t.port),
   ];
 }
@@ -59,6 +62,7 @@ export function sshConfigBlock(t: SshTarget, hostName: string): string {
     `  UserKnownHostsFile ${t.knownHostsFile}`,
     '  StrictHostKeyChecking yes',
     '  PasswordAuthentication no',
+    ...(t.proxyCommand ? [`  ProxyCommand ${t.proxyCommand}`] : []),
     '',
   ].join('\n');
 }

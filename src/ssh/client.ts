@@ -3,7 +3,7 @@
  * else with the toolchain container's client (docker exec in the VM container).
  */
 import { spawn } from 'node:child_process';
-import { accessSync, closeSync, constants, copyFileSync, mkdirSync, openSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync } from 'node:fs';
 import { basename, delimiter, join } from 'node:path';
 import type Docker from 'dockerode';
 import { GUEST_SSH_FORWARD } from '../vm/qemu-args.js';
@@ -37,8 +37,8 @@ export function chooseSshMode(env: NodeJS.ProcessEnv = process.env): SshMode {
   return findOnPath('ssh', env) ? 'host' : 'container';
 }
 
-export function hostTarget(files: InstanceFiles, name: string, port: number): SshTarget {
-  return { alias: hostKeyAlias(name), port, identityFile: files.userKey, knownHostsFile: files.knownHosts, controlPath: hostControlPath(files.dir) };
+export function hostTarget(files: InstanceFiles, name: string, port: number, proxyCommand?: string): SshTarget {
+  return { alias: hostKeyAlias(name), port, identityFile: files.userKey, knownHostsFile: files.knownHosts, controlPath: hostControlPath(files.dir), proxyCommand };
 }
 
 export function containerTarget(name: string): SshTarget {
@@ -65,6 +65,8 @@ export class GuestSsh {
     private readonly hostPort: number,
     readonly mode: SshMode = chooseSshMode(),
     private readonly container?: { docker: Docker; id: string },
+    /** Host mode through an Engine API relay (an engine whose 127.0.0.1 is not ours). */
+    private readonly proxyCommand?: string,
   ) {}
 
   private vm(): { docker: Docker; id: string } {
@@ -76,7 +78,7 @@ export class GuestSsh {
     // M5DEV_SSH_REUSE=no: a fresh connection (and host-key check) every time, no ControlMaster.
     if (process.env.M5DEV_SSH_REUSE === 'no') opts = { ...opts, reuse: false };
     return this.mode === 'host'
-      ? sshCommand(hostTarget(this.files, this.name, this.hostPort), remote, opts)
+      ? sshCommand(hostTarget(this.files, this.name, this.hostPort, this.proxyCommand), remote, opts)
       : sshCommand(containerTarget(this.name), remote, opts);
   }
 
@@ -95,12 +97,12 @@ export class GuestSsh {
     const q = shellQuote(remotePath);
     const remote = [`cat > ${q}.part && chmod ${mode} ${q}.part && mv -f ${q}.part ${q}`];
     if (this.mode === 'container') {
-      const staging = join(this.files.dir, 'upload');
-      mkdirSync(staging, { recursive: true });
-      copyFileSync(localPath, join(staging, basename(localPath)));
+      // Into the VM container over the Engine API (a tar stream), then over its ssh to the guest.
+      const { putLocalFile } = await import('../engine/archive.js');
+      const staged = `m5dev-upload-${basename(localPath)}`;
+      await putLocalFile(this.vm().docker, this.vm().id, '/tmp', localPath, staged);
       const argv = this.command(remote, { batch: true });
-      const inContainer = `${IN_CONTAINER.dir}/upload/${basename(localPath)}`;
-      return (await containers()).execCapture(this.vm().docker, this.vm().id, ['sh', '-c', `${argv.map(shellQuote).join(' ')} < ${shellQuote(inContainer)}`]);
+      return (await containers()).execCapture(this.vm().docker, this.vm().id, ['sh', '-c', `${argv.map(shellQuote).join(' ')} < ${shellQuote(`/tmp/${staged}`)}; rc=$?; rm -f ${shellQuote(`/tmp/${staged}`)}; exit $rc`]);
     }
     const fd = openSync(localPath, 'r');
     try {

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join } from 'node:path';
 import { INSTANCE_NAME_RE, instanceDir, type HomeLayout } from '../paths.js';
 import { InstanceNotFoundError, UsageError } from '../errors.js';
+import type { InstanceEngine } from '../engine/engine.js';
 
 export interface InstanceState {
   name: string;
@@ -21,6 +22,10 @@ export interface InstanceState {
   seedHash?: string;
   /** Guest RAM is a file in the VM container's tmpfs (`--ram-file`). */
   ramFile?: boolean;
+  /** The engine the instance's data lives on (absent: created before m5dev recorded it; a local engine). */
+  engine?: InstanceEngine;
+  /** The toolchain image the VM container runs (its helper image for storage on a volume). */
+  image?: string;
   /** launchKey() of the running VM container (a suspend records it). */
   launchKey?: string;
   createdAt: string;
@@ -71,6 +76,8 @@ export function instanceFiles(dir: string): InstanceFiles {
   };
 }
 
+/** The same files as names inside the instance's storage (see engine/storage.ts). */
+export const STORED = instanceFiles('');
 /** Same layout as seen from inside a container where the instance dir is mounted at /instance. */
 export const IN_CONTAINER = instanceFiles('/instance');
 export const CACHE_IN_CONTAINER = '/cache';

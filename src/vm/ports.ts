@@ -9,9 +9,9 @@ export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
-export async function firstFreePort(start: number, taken: ReadonlySet<number>, limit = 100): Promise<number | undefined> {
+export async function firstFreePort(start: number, taken: ReadonlySet<number>, limit = 100, isFree: (p: number) => Promise<boolean> = isPortFree): Promise<number | undefined> {
   for (let p = start; p < start + limit && p <= 65535; p++) {
-    if (!taken.has(p) && (await isPortFree(p))) return p;
+    if (!taken.has(p) && (await isFree(p))) return p;
   }
   return undefined;
 }

@@ -1,37 +1,41 @@
 /**
  * Prepare: the idempotent per-instance artefacts (keys, cloud-init seed, flash, disk), each made
- * in the toolchain container from the instance dir and the read-only blob store. Never touches
- * the cached base image.
+ * in the toolchain container into the instance's storage, from the read-only blob storage. Never
+ * touches the cached base image. The client keeps its own copy of the keys and known_hosts (SSH
+ * runs on the client); the storage keeps what QEMU and the container's ssh client need.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type Docker from 'dockerode';
 import { runTool } from '../docker/containers.js';
-import { CACHE_IN_CONTAINER, IN_CONTAINER, hostKeyAlias, type InstanceFiles } from './instance.js';
+import { CACHE_IN_CONTAINER, IN_CONTAINER, STORED, hostKeyAlias, type InstanceFiles } from './instance.js';
 import { knownHostsLine, metaData, userData } from './cloud-config.js';
+import type { Storage } from '../engine/storage.js';
 
 export interface ToolEnv {
   docker: Docker;
   image: string;
   home: string;
-  blobsDir: string;
+  /** The instance's storage (mounted at /instance) and the blob cache (at /cache, read-only). */
+  storage: Storage;
+  blobs: Storage;
   files: InstanceFiles;
-}
-
-function binds(env: ToolEnv): string[] {
-  return [`${env.files.dir}:/instance`, `${env.blobsDir}:${CACHE_IN_CONTAINER}:ro`];
+  owner?: { uid: number; gid: number };
 }
 
 async function tool(env: ToolEnv, description: string, script: string): Promise<string> {
   return runTool(env.docker, {
     image: env.image,
     cmd: ['sh', '-ec', script],
-    binds: binds(env),
+    binds: [env.storage.bind('/instance'), env.blobs.bind(CACHE_IN_CONTAINER, true)],
     home: env.home,
     chownPaths: ['/instance'],
+    owner: env.owner,
     description,
   });
 }
+
+const KEY_FILES = [STORED.userKey, `${STORED.userKey}.pub`, STORED.hostKey, `${STORED.hostKey}.pub`];
 
 export function keysExist(files: InstanceFiles): boolean {
   return [files.userKey, `${files.userKey}.pub`, files.hostKey, `${files.hostKey}.pub`, files.knownHosts].every((f) => existsSync(f));
@@ -50,8 +54,18 @@ export async function makeKeys(env: ToolEnv, name: string): Promise<void> {
       `chmod 600 ${c.userKey} ${c.hostKey}`,
     ].join('\n'),
   );
-  const hostPub = readFileSync(`${env.files.hostKey}.pub`, 'utf8');
-  writeFileSync(env.files.knownHosts, knownHostsLine(hostKeyAlias(name), hostPub), { mode: 0o600 });
+  if (!env.storage.localDir) {
+    // The engine's copy is not the client's: bring the keys over (private ones 0600).
+    mkdirSync(env.files.dir, { recursive: true, mode: 0o700 });
+    for (const n of KEY_FILES) {
+      const data = await env.storage.read(n);
+      if (!data) throw new Error(`ssh-keygen left no ${n}`);
+      writeFileSync(`${env.files.dir}/${n}`, data, { mode: n.endsWith('.pub') ? 0o644 : 0o600 });
+    }
+  }
+  const known = knownHostsLine(hostKeyAlias(name), readFileSync(`${env.files.hostKey}.pub`, 'utf8'));
+  writeFileSync(env.files.knownHosts, known, { mode: 0o600 });
+  if (!env.storage.localDir) await env.storage.write([{ name: STORED.knownHosts, data: known, mode: 0o600 }]);
 }
 
 export function seedContents(files: InstanceFiles, name: string, instanceId: string): { userData: string; metaData: string; hash: string } {
@@ -67,14 +81,12 @@ export function seedContents(files: InstanceFiles, name: string, instanceId: str
 
 /** cloud-localds --disk-format qcow2, as the seed does. */
 export async function makeSeed(env: ToolEnv, contents: { userData: string; metaData: string }): Promise<void> {
-  writeFileSync(env.files.userData, contents.userData, { mode: 0o600 });
-  writeFileSync(env.files.metaData, contents.metaData);
+  await env.storage.write([
+    { name: STORED.userData, data: contents.userData, mode: 0o600 },
+    { name: STORED.metaData, data: contents.metaData },
+  ]);
   const c = IN_CONTAINER;
-  await tool(env, 'cloud-localds', `cloud-localds --disk-format qcow2 ${c.seed}.tmp ${c.userData} ${c.metaData}\nmv ${c.seed}.tmp ${c.seed}`);
-}
-
-export function flashExists(files: InstanceFiles): boolean {
-  return existsSync(files.flash0) && existsSync(files.flash1);
+  await tool(env, 'cloud-localds', `cloud-localds --disk-format qcow2 ${c.seed}.tmp ${c.userData} ${c.metaData}\nchmod 600 ${c.seed}.tmp\nmv ${c.seed}.tmp ${c.seed}`);
 }
 
 export async function makeFlash(env: ToolEnv): Promise<void> {
@@ -83,8 +95,8 @@ export async function makeFlash(env: ToolEnv): Promise<void> {
 
 export type DiskKind = 'raw' | 'overlay';
 
-export function diskPath(files: InstanceFiles, kind: DiskKind): string {
-  return kind === 'raw' ? files.diskRaw : files.diskOverlay;
+export function diskName(kind: DiskKind): string {
+  return kind === 'raw' ? STORED.diskRaw : STORED.diskOverlay;
 }
 
 /** The instance disk: a raw copy grown by `grow` (the seed), or a qcow2 overlay on the pristine base. */

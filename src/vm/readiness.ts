@@ -3,7 +3,6 @@
  * so a TCP connect proves nothing). While waiting: show the console's last line; fail early when
  * QEMU exits or the kernel panics, with the last console lines.
  */
-import { existsSync, openSync, readSync, fstatSync, closeSync } from 'node:fs';
 import { BootError, tail } from '../errors.js';
 
 export const PANIC_PATTERNS = [/Kernel panic - not syncing/, /end Kernel panic/, /VFS: Unable to mount root fs/];
@@ -24,22 +23,9 @@ export function lastConsoleLine(consoleText: string): string {
   return '';
 }
 
-export function readTail(path: string, maxBytes = 64 * 1024): string {
-  if (!existsSync(path)) return '';
-  const fd = openSync(path, 'r');
-  try {
-    const size = fstatSync(fd).size;
-    const len = Math.min(size, maxBytes);
-    const buf = Buffer.alloc(len);
-    readSync(fd, buf, 0, len, size - len);
-    return buf.toString('utf8');
-  } finally {
-    closeSync(fd);
-  }
-}
-
 export interface ReadinessProbe {
-  consoleFile: string;
+  /** The console's tail, wherever it is kept (a client file, or a volume read through the VM container). */
+  readConsole: () => Promise<string>;
   timeoutMs: number;
   intervalMs?: number;
   /** One SSH attempt: exit code 0 means ready. */
@@ -53,10 +39,10 @@ export async function waitForSsh(r: ReadinessProbe): Promise<number> {
   const start = Date.now();
   let lastSshError = '';
   for (;;) {
-    const text = readTail(r.consoleFile);
+    const text = await r.readConsole();
     const failure = bootFailure(text);
     if (failure) throw new BootError(`Guest failed to boot: ${failure}`, tail(text, 30));
-    if (!(await r.alive())) throw new BootError('QEMU exited before the guest was reachable', tail(readTail(r.consoleFile), 30));
+    if (!(await r.alive())) throw new BootError('QEMU exited before the guest was reachable', tail(await r.readConsole().catch(() => text), 30));
     r.onProgress?.(lastConsoleLine(text));
     const res = await r.probe();
     if (res.exitCode === 0) return (Date.now() - start) / 1000;
@@ -64,7 +50,7 @@ export async function waitForSsh(r: ReadinessProbe): Promise<number> {
     if (Date.now() - start > r.timeoutMs) {
       throw new BootError(
         `Guest not reachable over SSH after ${Math.round(r.timeoutMs / 1000)} s (last ssh error: ${lastSshError || 'none'})`,
-        tail(readTail(r.consoleFile), 30),
+        tail(await r.readConsole().catch(() => text), 30),
         'Raise --boot-timeout, or check the console with `m5dev logs`.',
       );
     }

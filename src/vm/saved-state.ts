@@ -5,12 +5,11 @@
  * first on resume, so a state is never used twice and never with a disk that moved on.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename } from 'node:path';
-import type { InstanceFiles } from './instance.js';
+import { STORED } from './instance.js';
 import type { QmpStep } from './qmp.js';
+import type { Storage } from '../engine/storage.js';
 
-/** Size and mtime of a file the guest writes (its disk, its UEFI variables, its RAM). */
+/** Size and mtime of a file the guest writes (its disk, its UEFI variables), as its storage reports them. */
 export interface FileStamp {
   file: string;
   size: number;
@@ -88,21 +87,16 @@ export function launchKey(launch: { image: string; cmd: string[]; binds: string[
   return createHash('sha256').update(JSON.stringify([launch.image, launch.cmd, launch.binds])).digest('hex');
 }
 
-/** The files the guest writes that a saved state depends on (those that exist). */
-export function guestWrittenFiles(files: InstanceFiles): string[] {
-  return [files.diskRaw, files.diskOverlay, files.flash1].filter((p) => existsSync(p));
+/** Stamps of the files the guest writes that a saved state depends on (those that exist). */
+export async function guestStamps(st: Storage): Promise<FileStamp[]> {
+  const found = await st.stat([STORED.diskRaw, STORED.diskOverlay, STORED.flash1]);
+  return [...found.values()].map(({ file, size, mtimeMs }) => ({ file, size, mtimeMs }));
 }
 
 /** Whether the files a record's format needs are there: the saved state, and the saved RAM for format 2. */
-export function savedFilesPresent(files: InstanceFiles, record: SavedRecord | undefined): boolean {
-  return existsSync(files.vmState) && (record?.format !== SAVED_FORMAT.ramFile || existsSync(files.ram));
-}
-
-export function stampFiles(paths: string[]): FileStamp[] {
-  return paths.map((p) => {
-    const st = statSync(p);
-    return { file: basename(p), size: st.size, mtimeMs: st.mtimeMs };
-  });
+export async function savedFilesPresent(st: Storage, record: SavedRecord | undefined): Promise<boolean> {
+  const found = await st.stat([STORED.vmState, STORED.ram]);
+  return found.has(STORED.vmState) && (record?.format !== SAVED_FORMAT.ramFile || found.has(STORED.ram));
 }
 
 export type ResumePlan =
@@ -129,10 +123,11 @@ export function resumePlan(
   return { kind: 'resume', record };
 }
 
-export function readSaved(files: InstanceFiles): SavedRecord | undefined {
-  if (!existsSync(files.vmStateRecord)) return undefined;
+export async function readSaved(st: Storage): Promise<SavedRecord | undefined> {
+  const raw = await st.read(STORED.vmStateRecord);
+  if (!raw) return undefined;
   try {
-    const r = JSON.parse(readFileSync(files.vmStateRecord, 'utf8')) as SavedRecord;
+    const r = JSON.parse(raw.toString('utf8')) as SavedRecord;
     return (r.format === SAVED_FORMAT.stream || r.format === SAVED_FORMAT.ramFile) && typeof r.launchKey === 'string' && Array.isArray(r.stamps) ? r : undefined;
   } catch {
     return undefined;
@@ -140,35 +135,24 @@ export function readSaved(files: InstanceFiles): SavedRecord | undefined {
 }
 
 /**
- * Commit a suspend: the saved state (and a RAM file that holds the guest's memory) on disk, so a
- * host crash cannot leave a record pointing at torn data; the state renamed into place; then the record.
+ * Commit a suspend: the saved state (and a RAM file that holds the guest's memory) on stable
+ * storage, so a host crash cannot leave a record pointing at torn data; the state renamed into
+ * place; then the record, written and renamed the same way.
  */
-export function commitSaved(files: InstanceFiles, record: SavedRecord): void {
-  fsyncFile(`${files.vmState}.tmp`);
-  renameSync(`${files.vmState}.tmp`, files.vmState);
-  if (record.format === SAVED_FORMAT.ramFile) {
-    fsyncFile(`${files.ram}.tmp`);
-    renameSync(`${files.ram}.tmp`, files.ram);
-  }
-  writeFileSync(`${files.vmStateRecord}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
-  renameSync(`${files.vmStateRecord}.tmp`, files.vmStateRecord);
+export async function commitSaved(st: Storage, record: SavedRecord): Promise<void> {
+  const pairs: [string, string][] = [[`${STORED.vmState}.tmp`, STORED.vmState]];
+  if (record.format === SAVED_FORMAT.ramFile) pairs.push([`${STORED.ram}.tmp`, STORED.ram]);
+  await st.syncRename(pairs);
+  await st.write([{ name: `${STORED.vmStateRecord}.tmp`, data: `${JSON.stringify(record, null, 2)}\n` }]);
+  await st.syncRename([[`${STORED.vmStateRecord}.tmp`, STORED.vmStateRecord]]);
 }
 
 /** Forget a saved state (record first: without it the memory files are never used). */
-export function dropSaved(files: InstanceFiles): void {
-  rmSync(files.vmStateRecord, { force: true });
-  for (const f of [`${files.vmStateRecord}.tmp`, `${files.vmState}.tmp`, files.vmState, `${files.ram}.tmp`, files.ram]) rmSync(f, { force: true });
+export async function dropSaved(st: Storage): Promise<void> {
+  await st.remove([STORED.vmStateRecord]);
+  await st.remove([`${STORED.vmStateRecord}.tmp`, `${STORED.vmState}.tmp`, STORED.vmState, `${STORED.ram}.tmp`, STORED.ram]);
 }
 
-function fsyncFile(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-export function isSuspended(files: InstanceFiles): boolean {
-  return readSaved(files) !== undefined;
+export async function isSuspended(st: Storage): Promise<boolean> {
+  return (await readSaved(st)) !== undefined;
 }

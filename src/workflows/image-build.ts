@@ -1,19 +1,24 @@
 /** Prepare the toolchain image: engine reachable, base image present, image built once per context hash. */
 import type Docker from 'dockerode';
 import type { ListrTask } from 'listr2';
-import { connectDocker } from '../docker/client.js';
+import { connectEngine, type Engine, type EngineInfo } from '../engine/engine.js';
 import { contextHash } from '../docker/build-context.js';
 import { buildImage, ensureBaseImage, imageId } from '../docker/images.js';
 import { LABELS, baseLabels } from '../docker/labels.js';
 import { MESSAGES } from '../messages.js';
+import { UsageError } from '../errors.js';
 import { DOCKER_CONTEXT } from '../assets.js';
 
 export const TOOLCHAIN_REPO = 'm5dev/toolchain';
 
 export interface ImageCtx {
+  /** Owner for files tool containers write into the client's directories (see Engine.owner). */
+  owner?: { uid: number; gid: number };
   contextDir: string;
   baseImage: string;
+  engine?: Engine;
   docker?: Docker;
+  engineInfo?: EngineInfo;
   baseId?: string;
   hash?: string;
   tag?: string;
@@ -39,8 +44,11 @@ export function imageTasks<Ctx extends { image: ImageCtx }>(): ListrTask<Ctx>[] 
   return [
     {
       title: 'Connect to the Docker engine',
-      task: async (ctx) => {
-        ctx.image.docker = await connectDocker();
+      task: async (ctx, task) => {
+        ctx.image.engine = await connectEngine();
+        ctx.image.docker = ctx.image.engine.docker;
+        const e = (ctx.image.engineInfo = await ctx.image.engine.info());
+        task.title = `Docker engine: ${e.product} ${e.version}, ${e.os}/${e.arch}${e.rootless ? ', rootless' : ''} at ${e.host} (${e.source})`;
       },
     },
     {
@@ -74,4 +82,26 @@ export function imageTasks<Ctx extends { image: ImageCtx }>(): ListrTask<Ctx>[] 
       },
     },
   ];
+}
+
+/**
+ * For workflows whose caches live in the client's directories (kernel and module builds): the
+ * engine must see them. Sets the owner for files the tools write there.
+ */
+export function sharedFilesTask<Ctx extends { image: ImageCtx; home: { root: string } }>(): ListrTask<Ctx> {
+  return {
+    title: 'Engine sees this machine\'s files',
+    task: async (ctx, task) => {
+      const engine = ctx.image.engine!;
+      const mode = await engine.filesMode(ctx.home.root, ctx.image.tag!);
+      if (mode !== 'shared') {
+        throw new UsageError(
+          `the Docker engine at ${engine.endpoint.host} cannot see this machine's files, and kernel and module builds keep their trees here`,
+          'Run the kernel and module loop against a local engine (unset DOCKER_HOST/DOCKER_CONTEXT); `up`, `exec`, `ssh`, `suspend` and `down` work on this engine.',
+        );
+      }
+      ctx.image.owner = engine.owner(mode, ctx.image.engineInfo!.rootless);
+      task.title = `Engine sees this machine's files${ctx.image.owner ? ` (tool output chowned to ${ctx.image.owner.uid})` : ''}`;
+    },
+  };
 }

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { ListrTask } from 'listr2';
-import { imageTasks, newImageCtx, type ImageCtx } from './image-build.js';
+import { imageTasks, newImageCtx, sharedFilesTask, type ImageCtx } from './image-build.js';
 import type { HomeLayout } from '../paths.js';
 import { BlobStore, sha256File } from '../download/store.js';
 import { fetchVerified } from '../download/downloader.js';
@@ -66,6 +66,7 @@ function tool(ctx: KernelCtx, description: string, cmd: string[], binds: string[
     env: containerEnv(),
     home: ctx.home.root,
     chownPaths: binds.filter((b) => !b.endsWith(':ro')).map((b) => b.split(':')[1]!),
+    owner: ctx.image.owner,
     description,
     onLine,
     failure: (message, out) => new KernelBuildError(message, out),
@@ -75,6 +76,7 @@ function tool(ctx: KernelCtx, description: string, cmd: string[], binds: string[
 export function kernelTasks(): ListrTask<KernelCtx>[] {
   return [
     { title: 'Toolchain image', task: (_ctx, task) => task.newListr<KernelCtx>(imageTasks<KernelCtx>(), { concurrent: false }) },
+    sharedFilesTask<KernelCtx>(),
     {
       title: 'Build inputs',
       task: (ctx, task) => {

@@ -5,7 +5,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { ListrTask } from 'listr2';
-import { imageTasks, newImageCtx, type ImageCtx } from './image-build.js';
+import { imageTasks, newImageCtx, sharedFilesTask, type ImageCtx } from './image-build.js';
 import type { HomeLayout } from '../paths.js';
 import { hashFiles, listContext } from '../docker/build-context.js';
 import { runTool } from '../docker/containers.js';
@@ -60,6 +60,7 @@ function readBuild(dir: string): ModuleBuild | undefined {
 export function moduleBuildTasks(): ListrTask<ModuleCtx>[] {
   return [
     { title: 'Toolchain image', task: (_ctx, task) => task.newListr<ModuleCtx>(imageTasks<ModuleCtx>(), { concurrent: false }) },
+    sharedFilesTask<ModuleCtx>(),
     {
       title: 'Build the module',
       task: async (ctx, task) => {
@@ -89,6 +90,7 @@ export function moduleBuildTasks(): ListrTask<ModuleCtx>[] {
             env: containerEnv(),
             home: ctx.home.root,
             chownPaths: [MOD_MOUNT],
+    owner: ctx.image.owner,
             description: 'Building the module',
             onLine: (l) => {
               task.output = l;

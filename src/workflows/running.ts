@@ -4,32 +4,41 @@ import type { VmContainerInfo } from '../docker/containers.js';
 import { InstanceNotFoundError } from '../errors.js';
 import { layout, type HomeLayout } from '../paths.js';
 import { openInstance, requireState, type InstanceFiles, type InstanceState } from '../vm/instance.js';
-import { GuestSsh, chooseSshMode } from '../ssh/client.js';
+import type { GuestSsh } from '../ssh/client.js';
+import { guestSsh } from '../ssh/guest.js';
+import type { Storage } from '../engine/storage.js';
+import type { Engine } from '../engine/engine.js';
 
 export interface LiveInstance {
+  engine: Engine;
   docker: Docker;
   home: HomeLayout;
   name: string;
   files: InstanceFiles;
   state: InstanceState;
+  storage: Storage;
   container: VmContainerInfo;
   ssh: GuestSsh;
 }
 
-export async function liveInstance(name: string): Promise<LiveInstance> {
+/** An existing instance on the current engine: its files, state and storage (running or not). */
+export async function openOnEngine(name: string): Promise<{ engine: Engine; home: HomeLayout; files: InstanceFiles; state: InstanceState; storage: Storage }> {
   // Loaded here, not above: `m5dev exec` with the host's ssh needs none of them (see runInGuest).
-  const [{ connectDocker }, { listVmContainers }, { isSuspended }] = await Promise.all([
-    import('../docker/client.js'),
-    import('../docker/containers.js'),
-    import('../vm/saved-state.js'),
-  ]);
+  const [{ connectEngine }, { existingInstanceStorage }] = await Promise.all([import('../engine/engine.js'), import('../engine/instance-storage.js')]);
   const home = layout();
   const files = openInstance(home, name);
   const state = requireState(files, name);
-  const docker = await connectDocker();
+  const engine = await connectEngine();
+  return { engine, home, files, state, storage: existingInstanceStorage(engine, home, files, state) };
+}
+
+export async function liveInstance(name: string): Promise<LiveInstance> {
+  const [{ listVmContainers }, { isSuspended }] = await Promise.all([import('../docker/containers.js'), import('../vm/saved-state.js')]);
+  const { engine, home, files, state, storage } = await openOnEngine(name);
+  const docker = engine.docker;
   const container = (await listVmContainers(docker, home.root, name)).find((c) => c.state === 'running');
-  if (!container) throw new InstanceNotFoundError(name, isSuspended(files) ? 'is suspended' : 'is not running');
-  return { docker, home, name, files, state, container, ssh: new GuestSsh(files, name, container.sshPort, chooseSshMode(), { docker, id: container.id }) };
+  if (!container) throw new InstanceNotFoundError(name, (await isSuspended(storage)) ? 'is suspended' : 'is not running');
+  return { engine, docker, home, name, files, state, storage, container, ssh: guestSsh(files, state, container.sshPort, { docker, id: container.id }) };
 }
 
 /**
@@ -39,10 +48,11 @@ export async function liveInstance(name: string): Promise<LiveInstance> {
  * engine, to report a stopped instance clearly. Container mode needs the VM container anyway.
  */
 export async function runInGuest(name: string, remote: string[]): Promise<number> {
+  const { chooseSshMode } = await import('../ssh/client.js');
   if (chooseSshMode() === 'container') return (await liveInstance(name)).ssh.interactive(remote);
   const files = openInstance(layout(), name);
   const state = requireState(files, name);
-  const code = await new GuestSsh(files, name, state.sshPort, 'host').interactive(remote);
+  const code = await guestSsh(files, state, state.sshPort).interactive(remote);
   if (code === 255) await liveInstance(name); // throws "is not running" when that is the cause
   return code;
 }

@@ -5,13 +5,12 @@
  * resumes it (see up.ts).
  * A failure or Ctrl-C cancels the save and lets the guest run on: nothing half-saved is kept.
  */
-import { statSync } from 'node:fs';
 import { execCapture, waitExit } from '../docker/containers.js';
 import { VmStateError } from '../errors.js';
 import { onCleanup } from '../cleanup.js';
-import { IN_CONTAINER, RAM_TMPFS } from '../vm/instance.js';
+import { IN_CONTAINER, RAM_TMPFS, STORED } from '../vm/instance.js';
 import { qmp } from '../vm/qmp.js';
-import { SAVED_FORMAT, commitSaved, saveSteps, dropSaved, guestWrittenFiles, stampFiles } from '../vm/saved-state.js';
+import { SAVED_FORMAT, commitSaved, saveSteps, dropSaved, guestStamps } from '../vm/saved-state.js';
 import type { LiveInstance } from './running.js';
 import { stopInstance } from './down.js';
 
@@ -24,13 +23,13 @@ export interface SuspendResult {
 }
 
 export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Promise<SuspendResult> {
-  const { docker, files, container } = live;
+  const { docker, storage, container } = live;
   const launchKey = live.state.launchKey;
   if (!launchKey) {
     throw new VmStateError(`instance ${live.name} was started by an older m5dev that did not record its launch`, '', 'Run `m5dev down` and `m5dev up` once; it can be suspended after that.');
   }
   const format = live.state.ramFile === true ? SAVED_FORMAT.ramFile : SAVED_FORMAT.stream;
-  dropSaved(files);
+  await dropSaved(storage);
   // Flush the guest's page cache first: should the saved state ever be discarded (`up --no-resume`,
   // a changed disk), the disk still holds everything written before the suspend.
   const sync = await live.ssh.capture(['sync'], { connectTimeoutSec: 10, timeoutMs: 120_000 }).catch(() => undefined);
@@ -38,7 +37,7 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
   const resumeGuest = () => qmp(docker, container.id, IN_CONTAINER.qmp, [{ execute: 'migrate_cancel' }, { execute: 'cont' }], 20).catch(() => undefined);
   const undo = onCleanup('cancel suspend', async () => {
     await resumeGuest();
-    dropSaved(files);
+    await dropSaved(storage);
   });
   const t0 = Date.now();
   try {
@@ -61,15 +60,16 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
     if (!(await waitExit(docker, container.id, 30_000))) throw new VmStateError('QEMU did not exit after saving the guest state');
   } catch (e) {
     await resumeGuest();
-    dropSaved(files);
+    await dropSaved(storage);
     throw e;
   } finally {
     undo();
   }
   // QEMU has exited: remove its container and the stale shared SSH connection, as `down` does.
-  await stopInstance(docker, live.home, files, live.name, 0);
+  await stopInstance(live, 0);
   const saveMs = Date.now() - t0;
-  const bytes = statSync(`${files.vmState}.tmp`).size + (format === SAVED_FORMAT.ramFile ? statSync(`${files.ram}.tmp`).blocks * 512 : 0);
-  commitSaved(files, { format, launchKey, stamps: stampFiles(guestWrittenFiles(files)), bytes, savedAt: new Date().toISOString(), saveMs });
+  const saved = await storage.stat([`${STORED.vmState}.tmp`, `${STORED.ram}.tmp`]);
+  const bytes = (saved.get(`${STORED.vmState}.tmp`)?.size ?? 0) + (format === SAVED_FORMAT.ramFile ? (saved.get(`${STORED.ram}.tmp`)?.allocated ?? 0) : 0);
+  await commitSaved(storage, { format, launchKey, stamps: await guestStamps(storage), bytes, savedAt: new Date().toISOString(), saveMs });
   return { name: live.name, bytes, seconds: saveMs / 1000, synced };
 }

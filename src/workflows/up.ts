@@ -1,5 +1,4 @@
 /** `m5dev up` as a flat task list; every step skips with a reason when its output is already there. */
-import { accessSync, constants, existsSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import type { ListrTask } from 'listr2';
 import type { VmConfig } from '../config.js';
@@ -11,17 +10,20 @@ import type { HomeLayout } from '../paths.js';
 import { BlobStore } from '../download/store.js';
 import { fetchText, fetchVerified } from '../download/downloader.js';
 import { parseSha256Sums, sumsLocation } from '../download/sha256sums.js';
-import { openInstance, readState, writeState, IN_CONTAINER, CACHE_IN_CONTAINER, RAM_TMPFS, type InstanceFiles, type InstanceState } from '../vm/instance.js';
-import { diskPath, flashExists, keysExist, makeDisk, makeFlash, makeKeys, makeSeed, seedContents, type ToolEnv } from '../vm/prepare.js';
+import { openInstance, readState, writeState, IN_CONTAINER, CACHE_IN_CONTAINER, RAM_TMPFS, STORED, type InstanceFiles, type InstanceState } from '../vm/instance.js';
+import { diskName, keysExist, makeDisk, makeFlash, makeKeys, makeSeed, seedContents, type ToolEnv } from '../vm/prepare.js';
+import type { FilesMode } from '../engine/engine.js';
+import type { FileStamp, Storage } from '../engine/storage.js';
+import { blobStorage, existingInstanceStorage, instanceStorage } from '../engine/instance-storage.js';
+import { guestSsh } from '../ssh/guest.js';
 import { chooseMachine, type MachineChoice } from '../vm/machine.js';
 import { GUEST_SSH_FORWARD, qemuArgs } from '../vm/qemu-args.js';
 import { containerLogs, forceRemove, listVmContainers, startVmContainer, vmContainerName, type VmContainerInfo } from '../docker/containers.js';
 import { firstFreePort, isPortFree } from '../vm/ports.js';
 import { lastConsoleLine, waitForSsh } from '../vm/readiness.js';
-import { GuestSsh, chooseSshMode } from '../ssh/client.js';
 import { isInterrupting, onCleanup } from '../cleanup.js';
 import { qmp } from '../vm/qmp.js';
-import { loadSteps, restoringRam, savedFilesPresent, SAVED_FORMAT, type SavedFormat, dropSaved, guestWrittenFiles, isSuspended, launchKey, readSaved, resumePlan, stampFiles } from '../vm/saved-state.js';
+import { loadSteps, restoringRam, savedFilesPresent, SAVED_FORMAT, type SavedFormat, dropSaved, guestStamps, launchKey, readSaved, resumePlan } from '../vm/saved-state.js';
 import { kernelBootFor } from './kernel-boot.js';
 import { progressLine } from './progress.js';
 
@@ -42,6 +44,12 @@ export interface UpCtx {
   home: HomeLayout;
   files: InstanceFiles;
   store: BlobStore;
+  /** Where the engine keeps this instance's files and the blob cache (set in the Instance step). */
+  filesMode?: FilesMode;
+  storage?: Storage;
+  blobs?: Storage;
+  /** Which instance files the storage holds (read once in the Instance step). */
+  stored?: Map<string, FileStamp>;
   kernel?: KernelBoot;
   state?: InstanceState;
   running?: VmContainerInfo;
@@ -84,14 +92,28 @@ export const upSkipped = {
   running: (ctx: UpCtx) => (ctx.running ? MESSAGES.alreadyRunning(ctx.name) : false),
   digest: (ctx: UpCtx) => upSkipped.running(ctx) || (ctx.state ? `pinned by the instance: sha256 ${ctx.state.imageSha256.slice(0, 12)}…` : false),
   download: (ctx: UpCtx) => upSkipped.running(ctx) || (ctx.sha256 && ctx.store.has(ctx.sha256) ? MESSAGES.downloadCached(ctx.sha256) : false),
-  keys: (ctx: UpCtx) => upSkipped.running(ctx) || (keysExist(ctx.files) ? MESSAGES.keysExist : false),
-  flash: (ctx: UpCtx) => upSkipped.running(ctx) || (flashExists(ctx.files) ? MESSAGES.flashExists : false),
-  disk: (ctx: UpCtx) => upSkipped.running(ctx) || (existsSync(diskPath(ctx.files, ctx.config.disk)) ? MESSAGES.diskExists : false),
+  keys: (ctx: UpCtx) => upSkipped.running(ctx) || (keysExist(ctx.files) && ctx.stored?.has(STORED.userKey) ? MESSAGES.keysExist : false),
+  flash: (ctx: UpCtx) => upSkipped.running(ctx) || (ctx.stored?.has(STORED.flash0) && ctx.stored.has(STORED.flash1) ? MESSAGES.flashExists : false),
+  disk: (ctx: UpCtx) => upSkipped.running(ctx) || (ctx.stored?.has(diskName(ctx.config.disk)) ? MESSAGES.diskExists : false),
+  /** The cloud image is in the engine's blob cache already (always, when the engine shares our files). */
+  copyImage: (ctx: UpCtx) =>
+    upSkipped.disk(ctx) || (ctx.blobs?.localDir ? 'the engine reads the client\'s blob cache' : ctx.stored?.has(`blob:${ctx.sha256}`) ? 'cached on the engine' : false),
 };
 
 function toolEnv(ctx: UpCtx): ToolEnv {
-  return { docker: ctx.image.docker!, image: ctx.image.tag!, home: ctx.home.root, blobsDir: ctx.home.blobs, files: ctx.files };
+  return {
+    docker: ctx.image.docker!,
+    image: ctx.image.tag!,
+    home: ctx.home.root,
+    storage: ctx.storage!,
+    blobs: ctx.blobs!,
+    files: ctx.files,
+    owner: ctx.image.engine!.owner(ctx.filesMode!, ctx.image.engineInfo!.rootless),
+  };
 }
+
+/** Every instance file whose presence decides a step. */
+const STATUS_FILES = [STORED.userKey, STORED.flash0, STORED.flash1, STORED.seed, STORED.diskRaw, STORED.diskOverlay];
 
 export function upTasks(): ListrTask<UpCtx>[] {
   return [
@@ -100,6 +122,20 @@ export function upTasks(): ListrTask<UpCtx>[] {
       title: 'Instance',
       task: async (ctx, task) => {
         ctx.state = readState(ctx.files);
+        const engine = ctx.image.engine!;
+        const helper = () => ctx.image.tag!;
+        if (ctx.state) {
+          ctx.storage = existingInstanceStorage(engine, ctx.home, ctx.files, ctx.state);
+          ctx.filesMode = ctx.state.engine?.files ?? 'shared';
+        } else {
+          ctx.filesMode = await engine.filesMode(ctx.home.root, ctx.image.tag!);
+          ctx.storage = instanceStorage(engine, ctx.filesMode, ctx.home, ctx.files, ctx.name, helper);
+        }
+        ctx.blobs = blobStorage(engine, ctx.filesMode, ctx.home, helper);
+        if (ctx.kernel && ctx.filesMode === 'volumes') {
+          throw new UsageError('`up --kernel` needs an engine that shares this machine\'s files (the kernel cache lives here)', 'Use a local engine for the kernel loop; on this engine boot the image\'s own kernel.');
+        }
+        ctx.stored = await ctx.storage.stat(STATUS_FILES);
         const found = await listVmContainers(ctx.image.docker!, ctx.home.root, ctx.name);
         const live = found.find((c) => c.state === 'running');
         for (const c of found) if (c.state !== 'running') await forceRemove(ctx.image.docker!, c.id);
@@ -112,7 +148,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
           ctx.containerId = live.id;
           ctx.sshPort = live.sshPort;
         }
-        const suspended = !live && isSuspended(ctx.files);
+        const suspended = !live && (await readSaved(ctx.storage)) !== undefined;
         // A suspended instance resumes as it was: what the command line leaves out comes from it.
         if (ctx.state && suspended && !ctx.noResume) {
           ctx.config = { ...ctx.config, ...suspendedSettings(ctx.state, ctx.explicit) };
@@ -120,7 +156,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
         }
         // An existing instance keeps its disk kind unless --disk asks for another one.
         if (ctx.state && !ctx.explicit.has('disk')) ctx.config = { ...ctx.config, disk: ctx.state.disk };
-        if (ctx.state && ctx.state.disk !== ctx.config.disk && existsSync(diskPath(ctx.files, ctx.state.disk))) {
+        if (ctx.state && ctx.state.disk !== ctx.config.disk && ctx.stored.has(diskName(ctx.state.disk))) {
           throw new UsageError(`instance ${ctx.name} was created with --disk ${ctx.state.disk}`, `Run \`m5dev destroy --name ${ctx.name}\` first to change the disk kind.`);
         }
         task.title = `Instance ${ctx.name}${live ? ' (running)' : suspended ? ' (suspended)' : ctx.state ? ' (stopped)' : ' (new)'}`;
@@ -178,7 +214,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
         // A stable instance-id: cloud-init runs its per-instance modules once, not on every boot.
         const instanceId = ctx.state?.instanceId ?? `m5dev-${ctx.name}-${randomUUID().slice(0, 8)}`;
         const contents = seedContents(ctx.files, ctx.name, instanceId);
-        if (ctx.state?.seedHash === contents.hash && existsSync(ctx.files.seed)) {
+        if (ctx.state?.seedHash === contents.hash && ctx.stored?.has(STORED.seed)) {
           task.skip(MESSAGES.seedExists);
           return;
         }
@@ -188,10 +224,23 @@ export function upTasks(): ListrTask<UpCtx>[] {
     },
     { title: 'UEFI flash (QEMU_EFI.fd padded to 64 MiB)', skip: upSkipped.flash, task: (ctx) => makeFlash(toolEnv(ctx)) },
     {
+      title: 'Copy the cloud image to the engine',
+      skip: upSkipped.copyImage,
+      task: async (ctx, task) => {
+        const present = await ctx.blobs!.stat([ctx.sha256!]);
+        if (present.has(ctx.sha256!)) {
+          task.skip('cached on the engine');
+          return;
+        }
+        await ctx.blobs!.importFile(ctx.store.path(ctx.sha256!), ctx.sha256!, ctx.sha256!);
+        task.title = `Copied the cloud image to the engine (verified there, sha256 ${ctx.sha256!.slice(0, 12)}…)`;
+      },
+    },
+    {
       title: 'Instance disk',
       skip: upSkipped.disk,
       task: async (ctx, task) => {
-        const undo = onCleanup('partial disk', () => rmSync(`${diskPath(ctx.files, ctx.config.disk)}.tmp`, { force: true }));
+        const undo = onCleanup('partial disk', () => ctx.storage!.remove([`${diskName(ctx.config.disk)}.tmp`]));
         try {
           await makeDisk(toolEnv(ctx), ctx.config.disk, ctx.sha256!, ctx.config.diskGrow);
         } finally {
@@ -205,15 +254,18 @@ export function upTasks(): ListrTask<UpCtx>[] {
       skip: upSkipped.running,
       task: async (ctx, task) => {
         const docker = ctx.image.docker!;
+        const engine = ctx.image.engine!;
         ctx.sshPort = await pickPort(ctx);
-        const info = await docker.info();
+        // Decided where the VM runs: the engine's architecture, and /dev/kvm given to a container there.
+        const arch = ctx.image.engineInfo!.arch;
         ctx.machine = chooseMachine({
           requested: ctx.config.accel,
-          hostArch: String(info.Architecture ?? process.arch),
-          kvmUsable: kvmUsable(),
+          hostArch: arch,
+          kvmUsable: arch === 'aarch64' && ctx.config.accel !== 'tcg' ? await engine.kvmUsable(ctx.image.tag!) : false,
           cpuOverride: ctx.config.cpu,
         });
-        const binds = [`${ctx.files.dir}:/instance`, `${ctx.home.blobs}:${CACHE_IN_CONTAINER}:ro`];
+        const storage = ctx.storage!;
+        const binds = [storage.bind('/instance'), ctx.blobs!.bind(CACHE_IN_CONTAINER, true)];
         if (ctx.kernel) binds.push(`${ctx.kernel.imagePath}:/kernel/Image:ro`);
         const cmd = qemuArgs({
           machine: ctx.machine,
@@ -230,11 +282,11 @@ export function upTasks(): ListrTask<UpCtx>[] {
           kernel: ctx.kernel ? { image: '/kernel/Image', append: ctx.kernel.append } : undefined,
         });
         const key = launchKey({ image: ctx.image.tag!, cmd, binds });
-        const saved = readSaved(ctx.files);
-        const plan = resumePlan(saved, savedFilesPresent(ctx.files, saved), { launchKey: key, stamps: stampFiles(guestWrittenFiles(ctx.files)) }, ctx.noResume);
+        const saved = await readSaved(storage);
+        const plan = resumePlan(saved, await savedFilesPresent(storage, saved), { launchKey: key, stamps: await guestStamps(storage) }, ctx.noResume);
         if (plan.kind === 'refuse') throw new UsageError(MESSAGES.suspendedOther(ctx.name, plan.reason), MESSAGES.suspendedOtherHint);
         // Nothing to resume: drop whatever is there (a memory file left without its record is garbage).
-        if (plan.kind === 'none' || plan.kind === 'discard') dropSaved(ctx.files);
+        if (plan.kind === 'none' || plan.kind === 'discard') await dropSaved(storage);
         if (plan.kind === 'discard') ctx.notes.push(`saved state discarded: ${plan.reason}`);
         const state: InstanceState = {
           ...(ctx.state ?? baseState(ctx)),
@@ -246,12 +298,14 @@ export function upTasks(): ListrTask<UpCtx>[] {
           kernel: ctx.kernel?.release,
           kernelVersion: ctx.kernel?.version,
           ramFile: ctx.config.ramFile,
+          image: ctx.image.tag,
+          engine: { host: engine.endpoint.host, context: engine.endpoint.context, files: ctx.filesMode! },
           launchKey: key,
         };
         writeState(ctx.files, state);
         ctx.state = state;
         const start = async (qemu: string[]) => {
-          rmSync(ctx.files.console, { force: true });
+          await storage.remove([STORED.console]);
           const container = await startVmContainer(docker, {
             name: vmContainerName(ctx.name, ctx.home.root),
             image: ctx.image.tag!,
@@ -273,20 +327,18 @@ export function upTasks(): ListrTask<UpCtx>[] {
             await start(plan.record.format === SAVED_FORMAT.ramFile ? restoringRam(IN_CONTAINER.ram, RAM_TMPFS.file, qemu) : qemu);
             await continueSaved(docker, ctx.containerId!, plan.record.format);
             ctx.resumed = true;
-            dropSaved(ctx.files);
+            await dropSaved(storage);
           } catch (e) {
             // Ctrl-C: the container's cleanup removes it; a state not yet consumed stays resumable.
             if (isInterrupting()) throw e;
             // QEMU's last word (a RAM file it refused, a stream it could not load) says more than the QMP error.
             const why = ctx.containerId ? lastConsoleLine(await containerLogs(docker, ctx.containerId).catch(() => '')) : '';
             if (ctx.containerId) await forceRemove(docker, ctx.containerId);
-            dropSaved(ctx.files);
+            await dropSaved(storage);
             ctx.notes.push(`could not resume (${why || (e as Error).message}); booted afresh`);
           }
         }
-        if (!ctx.resumed) {
-          await start(cmd);
-        }
+        if (!ctx.resumed) await startOnFreePort(ctx, () => start(cmd));
         const how = ctx.resumed ? 'QEMU resumed the suspended guest' : 'QEMU started';
         task.title = `${how} (${ctx.machine.accel}, -cpu ${ctx.machine.cpu}, ${ctx.config.cpus} vCPU, ${ctx.config.memoryMiB} MiB) on 127.0.0.1:${ctx.sshPort}${ctx.notes.length ? `; ${ctx.notes.join('; ')}` : ''}`;
       },
@@ -295,9 +347,11 @@ export function upTasks(): ListrTask<UpCtx>[] {
       title: 'Wait for SSH with the pinned host key',
       task: async (ctx, task) => {
         const docker = ctx.image.docker!;
-        const ssh = new GuestSsh(ctx.files, ctx.name, ctx.sshPort!, chooseSshMode(), { docker, id: ctx.containerId! });
+        const ssh = guestSsh(ctx.files, ctx.state!, ctx.sshPort!, { docker, id: ctx.containerId! });
+        const storage = ctx.storage!;
+        const via = storage.localDir ? undefined : { id: ctx.containerId!, mountedAt: '/instance' };
         ctx.bootSeconds = await waitForSsh({
-          consoleFile: ctx.files.console,
+          readConsole: () => storage.readTail(STORED.console, 64 * 1024, via),
           timeoutMs: ctx.config.bootTimeoutSec * 1000,
           probe: () => ssh.capture(['true'], { connectTimeoutSec: 5, timeoutMs: 30_000 }),
           alive: async () => (await docker.getContainer(ctx.containerId!).inspect()).State.Running,
@@ -342,22 +396,36 @@ function baseState(ctx: UpCtx): InstanceState {
   };
 }
 
-/** An explicit port must be free; otherwise the instance's last port, else the first free from the default. */
+/**
+ * An explicit port must be free; otherwise the instance's last port, else the first free from the
+ * default. Free is decided where the port is published: on a local engine by trying it here, on a
+ * remote one by the engine itself (see startOnFreePort).
+ */
 async function pickPort(ctx: UpCtx): Promise<number> {
   const wanted = ctx.explicit.has('sshPort') ? ctx.config.sshPort : ctx.state?.sshPort ?? ctx.config.sshPort;
+  const others = new Set((await listVmContainers(ctx.image.docker!, ctx.home.root)).map((o) => o.sshPort));
+  if (ctx.filesMode === 'volumes') {
+    if (ctx.explicit.has('sshPort') || !others.has(wanted)) return wanted;
+    return (await firstFreePort(wanted + 1, others, 100, async () => true)) ?? wanted;
+  }
   if (await isPortFree(wanted)) return wanted;
   if (ctx.explicit.has('sshPort')) throw new PortInUseError(wanted);
-  const others = await listVmContainers(ctx.image.docker!, ctx.home.root);
-  const free = await firstFreePort(wanted + 1, new Set(others.map((o) => o.sshPort)));
+  const free = await firstFreePort(wanted + 1, others);
   if (free === undefined) throw new PortInUseError(wanted);
   return free;
 }
 
-function kvmUsable(): boolean {
-  try {
-    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
-    return true;
-  } catch {
-    return false;
+/** Start the VM container; a port the engine refuses moves on to the next one unless it was asked for. */
+async function startOnFreePort(ctx: UpCtx, start: () => Promise<void>): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await start();
+      return;
+    } catch (e) {
+      if (!(e instanceof PortInUseError) || ctx.explicit.has('sshPort') || attempt >= 20) throw e;
+      ctx.sshPort = ctx.sshPort! + 1;
+      ctx.state = { ...ctx.state!, sshPort: ctx.sshPort };
+      writeState(ctx.files, ctx.state);
+    }
   }
 }

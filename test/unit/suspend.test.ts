@@ -5,7 +5,8 @@ import { closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, readFileSy
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SAVED_FORMAT, commitSaved, dropSaved, guestWrittenFiles, isSuspended, launchKey, loadSteps, readSaved, restoringRam, resumePlan, saveSteps, savedFilesPresent, stampFiles, type SavedRecord } from '../../src/vm/saved-state.js';
+import { SAVED_FORMAT, commitSaved, dropSaved, guestStamps, isSuspended, launchKey, loadSteps, readSaved, restoringRam, resumePlan, saveSteps, savedFilesPresent, type SavedRecord } from '../../src/vm/saved-state.js';
+import { LocalDirStorage } from '../../src/engine/storage.js';
 import { instanceFiles, type InstanceState } from '../../src/vm/instance.js';
 import { qmpCommand, type QmpStep } from '../../src/vm/qmp.js';
 import { suspendedSettings } from '../../src/workflows/up.js';
@@ -78,44 +79,46 @@ describe('suspendedSettings', () => {
 describe('saved state files', () => {
   let dir: string;
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
-  it('commits device state then record, stamps what the guest writes, and drops both', () => {
+  it('commits device state then record, stamps what the guest writes, and drops both', async () => {
     dir = mkdtempSync(join(tmpdir(), 'm5dev-saved-'));
     const files = instanceFiles(dir);
+    const st = new LocalDirStorage(dir);
     writeFileSync(files.diskOverlay, 'disk');
     writeFileSync(files.flash1, 'vars');
     writeFileSync(files.flash0, 'code'); // read-only firmware: not stamped
-    expect(guestWrittenFiles(files).map((p) => p.slice(dir.length + 1))).toEqual(['disk.qcow2', 'flash1.img']);
+    expect((await guestStamps(st)).map((p) => p.file).sort()).toEqual(['disk.qcow2', 'flash1.img']);
     writeFileSync(`${files.vmState}.tmp`, 'devices');
-    const rec = record({ format: SAVED_FORMAT.stream, stamps: stampFiles(guestWrittenFiles(files)) });
-    commitSaved(files, rec);
-    expect(readSaved(files)).toEqual(rec);
-    expect(isSuspended(files)).toBe(true);
-    expect(savedFilesPresent(files, rec)).toBe(true);
+    const rec = record({ format: SAVED_FORMAT.stream, stamps: await guestStamps(st) });
+    await commitSaved(st, rec);
+    expect(await readSaved(st)).toEqual(rec);
+    expect(await isSuspended(st)).toBe(true);
+    expect(await savedFilesPresent(st, rec)).toBe(true);
     utimesSync(files.diskOverlay, new Date(), new Date(Date.now() + 5000));
-    expect(resumePlan(rec, true, { launchKey: rec.launchKey, stamps: stampFiles(guestWrittenFiles(files)) }, false).kind).toBe('discard');
-    dropSaved(files);
-    expect(isSuspended(files)).toBe(false);
+    expect(resumePlan(rec, true, { launchKey: rec.launchKey, stamps: await guestStamps(st) }, false).kind).toBe('discard');
+    await dropSaved(st);
+    expect(await isSuspended(st)).toBe(false);
     expect(existsSync(files.vmState)).toBe(false);
     writeFileSync(files.vmStateRecord, '{"format": 2}'); // no launch key: not a record
-    expect(readSaved(files)).toBeUndefined();
+    expect(await readSaved(st)).toBeUndefined();
     writeFileSync(files.vmStateRecord, JSON.stringify({ ...rec, format: 3 })); // a format this m5dev does not know
-    expect(readSaved(files)).toBeUndefined();
+    expect(await readSaved(st)).toBeUndefined();
   });
-  it('with the RAM in a file, commits the saved RAM with the device state, needs both, and drops both', () => {
+  it('with the RAM in a file, commits the saved RAM with the device state, needs both, and drops both', async () => {
     dir = mkdtempSync(join(tmpdir(), 'm5dev-saved-'));
     const files = instanceFiles(dir);
+    const st = new LocalDirStorage(dir);
     writeFileSync(`${files.vmState}.tmp`, 'devices');
     writeFileSync(`${files.ram}.tmp`, 'ram');
     const rec = record({ format: SAVED_FORMAT.ramFile, stamps: [] });
-    commitSaved(files, rec);
-    expect([existsSync(files.ram), existsSync(`${files.ram}.tmp`), readSaved(files)?.format]).toEqual([true, false, SAVED_FORMAT.ramFile]);
-    expect(savedFilesPresent(files, rec)).toBe(true);
+    await commitSaved(st, rec);
+    expect([existsSync(files.ram), existsSync(`${files.ram}.tmp`), (await readSaved(st))?.format]).toEqual([true, false, SAVED_FORMAT.ramFile]);
+    expect(await savedFilesPresent(st, rec)).toBe(true);
     rmSync(files.ram);
-    expect(savedFilesPresent(files, rec)).toBe(false);
-    expect(savedFilesPresent(files, { ...rec, format: SAVED_FORMAT.stream })).toBe(true);
+    expect(await savedFilesPresent(st, rec)).toBe(false);
+    expect(await savedFilesPresent(st, { ...rec, format: SAVED_FORMAT.stream })).toBe(true);
     writeFileSync(files.ram, 'ram');
     writeFileSync(`${files.ram}.tmp`, 'half');
-    dropSaved(files);
+    await dropSaved(st);
     expect(readdirSync(dir)).toEqual([]);
   });
 });

@@ -1,9 +1,12 @@
 /** `m5dev down` (stop, keep the disk) and `m5dev destroy` (stop and delete the instance). */
 import type { Command } from 'commander';
 import { rmSync } from 'node:fs';
-import { connectDocker } from '../../docker/client.js';
+import { openOnEngine } from '../../workflows/running.js';
+import type { DownResult } from '../../workflows/down.js';
 import { layout } from '../../paths.js';
-import { openInstance } from '../../vm/instance.js';
+import { openInstance, readState } from '../../vm/instance.js';
+import { LABELS } from '../../docker/labels.js';
+import type { Engine } from '../../engine/engine.js';
 import { isSuspended } from '../../vm/saved-state.js';
 import { printJson } from '../ui.js';
 import { globalOpts } from '../options.js';
@@ -15,11 +18,10 @@ export function registerDown(program: Command): void {
     .option('--name <name>', 'instance name', 'default')
     .option('--grace <seconds>', 'seconds to wait for a clean poweroff (0: kill at once)', '60')
     .action(async (opts: { name: string; grace: string }, cmd: Command) => {
-      const home = layout();
-      const files = openInstance(home, opts.name);
+      const inst = await openOnEngine(opts.name);
       const { stopInstance } = await import('../../workflows/down.js');
-      const res = await stopInstance(await connectDocker(), home, files, opts.name, Number(opts.grace));
-      const suspended = isSuspended(files);
+      const res = await stopInstance(inst, Number(opts.grace));
+      const suspended = await isSuspended(inst.storage);
       if (globalOpts(cmd).json) printJson(res);
       else if (res.wasRunning) process.stdout.write(`${opts.name} stopped${res.clean ? '' : ' (forced)'}\n`);
       else if (suspended) process.stdout.write(`${opts.name} is suspended; its saved state is kept (\`m5dev up\` resumes it, \`m5dev up --no-resume\` discards it)\n`);
@@ -31,12 +33,28 @@ export function registerDown(program: Command): void {
     .description('stop the instance and delete its disk, keys and seed (the cached base image stays)')
     .option('--name <name>', 'instance name', 'default')
     .action(async (opts: { name: string }, cmd: Command) => {
-      const home = layout();
-      const files = openInstance(home, opts.name);
-      const { stopInstance } = await import('../../workflows/down.js');
-      const res = await stopInstance(await connectDocker(), home, files, opts.name, 0);
+      const files = openInstance(layout(), opts.name);
+      let res: DownResult = { name: opts.name, wasRunning: false, clean: false };
+      if (readState(files)) {
+        const inst = await openOnEngine(opts.name);
+        const { stopInstance } = await import('../../workflows/down.js');
+        res = await stopInstance(inst, 0);
+        // The engine's data first (a volume on a remote engine), then the client's record of it.
+        await inst.storage.destroy();
+        await removeInstanceVolumes(inst.engine, layout().root, opts.name);
+      } else {
+        // An `up` cut short before it recorded anything: whatever it left on the engine goes too.
+        const { connectEngine } = await import('../../engine/engine.js');
+        await removeInstanceVolumes(await connectEngine(), layout().root, opts.name);
+      }
       rmSync(files.dir, { recursive: true, force: true });
       if (globalOpts(cmd).json) printJson({ ...res, destroyed: true });
       else process.stdout.write(`${opts.name} destroyed\n`);
     });
+}
+
+/** Volumes of this home's instance left on the engine (labelled when they were made). */
+async function removeInstanceVolumes(engine: Engine, home: string, name: string): Promise<void> {
+  const { Volumes } = await engine.docker.listVolumes({ filters: { label: [`${LABELS.home}=${home}`, `${LABELS.instance}=${name}`] } });
+  for (const v of Volumes ?? []) await engine.docker.getVolume(v.Name).remove({ force: true });
 }

@@ -1,10 +1,11 @@
-/** `m5dev logs [-f]`: the guest's serial console. */
+/** `m5dev logs [-f]`: the guest's serial console, from wherever the engine keeps it. */
 import type { Command } from 'commander';
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
-import { layout } from '../../paths.js';
-import { openInstance } from '../../vm/instance.js';
-import { connectDocker } from '../../docker/client.js';
+import { openOnEngine } from '../../workflows/running.js';
 import { listVmContainers } from '../../docker/containers.js';
+import { STORED } from '../../vm/instance.js';
+
+/** Enough for any console; a volume is read whole through one helper or exec. */
+const MAX = 64 * 2 ** 20;
 
 export function registerLogs(program: Command): void {
   program
@@ -13,35 +14,23 @@ export function registerLogs(program: Command): void {
     .option('--name <name>', 'instance name', 'default')
     .option('-f, --follow', 'keep printing new output until the VM stops (or Ctrl-C)')
     .action(async (opts: { name: string; follow?: boolean }) => {
-      const home = layout();
-      const files = openInstance(home, opts.name);
-      let offset = dump(files.console, 0);
+      const { engine, home, storage } = await openOnEngine(opts.name);
+      const running = async () => (await listVmContainers(engine.docker, home.root, opts.name)).find((c) => c.state === 'running');
+      const read = async () => {
+        const live = storage.localDir ? undefined : await running();
+        return Buffer.from(await storage.readTail(STORED.console, MAX, live ? { id: live.id, mountedAt: '/instance' } : undefined), 'utf8');
+      };
+      let seen = await read();
+      process.stdout.write(seen);
       if (!opts.follow) return;
-      const docker = await connectDocker();
       for (;;) {
         await new Promise((r) => setTimeout(r, 500));
-        offset = dump(files.console, offset);
-        const live = (await listVmContainers(docker, home.root, opts.name)).some((c) => c.state === 'running');
-        if (!live) {
-          dump(files.console, offset);
-          return;
-        }
+        const alive = (await running()) !== undefined;
+        const now = await read();
+        if (now.length < seen.length) seen = Buffer.alloc(0); // console restarted
+        if (now.length > seen.length) process.stdout.write(now.subarray(seen.length));
+        seen = now;
+        if (!alive) return;
       }
     });
-}
-
-function dump(path: string, from: number): number {
-  if (!existsSync(path)) return from;
-  const size = statSync(path).size;
-  if (size < from) from = 0; // console restarted
-  if (size === from) return from;
-  const fd = openSync(path, 'r');
-  try {
-    const buf = Buffer.alloc(size - from);
-    readSync(fd, buf, 0, buf.length, from);
-    process.stdout.write(buf);
-  } finally {
-    closeSync(fd);
-  }
-  return size;
 }

@@ -6,6 +6,8 @@ import { hostTarget } from '../../ssh/client.js';
 import { sshConfigBlock } from '../../ssh/args.js';
 import { layout } from '../../paths.js';
 import { openInstance, requireState } from '../../vm/instance.js';
+import { proxyFor } from '../../ssh/guest.js';
+import { GUEST_SSH_FORWARD } from '../../vm/qemu-args.js';
 
 export function registerSsh(program: Command): void {
   program
@@ -35,6 +37,23 @@ export function registerSsh(program: Command): void {
     .action((opts: { name: string; host?: string }) => {
       const files = openInstance(layout(), opts.name);
       const state = requireState(files, opts.name);
-      process.stdout.write(sshConfigBlock(hostTarget(files, opts.name, state.sshPort), opts.host ?? `m5dev-${opts.name}`));
+      process.stdout.write(sshConfigBlock(hostTarget(files, opts.name, state.sshPort, proxyFor(state)), opts.host ?? `m5dev-${opts.name}`));
+    });
+
+  program
+    .command('ssh-proxy', { hidden: true })
+    .description('ProxyCommand for ssh: relay stdio to the guest\'s sshd through the engine (engines whose 127.0.0.1 is not this machine\'s)')
+    .option('--name <name>', 'instance name', 'default')
+    .option('--home <dir>', 'the m5dev home the instance belongs to')
+    .action(async (opts: { name: string; home?: string }) => {
+      if (opts.home) process.env.M5DEV_HOME = opts.home;
+      const state = requireState(openInstance(layout(), opts.name), opts.name);
+      // The engine the instance lives on, even when ssh runs without our environment (VS Code).
+      if (state.engine?.context && !process.env.DOCKER_HOST) process.env.DOCKER_CONTEXT = state.engine.context;
+      else if (state.engine) process.env.DOCKER_HOST = state.engine.host;
+      const { liveInstance } = await import('../../workflows/running.js');
+      const { relayToGuest } = await import('../../ssh/proxy.js');
+      const live = await liveInstance(opts.name);
+      process.exitCode = await relayToGuest(live.docker, live.container.id, GUEST_SSH_FORWARD);
     });
 }

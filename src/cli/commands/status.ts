@@ -1,7 +1,8 @@
-/** `m5dev status [--json]`: every instance (or one), its container state and SSH port. */
+/** `m5dev status [--json]`: the engine, and every instance (or one), its container state and SSH port. */
 import type { Command } from 'commander';
 import { existsSync, readdirSync } from 'node:fs';
-import { connectDocker } from '../../docker/client.js';
+import { connectEngine, type EngineInfo } from '../../engine/engine.js';
+import { existingInstanceStorage } from '../../engine/instance-storage.js';
 import { listVmContainers } from '../../docker/containers.js';
 import { layout } from '../../paths.js';
 import { instanceFiles, readState } from '../../vm/instance.js';
@@ -20,39 +21,48 @@ export interface InstanceStatus {
   kernel: string | null;
   disk: string | null;
   container: string | null;
+  /** Where its files live: `shared` with this machine, or `volumes` on the engine. */
+  files: string | null;
 }
 
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description('show instances and whether their VM is running')
+    .description('show the Docker engine, the instances and whether their VM is running')
     .option('--name <name>', 'only this instance')
     .action(async (opts: { name?: string }, cmd: Command) => {
       const g = globalOpts(cmd);
       const home = layout();
-      const docker = await connectDocker();
-      const containers = await listVmContainers(docker, home.root);
+      const engine = await connectEngine();
+      const info = await engine.info();
+      const containers = await listVmContainers(engine.docker, home.root);
       const names = existsSync(home.instances) ? readdirSync(home.instances).sort() : [];
       if (opts.name && !names.includes(opts.name)) throw new InstanceNotFoundError(opts.name);
-      const rows: InstanceStatus[] = (opts.name ? [opts.name] : names).map((name) => {
+      const rows: InstanceStatus[] = [];
+      for (const name of opts.name ? [opts.name] : names) {
         const files = instanceFiles(join(home.instances, name));
         const state = readState(files);
         const c = containers.find((x) => x.instance === name);
-        return {
+        const onThisEngine = state !== undefined && (state.engine?.host ?? engine.endpoint.host) === engine.endpoint.host;
+        const suspended = !c && onThisEngine && (await isSuspended(existingInstanceStorage(engine, home, files, state)));
+        rows.push({
           name,
-          state: c ? (c.state === 'running' ? 'running' : 'exited') : isSuspended(files) ? 'suspended' : 'stopped',
+          state: c ? (c.state === 'running' ? 'running' : 'exited') : suspended ? 'suspended' : 'stopped',
           sshPort: c?.sshPort ?? state?.sshPort ?? null,
           accel: state?.accel ?? null,
           cpu: state?.cpu ?? null,
           kernel: state?.kernel ?? null,
           disk: state?.disk ?? null,
           container: c ? c.id.slice(0, 12) : null,
-        };
-      });
+          files: state ? (state.engine?.files ?? 'shared') : null,
+        });
+      }
       if (g.json) {
-        printJson(opts.name ? rows[0] : rows);
+        // One instance: its row, with the engine beside it; all: the engine and the list.
+        printJson(opts.name ? { ...rows[0], engine: info } : { engine: info, instances: rows });
         return;
       }
+      process.stdout.write(engineLine(info));
       if (rows.length === 0) {
         process.stdout.write('no instances (start one with `m5dev up`)\n');
         return;
@@ -61,4 +71,8 @@ export function registerStatus(program: Command): void {
         process.stdout.write(`${r.name.padEnd(16)} ${r.state.padEnd(9)} 127.0.0.1:${r.sshPort ?? '-'}  ${r.accel ?? '-'} ${r.cpu ?? ''}${r.kernel ? `  kernel ${r.kernel}` : ''}\n`);
       }
     });
+}
+
+function engineLine(e: EngineInfo): string {
+  return `engine: ${e.product} ${e.version} ${e.os}/${e.arch}${e.rootless ? ' rootless' : ''} at ${e.host} (${e.source})\n`;
 }

@@ -1,0 +1,37 @@
+/** The storages of one m5dev home on an engine: per instance, the blob cache; and finding an instance's engine again. */
+import type { HomeLayout } from '../paths.js';
+import type { InstanceFiles, InstanceState } from '../vm/instance.js';
+import { UsageError } from '../errors.js';
+import type { Engine, FilesMode } from './engine.js';
+import type { Storage } from './storage.js';
+
+export function instanceStorage(engine: Engine, mode: FilesMode, home: HomeLayout, files: InstanceFiles, name: string, helperImage: () => string): Storage {
+  return engine.storage(mode, files.dir, { home: home.root, role: 'instance', instance: name, helperImage });
+}
+
+export function blobStorage(engine: Engine, mode: FilesMode, home: HomeLayout, helperImage: () => string): Storage {
+  return engine.storage(mode, home.blobs, { home: home.root, role: 'blobs', helperImage });
+}
+
+/**
+ * The storage of an existing instance, on the engine it was created on. An instance made before
+ * m5dev recorded its engine lived in the client's own files.
+ */
+export function existingInstanceStorage(engine: Engine, home: HomeLayout, files: InstanceFiles, state: InstanceState): Storage {
+  const recorded = state.engine;
+  if (recorded && recorded.host !== engine.endpoint.host) {
+    throw new UsageError(
+      `instance ${state.name} lives on the Docker engine at ${recorded.host}, not on ${engine.endpoint.host}`,
+      `Point DOCKER_HOST (or DOCKER_CONTEXT) at ${recorded.host}${recorded.context ? ` (context ${recorded.context})` : ''}, or use another --name on this engine.`,
+    );
+  }
+  const image = state.image;
+  return instanceStorage(engine, recorded?.files ?? 'shared', home, files, state.name, () => {
+    if (!image) throw new UsageError(`instance ${state.name} has no recorded toolchain image`, 'Run `m5dev up` once to record it.');
+    return image;
+  });
+}
+
+export function filesModeOf(state: InstanceState | undefined): FilesMode | undefined {
+  return state?.engine?.files ?? (state ? 'shared' : undefined);
+}

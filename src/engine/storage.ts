@@ -1,0 +1,236 @@
+/**
+ * Where the engine keeps m5dev's data (instance disks, the blob cache, kernel trees), behind one
+ * interface. `LocalDirStorage`: a client directory the engine sees at the same path (a local
+ * rootful or rootless engine, Podman, Docker Desktop's shared folders): containers bind it and the
+ * client reads it directly. `VolumeStorage`: a labelled named volume on the engine (a remote
+ * engine, a CI dind service): the client reaches it only through the Engine API, with short helper
+ * containers and tar streams. Workflows use only this interface, never a path of the engine.
+ */
+import type Docker from 'dockerode';
+import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { getFiles, putFiles, putLocalFile, type FileData } from './archive.js';
+import { shellQuote } from '../shell.js';
+import { ToolError } from '../errors.js';
+import { isNotFound } from '../docker/client.js';
+
+/** Size and mtime of a stored file (mtime as the storage reports it; compare only stamps of one storage). */
+export interface FileStamp {
+  file: string;
+  size: number;
+  mtimeMs: number;
+  /** Bytes actually allocated (sparse files). */
+  allocated: number;
+}
+
+export interface Storage {
+  /** A HostConfig.Binds entry mounting this storage at `target` in a container. */
+  bind(target: string, readOnly?: boolean): string;
+  /** The client directory holding these files, when the engine shares it; else undefined. */
+  readonly localDir: string | undefined;
+  /** Stamps of those of `names` that exist. */
+  stat(names: string[]): Promise<Map<string, FileStamp>>;
+  read(name: string): Promise<Buffer | undefined>;
+  /** The last `maxBytes` of a file ('' when missing). `via`: a running container that mounts it at `mountedAt`. */
+  readTail(name: string, maxBytes: number, via?: { id: string; mountedAt: string }): Promise<string>;
+  write(files: FileData[]): Promise<void>;
+  /** Copy a client file in as `name`, verified by sha256 where it lands; appears whole or not at all. */
+  importFile(localPath: string, name: string, sha256: string): Promise<void>;
+  remove(names: string[]): Promise<void>;
+  /** Flush `names` to stable storage and rename each [from, to] in order (a commit). */
+  syncRename(pairs: [string, string][]): Promise<void>;
+  /** Delete everything. */
+  destroy(): Promise<void>;
+}
+
+export class LocalDirStorage implements Storage {
+  constructor(readonly localDir: string) {}
+
+  bind(target: string, readOnly = false): string {
+    mkdirSync(this.localDir, { recursive: true });
+    return `${this.localDir}:${target}${readOnly ? ':ro' : ''}`;
+  }
+
+  private p(name: string): string {
+    return join(this.localDir, name);
+  }
+
+  async stat(names: string[]): Promise<Map<string, FileStamp>> {
+    const out = new Map<string, FileStamp>();
+    for (const n of names) {
+      if (!existsSync(this.p(n))) continue;
+      const st = statSync(this.p(n));
+      out.set(n, { file: n, size: st.size, mtimeMs: st.mtimeMs, allocated: st.blocks * 512 });
+    }
+    return out;
+  }
+
+  async read(name: string): Promise<Buffer | undefined> {
+    return existsSync(this.p(name)) ? readFileSync(this.p(name)) : undefined;
+  }
+
+  async readTail(name: string, maxBytes: number): Promise<string> {
+    if (!existsSync(this.p(name))) return '';
+    const fd = openSync(this.p(name), 'r');
+    try {
+      const size = fstatSync(fd).size;
+      const len = Math.min(size, maxBytes);
+      const buf = Buffer.alloc(len);
+      readSync(fd, buf, 0, len, size - len);
+      return buf.toString('utf8');
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  async write(files: FileData[]): Promise<void> {
+    mkdirSync(this.localDir, { recursive: true });
+    for (const f of files) writeFileSync(this.p(f.name), f.data, { mode: f.mode ?? 0o644 });
+  }
+
+  /** The client's blob store is this directory already when the engine shares it. */
+  async importFile(localPath: string, name: string): Promise<void> {
+    if (localPath !== this.p(name)) throw new Error(`LocalDirStorage.importFile: ${localPath} is not ${this.p(name)}`);
+  }
+
+  async remove(names: string[]): Promise<void> {
+    for (const n of names) rmSync(this.p(n), { force: true });
+  }
+
+  async syncRename(pairs: [string, string][]): Promise<void> {
+    for (const [from, to] of pairs) {
+      const fd = openSync(this.p(from), 'r');
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(this.p(from), this.p(to));
+    }
+  }
+
+  async destroy(): Promise<void> {
+    rmSync(this.localDir, { recursive: true, force: true });
+  }
+}
+
+/** Where a helper container mounts the volume. */
+const AT = '/m5dev-store';
+
+export class VolumeStorage implements Storage {
+  readonly localDir = undefined;
+
+  constructor(
+    private readonly docker: Docker,
+    readonly volume: string,
+    private readonly labels: Record<string, string>,
+    /** An image present on the engine with sh and coreutils (the toolchain or its base image). */
+    private readonly helperImage: () => string,
+  ) {}
+
+  bind(target: string, readOnly = false): string {
+    return `${this.volume}:${target}${readOnly ? ':ro' : ''}`;
+  }
+
+  private async ensureVolume(): Promise<void> {
+    try {
+      await this.docker.getVolume(this.volume).inspect();
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+      await this.docker.createVolume({ Name: this.volume, Labels: this.labels });
+    }
+  }
+
+  /** A helper container with the volume mounted (not started): files go in and out by tar. */
+  private async withHelper<T>(cmd: string[], use: (id: string) => Promise<T>): Promise<T> {
+    await this.ensureVolume();
+    const c = await this.docker.createContainer({
+      Image: this.helperImage(),
+      Cmd: cmd,
+      Labels: this.labels,
+      HostConfig: { Binds: [`${this.volume}:${AT}`], NetworkMode: 'none' },
+    });
+    try {
+      return await use(c.id);
+    } finally {
+      await this.docker.getContainer(c.id).remove({ force: true }).catch(() => undefined);
+    }
+  }
+
+  /** Run a shell script against the volume (mounted at $S); its stdout, or a ToolError. */
+  private async sh(script: string, what: string): Promise<string> {
+    return this.withHelper(['sh', '-ec', script], async (id) => {
+      const c = this.docker.getContainer(id);
+      await c.start();
+      const { StatusCode } = (await c.wait()) as { StatusCode: number };
+      const { demuxBuffer } = await import('../docker/containers.js');
+      const out = demuxBuffer((await c.logs({ stdout: true, stderr: true })) as unknown as Buffer);
+      if (StatusCode !== 0) throw new ToolError(`${what} on volume ${this.volume} failed (exit ${StatusCode})`, out);
+      return out;
+    });
+  }
+
+  async stat(names: string[]): Promise<Map<string, FileStamp>> {
+    const out = new Map<string, FileStamp>();
+    if (names.length === 0) return out;
+    const q = names.map((n) => shellQuote(`${AT}/${n}`)).join(' ');
+    const text = await this.sh(`for f in ${q}; do [ -e "$f" ] && stat -c '%n|%s|%.9Y|%b|%B' "$f"; done; true`, 'stat');
+    for (const line of text.split('\n')) {
+      const [path, size, mtime, blocks, blockSize] = line.trim().split('|');
+      if (!path || blockSize === undefined) continue;
+      const file = path.slice(AT.length + 1);
+      out.set(file, { file, size: Number(size), mtimeMs: Number(mtime) * 1000, allocated: Number(blocks) * Number(blockSize) });
+    }
+    return out;
+  }
+
+  async read(name: string): Promise<Buffer | undefined> {
+    return this.withHelper(['true'], async (id) => {
+      try {
+        return (await getFiles(this.docker, id, `${AT}/${name}`)).values().next().value;
+      } catch (e) {
+        if (isNotFound(e)) return undefined;
+        throw e;
+      }
+    });
+  }
+
+  async readTail(name: string, maxBytes: number, via?: { id: string; mountedAt: string }): Promise<string> {
+    const cmd = (root: string) => ['sh', '-c', `[ -f "$1" ] && tail -c ${maxBytes} "$1" || true`, 'tail', `${root}/${name}`];
+    if (via) {
+      const { execCapture } = await import('../docker/containers.js');
+      return (await execCapture(this.docker, via.id, cmd(via.mountedAt))).stdout;
+    }
+    return this.sh(`[ -f ${shellQuote(`${AT}/${name}`)} ] && tail -c ${maxBytes} ${shellQuote(`${AT}/${name}`)} || true`, 'read');
+  }
+
+  async write(files: FileData[]): Promise<void> {
+    await this.withHelper(['true'], (id) => putFiles(this.docker, id, AT, files));
+  }
+
+  async importFile(localPath: string, name: string, sha256: string): Promise<void> {
+    const staging = `.incoming-${name}`;
+    await this.withHelper(['true'], (id) => putLocalFile(this.docker, id, AT, localPath, staging));
+    const s = shellQuote(`${AT}/${staging}`);
+    // Verified where it lands: only a file whose digest matches takes the final name.
+    await this.sh(`if [ "$(sha256sum < ${s} | cut -d' ' -f1)" = ${shellQuote(sha256)} ]; then mv ${s} ${shellQuote(`${AT}/${name}`)}; else rm -f ${s}; echo 'digest mismatch after the copy' >&2; exit 1; fi`, `copying ${name}`);
+  }
+
+  async remove(names: string[]): Promise<void> {
+    if (names.length === 0) return;
+    await this.sh(`rm -f ${names.map((n) => shellQuote(`${AT}/${n}`)).join(' ')}`, 'remove');
+  }
+
+  async syncRename(pairs: [string, string][]): Promise<void> {
+    const lines = pairs.map(([from, to]) => `sync ${shellQuote(`${AT}/${from}`)} && mv ${shellQuote(`${AT}/${from}`)} ${shellQuote(`${AT}/${to}`)}`);
+    await this.sh(lines.join('\n'), 'commit');
+  }
+
+  async destroy(): Promise<void> {
+    try {
+      await this.docker.getVolume(this.volume).remove({ force: true });
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+  }
+}
