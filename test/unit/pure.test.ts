@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parseSha256Sums, sumsLocation } from '../../src/download/sha256sums.js';
 import { contextHash, listContext } from '../../src/docker/build-context.js';
 import { sshCommand, sshConfigBlock, hostControlPath } from '../../src/ssh/args.js';
+import { proxyCommandLine } from '../../src/ssh/proxy.js';
 import { bootFailure, lastConsoleLine } from '../../src/vm/readiness.js';
 import { chooseRenderer } from '../../src/cli/ui.js';
 import { ExitCode, tail } from '../../src/errors.js';
@@ -81,6 +82,17 @@ describe('ssh arguments', () => {
     const block = sshConfigBlock(t, 'm5dev-dev');
     expect(block).toMatch(/^Host m5dev-dev\n {2}HostName 127\.0\.0\.1\n {2}Port 5555\n {2}User ubuntu\n/);
     expect(block).toContain('StrictHostKeyChecking yes');
+  });
+  it('reaches a guest through an Engine API relay with the same pinned key (remote engines)', () => {
+    const proxy = proxyCommandLine('/usr/bin/node', '/opt/m 5/main.js', '/home/u/.cache/m5dev', 'dev');
+    expect(proxy).toBe("/usr/bin/node '/opt/m 5/main.js' ssh-proxy --home /home/u/.cache/m5dev --name dev");
+    const s = sshCommand({ ...t, proxyCommand: proxy }, ['true'], { batch: true }).join(' ');
+    expect(s).toContain(`-o ProxyCommand=${proxy}`);
+    expect(s).toContain('-o StrictHostKeyChecking=yes');
+    const block = sshConfigBlock({ ...t, proxyCommand: proxy }, 'm5dev-dev');
+    expect(block).toContain(`  ProxyCommand ${proxy}\n`);
+    expect(block).toContain('  HostKeyAlias m5dev-dev\n');
+    expect(sshConfigBlock(t, 'm5dev-dev')).not.toContain('ProxyCommand');
   });
   it('keeps the control socket path short', () => {
     expect(hostControlPath('/a/very/long/path/'.repeat(20)).length).toBeLessThan(100);
