@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Podman's Docker-compatible API on a unix socket (rootful), for the any-engine tests.
+#   podman-engine.sh start [IMAGE…] -> installs podman if needed, starts `podman system service`,
+#                                      copies the images in from the Docker engine, prints the DOCKER_HOST
+#   podman-engine.sh stop
+# This machine's quirk: the capability bounding set lacks CAP_SYS_RESOURCE, so podman's default
+# rlimits (raised nofile/nproc for root) fail every container with "error setting rlimit";
+# containers.conf gets defaults that stay within the hard limits.
+set -euo pipefail
+SOCK="${M5DEV_PODMAN_SOCK:-/run/m5dev-test-podman.sock}"
+PID=/run/m5dev-test-podman.pid
+BASE="${M5DEV_BASE_IMAGE:-debian:bookworm-slim}"
+log() { echo "podman-engine: $*" >&2; }
+case "${1:-start}" in
+  start)
+    shift || true
+    if ! command -v podman >/dev/null; then
+      log "installing podman"
+      apt-get update -q >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends podman uidmap slirp4netns fuse-overlayfs >/dev/null
+    fi
+    mkdir -p /etc/containers
+    grep -qs default_ulimits /etc/containers/containers.conf \
+      || printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=4096:4096"]\n' "$(ulimit -Hn)" "$(ulimit -Hn)" >> /etc/containers/containers.conf
+    if ! DOCKER_HOST="unix://$SOCK" docker version >/dev/null 2>&1; then
+      rm -f "$SOCK"
+      setsid podman system service --time=0 "unix://$SOCK" >/var/log/m5dev-test-podman.log 2>&1 < /dev/null &
+      echo $! > "$PID"
+      for _ in $(seq 1 60); do DOCKER_HOST="unix://$SOCK" docker version >/dev/null 2>&1 && break; sleep 0.5; done
+    fi
+    DOCKER_HOST="unix://$SOCK" docker version >/dev/null || { log "podman did not answer; see /var/log/m5dev-test-podman.log"; exit 3; }
+    for img in "$BASE" "$@"; do
+      if ! podman image exists "$img"; then
+        log "copying $img into podman"
+        docker save "$img" | podman load >/dev/null
+      fi
+    done
+    echo "unix://$SOCK" ;;
+  stop) [ -f "$PID" ] && kill "$(cat "$PID")" 2>/dev/null; rm -f "$PID" "$SOCK" ;;
+  *) echo "usage: $0 start [IMAGE…]|stop" >&2; exit 2 ;;
+esac

@@ -1,0 +1,122 @@
+/**
+ * The guest workflow on an engine that cannot see the client's files or share its loopback: a
+ * dockerd in a container, reached only at tcp://127.0.0.1:PORT (as a remote build host, Docker
+ * Desktop's VM or a CI dind service). The toolchain image is copied in, not rebuilt; the cloud
+ * image crosses the client↔engine link once, verified there; SSH goes through the Engine API.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import type Docker from 'dockerode';
+import { cli } from '../helpers/cli.js';
+import { serveDir, type FileServer } from '../helpers/http-server.js';
+import { fixture, type Fixture } from '../helpers/fixture.js';
+import { containersOn, localToolchainTag, startRemoteEngine, volumesOfHome } from '../helpers/engines.js';
+
+let fx: Fixture;
+let server: FileServer;
+let home: string;
+let env: NodeJS.ProcessEnv;
+let remote: { host: string; docker: Docker };
+let imageUrl: string;
+
+beforeAll(async () => {
+  fx = fixture();
+  server = await serveDir(fx.dir);
+  imageUrl = `${server.url}/${fx.image}`;
+  remote = startRemoteEngine([await localToolchainTag()]);
+  home = mkdtempSync(join(tmpdir(), 'm5dev-remote-'));
+  env = { M5DEV_HOME: home, DOCKER_HOST: remote.host };
+}, 1_800_000);
+
+afterAll(async () => {
+  if (remote) {
+    await cli(['destroy'], env);
+    for (const c of await containersOn(remote.docker, home)) await remote.docker.getContainer(c.Id).remove({ force: true });
+    for (const v of await volumesOfHome(remote.docker, home)) await remote.docker.getVolume(v).remove({ force: true });
+  }
+  await server?.close();
+});
+
+const clientFiles = () => readdirSync(join(home, 'instances', 'default')).sort();
+
+describe('a remote engine (tcp://, its own filesystem and network)', () => {
+  it('boots the fixture with the default raw disk; disks live on the engine, keys on the client', async () => {
+    const res = await cli(['--json', 'up', '--image-url', imageUrl, '--boot-timeout', '600'], env);
+    expect(res.code, res.stderr).toBe(0);
+    expect(JSON.parse(res.stdout)).toMatchObject({ accel: 'tcg', cpu: 'cortex-a57', resumed: false });
+    expect(res.stderr).toMatch(/Docker engine: docker .* at tcp:\/\/127\.0\.0\.1:\d+ \(DOCKER_HOST\)/);
+    expect(res.stderr).toMatch(/Copied the cloud image to the engine \(verified there/);
+    expect(res.stderr).toMatch(/Instance disk: raw copy, grown \+10G/);
+    // Only what SSH needs on the client: no disk, seed, flash or console here.
+    expect(clientFiles()).toEqual(['id_ed25519', 'id_ed25519.pub', 'known_hosts', 'ssh_host_ed25519_key', 'ssh_host_ed25519_key.pub', 'state.json']);
+    expect((await volumesOfHome(remote.docker, home)).map((v) => v.replace(/^m5dev-[0-9a-f]+-/, ''))).toEqual(['blobs', 'instance-default']);
+  }, 900_000);
+
+  it('runs guest commands through the Engine API relay, with their output and exit code', async () => {
+    const uname = await cli(['exec', '--', 'uname', '-m'], env);
+    expect(uname.code, uname.stderr).toBe(0);
+    expect(uname.stdout.trim()).toBe('aarch64');
+    expect((await cli(['exec', '--', 'exit 5'], env)).code).toBe(5);
+    const container = await cli(['exec', '--', 'hostname'], { ...env, M5DEV_SSH: 'container' });
+    expect(container.code, container.stderr).toBe(0);
+    expect(container.stdout.trim()).toBe('default');
+    // The seed's +10G reached the guest's root on the engine's volume too.
+    const df = await cli(['exec', '--', 'df', '--output=size', '-B', '1G', '/'], env);
+    expect(Number(df.stdout.trim().split('\n').pop())).toBeGreaterThanOrEqual(11);
+  }, 180_000);
+
+  it('ssh-config reaches the guest with the pinned host key (VS Code Remote-SSH)', async () => {
+    const cfg = await cli(['ssh-config'], env);
+    expect(cfg.stdout).toMatch(/ProxyCommand .* ssh-proxy --home .* --name default/);
+    expect(cfg.stdout).toContain('StrictHostKeyChecking yes');
+    const file = join(home, 'ssh_config');
+    writeFileSync(file, cfg.stdout);
+    // ssh runs without our environment: the proxy finds the engine from the instance's record.
+    const clean = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' };
+    expect(execFileSync('ssh', ['-F', file, '-o', 'BatchMode=yes', 'm5dev-default', 'echo', 'ok'], { encoding: 'utf8', env: clean }).trim()).toBe('ok');
+  }, 120_000);
+
+  it('status names the engine and where the files live; logs read the console from the engine', async () => {
+    const status = JSON.parse((await cli(['--json', 'status', '--name', 'default'], env)).stdout) as Record<string, unknown>;
+    expect(status).toMatchObject({ state: 'running', files: 'volumes', engine: { host: remote.host, transport: 'tcp', source: 'DOCKER_HOST', arch: 'x86_64' } });
+    const logs = await cli(['logs'], env);
+    expect(logs.code, logs.stderr).toBe(0);
+    expect(logs.stdout).toMatch(/Booting Linux on physical CPU/);
+  }, 120_000);
+
+  it('refuses to touch the instance through another engine', async () => {
+    const res = await cli(['exec', '--', 'true'], { ...env, DOCKER_HOST: '', M5DEV_SSH: 'container' });
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/lives on the Docker engine at tcp:\/\/127\.0\.0\.1:\d+/);
+  }, 60_000);
+
+  it('suspends onto the engine and resumes where it was', async () => {
+    const token = `remote-${Date.now()}`;
+    const before = await cli(['exec', '--', `echo ${token} > /dev/shm/marker; cat /proc/sys/kernel/random/boot_id`], env);
+    expect(before.code, before.stderr).toBe(0);
+    const sus = await cli(['--json', 'suspend'], env);
+    expect(sus.code, sus.stderr).toBe(0);
+    expect(JSON.parse(sus.stdout)).toMatchObject({ synced: true });
+    expect(await containersOn(remote.docker, home)).toEqual([]);
+    expect(JSON.parse((await cli(['--json', 'status', '--name', 'default'], env)).stdout)).toMatchObject({ state: 'suspended' });
+    const up = await cli(['--json', 'up'], env);
+    expect(up.code, up.stderr).toBe(0);
+    expect(JSON.parse(up.stdout)).toMatchObject({ resumed: true });
+    const after = await cli(['exec', '--', 'cat /dev/shm/marker /proc/sys/kernel/random/boot_id'], env);
+    expect(after.stdout.trim().split('\n')).toEqual([token, before.stdout.trim()]);
+  }, 600_000);
+
+  it('down, then destroy removes the engine\'s volume and the client\'s files', async () => {
+    const down = await cli(['down'], env);
+    expect(down.code, down.stderr).toBe(0);
+    expect(down.stdout).toMatch(/default stopped/);
+    expect(await containersOn(remote.docker, home)).toEqual([]);
+    const destroy = await cli(['destroy'], env);
+    expect(destroy.code, destroy.stderr).toBe(0);
+    expect((await volumesOfHome(remote.docker, home)).map((v) => v.replace(/^m5dev-[0-9a-f]+-/, ''))).toEqual(['blobs']);
+    expect(existsSync(join(home, 'instances', 'default'))).toBe(false);
+  }, 180_000);
+});

@@ -1,0 +1,29 @@
+/** Engines other than the local one, started by the project's own scripts (see scripts/engines/). */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { ROOT, cli } from './cli.js';
+import { LABELS } from '../../src/docker/labels.js';
+
+/** The toolchain image of this checkout, built (or found) on the local engine. */
+export async function localToolchainTag(): Promise<string> {
+  const res = await cli(['--json', 'image', 'build'], { DOCKER_HOST: '' });
+  if (res.code !== 0) throw new Error(`image build failed: ${res.stderr}`);
+  return (JSON.parse(res.stdout) as { tag: string }).tag;
+}
+
+/** A Docker engine on its own filesystem and network, at tcp://127.0.0.1:PORT, with `images` copied in. */
+export function startRemoteEngine(images: string[]): { host: string; docker: Docker } {
+  const host = execFileSync('bash', [join(ROOT, 'scripts', 'engines', 'remote-engine.sh'), 'start', ...images], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  const url = new URL(host.replace(/^tcp:/, 'http:'));
+  return { host, docker: new Docker({ host: url.hostname, port: Number(url.port) }) };
+}
+
+export async function volumesOfHome(docker: Docker, home: string): Promise<string[]> {
+  const { Volumes } = await docker.listVolumes({ filters: { label: [`${LABELS.home}=${home}`] } });
+  return (Volumes ?? []).map((v) => v.Name).sort();
+}
+
+export async function containersOn(docker: Docker, home: string): Promise<Docker.ContainerInfo[]> {
+  return docker.listContainers({ all: true, filters: { label: [`${LABELS.home}=${home}`] } });
+}
