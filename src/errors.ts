@@ -17,6 +17,7 @@ export const ExitCode = {
   kernelBuildFailed: 11,
   moduleFailed: 12,
   vmStateFailed: 13,
+  doctorFailed: 14,
   interrupted: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

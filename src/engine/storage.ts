@@ -9,6 +9,7 @@
 import type Docker from 'dockerode';
 import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { statfs } from 'node:fs/promises';
 import { getFiles, putFiles, putLocalFile, type FileData } from './archive.js';
 import { shellQuote } from '../shell.js';
 import { ToolError } from '../errors.js';
@@ -28,6 +29,8 @@ export interface Storage {
   bind(target: string, readOnly?: boolean): string;
   /** The client directory holding these files, when the engine shares it; else undefined. */
   readonly localDir: string | undefined;
+  /** Create it (with its labels) before any container mounts it: an engine would create it bare. */
+  ensure(): Promise<void>;
   /** Stamps of those of `names` that exist. */
   stat(names: string[]): Promise<Map<string, FileStamp>>;
   read(name: string): Promise<Buffer | undefined>;
@@ -41,10 +44,16 @@ export interface Storage {
   syncRename(pairs: [string, string][]): Promise<void>;
   /** Delete everything. */
   destroy(): Promise<void>;
+  /** Bytes free on the filesystem that holds it, and a name for that place. */
+  free(): Promise<{ bytes: number; where: string }>;
 }
 
 export class LocalDirStorage implements Storage {
   constructor(readonly localDir: string) {}
+
+  async ensure(): Promise<void> {
+    mkdirSync(this.localDir, { recursive: true });
+  }
 
   bind(target: string, readOnly = false): string {
     mkdirSync(this.localDir, { recursive: true });
@@ -112,6 +121,12 @@ export class LocalDirStorage implements Storage {
   async destroy(): Promise<void> {
     rmSync(this.localDir, { recursive: true, force: true });
   }
+
+  async free(): Promise<{ bytes: number; where: string }> {
+    mkdirSync(this.localDir, { recursive: true });
+    const s = await statfs(this.localDir);
+    return { bytes: s.bavail * s.bsize, where: this.localDir };
+  }
 }
 
 /** Where a helper container mounts the volume. */
@@ -132,7 +147,7 @@ export class VolumeStorage implements Storage {
     return `${this.volume}:${target}${readOnly ? ':ro' : ''}`;
   }
 
-  private async ensureVolume(): Promise<void> {
+  async ensure(): Promise<void> {
     try {
       await this.docker.getVolume(this.volume).inspect();
     } catch (e) {
@@ -143,7 +158,7 @@ export class VolumeStorage implements Storage {
 
   /** A helper container with the volume mounted (not started): files go in and out by tar. */
   private async withHelper<T>(cmd: string[], use: (id: string) => Promise<T>): Promise<T> {
-    await this.ensureVolume();
+    await this.ensure();
     const c = await this.docker.createContainer({
       Image: this.helperImage(),
       Cmd: cmd,
@@ -224,6 +239,12 @@ export class VolumeStorage implements Storage {
   async syncRename(pairs: [string, string][]): Promise<void> {
     const lines = pairs.map(([from, to]) => `sync ${shellQuote(`${AT}/${from}`)} && mv ${shellQuote(`${AT}/${from}`)} ${shellQuote(`${AT}/${to}`)}`);
     await this.sh(lines.join('\n'), 'commit');
+  }
+
+  async free(): Promise<{ bytes: number; where: string }> {
+    const out = await this.sh(`df -Pk ${AT} | tail -n 1`, 'df');
+    const avail = Number(out.trim().split(/\s+/)[3]);
+    return { bytes: avail * 1024, where: `the engine's volume ${this.volume}` };
   }
 
   async destroy(): Promise<void> {

@@ -7,6 +7,7 @@ import { buildImage, ensureBaseImage, imageId } from '../docker/images.js';
 import { LABELS, baseLabels } from '../docker/labels.js';
 import { MESSAGES } from '../messages.js';
 import { UsageError } from '../errors.js';
+import { checkError, platformCheck } from '../engine/doctor.js';
 import { DOCKER_CONTEXT } from '../assets.js';
 
 export const TOOLCHAIN_REPO = 'm5dev/toolchain';
@@ -48,6 +49,8 @@ export function imageTasks<Ctx extends { image: ImageCtx }>(): ListrTask<Ctx>[] 
         ctx.image.engine = await connectEngine();
         ctx.image.docker = ctx.image.engine.docker;
         const e = (ctx.image.engineInfo = await ctx.image.engine.info());
+        const platform = platformCheck(e);
+        if (platform.status === 'fail') throw checkError(platform);
         task.title = `Docker engine: ${e.product} ${e.version}, ${e.os}/${e.arch}${e.rootless ? ', rootless' : ''} at ${e.host} (${e.source})`;
       },
     },
@@ -104,4 +107,10 @@ export function sharedFilesTask<Ctx extends { image: ImageCtx; home: { root: str
       task.title = `Engine sees this machine's files${ctx.image.owner ? ` (tool output chowned to ${ctx.image.owner.uid})` : ''}`;
     },
   };
+}
+
+/** The toolchain tag this package would build on an engine (its base image must be there). */
+export async function toolchainTagOn(engine: Engine, baseImage: string, contextDir = DOCKER_CONTEXT): Promise<string | undefined> {
+  const baseId = await imageId(engine.docker, baseImage);
+  return baseId ? toolchainTag(contextHash(contextDir, { BASE_IMAGE: baseImage, BASE_IMAGE_ID: baseId })) : undefined;
 }

@@ -16,6 +16,7 @@ import type { FilesMode } from '../engine/engine.js';
 import type { FileStamp, Storage } from '../engine/storage.js';
 import { blobStorage, existingInstanceStorage, instanceStorage } from '../engine/instance-storage.js';
 import { guestSsh } from '../ssh/guest.js';
+import { checkError, storageDiskCheck } from '../engine/doctor.js';
 import { chooseMachine, type MachineChoice } from '../vm/machine.js';
 import { GUEST_SSH_FORWARD, qemuArgs } from '../vm/qemu-args.js';
 import { containerLogs, forceRemove, listVmContainers, startVmContainer, vmContainerName, type VmContainerInfo } from '../docker/containers.js';
@@ -135,6 +136,10 @@ export function upTasks(): ListrTask<UpCtx>[] {
         if (ctx.kernel && ctx.filesMode === 'volumes') {
           throw new UsageError('`up --kernel` needs an engine that shares this machine\'s files (the kernel cache lives here)', 'Use a local engine for the kernel loop; on this engine boot the image\'s own kernel.');
         }
+        await Promise.all([ctx.storage.ensure(), ctx.blobs.ensure()]);
+        // As `m5dev doctor` says it: stop before filling a disk that cannot hold an instance.
+        const disk = await storageDiskCheck(ctx.storage);
+        if (disk.status === 'fail') throw checkError(disk);
         ctx.stored = await ctx.storage.stat(STATUS_FILES);
         const found = await listVmContainers(ctx.image.docker!, ctx.home.root, ctx.name);
         const live = found.find((c) => c.state === 'running');

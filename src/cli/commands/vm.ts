@@ -6,6 +6,7 @@ import { registerStatus } from './status.js';
 import { registerLogs } from './logs.js';
 import { registerDown } from './down.js';
 import { registerSuspend } from './suspend.js';
+import { registerDoctor } from './doctor.js';
 
 export function registerVm(program: Command): void {
   registerUp(program);
@@ -14,4 +15,5 @@ export function registerVm(program: Command): void {
   registerLogs(program);
   registerSuspend(program);
   registerDown(program);
+  registerDoctor(program);
 }

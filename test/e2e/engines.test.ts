@@ -1,0 +1,150 @@
+/**
+ * The e2e core on the engines that share this machine's files but are not a rootful Docker:
+ * Podman's Docker-compatible socket (rootful), and rootless Docker run by a normal user who
+ * installed m5dev with `npm install -g` of the packed tarball (no make, no root). Each: up from the
+ * fixture with the default raw disk, exec, ssh through the generated ssh-config, suspend → resume,
+ * down, destroy; the user owns and can delete every instance file.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { ROOT, cli, type CliResult } from '../helpers/cli.js';
+import { serveDir, type FileServer } from '../helpers/http-server.js';
+import { fixture, type Fixture } from '../helpers/fixture.js';
+import { containersOn, localToolchainTag } from '../helpers/engines.js';
+import { installForUser, userCli } from '../helpers/user.js';
+
+let fx: Fixture;
+let server: FileServer;
+let imageUrl: string;
+let toolchain: string;
+
+beforeAll(async () => {
+  fx = fixture();
+  server = await serveDir(fx.dir);
+  imageUrl = `${server.url}/${fx.image}`;
+  toolchain = await localToolchainTag();
+}, 1_800_000);
+
+afterAll(async () => {
+  await server?.close();
+});
+
+interface Kind {
+  run: (args: string[]) => Promise<CliResult>;
+  /** ssh with the generated config, as the user who owns the instance. */
+  ssh: (configFile: string, args: string[]) => string;
+  docker: Docker;
+  home: string;
+}
+
+function engineScript(name: string, images: string[]): string {
+  return execFileSync('bash', [join(ROOT, 'scripts', 'engines', name), 'start', ...images], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+}
+
+/** The e2e core, against one engine kind. */
+function core(kind: () => Kind, product: 'docker' | 'podman', rootless: boolean): void {
+  it('boots the fixture (default raw disk) and runs guest commands', async () => {
+    const k = kind();
+    const res = await k.run(['--json', 'up', '--image-url', imageUrl, '--boot-timeout', '600']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toMatch(/Copy the cloud image to the engine \[SKIPPED: the engine reads the client's blob cache\]/);
+    const uname = await k.run(['exec', '--', 'uname', '-m']);
+    expect(uname.code, uname.stderr).toBe(0);
+    expect(uname.stdout.trim()).toBe('aarch64');
+    const status = JSON.parse((await k.run(['--json', 'status', '--name', 'default'])).stdout) as Record<string, unknown>;
+    expect(status).toMatchObject({ state: 'running', files: 'shared', engine: { product, rootless } });
+  }, 900_000);
+
+  it('ssh works through the generated ssh-config', async () => {
+    const k = kind();
+    const cfg = await k.run(['ssh-config']);
+    expect(cfg.code, cfg.stderr).toBe(0);
+    expect(cfg.stdout).not.toContain('ProxyCommand');
+    const file = join(mkdtempSync(join(tmpdir(), 'm5dev-cfg-')), 'config');
+    writeFileSync(file, cfg.stdout);
+    chmodSync(join(file, '..'), 0o755);
+    chmodSync(file, 0o644);
+    expect(k.ssh(file, ['echo', 'ok']).trim()).toBe('ok');
+  }, 120_000);
+
+  it('suspends and resumes where it was', async () => {
+    const k = kind();
+    const token = `engine-${Date.now()}`;
+    const before = await k.run(['exec', '--', `echo ${token} > /dev/shm/marker; cat /proc/sys/kernel/random/boot_id`]);
+    expect(before.code, before.stderr).toBe(0);
+    const sus = await k.run(['suspend']);
+    expect(sus.code, sus.stderr).toBe(0);
+    expect(await containersOn(k.docker, k.home)).toEqual([]);
+    const up = await k.run(['--json', 'up']);
+    expect(up.code, up.stderr).toBe(0);
+    expect(JSON.parse(up.stdout)).toMatchObject({ resumed: true });
+    const after = await k.run(['exec', '--', 'cat /dev/shm/marker /proc/sys/kernel/random/boot_id']);
+    expect(after.stdout.trim().split('\n')).toEqual([token, before.stdout.trim()]);
+  }, 600_000);
+
+  it('down and destroy leave nothing, and every file was the user\'s own', async () => {
+    const k = kind();
+    const dir = join(k.home, 'instances', 'default');
+    const owner = statSync(k.home).uid;
+    const foreign = readdirSync(dir).filter((f) => statSync(join(dir, f)).uid !== owner);
+    expect(foreign).toEqual([]);
+    const down = await k.run(['down']);
+    expect(down.code, down.stderr).toBe(0);
+    expect(await containersOn(k.docker, k.home)).toEqual([]);
+    const destroy = await k.run(['destroy']);
+    expect(destroy.code, destroy.stderr).toBe(0);
+    expect(existsSync(dir)).toBe(false);
+  }, 180_000);
+}
+
+describe('Podman (rootful, Docker-compatible socket)', () => {
+  let k: Kind;
+  beforeAll(() => {
+    const host = engineScript('podman-engine.sh', [toolchain]);
+    const home = mkdtempSync(join(tmpdir(), 'm5dev-podman-'));
+    k = {
+      run: (args) => cli(args, { M5DEV_HOME: home, DOCKER_HOST: host }),
+      ssh: (file, args) => execFileSync('ssh', ['-F', file, '-o', 'BatchMode=yes', 'm5dev-default', ...args], { encoding: 'utf8' }),
+      docker: new Docker({ socketPath: host.slice('unix://'.length) }),
+      home,
+    };
+  }, 600_000);
+  afterAll(async () => {
+    if (!k) return;
+    await k.run(['destroy']);
+    for (const c of await containersOn(k.docker, k.home)) await k.docker.getContainer(c.Id).remove({ force: true });
+  });
+  core(() => k, 'podman', false);
+});
+
+describe('rootless Docker, m5dev installed with npm by a normal user', () => {
+  let k: Kind;
+  let user: string;
+  beforeAll(() => {
+    const [u, host] = engineScript('rootless-engine.sh', [toolchain]).split(' ') as [string, string];
+    user = u;
+    const bin = installForUser(user);
+    const userHome = execFileSync('su', ['-', user, '-c', 'echo $HOME'], { encoding: 'utf8' }).trim();
+    const home = join(userHome, `m5dev-e2e-${Date.now()}`);
+    k = {
+      run: (args) => userCli(user, bin, args, { M5DEV_HOME: home, DOCKER_HOST: host, XDG_RUNTIME_DIR: host.slice('unix://'.length, -'/docker.sock'.length) }),
+      ssh: (file, args) => execFileSync('su', ['-', user, '-c', ['ssh', '-F', file, '-o', 'BatchMode=yes', 'm5dev-default', ...args].join(' ')], { encoding: 'utf8' }),
+      docker: new Docker({ socketPath: host.slice('unix://'.length) }),
+      home,
+    };
+  }, 900_000);
+  afterAll(async () => {
+    if (!k) return;
+    await k.run(['destroy']);
+    for (const c of await containersOn(k.docker, k.home)) await k.docker.getContainer(c.Id).remove({ force: true });
+    execFileSync('rm', ['-rf', k.home]);
+  });
+  it('installs from the packed tarball as the user, without root', () => {
+    expect(existsSync(join(k.home, '..', 'm5dev-prefix', 'bin', 'm5dev'))).toBe(true);
+  });
+  core(() => k, 'docker', true);
+});

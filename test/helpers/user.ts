@@ -1,0 +1,42 @@
+/** The CLI as a normal user installs and runs it: `npm pack`, `npm install -g` into the user's own prefix, run with su. */
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT, type CliResult } from './cli.js';
+import { shellQuote } from '../../src/shell.js';
+
+/** npm as another user needs root's CA file (this machine's registry access). */
+function cafile(): string {
+  return execFileSync('npm', ['config', 'get', 'cafile'], { encoding: 'utf8' }).trim();
+}
+
+/** Pack this checkout and install the tarball for `user` under ~/m5dev-prefix; returns the m5dev binary. */
+export function installForUser(user: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'm5dev-pack-'));
+  execFileSync('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  chmodSync(dir, 0o755);
+  const tgz = join(dir, readdirSync(dir).find((f) => f.endsWith('.tgz'))!);
+  chmodSync(tgz, 0o644);
+  const ca = cafile();
+  const env = ca && ca !== 'null' && ca !== 'undefined' ? `NPM_CONFIG_CAFILE=${shellQuote(ca)} ` : '';
+  execFileSync('su', ['-', user, '-c', `rm -rf ~/m5dev-prefix && ${env}npm install -g --no-audit --no-fund --prefix ~/m5dev-prefix ${shellQuote(tgz)} >/dev/null`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const home = execFileSync('su', ['-', user, '-c', 'echo $HOME'], { encoding: 'utf8' }).trim();
+  return join(home, 'm5dev-prefix', 'bin', 'm5dev');
+}
+
+/** Run the installed CLI as `user` from /tmp, with only the given environment added to a login shell's. */
+export function userCli(user: string, bin: string, args: string[], env: Record<string, string>): Promise<CliResult> {
+  const t0 = Date.now();
+  const exports = Object.entries({ CI: 'true', ...env }).map(([k, v]) => `export ${k}=${shellQuote(v)};`).join(' ');
+  const child = spawn('su', ['-', user, '-c', `${exports} cd /tmp && ${[bin, ...args].map(shellQuote).join(' ')}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout.on('data', (c: Buffer) => out.push(c));
+  child.stderr.on('data', (c: Buffer) => err.push(c));
+  return new Promise((resolve) =>
+    child.on('close', (code, signal) =>
+      resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), ms: Date.now() - t0 }),
+    ),
+  );
+}
