@@ -33,7 +33,7 @@ test-unit: build
 	npx vitest run test/unit
 
 up: setup build
-	node dist/cli/main.js up
+	@node dist/cli/main.js up || { rc=$$?; if [ $$rc -eq 5 ]; then echo "make: the cloud image could not be downloaded; offline, \`make up-offline\` boots the locally built fixture image instead" >&2; fi; exit $$rc; }
 
 # No internet: boot the locally built arm64 fixture cloud image instead of Ubuntu's.
 up-offline: setup build fixture

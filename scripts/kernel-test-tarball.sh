@@ -1,18 +1,36 @@
 #!/usr/bin/env bash
-# The kernel source the tests use in place of kernel.org (unreachable here): Debian's
-# linux-source package, installed if missing. Prints two lines: the tarball path and its release.
+# The kernel source the tests use in place of kernel.org (unreachable here): the tarball inside
+# Debian's linux-source package, downloaded and unpacked into a cache outside the checkout, never
+# installed (installing it would pull in and upgrade unrelated host packages).
+# Prints two lines: the tarball path and its upstream release.
 set -euo pipefail
-export DEBIAN_FRONTEND=noninteractive
 pkg="${M5DEV_TEST_KERNEL_PKG:-linux-source-6.1}"
-as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
-if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
-  echo "kernel-test-tarball: installing $pkg" >&2
-  as_root apt-get update -q >&2
-  as_root apt-get install -y -q --no-install-recommends "$pkg" >&2
+cache="${M5DEV_FIXTURE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/m5dev-fixtures}/kernel-source"
+log() { echo "kernel-test-tarball: $*" >&2; }
+
+candidate() { apt-cache policy "$pkg" 2>/dev/null | sed -n 's/^ *Candidate: *//p'; }
+ver="$(candidate)"
+if [[ -z "$ver" || "$ver" == "(none)" ]]; then
+  log "refreshing the package lists to find $pkg"
+  apt-get update -q >&2 || true
+  ver="$(candidate)"
 fi
-tarball=$(dpkg -L "$pkg" | grep -E '/usr/src/linux-source-[^/]*\.tar\.xz$' | head -1)
-[[ -f "$tarball" ]] || { echo "kernel-test-tarball: no tarball in $pkg" >&2; exit 1; }
+[[ -n "$ver" && "$ver" != "(none)" ]] || { log "no candidate for $pkg"; exit 1; }
 # Debian version 6.1.192-2 -> upstream release 6.1.192 (the tree's Makefile says the same).
-version=$(dpkg-query -W -f='${Version}' "$pkg" | sed -E 's/-[^-]*$//')
+release="${ver%-*}"
+dir="$cache/$pkg-$ver"
+tarball="$(ls "$dir"/usr/src/linux-source-*.tar.xz 2>/dev/null | head -1 || true)"
+if [[ -z "$tarball" ]]; then
+  log "downloading $pkg $ver (not installed: only its tarball is used)"
+  mkdir -p "$cache"
+  stage="$(mktemp -d "$cache/.stage.XXXXXX")"
+  trap 'rm -rf "$stage"' EXIT
+  (cd "$stage" && apt-get download "$pkg=$ver" >&2)
+  dpkg-deb -x "$stage"/*.deb "$stage/root"
+  rm -rf "$dir"
+  mv "$stage/root" "$dir"
+  tarball="$(ls "$dir"/usr/src/linux-source-*.tar.xz | head -1)"
+fi
+[[ -f "$tarball" ]] || { log "no tarball in $pkg"; exit 1; }
 echo "$tarball"
-echo "$version"
+echo "$release"

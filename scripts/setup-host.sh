@@ -9,7 +9,12 @@ export DEBIAN_FRONTEND=noninteractive
 log() { echo "setup-host: $*" >&2; }
 as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
-pkgs=(docker.io mmdebstrap qemu-user-static binfmt-support arch-test fdisk dosfstools mtools qemu-utils e2fsprogs openssh-client make ca-certificates python3)
+pkgs=(mmdebstrap qemu-user-static binfmt-support arch-test fdisk dosfstools mtools qemu-utils e2fsprogs openssh-client make ca-certificates python3)
+# A Docker that is already there (Docker CE, a static client and engine, a reachable DOCKER_HOST)
+# is used as it is: Debian's docker.io is installed only when there is neither an engine nor a dockerd.
+if ! docker info >/dev/null 2>&1 && ! command -v dockerd >/dev/null 2>&1; then
+  pkgs=(docker.io "${pkgs[@]}")
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -17,7 +22,8 @@ done
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   as_root apt-get update -q >&2
-  as_root apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+  # --no-upgrade: a package that is already installed is left at its version.
+  as_root apt-get install -y -q --no-install-recommends --no-upgrade "${missing[@]}" >&2
 fi
 
 if ! docker info >/dev/null 2>&1; then

@@ -1,7 +1,9 @@
 /** User-facing text in one place. */
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from './assets.js';
 export const MESSAGES = {
   bootstrapBaseHint: (ref: string) =>
-    `On a host without a container registry, create it locally: \`bash scripts/bootstrap-base-image.sh ${ref}\` (needs mmdebstrap), or pass --base-image.`,
+    `Without a registry, give the engine ${ref} another way: \`docker load -i <file saved with docker save>\`, or build it on a Debian host with \`bash ${join(PACKAGE_ROOT, 'scripts', 'bootstrap-base-image.sh')} ${ref}\` (needs mmdebstrap); or pass --base-image.`,
   imageCached: (tag: string) => `cached: ${tag} already built from this context`,
   imageBuilt: (tag: string) => `built ${tag}`,
   interrupted: 'Interrupted: cleaning up…',
