@@ -11,6 +11,9 @@
  *  D. suspend, and `m5dev up` resuming the suspended guest, against a cold boot.
  *  E. compiling kernel files: the toolchain container's cross gcc 12 against gcc 12 inside the guest
  *     (TCG), on the same preprocessed files with the kernel build's own flags.
+ *  F. a remote engine (scripts/engines/remote-engine.sh: own filesystem and network, tcp://) beside
+ *     the local one, same fixture and toolchain image: first up (artefacts made, image copied in),
+ *     up → SSH from a stopped instance, resume, exec true on a reused connection.
  *
  * Env: M5DEV_FIXTURE_DIR (fixture image dir, set by make), BENCH_RUNS (default 3), BENCH_ONLY (e.g. A,D),
  * BENCH_HOME (default the kernel tests' persistent home, so the built kernel is reused).
@@ -113,8 +116,8 @@ async function upToShell(extra: string[]): Promise<number> {
  * A guest a developer works in has finished booting: wait for systemd's boot jobs (cloud-init's
  * last stages, timers) and a quiet moment, so the no-op and resume rows do not measure them.
  */
-async function settled(): Promise<void> {
-  await m5dev(['exec', '--name', NAME, '--', 'sudo systemctl is-system-running --wait >/dev/null']);
+async function settled(extraEnv: NodeJS.ProcessEnv = {}): Promise<void> {
+  await m5dev(['exec', '--name', NAME, '--', 'sudo systemctl is-system-running --wait >/dev/null'], extraEnv);
   await new Promise((r) => setTimeout(r, 20_000));
 }
 
@@ -140,11 +143,11 @@ async function plainSshTrue(): Promise<number> {
 }
 
 /** Median resume and suspend times over RUNS suspend → up cycles of the running guest. */
-async function suspendResume(): Promise<{ resume: number; suspend: number }> {
+async function suspendResume(extraEnv: NodeJS.ProcessEnv = {}): Promise<{ resume: number; suspend: number }> {
   const suspends: number[] = [];
   const resume = await sample(RUNS, async () => {
-    suspends.push((await must(['suspend', '--name', NAME])).ms);
-    const r = await must(['--json', 'up', '--name', NAME, '--ssh-port', String(PORT)]);
+    suspends.push((await must(['suspend', '--name', NAME], extraEnv)).ms);
+    const r = await must(['--json', 'up', '--name', NAME, '--ssh-port', String(PORT)], extraEnv);
     if (!(JSON.parse(r.stdout) as { resumed: boolean }).resumed) throw new Error('up did not resume the suspended guest');
     return r.ms;
   });
@@ -243,6 +246,37 @@ async function compileInContainerAndGuest(kernel: string): Promise<void> {
   }
 }
 
+/** Group F, one side: the same steps against the engine and home of `side`. */
+async function engineSide(image: { url: string; sha256: string }, side: NodeJS.ProcessEnv): Promise<{ first: number; boot: number; resume: number; exec: number }> {
+  await must(['destroy', '--name', NAME], side).catch(() => undefined);
+  const first = (await must(['up', '--name', NAME, '--image-url', image.url, '--image-sha256', image.sha256, '--ssh-port', String(PORT)], side)).ms;
+  const boot = await sample(RUNS, async () => {
+    await must(['down', '--name', NAME], side);
+    return (await must(['up', '--name', NAME, '--ssh-port', String(PORT)], side)).ms;
+  });
+  await settled(side);
+  await must(['exec', '--name', NAME, '--', 'true'], side);
+  const exec = await sample(10, async () => (await must(['exec', '--name', NAME, '--', 'true'], side)).ms);
+  const { resume } = await suspendResume(side);
+  await must(['destroy', '--name', NAME], side);
+  return { first, boot, resume, exec };
+}
+
+async function remoteBesideLocal(image: { url: string; sha256: string }): Promise<void> {
+  const tag = JSON.parse((await must(['--json', 'image', 'build'])).stdout).tag as string;
+  const start = spawnSync('bash', [join(ROOT, 'scripts', 'engines', 'remote-engine.sh'), 'start', tag], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (start.status !== 0) throw new Error('scripts/engines/remote-engine.sh failed');
+  const remoteHome = mkdtempSync(join(tmpdir(), 'm5dev-bench-remote-'));
+  const local = await engineSide(image, {});
+  const remote = await engineSide(image, { DOCKER_HOST: start.stdout.trim(), M5DEV_HOME: remoteHome });
+  const vs = (ms: number) => ({ label: 'local engine', ms });
+  record('remote engine', 'first up → SSH (artefacts made; on the remote, the cloud image copied in and verified there)', remote.first, vs(local.first));
+  record('remote engine', 'up → SSH, instance stopped (raw disk, UEFI)', remote.boot, vs(local.boot));
+  record('remote engine', 'up → SSH, resuming a suspended guest', remote.resume, vs(local.resume));
+  record('remote engine', 'exec true, reused SSH connection (remote: through the Engine API relay)', remote.exec, vs(local.exec));
+  rmSync(remoteHome, { recursive: true, force: true });
+}
+
 async function main(): Promise<void> {
   const image = fixtureImage();
   const kernel = builtKernel();
@@ -326,6 +360,9 @@ async function main(): Promise<void> {
     await compileInContainerAndGuest(kernel);
   }
   await must(['destroy', '--name', NAME]);
+
+  // F. a remote engine beside the local one
+  if (want('F')) await remoteBesideLocal(image);
 
   const lines = [
     `Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; guest under TCG.`,

@@ -15,7 +15,7 @@ import { ROOT, cli, type CliResult } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { fixture, type Fixture } from '../helpers/fixture.js';
 import { containersOn, localToolchainTag } from '../helpers/engines.js';
-import { installForUser, userCli } from '../helpers/user.js';
+import { ensureUser, installForUser, userCli } from '../helpers/user.js';
 
 let fx: Fixture;
 let server: FileServer;
@@ -147,4 +147,46 @@ describe('rootless Docker, m5dev installed with npm by a normal user', () => {
     expect(existsSync(join(k.home, '..', 'm5dev-prefix', 'bin', 'm5dev'))).toBe(true);
   });
   core(() => k, 'docker', true);
+});
+
+describe('a normal user in the docker group (the local rootful engine), m5dev installed with npm', () => {
+  const user = 'm5dev-user';
+  let bin: string;
+  let home: string;
+  const docker = new Docker();
+  const run = (args: string[]) => userCli(user, bin, args, { M5DEV_HOME: home });
+  beforeAll(() => {
+    ensureUser(user, ['docker']);
+    bin = installForUser(user);
+    home = join(execFileSync('su', ['-', user, '-c', 'echo $HOME'], { encoding: 'utf8' }).trim(), `m5dev-e2e-${Date.now()}`);
+  }, 600_000);
+  afterAll(async () => {
+    if (!bin) return;
+    await run(['destroy']);
+    for (const c of await containersOn(docker, home)) await docker.getContainer(c.Id).remove({ force: true });
+    execFileSync('rm', ['-rf', home]);
+  });
+
+  it('doctor finds everything in order', async () => {
+    const res = await run(['--json', 'doctor']);
+    expect(res.code, `${res.stdout}${res.stderr}`).toBe(0);
+    const out = JSON.parse(res.stdout) as { ok: boolean; engine: { rootless: boolean; source: string }; checks: { name: string; status: string; detail: string }[] };
+    expect(out.ok).toBe(true);
+    expect(out.engine).toMatchObject({ rootless: false, source: 'default' });
+    expect(out.checks.find((c) => c.name === 'files')?.detail).toMatch(/sees this machine's files/);
+    expect(out.checks.find((c) => c.name === 'toolchain image')?.status).toBe('ok');
+  }, 120_000);
+
+  it('up, exec, down: every instance file is the user\'s own', async () => {
+    const up = await run(['up', '--image-url', imageUrl, '--ssh-port', '5640', '--boot-timeout', '600']);
+    expect(up.code, up.stderr).toBe(0);
+    const uname = await run(['exec', '--', 'uname', '-m']);
+    expect(uname.stdout.trim()).toBe('aarch64');
+    const dir = join(home, 'instances', 'default');
+    const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
+    expect(readdirSync(dir).filter((f) => statSync(join(dir, f)).uid !== uid)).toEqual([]);
+    const down = await run(['down']);
+    expect(down.code, down.stderr).toBe(0);
+    expect(await containersOn(docker, home)).toEqual([]);
+  }, 900_000);
 });

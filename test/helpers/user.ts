@@ -40,3 +40,12 @@ export function userCli(user: string, bin: string, args: string[], env: Record<s
     ),
   );
 }
+
+/** A normal login user (created once), optionally in supplementary groups such as docker. */
+export function ensureUser(user: string, groups: string[] = []): void {
+  try {
+    execFileSync('id', [user], { stdio: 'ignore' });
+  } catch {
+    execFileSync('useradd', ['-m', '-s', '/bin/bash', ...(groups.length ? ['-G', groups.join(',')] : []), user]);
+  }
+}
