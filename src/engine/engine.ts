@@ -29,6 +29,8 @@ export interface EngineInfo {
   /** The engine's CPU architecture, as Docker reports it (x86_64, aarch64). */
   arch: string;
   rootless: boolean;
+  /** The engine's own ID (what tells two engines behind one address apart). */
+  id: string;
 }
 
 /** What an instance records about the engine it lives on, so later commands find its data. */
@@ -50,7 +52,7 @@ export class Engine {
   async info(): Promise<EngineInfo> {
     if (this.described) return this.described;
     const [info, version] = await Promise.all([this.docker.info(), this.docker.version()]);
-    const i = info as { Architecture?: string; OSType?: string; SecurityOptions?: string[]; ServerVersion?: string; host?: { security?: { rootless?: boolean } } };
+    const i = info as { ID?: string; Architecture?: string; OSType?: string; SecurityOptions?: string[]; ServerVersion?: string; host?: { security?: { rootless?: boolean } } };
     const v = version as { Components?: { Name?: string }[]; Version?: string };
     const podman = (v.Components ?? []).some((c) => /podman/i.test(c.Name ?? ''));
     this.described = {
@@ -63,6 +65,7 @@ export class Engine {
       os: i.OSType ?? 'linux',
       arch: normalizeArch(i.Architecture ?? 'unknown'),
       rootless: (i.SecurityOptions ?? []).some((o) => /rootless/.test(o)) || i.host?.security?.rootless === true,
+      id: i.ID ?? '',
     };
     return this.described;
   }
@@ -76,7 +79,7 @@ export class Engine {
     if (env.M5DEV_ENGINE_FILES === 'shared' || env.M5DEV_ENGINE_FILES === 'volumes') return env.M5DEV_ENGINE_FILES;
     if (env.M5DEV_ENGINE_FILES) throw new UsageError(`M5DEV_ENGINE_FILES must be "shared" or "volumes", not "${env.M5DEV_ENGINE_FILES}"`);
     // Probed once per engine and home: the answer is kept beside the home's data.
-    const id = ((await this.docker.info()) as { ID?: string }).ID ?? '';
+    const { id } = await this.info();
     const cache = join(dir, 'engines', `${createHash('sha256').update(`${this.endpoint.host}\0${id}`).digest('hex').slice(0, 16)}.json`);
     if (existsSync(cache)) {
       const known = (JSON.parse(readFileSync(cache, 'utf8')) as { files?: FilesMode }).files;

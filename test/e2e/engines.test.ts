@@ -15,7 +15,7 @@ import { ROOT, cli, type CliResult } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { fixture, type Fixture } from '../helpers/fixture.js';
 import { containersOn, localToolchainTag } from '../helpers/engines.js';
-import { ensureUser, installForUser, userCli } from '../helpers/user.js';
+import { ensureUser, homeOf, installForUser, userCli } from '../helpers/user.js';
 
 let fx: Fixture;
 let server: FileServer;
@@ -39,6 +39,13 @@ interface Kind {
   ssh: (configFile: string, args: string[]) => string;
   docker: Docker;
   home: string;
+}
+
+/** After a kind's tests: its instance destroyed, any container of its home gone, a user's home dir removed. */
+async function cleanUp(run: Kind['run'], docker: Docker, home: string, removeHome: boolean): Promise<void> {
+  await run(['destroy']);
+  for (const c of await containersOn(docker, home)) await docker.getContainer(c.Id).remove({ force: true });
+  if (removeHome) execFileSync('rm', ['-rf', home]);
 }
 
 function engineScript(name: string, images: string[]): string {
@@ -114,9 +121,7 @@ describe('Podman (rootful, Docker-compatible socket)', () => {
     };
   }, 600_000);
   afterAll(async () => {
-    if (!k) return;
-    await k.run(['destroy']);
-    for (const c of await containersOn(k.docker, k.home)) await k.docker.getContainer(c.Id).remove({ force: true });
+    if (k) await cleanUp(k.run, k.docker, k.home, false);
   });
   core(() => k, 'podman', false);
 });
@@ -128,8 +133,7 @@ describe('rootless Docker, m5dev installed with npm by a normal user', () => {
     const [u, host] = engineScript('rootless-engine.sh', [toolchain]).split(' ') as [string, string];
     user = u;
     const bin = installForUser(user);
-    const userHome = execFileSync('su', ['-', user, '-c', 'echo $HOME'], { encoding: 'utf8' }).trim();
-    const home = join(userHome, `m5dev-e2e-${Date.now()}`);
+    const home = join(homeOf(user), `m5dev-e2e-${Date.now()}`);
     k = {
       run: (args) => userCli(user, bin, args, { M5DEV_HOME: home, DOCKER_HOST: host, XDG_RUNTIME_DIR: host.slice('unix://'.length, -'/docker.sock'.length) }),
       ssh: (file, args) => execFileSync('su', ['-', user, '-c', ['ssh', '-F', file, '-o', 'BatchMode=yes', 'm5dev-default', ...args].join(' ')], { encoding: 'utf8' }),
@@ -138,10 +142,7 @@ describe('rootless Docker, m5dev installed with npm by a normal user', () => {
     };
   }, 900_000);
   afterAll(async () => {
-    if (!k) return;
-    await k.run(['destroy']);
-    for (const c of await containersOn(k.docker, k.home)) await k.docker.getContainer(c.Id).remove({ force: true });
-    execFileSync('rm', ['-rf', k.home]);
+    if (k) await cleanUp(k.run, k.docker, k.home, true);
   });
   it('installs from the packed tarball as the user, without root', () => {
     expect(existsSync(join(k.home, '..', 'm5dev-prefix', 'bin', 'm5dev'))).toBe(true);
@@ -158,13 +159,10 @@ describe('a normal user in the docker group (the local rootful engine), m5dev in
   beforeAll(() => {
     ensureUser(user, ['docker']);
     bin = installForUser(user);
-    home = join(execFileSync('su', ['-', user, '-c', 'echo $HOME'], { encoding: 'utf8' }).trim(), `m5dev-e2e-${Date.now()}`);
+    home = join(homeOf(user), `m5dev-e2e-${Date.now()}`);
   }, 600_000);
   afterAll(async () => {
-    if (!bin) return;
-    await run(['destroy']);
-    for (const c of await containersOn(docker, home)) await docker.getContainer(c.Id).remove({ force: true });
-    execFileSync('rm', ['-rf', home]);
+    if (bin) await cleanUp(run, docker, home, true);
   });
 
   it('doctor finds everything in order', async () => {
@@ -177,16 +175,23 @@ describe('a normal user in the docker group (the local rootful engine), m5dev in
     expect(out.checks.find((c) => c.name === 'toolchain image')?.status).toBe('ok');
   }, 120_000);
 
-  it('up, exec, down: every instance file is the user\'s own', async () => {
+  it('up, exec, down, destroy: the user reads and deletes every instance file', async () => {
     const up = await run(['up', '--image-url', imageUrl, '--ssh-port', '5640', '--boot-timeout', '600']);
     expect(up.code, up.stderr).toBe(0);
     const uname = await run(['exec', '--', 'uname', '-m']);
     expect(uname.stdout.trim()).toBe('aarch64');
     const dir = join(home, 'instances', 'default');
     const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
-    expect(readdirSync(dir).filter((f) => statSync(join(dir, f)).uid !== uid)).toEqual([]);
+    // What the tools made is chowned to the user; QEMU's own console and socket stay root's, in the
+    // user's 0700 directory, world-readable.
+    expect(statSync(dir).uid).toBe(uid);
+    expect(readdirSync(dir).filter((f) => statSync(join(dir, f)).uid !== uid).sort()).toEqual(['console.log', 'qmp.sock']);
+    expect(statSync(join(dir, 'console.log')).mode & 0o004).toBe(0o004);
     const down = await run(['down']);
     expect(down.code, down.stderr).toBe(0);
     expect(await containersOn(docker, home)).toEqual([]);
+    const destroy = await run(['destroy']);
+    expect(destroy.code, destroy.stderr).toBe(0);
+    expect(existsSync(dir)).toBe(false);
   }, 900_000);
 });

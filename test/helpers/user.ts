@@ -14,15 +14,18 @@ function cafile(): string {
 /** Pack this checkout and install the tarball for `user` under ~/m5dev-prefix; returns the m5dev binary. */
 export function installForUser(user: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'm5dev-pack-'));
-  execFileSync('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('npm', ['pack', '--silent', '--no-update-notifier', '--pack-destination', dir], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
   chmodSync(dir, 0o755);
   const tgz = join(dir, readdirSync(dir).find((f) => f.endsWith('.tgz'))!);
   chmodSync(tgz, 0o644);
   const ca = cafile();
-  const env = ca && ca !== 'null' && ca !== 'undefined' ? `NPM_CONFIG_CAFILE=${shellQuote(ca)} ` : '';
+  const env = `NPM_CONFIG_UPDATE_NOTIFIER=false ${ca && ca !== 'null' && ca !== 'undefined' ? `NPM_CONFIG_CAFILE=${shellQuote(ca)} ` : ''}`;
   execFileSync('su', ['-', user, '-c', `rm -rf ~/m5dev-prefix && ${env}npm install -g --no-audit --no-fund --prefix ~/m5dev-prefix ${shellQuote(tgz)} >/dev/null`], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const home = execFileSync('su', ['-', user, '-c', 'echo $HOME'], { encoding: 'utf8' }).trim();
-  return join(home, 'm5dev-prefix', 'bin', 'm5dev');
+  return join(homeOf(user), 'm5dev-prefix', 'bin', 'm5dev');
+}
+
+export function homeOf(user: string): string {
+  return execFileSync('su', ['-', user, '-c', 'echo $HOME'], { encoding: 'utf8' }).trim();
 }
 
 /** Run the installed CLI as `user` from /tmp, with only the given environment added to a login shell's. */
