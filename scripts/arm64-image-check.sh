@@ -28,7 +28,7 @@ DOCKER_BUILDKIT=0 docker build -q --platform linux/arm64 --build-arg "BASE_IMAGE
 t2=$(date +%s)
 # (Docker 20.10's classic builder may label the result with the host's architecture: the binaries decide.)
 log "checking the tools and building module/ in it"
-docker run --rm --platform linux/arm64 -v "$here/module:/src-module:ro" "$tag" sh -ec '
+docker run --rm -v "$here/module:/src-module:ro" "$tag" sh -ec '
   echo "uname -m: $(uname -m)"
   [ "$(uname -m)" = aarch64 ]
   qemu-system-aarch64 --version | head -1
