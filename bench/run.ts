@@ -14,6 +14,9 @@
  *  F. a remote engine (scripts/engines/remote-engine.sh: own filesystem and network, tcp://) beside
  *     the local one, same fixture and toolchain image: first up (artefacts made, image copied in),
  *     up → SSH from a stopped instance, resume, exec true on a reused connection.
+ *  G. the local rootful engine, this checkout against an older m5dev (BENCH_BASE_CLI=…/dist/cli/main.js,
+ *     e.g. a worktree of the commit before the engine seam), alternating on one running guest:
+ *     exec true, status, up of a running instance, suspend → resume.
  *
  * Env: M5DEV_FIXTURE_DIR (fixture image dir, set by make), BENCH_RUNS (default 3), BENCH_ONLY (e.g. A,D),
  * BENCH_HOME (default the kernel tests' persistent home, so the built kernel is reused).
@@ -42,11 +45,11 @@ interface Run {
   stderr: string;
 }
 
-function m5dev(args: string[], extraEnv: NodeJS.ProcessEnv = {}, stdinFile?: string): Promise<Run> {
+function m5dev(args: string[], extraEnv: NodeJS.ProcessEnv = {}, stdinFile?: string, cli = CLI): Promise<Run> {
   const t0 = performance.now();
   return new Promise((done) => {
     const stdin = stdinFile ? openSync(stdinFile, 'r') : 'ignore';
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...env, ...extraEnv }, stdio: [stdin, 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cli, ...args], { env: { ...env, ...extraEnv }, stdio: [stdin, 'pipe', 'pipe'] });
     if (typeof stdin === 'number') closeSync(stdin);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
@@ -56,8 +59,8 @@ function m5dev(args: string[], extraEnv: NodeJS.ProcessEnv = {}, stdinFile?: str
   });
 }
 
-async function must(args: string[], extraEnv: NodeJS.ProcessEnv = {}, stdinFile?: string): Promise<Run> {
-  const r = await m5dev(args, extraEnv, stdinFile);
+async function must(args: string[], extraEnv: NodeJS.ProcessEnv = {}, stdinFile?: string, cli = CLI): Promise<Run> {
+  const r = await m5dev(args, extraEnv, stdinFile, cli);
   if (r.code !== 0) throw new Error(`m5dev ${args.join(' ')} failed (${r.code}):\n${r.stderr.slice(-2000)}`);
   return r;
 }
@@ -277,6 +280,34 @@ async function remoteBesideLocal(image: { url: string; sha256: string }): Promis
   rmSync(remoteHome, { recursive: true, force: true });
 }
 
+/** Group G: alternate this CLI and the base one on the same running guest; medians of each. */
+async function againstBase(base: string): Promise<void> {
+  const pair = async (what: string, runs: number, args: (cli: string) => string[]) => {
+    const mine: number[] = [];
+    const theirs: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      mine.push((await must(args(CLI), {}, undefined, CLI)).ms);
+      theirs.push((await must(args(base), {}, undefined, base)).ms);
+    }
+    record('local engine vs before', what, median(mine), { label: 'before the engine seam', ms: median(theirs) });
+  };
+  await upToShell([]);
+  await settled();
+  await must(['exec', '--name', NAME, '--', 'true']);
+  await pair('exec true, reused SSH connection', 10, () => ['exec', '--name', NAME, '--', 'true']);
+  await pair('status', 5, () => ['status']);
+  await pair('up of a running instance', 5, () => ['up', '--name', NAME, '--ssh-port', String(PORT)]);
+  const mine: number[] = [];
+  const theirs: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    for (const [cli, into] of [[CLI, mine], [base, theirs]] as const) {
+      await must(['suspend', '--name', NAME], {}, undefined, cli);
+      into.push((await must(['up', '--name', NAME, '--ssh-port', String(PORT)], {}, undefined, cli)).ms);
+    }
+  }
+  record('local engine vs before', 'up → SSH, resuming a suspended guest', median(mine), { label: 'before the engine seam', ms: median(theirs) });
+}
+
 async function main(): Promise<void> {
   const image = fixtureImage();
   const kernel = builtKernel();
@@ -363,6 +394,13 @@ async function main(): Promise<void> {
 
   // F. a remote engine beside the local one
   if (want('F')) await remoteBesideLocal(image);
+
+  // G. this checkout against an older m5dev on the local engine
+  if (want('G') && process.env.BENCH_BASE_CLI) {
+    await must(['up', '--name', NAME, '--image-url', image.url, '--image-sha256', image.sha256, '--disk', 'overlay', '--ssh-port', String(PORT)]);
+    await againstBase(resolve(process.env.BENCH_BASE_CLI));
+    await must(['destroy', '--name', NAME]);
+  }
 
   const lines = [
     `Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; guest under TCG.`,
