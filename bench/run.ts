@@ -198,18 +198,20 @@ async function manualToShell(): Promise<number> {
 const COMPILE_SAMPLE = ['kernel/fork.c', 'mm/page_alloc.c', 'fs/namei.c'];
 
 /**
- * In the toolchain container, from the built kernel tree: each sample file preprocessed to <n>.i and
+ * In the toolchain container, from the built kernel tree (argv: the source tree, then the sample
+ * files, run in the build tree): each sample file preprocessed to <n>.i and
  * its compile flags (from kbuild's .<file>.o.cmd, dependency output and -c/-o removed) to <n>.flags.
  * `time` prints seconds per compile; each side sums them.
  */
 const PREPARE = [
   'set -euo pipefail',
   'n=0',
+  'src=$1; shift',
   'for f in "$@"; do',
   '  n=$((n+1)); d=$(dirname "$f"); b=$(basename "$f" .c)',
   '  cmd=$(sed -n "s/^cmd_[^ ]* := //p" "$d/.$b.o.cmd" | head -1)',
   "  cmd=$(sed -E 's/ -Wp,-MMD,[^ ]+//; s/ -c -o [^ ]+ [^ ]+ *$//' <<<\"$cmd\")",
-  '  eval "$cmd -E -o /work/$n.i /src/$f"',
+  '  eval "$cmd -E -o /work/$n.i $src/$f"',
   "  printf '%s\\n' \"${cmd#* }\" > /work/$n.flags",
   'done',
 ].join('\n');
@@ -224,11 +226,12 @@ function docker(args: string[]): string {
 }
 
 async function compileInContainerAndGuest(kernel: string): Promise<void> {
-  const rec = JSON.parse(readFileSync(join(HOME, 'kernels', `${kernel}.latest.json`), 'utf8')) as { buildDir: string; srcDir: string; toolchainTag: string };
+  // The kernel cache as every tool container mounts it (kbuild's command lines name those paths).
+  const rec = JSON.parse(readFileSync(join(HOME, 'kernels', `${kernel}.latest.json`), 'utf8')) as { build: string; src: string; toolchainTag: string };
   const work = mkdtempSync(join(tmpdir(), 'm5dev-bench-cc-'));
   try {
     const tag = rec.toolchainTag;
-    docker(['run', '--rm', '-l', 'dev.m5dev.bench=true', '-v', `${rec.srcDir}:/src:ro`, '-v', `${rec.buildDir}:/build:ro`, '-v', `${work}:/work`, '-w', '/build', tag, 'bash', '-c', PREPARE, 'prepare', ...COMPILE_SAMPLE]);
+    docker(['run', '--rm', '-l', 'dev.m5dev.bench=true', '-v', `${join(HOME, 'kernels')}:/kernels:ro`, '-v', `${work}:/work`, '-w', `/kernels/${rec.build}`, tag, 'bash', '-c', PREPARE, 'prepare', `/kernels/${rec.src}`, ...COMPILE_SAMPLE]);
     const container = await sample(RUNS, async () => sumSeconds(docker(['run', '--rm', '-l', 'dev.m5dev.bench=true', '-v', `${work}:/work:ro`, tag, 'bash', '-c', COMPILE('aarch64-linux-gnu-gcc'), 'compile', '/work'])));
     // The guest: gcc 12 in an arm64 Debian root (scripts/guest-cc-rootfs.sh), used through chroot.
     const cc = spawnSync('bash', [join(ROOT, 'scripts', 'guest-cc-rootfs.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });

@@ -50,6 +50,29 @@ export class DockerUnavailableError extends M5devError {
   }
 }
 
+/** The engine answered at first, then stopped answering (stopped, restarted, network gone). */
+export class EngineLostError extends M5devError {
+  constructor(cause: string) {
+    super(
+      `Lost the Docker engine during the command (${cause})`,
+      ExitCode.dockerUnavailable,
+      'Nothing made so far is lost: the instance\'s files stay where they were (on the engine\'s volumes, or here). When the engine answers again, run the command again; `m5dev status` shows what runs.',
+    );
+  }
+}
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOENT']);
+
+/** An error from talking to the engine that means it went away (dockerode passes the socket's error on), else undefined. */
+export function engineLost(e: unknown): EngineLostError | undefined {
+  if (e instanceof M5devError) return undefined;
+  const err = e as NodeJS.ErrnoException & { syscall?: string; address?: string };
+  const socketError = typeof err?.code === 'string' && CONNECTION_CODES.has(err.code) && (err.syscall === 'connect' || err.syscall === 'read' || err.syscall === 'write' || err.address !== undefined);
+  if (socketError) return new EngineLostError(err.code!);
+  if (/socket hang up/.test(err?.message ?? '')) return new EngineLostError('socket hang up');
+  return undefined;
+}
+
 export class ImageBuildError extends M5devError {
   constructor(message: string, logTail: string, hint = 'Fix the failing step in docker/Dockerfile, then run `m5dev image build` again.') {
     super(message, ExitCode.imageBuildFailed, hint, logTail);

@@ -1,6 +1,6 @@
 /** The command tree, and the mapping of typed errors to messages, hints and exit codes. */
 import { Command, CommanderError } from 'commander';
-import { M5devError, ExitCode } from '../errors.js';
+import { M5devError, ExitCode, engineLost } from '../errors.js';
 import { installSignalHandlers, runCleanups } from '../cleanup.js';
 import { MESSAGES } from '../messages.js';
 import { registerImage } from './commands/image.js';
@@ -27,6 +27,7 @@ export function buildProgram(): Command {
 }
 
 export function reportError(e: unknown): number {
+  e = engineLost(e) ?? e;
   if (e instanceof CommanderError) {
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
     return ExitCode.usage; // commander already printed the message

@@ -22,6 +22,10 @@ export interface ToolRun {
   onLine?: (line: string) => void;
   /** Turn a failure (exit code, output tail) into the caller's typed error; default ToolError. */
   failure?: (message: string, outputTail: string) => Error;
+  /** Files into the created container before it starts (tar over the Engine API). */
+  before?: (containerId: string) => Promise<void>;
+  /** Files out of the container after it succeeded, before it is removed. */
+  after?: (containerId: string) => Promise<void>;
 }
 
 /** Run a command to completion in a throwaway toolchain container; non-zero exit is a ToolError. */
@@ -39,6 +43,7 @@ export async function runTool(docker: Docker, run: ToolRun): Promise<string> {
   const undo = onCleanup(`tool container ${container.id.slice(0, 12)}`, () => forceRemove(docker, container.id));
   try {
     if (isInterrupting()) throw new InterruptedError();
+    await run.before?.(container.id);
     await container.start();
     const following = run.onLine ? followLines(docker, container.id, run.onLine) : Promise.resolve();
     const { StatusCode } = (await container.wait()) as { StatusCode: number };
@@ -48,6 +53,7 @@ export async function runTool(docker: Docker, run: ToolRun): Promise<string> {
       const message = `${run.description} failed (exit ${StatusCode})`;
       throw run.failure ? run.failure(message, tail(output, 25)) : new ToolError(message, tail(output, 25));
     }
+    await run.after?.(container.id);
     return output;
   } finally {
     await forceRemove(docker, container.id);

@@ -33,6 +33,12 @@ export async function putLocalFile(docker: Docker, containerId: string, dir: str
   await docker.getContainer(containerId).putArchive(tar, { path: dir });
 }
 
+/** Stream a client directory's contents into `dir` of a container (a kernel build tree). */
+export async function putLocalTree(docker: Docker, containerId: string, dir: string, localDir: string): Promise<void> {
+  const { pack } = await import('tar-fs');
+  await docker.getContainer(containerId).putArchive(pack(localDir) as unknown as NodeJS.ReadableStream, { path: dir });
+}
+
 /** Read the regular files under `path` of a container (a file or a directory) into memory. */
 export async function getFiles(docker: Docker, containerId: string, path: string): Promise<Map<string, Buffer>> {
   const { extract } = await import('tar-stream');

@@ -13,6 +13,24 @@ export function blobStorage(engine: Engine, mode: FilesMode, home: HomeLayout, h
   return engine.storage(mode, home.blobs, { home: home.root, role: 'blobs', helperImage });
 }
 
+export function kernelStorage(engine: Engine, mode: FilesMode, home: HomeLayout, helperImage: () => string): Storage {
+  return engine.storage(mode, home.kernels, { home: home.root, role: 'kernels', helperImage });
+}
+
+/** What kernel and module builds use on an engine: its files mode, the blob cache and the kernel cache. */
+export interface HomeStores {
+  mode: FilesMode;
+  blobs: Storage;
+  kernels: Storage;
+}
+
+export async function homeStores(engine: Engine, home: HomeLayout, helperImage: string): Promise<HomeStores> {
+  const mode = await engine.filesMode(home.root, helperImage);
+  const stores = { mode, blobs: blobStorage(engine, mode, home, () => helperImage), kernels: kernelStorage(engine, mode, home, () => helperImage) };
+  await Promise.all([stores.blobs.ensure(), stores.kernels.ensure()]);
+  return stores;
+}
+
 /**
  * The storage of an existing instance, on the engine it was created on. An instance made before
  * m5dev recorded its engine lived in the client's own files.

@@ -8,9 +8,10 @@
  */
 import type Docker from 'dockerode';
 import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { statfs } from 'node:fs/promises';
-import { getFiles, putFiles, putLocalFile, type FileData } from './archive.js';
+import { getFiles, putFiles, putLocalFile, putLocalTree, type FileData } from './archive.js';
+import { sha256File } from '../download/store.js';
 import { shellQuote } from '../shell.js';
 import { ToolError } from '../errors.js';
 import { isNotFound } from '../docker/client.js';
@@ -39,6 +40,12 @@ export interface Storage {
   write(files: FileData[]): Promise<void>;
   /** Copy a client file in as `name`, verified by sha256 where it lands; appears whole or not at all. */
   importFile(localPath: string, name: string, sha256: string): Promise<void>;
+  /** Copy a client directory in as the directory `name` (staged under another name, then renamed). */
+  importTree(localDir: string, name: string): Promise<void>;
+  /** SHA-256 of a stored file, computed where it is stored. */
+  sha256(name: string): Promise<string>;
+  /** Remove a directory and everything in it (nothing when it does not exist). */
+  removeTree(name: string): Promise<void>;
   remove(names: string[]): Promise<void>;
   /** Flush `names` to stable storage and rename each [from, to] in order (a commit). */
   syncRename(pairs: [string, string][]): Promise<void>;
@@ -93,8 +100,23 @@ export class LocalDirStorage implements Storage {
   }
 
   async write(files: FileData[]): Promise<void> {
-    mkdirSync(this.localDir, { recursive: true });
-    for (const f of files) writeFileSync(this.p(f.name), f.data, { mode: f.mode ?? 0o644 });
+    for (const f of files) {
+      mkdirSync(dirname(this.p(f.name)), { recursive: true });
+      writeFileSync(this.p(f.name), f.data, { mode: f.mode ?? 0o644 });
+    }
+  }
+
+  /** The client's directories are this storage already when the engine shares them. */
+  async importTree(localDir: string, name: string): Promise<void> {
+    if (localDir !== this.p(name)) throw new Error(`LocalDirStorage.importTree: ${localDir} is not ${this.p(name)}`);
+  }
+
+  async sha256(name: string): Promise<string> {
+    return sha256File(this.p(name));
+  }
+
+  async removeTree(name: string): Promise<void> {
+    rmSync(this.p(name), { recursive: true, force: true });
   }
 
   /** The client's blob store is this directory already when the engine shares it. */
@@ -229,6 +251,23 @@ export class VolumeStorage implements Storage {
     const s = shellQuote(`${AT}/${staging}`);
     // Verified where it lands: only a file whose digest matches takes the final name.
     await this.sh(`if [ "$(sha256sum < ${s} | cut -d' ' -f1)" = ${shellQuote(sha256)} ]; then mv ${s} ${shellQuote(`${AT}/${name}`)}; else rm -f ${s}; echo 'digest mismatch after the copy' >&2; exit 1; fi`, `copying ${name}`);
+  }
+
+  async importTree(localDir: string, name: string): Promise<void> {
+    const staging = `${name}.incoming`;
+    const q = (n: string) => shellQuote(`${AT}/${n}`);
+    await this.sh(`rm -rf ${q(staging)}; mkdir -p ${q(staging)}`, `staging ${name}`);
+    await this.withHelper(['true'], (id) => putLocalTree(this.docker, id, `${AT}/${staging}`, localDir));
+    await this.sh(`rm -rf ${q(name)}; mv ${q(staging)} ${q(name)}`, `copying ${name}`);
+  }
+
+  async sha256(name: string): Promise<string> {
+    const out = await this.sh(`sha256sum < ${shellQuote(`${AT}/${name}`)}`, `sha256 of ${name}`);
+    return out.trim().split(/\s+/)[0] ?? '';
+  }
+
+  async removeTree(name: string): Promise<void> {
+    await this.sh(`rm -rf ${shellQuote(`${AT}/${name}`)}`, `removing ${name}`);
   }
 
   async remove(names: string[]): Promise<void> {

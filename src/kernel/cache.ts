@@ -1,79 +1,88 @@
 /**
- * Where kernel artefacts live under M5DEV_HOME/kernels:
+ * The kernel cache, kept in the engine's kernel storage (the client's $M5DEV_HOME/kernels when the
+ * engine shares it, a volume otherwise) and mounted at /kernels in every tool container, so a build
+ * has the same paths on every engine:
  *   src/<tarball sha256>/        extracted source (shared by every config)
- *   build/<key>/                 a finished out-of-tree build (`<key>.partial` while in progress)
- *   modules/<key>-<src hash>/    external module builds against that tree
+ *   build/<key>/                 an out-of-tree build; complete once it holds m5dev-kernel.json
+ *   fragments/<sha256>.config    the Kconfig fragments builds were configured with
  *   <version>.latest.json        the last successful build of a version (what `up --kernel` boots)
+ * External module builds are the client's: $M5DEV_HOME/kernels/modules/<key>-<src hash>/.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HomeLayout } from '../paths.js';
 import { UsageError } from '../errors.js';
+import type { Storage } from '../engine/storage.js';
+
+/** Where tool containers and the VM container mount the kernel storage. */
+export const KERNELS_MOUNT = '/kernels';
 
 export interface KernelRecord {
   version: string;
   /** `uname -r` of the built kernel. */
   release: string;
   key: string;
-  imagePath: string;
+  /** Names inside the kernel storage: the source tree, the build tree, the Image. */
+  src: string;
+  build: string;
+  image: string;
   imageSha256: string;
-  srcDir: string;
-  buildDir: string;
   toolchainTag: string;
   configSha256: string;
 }
 
-export function kernelSrcDir(home: HomeLayout, tarballSha256: string): string {
-  return join(home.kernels, 'src', tarballSha256);
-}
+export const srcName = (tarballSha256: string): string => `src/${tarballSha256}`;
+export const buildName = (key: string): string => `build/${key}`;
+export const fragmentName = (sha256: string): string => `fragments/${sha256}.config`;
+export const IMAGE_IN_BUILD = 'arch/arm64/boot/Image';
+export const RECORD_IN_BUILD = 'm5dev-kernel.json';
+const latestName = (version: string) => `${version}.latest.json`;
 
-export function kernelBuildDir(home: HomeLayout, key: string): string {
-  return join(home.kernels, 'build', key);
-}
+/** A name of the kernel storage as tool and VM containers see it. */
+export const inContainer = (name: string): string => `${KERNELS_MOUNT}/${name}`;
 
 export function moduleBuildDir(home: HomeLayout, kernelKey: string, srcHash: string): string {
   return join(home.kernels, 'modules', `${kernelKey}-${srcHash.slice(0, 16)}`);
 }
 
-export const IMAGE_IN_BUILD = join('arch', 'arm64', 'boot', 'Image');
-export const RECORD_IN_BUILD = 'm5dev-kernel.json';
-
-function latestFile(home: HomeLayout, version: string): string {
-  return join(home.kernels, `${version}.latest.json`);
+/** A record, if the file exists, is one of this format and the Image it names is still there. */
+async function readRecord(ks: Storage, name: string): Promise<KernelRecord | undefined> {
+  const raw = await ks.read(name);
+  if (!raw) return undefined;
+  let rec: KernelRecord;
+  try {
+    rec = JSON.parse(raw.toString('utf8')) as KernelRecord;
+  } catch {
+    return undefined;
+  }
+  if (typeof rec.image !== 'string' || typeof rec.build !== 'string') return undefined; // an older m5dev's record
+  return (await ks.stat([rec.image])).has(rec.image) ? rec : undefined;
 }
 
-/** A finished build's record, if its build dir is complete. */
-export function readBuildRecord(buildDir: string): KernelRecord | undefined {
-  return readRecord(join(buildDir, RECORD_IN_BUILD));
+/** A finished build's record, if its build tree is complete. */
+export function readBuildRecord(ks: Storage, key: string): Promise<KernelRecord | undefined> {
+  return readRecord(ks, `${buildName(key)}/${RECORD_IN_BUILD}`);
 }
 
-/** A record file, if it exists and the Image it names is still there. */
-function readRecord(file: string): KernelRecord | undefined {
-  if (!existsSync(file)) return undefined;
-  const rec = JSON.parse(readFileSync(file, 'utf8')) as KernelRecord;
-  return existsSync(rec.imagePath) ? rec : undefined;
+/** Commit a build: its record inside the build tree (the tree is complete from here), then `<version>.latest`. */
+export async function publishBuild(ks: Storage, rec: KernelRecord): Promise<void> {
+  const name = `${rec.build}/${RECORD_IN_BUILD}`;
+  await ks.write([{ name: `${name}.tmp`, data: `${JSON.stringify(rec, null, 2)}\n` }]);
+  await ks.syncRename([[`${name}.tmp`, name]]);
+  await markLatest(ks, rec);
 }
 
-/** Write the record inside the build dir, publish the dir (rename), then point `<version>.latest` at it. */
-export function publishBuild(home: HomeLayout, partialDir: string, rec: KernelRecord): void {
-  writeFileSync(join(partialDir, RECORD_IN_BUILD), `${JSON.stringify(rec, null, 2)}\n`);
-  renameSync(partialDir, rec.buildDir);
-  markLatest(home, rec);
+export async function markLatest(ks: Storage, rec: KernelRecord): Promise<void> {
+  const name = latestName(rec.version);
+  await ks.write([{ name: `${name}.tmp`, data: `${JSON.stringify(rec, null, 2)}\n` }]);
+  await ks.syncRename([[`${name}.tmp`, name]]);
 }
 
-export function markLatest(home: HomeLayout, rec: KernelRecord): void {
-  mkdirSync(home.kernels, { recursive: true });
-  const tmp = `${latestFile(home, rec.version)}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(rec, null, 2)}\n`);
-  renameSync(tmp, latestFile(home, rec.version));
+export function readLatest(ks: Storage, version: string): Promise<KernelRecord | undefined> {
+  return readRecord(ks, latestName(version));
 }
 
-export function readLatest(home: HomeLayout, version: string): KernelRecord | undefined {
-  return readRecord(latestFile(home, version));
-}
-
-export function requireKernel(home: HomeLayout, version: string): KernelRecord {
-  const rec = readLatest(home, version);
-  if (!rec) throw new UsageError(`no built kernel ${version}`, `Build it first: \`m5dev kernel build --version ${version}\` (add --kernel-url/--kernel-sha256 for a mirror).`);
+export async function requireKernel(ks: Storage, version: string): Promise<KernelRecord> {
+  const rec = await readLatest(ks, version);
+  if (!rec) throw new UsageError(`no built kernel ${version} on this engine`, `Build it first: \`m5dev kernel build --version ${version}\` (add --kernel-url/--kernel-sha256 for a mirror).`);
   return rec;
 }

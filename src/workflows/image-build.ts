@@ -6,7 +6,8 @@ import { contextHash } from '../docker/build-context.js';
 import { buildImage, ensureBaseImage, imageId } from '../docker/images.js';
 import { LABELS, baseLabels } from '../docker/labels.js';
 import { MESSAGES } from '../messages.js';
-import { UsageError } from '../errors.js';
+import type { HomeLayout } from '../paths.js';
+import { homeStores, type HomeStores } from '../engine/instance-storage.js';
 import { checkError, platformCheck } from '../engine/doctor.js';
 import { DOCKER_CONTEXT } from '../assets.js';
 
@@ -87,24 +88,14 @@ export function imageTasks<Ctx extends { image: ImageCtx }>(): ListrTask<Ctx>[] 
   ];
 }
 
-/**
- * For workflows whose caches live in the client's directories (kernel and module builds): the
- * engine must see them. Sets the owner for files the tools write there.
- */
-export function sharedFilesTask<Ctx extends { image: ImageCtx; home: { root: string } }>(): ListrTask<Ctx> {
+/** Kernel and module builds: the engine's blob and kernel storages, and the owner of what tools write there. */
+export function homeStoresTask<Ctx extends { image: ImageCtx; home: HomeLayout; stores?: HomeStores }>(): ListrTask<Ctx> {
   return {
-    title: 'Engine sees this machine\'s files',
+    title: 'Kernel cache on the engine',
     task: async (ctx, task) => {
-      const engine = ctx.image.engine!;
-      const mode = await engine.filesMode(ctx.home.root, ctx.image.tag!);
-      if (mode !== 'shared') {
-        throw new UsageError(
-          `the Docker engine at ${engine.endpoint.host} cannot see this machine's files, and kernel and module builds keep their trees here`,
-          'Run the kernel and module loop against a local engine (unset DOCKER_HOST/DOCKER_CONTEXT); `up`, `exec`, `ssh`, `suspend` and `down` work on this engine.',
-        );
-      }
-      ctx.image.owner = engine.owner(mode, ctx.image.engineInfo!.rootless);
-      task.title = `Engine sees this machine's files${ctx.image.owner ? ` (tool output chowned to ${ctx.image.owner.uid})` : ''}`;
+      ctx.stores = await homeStores(ctx.image.engine!, ctx.home, ctx.image.tag!);
+      ctx.image.owner = ctx.image.engine!.owner(ctx.stores.mode, ctx.image.engineInfo!.rootless);
+      task.title = ctx.stores.mode === 'shared' ? `Kernel cache in ${ctx.home.kernels}` : 'Kernel cache in a volume on the engine';
     },
   };
 }

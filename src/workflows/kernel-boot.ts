@@ -1,6 +1,6 @@
 /** Direct boot of a kernel built by `m5dev kernel build`: what `up --kernel <version>` passes to QEMU. */
-import type { HomeLayout } from '../paths.js';
-import { requireKernel } from '../kernel/cache.js';
+import { inContainer, requireKernel } from '../kernel/cache.js';
+import type { Storage } from '../engine/storage.js';
 import type { KernelBoot } from './up.js';
 
 /**
@@ -9,7 +9,8 @@ import type { KernelBoot } from './up.js';
  */
 export const DIRECT_BOOT_APPEND = 'root=/dev/vda1 rw rootwait console=ttyAMA0';
 
-export function kernelBootFor(home: HomeLayout, version: string): KernelBoot {
-  const rec = requireKernel(home, version);
-  return { version: rec.version, imagePath: rec.imagePath, release: rec.release, append: DIRECT_BOOT_APPEND };
+/** The built kernel of `version` in the engine's kernel storage (mounted read-only at /kernels in the VM container). */
+export async function kernelBootFor(ks: Storage, version: string): Promise<KernelBoot> {
+  const rec = await requireKernel(ks, version);
+  return { version: rec.version, image: inContainer(rec.image), release: rec.release, append: DIRECT_BOOT_APPEND };
 }

@@ -1,27 +1,31 @@
 /**
  * `m5dev kernel build`: fetch the pinned tarball, extract it once, configure from the repo's
- * fragment and cross-compile in the toolchain container. Every step is cached by content:
- * the source by tarball digest, the build by (version, tarball, config, toolchain image).
+ * fragment and cross-compile in the toolchain container, all in the engine's kernel storage
+ * (mounted at /kernels). Every step is cached by content: the source by tarball digest, the build
+ * by (version, tarball, config, toolchain image). On an engine that cannot see this machine's files,
+ * a finished build of the same key in this machine's own kernel cache is copied there instead of
+ * being built again.
  */
 import { cpus } from 'node:os';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { ListrTask } from 'listr2';
-import { imageTasks, newImageCtx, sharedFilesTask, type ImageCtx } from './image-build.js';
+import { homeStoresTask, imageTasks, newImageCtx, type ImageCtx } from './image-build.js';
 import type { HomeLayout } from '../paths.js';
-import { BlobStore, sha256File } from '../download/store.js';
+import { BlobStore } from '../download/store.js';
 import { fetchVerified } from '../download/downloader.js';
 import { runTool } from '../docker/containers.js';
 import { KernelBuildError } from '../errors.js';
 import { onCleanup } from '../cleanup.js';
 import { makefileVersion, type KernelSource } from '../kernel/source.js';
 import { checkConfig, describeMismatches, parseConfig } from '../kernel/config-fragment.js';
-import { KERNEL_MOUNTS, compileArgs, configureArgs, containerEnv, kernelBuildKey } from '../kernel/build-spec.js';
-import { IMAGE_IN_BUILD, kernelBuildDir, kernelSrcDir, markLatest, publishBuild, readBuildRecord, type KernelRecord } from '../kernel/cache.js';
+import { compileArgs, configureArgs, containerEnv, kernelBuildKey, kernelPaths } from '../kernel/build-spec.js';
+import { IMAGE_IN_BUILD, KERNELS_MOUNT, RECORD_IN_BUILD, buildName, fragmentName, inContainer, markLatest, publishBuild, readBuildRecord, srcName, type KernelRecord } from '../kernel/cache.js';
+import { CACHE_IN_CONTAINER } from '../vm/instance.js';
+import type { HomeStores } from '../engine/instance-storage.js';
 import { shellQuote } from '../shell.js';
 import { progressLine, throttledLines } from './progress.js';
-import { publishDir } from '../staging.js';
 
 export interface KernelCtx {
   image: ImageCtx;
@@ -32,8 +36,13 @@ export interface KernelCtx {
   jobs: number;
   /** Rebuild even when a finished build exists (to check reproducibility). */
   rebuild: boolean;
+  stores?: HomeStores;
+  fragmentSha256?: string;
   key?: string;
-  srcDir?: string;
+  /** This machine's own finished build of the key, when the engine's storage is elsewhere. */
+  localBuild?: KernelRecord;
+  /** Whether the engine's kernel storage has the extracted source tree. */
+  extracted?: boolean;
   record?: KernelRecord;
   /** Image digest of the build this one replaced (with --rebuild). */
   previousSha256?: string;
@@ -54,18 +63,24 @@ export function newKernelCtx(home: HomeLayout, source: KernelSource, fragmentPat
 
 export const kernelSkipped = {
   built: (ctx: KernelCtx) => (ctx.record ? `cached: ${ctx.record.release} built from these inputs (${ctx.record.key})` : false),
-  download: (ctx: KernelCtx) => kernelSkipped.built(ctx) || (ctx.store.has(ctx.source.sha256) ? `cached: linux-${ctx.source.version} tarball verified in the store` : false),
-  extract: (ctx: KernelCtx) => kernelSkipped.built(ctx) || (existsSync(join(kernelSrcDir(ctx.home, ctx.source.sha256), 'Makefile')) ? 'cached: source tree already extracted' : false),
+  download: (ctx: KernelCtx) =>
+    kernelSkipped.built(ctx) || (ctx.extracted ? 'cached: source tree already extracted on the engine' : ctx.store.has(ctx.source.sha256) ? `cached: linux-${ctx.source.version} tarball verified in the store` : false),
+  copyTarball: (ctx: KernelCtx) =>
+    kernelSkipped.built(ctx) || (ctx.extracted ? 'cached: source tree already extracted on the engine' : ctx.stores?.blobs.localDir ? 'the engine reads the client\'s blob cache' : false),
+  extract: (ctx: KernelCtx) => kernelSkipped.built(ctx) || (ctx.extracted ? 'cached: source tree already extracted' : false),
+  compile: (ctx: KernelCtx) => kernelSkipped.built(ctx) || (ctx.localBuild ? `copied: ${ctx.localBuild.release} was built from these inputs on this machine` : false),
 };
 
-function tool(ctx: KernelCtx, description: string, cmd: string[], binds: string[], onLine?: (l: string) => void): Promise<string> {
+/** A tool run with the kernel storage at /kernels (and the blob cache at /cache, read-only); `owns` are chowned back. */
+function tool(ctx: KernelCtx, description: string, script: string, owns: string[], onLine?: (l: string) => void): Promise<string> {
+  const { blobs, kernels } = ctx.stores!;
   return runTool(ctx.image.docker!, {
     image: ctx.image.tag!,
-    cmd,
-    binds,
+    cmd: ['sh', '-ec', script],
+    binds: [kernels.bind(KERNELS_MOUNT), blobs.bind(CACHE_IN_CONTAINER, true)],
     env: containerEnv(),
     home: ctx.home.root,
-    chownPaths: binds.filter((b) => !b.endsWith(':ro')).map((b) => b.split(':')[1]!),
+    chownPaths: owns.map(inContainer),
     owner: ctx.image.owner,
     description,
     onLine,
@@ -76,24 +91,27 @@ function tool(ctx: KernelCtx, description: string, cmd: string[], binds: string[
 export function kernelTasks(): ListrTask<KernelCtx>[] {
   return [
     { title: 'Toolchain image', task: (_ctx, task) => task.newListr<KernelCtx>(imageTasks<KernelCtx>(), { concurrent: false }) },
-    sharedFilesTask<KernelCtx>(),
+    homeStoresTask<KernelCtx>(),
     {
       title: 'Build inputs',
-      task: (ctx, task) => {
-        const fragmentSha256 = createHash('sha256').update(readFileSync(ctx.fragmentPath)).digest('hex');
-        ctx.key = kernelBuildKey({ version: ctx.source.version, tarballSha256: ctx.source.sha256, fragmentSha256, toolchainTag: ctx.image.tag! });
-        const dir = kernelBuildDir(ctx.home, ctx.key);
-        const existing = readBuildRecord(dir);
+      task: async (ctx, task) => {
+        const ks = ctx.stores!.kernels;
+        ctx.fragmentSha256 = createHash('sha256').update(readFileSync(ctx.fragmentPath)).digest('hex');
+        ctx.key = kernelBuildKey({ version: ctx.source.version, tarballSha256: ctx.source.sha256, fragmentSha256: ctx.fragmentSha256, toolchainTag: ctx.image.tag! });
+        const existing = await readBuildRecord(ks, ctx.key);
         if (ctx.rebuild) {
           // From scratch: neither the finished tree nor an interrupted one is reused.
           ctx.previousSha256 = existing?.imageSha256;
-          rmSync(dir, { recursive: true, force: true });
-          rmSync(`${dir}.partial`, { recursive: true, force: true });
+          await ks.removeTree(buildName(ctx.key));
         } else if (existing) {
           ctx.record = existing;
-          markLatest(ctx.home, existing);
+          await markLatest(ks, existing);
+        } else if (!ks.localDir) {
+          const local = join(ctx.home.kernels, buildName(ctx.key), RECORD_IN_BUILD);
+          if (existsSync(local)) ctx.localBuild = JSON.parse(readFileSync(local, 'utf8')) as KernelRecord;
         }
-        task.title = `Build inputs: linux-${ctx.source.version}, config ${fragmentSha256.slice(0, 12)}…, key ${ctx.key}`;
+        ctx.extracted = (await ks.stat([`${srcName(ctx.source.sha256)}/Makefile`])).size > 0;
+        task.title = `Build inputs: linux-${ctx.source.version}, config ${ctx.fragmentSha256.slice(0, 12)}…, key ${ctx.key}`;
       },
     },
     {
@@ -119,23 +137,35 @@ export function kernelTasks(): ListrTask<KernelCtx>[] {
       },
     },
     {
+      title: 'Copy the kernel source to the engine',
+      skip: kernelSkipped.copyTarball,
+      task: async (ctx, task) => {
+        const blobs = ctx.stores!.blobs;
+        if ((await blobs.stat([ctx.source.sha256])).size === 0) await blobs.importFile(ctx.store.path(ctx.source.sha256), ctx.source.sha256, ctx.source.sha256);
+        task.title = `Kernel source on the engine (verified there, sha256 ${ctx.source.sha256.slice(0, 12)}…)`;
+      },
+    },
+    {
       title: 'Extract the source',
       skip: kernelSkipped.extract,
       task: async (ctx) => {
-        await publishDir(kernelSrcDir(ctx.home, ctx.source.sha256), 'partial source tree', (out) =>
-          tool(ctx, 'Extracting the kernel source', ['tar', '-xJf', KERNEL_MOUNTS.tarball, '--strip-components=1', '-C', KERNEL_MOUNTS.out], [
-            `${ctx.store.path(ctx.source.sha256)}:${KERNEL_MOUNTS.tarball}:ro`,
-            `${out}:${KERNEL_MOUNTS.out}`,
-          ]),
+        // Into a partial tree renamed whole: a cut-short extraction is never taken for a source tree.
+        const final = inContainer(srcName(ctx.source.sha256));
+        const partial = `${final}.partial`;
+        await tool(
+          ctx,
+          'Extracting the kernel source',
+          [`rm -rf ${partial}`, `mkdir -p ${partial}`, `tar -xJf ${CACHE_IN_CONTAINER}/${ctx.source.sha256} --strip-components=1 -C ${partial}`, `rm -rf ${final}`, `mv ${partial} ${final}`].join('\n'),
+          [srcName(ctx.source.sha256)],
         );
       },
     },
     {
       title: 'Check the source release',
       skip: kernelSkipped.built,
-      task: (ctx, task) => {
-        ctx.srcDir = kernelSrcDir(ctx.home, ctx.source.sha256);
-        const found = makefileVersion(readFileSync(join(ctx.srcDir, 'Makefile'), 'utf8'));
+      task: async (ctx, task) => {
+        const makefile = await ctx.stores!.kernels.read(`${srcName(ctx.source.sha256)}/Makefile`);
+        const found = makefile ? makefileVersion(makefile.toString('utf8')) : undefined;
         if (found !== ctx.source.version) {
           throw new KernelBuildError(
             `the tarball is linux-${found ?? '?'}, not linux-${ctx.source.version}`,
@@ -147,13 +177,33 @@ export function kernelTasks(): ListrTask<KernelCtx>[] {
       },
     },
     {
+      title: 'Copy this machine\'s finished build to the engine',
+      skip: (ctx) => kernelSkipped.built(ctx) || (ctx.localBuild ? false : 'no finished build of these inputs here'),
+      task: async (ctx, task) => {
+        const ks = ctx.stores!.kernels;
+        const name = buildName(ctx.key!);
+        await ks.importTree(join(ctx.home.kernels, name), name);
+        // Verified where it landed: the Image must be the one the build recorded.
+        const sha = await ks.sha256(ctx.localBuild!.image);
+        if (sha !== ctx.localBuild!.imageSha256) {
+          await ks.removeTree(name);
+          throw new KernelBuildError(`the copied Image has sha256 ${sha}, not ${ctx.localBuild!.imageSha256}`, '', 'Run `m5dev kernel build --rebuild` to build it on this engine.');
+        }
+        await markLatest(ks, ctx.localBuild!);
+        ctx.record = ctx.localBuild;
+        task.title = `Copied the build of ${ctx.localBuild!.release} to the engine (Image verified there)`;
+      },
+    },
+    {
       title: 'Configure (allnoconfig + fragment)',
       skip: kernelSkipped.built,
       task: async (ctx, task) => {
-        const partial = `${kernelBuildDir(ctx.home, ctx.key!)}.partial`;
-        mkdirSync(partial, { recursive: true });
-        await tool(ctx, 'Configuring the kernel', configureArgs(), buildBinds(ctx, partial));
-        const bad = checkConfig(parseConfig(readFileSync(ctx.fragmentPath, 'utf8')), parseConfig(readFileSync(join(partial, '.config'), 'utf8')));
+        const ks = ctx.stores!.kernels;
+        const paths = kernelPaths(ctx.source.sha256, ctx.key!);
+        await ks.write([{ name: fragmentName(ctx.fragmentSha256!), data: readFileSync(ctx.fragmentPath) }]);
+        await tool(ctx, 'Configuring the kernel', `mkdir -p ${paths.build}\n${configureArgs(paths, inContainer(fragmentName(ctx.fragmentSha256!))).map(shellQuote).join(' ')}`, [buildName(ctx.key!)]);
+        const config = await ks.read(`${buildName(ctx.key!)}/.config`);
+        const bad = checkConfig(parseConfig(readFileSync(ctx.fragmentPath, 'utf8')), parseConfig(config?.toString('utf8') ?? ''));
         if (bad.length) {
           throw new KernelBuildError(
             `${bad.length} option(s) of ${ctx.fragmentPath} did not survive into .config`,
@@ -168,35 +218,30 @@ export function kernelTasks(): ListrTask<KernelCtx>[] {
       title: 'Cross-compile Image and modules',
       skip: kernelSkipped.built,
       task: async (ctx, task) => {
+        const ks = ctx.stores!.kernels;
         const started = Date.now();
-        const partial = `${kernelBuildDir(ctx.home, ctx.key!)}.partial`;
-        // A failed or interrupted build keeps its .partial tree: the next run continues incrementally.
-        await tool(ctx, 'Building the kernel', ['sh', '-c', `${compileArgs(ctx.jobs).map(shellQuote).join(' ')} 2>&1`], buildBinds(ctx, partial), throttledLines((line) => {
+        const build = buildName(ctx.key!);
+        // A failed or interrupted build keeps its tree (no record yet): the next run continues incrementally.
+        await tool(ctx, 'Building the kernel', `${compileArgs(kernelPaths(ctx.source.sha256, ctx.key!), ctx.jobs).map(shellQuote).join(' ')} 2>&1`, [build], throttledLines((line) => {
           task.output = line;
         }));
         ctx.seconds = (Date.now() - started) / 1000;
-        const release = readFileSync(join(partial, 'include', 'config', 'kernel.release'), 'utf8').trim();
-        const buildDir = kernelBuildDir(ctx.home, ctx.key!);
+        const image = `${build}/${IMAGE_IN_BUILD}`;
         const record: KernelRecord = {
           version: ctx.source.version,
-          release,
+          release: ((await ks.read(`${build}/include/config/kernel.release`))?.toString('utf8') ?? '').trim(),
           key: ctx.key!,
-          imagePath: join(buildDir, IMAGE_IN_BUILD),
-          imageSha256: await sha256File(join(partial, IMAGE_IN_BUILD)),
-          srcDir: ctx.srcDir!,
-          buildDir,
+          src: srcName(ctx.source.sha256),
+          build,
+          image,
+          imageSha256: await ks.sha256(image),
           toolchainTag: ctx.image.tag!,
-          configSha256: await sha256File(join(partial, '.config')),
+          configSha256: await ks.sha256(`${build}/.config`),
         };
-        mkdirSync(dirname(buildDir), { recursive: true });
-        publishBuild(ctx.home, partial, record);
+        await publishBuild(ks, record);
         ctx.record = record;
-        task.title = `Built ${release} in ${ctx.seconds.toFixed(0)} s (Image sha256 ${record.imageSha256.slice(0, 12)}…)`;
+        task.title = `Built ${record.release} in ${ctx.seconds.toFixed(0)} s (Image sha256 ${record.imageSha256.slice(0, 12)}…)`;
       },
     },
   ];
-}
-
-function buildBinds(ctx: KernelCtx, buildDir: string): string[] {
-  return [`${ctx.srcDir}:${KERNEL_MOUNTS.src}:ro`, `${buildDir}:${KERNEL_MOUNTS.build}`, `${ctx.fragmentPath}:${KERNEL_MOUNTS.fragment}:ro`];
 }

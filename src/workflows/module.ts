@@ -2,17 +2,19 @@
  * The module loop: build the module (and its user-space test) in the toolchain container against
  * the cached kernel tree, copy it into the running guest, insmod, and run the test there.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import type { ListrTask } from 'listr2';
-import { imageTasks, newImageCtx, sharedFilesTask, type ImageCtx } from './image-build.js';
+import { homeStoresTask, imageTasks, newImageCtx, type ImageCtx } from './image-build.js';
 import type { HomeLayout } from '../paths.js';
 import { hashFiles, listContext } from '../docker/build-context.js';
 import { runTool } from '../docker/containers.js';
 import { ModuleError, UsageError } from '../errors.js';
 import { publishDir } from '../staging.js';
-import { moduleBuildDir, type KernelRecord } from '../kernel/cache.js';
-import { KERNEL_MOUNTS, containerEnv, makeArgs } from '../kernel/build-spec.js';
+import { KERNELS_MOUNT, inContainer, moduleBuildDir, requireKernel, type KernelRecord } from '../kernel/cache.js';
+import { containerEnv, makeArgs } from '../kernel/build-spec.js';
+import type { HomeStores } from '../engine/instance-storage.js';
+import { getTree, putFiles } from '../engine/archive.js';
 import { builtFor, moduleSources, parseTap, tapPassed, vermagicOf, type TapSummary } from '../module/artifacts.js';
 import type { GuestSsh } from '../ssh/client.js';
 import { shellQuote } from '../shell.js';
@@ -34,7 +36,10 @@ export interface ModuleBuild {
 export interface ModuleCtx {
   image: ImageCtx;
   home: HomeLayout;
-  kernel: KernelRecord;
+  /** The kernel version to build against, and its build on the engine (found by the Kernel tree step). */
+  version: string;
+  stores?: HomeStores;
+  kernel?: KernelRecord;
   srcDir: string;
   params: string[];
   ssh?: GuestSsh;
@@ -45,11 +50,11 @@ export interface ModuleCtx {
   tapText?: string;
 }
 
-export function newModuleCtx(home: HomeLayout, kernel: KernelRecord, srcDir: string, baseImage: string, params: string[] = []): ModuleCtx {
+export function newModuleCtx(home: HomeLayout, version: string, srcDir: string, baseImage: string, params: string[] = []): ModuleCtx {
   if (!existsSync(join(srcDir, 'Makefile')) && !existsSync(join(srcDir, 'Kbuild'))) {
     throw new UsageError(`${srcDir} has no Makefile or Kbuild`, 'Point --src at a module directory (obj-m := ...).');
   }
-  return { image: newImageCtx(baseImage), home, kernel, srcDir, params };
+  return { image: newImageCtx(baseImage), home, version, srcDir, params };
 }
 
 function readBuild(dir: string): ModuleBuild | undefined {
@@ -60,12 +65,20 @@ function readBuild(dir: string): ModuleBuild | undefined {
 export function moduleBuildTasks(): ListrTask<ModuleCtx>[] {
   return [
     { title: 'Toolchain image', task: (_ctx, task) => task.newListr<ModuleCtx>(imageTasks<ModuleCtx>(), { concurrent: false }) },
-    sharedFilesTask<ModuleCtx>(),
+    homeStoresTask<ModuleCtx>(),
+    {
+      title: 'Kernel tree',
+      task: async (ctx, task) => {
+        ctx.kernel = await requireKernel(ctx.stores!.kernels, ctx.version);
+        task.title = `Kernel tree ${ctx.kernel.release} (${ctx.kernel.key})`;
+      },
+    },
     {
       title: 'Build the module',
       task: async (ctx, task) => {
+        const kernel = ctx.kernel!;
         const sources = moduleSources(listContext(ctx.srcDir));
-        const dir = moduleBuildDir(ctx.home, ctx.kernel.key, hashFiles(ctx.srcDir, sources, { toolchain: ctx.image.tag! }));
+        const dir = moduleBuildDir(ctx.home, kernel.key, hashFiles(ctx.srcDir, sources, { toolchain: ctx.image.tag! }));
         const cached = readBuild(dir);
         if (cached) {
           ctx.build = cached;
@@ -74,24 +87,22 @@ export function moduleBuildTasks(): ListrTask<ModuleCtx>[] {
           return;
         }
         ctx.build = await publishDir(dir, 'partial module build', async (partial) => {
-          for (const rel of sources) {
-            mkdirSync(dirname(join(partial, rel)), { recursive: true });
-            copyFileSync(join(ctx.srcDir, rel), join(partial, rel));
-          }
           const hasTest = sources.includes(TEST_SOURCE);
+          const paths = { src: inContainer(kernel.src), build: inContainer(kernel.build) };
           const script = [
-            makeArgs(['modules'], { extra: [`M=${MOD_MOUNT}`] }).map(shellQuote).join(' '),
+            makeArgs(paths, ['modules'], { extra: [`M=${MOD_MOUNT}`] }).map(shellQuote).join(' '),
             ...(hasTest ? [`aarch64-linux-gnu-gcc -static -O2 -Wall -Wextra -Werror -o ${MOD_MOUNT}/${TEST_BINARY} ${MOD_MOUNT}/${TEST_SOURCE}`] : []),
           ].join(' && ');
+          // Sources in and results out as tar streams: the engine needs to see nothing of this machine.
           await runTool(ctx.image.docker!, {
             image: ctx.image.tag!,
             cmd: ['sh', '-c', `${script} 2>&1`],
-            binds: [`${ctx.kernel.srcDir}:${KERNEL_MOUNTS.src}:ro`, `${ctx.kernel.buildDir}:${KERNEL_MOUNTS.build}:ro`, `${partial}:${MOD_MOUNT}`],
+            binds: [ctx.stores!.kernels.bind(KERNELS_MOUNT, true)],
             env: containerEnv(),
             home: ctx.home.root,
-            chownPaths: [MOD_MOUNT],
-    owner: ctx.image.owner,
             description: 'Building the module',
+            before: (id) => putFiles(ctx.image.docker!, id, '/', sources.map((rel) => ({ name: `${MOD_MOUNT.slice(1)}/${rel}`, data: readFileSync(join(ctx.srcDir, rel)) }))),
+            after: (id) => getTree(ctx.image.docker!, id, MOD_MOUNT, partial),
             onLine: (l) => {
               task.output = l;
             },
@@ -100,14 +111,14 @@ export function moduleBuildTasks(): ListrTask<ModuleCtx>[] {
           const modules = readdirSync(partial).filter((f) => f.endsWith('.ko')).sort();
           if (modules.length === 0) throw new ModuleError('the build produced no .ko', '', 'Check obj-m in the module Makefile.');
           const vermagic = vermagicOf(readFileSync(join(partial, modules[0]!))) ?? '';
-          if (!builtFor(vermagic, ctx.kernel.release)) {
-            throw new ModuleError(`${modules[0]} has vermagic "${vermagic}", not kernel ${ctx.kernel.release}`, '', 'Rebuild the kernel: `m5dev kernel build`.');
+          if (!builtFor(vermagic, kernel.release)) {
+            throw new ModuleError(`${modules[0]} has vermagic "${vermagic}", not kernel ${kernel.release}`, '', 'Rebuild the kernel: `m5dev kernel build`.');
           }
-          const build: ModuleBuild = { dir, modules, test: hasTest ? TEST_BINARY : undefined, vermagic, release: ctx.kernel.release };
+          const build: ModuleBuild = { dir, modules, test: hasTest ? TEST_BINARY : undefined, vermagic, release: kernel.release };
           writeFileSync(join(partial, RECORD), `${JSON.stringify(build, null, 2)}\n`);
           return build;
         });
-        task.title = `Built ${ctx.build.modules.join(', ')} for ${ctx.kernel.release}${ctx.build.test ? ` and ${TEST_BINARY}` : ''}`;
+        task.title = `Built ${ctx.build.modules.join(', ')} for ${kernel.release}${ctx.build.test ? ` and ${TEST_BINARY}` : ''}`;
       },
     },
   ];
@@ -134,7 +145,7 @@ export function moduleLoadTasks(): ListrTask<ModuleCtx>[] {
           throw new ModuleError(
             `the guest runs ${running}, the module is built for ${ctx.build!.release}`,
             '',
-            `A module loads only into the kernel it was built against: \`m5dev down\`, then \`m5dev up --kernel ${ctx.kernel.version}\`.`,
+            `A module loads only into the kernel it was built against: \`m5dev down\`, then \`m5dev up --kernel ${ctx.version}\`.`,
           );
         }
         task.title = `Guest runs ${running}, as built`;

@@ -14,7 +14,8 @@ import { openInstance, readState, writeState, IN_CONTAINER, CACHE_IN_CONTAINER, 
 import { diskName, keysExist, makeDisk, makeFlash, makeKeys, makeSeed, seedContents, type ToolEnv } from '../vm/prepare.js';
 import type { FilesMode } from '../engine/engine.js';
 import type { FileStamp, Storage } from '../engine/storage.js';
-import { blobStorage, existingInstanceStorage, instanceStorage } from '../engine/instance-storage.js';
+import { blobStorage, existingInstanceStorage, instanceStorage, kernelStorage } from '../engine/instance-storage.js';
+import { KERNELS_MOUNT } from '../kernel/cache.js';
 import { guestSsh } from '../ssh/guest.js';
 import { checkError, storageDiskCheck } from '../engine/doctor.js';
 import { chooseMachine, type MachineChoice } from '../vm/machine.js';
@@ -29,9 +30,9 @@ import { kernelBootFor } from './kernel-boot.js';
 import { progressLine } from './progress.js';
 
 export interface KernelBoot {
-  /** Host path of the Image, the version it was built as and the release it reports. */
+  /** The Image as the VM container sees it, the version it was built as and the release it reports. */
   version: string;
-  imagePath: string;
+  image: string;
   release: string;
   append: string;
 }
@@ -51,7 +52,10 @@ export interface UpCtx {
   blobs?: Storage;
   /** Which instance files the storage holds (read once in the Instance step). */
   stored?: Map<string, FileStamp>;
+  /** `--kernel VERSION`: boot that built kernel (resolved on the engine in the Instance step). */
+  kernelVersion?: string;
   kernel?: KernelBoot;
+  kernels?: Storage;
   state?: InstanceState;
   running?: VmContainerInfo;
   sha256?: string;
@@ -133,9 +137,8 @@ export function upTasks(): ListrTask<UpCtx>[] {
           ctx.storage = instanceStorage(engine, ctx.filesMode, ctx.home, ctx.files, ctx.name, helper);
         }
         ctx.blobs = blobStorage(engine, ctx.filesMode, ctx.home, helper);
-        if (ctx.kernel && ctx.filesMode === 'volumes') {
-          throw new UsageError('`up --kernel` needs an engine that shares this machine\'s files (the kernel cache lives here)', 'Use a local engine for the kernel loop; on this engine boot the image\'s own kernel.');
-        }
+        ctx.kernels = kernelStorage(engine, ctx.filesMode, ctx.home, helper);
+        if (ctx.kernelVersion) ctx.kernel = await kernelBootFor(ctx.kernels, ctx.kernelVersion);
         await Promise.all([ctx.storage.ensure(), ctx.blobs.ensure()]);
         // As `m5dev doctor` says it: stop before filling a disk that cannot hold an instance.
         const disk = await storageDiskCheck(ctx.storage);
@@ -157,7 +160,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
         // A suspended instance resumes as it was: what the command line leaves out comes from it.
         if (ctx.state && suspended && !ctx.noResume) {
           ctx.config = { ...ctx.config, ...suspendedSettings(ctx.state, ctx.explicit) };
-          if (!ctx.kernel && ctx.state.kernelVersion) ctx.kernel = kernelBootFor(ctx.home, ctx.state.kernelVersion);
+          if (!ctx.kernel && ctx.state.kernelVersion) ctx.kernel = await kernelBootFor(ctx.kernels, ctx.state.kernelVersion);
         }
         // An existing instance keeps its disk kind unless --disk asks for another one.
         if (ctx.state && !ctx.explicit.has('disk')) ctx.config = { ...ctx.config, disk: ctx.state.disk };
@@ -271,7 +274,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
         });
         const storage = ctx.storage!;
         const binds = [storage.bind('/instance'), ctx.blobs!.bind(CACHE_IN_CONTAINER, true)];
-        if (ctx.kernel) binds.push(`${ctx.kernel.imagePath}:/kernel/Image:ro`);
+        if (ctx.kernel) binds.push(ctx.kernels!.bind(KERNELS_MOUNT, true));
         const cmd = qemuArgs({
           machine: ctx.machine,
           cpus: ctx.config.cpus,
@@ -284,7 +287,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
           consoleLog: IN_CONTAINER.console,
           qmpSocket: IN_CONTAINER.qmp,
           ramFile: ctx.config.ramFile ? RAM_TMPFS.file : undefined,
-          kernel: ctx.kernel ? { image: '/kernel/Image', append: ctx.kernel.append } : undefined,
+          kernel: ctx.kernel ? { image: ctx.kernel.image, append: ctx.kernel.append } : undefined,
         });
         const key = launchKey({ image: ctx.image.tag!, cmd, binds });
         const saved = await readSaved(storage);

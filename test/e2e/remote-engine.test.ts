@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import type Docker from 'dockerode';
-import { cli } from '../helpers/cli.js';
+import { cli, startCli } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { fixture, type Fixture } from '../helpers/fixture.js';
-import { containersOn, localToolchainTag, startRemoteEngine, volumesOfHome } from '../helpers/engines.js';
+import { containersOn, localToolchainTag, startRemoteEngine, stopRemoteEngine, volumesOfHome } from '../helpers/engines.js';
 
 let fx: Fixture;
 let server: FileServer;
@@ -21,12 +21,14 @@ let home: string;
 let env: NodeJS.ProcessEnv;
 let remote: { host: string; docker: Docker };
 let imageUrl: string;
+let toolchain: string;
 
 beforeAll(async () => {
   fx = fixture();
   server = await serveDir(fx.dir);
   imageUrl = `${server.url}/${fx.image}`;
-  remote = startRemoteEngine([await localToolchainTag()]);
+  toolchain = await localToolchainTag();
+  remote = startRemoteEngine([toolchain]);
   home = mkdtempSync(join(tmpdir(), 'm5dev-remote-'));
   env = { M5DEV_HOME: home, DOCKER_HOST: remote.host };
 }, 1_800_000);
@@ -119,4 +121,28 @@ describe('a remote engine (tcp://, its own filesystem and network)', () => {
     expect((await volumesOfHome(remote.docker, home)).map((v) => v.replace(/^m5dev-[0-9a-f]+-/, ''))).toEqual(['blobs']);
     expect(existsSync(join(home, 'instances', 'default'))).toBe(false);
   }, 180_000);
+
+  it('the engine going away mid-up is a clear error that loses nothing; the next up continues', async () => {
+    const run = startCli(['up', '--name', 'gone', '--image-url', imageUrl, '--boot-timeout', '600'], env);
+    const deadline = Date.now() + 300_000;
+    while (Date.now() < deadline) {
+      const vm = (await containersOn(remote.docker, home)).find((c) => c.Labels['dev.m5dev.instance'] === 'gone' && c.State === 'running');
+      if (vm) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    stopRemoteEngine();
+    const res = await run.done;
+    expect(res.code, res.stderr).toBe(3);
+    expect(res.stderr).toMatch(/Lost the Docker engine during the command/);
+    expect(res.stderr).not.toMatch(/bug in m5dev/);
+    // Back (same data): the disk, keys, seed and flash made before are kept, and the guest boots.
+    remote = startRemoteEngine([toolchain]);
+    const again = await cli(['--json', 'up', '--name', 'gone', '--boot-timeout', '600'], env);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/Instance disk \[SKIPPED: cached/);
+    expect(again.stderr).toMatch(/SSH keys \(user and pinned host key\) \[SKIPPED: cached/);
+    expect((await cli(['exec', '--name', 'gone', '--', 'true'], env)).code).toBe(0);
+    expect((await cli(['destroy', '--name', 'gone'], env)).code).toBe(0);
+    expect(await containersOn(remote.docker, home)).toEqual([]);
+  }, 1_200_000);
 });

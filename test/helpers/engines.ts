@@ -19,6 +19,11 @@ export function startRemoteEngine(images: string[]): { host: string; docker: Doc
   return { host, docker: new Docker({ host: url.hostname, port: Number(url.port) }) };
 }
 
+/** Stop the remote engine's container (its data volume stays: the next start finds everything again). */
+export function stopRemoteEngine(): void {
+  execFileSync('bash', [join(ROOT, 'scripts', 'engines', 'remote-engine.sh'), 'stop'], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
 export async function volumesOfHome(docker: Docker, home: string): Promise<string[]> {
   const { Volumes } = await docker.listVolumes({ filters: { label: [`${LABELS.home}=${home}`] } });
   return (Volumes ?? []).map((v) => v.Name).sort();

@@ -4,7 +4,7 @@
  * The saved-state commit protocol runs on each.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
@@ -50,6 +50,28 @@ describe.each(kinds())('storage: %s', (_kind, make) => {
     expect([...(await st.stat(['a.txt', 'key'])).keys()]).toEqual(['key']);
     await st.destroy();
     expect((await st.stat(['key'])).size).toBe(0);
+  }, 60_000);
+
+  it('holds trees: nested writes, a client tree copied in, digests computed where stored, trees removed', async () => {
+    const st = make();
+    await st.write([{ name: 'fragments/a.config', data: 'CONFIG_X=y\n' }]);
+    expect((await st.read('fragments/a.config'))?.toString()).toBe('CONFIG_X=y\n');
+    const tree = mkdtempSync(join(tmpdir(), 'm5dev-tree-'));
+    mkdirSync(join(tree, 'arch', 'arm64', 'boot'), { recursive: true });
+    writeFileSync(join(tree, 'arch', 'arm64', 'boot', 'Image'), 'image bytes');
+    writeFileSync(join(tree, '.config'), 'CONFIG_X=y\n');
+    if (st.localDir) {
+      // A storage the engine shares is the client's directory: only its own path can be "copied in".
+      await expect(st.importTree(tree, 'build/k')).rejects.toThrow(/is not/);
+      cpSync(tree, join(st.localDir, 'build', 'k'), { recursive: true });
+    } else {
+      await st.importTree(tree, 'build/k');
+    }
+    expect(await st.sha256('build/k/arch/arm64/boot/Image')).toBe(createHash('sha256').update('image bytes').digest('hex'));
+    expect([...(await st.stat(['build/k/.config', 'build/k.incoming'])).keys()]).toEqual(['build/k/.config']);
+    await st.removeTree('build/k');
+    expect((await st.stat(['build/k/.config'])).size).toBe(0);
+    await st.destroy();
   }, 60_000);
 
   it('commits a suspend (state, RAM, then record) and drops it', async () => {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KERNEL_PINS, kernelOrgUrl, makefileVersion, resolveKernelSource } from '../../src/kernel/source.js';
 import { checkConfig, describeMismatches, parseConfig } from '../../src/kernel/config-fragment.js';
-import { compileArgs, configureArgs, containerEnv, kernelBuildKey } from '../../src/kernel/build-spec.js';
+import { compileArgs, configureArgs, containerEnv, kernelBuildKey, kernelPaths } from '../../src/kernel/build-spec.js';
 import { builtFor, moduleSources, parseModuleParams, parseTap, tapPassed, vermagicOf } from '../../src/module/artifacts.js';
 import { UsageError } from '../../src/errors.js';
 import { KERNEL_CONFIG_DIR } from '../../src/assets.js';
@@ -88,8 +88,10 @@ describe('kernel build spec', () => {
     expect(env).toContain('KBUILD_BUILD_VERSION=1');
     expect(env.some((e) => e.startsWith('KBUILD_BUILD_TIMESTAMP='))).toBe(true);
     expect(env).toContain('CROSS_COMPILE=aarch64-linux-gnu-');
-    expect(configureArgs()).toEqual(['make', '-C', '/src', 'O=/build', 'ARCH=arm64', 'CROSS_COMPILE=aarch64-linux-gnu-', 'KCONFIG_ALLCONFIG=/fragment.config', 'allnoconfig']);
-    expect(compileArgs(3)).toEqual(['make', '-C', '/src', 'O=/build', 'ARCH=arm64', 'CROSS_COMPILE=aarch64-linux-gnu-', '-j3', 'Image', 'modules']);
+    const p = kernelPaths('a'.repeat(64), '6.6.33-0123456789abcdef');
+    expect(p).toEqual({ src: `/kernels/src/${'a'.repeat(64)}`, build: '/kernels/build/6.6.33-0123456789abcdef' });
+    expect(configureArgs(p, '/kernels/fragments/f.config')).toEqual(['make', '-C', p.src, `O=${p.build}`, 'ARCH=arm64', 'CROSS_COMPILE=aarch64-linux-gnu-', 'KCONFIG_ALLCONFIG=/kernels/fragments/f.config', 'allnoconfig']);
+    expect(compileArgs(p, 3)).toEqual(['make', '-C', p.src, `O=${p.build}`, 'ARCH=arm64', 'CROSS_COMPILE=aarch64-linux-gnu-', '-j3', 'Image', 'modules']);
   });
 });
 

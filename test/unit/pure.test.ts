@@ -8,7 +8,7 @@ import { sshCommand, sshConfigBlock, hostControlPath } from '../../src/ssh/args.
 import { proxyCommandLine } from '../../src/ssh/proxy.js';
 import { bootFailure, lastConsoleLine } from '../../src/vm/readiness.js';
 import { chooseRenderer } from '../../src/cli/ui.js';
-import { ExitCode, tail } from '../../src/errors.js';
+import { ExitCode, UsageError, engineLost, tail } from '../../src/errors.js';
 import { demuxBuffer } from '../../src/docker/containers.js';
 import { imageBuildSkipped, toolchainTag } from '../../src/workflows/image-build.js';
 import { execShortcut } from '../../src/cli/shortcut.js';
@@ -113,6 +113,14 @@ describe('errors and UI', () => {
   it('has distinct exit codes', () => {
     const codes = Object.values(ExitCode);
     expect(new Set(codes).size).toBe(codes.length);
+  });
+  it('tells an engine that went away from other failures', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:23751'), { code: 'ECONNREFUSED', syscall: 'connect', address: '127.0.0.1' });
+    expect(engineLost(refused)).toMatchObject({ exitCode: ExitCode.dockerUnavailable, message: expect.stringMatching(/Lost the Docker engine .*ECONNREFUSED/) });
+    expect(engineLost(new Error('socket hang up'))?.hint).toMatch(/Nothing made so far is lost/);
+    // A missing file is not a lost engine, nor is an error m5dev already explained.
+    expect(engineLost(Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT', syscall: 'open' }))).toBeUndefined();
+    expect(engineLost(new UsageError('bad flag'))).toBeUndefined();
   });
   it('keeps log tails short', () => {
     expect(tail('1\n2\n3\n4\n', 2)).toBe('3\n4');

@@ -46,9 +46,12 @@ export function registerKernel(program: Command): void {
       const done = await runTasks<KernelCtx>(kernelTasks(), ctx, g);
       const rec = done.record!;
       const reproducible = done.previousSha256 === undefined ? null : done.previousSha256 === rec.imageSha256;
-      if (g.json) printJson({ ...rec, seconds: done.seconds ?? 0, reproducible });
+      // The Image on this machine when the engine shares its files; else it is only on the engine.
+      const ks = done.stores!.kernels;
+      const imagePath = ks.localDir ? join(ks.localDir, rec.image) : null;
+      if (g.json) printJson({ ...rec, imagePath, files: done.stores!.mode, seconds: done.seconds ?? 0, reproducible });
       else {
-        process.stdout.write(`${rec.release}  ${rec.imagePath}\n  Image sha256 ${rec.imageSha256}\n`);
+        process.stdout.write(`${rec.release}  ${imagePath ?? `${rec.image} (on the engine)`}\n  Image sha256 ${rec.imageSha256}\n`);
         if (reproducible !== null) process.stdout.write(`  rebuilt: ${reproducible ? 'identical Image (reproducible)' : `DIFFERENT Image (was ${done.previousSha256})`}\n`);
       }
       if (reproducible === false) process.exitCode = ExitCode.kernelBuildFailed;

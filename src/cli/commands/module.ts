@@ -6,7 +6,6 @@ import { layout } from '../../paths.js';
 import { MODULE_DIR } from '../../assets.js';
 import { UsageError } from '../../errors.js';
 import { DEFAULT_KERNEL_VERSION } from '../../kernel/source.js';
-import { requireKernel } from '../../kernel/cache.js';
 import { parseModuleParams } from '../../module/artifacts.js';
 import { liveInstance } from '../../workflows/running.js';
 import type { ModuleCtx } from '../../workflows/module.js';
@@ -46,7 +45,7 @@ export function registerModule(program: Command): void {
       const g = globalOpts(cmd);
       const home = layout();
       const { moduleBuildTasks, newModuleCtx } = await import('../../workflows/module.js');
-      const ctx = newModuleCtx(home, requireKernel(home, f.kernel!), resolve(f.src ?? MODULE_DIR), f.baseImage);
+      const ctx = newModuleCtx(home, f.kernel!, resolve(f.src ?? MODULE_DIR), f.baseImage);
       const done = await runTasks<ModuleCtx>(moduleBuildTasks(), ctx, g);
       if (g.json) printJson({ ...done.build, cached: done.cached === true });
       else process.stdout.write(`${done.build!.modules.map((m) => `${done.build!.dir}/${m}`).join('\n')}\n  vermagic ${done.build!.vermagic}\n`);
@@ -62,7 +61,7 @@ export function registerModule(program: Command): void {
       throw new UsageError(`instance ${f.name} runs its image's own kernel`, `Boot a built kernel: \`m5dev down\`, then \`m5dev up --kernel ${DEFAULT_KERNEL_VERSION}\` (after \`m5dev kernel build\`).`);
     }
     const { moduleBuildTasks, moduleLoadTasks, moduleTestTasks, newModuleCtx } = await import('../../workflows/module.js');
-    const ctx = newModuleCtx(live.home, requireKernel(live.home, version), resolve(f.src ?? MODULE_DIR), f.baseImage, params);
+    const ctx = newModuleCtx(live.home, version, resolve(f.src ?? MODULE_DIR), f.baseImage, params);
     ctx.ssh = live.ssh;
     const tasks = [...moduleBuildTasks(), ...moduleLoadTasks(), ...(test ? moduleTestTasks() : [])];
     const done = await runTasks<ModuleCtx>(tasks, ctx, g);

@@ -73,9 +73,8 @@ export function registerUp(program: Command): void {
       const home = layout();
       const explicit = new Set(Object.keys(fromFlags) as (keyof VmConfig)[]);
       const { newUpCtx, upTasks } = await import('../../workflows/up.js');
-      const { kernelBootFor } = await import('../../workflows/kernel-boot.js');
       const ctx = newUpCtx(name, config, explicit, home);
-      if (flags.kernel) ctx.kernel = kernelBootFor(home, flags.kernel);
+      ctx.kernelVersion = flags.kernel;
       ctx.noResume = !flags.resume;
       const done = await runTasks<UpCtx>(upTasks(), ctx, g);
       const result = {
