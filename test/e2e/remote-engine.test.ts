@@ -5,6 +5,8 @@
  * image crosses the client↔engine link once, verified there; SSH goes through the Engine API.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rmSync } from 'node:fs';
+import { kernelTarball, kernelTestHome, type KernelTarball } from '../helpers/kernel.js';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -144,5 +146,60 @@ describe('a remote engine (tcp://, its own filesystem and network)', () => {
     expect((await cli(['exec', '--name', 'gone', '--', 'true'], env)).code).toBe(0);
     expect((await cli(['destroy', '--name', 'gone'], env)).code).toBe(0);
     expect(await containersOn(remote.docker, home)).toEqual([]);
+  }, 1_200_000);
+});
+
+/**
+ * The exact-kernel module loop on the remote engine. The kernel is built once, on the local engine,
+ * in the kernel tests' home; the remote engine gets that very build copied in (verified there), not
+ * a second 10-minute build.
+ */
+describe('the module loop on a remote engine', () => {
+  const NAME = 'rkmod';
+  let kt: KernelTarball;
+  let mirror: FileServer;
+  let kenv: NodeJS.ProcessEnv;
+  let kernelArgs: string[];
+  let localSha = '';
+
+  beforeAll(async () => {
+    kt = kernelTarball();
+    mirror = await serveDir(kt.dir);
+    kernelArgs = ['kernel', 'build', '--version', kt.version, '--kernel-url', `${mirror.url}/${kt.file}`, '--kernel-sha256', kt.sha256];
+    const khome = kernelTestHome();
+    const local = await cli(['--json', ...kernelArgs], { M5DEV_HOME: khome, DOCKER_HOST: '' });
+    if (local.code !== 0) throw new Error(`local kernel build failed: ${local.stderr}`);
+    localSha = (JSON.parse(local.stdout) as { imageSha256: string }).imageSha256;
+    kenv = { M5DEV_HOME: khome, DOCKER_HOST: remote.host };
+    await cli(['destroy', '--name', NAME], kenv);
+  }, 3_600_000);
+
+  afterAll(async () => {
+    if (kenv) await cli(['destroy', '--name', NAME], kenv);
+    await mirror?.close();
+    if (kt) rmSync(kt.dir, { recursive: true, force: true });
+  });
+
+  it('kernel build copies this machine\'s finished build in, verified on the engine', async () => {
+    const res = await cli(['--json', ...kernelArgs], kenv);
+    expect(res.code, res.stderr).toBe(0);
+    const k = JSON.parse(res.stdout) as { imageSha256: string; imagePath: string | null; files: string; release: string };
+    expect(k).toMatchObject({ imageSha256: localSha, imagePath: null, files: 'volumes', release: kt.version });
+    expect(res.stderr).toMatch(/Copied the build of .* to the engine \(Image verified there\)|cached: .* built from these inputs/);
+    expect(res.stderr).not.toMatch(/Cross-compile Image and modules\n.*Built/);
+  }, 1_200_000);
+
+  it('direct-boots that kernel on the remote engine and runs the module test there', async () => {
+    const up = await cli(['up', '--name', NAME, '--kernel', kt.version, '--image-url', imageUrl, '--disk', 'overlay', '--ssh-port', '5641', '--boot-timeout', '600'], kenv);
+    expect(up.code, up.stderr).toBe(0);
+    const uname = await cli(['exec', '--name', NAME, '--', 'uname', '-r'], kenv);
+    expect(uname.stdout.trim()).toBe(kt.version);
+    const res = await cli(['--json', 'module', 'test', '--name', NAME], kenv);
+    expect(res.code, `${res.stdout}\n${res.stderr}`).toBe(0);
+    const out = JSON.parse(res.stdout) as { modules: string[]; vermagic: string; test: { passed: number; planned: number } };
+    expect(out.modules).toEqual(['m5.ko']);
+    expect(out.vermagic.split(' ')[0]).toBe(kt.version);
+    expect(out.test).toMatchObject({ passed: 6, planned: 6 });
+    expect((await cli(['down', '--name', NAME], kenv)).code).toBe(0);
   }, 1_200_000);
 });
