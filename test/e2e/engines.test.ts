@@ -12,21 +12,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { ROOT, cli, type CliResult } from '../helpers/cli.js';
-import { serveDir, type FileServer } from '../helpers/http-server.js';
-import { fixture, type Fixture } from '../helpers/fixture.js';
-import { containersOn, localToolchainTag } from '../helpers/engines.js';
+import type { FileServer } from '../helpers/http-server.js';
+import { containersOn, engineFixture } from '../helpers/engines.js';
 import { ensureUser, homeOf, installForUser, userCli } from '../helpers/user.js';
 
-let fx: Fixture;
 let server: FileServer;
 let imageUrl: string;
 let toolchain: string;
 
 beforeAll(async () => {
-  fx = fixture();
-  server = await serveDir(fx.dir);
-  imageUrl = `${server.url}/${fx.image}`;
-  toolchain = await localToolchainTag();
+  ({ server, imageUrl, toolchain } = await engineFixture());
 }, 1_800_000);
 
 afterAll(async () => {

@@ -14,10 +14,8 @@ import { execFileSync } from 'node:child_process';
 import type Docker from 'dockerode';
 import { cli, startCli } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
-import { fixture, type Fixture } from '../helpers/fixture.js';
-import { containersOn, localToolchainTag, startRemoteEngine, stopRemoteEngine, volumesOfHome } from '../helpers/engines.js';
+import { containersOn, engineFixture, startRemoteEngine, stopRemoteEngine, volumesOfHome } from '../helpers/engines.js';
 
-let fx: Fixture;
 let server: FileServer;
 let home: string;
 let env: NodeJS.ProcessEnv;
@@ -26,10 +24,7 @@ let imageUrl: string;
 let toolchain: string;
 
 beforeAll(async () => {
-  fx = fixture();
-  server = await serveDir(fx.dir);
-  imageUrl = `${server.url}/${fx.image}`;
-  toolchain = await localToolchainTag();
+  ({ server, imageUrl, toolchain } = await engineFixture());
   remote = startRemoteEngine([toolchain]);
   home = mkdtempSync(join(tmpdir(), 'm5dev-remote-'));
   env = { M5DEV_HOME: home, DOCKER_HOST: remote.host };

@@ -4,6 +4,22 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { ROOT, cli } from './cli.js';
 import { LABELS } from '../../src/docker/labels.js';
+import { fixture, type Fixture } from './fixture.js';
+import { serveDir, type FileServer } from './http-server.js';
+
+/** What the engine tests boot: the fixture served on loopback, and this checkout's toolchain image. */
+export interface EngineFixture {
+  fx: Fixture;
+  server: FileServer;
+  imageUrl: string;
+  toolchain: string;
+}
+
+export async function engineFixture(): Promise<EngineFixture> {
+  const fx = fixture();
+  const server = await serveDir(fx.dir);
+  return { fx, server, imageUrl: `${server.url}/${fx.image}`, toolchain: await localToolchainTag() };
+}
 
 /** The toolchain image of this checkout, built (or found) on the local engine. */
 export async function localToolchainTag(): Promise<string> {
