@@ -15,6 +15,7 @@ import { sha256File } from '../download/store.js';
 import { shellQuote } from '../shell.js';
 import { ToolError } from '../errors.js';
 import { isNotFound } from '../docker/client.js';
+import { LABELS, baseLabels } from '../docker/labels.js';
 
 /** Size and mtime of a stored file (mtime as the storage reports it; compare only stamps of one storage). */
 export interface FileStamp {
@@ -184,7 +185,8 @@ export class VolumeStorage implements Storage {
     const c = await this.docker.createContainer({
       Image: this.helperImage(),
       Cmd: cmd,
-      Labels: this.labels,
+      // A tool container of this session (swept on failure), not the volume's own labels.
+      Labels: baseLabels('tool', this.labels[LABELS.home]),
       HostConfig: { Binds: [`${this.volume}:${AT}`], NetworkMode: 'none' },
     });
     try {

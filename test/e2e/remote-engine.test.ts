@@ -120,13 +120,16 @@ describe('a remote engine (tcp://, its own filesystem and network)', () => {
   }, 180_000);
 
   it('the engine going away mid-up is a clear error that loses nothing; the next up continues', async () => {
-    const run = startCli(['up', '--name', 'gone', '--image-url', imageUrl, '--boot-timeout', '600'], env);
+    const args = ['up', '--name', 'gone', '--image-url', imageUrl, '--boot-timeout', '600'];
+    const run = startCli(args, env);
+    // Gone while the guest boots: keys, seed, flash and disk are made, QEMU runs.
     const deadline = Date.now() + 300_000;
-    while (Date.now() < deadline) {
-      const vm = (await containersOn(remote.docker, home)).find((c) => c.Labels['dev.m5dev.instance'] === 'gone' && c.State === 'running');
-      if (vm) break;
-      await new Promise((r) => setTimeout(r, 250));
+    let booting = false;
+    while (!booting && Date.now() < deadline) {
+      booting = (await containersOn(remote.docker, home)).some((c) => c.Labels['dev.m5dev.instance'] === 'gone' && c.Labels['dev.m5dev.role'] === 'vm' && c.State === 'running');
+      if (!booting) await new Promise((r) => setTimeout(r, 250));
     }
+    expect(booting).toBe(true);
     stopRemoteEngine();
     const res = await run.done;
     expect(res.code, res.stderr).toBe(3);
@@ -134,7 +137,7 @@ describe('a remote engine (tcp://, its own filesystem and network)', () => {
     expect(res.stderr).not.toMatch(/bug in m5dev/);
     // Back (same data): the disk, keys, seed and flash made before are kept, and the guest boots.
     remote = startRemoteEngine([toolchain]);
-    const again = await cli(['--json', 'up', '--name', 'gone', '--boot-timeout', '600'], env);
+    const again = await cli(['--json', ...args], env);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toMatch(/Instance disk \[SKIPPED: cached/);
     expect(again.stderr).toMatch(/SSH keys \(user and pinned host key\) \[SKIPPED: cached/);
