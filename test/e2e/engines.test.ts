@@ -7,12 +7,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { ROOT, cli, type CliResult } from '../helpers/cli.js';
-import type { FileServer } from '../helpers/http-server.js';
+import { serveDir, type FileServer } from '../helpers/http-server.js';
+import { kernelTarball, kernelTestHome } from '../helpers/kernel.js';
 import { containersOn, engineFixture } from '../helpers/engines.js';
 import { ensureUser, homeOf, installForUser, userCli } from '../helpers/user.js';
 
@@ -105,8 +106,9 @@ function core(kind: () => Kind, product: 'docker' | 'podman', rootless: boolean)
 
 describe('Podman (rootful, Docker-compatible socket)', () => {
   let k: Kind;
+  let podmanHost: string;
   beforeAll(() => {
-    const host = engineScript('podman-engine.sh', [toolchain]);
+    const host = (podmanHost = engineScript('podman-engine.sh', [toolchain]));
     const home = mkdtempSync(join(tmpdir(), 'm5dev-podman-'));
     k = {
       run: (args) => cli(args, { M5DEV_HOME: home, DOCKER_HOST: host }),
@@ -119,6 +121,28 @@ describe('Podman (rootful, Docker-compatible socket)', () => {
     if (k) await cleanUp(k.run, k.docker, k.home, false);
   });
   core(() => k, 'podman', false);
+
+  it('runs the module loop on the kernel the local engine built (the same cache, no second build)', async () => {
+    const kt = kernelTarball();
+    const mirror = await serveDir(kt.dir);
+    const kenv = { M5DEV_HOME: kernelTestHome(), DOCKER_HOST: podmanHost };
+    try {
+      const args = ['kernel', 'build', '--version', kt.version, '--kernel-url', `${mirror.url}/${kt.file}`, '--kernel-sha256', kt.sha256];
+      expect((await cli(args, { ...kenv, DOCKER_HOST: '' })).code).toBe(0); // built (or found) on the local engine
+      const build = await cli(args, kenv);
+      expect(build.code, build.stderr).toBe(0);
+      expect(build.stderr).toMatch(/cached: .* built from these inputs/);
+      const up = await cli(['up', '--name', 'pkmod', '--kernel', kt.version, '--image-url', imageUrl, '--disk', 'overlay', '--ssh-port', '5642', '--boot-timeout', '600'], kenv);
+      expect(up.code, up.stderr).toBe(0);
+      const res = await cli(['--json', 'module', 'test', '--name', 'pkmod'], kenv);
+      expect(res.code, `${res.stdout}\n${res.stderr}`).toBe(0);
+      expect(JSON.parse(res.stdout)).toMatchObject({ modules: ['m5.ko'], test: { passed: 6, planned: 6 } });
+    } finally {
+      await cli(['destroy', '--name', 'pkmod'], kenv);
+      await mirror.close();
+      rmSync(kt.dir, { recursive: true, force: true });
+    }
+  }, 1_800_000);
 });
 
 describe('rootless Docker, m5dev installed with npm by a normal user', () => {
