@@ -252,8 +252,20 @@ async function compileInContainerAndGuest(kernel: string): Promise<void> {
   }
 }
 
-/** Group F, one side: the same steps against the engine and home of `side`. */
-async function engineSide(image: { url: string; sha256: string }, side: NodeJS.ProcessEnv): Promise<{ first: number; boot: number; resume: number; exec: number }> {
+interface SideFigures {
+  first: number;
+  boot: number;
+  resume: number;
+  exec: number;
+  /** Module edit → rebuilt → loaded, when a kernel is built. */
+  edit?: number;
+}
+
+/**
+ * Group F, one side: the same steps against the engine of `side` (the same m5dev home: the remote
+ * engine's kernel build is this machine's, copied in by `kernel build`).
+ */
+async function engineSide(image: { url: string; sha256: string }, side: NodeJS.ProcessEnv, kernel: string | undefined): Promise<SideFigures> {
   await must(['destroy', '--name', NAME], side).catch(() => undefined);
   const first = (await must(['up', '--name', NAME, '--image-url', image.url, '--image-sha256', image.sha256, '--ssh-port', String(PORT)], side)).ms;
   const boot = await sample(RUNS, async () => {
@@ -264,23 +276,39 @@ async function engineSide(image: { url: string; sha256: string }, side: NodeJS.P
   await must(['exec', '--name', NAME, '--', 'true'], side);
   const exec = await sample(10, async () => (await must(['exec', '--name', NAME, '--', 'true'], side)).ms);
   const { resume } = await suspendResume(side);
+  let edit: number | undefined;
+  if (kernel) {
+    // The tarball is in the home's blob store already, so no URL is fetched.
+    const rec = JSON.parse(readFileSync(join(HOME, 'kernels', `${kernel}.latest.json`), 'utf8')) as { src: string };
+    await must(['kernel', 'build', '--version', kernel, '--kernel-url', 'file:///nonexistent', '--kernel-sha256', rec.src.split('/').pop()!], side);
+    await must(['down', '--name', NAME], side);
+    await must(['up', '--name', NAME, '--kernel', kernel, '--ssh-port', String(PORT)], side);
+    const src = mkdtempSync(join(tmpdir(), 'm5dev-bench-module-'));
+    cpSync(join(ROOT, 'module'), src, { recursive: true });
+    await must(['module', 'load', '--name', NAME, '--src', src], side);
+    let n = 0;
+    edit = await sample(RUNS, async () => {
+      writeFileSync(join(src, 'm5.c'), `${readFileSync(join(src, 'm5.c'), 'utf8')}\n/* edit ${++n} ${Date.now()} */\n`);
+      return (await must(['module', 'load', '--name', NAME, '--src', src], side)).ms;
+    });
+    rmSync(src, { recursive: true, force: true });
+  }
   await must(['destroy', '--name', NAME], side);
-  return { first, boot, resume, exec };
+  return { first, boot, resume, exec, edit };
 }
 
-async function remoteBesideLocal(image: { url: string; sha256: string }): Promise<void> {
+async function remoteBesideLocal(image: { url: string; sha256: string }, kernel: string | undefined): Promise<void> {
   const tag = JSON.parse((await must(['--json', 'image', 'build'])).stdout).tag as string;
   const start = spawnSync('bash', [join(ROOT, 'scripts', 'engines', 'remote-engine.sh'), 'start', tag], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   if (start.status !== 0) throw new Error('scripts/engines/remote-engine.sh failed');
-  const remoteHome = mkdtempSync(join(tmpdir(), 'm5dev-bench-remote-'));
-  const local = await engineSide(image, {});
-  const remote = await engineSide(image, { DOCKER_HOST: start.stdout.trim(), M5DEV_HOME: remoteHome });
+  const local = await engineSide(image, {}, kernel);
+  const remote = await engineSide(image, { DOCKER_HOST: start.stdout.trim() }, kernel);
   const vs = (ms: number) => ({ label: 'local engine', ms });
   record('remote engine', 'first up → SSH (artefacts made; on the remote, the cloud image copied in and verified there)', remote.first, vs(local.first));
   record('remote engine', 'up → SSH, instance stopped (raw disk, UEFI)', remote.boot, vs(local.boot));
   record('remote engine', 'up → SSH, resuming a suspended guest', remote.resume, vs(local.resume));
   record('remote engine', 'exec true, reused SSH connection (remote: through the Engine API relay)', remote.exec, vs(local.exec));
-  rmSync(remoteHome, { recursive: true, force: true });
+  if (remote.edit !== undefined && local.edit !== undefined) record('remote engine', 'module edit → rebuilt → loaded (direct-boot guest)', remote.edit, vs(local.edit));
 }
 
 /** Group G: alternate this CLI and the base one on the same running guest; medians of each. */
@@ -396,7 +424,7 @@ async function main(): Promise<void> {
   await must(['destroy', '--name', NAME]);
 
   // F. a remote engine beside the local one
-  if (want('F')) await remoteBesideLocal(image);
+  if (want('F')) await remoteBesideLocal(image, kernel);
 
   // G. this checkout against an older m5dev on the local engine
   if (want('G') && process.env.BENCH_BASE_CLI) {
