@@ -101,8 +101,7 @@ export const upSkipped = {
   flash: (ctx: UpCtx) => upSkipped.running(ctx) || (ctx.stored?.has(STORED.flash0) && ctx.stored.has(STORED.flash1) ? MESSAGES.flashExists : false),
   disk: (ctx: UpCtx) => upSkipped.running(ctx) || (ctx.stored?.has(diskName(ctx.config.disk)) ? MESSAGES.diskExists : false),
   /** The cloud image is in the engine's blob cache already (always, when the engine shares our files). */
-  copyImage: (ctx: UpCtx) =>
-    upSkipped.disk(ctx) || (ctx.blobs?.localDir ? 'the engine reads the client\'s blob cache' : ctx.stored?.has(`blob:${ctx.sha256}`) ? 'cached on the engine' : false),
+  copyImage: (ctx: UpCtx) => upSkipped.disk(ctx) || (ctx.blobs?.localDir ? 'the engine reads the client\'s blob cache' : false),
 };
 
 function toolEnv(ctx: UpCtx): ToolEnv {
@@ -127,23 +126,14 @@ export function upTasks(): ListrTask<UpCtx>[] {
       title: 'Instance',
       task: async (ctx, task) => {
         ctx.state = readState(ctx.files);
-        const engine = ctx.image.engine!;
-        const helper = () => ctx.image.tag!;
-        if (ctx.state) {
-          ctx.storage = existingInstanceStorage(engine, ctx.home, ctx.files, ctx.state);
-          ctx.filesMode = ctx.state.engine?.files ?? 'shared';
-        } else {
-          ctx.filesMode = await engine.filesMode(ctx.home.root, ctx.image.tag!);
-          ctx.storage = instanceStorage(engine, ctx.filesMode, ctx.home, ctx.files, ctx.name, helper);
+        await openStorages(ctx);
+        if (ctx.kernelVersion) ctx.kernel = await kernelBootFor(ctx.kernels!, ctx.kernelVersion);
+        if (!ctx.state) {
+          // As `m5dev doctor` says it: stop before filling a disk that cannot hold a new instance.
+          const disk = await storageDiskCheck(ctx.storage!);
+          if (disk.status === 'fail') throw checkError(disk);
         }
-        ctx.blobs = blobStorage(engine, ctx.filesMode, ctx.home, helper);
-        ctx.kernels = kernelStorage(engine, ctx.filesMode, ctx.home, helper);
-        if (ctx.kernelVersion) ctx.kernel = await kernelBootFor(ctx.kernels, ctx.kernelVersion);
-        await Promise.all([ctx.storage.ensure(), ctx.blobs.ensure()]);
-        // As `m5dev doctor` says it: stop before filling a disk that cannot hold an instance.
-        const disk = await storageDiskCheck(ctx.storage);
-        if (disk.status === 'fail') throw checkError(disk);
-        ctx.stored = await ctx.storage.stat(STATUS_FILES);
+        ctx.stored = await ctx.storage!.stat(STATUS_FILES);
         const found = await listVmContainers(ctx.image.docker!, ctx.home.root, ctx.name);
         const live = found.find((c) => c.state === 'running');
         for (const c of found) if (c.state !== 'running') await forceRemove(ctx.image.docker!, c.id);
@@ -156,15 +146,15 @@ export function upTasks(): ListrTask<UpCtx>[] {
           ctx.containerId = live.id;
           ctx.sshPort = live.sshPort;
         }
-        const suspended = !live && (await readSaved(ctx.storage)) !== undefined;
+        const suspended = !live && (await readSaved(ctx.storage!)) !== undefined;
         // A suspended instance resumes as it was: what the command line leaves out comes from it.
         if (ctx.state && suspended && !ctx.noResume) {
           ctx.config = { ...ctx.config, ...suspendedSettings(ctx.state, ctx.explicit) };
-          if (!ctx.kernel && ctx.state.kernelVersion) ctx.kernel = await kernelBootFor(ctx.kernels, ctx.state.kernelVersion);
+          if (!ctx.kernel && ctx.state.kernelVersion) ctx.kernel = await kernelBootFor(ctx.kernels!, ctx.state.kernelVersion);
         }
         // An existing instance keeps its disk kind unless --disk asks for another one.
         if (ctx.state && !ctx.explicit.has('disk')) ctx.config = { ...ctx.config, disk: ctx.state.disk };
-        if (ctx.state && ctx.state.disk !== ctx.config.disk && ctx.stored.has(diskName(ctx.state.disk))) {
+        if (ctx.state && ctx.state.disk !== ctx.config.disk && ctx.stored!.has(diskName(ctx.state.disk))) {
           throw new UsageError(`instance ${ctx.name} was created with --disk ${ctx.state.disk}`, `Run \`m5dev destroy --name ${ctx.name}\` first to change the disk kind.`);
         }
         task.title = `Instance ${ctx.name}${live ? ' (running)' : suspended ? ' (suspended)' : ctx.state ? ' (stopped)' : ' (new)'}`;
@@ -376,6 +366,25 @@ export function upTasks(): ListrTask<UpCtx>[] {
       },
     },
   ];
+}
+
+/**
+ * The engine's storages for this instance: an existing instance's where it was created (its
+ * recorded engine and files mode), a new one's where the engine's files probe says.
+ */
+async function openStorages(ctx: UpCtx): Promise<void> {
+  const engine = ctx.image.engine!;
+  const helper = () => ctx.image.tag!;
+  if (ctx.state) {
+    ctx.storage = existingInstanceStorage(engine, ctx.home, ctx.files, ctx.state);
+    ctx.filesMode = ctx.state.engine?.files ?? 'shared';
+  } else {
+    ctx.filesMode = await engine.filesMode(ctx.home.root, ctx.image.tag!);
+    ctx.storage = instanceStorage(engine, ctx.filesMode, ctx.home, ctx.files, ctx.name, helper);
+  }
+  ctx.blobs = blobStorage(engine, ctx.filesMode, ctx.home, helper);
+  ctx.kernels = kernelStorage(engine, ctx.filesMode, ctx.home, helper);
+  await Promise.all([ctx.storage.ensure(), ctx.blobs.ensure()]);
 }
 
 /** Pure: the machine settings a suspended instance was saved with, for those not given explicitly. */
