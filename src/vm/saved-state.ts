@@ -87,16 +87,40 @@ export function launchKey(launch: { image: string; cmd: string[]; binds: string[
   return createHash('sha256').update(JSON.stringify([launch.image, launch.cmd, launch.binds])).digest('hex');
 }
 
-/** Stamps of the files the guest writes that a saved state depends on (those that exist). */
-export async function guestStamps(st: Storage): Promise<FileStamp[]> {
-  const found = await st.stat([STORED.diskRaw, STORED.diskOverlay, STORED.flash1]);
-  return [...found.values()].map(({ file, size, mtimeMs }) => ({ file, size, mtimeMs }));
+/** The files the guest writes that a saved state depends on, and the files of a saved state. */
+const GUEST_WRITTEN = [STORED.diskRaw, STORED.diskOverlay, STORED.flash1];
+const SAVED_FILES = [STORED.vmState, STORED.ram, `${STORED.vmState}.tmp`, `${STORED.ram}.tmp`, `${STORED.vmStateRecord}.tmp`];
+
+/** One look at the storage for a resume decision (one helper container on a volume). */
+export interface SavedView {
+  /** Stamps of the guest-written files that exist. */
+  stamps: FileStamp[];
+  /** Which saved-state files exist (the record among them, even one this m5dev cannot read). */
+  saved: Set<string>;
+}
+
+export async function viewSaved(st: Storage): Promise<SavedView> {
+  const found = await st.stat([...GUEST_WRITTEN, STORED.vmStateRecord, ...SAVED_FILES]);
+  return {
+    stamps: GUEST_WRITTEN.flatMap((f) => {
+      const s = found.get(f);
+      return s ? [{ file: s.file, size: s.size, mtimeMs: s.mtimeMs }] : [];
+    }),
+    saved: new Set([STORED.vmStateRecord, ...SAVED_FILES].filter((f) => found.has(f))),
+  };
 }
 
 /** Whether the files a record's format needs are there: the saved state, and the saved RAM for format 2. */
+export function savedFilesIn(view: SavedView, record: SavedRecord | undefined): boolean {
+  return view.saved.has(STORED.vmState) && (record?.format !== SAVED_FORMAT.ramFile || view.saved.has(STORED.ram));
+}
+
+export async function guestStamps(st: Storage): Promise<FileStamp[]> {
+  return (await viewSaved(st)).stamps;
+}
+
 export async function savedFilesPresent(st: Storage, record: SavedRecord | undefined): Promise<boolean> {
-  const found = await st.stat([STORED.vmState, STORED.ram]);
-  return found.has(STORED.vmState) && (record?.format !== SAVED_FORMAT.ramFile || found.has(STORED.ram));
+  return savedFilesIn(await viewSaved(st), record);
 }
 
 export type ResumePlan =
@@ -147,10 +171,9 @@ export async function commitSaved(st: Storage, record: SavedRecord): Promise<voi
   await st.syncRename([[`${STORED.vmStateRecord}.tmp`, STORED.vmStateRecord]]);
 }
 
-/** Forget a saved state (record first: without it the memory files are never used). */
+/** Forget a saved state (the record first, in one pass: without it the memory files are never used). */
 export async function dropSaved(st: Storage): Promise<void> {
-  await st.remove([STORED.vmStateRecord]);
-  await st.remove([`${STORED.vmStateRecord}.tmp`, `${STORED.vmState}.tmp`, STORED.vmState, `${STORED.ram}.tmp`, STORED.ram]);
+  await st.remove([STORED.vmStateRecord, ...SAVED_FILES]);
 }
 
 export async function isSuspended(st: Storage): Promise<boolean> {

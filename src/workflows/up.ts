@@ -25,7 +25,7 @@ import { firstFreePort, isPortFree } from '../vm/ports.js';
 import { lastConsoleLine, waitForSsh } from '../vm/readiness.js';
 import { isInterrupting, onCleanup } from '../cleanup.js';
 import { qmp } from '../vm/qmp.js';
-import { loadSteps, restoringRam, savedFilesPresent, SAVED_FORMAT, type SavedFormat, dropSaved, guestStamps, launchKey, readSaved, resumePlan } from '../vm/saved-state.js';
+import { loadSteps, restoringRam, savedFilesIn, SAVED_FORMAT, type SavedFormat, type SavedRecord, dropSaved, launchKey, readSaved, resumePlan, viewSaved } from '../vm/saved-state.js';
 import { kernelBootFor } from './kernel-boot.js';
 import { progressLine } from './progress.js';
 
@@ -52,6 +52,8 @@ export interface UpCtx {
   blobs?: Storage;
   /** Which instance files the storage holds (read once in the Instance step). */
   stored?: Map<string, FileStamp>;
+  /** The saved-state record of a suspended instance (read once in the Instance step). */
+  saved?: SavedRecord;
   /** `--kernel VERSION`: boot that built kernel (resolved on the engine in the Instance step). */
   kernelVersion?: string;
   kernel?: KernelBoot;
@@ -146,7 +148,8 @@ export function upTasks(): ListrTask<UpCtx>[] {
           ctx.containerId = live.id;
           ctx.sshPort = live.sshPort;
         }
-        const suspended = !live && (await readSaved(ctx.storage!)) !== undefined;
+        ctx.saved = live ? undefined : await readSaved(ctx.storage!);
+        const suspended = ctx.saved !== undefined;
         // A suspended instance resumes as it was: what the command line leaves out comes from it.
         if (ctx.state && suspended && !ctx.noResume) {
           ctx.config = { ...ctx.config, ...suspendedSettings(ctx.state, ctx.explicit) };
@@ -280,11 +283,11 @@ export function upTasks(): ListrTask<UpCtx>[] {
           kernel: ctx.kernel ? { image: ctx.kernel.image, append: ctx.kernel.append } : undefined,
         });
         const key = launchKey({ image: ctx.image.tag!, cmd, binds });
-        const saved = await readSaved(storage);
-        const plan = resumePlan(saved, await savedFilesPresent(storage, saved), { launchKey: key, stamps: await guestStamps(storage) }, ctx.noResume);
+        const view = await viewSaved(storage);
+        const plan = resumePlan(ctx.saved, savedFilesIn(view, ctx.saved), { launchKey: key, stamps: view.stamps }, ctx.noResume);
         if (plan.kind === 'refuse') throw new UsageError(MESSAGES.suspendedOther(ctx.name, plan.reason), MESSAGES.suspendedOtherHint);
         // Nothing to resume: drop whatever is there (a memory file left without its record is garbage).
-        if (plan.kind === 'none' || plan.kind === 'discard') await dropSaved(storage);
+        if (plan.kind === 'discard' || (plan.kind === 'none' && view.saved.size > 0)) await dropSaved(storage);
         if (plan.kind === 'discard') ctx.notes.push(`saved state discarded: ${plan.reason}`);
         const state: InstanceState = {
           ...(ctx.state ?? baseState(ctx)),

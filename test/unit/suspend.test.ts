@@ -5,7 +5,7 @@ import { closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, readFileSy
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SAVED_FORMAT, commitSaved, dropSaved, guestStamps, isSuspended, launchKey, loadSteps, readSaved, restoringRam, resumePlan, saveSteps, savedFilesPresent, type SavedRecord } from '../../src/vm/saved-state.js';
+import { SAVED_FORMAT, commitSaved, dropSaved, guestStamps, isSuspended, viewSaved, launchKey, loadSteps, readSaved, restoringRam, resumePlan, saveSteps, savedFilesPresent, type SavedRecord } from '../../src/vm/saved-state.js';
 import { LocalDirStorage } from '../../src/engine/storage.js';
 import { instanceFiles, type InstanceState } from '../../src/vm/instance.js';
 import { qmpCommand, type QmpStep } from '../../src/vm/qmp.js';
@@ -100,6 +100,8 @@ describe('saved state files', () => {
     expect(existsSync(files.vmState)).toBe(false);
     writeFileSync(files.vmStateRecord, '{"format": 2}'); // no launch key: not a record
     expect(await readSaved(st)).toBeUndefined();
+    // …yet up sees it is there, and drops it before a fresh boot.
+    expect([...(await viewSaved(st)).saved]).toEqual(['vmstate.json']);
     writeFileSync(files.vmStateRecord, JSON.stringify({ ...rec, format: 3 })); // a format this m5dev does not know
     expect(await readSaved(st)).toBeUndefined();
   });
