@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export M5DEV_FIXTURE_CACHE ?= $(HOME)/.cache/m5dev-fixtures
 
-.PHONY: all setup deps build lint test test-unit test-repro test-arm64-image up up-offline fixture bench soak clean
+.PHONY: all setup deps build lint test test-unit test-repro test-remote-kernel test-arm64-image up up-offline fixture bench soak clean
 
 all: build
 
@@ -43,6 +43,10 @@ up-offline: setup build fixture
 # The kernel reproducibility check (a second full kernel build).
 test-repro: setup build fixture
 	M5DEV_TEST_REPRO=1 M5DEV_FIXTURE_DIR="$$(bash scripts/build-test-image.sh)" npx vitest run test/e2e/kernel.test.ts
+
+# A second full kernel build, on a remote engine's volume, bit-identical to the local one (results in docs/any-engine.md).
+test-remote-kernel: setup build fixture
+	M5DEV_TEST_REMOTE_KERNEL=1 M5DEV_FIXTURE_DIR="$$(bash scripts/build-test-image.sh)" npx vitest run test/e2e/remote-engine.test.ts -t 'module loop on a remote engine'
 
 # The toolchain image built and used for linux/arm64 under emulation (slow; results in docs/arm64-image.md).
 test-arm64-image: setup

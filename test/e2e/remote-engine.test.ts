@@ -187,6 +187,15 @@ describe('the module loop on a remote engine', () => {
     expect(res.stderr).not.toMatch(/Cross-compile Image and modules\n.*Built/);
   }, 1_200_000);
 
+  // A second full kernel build, on the remote engine's volume (about as long as the first): opt in with
+  // M5DEV_TEST_REMOTE_KERNEL=1 (`make test-remote-kernel`); results in docs/any-engine.md.
+  it.runIf(process.env.M5DEV_TEST_REMOTE_KERNEL === '1')('builds the kernel on the remote engine itself, bit-identical to the local build', async () => {
+    const res = await cli(['--json', ...kernelArgs, '--rebuild'], kenv);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toMatch(/Built .* in \d+ s/);
+    expect((JSON.parse(res.stdout) as { imageSha256: string }).imageSha256).toBe(localSha);
+  }, 3_600_000);
+
   it('direct-boots that kernel on the remote engine and runs the module test there', async () => {
     const up = await cli(['up', '--name', NAME, '--kernel', kt.version, '--image-url', imageUrl, '--disk', 'overlay', '--ssh-port', '5641', '--boot-timeout', '600'], kenv);
     expect(up.code, up.stderr).toBe(0);
