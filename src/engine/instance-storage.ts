@@ -49,7 +49,3 @@ export function existingInstanceStorage(engine: Engine, home: HomeLayout, files:
     return image;
   });
 }
-
-export function filesModeOf(state: InstanceState | undefined): FilesMode | undefined {
-  return state?.engine?.files ?? (state ? 'shared' : undefined);
-}
