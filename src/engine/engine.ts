@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { connectDocker, currentEndpoint } from '../docker/client.js';
 import type { Endpoint } from './endpoint.js';
 import { LocalDirStorage, VolumeStorage, type Storage } from './storage.js';
-import { LABELS } from '../docker/labels.js';
+import { LABELS, baseLabels } from '../docker/labels.js';
 import { UsageError } from '../errors.js';
 
 /** `shared`: the engine sees the client's files at the same paths; `volumes`: it does not. */
@@ -101,7 +101,7 @@ export class Engine {
       const c = await this.docker.createContainer({
         Image: image,
         Cmd: ['cat', `/m5dev-probe/${marker}`],
-        Labels: { [LABELS.managed]: 'true', [LABELS.role]: 'tool' },
+        Labels: baseLabels('tool'),
         HostConfig: { Mounts: [{ Type: 'bind', Source: dir, Target: '/m5dev-probe', ReadOnly: true }], NetworkMode: 'none' },
       });
       try {
@@ -113,8 +113,11 @@ export class Engine {
       } finally {
         await c.remove({ force: true }).catch(() => undefined);
       }
-    } catch {
-      return 'volumes'; // the engine has no such path (or refuses the bind): it cannot see our files
+    } catch (e) {
+      // The engine answered that it has no such path (or refuses the bind): it cannot see our files.
+      // Anything else (the engine went away) is no answer, and is never cached as one.
+      if ((e as { statusCode?: number }).statusCode !== undefined) return 'volumes';
+      throw e;
     } finally {
       rmSync(join(dir, marker), { force: true });
     }
@@ -127,7 +130,7 @@ export class Engine {
       .createContainer({
         Image: image,
         Cmd: ['sh', '-c', 'test -r /dev/kvm && test -w /dev/kvm'],
-        Labels: { [LABELS.managed]: 'true', [LABELS.role]: 'tool' },
+        Labels: baseLabels('tool'),
         HostConfig: { Devices: [{ PathOnHost: '/dev/kvm', PathInContainer: '/dev/kvm', CgroupPermissions: 'rwm' }], NetworkMode: 'none' },
       })
       .catch(() => undefined);
