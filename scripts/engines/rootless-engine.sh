@@ -19,6 +19,8 @@ case "${1:-start}" in
       DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends rootlesskit uidmap slirp4netns >/dev/null
       break
     done
+    PATH="/usr/share/docker.io/contrib:$PATH" command -v dockerd-rootless.sh >/dev/null \
+      || { log "dockerd-rootless.sh is missing (Debian's docker.io ships it in /usr/share/docker.io/contrib; Docker CE in docker-ce-rootless-extras)"; exit 3; }
     id "$U" >/dev/null 2>&1 || useradd -m -s /bin/bash "$U"
     chmod 666 /dev/net/tun
     uid=$(id -u "$U"); run="/run/user/$uid"; mkdir -p "$run"; chown "$U" "$run"; chmod 700 "$run"
