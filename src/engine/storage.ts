@@ -13,8 +13,8 @@ import { statfs } from 'node:fs/promises';
 import { getFiles, putFiles, putLocalFile, putLocalTree, type FileData } from './archive.js';
 import { sha256File } from '../download/store.js';
 import { shellQuote } from '../shell.js';
-import { ToolError } from '../errors.js';
 import { isNotFound } from '../docker/client.js';
+import { execCapture, runTool } from '../docker/containers.js';
 import { LABELS, baseLabels } from '../docker/labels.js';
 
 /** Size and mtime of a stored file (mtime as the storage reports it; compare only stamps of one storage). */
@@ -196,16 +196,15 @@ export class VolumeStorage implements Storage {
     }
   }
 
-  /** Run a shell script against the volume (mounted at $S); its stdout, or a ToolError. */
+  /** Run a shell script against the volume (mounted at the helper's AT) as a tool run: its output, or a ToolError. */
   private async sh(script: string, what: string): Promise<string> {
-    return this.withHelper(['sh', '-ec', script], async (id) => {
-      const c = this.docker.getContainer(id);
-      await c.start();
-      const { StatusCode } = (await c.wait()) as { StatusCode: number };
-      const { demuxBuffer } = await import('../docker/containers.js');
-      const out = demuxBuffer((await c.logs({ stdout: true, stderr: true })) as unknown as Buffer);
-      if (StatusCode !== 0) throw new ToolError(`${what} on volume ${this.volume} failed (exit ${StatusCode})`, out);
-      return out;
+    await this.ensure();
+    return runTool(this.docker, {
+      image: this.helperImage(),
+      cmd: ['sh', '-ec', script],
+      binds: [this.bind(AT)],
+      home: this.labels[LABELS.home] ?? '',
+      description: `${what} on volume ${this.volume}`,
     });
   }
 
@@ -236,10 +235,7 @@ export class VolumeStorage implements Storage {
 
   async readTail(name: string, maxBytes: number, via?: { id: string; mountedAt: string }): Promise<string> {
     const cmd = (root: string) => ['sh', '-c', `[ -f "$1" ] && tail -c ${maxBytes} "$1" || true`, 'tail', `${root}/${name}`];
-    if (via) {
-      const { execCapture } = await import('../docker/containers.js');
-      return (await execCapture(this.docker, via.id, cmd(via.mountedAt))).stdout;
-    }
+    if (via) return (await execCapture(this.docker, via.id, cmd(via.mountedAt))).stdout;
     return this.sh(`[ -f ${shellQuote(`${AT}/${name}`)} ] && tail -c ${maxBytes} ${shellQuote(`${AT}/${name}`)} || true`, 'read');
   }
 

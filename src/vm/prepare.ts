@@ -10,6 +10,7 @@ import type Docker from 'dockerode';
 import { runTool } from '../docker/containers.js';
 import { CACHE_IN_CONTAINER, IN_CONTAINER, STORED, hostKeyAlias, type InstanceFiles } from './instance.js';
 import { knownHostsLine, metaData, userData } from './cloud-config.js';
+import { getFiles } from '../engine/archive.js';
 import type { Storage } from '../engine/storage.js';
 
 export interface ToolEnv {
@@ -23,7 +24,7 @@ export interface ToolEnv {
   owner?: { uid: number; gid: number };
 }
 
-async function tool(env: ToolEnv, description: string, script: string): Promise<string> {
+async function tool(env: ToolEnv, description: string, script: string, after?: (containerId: string) => Promise<void>): Promise<string> {
   return runTool(env.docker, {
     image: env.image,
     cmd: ['sh', '-ec', script],
@@ -32,6 +33,7 @@ async function tool(env: ToolEnv, description: string, script: string): Promise<
     chownPaths: ['/instance'],
     owner: env.owner,
     description,
+    after,
   });
 }
 
@@ -44,6 +46,16 @@ export function keysExist(files: InstanceFiles): boolean {
 /** A dedicated ed25519 user key and the guest's ed25519 host key; known_hosts pins the latter. */
 export async function makeKeys(env: ToolEnv, name: string): Promise<void> {
   const c = IN_CONTAINER;
+  // The engine's copy is not the client's: bring the keys over from the keygen container itself,
+  // before it is removed (private ones 0600).
+  const fetchKeys = async (id: string) => {
+    mkdirSync(env.files.dir, { recursive: true, mode: 0o700 });
+    for (const n of KEY_FILES) {
+      const data = (await getFiles(env.docker, id, `${c.dir}/${n}`)).values().next().value;
+      if (!data) throw new Error(`ssh-keygen left no ${n}`);
+      writeFileSync(`${env.files.dir}/${n}`, data, { mode: n.endsWith('.pub') ? 0o644 : 0o600 });
+    }
+  };
   await tool(
     env,
     'ssh-keygen',
@@ -53,16 +65,8 @@ export async function makeKeys(env: ToolEnv, name: string): Promise<void> {
       `ssh-keygen -q -t ed25519 -N '' -C m5dev-${name}-host -f ${c.hostKey}`,
       `chmod 600 ${c.userKey} ${c.hostKey}`,
     ].join('\n'),
+    env.storage.localDir ? undefined : fetchKeys,
   );
-  if (!env.storage.localDir) {
-    // The engine's copy is not the client's: bring the keys over (private ones 0600).
-    mkdirSync(env.files.dir, { recursive: true, mode: 0o700 });
-    for (const n of KEY_FILES) {
-      const data = await env.storage.read(n);
-      if (!data) throw new Error(`ssh-keygen left no ${n}`);
-      writeFileSync(`${env.files.dir}/${n}`, data, { mode: n.endsWith('.pub') ? 0o644 : 0o600 });
-    }
-  }
   const known = knownHostsLine(hostKeyAlias(name), readFileSync(`${env.files.hostKey}.pub`, 'utf8'));
   writeFileSync(env.files.knownHosts, known, { mode: 0o600 });
   if (!env.storage.localDir) await env.storage.write([{ name: STORED.knownHosts, data: known, mode: 0o600 }]);
