@@ -41,7 +41,6 @@ export function registerDown(program: Command): void {
         res = await stopInstance(inst, 0);
         // The engine's data first (a volume on a remote engine), then the client's record of it.
         await inst.storage.destroy();
-        await removeInstanceVolumes(inst.engine, layout().root, opts.name);
       } else {
         // An `up` cut short before it recorded anything: whatever it left on the engine goes too.
         const { connectEngine } = await import('../../engine/engine.js');
