@@ -32,16 +32,23 @@ export function isInterrupting(): boolean {
   return interrupting;
 }
 
-/** Install SIGINT/SIGTERM handlers once: run cleanups, then exit 130 (143 for TERM). */
+/** The shell's exit code for a death by each signal we handle: 128 + its number. */
+const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
+
+/**
+ * Install handlers once for Ctrl-C, SIGTERM (a cancelled CI job, `docker stop`, `kill`) and SIGHUP
+ * (a closed terminal): run the cleanups, then exit 128 + the signal's number.
+ */
 export function installSignalHandlers(onInterrupt: (signal: NodeJS.Signals) => void): void {
   if (installed) return;
   installed = true;
   const handler = (signal: NodeJS.Signals) => {
     if (interrupting) return;
     interrupting = true;
+    // A closed terminal (SIGHUP) fails writes to it: the cleanups must still run.
+    for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
     onInterrupt(signal);
-    void runCleanups().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    void runCleanups().finally(() => process.exit(SIGNAL_EXIT[signal] ?? 130));
   };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
+  for (const signal of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) process.on(signal, handler);
 }

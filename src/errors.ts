@@ -18,6 +18,8 @@ export const ExitCode = {
   moduleFailed: 12,
   vmStateFailed: 13,
   doctorFailed: 14,
+  busy: 15,
+  diskFull: 16,
   interrupted: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -80,7 +82,7 @@ export class ImageBuildError extends M5devError {
 }
 
 export class DownloadError extends M5devError {
-  constructor(message: string, hint = 'Check the URL and your network, then run the command again; nothing partial was kept.') {
+  constructor(message: string, hint = 'Check the URL and your network, then run the command again: it continues from the bytes already fetched (nothing unverified is ever used).') {
     super(message, ExitCode.downloadFailed, hint);
   }
 }
@@ -145,6 +147,30 @@ export class InterruptedError extends M5devError {
   constructor() {
     super('Interrupted; cleaned up containers and partial files.', ExitCode.interrupted);
   }
+}
+
+/** Another m5dev process holds the instance or cache entry, and `--no-wait` was given. */
+export class BusyError extends M5devError {
+  constructor(what: string, holder: string) {
+    super(`${what} is in use by ${holder}`, ExitCode.busy, 'Wait for that command to finish (without --no-wait, m5dev waits for it), or stop it; a lock left by a killed m5dev is taken over after 10 s.');
+  }
+}
+
+/** A write ran out of space; whatever existed before the command is untouched. */
+export class DiskFullError extends M5devError {
+  constructor(what: string, where: string, details?: string) {
+    super(
+      `No space left on the device while ${what}`,
+      ExitCode.diskFull,
+      `Free space in ${where} (\`m5dev doctor\` shows how much is free), then run the command again. Nothing was lost: the half-written file was removed, and the previous disk, saved state and caches are as they were.`,
+      details,
+    );
+  }
+}
+
+/** Output of a failed write that ran out of space (ENOSPC from a tool, QEMU or the kernel build). */
+export function isDiskFull(text: string): boolean {
+  return /No space left on device|ENOSPC|Disk quota exceeded/i.test(text);
 }
 
 /** Keep the last `lines` lines of a text (for log tails in errors). */

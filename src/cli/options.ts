@@ -1,11 +1,32 @@
 /** Global options, read from any (sub)command. */
 import type { Command } from 'commander';
+import { waitingLine, withLock } from '../locks.js';
+import { layout } from '../paths.js';
 
 export interface GlobalOptions {
   json?: boolean;
   quiet?: boolean;
+  /** false with --no-wait: fail when another m5dev holds the instance or cache entry. */
+  wait?: boolean;
 }
 
 export function globalOpts(cmd: Command): GlobalOptions {
   return cmd.optsWithGlobals<GlobalOptions>();
+}
+
+/** Run `fn` holding a lock of this home (an instance's, a cache entry's), as the global options say. */
+export function locked<T>(cmd: Command, resource: string, what: string, fn: () => Promise<T>): Promise<T> {
+  const g = globalOpts(cmd);
+  return withLock(layout().root, resource, {
+    wait: g.wait !== false,
+    what,
+    onWait: (holder) => {
+      if (!g.quiet) process.stderr.write(waitingLine(what, holder));
+    },
+  }, fn);
+}
+
+/** The lock every command that changes an instance (up, suspend, down, destroy) takes. */
+export function instanceLock<T>(cmd: Command, name: string, fn: () => Promise<T>): Promise<T> {
+  return locked(cmd, `instance-${name}`, `instance ${name}`, fn);
 }

@@ -17,6 +17,7 @@ export function buildProgram(): Command {
     .addHelpText('after', '\nm5dev -V, --version prints the version.')
     .option('--json', 'print the result as JSON on stdout')
     .option('-q, --quiet', 'no progress output')
+    .option('--no-wait', 'fail at once (exit 15) when another m5dev is using the instance or cache entry, instead of waiting for it')
     .showHelpAfterError()
     .exitOverride();
   registerImage(program);

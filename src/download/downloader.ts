@@ -1,14 +1,18 @@
 /**
- * Resumable, verified downloads with undici. Bytes go to a staging file; a dropped connection
- * is resumed with an HTTP Range request; the file enters the store only when its SHA-256 matches.
- * On any final failure (or abort) the staging file is deleted: no half file is ever kept.
+ * Resumable, verified downloads with undici. Bytes go to a staging file named by the digest they
+ * must reach; a dropped connection is resumed with an HTTP Range request, and so is a download
+ * whose process died (Ctrl-C, SIGTERM, kill -9, power loss): beside the staging file a small record
+ * says which bytes were fsynced and which object they came from (URL, ETag/Last-Modified), and the
+ * next run truncates to those bytes and asks for the rest with If-Range. A server that ignores
+ * Range or an object that changed starts the file over. The file enters the store only when its
+ * SHA-256 matches: nothing unverified is ever used.
  */
-import { closeSync, copyFileSync, existsSync, openSync, statSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Agent } from 'undici';
-import { ChecksumMismatchError, DownloadError } from '../errors.js';
+import { ChecksumMismatchError, DiskFullError, DownloadError, M5devError } from '../errors.js';
 import { BlobStore, sha256File } from './store.js';
-import { onCleanup } from '../cleanup.js';
+import { withLock } from '../locks.js';
 
 export interface DownloadProgress {
   received: number;
@@ -22,6 +26,8 @@ export interface DownloadOptions {
   store: BlobStore;
   maxAttempts?: number;
   onProgress?: (p: DownloadProgress) => void;
+  /** Another process is fetching the same blob: we wait for it (and then use its result). */
+  onWait?: (holder: string) => void;
   signal?: AbortSignal;
   /** Base delay between attempts (doubles each time). */
   retryDelayMs?: number;
@@ -31,41 +37,108 @@ export interface DownloadResult {
   path: string;
   cached: boolean;
   attempts: number;
+  /** Continued from bytes fetched earlier (by this run after a dropped connection, or by an earlier run). */
   resumed: boolean;
 }
 
-export async function fetchVerified(opts: DownloadOptions): Promise<DownloadResult> {
-  if (opts.store.has(opts.sha256)) return { path: opts.store.path(opts.sha256), cached: true, attempts: 0, resumed: false };
-  const tmp = opts.store.tempPath(opts.url.split('/').pop() ?? 'download');
-  const undo = onCleanup(`partial download ${tmp}`, () => opts.store.discard(tmp));
-  try {
-    const { attempts, resumed } = opts.url.startsWith('file:')
-      ? (copyFileSync(fileURLToPath(opts.url), tmp), { attempts: 1, resumed: false })
-      : await fetchToFile(opts, tmp);
-    const actual = await sha256File(tmp);
-    if (actual !== opts.sha256) throw new ChecksumMismatchError(opts.url, opts.sha256, actual);
-    const path = opts.store.adopt(tmp, opts.sha256);
-    return { path, cached: false, attempts, resumed };
-  } catch (e) {
-    opts.store.discard(tmp);
-    if (e instanceof ChecksumMismatchError || e instanceof DownloadError) throw e;
-    throw new DownloadError(`Download of ${opts.url} failed: ${(e as Error).message}`);
-  } finally {
-    undo();
-  }
+/** What the staging file holds: its first `durable` bytes were fsynced, from this URL and object. */
+interface ResumeRecord {
+  url: string;
+  etag?: string;
+  lastModified?: string;
+  durable: number;
 }
 
-async function fetchToFile(opts: DownloadOptions, tmp: string): Promise<{ attempts: number; resumed: boolean }> {
+/** fsync and record the progress every this many bytes. */
+const CHECKPOINT_BYTES = 4 * 1024 * 1024;
+
+export async function fetchVerified(opts: DownloadOptions): Promise<DownloadResult> {
+  const cached = (): DownloadResult => ({ path: opts.store.path(opts.sha256), cached: true, attempts: 0, resumed: false });
+  if (opts.store.has(opts.sha256)) return cached();
+  const name = opts.url.split('/').pop() ?? opts.url;
+  return withLock(opts.store.home.root, `blob-${opts.sha256}`, { wait: true, what: `the download of ${name}`, onWait: opts.onWait }, async () => {
+    if (opts.store.has(opts.sha256)) return cached(); // fetched by the process we waited for
+    const part = opts.store.partialPath(opts.sha256);
+    try {
+      if (opts.url.startsWith('file:')) {
+        copyFileSync(fileURLToPath(opts.url), part);
+        return adoptVerified(opts, part, { attempts: 1, resumed: false });
+      }
+      let got = await fetchToFile(opts, part);
+      if (got.resumed && (await sha256File(part)) !== opts.sha256) {
+        // The kept bytes did not lead to the digest (an object that changed without a validator to
+        // say so, or bytes lost by the disk): start over once, from nothing.
+        opts.store.discard(part);
+        got = await fetchToFile(opts, part);
+        got.resumed = false;
+      }
+      return await adoptVerified(opts, part, got);
+    } catch (e) {
+      // The staging file and its record stay (unless the digest was wrong): the next run continues from them.
+      if (e instanceof M5devError) throw e;
+      if ((e as NodeJS.ErrnoException).code === 'ENOSPC') throw new DiskFullError(`downloading ${name}`, opts.store.home.tmp);
+      throw new DownloadError(`Download of ${opts.url} failed: ${(e as Error).message}`);
+    }
+  });
+}
+
+async function adoptVerified(opts: DownloadOptions, part: string, got: { attempts: number; resumed: boolean }): Promise<DownloadResult> {
+  const actual = await sha256File(part);
+  if (actual !== opts.sha256) {
+    opts.store.discard(part);
+    throw new ChecksumMismatchError(opts.url, opts.sha256, actual);
+  }
+  const path = opts.store.adopt(part, opts.sha256);
+  opts.store.discard(part); // its resume record
+  return { path, cached: false, ...got };
+}
+
+/** The bytes of `part` an earlier run can vouch for: truncate to them (0 when nothing is known). */
+function keptBytes(part: string, url: string): { offset: number; record?: ResumeRecord } {
+  let record: ResumeRecord | undefined;
+  try {
+    record = JSON.parse(readFileSync(`${part}.json`, 'utf8')) as ResumeRecord;
+  } catch {
+    record = undefined;
+  }
+  const size = existsSync(part) ? statSync(part).size : 0;
+  if (!record || record.url !== url || !Number.isSafeInteger(record.durable) || size === 0) {
+    if (size > 0) truncateSync(part, 0);
+    return { offset: 0 };
+  }
+  const offset = Math.min(record.durable, size);
+  truncateSync(part, offset); // bytes past the last fsync may be garbage after a crash
+  return { offset, record };
+}
+
+function writeRecord(part: string, record: ResumeRecord): void {
+  writeFileSync(`${part}.json.tmp`, JSON.stringify(record));
+  renameSync(`${part}.json.tmp`, `${part}.json`);
+}
+
+/** If-Range needs a strong ETag, else the date: the server sends the rest only of the same object. */
+function ifRange(record: ResumeRecord | undefined): Record<string, string> {
+  if (record?.etag && !record.etag.startsWith('W/')) return { 'if-range': record.etag };
+  if (record?.lastModified) return { 'if-range': record.lastModified };
+  return {};
+}
+
+function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const v = headers[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+async function fetchToFile(opts: DownloadOptions, part: string): Promise<{ attempts: number; resumed: boolean }> {
   const maxAttempts = opts.maxAttempts ?? 6;
+  let { offset, record } = keptBytes(part, opts.url);
   let resumed = false;
   let lastError = '';
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    const offset = existsSync(tmp) ? statSync(tmp).size : 0;
     try {
       const { request, dispatcher } = await undici();
       const res = await request(opts.url, {
         method: 'GET',
-        headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
+        headers: offset > 0 ? { range: `bytes=${offset}-`, ...ifRange(record) } : {},
         signal: opts.signal,
         dispatcher,
         headersTimeout: 30_000,
@@ -73,7 +146,7 @@ async function fetchToFile(opts: DownloadOptions, tmp: string): Promise<{ attemp
       });
       if (res.statusCode === 416 && offset > 0) {
         await res.body.dump();
-        return { attempts: attempt, resumed }; // already complete; the checksum decides
+        return { attempts: attempt, resumed: true }; // already complete; the checksum decides
       }
       if (res.statusCode !== 200 && res.statusCode !== 206) {
         await res.body.dump();
@@ -83,45 +156,75 @@ async function fetchToFile(opts: DownloadOptions, tmp: string): Promise<{ attemp
         await delay(opts, attempt);
         continue;
       }
-      const append = res.statusCode === 206 && offset > 0;
+      // 206 from where we stand: append. Anything else (200: Range ignored, or the object changed) starts over.
+      const append = res.statusCode === 206 && offset > 0 && rangeStart(res.headers) === offset;
+      if (res.statusCode === 206 && !append) {
+        await res.body.dump();
+        offset = 0;
+        record = undefined;
+        truncateSync(part, 0);
+        continue;
+      }
       if (append) resumed = true;
+      record = { url: opts.url, etag: header(res.headers, 'etag'), lastModified: header(res.headers, 'last-modified'), durable: append ? offset : 0 };
       const total = totalSize(res.headers, append ? offset : 0);
-      const received = await drainTo(res.body, tmp, append, append ? offset : 0, (n) => opts.onProgress?.({ received: n, total, attempt }));
+      const received = await drainTo(res.body, part, record, (n) => opts.onProgress?.({ received: n, total, attempt }));
+      offset = received;
       if (total !== undefined && received < total) throw new Error(`connection closed at ${received} of ${total} bytes`);
       return { attempts: attempt, resumed };
     } catch (e) {
-      if (e instanceof DownloadError) throw e;
+      if (e instanceof DownloadError || (e as NodeJS.ErrnoException).code === 'ENOSPC') throw e;
       if (opts.signal?.aborted) throw new DownloadError(`Download of ${opts.url} was interrupted`);
       lastError = (e as Error).message;
+      offset = existsSync(part) ? statSync(part).size : 0;
       await delay(opts, attempt);
     }
   }
   throw new DownloadError(`Download of ${opts.url} failed after ${maxAttempts} attempts: ${lastError}`);
 }
 
+function rangeStart(headers: Record<string, string | string[] | undefined>): number | undefined {
+  const m = /^bytes (\d+)-/.exec(header(headers, 'content-range') ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
 /**
  * Write the body with synchronous appends from its 'data' events, so the stream never pauses:
  * undici 7's HTTP/1 parser asserts (uncatchably) when a server closes the socket while the body
- * is paused under backpressure (nodejs/undici#5360, fixed only in undici 8).
+ * is paused under backpressure (nodejs/undici#5360, fixed only in undici 8). Every
+ * CHECKPOINT_BYTES, and when the body ends or fails, the file is fsynced and the record updated.
  */
-function drainTo(body: NodeJS.ReadableStream, file: string, append: boolean, start: number, onProgress: (received: number) => void): Promise<number> {
-  const fd = openSync(file, append ? 'a' : 'w');
-  let received = start;
+function drainTo(body: NodeJS.ReadableStream, file: string, record: ResumeRecord, onProgress: (received: number) => void): Promise<number> {
+  const fd = openSync(file, record.durable > 0 ? 'a' : 'w');
+  let received = record.durable;
   let lastReport = 0;
+  const checkpoint = () => {
+    fsyncSync(fd);
+    writeRecord(file, { ...record, durable: received });
+  };
+  checkpoint();
   return new Promise<number>((resolve, reject) => {
     const fail = (e: unknown) => {
+      try {
+        checkpoint();
+      } catch {
+        // the record keeps its last checkpoint
+      }
       closeSync(fd);
       reject(e instanceof Error ? e : new Error(String(e)));
     };
     body.on('data', (chunk: Buffer) => {
       try {
         writeSync(fd, chunk);
+        if (Math.floor((received + chunk.length) / CHECKPOINT_BYTES) > Math.floor(received / CHECKPOINT_BYTES)) {
+          received += chunk.length;
+          checkpoint();
+        } else received += chunk.length;
       } catch (e) {
         body.removeAllListeners('data');
         fail(e);
         return;
       }
-      received += chunk.length;
       const now = Date.now();
       if (now - lastReport >= 500) {
         lastReport = now;
@@ -130,6 +233,12 @@ function drainTo(body: NodeJS.ReadableStream, file: string, append: boolean, sta
     });
     body.once('error', fail);
     body.once('end', () => {
+      try {
+        checkpoint();
+      } catch (e) {
+        fail(e);
+        return;
+      }
       closeSync(fd);
       onProgress(received);
       resolve(received);

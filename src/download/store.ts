@@ -2,13 +2,13 @@
  * Content-addressed store: blobs/sha256/<hex>. A blob appears only by an atomic rename of a
  * file whose SHA-256 was checked, so whatever is in the store is the content its name says.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HomeLayout } from '../paths.js';
 
 export class BlobStore {
-  constructor(private readonly home: HomeLayout) {}
+  constructor(readonly home: HomeLayout) {}
 
   path(sha256: string): string {
     return join(this.home.blobs, sha256);
@@ -18,10 +18,13 @@ export class BlobStore {
     return existsSync(this.path(sha256)) && statSync(this.path(sha256)).isFile();
   }
 
-  /** A fresh staging path on the store's filesystem (so `adopt` can rename). */
-  tempPath(hint: string): string {
+  /**
+   * The staging path of a blob in flight, on the store's filesystem (so `adopt` can rename). Named
+   * by the digest it must reach, so a later process finds it and continues (see downloader.ts).
+   */
+  partialPath(sha256: string): string {
     mkdirSync(this.home.tmp, { recursive: true });
-    return join(this.home.tmp, `${hint.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 60)}.${randomBytes(4).toString('hex')}.part`);
+    return join(this.home.tmp, `${sha256}.part`);
   }
 
   /** Move a verified staging file into the store. */
@@ -32,8 +35,10 @@ export class BlobStore {
     return dest;
   }
 
+  /** Drop a staging file and its resume record. */
   discard(tempFile: string): void {
     rmSync(tempFile, { force: true });
+    rmSync(`${tempFile}.json`, { force: true });
   }
 }
 

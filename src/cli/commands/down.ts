@@ -9,7 +9,7 @@ import { LABELS } from '../../docker/labels.js';
 import type { Engine } from '../../engine/engine.js';
 import { isSuspended } from '../../vm/saved-state.js';
 import { printJson } from '../ui.js';
-import { globalOpts } from '../options.js';
+import { globalOpts, instanceLock } from '../options.js';
 
 export function registerDown(program: Command): void {
   program
@@ -18,10 +18,11 @@ export function registerDown(program: Command): void {
     .option('--name <name>', 'instance name', 'default')
     .option('--grace <seconds>', 'seconds to wait for a clean poweroff (0: kill at once)', '60')
     .action(async (opts: { name: string; grace: string }, cmd: Command) => {
-      const inst = await openOnEngine(opts.name);
-      const { stopInstance } = await import('../../workflows/down.js');
-      const res = await stopInstance(inst, Number(opts.grace));
-      const suspended = await isSuspended(inst.storage);
+      const { res, suspended } = await instanceLock(cmd, opts.name, async () => {
+        const inst = await openOnEngine(opts.name);
+        const { stopInstance } = await import('../../workflows/down.js');
+        return { res: await stopInstance(inst, Number(opts.grace)), suspended: await isSuspended(inst.storage) };
+      });
       if (globalOpts(cmd).json) printJson(res);
       else if (res.wasRunning) process.stdout.write(`${opts.name} stopped${res.clean ? '' : ' (forced)'}\n`);
       else if (suspended) process.stdout.write(`${opts.name} is suspended; its saved state is kept (\`m5dev up\` resumes it, \`m5dev up --no-resume\` discards it)\n`);
@@ -34,19 +35,22 @@ export function registerDown(program: Command): void {
     .option('--name <name>', 'instance name', 'default')
     .action(async (opts: { name: string }, cmd: Command) => {
       const files = openInstance(layout(), opts.name);
-      let res: DownResult = { name: opts.name, wasRunning: false, clean: false };
-      if (readState(files)) {
-        const inst = await openOnEngine(opts.name);
-        const { stopInstance } = await import('../../workflows/down.js');
-        res = await stopInstance(inst, 0);
-        // The engine's data first (a volume on a remote engine), then the client's record of it.
-        await inst.storage.destroy();
-      } else {
-        // An `up` cut short before it recorded anything: whatever it left on the engine goes too.
-        const { connectEngine } = await import('../../engine/engine.js');
-        await removeInstanceVolumes(await connectEngine(), layout().root, opts.name);
-      }
-      rmSync(files.dir, { recursive: true, force: true });
+      const res = await instanceLock(cmd, opts.name, async (): Promise<DownResult> => {
+        let stopped: DownResult = { name: opts.name, wasRunning: false, clean: false };
+        if (readState(files)) {
+          const inst = await openOnEngine(opts.name);
+          const { stopInstance } = await import('../../workflows/down.js');
+          stopped = await stopInstance(inst, 0);
+          // The engine's data first (a volume on a remote engine), then the client's record of it.
+          await inst.storage.destroy();
+        } else {
+          // An `up` cut short before it recorded anything: whatever it left on the engine goes too.
+          const { connectEngine } = await import('../../engine/engine.js');
+          await removeInstanceVolumes(await connectEngine(), layout().root, opts.name);
+        }
+        rmSync(files.dir, { recursive: true, force: true });
+        return stopped;
+      });
       if (globalOpts(cmd).json) printJson({ ...res, destroyed: true });
       else process.stdout.write(`${opts.name} destroyed\n`);
     });

@@ -8,7 +8,7 @@ import { KERNEL_CONFIG_DIR } from '../../assets.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import { DEFAULT_KERNEL_VERSION, resolveKernelSource } from '../../kernel/source.js';
 import type { KernelCtx } from '../../workflows/kernel-build.js';
-import { globalOpts } from '../options.js';
+import { globalOpts, locked } from '../options.js';
 import { printJson, runTasks } from '../ui.js';
 
 interface KernelFlags {
@@ -43,7 +43,8 @@ export function registerKernel(program: Command): void {
       const jobs = f.jobs === undefined ? undefined : parseIntOption(f.jobs, '--jobs', 1, 256);
       const { kernelTasks, newKernelCtx } = await import('../../workflows/kernel-build.js');
       const ctx = newKernelCtx(layout(), source, fragment, { baseImage: f.baseImage, jobs, rebuild: f.rebuild });
-      const done = await runTasks<KernelCtx>(kernelTasks(), ctx, g);
+      // One build per source tree at a time (they share its extraction); a second identical build waits, then reuses the first.
+      const done = await locked(cmd, `kernel-${source.sha256}`, `the kernel cache of linux-${source.version}`, () => runTasks<KernelCtx>(kernelTasks(), ctx, g));
       const rec = done.record!;
       const reproducible = done.previousSha256 === undefined ? null : done.previousSha256 === rec.imageSha256;
       // The Image on this machine when the engine shares its files; else it is only on the engine.

@@ -4,7 +4,7 @@ import { DEFAULTS, loadConfigFile, parseConfig, parseMemory, resolveConfig, type
 import { layout } from '../../paths.js';
 import type { UpCtx } from '../../workflows/up.js';
 import { printJson, runTasks } from '../ui.js';
-import { globalOpts } from '../options.js';
+import { globalOpts, instanceLock } from '../options.js';
 import { validateName } from '../../vm/instance.js';
 
 interface UpFlags {
@@ -76,7 +76,7 @@ export function registerUp(program: Command): void {
       const ctx = newUpCtx(name, config, explicit, home);
       ctx.kernelVersion = flags.kernel;
       ctx.noResume = !flags.resume;
-      const done = await runTasks<UpCtx>(upTasks(), ctx, g);
+      const done = await instanceLock(cmd, name, () => runTasks<UpCtx>(upTasks(), ctx, g));
       const result = {
         name,
         sshPort: done.sshPort,
