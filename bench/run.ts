@@ -26,6 +26,7 @@ import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readFileSync, rea
 import { cpus, homedir, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { hostControlPath } from '../src/ssh/args.js';
+import { privateControlDir } from '../src/ssh/control-dir.js';
 
 const ROOT = resolve(import.meta.dirname ?? '.', '..', '..');
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -141,7 +142,7 @@ async function execTrue(guest: string): Promise<number> {
 /** Median of 10 plain `ssh true` through m5dev's shared connection (no m5dev process): the guest's own answer time. */
 async function plainSshTrue(): Promise<number> {
   await must(['exec', '--name', NAME, '--', 'true']); // opens the shared connection
-  const control = hostControlPath(join(HOME, 'instances', NAME));
+  const control = hostControlPath(join(HOME, 'instances', NAME), privateControlDir());
   return sample(10, async () => timed('ssh', ['-F', '/dev/null', '-o', `ControlPath=${control}`, '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', '-p', String(PORT), 'ubuntu@127.0.0.1', 'true']));
 }
 

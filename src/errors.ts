@@ -158,15 +158,17 @@ export class BusyError extends M5devError {
 
 /** A write ran out of space; whatever existed before the command is untouched. */
 export class DiskFullError extends M5devError {
-  constructor(what: string, where: string, details?: string) {
+  constructor(what: string, where = DISK_WHERE, details?: string) {
     super(
       `No space left on the device while ${what}`,
       ExitCode.diskFull,
-      `Free space in ${where} (\`m5dev doctor\` shows how much is free), then run the command again. Nothing was lost: the half-written file was removed, and the previous disk, saved state and caches are as they were.`,
+      `Free space in ${where} (\`m5dev doctor\` shows how much is free), then run the command again. What existed before this command is as it was: the instance disk, a saved state and the finished caches.`,
       details,
     );
   }
 }
+
+const DISK_WHERE = 'the m5dev home (M5DEV_HOME) or, for a remote engine, the engine\'s disk';
 
 /** Output of a failed write that ran out of space (ENOSPC from a tool, QEMU or the kernel build). */
 export function isDiskFull(text: string): boolean {

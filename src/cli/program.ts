@@ -1,6 +1,6 @@
 /** The command tree, and the mapping of typed errors to messages, hints and exit codes. */
 import { Command, CommanderError } from 'commander';
-import { M5devError, ExitCode, engineLost } from '../errors.js';
+import { DiskFullError, M5devError, ExitCode, engineLost, isDiskFull } from '../errors.js';
 import { installSignalHandlers, runCleanups } from '../cleanup.js';
 import { MESSAGES } from '../messages.js';
 import { registerImage } from './commands/image.js';
@@ -29,6 +29,10 @@ export function buildProgram(): Command {
 
 export function reportError(e: unknown): number {
   e = engineLost(e) ?? e;
+  // A write here (a state file) or on the engine (an archive upload) that ran out of space.
+  if (!(e instanceof M5devError) && isDiskFull(`${(e as NodeJS.ErrnoException)?.code ?? ''} ${(e as Error)?.message ?? ''}`)) {
+    e = new DiskFullError('writing m5dev\'s files', undefined, (e as Error).message);
+  }
   if (e instanceof CommanderError) {
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
     return ExitCode.usage; // commander already printed the message

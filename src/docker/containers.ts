@@ -3,9 +3,11 @@ import type Docker from 'dockerode';
 import { PassThrough } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { isInterrupting, onCleanup } from '../cleanup.js';
-import { ExitCode, InterruptedError, M5devError, PortInUseError, ToolError, tail } from '../errors.js';
+import { DiskFullError, ExitCode, InterruptedError, M5devError, PortInUseError, ToolError, isDiskFull, tail } from '../errors.js';
 import { isNotFound } from './client.js';
-import { LABELS, baseLabels } from './labels.js';
+import { CLIENT, LABELS, baseLabels } from './labels.js';
+import { ensureInstanceNetwork } from './networks.js';
+import { hostname } from 'node:os';
 import { shellQuote } from '../shell.js';
 
 export interface ToolRun {
@@ -51,6 +53,7 @@ export async function runTool(docker: Docker, run: ToolRun): Promise<string> {
     const output = await containerLogs(docker, container.id);
     if (StatusCode !== 0) {
       const message = `${run.description} failed (exit ${StatusCode})`;
+      if (isDiskFull(output)) throw new DiskFullError(`running ${run.description}`, undefined, tail(output, 8));
       throw run.failure ? run.failure(message, tail(output, 25)) : new ToolError(message, tail(output, 25));
     }
     await run.after?.(container.id);
@@ -118,9 +121,10 @@ export function vmContainerName(instance: string, home: string): string {
   return `m5dev-${instance}-${createHash('sha256').update(home).digest('hex').slice(0, 6)}`;
 }
 
-/** Create and start the VM container; SSH is published on 127.0.0.1 only. */
+/** Create and start the VM container on its own network; SSH is published on 127.0.0.1 only. */
 export async function startVmContainer(docker: Docker, spec: VmContainerSpec): Promise<Docker.Container> {
   const portKey = `${spec.containerPort}/tcp`;
+  await ensureInstanceNetwork(docker, spec.name, spec.home, spec.instance);
   const container = await docker.createContainer({
     name: spec.name,
     Image: spec.image,
@@ -131,6 +135,7 @@ export async function startVmContainer(docker: Docker, spec: VmContainerSpec): P
       Binds: spec.binds,
       ...(spec.tmpfs ? { Tmpfs: { [spec.tmpfs.path]: `size=${spec.tmpfs.sizeMiB}m,mode=0700` } } : {}),
       PortBindings: { [portKey]: [{ HostIp: '127.0.0.1', HostPort: String(spec.hostPort) }] },
+      NetworkMode: spec.name,
       Devices: spec.kvm ? [{ PathOnHost: '/dev/kvm', PathInContainer: '/dev/kvm', CgroupPermissions: 'rwm' }] : [],
       Init: false,
     },
@@ -173,6 +178,34 @@ export async function listVmContainers(docker: Docker, home: string, instance?: 
     status: c.Status,
     sshPort: Number(c.Labels[LABELS.sshPort] ?? 0),
   }));
+}
+
+/**
+ * Remove the tool containers (a disk conversion, a kernel build) whose m5dev process on this host
+ * died without its cleanups (kill -9, power loss): they would go on writing into files the next
+ * command owns. Containers of live processes and of other hosts are left alone. Returns how many.
+ */
+export async function sweepOrphanTools(docker: Docker): Promise<number> {
+  const list = await docker.listContainers({ all: true, filters: { label: [`${LABELS.role}=tool`, LABELS.client] } });
+  const host = `${hostname()}:`;
+  let removed = 0;
+  for (const c of list) {
+    const client = c.Labels[LABELS.client] ?? '';
+    if (client === CLIENT || !client.startsWith(host) || processAlive(Number(client.slice(host.length)))) continue;
+    await forceRemove(docker, c.Id);
+    removed++;
+  }
+  return removed;
+}
+
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return true; // unknown: keep it
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export async function forceRemove(docker: Docker, id: string): Promise<void> {

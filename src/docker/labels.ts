@@ -1,5 +1,6 @@
 /** Every label m5dev puts on Docker resources, in one place. */
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 
 export const SESSION_ID = randomUUID();
 export const LABELS = {
@@ -11,14 +12,20 @@ export const LABELS = {
   role: 'dev.m5dev.role',
   /** Unique per m5dev process: lets a failed or interrupted command sweep what it created. */
   session: 'dev.m5dev.session',
+  /** The m5dev process (host and pid) a tool container works for: one whose process died is an orphan. */
+  client: 'dev.m5dev.client',
 } as const;
 
-export type Role = 'toolchain' | 'vm' | 'tool';
+/** This process as the client label says it. */
+export const CLIENT = `${hostname()}:${process.pid}`;
+
+export type Role = 'toolchain' | 'vm' | 'tool' | 'network';
 
 /** Labels for a resource; `home` ties per-instance resources to one M5DEV_HOME (tests clean up by it). */
 export function baseLabels(role: Role, home?: string): Record<string, string> {
   const labels: Record<string, string> = { [LABELS.managed]: 'true', [LABELS.role]: role };
   if (role !== 'toolchain') labels[LABELS.session] = SESSION_ID;
+  if (role === 'tool') labels[LABELS.client] = CLIENT;
   if (home) labels[LABELS.home] = home;
   return labels;
 }

@@ -34,13 +34,24 @@ export function platformCheck(info: Pick<EngineInfo, 'os' | 'arch'>): Check {
       };
 }
 
+/** The bar for free space: MIN_FREE_GIB, or M5DEV_MIN_FREE_GIB for a guest known to be smaller. */
+export function minFreeGib(env: NodeJS.ProcessEnv = process.env): number {
+  const v = Number(env.M5DEV_MIN_FREE_GIB);
+  return env.M5DEV_MIN_FREE_GIB !== undefined && Number.isFinite(v) && v >= 0 ? v : MIN_FREE_GIB;
+}
+
 /** Pure: free space where m5dev keeps its files. */
-export function diskCheck(where: string, freeBytes: number): Check {
+export function diskCheck(where: string, freeBytes: number, minGib = MIN_FREE_GIB): Check {
   const gib = freeBytes / 2 ** 30;
   const detail = `${gib.toFixed(1)} GiB free in ${where}`;
-  return gib >= MIN_FREE_GIB
+  return gib >= minGib
     ? { name: 'free disk', status: 'ok', detail }
-    : { name: 'free disk', status: 'fail', detail, hint: `An instance needs at least ${MIN_FREE_GIB} GiB: free space there, or point M5DEV_HOME at a larger disk.` };
+    : {
+        name: 'free disk',
+        status: 'fail',
+        detail,
+        hint: `An instance needs at least ${minGib} GiB: free space there, or point M5DEV_HOME at a larger disk (a smaller guest can lower the bar with M5DEV_MIN_FREE_GIB).`,
+      };
 }
 
 /** Pure: KVM is only of use to an arm64 guest on an arm64 engine. */
@@ -66,7 +77,7 @@ export function sshCheck(hostSsh: string | undefined): Check {
 
 export async function storageDiskCheck(st: Storage): Promise<Check> {
   const { bytes, where } = await st.free();
-  return diskCheck(where, bytes);
+  return diskCheck(where, bytes, minFreeGib());
 }
 
 /** A failed check as the error `up` stops with (the same words as doctor's). */

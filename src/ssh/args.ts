@@ -1,6 +1,5 @@
 /** ssh command lines for an instance, from the host or from inside its container. Pure. */
 import { createHash } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GUEST_USER } from '../vm/cloud-config.js';
 
@@ -44,9 +43,9 @@ export function sshCommand(t: SshTarget, remote: string[], opts: { batch: boolea
   return ['ssh', ...sshOptions(t, opts), ...(opts.tty ? ['-t'] : []), `${GUEST_USER}@127.0.0.1`, ...(remote.length ? ['--', ...remote] : [])];
 }
 
-/** Unix socket paths are limited to ~104 bytes: keep the control socket short and per-instance. */
-export function hostControlPath(instanceDir: string): string {
-  return join(tmpdir(), `m5dev-${createHash('sha256').update(instanceDir).digest('hex').slice(0, 12)}.ssh`);
+/** Unix socket paths are limited to ~104 bytes: keep the control socket short and per-instance, in `dir` (see control-dir.ts). */
+export function hostControlPath(instanceDir: string, dir: string): string {
+  return join(dir, `${createHash('sha256').update(instanceDir).digest('hex').slice(0, 12)}.ssh`);
 }
 
 /** A Host block for ~/.ssh/config or VS Code Remote-SSH. */

@@ -9,6 +9,7 @@ import type Docker from 'dockerode';
 import { GUEST_SSH_FORWARD } from '../vm/qemu-args.js';
 import { IN_CONTAINER, hostKeyAlias, type InstanceFiles } from '../vm/instance.js';
 import { hostControlPath, sshCommand, type SshTarget } from './args.js';
+import { privateControlDir } from './control-dir.js';
 import { shellQuote } from '../shell.js';
 
 export type SshMode = 'host' | 'container';
@@ -38,7 +39,7 @@ export function chooseSshMode(env: NodeJS.ProcessEnv = process.env): SshMode {
 }
 
 export function hostTarget(files: InstanceFiles, name: string, port: number, proxyCommand?: string): SshTarget {
-  return { alias: hostKeyAlias(name), port, identityFile: files.userKey, knownHostsFile: files.knownHosts, controlPath: hostControlPath(files.dir), proxyCommand };
+  return { alias: hostKeyAlias(name), port, identityFile: files.userKey, knownHostsFile: files.knownHosts, controlPath: hostControlPath(files.dir, privateControlDir()), proxyCommand };
 }
 
 export function containerTarget(name: string): SshTarget {

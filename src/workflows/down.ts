@@ -1,8 +1,9 @@
 /** Stop an instance: clean guest poweroff over SSH, then remove its container (forced after a grace period). */
-import { forceRemove, listVmContainers, waitExit } from '../docker/containers.js';
+import { forceRemove, listVmContainers, sweepOrphanTools, waitExit } from '../docker/containers.js';
 import type { HomeLayout } from '../paths.js';
 import type { InstanceFiles, InstanceState } from '../vm/instance.js';
 import { hostControlPath } from '../ssh/args.js';
+import { privateControlDir } from '../ssh/control-dir.js';
 import { guestSsh } from '../ssh/guest.js';
 import type { Engine } from '../engine/engine.js';
 import { rmSync } from 'node:fs';
@@ -32,6 +33,7 @@ export async function stopInstance(inst: StoppableInstance, graceSec = 60): Prom
     clean = await waitExit(docker, running.id, graceSec * 1000);
   }
   for (const c of containers) await forceRemove(docker, c.id);
-  rmSync(hostControlPath(files.dir), { force: true });
+  await sweepOrphanTools(docker); // a killed `up`'s disk conversion would hold the instance's files
+  rmSync(hostControlPath(files.dir, privateControlDir()), { force: true });
   return { name: state.name, wasRunning: running !== undefined, clean };
 }

@@ -5,6 +5,7 @@ import { connectEngine, type Engine, type EngineInfo } from '../engine/engine.js
 import { contextHash } from '../docker/build-context.js';
 import { buildImage, ensureBaseImage, imageId } from '../docker/images.js';
 import { LABELS, baseLabels } from '../docker/labels.js';
+import { sweepOrphanTools } from '../docker/containers.js';
 import { MESSAGES } from '../messages.js';
 import type { HomeLayout } from '../paths.js';
 import { homeStores, type HomeStores } from '../engine/instance-storage.js';
@@ -52,7 +53,9 @@ export function imageTasks<Ctx extends { image: ImageCtx }>(): ListrTask<Ctx>[] 
         const e = (ctx.image.engineInfo = await ctx.image.engine.info());
         const platform = platformCheck(e);
         if (platform.status === 'fail') throw checkError(platform);
-        task.title = `Docker engine: ${e.product} ${e.version}, ${e.os}/${e.arch}${e.rootless ? ', rootless' : ''} at ${e.host} (${e.source})`;
+        // What an m5dev killed with -9 left running on this engine goes before we touch the files it wrote.
+        const orphans = await sweepOrphanTools(ctx.image.docker);
+        task.title = `Docker engine: ${e.product} ${e.version}, ${e.os}/${e.arch}${e.rootless ? ', rootless' : ''} at ${e.host} (${e.source})${orphans ? `; removed ${orphans} tool container${orphans === 1 ? '' : 's'} of a killed m5dev` : ''}`;
       },
     },
     {

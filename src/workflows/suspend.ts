@@ -6,7 +6,7 @@
  * A failure or Ctrl-C cancels the save and lets the guest run on: nothing half-saved is kept.
  */
 import { execCapture, waitExit } from '../docker/containers.js';
-import { VmStateError } from '../errors.js';
+import { DiskFullError, VmStateError, isDiskFull } from '../errors.js';
 import { onCleanup } from '../cleanup.js';
 import { IN_CONTAINER, RAM_TMPFS, STORED } from '../vm/instance.js';
 import { qmp } from '../vm/qmp.js';
@@ -49,10 +49,15 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
       timeoutSec,
     );
     const status = results.at(-1) as { status?: string; 'error-desc'?: string };
-    if (status.status !== 'completed') throw new VmStateError(`saving the guest state failed: ${status['error-desc'] ?? status.status}`);
+    if (status.status !== 'completed') {
+      const why = status['error-desc'] ?? status.status ?? '';
+      if (isDiskFull(why)) throw new DiskFullError('saving the guest state; the guest keeps running', undefined, why);
+      throw new VmStateError(`saving the guest state failed: ${why}`);
+    }
     if (format === SAVED_FORMAT.ramFile) {
       // The guest is paused: its RAM file is still; copy it out of the container's tmpfs (holes stay holes).
       const cp = await execCapture(docker, container.id, ['cp', '--sparse=always', RAM_TMPFS.file, `${IN_CONTAINER.ram}.tmp`]);
+      if (cp.exitCode !== 0 && isDiskFull(cp.stderr)) throw new DiskFullError('saving the guest\'s RAM; the guest keeps running', undefined, cp.stderr.trim());
       if (cp.exitCode !== 0) throw new VmStateError(`saving the guest's RAM failed: ${cp.stderr.trim()}`, '', 'The guest keeps running; free disk space in the m5dev home and suspend again, or stop it with `m5dev down`.');
     }
     // Completed: QEMU holds the guest paused; quitting it flushes and closes the disk.

@@ -241,9 +241,13 @@ export function upTasks(): ListrTask<UpCtx>[] {
       title: 'Instance disk',
       skip: upSkipped.disk,
       task: async (ctx, task) => {
-        const undo = onCleanup('partial disk', () => ctx.storage!.remove([`${diskName(ctx.config.disk)}.tmp`]));
+        const dropPartial = () => ctx.storage!.remove([`${diskName(ctx.config.disk)}.tmp`]);
+        const undo = onCleanup('partial disk', dropPartial);
         try {
           await makeDisk(toolEnv(ctx), ctx.config.disk, ctx.sha256!, ctx.config.diskGrow);
+        } catch (e) {
+          await dropPartial(); // a disk that did not convert whole (a full disk) is never kept
+          throw e;
         } finally {
           undo();
         }

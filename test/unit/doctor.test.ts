@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MIN_FREE_GIB, diskCheck, filesCheck, kvmCheck, platformCheck, sshCheck } from '../../src/engine/doctor.js';
+import { MIN_FREE_GIB, diskCheck, filesCheck, kvmCheck, minFreeGib, platformCheck, sshCheck } from '../../src/engine/doctor.js';
 import { chooseMachine } from '../../src/vm/machine.js';
 
 describe('doctor checks (pure)', () => {
@@ -36,5 +36,15 @@ describe('doctor checks (pure)', () => {
     expect(filesCheck(undefined).status).toBe('warn');
     expect(sshCheck(undefined)).toMatchObject({ status: 'warn', hint: expect.stringMatching(/VS Code/) });
     expect(sshCheck('/usr/bin/ssh').status).toBe('ok');
+  });
+});
+
+describe('minFreeGib', () => {
+  it('is MIN_FREE_GIB unless M5DEV_MIN_FREE_GIB gives a number ≥ 0', () => {
+    expect(minFreeGib({})).toBe(MIN_FREE_GIB);
+    expect(minFreeGib({ M5DEV_MIN_FREE_GIB: '0.5' })).toBe(0.5);
+    expect(minFreeGib({ M5DEV_MIN_FREE_GIB: 'lots' })).toBe(MIN_FREE_GIB);
+    expect(minFreeGib({ M5DEV_MIN_FREE_GIB: '-1' })).toBe(MIN_FREE_GIB);
+    expect(diskCheck('/h', 2 ** 30, 0.5).status).toBe('ok');
   });
 });

@@ -95,7 +95,7 @@ describe('ssh arguments', () => {
     expect(sshConfigBlock(t, 'm5dev-dev')).not.toContain('ProxyCommand');
   });
   it('keeps the control socket path short', () => {
-    expect(hostControlPath('/a/very/long/path/'.repeat(20)).length).toBeLessThan(100);
+    expect(hostControlPath('/a/very/long/path/'.repeat(20), '/run/user/100000/m5dev').length).toBeLessThan(100);
   });
 });
 

@@ -6,6 +6,7 @@ import type { DownResult } from '../../workflows/down.js';
 import { layout } from '../../paths.js';
 import { openInstance, readState } from '../../vm/instance.js';
 import { LABELS } from '../../docker/labels.js';
+import { removeInstanceNetworks } from '../../docker/networks.js';
 import type { Engine } from '../../engine/engine.js';
 import { isSuspended } from '../../vm/saved-state.js';
 import { printJson } from '../ui.js';
@@ -41,12 +42,15 @@ export function registerDown(program: Command): void {
           const inst = await openOnEngine(opts.name);
           const { stopInstance } = await import('../../workflows/down.js');
           stopped = await stopInstance(inst, 0);
+          await removeInstanceNetworks(inst.engine.docker, inst.home.root, opts.name);
           // The engine's data first (a volume on a remote engine), then the client's record of it.
           await inst.storage.destroy();
         } else {
           // An `up` cut short before it recorded anything: whatever it left on the engine goes too.
           const { connectEngine } = await import('../../engine/engine.js');
-          await removeInstanceVolumes(await connectEngine(), layout().root, opts.name);
+          const engine = await connectEngine();
+          await removeInstanceNetworks(engine.docker, layout().root, opts.name);
+          await removeInstanceVolumes(engine, layout().root, opts.name);
         }
         rmSync(files.dir, { recursive: true, force: true });
         return stopped;
