@@ -152,12 +152,17 @@ export function kernelTasks(): ListrTask<KernelCtx>[] {
         // Into a partial tree renamed whole: a cut-short extraction is never taken for a source tree.
         const final = inContainer(srcName(ctx.source.sha256));
         const partial = `${final}.partial`;
+        // A failed extraction (a full disk) gives its space back; one cut short by Ctrl-C is removed by the next run.
+        const dropPartial = () => ctx.stores!.kernels.removeTree(`${srcName(ctx.source.sha256)}.partial`);
         await tool(
           ctx,
           'Extracting the kernel source',
           [`rm -rf ${partial}`, `mkdir -p ${partial}`, `tar -xJf ${CACHE_IN_CONTAINER}/${ctx.source.sha256} --strip-components=1 -C ${partial}`, `rm -rf ${final}`, `mv ${partial} ${final}`].join('\n'),
           [srcName(ctx.source.sha256)],
-        );
+        ).catch(async (e: unknown) => {
+          await dropPartial();
+          throw e;
+        });
       },
     },
     {
