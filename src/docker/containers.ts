@@ -28,6 +28,8 @@ export interface ToolRun {
   before?: (containerId: string) => Promise<void>;
   /** Files out of the container after it succeeded, before it is removed. */
   after?: (containerId: string) => Promise<void>;
+  /** The engine's default network instead of none (apt resolving the toolchain lock). */
+  network?: boolean;
 }
 
 /** Run a command to completion in a throwaway toolchain container; non-zero exit is a ToolError. */
@@ -40,7 +42,7 @@ export async function runTool(docker: Docker, run: ToolRun): Promise<string> {
     Cmd: script,
     Env: run.env,
     Labels: baseLabels('tool', run.home),
-    HostConfig: { Binds: run.binds, NetworkMode: 'none' },
+    HostConfig: { Binds: run.binds, ...(run.network ? {} : { NetworkMode: 'none' }) },
   });
   const undo = onCleanup(`tool container ${container.id.slice(0, 12)}`, () => forceRemove(docker, container.id));
   try {

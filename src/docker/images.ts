@@ -61,6 +61,8 @@ export interface BuildOptions {
   buildArgs: Record<string, string>;
   labels: Record<string, string>;
   onLine?: (line: string) => void;
+  /** A failure the build's own log explains better than the engine's "returned a non-zero code". */
+  explain?: (log: string) => { message: string; hint: string } | undefined;
 }
 
 /**
@@ -98,6 +100,8 @@ export async function buildImage(docker: Docker, opts: BuildOptions): Promise<st
     failure ??= (e as Error).message;
   });
   if (failure) {
+    const why = opts.explain?.(log.join('\n'));
+    if (why) throw new ImageBuildError(`Image build failed: ${why.message}`, tail(log.join('\n'), 12), why.hint);
     throw new ImageBuildError(`Image build failed: ${failure.trim()}`, tail(log.join('\n'), 25));
   }
   const id = await imageId(docker, opts.tag);

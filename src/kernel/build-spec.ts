@@ -34,6 +34,8 @@ export interface KernelBuildInputs {
   tarballSha256: string;
   fragmentSha256: string;
   toolchainTag: string;
+  /** The toolchain's exact compiler and linker versions (see docker/compiler.ts). */
+  compiler: string;
 }
 
 /**
@@ -43,7 +45,7 @@ export interface KernelBuildInputs {
 const LAYOUT = 2;
 export function kernelBuildKey(i: KernelBuildInputs): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify([i.version, i.tarballSha256, i.fragmentSha256, i.toolchainTag, LAYOUT]));
+  h.update(JSON.stringify([i.version, i.tarballSha256, i.fragmentSha256, i.toolchainTag, i.compiler, LAYOUT]));
   return `${i.version}-${h.digest('hex').slice(0, 16)}`;
 }
 

@@ -16,6 +16,7 @@ import type { HomeLayout } from '../paths.js';
 import { BlobStore } from '../download/store.js';
 import { fetchVerified } from '../download/downloader.js';
 import { runTool } from '../docker/containers.js';
+import { toolchainCompiler } from '../docker/compiler.js';
 import { KernelBuildError } from '../errors.js';
 import { onCleanup } from '../cleanup.js';
 import { makefileVersion, type KernelSource } from '../kernel/source.js';
@@ -97,7 +98,8 @@ export function kernelTasks(): ListrTask<KernelCtx>[] {
       task: async (ctx, task) => {
         const ks = ctx.stores!.kernels;
         ctx.fragmentSha256 = createHash('sha256').update(readFileSync(ctx.fragmentPath)).digest('hex');
-        ctx.key = kernelBuildKey({ version: ctx.source.version, tarballSha256: ctx.source.sha256, fragmentSha256: ctx.fragmentSha256, toolchainTag: ctx.image.tag! });
+        const compiler = await toolchainCompiler(ctx.image.docker!, ctx.image.tag!, ctx.image.imageId!, ctx.home.root);
+        ctx.key = kernelBuildKey({ version: ctx.source.version, tarballSha256: ctx.source.sha256, fragmentSha256: ctx.fragmentSha256, toolchainTag: ctx.image.tag!, compiler });
         const existing = await readBuildRecord(ks, ctx.key);
         if (ctx.rebuild) {
           // From scratch: neither the finished tree nor an interrupted one is reused.

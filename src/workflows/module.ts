@@ -11,6 +11,7 @@ import { hashFiles, listContext } from '../docker/build-context.js';
 import { runTool } from '../docker/containers.js';
 import { ModuleError, UsageError } from '../errors.js';
 import { publishDir } from '../staging.js';
+import { toolchainCompiler } from '../docker/compiler.js';
 import { KERNELS_MOUNT, inContainer, moduleBuildDir, requireKernel, type KernelRecord } from '../kernel/cache.js';
 import { containerEnv, makeArgs } from '../kernel/build-spec.js';
 import type { HomeStores } from '../engine/instance-storage.js';
@@ -78,7 +79,8 @@ export function moduleBuildTasks(): ListrTask<ModuleCtx>[] {
       task: async (ctx, task) => {
         const kernel = ctx.kernel!;
         const sources = moduleSources(listContext(ctx.srcDir));
-        const dir = moduleBuildDir(ctx.home, kernel.key, hashFiles(ctx.srcDir, sources, { toolchain: ctx.image.tag! }));
+        const compiler = await toolchainCompiler(ctx.image.docker!, ctx.image.tag!, ctx.image.imageId!, ctx.home.root);
+        const dir = moduleBuildDir(ctx.home, kernel.key, hashFiles(ctx.srcDir, sources, { toolchain: ctx.image.tag!, compiler }));
         const cached = readBuild(dir);
         if (cached) {
           ctx.build = cached;

@@ -1,13 +1,16 @@
 /** The toolchain image and the build client against the real Docker engine. */
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
+import { parseLock } from '../../src/docker/toolchain-lock.js';
+import { packContext } from '../../src/docker/build-context.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { buildImage, imageId, removeImage } from '../../src/docker/images.js';
 import { ImageBuildError } from '../../src/errors.js';
 import { docker, TEST_LABEL } from '../helpers/docker.js';
-import { cli } from '../helpers/cli.js';
+import { ROOT, cli } from '../helpers/cli.js';
 import { DEFAULTS } from '../../src/config.js';
 
 const tags: string[] = [];
@@ -87,6 +90,61 @@ describe('m5dev image build (packed CLI)', () => {
     const list = await docker.listImages({ filters: { label: ['dev.m5dev.role=toolchain'] } });
     expect(list.every((i) => !(i.RepoTags ?? []).some((t) => t.includes('broken')))).toBe(true);
   }, 120_000);
+});
+
+describe('the toolchain lock (real engine, Debian mirror)', () => {
+  const lockPath = join(ROOT, 'docker', 'm5dev-tools', 'toolchain.lock');
+  const dpkg = async (image: string): Promise<string[]> => {
+    const out = new PassThrough();
+    const chunks: Buffer[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c));
+    await docker.run(image, ['dpkg-query', '-W', '-f', '${Package}:${Architecture}=${Version}\\n'], [out, process.stderr], { Labels: { [TEST_LABEL]: 'true' }, HostConfig: { AutoRemove: true } });
+    return Buffer.concat(chunks).toString().split(/\r?\n/).filter(Boolean).sort(); // run() gives a TTY: CRLF
+  };
+
+  it('the image holds every locked package at its version, and a clean rebuild of the same lock holds the same set', async () => {
+    const built = await cli(['--json', 'image', 'build'], { M5DEV_HOME: mkdtempSync(join(tmpdir(), 'm5dev-home-')) });
+    expect(built.code, built.stderr).toBe(0);
+    const { tag } = JSON.parse(built.stdout) as { tag: string };
+    const lock = parseLock(readFileSync(lockPath, 'utf8'));
+    const installed = await dpkg(tag);
+    const locked = [...lock.packages.get('amd64')!].map(([n, v]) => `${n}=${v}`);
+    expect(locked.filter((p) => !installed.includes(p))).toEqual([]);
+    // A second build from nothing (no layer cache) of the same context: the same package set, line by line.
+    const again = `m5dev-test/toolchain-rebuild:${randomBytes(4).toString('hex')}`;
+    tags.push(again);
+    const stream = await docker.buildImage(await packContext(join(ROOT, 'docker')), { t: again, nocache: true, rm: true, forcerm: true, labels: { [TEST_LABEL]: 'true' } });
+    await new Promise((resolve, reject) => docker.modem.followProgress(stream, (e: Error | null) => (e ? reject(e) : resolve(undefined))));
+    expect(await dpkg(again)).toEqual(installed);
+  }, 900_000);
+
+  it('a lock naming a version the mirror no longer serves fails the build with exit 4, naming the package', async () => {
+    const ctx = mkdtempSync(join(tmpdir(), 'm5dev-ctx-'));
+    cpSync(join(ROOT, 'docker'), ctx, { recursive: true });
+    const path = join(ctx, 'm5dev-tools', 'toolchain.lock');
+    writeFileSync(path, readFileSync(path, 'utf8').replace(/^pkg amd64 tini:amd64 \S+$/m, 'pkg amd64 tini:amd64 0.0.1-gone'));
+    const res = await cli(['image', 'build', '--context', ctx], { M5DEV_HOME: mkdtempSync(join(tmpdir(), 'm5dev-home-')) });
+    expect(res.code, res.stderr).toBe(4);
+    expect(res.stderr).toMatch(/m5dev: error: Image build failed: the toolchain lock pins tini:amd64 0.0.1-gone, which the mirror no longer serves/);
+    expect(res.stderr).toMatch(/hint: Debian mirrors drop superseded versions/);
+  }, 600_000);
+
+  it('`image lock` re-resolves on the engine and says what changed (nothing, against the lock it just wrote)', async () => {
+    const ctx = mkdtempSync(join(tmpdir(), 'm5dev-ctx-'));
+    cpSync(join(ROOT, 'docker'), ctx, { recursive: true });
+    const path = join(ctx, 'm5dev-tools', 'toolchain.lock');
+    writeFileSync(path, readFileSync(path, 'utf8').replace(/^pkg amd64 tini:amd64 \S+$/m, 'pkg amd64 tini:amd64 0.0.1-old'));
+    const env = { M5DEV_HOME: mkdtempSync(join(tmpdir(), 'm5dev-home-')) };
+    const first = await cli(['--json', 'image', 'lock', '--context', ctx], env);
+    expect(first.code, first.stderr).toBe(0);
+    const changes = (JSON.parse(first.stdout) as { changes: { name: string; from?: string }[] }).changes;
+    expect(changes.find((c) => c.name === 'tini:amd64')).toMatchObject({ from: '0.0.1-old' });
+    const second = await cli(['image', 'lock', '--context', ctx], env);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toMatch(/unchanged for amd64/);
+    // The other architecture's section is kept as it was.
+    expect(parseLock(readFileSync(path, 'utf8')).packages.get('arm64')).toEqual(parseLock(readFileSync(lockPath, 'utf8')).packages.get('arm64'));
+  }, 300_000);
 });
 
 describe('Docker not reachable', () => {

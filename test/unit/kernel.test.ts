@@ -70,13 +70,13 @@ describe('config fragment', () => {
 });
 
 describe('kernel build spec', () => {
-  const inputs = { version: '6.6.33', tarballSha256: 'a'.repeat(64), fragmentSha256: 'b'.repeat(64), toolchainTag: 'm5dev/toolchain:1' };
+  const inputs = { version: '6.6.33', tarballSha256: 'a'.repeat(64), fragmentSha256: 'b'.repeat(64), toolchainTag: 'm5dev/toolchain:1', compiler: 'aarch64-linux-gnu-gcc (Debian 12.2.0-14) 12.2.0' };
 
-  it('keys the cache by version, tarball, config and toolchain', () => {
+  it('keys the cache by version, tarball, config, toolchain and its exact compiler', () => {
     const k = kernelBuildKey(inputs);
     expect(k).toMatch(/^6\.6\.33-[0-9a-f]{16}$/);
     expect(kernelBuildKey({ ...inputs })).toBe(k);
-    for (const change of [{ version: '6.6.34' }, { tarballSha256: 'c'.repeat(64) }, { fragmentSha256: 'c'.repeat(64) }, { toolchainTag: 'm5dev/toolchain:2' }]) {
+    for (const change of [{ version: '6.6.34' }, { tarballSha256: 'c'.repeat(64) }, { fragmentSha256: 'c'.repeat(64) }, { toolchainTag: 'm5dev/toolchain:2' }, { compiler: 'aarch64-linux-gnu-gcc (Debian 12.2.0-14+deb12u1) 12.2.0' }]) {
       expect(kernelBuildKey({ ...inputs, ...change })).not.toBe(k);
     }
   });

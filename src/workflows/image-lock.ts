@@ -1,0 +1,94 @@
+/**
+ * `m5dev image lock`: resolve the toolchain's packages to the newest versions the mirror (or the
+ * lock's snapshot archive) serves, on the engine's base image, and rewrite the lock's section for
+ * that architecture. apt does the resolving in a throwaway container of the base image: what
+ * `apt-get install -s` would install there, at which versions, is what the build installs.
+ */
+import { readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ListrTask } from 'listr2';
+import { ensureBaseImage } from '../docker/images.js';
+import { runTool } from '../docker/containers.js';
+import { putFiles } from '../engine/archive.js';
+import { LOCK_FILE, diffPackages, formatLock, parseLock, parseSimulation, type PackageChange, type ToolchainLock } from '../docker/toolchain-lock.js';
+import { ImageBuildError } from '../errors.js';
+import { engineTask, type ImageCtx } from './image-build.js';
+import type { HomeLayout } from '../paths.js';
+
+export interface LockCtx {
+  image: ImageCtx;
+  home: HomeLayout;
+  /** A snapshot archive URL to resolve against and record ('-' clears it; undefined keeps the lock's). */
+  snapshot?: string;
+  arch?: string;
+  baseId?: string;
+  repoDigest?: string;
+  changes?: PackageChange[];
+  lockPath?: string;
+}
+
+/** Sources from a snapshot archive: its debian archive, and the debian-security one beside it (snapshot.debian.org's layout). Shared with m5dev-install-locked. */
+const SNAPSHOT_SOURCES = [
+  'rm -f /etc/apt/sources.list.d/*',
+  `printf 'deb [check-valid-until=no] %s bookworm main\\ndeb [check-valid-until=no] %s bookworm-updates main\\n' "$snapshot" "$snapshot" > /etc/apt/sources.list`,
+  `case "$snapshot" in */archive/debian/*) printf 'deb [check-valid-until=no] %s bookworm-security main\\n' "$(echo "$snapshot" | sed 's#/archive/debian/#/archive/debian-security/#')" >> /etc/apt/sources.list ;; esac`,
+];
+
+const RESOLVE = (snapshot: string | undefined) => [
+  'arch="$(dpkg --print-architecture)"',
+  'echo "ARCH $arch"',
+  ...(snapshot
+    ? [`snapshot='${snapshot}'`, ...SNAPSHOT_SOURCES]
+    : []),
+  'apt-get update -qq >/dev/null',
+  'apt-get install -s -y --no-install-recommends $(sh /tmp/m5dev-toolchain-packages "$arch") | grep "^Inst"',
+].join('\n');
+
+export function lockTasks(): ListrTask<LockCtx>[] {
+  return [
+    engineTask<LockCtx>(),
+    {
+      title: 'Base image',
+      task: async (ctx, task) => {
+        const docker = ctx.image.docker!;
+        ctx.baseId = await ensureBaseImage(docker, ctx.image.baseImage);
+        const info = await docker.getImage(ctx.image.baseImage).inspect();
+        ctx.repoDigest = info.RepoDigests?.[0]?.split('@')[1];
+        task.title = `Base image ${ctx.image.baseImage} (${ctx.baseId.slice(7, 19)}${ctx.repoDigest ? `, ${ctx.repoDigest.slice(0, 19)}…` : ', no registry digest'})`;
+      },
+    },
+    {
+      title: 'Resolve the packages with apt on the base image',
+      task: async (ctx, task) => {
+        ctx.lockPath = join(ctx.image.contextDir, LOCK_FILE);
+        const old: ToolchainLock = existsSync(ctx.lockPath) ? parseLock(readFileSync(ctx.lockPath, 'utf8'), ctx.lockPath) : { bases: new Map(), packages: new Map() };
+        const snapshot = ctx.snapshot === undefined ? old.snapshot : ctx.snapshot === '-' ? undefined : ctx.snapshot;
+        const script = readFileSync(join(ctx.image.contextDir, 'm5dev-tools', 'm5dev-toolchain-packages'));
+        const out = await runTool(ctx.image.docker!, {
+          image: ctx.image.baseImage,
+          cmd: ['sh', '-ec', RESOLVE(snapshot)],
+          binds: [],
+          home: ctx.home.root,
+          network: true,
+          description: 'Resolving the toolchain packages (apt-get install -s)',
+          before: (id) => putFiles(ctx.image.docker!, id, '/tmp', [{ name: 'm5dev-toolchain-packages', data: script, mode: 0o755 }]),
+          onLine: (line) => {
+            task.output = line;
+          },
+        });
+        const arch = /^ARCH (\S+)$/m.exec(out)?.[1];
+        if (!arch) throw new ImageBuildError('apt on the base image did not report its architecture', out.slice(-2000));
+        const resolved = parseSimulation(out);
+        if (resolved.size === 0) throw new ImageBuildError('apt on the base image resolved no packages to install', out.slice(-2000));
+        ctx.arch = arch;
+        ctx.changes = diffPackages(old.packages.get(arch), resolved);
+        const next: ToolchainLock = { snapshot, bases: new Map(old.bases), packages: new Map(old.packages) };
+        next.bases.set(arch, { ref: ctx.image.baseImage, id: ctx.baseId!, repoDigest: ctx.repoDigest });
+        next.packages.set(arch, resolved);
+        writeFileSync(`${ctx.lockPath}.tmp`, formatLock(next));
+        renameSync(`${ctx.lockPath}.tmp`, ctx.lockPath);
+        task.title = `Resolved ${resolved.size} packages for ${arch}: ${ctx.changes.length} changed`;
+      },
+    },
+  ];
+}

@@ -1,0 +1,78 @@
+/** The toolchain lock, pure: read, write, apt's simulation, changes, and the build's failure lines. */
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { debianArch, describeChange, diffPackages, formatLock, lockFailure, parseLock, parseSimulation } from '../../src/docker/toolchain-lock.js';
+import { contextHash } from '../../src/docker/build-context.js';
+import { UsageError } from '../../src/errors.js';
+import { ROOT } from '../helpers/cli.js';
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+
+const SIMULATION = [
+  'NOTE: This is only a simulation!',
+  'Inst libc6 [2.36-9+deb12u7] (2.36-9+deb12u14 Debian:12.15/oldstable [amd64])',
+  'Inst gcc-aarch64-linux-gnu (4:12.2.0-3 Debian:12.15/oldstable [amd64])',
+  'Inst libc6-arm64-cross (2.36-8cross1 Debian:12.15/oldstable [all])',
+  'Conf libc6 (2.36-9+deb12u14 Debian:12.15/oldstable [amd64])',
+].join('\n');
+
+describe('toolchain lock', () => {
+  it('reads what apt would install, upgrades included, with versions and architectures', () => {
+    expect([...parseSimulation(SIMULATION)]).toEqual([
+      ['libc6:amd64', '2.36-9+deb12u14'],
+      ['gcc-aarch64-linux-gnu:amd64', '4:12.2.0-3'],
+      ['libc6-arm64-cross:all', '2.36-8cross1'],
+    ]);
+  });
+
+  it('writes and reads back the same lock', () => {
+    const lock = {
+      snapshot: 'https://snapshot.debian.org/archive/debian/20261125T000000Z',
+      bases: new Map([['amd64', { ref: 'debian:bookworm-slim', id: 'sha256:aa', repoDigest: 'sha256:bb' }]]),
+      packages: new Map([['amd64', parseSimulation(SIMULATION)]]),
+    };
+    const text = formatLock(lock);
+    expect(text).toContain('pkg amd64 gcc-aarch64-linux-gnu:amd64 4:12.2.0-3\n');
+    expect(parseLock(text)).toEqual(lock);
+    expect(formatLock(parseLock(text))).toBe(text);
+  });
+
+  it('refuses a line it cannot read, naming the line', () => {
+    expect(() => parseLock('snapshot -\npkg amd64 gcc\n', 'x.lock')).toThrow(UsageError);
+    expect(() => parseLock('pkg amd64 gcc\n', 'x.lock')).toThrow(/x.lock:1/);
+  });
+
+  it('the packaged lock pins both architectures, the cross gcc on amd64 and the native one on arm64', () => {
+    const lock = parseLock(readFileSync(join(ROOT, 'docker', 'm5dev-tools', 'toolchain.lock'), 'utf8'));
+    expect(lock.packages.get('amd64')?.has('gcc-aarch64-linux-gnu:amd64')).toBe(true);
+    expect(lock.packages.get('arm64')?.has('gcc:arm64')).toBe(true);
+    expect([...lock.bases.keys()].sort()).toEqual(['amd64', 'arm64']);
+  });
+
+  it('a changed lock is a changed toolchain tag', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'm5dev-ctx-'));
+    cpSync(join(ROOT, 'docker'), dir, { recursive: true });
+    const before = contextHash(dir, { BASE_IMAGE: 'b' });
+    expect(contextHash(dir, { BASE_IMAGE: 'b' })).toBe(before);
+    const path = join(dir, 'm5dev-tools', 'toolchain.lock');
+    writeFileSync(path, readFileSync(path, 'utf8').replace(/^(pkg amd64 tini:amd64 )\S+$/m, '$10.19.0-1+b4'));
+    expect(contextHash(dir, { BASE_IMAGE: 'b' })).not.toBe(before);
+  });
+
+  it('says what changed', () => {
+    const changes = diffPackages(new Map([['a:all', '1'], ['b:all', '1']]), new Map([['b:all', '2'], ['c:all', '1']]));
+    expect(changes.map(describeChange)).toEqual(['- a:all 1', '~ b:all 1 → 2', '+ c:all 1']);
+  });
+
+  it('turns the build script\'s failure lines into a message naming the packages', () => {
+    expect(lockFailure('Step 4/6\nm5dev-lock: not-served tini:amd64 0.0.1\nm5dev-lock: not-served make:amd64 1\n')?.message).toBe(
+      'the toolchain lock pins tini:amd64 0.0.1, make:amd64 1, which the mirror no longer serves',
+    );
+    expect(lockFailure('m5dev-lock: no-arch riscv64')?.hint).toMatch(/m5dev image lock/);
+    expect(lockFailure('m5dev-lock: missing gcc:amd64=1')?.message).toMatch(/lacks locked versions: gcc:amd64=1/);
+    expect(lockFailure('all good')).toBeUndefined();
+    expect(debianArch('x86_64')).toBe('amd64');
+    expect(debianArch('aarch64')).toBe('arm64');
+  });
+});
