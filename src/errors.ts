@@ -88,12 +88,13 @@ export class DownloadError extends M5devError {
 }
 
 export class ChecksumMismatchError extends M5devError {
-  constructor(readonly url: string, readonly expected: string, readonly actual: string) {
-    super(
-      `SHA-256 mismatch for ${url}: expected ${expected}, got ${actual}`,
-      ExitCode.checksumMismatch,
-      'The file was discarded. Check --image-sha256 / the mirror\'s SHA256SUMS; never bypass the check.',
-    );
+  constructor(
+    readonly url: string,
+    readonly expected: string,
+    readonly actual: string,
+    hint = 'The file was discarded. Check --image-sha256 / the mirror\'s SHA256SUMS; never bypass the check.',
+  ) {
+    super(`SHA-256 mismatch for ${url}: expected ${expected}, got ${actual}`, ExitCode.checksumMismatch, hint);
   }
 }
 

@@ -10,6 +10,9 @@ set -euo pipefail
 SOCK="${M5DEV_PODMAN_SOCK:-/run/m5dev-test-podman.sock}"
 PID=/run/m5dev-test-podman.pid
 BASE="${M5DEV_BASE_IMAGE:-debian:bookworm-slim}"
+# The tests' throwaway registry (scripts/engines/registry.sh) speaks plain HTTP on loopback; Docker
+# allows that for 127.0.0.0/8, Podman only for a registry its registries.conf marks insecure.
+REGISTRY="${M5DEV_TEST_REGISTRY:-127.0.0.1:25124}"
 log() { echo "podman-engine: $*" >&2; }
 case "${1:-start}" in
   start)
@@ -22,6 +25,13 @@ case "${1:-start}" in
     mkdir -p /etc/containers
     grep -qs default_ulimits /etc/containers/containers.conf \
       || printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=4096:4096"]\n' "$(ulimit -Hn)" "$(ulimit -Hn)" >> /etc/containers/containers.conf
+    mkdir -p /etc/containers/registries.conf.d
+    conf=/etc/containers/registries.conf.d/m5dev-test-registry.conf
+    want="$(printf '[[registry]]\nlocation = "%s"\ninsecure = true\n' "$REGISTRY")"
+    if [ "$(cat "$conf" 2>/dev/null)" != "$want" ]; then
+      printf '%s\n' "$want" > "$conf"
+      [ -f "$PID" ] && kill "$(cat "$PID")" 2>/dev/null && sleep 1 # the service reads it at start
+    fi
     if ! DOCKER_HOST="unix://$SOCK" docker version >/dev/null 2>&1; then
       rm -f "$SOCK"
       setsid podman system service --time=0 "unix://$SOCK" >/var/log/m5dev-test-podman.log 2>&1 < /dev/null &

@@ -18,6 +18,11 @@ export function buildProgram(): Command {
     .option('--json', 'print the result as JSON on stdout')
     .option('-q, --quiet', 'no progress output')
     .option('--no-wait', 'fail at once (exit 15) when another m5dev is using the instance or cache entry, instead of waiting for it')
+    .option('--toolchain <ref>', 'use this toolchain image as it is (loaded, or pulled by digest: REF@sha256:…) instead of building one; also M5DEV_TOOLCHAIN')
+    .hook('preAction', (root) => {
+      const given = root.opts<{ toolchain?: string }>().toolchain;
+      if (given) process.env.M5DEV_TOOLCHAIN = given;
+    })
     .showHelpAfterError()
     .exitOverride();
   registerImage(program);

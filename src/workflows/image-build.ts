@@ -11,12 +11,14 @@ import type { HomeLayout } from '../paths.js';
 import { homeStores, type HomeStores } from '../engine/instance-storage.js';
 import { checkError, platformCheck } from '../engine/doctor.js';
 import { DOCKER_CONTEXT } from '../assets.js';
+import { toolchainTag } from '../docker/toolchain-tag.js';
 import { LOCK_FILE, debianArch, lockFailure, parseLock, type ToolchainLock } from '../docker/toolchain-lock.js';
-import { ImageBuildError } from '../errors.js';
+import { ImageBuildError, UsageError } from '../errors.js';
+import { pullImage } from '../docker/image-transfer.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const TOOLCHAIN_REPO = 'm5dev/toolchain';
+export { TOOLCHAIN_REPO, toolchainTag } from '../docker/toolchain-tag.js';
 
 export interface ImageCtx {
   /** Owner for files tool containers write into the client's directories (see Engine.owner). */
@@ -32,15 +34,22 @@ export interface ImageCtx {
   /** Set when the tag already existed before this run. */
   cached?: boolean;
   imageId?: string;
+  /** A toolchain image to use as it is (`--toolchain REF`, M5DEV_TOOLCHAIN): loaded, pulled by digest, or built elsewhere. */
+  given?: string;
 }
 
-export function newImageCtx(baseImage: string, contextDir = DOCKER_CONTEXT): ImageCtx {
-  return { contextDir, baseImage };
+/**
+ * The toolchain as cache keys name it: the tag its context hash gives (the same whether it was
+ * built here, loaded, or pulled by digest under another name), else the reference it was given by.
+ */
+export function toolchainIdentity(img: ImageCtx): string {
+  return img.hash ? toolchainTag(img.hash) : img.tag!;
 }
 
-export function toolchainTag(hash: string, repo = TOOLCHAIN_REPO): string {
-  return `${repo}:${hash.slice(0, 16)}`;
+export function newImageCtx(baseImage: string, contextDir = DOCKER_CONTEXT, given = process.env.M5DEV_TOOLCHAIN || undefined): ImageCtx {
+  return { contextDir, baseImage, given };
 }
+
 
 /** Pure skip predicate: a reason string when the image for this hash already exists. */
 export function imageBuildSkipped(ctx: ImageCtx): string | false {
@@ -71,6 +80,11 @@ export function imageTasks<Ctx extends { image: ImageCtx }>(): ListrTask<Ctx>[] 
       title: 'Base image',
       task: async (ctx, task) => {
         const docker = ctx.image.docker!;
+        if (ctx.image.given) {
+          await useGivenToolchain(docker, ctx.image);
+          task.title = `Toolchain image ${ctx.image.given} (given; ${ctx.image.imageId!.slice(7, 19)})`;
+          return;
+        }
         // A base the lock pins by registry digest is pulled and built by that digest.
         const lock = readContextLock(ctx.image.contextDir);
         const arch = debianArch(ctx.image.engineInfo!.arch);
@@ -132,4 +146,20 @@ export async function toolchainTagOn(engine: Engine, baseImage: string, contextD
 export function readContextLock(contextDir: string): ToolchainLock | undefined {
   const path = join(contextDir, LOCK_FILE);
   return existsSync(path) ? parseLock(readFileSync(path, 'utf8'), path) : undefined;
+}
+
+/**
+ * `--toolchain REF`: that image, as it is. A digest-pinned REF missing from the engine is pulled
+ * (and verified by the engine against the digest); anything else must be there already.
+ */
+async function useGivenToolchain(docker: Docker, img: ImageCtx): Promise<void> {
+  const ref = img.given!;
+  let id = await imageId(docker, ref);
+  if (!id && /@sha256:[0-9a-f]{64}$/.test(ref)) id = (await pullImage(docker, ref)).id;
+  if (!id) throw new UsageError(`toolchain image ${ref} is not on the engine`, 'Load it with `m5dev image load FILE`, or give it pinned by digest (REF@sha256:…) so it is pulled.');
+  const info = await docker.getImage(ref).inspect();
+  img.tag = ref;
+  img.imageId = id;
+  img.hash = info.Config.Labels?.[LABELS.contextHash];
+  img.cached = true;
 }

@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { ListrTask } from 'listr2';
-import { homeStoresTask, imageTasks, newImageCtx, type ImageCtx } from './image-build.js';
+import { homeStoresTask, imageTasks, newImageCtx, toolchainIdentity, type ImageCtx } from './image-build.js';
 import type { HomeLayout } from '../paths.js';
 import { BlobStore } from '../download/store.js';
 import { fetchVerified } from '../download/downloader.js';
@@ -99,7 +99,7 @@ export function kernelTasks(): ListrTask<KernelCtx>[] {
         const ks = ctx.stores!.kernels;
         ctx.fragmentSha256 = createHash('sha256').update(readFileSync(ctx.fragmentPath)).digest('hex');
         const compiler = await toolchainCompiler(ctx.image.docker!, ctx.image.tag!, ctx.image.imageId!, ctx.home.root);
-        ctx.key = kernelBuildKey({ version: ctx.source.version, tarballSha256: ctx.source.sha256, fragmentSha256: ctx.fragmentSha256, toolchainTag: ctx.image.tag!, compiler });
+        ctx.key = kernelBuildKey({ version: ctx.source.version, tarballSha256: ctx.source.sha256, fragmentSha256: ctx.fragmentSha256, toolchainTag: toolchainIdentity(ctx.image), compiler });
         const existing = await readBuildRecord(ks, ctx.key);
         if (ctx.rebuild) {
           // From scratch: neither the finished tree nor an interrupted one is reused.
@@ -242,7 +242,7 @@ export function kernelTasks(): ListrTask<KernelCtx>[] {
           build,
           image,
           imageSha256: await ks.sha256(image),
-          toolchainTag: ctx.image.tag!,
+          toolchainTag: toolchainIdentity(ctx.image),
           configSha256: await ks.sha256(`${build}/.config`),
         };
         await publishBuild(ks, record);

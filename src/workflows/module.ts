@@ -5,7 +5,7 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { ListrTask } from 'listr2';
-import { homeStoresTask, imageTasks, newImageCtx, type ImageCtx } from './image-build.js';
+import { homeStoresTask, imageTasks, newImageCtx, toolchainIdentity, type ImageCtx } from './image-build.js';
 import type { HomeLayout } from '../paths.js';
 import { hashFiles, listContext } from '../docker/build-context.js';
 import { runTool } from '../docker/containers.js';
@@ -80,7 +80,7 @@ export function moduleBuildTasks(): ListrTask<ModuleCtx>[] {
         const kernel = ctx.kernel!;
         const sources = moduleSources(listContext(ctx.srcDir));
         const compiler = await toolchainCompiler(ctx.image.docker!, ctx.image.tag!, ctx.image.imageId!, ctx.home.root);
-        const dir = moduleBuildDir(ctx.home, kernel.key, hashFiles(ctx.srcDir, sources, { toolchain: ctx.image.tag!, compiler }));
+        const dir = moduleBuildDir(ctx.home, kernel.key, hashFiles(ctx.srcDir, sources, { toolchain: toolchainIdentity(ctx.image), compiler }));
         const cached = readBuild(dir);
         if (cached) {
           ctx.build = cached;

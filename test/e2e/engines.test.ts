@@ -14,7 +14,7 @@ import Docker from 'dockerode';
 import { ROOT, cli, type CliResult } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { kernelTarball, kernelTestHome } from '../helpers/kernel.js';
-import { containersOn, engineFixture } from '../helpers/engines.js';
+import { containersOn, engineFixture, startRegistry, stopRegistry } from '../helpers/engines.js';
 import { ensureUser, homeOf, installForUser, userCli } from '../helpers/user.js';
 
 let server: FileServer;
@@ -107,11 +107,20 @@ function core(kind: () => Kind, product: 'docker' | 'podman', rootless: boolean)
 describe('Podman (rootful, Docker-compatible socket)', () => {
   let k: Kind;
   let podmanHost: string;
-  beforeAll(() => {
-    const host = (podmanHost = engineScript('podman-engine.sh', [toolchain]));
+  let pinned: string;
+  let registryDir: string;
+  beforeAll(async () => {
+    // The toolchain reaches Podman through a registry, pinned by digest: `image push` here, `image pull` there.
+    registryDir = mkdtempSync(join(tmpdir(), 'm5dev-registry-'));
+    const registry = startRegistry(registryDir);
+    const pushed = await cli(['--json', 'image', 'push', `${registry}/m5dev/toolchain:e2e`], { DOCKER_HOST: '' });
+    if (pushed.code !== 0) throw new Error(`image push failed: ${pushed.stderr}`);
+    pinned = (JSON.parse(pushed.stdout) as { ref: string }).ref;
+    const host = (podmanHost = engineScript('podman-engine.sh', []));
     const home = mkdtempSync(join(tmpdir(), 'm5dev-podman-'));
     k = {
-      run: (args) => cli(args, { M5DEV_HOME: home, DOCKER_HOST: host }),
+      // Every command on Podman uses the pulled image by its digest (M5DEV_TOOLCHAIN, as --toolchain).
+      run: (args) => cli(args, { M5DEV_HOME: home, DOCKER_HOST: host, M5DEV_TOOLCHAIN: pinned }),
       ssh: (file, args) => execFileSync('ssh', ['-F', file, '-o', 'BatchMode=yes', 'm5dev-default', ...args], { encoding: 'utf8' }),
       docker: new Docker({ socketPath: host.slice('unix://'.length) }),
       home,
@@ -119,16 +128,29 @@ describe('Podman (rootful, Docker-compatible socket)', () => {
   }, 600_000);
   afterAll(async () => {
     if (k) await cleanUp(k.run, k.docker, k.home, false);
+    if (registryDir) stopRegistry(registryDir);
   });
+
+  it('pulls the toolchain by digest: the image the local engine built, byte for byte', async () => {
+    const local = await new Docker().getImage(toolchain).inspect();
+    for (const ref of [pinned, toolchain]) await k.docker.getImage(ref).remove({ force: true }).catch(() => undefined);
+    const pulled = await cli(['--json', 'image', 'pull', pinned], { DOCKER_HOST: podmanHost });
+    expect(pulled.code, pulled.stderr).toBe(0);
+    expect(JSON.parse(pulled.stdout)).toMatchObject({ tag: toolchain, imageId: local.Id });
+    const unpinned = await cli(['image', 'pull', pinned.replace(/@sha256:.*$/, ':e2e')], { DOCKER_HOST: podmanHost });
+    expect(unpinned.code).toBe(2);
+    expect(unpinned.stderr).toMatch(/is not pinned by digest/);
+  }, 600_000);
+
   core(() => k, 'podman', false);
 
   it('runs the module loop on the kernel the local engine built (the same cache, no second build)', async () => {
     const kt = kernelTarball();
     const mirror = await serveDir(kt.dir);
-    const kenv = { M5DEV_HOME: kernelTestHome(), DOCKER_HOST: podmanHost };
+    const kenv = { M5DEV_HOME: kernelTestHome(), DOCKER_HOST: podmanHost, M5DEV_TOOLCHAIN: pinned };
     try {
       const args = ['kernel', 'build', '--version', kt.version, '--kernel-url', `${mirror.url}/${kt.file}`, '--kernel-sha256', kt.sha256];
-      expect((await cli(args, { ...kenv, DOCKER_HOST: '' })).code).toBe(0); // built (or found) on the local engine
+      expect((await cli(args, { ...kenv, DOCKER_HOST: '', M5DEV_TOOLCHAIN: '' })).code).toBe(0); // built (or found) on the local engine
       const build = await cli(args, kenv);
       expect(build.code, build.stderr).toBe(0);
       expect(build.stderr).toMatch(/cached: .* built from these inputs/);

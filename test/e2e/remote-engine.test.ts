@@ -25,7 +25,7 @@ let toolchain: string;
 
 beforeAll(async () => {
   ({ server, imageUrl, toolchain } = await engineFixture());
-  remote = startRemoteEngine([toolchain]);
+  remote = startRemoteEngine([]); // the toolchain goes in by `m5dev image save` → `image load` (the first test)
   home = mkdtempSync(join(tmpdir(), 'm5dev-remote-'));
   env = { M5DEV_HOME: home, DOCKER_HOST: remote.host };
 }, 1_800_000);
@@ -42,6 +42,27 @@ afterAll(async () => {
 const clientFiles = () => readdirSync(join(home, 'instances', 'default')).sort();
 
 describe('a remote engine (tcp://, its own filesystem and network)', () => {
+  it('gets the toolchain image by `image save` → `image load`, verified by the archive\'s SHA-256 and the image ID', async () => {
+    const archive = join(mkdtempSync(join(tmpdir(), 'm5dev-archive-')), 'toolchain.tar');
+    const saved = await cli(['--json', 'image', 'save', archive], { M5DEV_HOME: home });
+    expect(saved.code, saved.stderr).toBe(0);
+    const { sha256, imageId, tag } = JSON.parse(saved.stdout) as { sha256: string; imageId: string; tag: string };
+    expect(tag).toBe(toolchain);
+    await remote.docker.getImage(toolchain).remove({ force: true }).catch(() => undefined);
+    // A damaged archive: refused before a byte reaches the engine.
+    const bad = await cli(['image', 'load', archive, '--sha256', sha256.replace(/^./, (c) => (c === '0' ? '1' : '0'))], env);
+    expect(bad.code, bad.stderr).toBe(6);
+    expect(bad.stderr).toMatch(/Nothing was loaded/);
+    await expect(remote.docker.getImage(toolchain).inspect()).rejects.toThrow();
+    const loaded = await cli(['--json', 'image', 'load', archive, '--sha256', sha256], env);
+    expect(loaded.code, loaded.stderr).toBe(0);
+    expect(JSON.parse(loaded.stdout)).toMatchObject({ verified: true, images: [{ tag: toolchain, imageId }] });
+    rmSync(archive);
+    // The engine now has exactly this toolchain: nothing is built there.
+    const build = await cli(['--json', 'image', 'build'], env);
+    expect(JSON.parse(build.stdout)).toMatchObject({ tag: toolchain, imageId, cached: true });
+  }, 900_000);
+
   it('boots the fixture with the default raw disk; disks live on the engine, keys on the client', async () => {
     const res = await cli(['--json', 'up', '--image-url', imageUrl, '--boot-timeout', '600'], env);
     expect(res.code, res.stderr).toBe(0);
@@ -136,7 +157,7 @@ describe('a remote engine (tcp://, its own filesystem and network)', () => {
     expect(res.stderr).toMatch(/Lost the Docker engine during the command/);
     expect(res.stderr).not.toMatch(/bug in m5dev/);
     // Back (same data): the disk, keys, seed and flash made before are kept, and the guest boots.
-    remote = startRemoteEngine([toolchain]);
+    remote = startRemoteEngine([]); // the toolchain goes in by `m5dev image save` → `image load` (the first test)
     const again = await cli(['--json', ...args], env);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toMatch(/Instance disk \[SKIPPED: cached/);

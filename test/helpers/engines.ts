@@ -48,3 +48,15 @@ export async function volumesOfHome(docker: Docker, home: string): Promise<strin
 export async function containersOn(docker: Docker, home: string): Promise<Docker.ContainerInfo[]> {
   return docker.listContainers({ all: true, filters: { label: [`${LABELS.home}=${home}`] } });
 }
+
+/** The tests' registry on loopback (Debian's docker-registry), where podman-engine.sh expects it. */
+export const TEST_REGISTRY = process.env.M5DEV_TEST_REGISTRY ?? '127.0.0.1:25124';
+
+export function startRegistry(dir: string): string {
+  const port = TEST_REGISTRY.split(':')[1]!;
+  return execFileSync('bash', [join(ROOT, 'scripts', 'engines', 'registry.sh'), 'start', dir, port], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+}
+
+export function stopRegistry(dir: string): void {
+  execFileSync('bash', [join(ROOT, 'scripts', 'engines', 'registry.sh'), 'stop', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+}

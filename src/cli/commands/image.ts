@@ -7,6 +7,7 @@ import { globalOpts, locked } from '../options.js';
 import { DEFAULTS } from '../../config.js';
 import { layout } from '../../paths.js';
 import { UsageError } from '../../errors.js';
+import { progressLine } from '../../workflows/progress.js';
 
 export function registerImage(program: Command): void {
   const image = program.command('image').description('manage the toolchain image (QEMU, EFI firmware, cloud-image-utils, cross gcc)');
@@ -48,5 +49,87 @@ export function registerImage(program: Command): void {
         for (const c of changes) process.stdout.write(`${describeChange(c)}\n`);
         process.stdout.write(`${done.lockPath}: ${changes.length ? `${changes.length} package${changes.length === 1 ? '' : 's'} changed for ${done.arch}` : `unchanged for ${done.arch}`}\n`);
       }
+    });
+
+  image
+    .command('save <file>')
+    .description('write the toolchain image to an archive (docker save format) and print its SHA-256, for `image load` on another engine')
+    .option('--base-image <ref>', 'base image', DEFAULTS.baseImage)
+    .action(async (file: string, opts: { baseImage: string }, cmd: Command) => {
+      const g = globalOpts(cmd);
+      const [{ imageTasks, newImageCtx }, { saveImage }] = await Promise.all([import('../../workflows/image-build.js'), import('../../docker/image-transfer.js')]);
+      let saved: { sha256: string; bytes: number } | undefined;
+      const ctx = await runTasks<{ image: ImageCtx }>(
+        [
+          ...imageTasks(),
+          {
+            title: 'Save the toolchain image',
+            task: async (c, task) => {
+              saved = await saveImage(c.image.docker!, c.image.tag!, file, (p) => {
+                task.output = progressLine(p.bytes, p.total, 1);
+              });
+              task.title = `Saved ${c.image.tag} to ${file} (${(saved.bytes / 2 ** 20).toFixed(0)} MiB)`;
+            },
+          },
+        ],
+        { image: newImageCtx(opts.baseImage) },
+        g,
+      );
+      const result = { file, sha256: saved!.sha256, bytes: saved!.bytes, tag: ctx.image.tag, imageId: ctx.image.imageId };
+      if (g.json) printJson(result);
+      else process.stdout.write(`${file}  sha256 ${result.sha256}  ${result.tag} (${result.imageId})\nload it with: m5dev image load ${file} --sha256 ${result.sha256}\n`);
+    });
+
+  image
+    .command('load <file>')
+    .description('load a toolchain image archive into the engine (verified against --sha256 before a byte is loaded)')
+    .option('--sha256 <hex>', 'the archive\'s SHA-256, as `image save` printed it')
+    .action(async (file: string, opts: { sha256?: string }, cmd: Command) => {
+      const g = globalOpts(cmd);
+      if (opts.sha256 && !/^[0-9a-f]{64}$/.test(opts.sha256)) throw new UsageError('--sha256 takes 64 hex digits');
+      const [{ connectEngine }, { loadImage }] = await Promise.all([import('../../engine/engine.js'), import('../../docker/image-transfer.js')]);
+      const engine = await connectEngine();
+      const tags = await loadImage(engine.docker, file, opts.sha256);
+      const ids = await Promise.all(tags.map(async (t) => (await engine.docker.getImage(t).inspect()).Id));
+      if (g.json) printJson({ file, verified: Boolean(opts.sha256), images: tags.map((tag, i) => ({ tag, imageId: ids[i] })) });
+      else for (const [i, t] of tags.entries()) process.stdout.write(`loaded ${t} (${ids[i]})${opts.sha256 ? ', archive verified' : ''}\n`);
+    });
+
+  image
+    .command('push <ref>')
+    .description('push the toolchain image to a registry as REF and print REF@sha256:… for `image pull` / `--toolchain`')
+    .option('--base-image <ref>', 'base image', DEFAULTS.baseImage)
+    .action(async (ref: string, opts: { baseImage: string }, cmd: Command) => {
+      const g = globalOpts(cmd);
+      const [{ imageTasks, newImageCtx }, { pushImage }] = await Promise.all([import('../../workflows/image-build.js'), import('../../docker/image-transfer.js')]);
+      let pinned = '';
+      await runTasks<{ image: ImageCtx }>(
+        [
+          ...imageTasks(),
+          {
+            title: `Push to ${ref}`,
+            task: async (c, task) => {
+              pinned = await pushImage(c.image.docker!, c.image.tag!, ref);
+              task.title = `Pushed ${pinned}`;
+            },
+          },
+        ],
+        { image: newImageCtx(opts.baseImage) },
+        g,
+      );
+      if (g.json) printJson({ ref: pinned });
+      else process.stdout.write(`${pinned}\n`);
+    });
+
+  image
+    .command('pull <ref>')
+    .description('pull a toolchain image by digest (REF@sha256:…) and tag it as the toolchain it holds')
+    .action(async (ref: string, _opts: unknown, cmd: Command) => {
+      const g = globalOpts(cmd);
+      const [{ connectEngine }, { pullImage }] = await Promise.all([import('../../engine/engine.js'), import('../../docker/image-transfer.js')]);
+      const engine = await connectEngine();
+      const { tag, id } = await pullImage(engine.docker, ref);
+      if (g.json) printJson({ ref, tag, imageId: id });
+      else process.stdout.write(`pulled ${ref}\n  as ${tag} (${id})\n`);
     });
 }

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# A Docker registry (Debian's docker-registry 2.8) on 127.0.0.1, for the push/pull-by-digest tests.
+#   registry.sh start DIR PORT -> installs docker-registry if needed, serves DIR on 127.0.0.1:PORT, prints HOST:PORT
+#   registry.sh stop DIR
+# Docker trusts registries on 127.0.0.0/8 over plain HTTP, so no TLS is needed.
+set -euo pipefail
+log() { echo "registry: $*" >&2; }
+dir="${2:?usage: registry.sh start|stop DIR [PORT]}"
+case "$1" in
+  start)
+    port="${3:?usage: registry.sh start DIR PORT}"
+    if ! command -v docker-registry >/dev/null; then
+      log "installing docker-registry"
+      apt-get update -q >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends --no-upgrade docker-registry >/dev/null
+    fi
+    mkdir -p "$dir/data"
+    cat > "$dir/config.yml" <<YAML
+version: 0.1
+log: { level: warn }
+storage: { filesystem: { rootdirectory: $dir/data }, delete: { enabled: true } }
+http: { addr: 127.0.0.1:$port }
+YAML
+    setsid docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 < /dev/null &
+    echo $! > "$dir/pid"
+    for _ in $(seq 1 50); do
+      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "127.0.0.1:$port"; exit 0; fi
+      sleep 0.2
+    done
+    log "did not come up; see $dir/registry.log"; exit 1 ;;
+  stop)
+    [[ -f "$dir/pid" ]] && kill "$(cat "$dir/pid")" 2>/dev/null || true
+    rm -f "$dir/pid" ;;
+  *) echo "usage: registry.sh start|stop DIR [PORT]" >&2; exit 2 ;;
+esac
