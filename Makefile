@@ -46,7 +46,7 @@ test-repro: setup build fixture
 
 # A second full kernel build, on a remote engine's volume, bit-identical to the local one (results in docs/any-engine.md).
 test-remote-kernel: setup build fixture
-	M5DEV_TEST_REMOTE_KERNEL=1 M5DEV_FIXTURE_DIR="$$(bash scripts/build-test-image.sh)" npx vitest run test/e2e/remote-engine.test.ts -t 'module loop on a remote engine'
+	M5DEV_TEST_REMOTE_KERNEL=1 M5DEV_FIXTURE_DIR="$$(bash scripts/build-test-image.sh)" npx vitest run test/e2e/remote-engine.test.ts -t 'gets the toolchain|module loop on a remote engine'
 
 # The toolchain image built and used for linux/arm64 under emulation (slow; results in docs/arm64-image.md).
 test-arm64-image: setup
