@@ -7,6 +7,7 @@ type Disposer = () => Promise<void> | void;
 const stack: { fn: Disposer; label: string }[] = [];
 let installed = false;
 let interrupting = false;
+let signalled: NodeJS.Signals | undefined;
 
 export function onCleanup(label: string, fn: Disposer): () => void {
   const entry = { fn, label };
@@ -32,6 +33,11 @@ export function isInterrupting(): boolean {
   return interrupting;
 }
 
+/** The exit code of the signal being handled (129 HUP, 130 INT, 143 TERM), whichever path exits first. */
+export function interruptExitCode(): number | undefined {
+  return signalled ? SIGNAL_EXIT[signalled] : undefined;
+}
+
 /** The shell's exit code for a death by each signal we handle: 128 + its number. */
 const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
 
@@ -45,6 +51,7 @@ export function installSignalHandlers(onInterrupt: (signal: NodeJS.Signals) => v
   const handler = (signal: NodeJS.Signals) => {
     if (interrupting) return;
     interrupting = true;
+    signalled = signal;
     // A closed terminal (SIGHUP) fails writes to it: the cleanups must still run.
     for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
     onInterrupt(signal);

@@ -1,7 +1,7 @@
 /** The command tree, and the mapping of typed errors to messages, hints and exit codes. */
 import { Command, CommanderError } from 'commander';
 import { DiskFullError, M5devError, ExitCode, engineLost, isDiskFull } from '../errors.js';
-import { installSignalHandlers, runCleanups } from '../cleanup.js';
+import { installSignalHandlers, interruptExitCode, runCleanups } from '../cleanup.js';
 import { MESSAGES } from '../messages.js';
 import { registerImage } from './commands/image.js';
 import { registerVm } from './commands/vm.js';
@@ -33,6 +33,12 @@ export function buildProgram(): Command {
 }
 
 export function reportError(e: unknown): number {
+  const code = describeError(e);
+  // A signal's cleanup cancels the running step, whose error lands here: exit as the signal says.
+  return interruptExitCode() ?? code;
+}
+
+function describeError(e: unknown): number {
   e = engineLost(e) ?? e;
   // A write here (a state file) or on the engine (an archive upload) that ran out of space.
   if (!(e instanceof M5devError) && isDiskFull(`${(e as NodeJS.ErrnoException)?.code ?? ''} ${(e as Error)?.message ?? ''}`)) {

@@ -7,7 +7,7 @@
  */
 import type Docker from 'dockerode';
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
 import { ChecksumMismatchError, ImageBuildError, UsageError } from '../errors.js';
 import { onCleanup } from '../cleanup.js';
 import { sha256File } from '../download/store.js';
@@ -113,8 +113,4 @@ export function splitRef(ref: string): { repo: string; tag: string } {
 
 async function follow(docker: Docker, stream: NodeJS.ReadableStream): Promise<BuildEvent[]> {
   return new Promise((resolve, reject) => docker.modem.followProgress(stream, (err: Error | null, events: BuildEvent[]) => (err ? reject(err) : resolve(events ?? []))));
-}
-
-export function fileSize(file: string): number {
-  return statSync(file).size;
 }

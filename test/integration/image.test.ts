@@ -11,6 +11,7 @@ import { buildImage, imageId, removeImage } from '../../src/docker/images.js';
 import { ImageBuildError } from '../../src/errors.js';
 import { docker, TEST_LABEL } from '../helpers/docker.js';
 import { ROOT, cli } from '../helpers/cli.js';
+import { startRegistry, stopRegistry } from '../helpers/engines.js';
 import { DEFAULTS } from '../../src/config.js';
 
 const tags: string[] = [];
@@ -94,6 +95,14 @@ describe('m5dev image build (packed CLI)', () => {
 
 describe('the toolchain lock (real engine, Debian mirror)', () => {
   const lockPath = join(ROOT, 'docker', 'm5dev-tools', 'toolchain.lock');
+  /** A copy of the packaged build context; with `tini`, its lock pins that version of tini. */
+  const contextCopy = (tini?: string): { ctx: string; path: string } => {
+    const ctx = mkdtempSync(join(tmpdir(), 'm5dev-ctx-'));
+    cpSync(join(ROOT, 'docker'), ctx, { recursive: true });
+    const path = join(ctx, 'm5dev-tools', 'toolchain.lock');
+    if (tini) writeFileSync(path, readFileSync(path, 'utf8').replace(/^pkg amd64 tini:amd64 \S+$/m, `pkg amd64 tini:amd64 ${tini}`));
+    return { ctx, path };
+  };
   const dpkg = async (image: string): Promise<string[]> => {
     const out = new PassThrough();
     const chunks: Buffer[] = [];
@@ -119,21 +128,42 @@ describe('the toolchain lock (real engine, Debian mirror)', () => {
   }, 900_000);
 
   it('a lock naming a version the mirror no longer serves fails the build with exit 4, naming the package', async () => {
-    const ctx = mkdtempSync(join(tmpdir(), 'm5dev-ctx-'));
-    cpSync(join(ROOT, 'docker'), ctx, { recursive: true });
-    const path = join(ctx, 'm5dev-tools', 'toolchain.lock');
-    writeFileSync(path, readFileSync(path, 'utf8').replace(/^pkg amd64 tini:amd64 \S+$/m, 'pkg amd64 tini:amd64 0.0.1-gone'));
+    const { ctx } = contextCopy('0.0.1-gone');
     const res = await cli(['image', 'build', '--context', ctx], { M5DEV_HOME: mkdtempSync(join(tmpdir(), 'm5dev-home-')) });
     expect(res.code, res.stderr).toBe(4);
     expect(res.stderr).toMatch(/m5dev: error: Image build failed: the toolchain lock pins tini:amd64 0.0.1-gone, which the mirror no longer serves/);
     expect(res.stderr).toMatch(/hint: Debian mirrors drop superseded versions/);
   }, 600_000);
 
+  it('a base served by a registry is locked by its digest, then pulled and built by that digest', async () => {
+    const regDir = mkdtempSync(join(tmpdir(), 'm5dev-registry-'));
+    const registry = startRegistry(regDir);
+    try {
+      const base = `${registry}/debian:bookworm-slim`;
+      await docker.getImage(DEFAULTS.baseImage).tag({ repo: `${registry}/debian`, tag: 'bookworm-slim' });
+      const pushed = await docker.getImage(base).push({ authconfig: {} });
+      await new Promise((resolve, reject) => docker.modem.followProgress(pushed, (e: Error | null) => (e ? reject(e) : resolve(undefined))));
+      const { ctx } = contextCopy();
+      const env = { M5DEV_HOME: mkdtempSync(join(tmpdir(), 'm5dev-home-')) };
+      const locked = await cli(['image', 'lock', '--context', ctx, '--base-image', base], env);
+      expect(locked.code, locked.stderr).toBe(0);
+      const pin = parseLock(readFileSync(join(ctx, 'm5dev-tools', 'toolchain.lock'), 'utf8')).bases.get('amd64')!;
+      expect(pin).toMatchObject({ ref: base, repoDigest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });
+      // The engine forgets the base: the build must pull it back, by the digest in the lock.
+      await docker.getImage(base).remove({ force: true });
+      await docker.getImage(`${registry}/debian@${pin.repoDigest}`).remove({ force: true }).catch(() => undefined);
+      await expect(docker.getImage(`${registry}/debian@${pin.repoDigest}`).inspect()).rejects.toThrow();
+      const built = await cli(['--json', 'image', 'build', '--context', ctx, '--base-image', base], env);
+      expect(built.code, built.stderr).toBe(0);
+      expect(built.stderr).toContain(`Base image ${registry}/debian@${pin.repoDigest}`);
+      tags.push((JSON.parse(built.stdout) as { tag: string }).tag);
+    } finally {
+      stopRegistry(regDir);
+    }
+  }, 900_000);
+
   it('`image lock` re-resolves on the engine and says what changed (nothing, against the lock it just wrote)', async () => {
-    const ctx = mkdtempSync(join(tmpdir(), 'm5dev-ctx-'));
-    cpSync(join(ROOT, 'docker'), ctx, { recursive: true });
-    const path = join(ctx, 'm5dev-tools', 'toolchain.lock');
-    writeFileSync(path, readFileSync(path, 'utf8').replace(/^pkg amd64 tini:amd64 \S+$/m, 'pkg amd64 tini:amd64 0.0.1-old'));
+    const { ctx, path } = contextCopy('0.0.1-old');
     const env = { M5DEV_HOME: mkdtempSync(join(tmpdir(), 'm5dev-home-')) };
     const first = await cli(['--json', 'image', 'lock', '--context', ctx], env);
     expect(first.code, first.stderr).toBe(0);

@@ -57,25 +57,15 @@ export function registerImage(program: Command): void {
     .option('--base-image <ref>', 'base image', DEFAULTS.baseImage)
     .action(async (file: string, opts: { baseImage: string }, cmd: Command) => {
       const g = globalOpts(cmd);
-      const [{ imageTasks, newImageCtx }, { saveImage }] = await Promise.all([import('../../workflows/image-build.js'), import('../../docker/image-transfer.js')]);
+      const { saveImage } = await import('../../docker/image-transfer.js');
       let saved: { sha256: string; bytes: number } | undefined;
-      const ctx = await runTasks<{ image: ImageCtx }>(
-        [
-          ...imageTasks(),
-          {
-            title: 'Save the toolchain image',
-            task: async (c, task) => {
-              saved = await saveImage(c.image.docker!, c.image.tag!, file, (p) => {
-                task.output = progressLine(p.bytes, p.total, 1);
-              });
-              task.title = `Saved ${c.image.tag} to ${file} (${(saved.bytes / 2 ** 20).toFixed(0)} MiB)`;
-            },
-          },
-        ],
-        { image: newImageCtx(opts.baseImage) },
-        g,
-      );
-      const result = { file, sha256: saved!.sha256, bytes: saved!.bytes, tag: ctx.image.tag, imageId: ctx.image.imageId };
+      const img = await onToolchain(cmd, opts.baseImage, 'Save the toolchain image', async (i, task) => {
+        saved = await saveImage(i.docker!, i.tag!, file, (p) => {
+          task.output = progressLine(p.bytes, p.total, 1);
+        });
+        task.title = `Saved ${i.tag} to ${file} (${(saved.bytes / 2 ** 20).toFixed(0)} MiB)`;
+      });
+      const result = { file, sha256: saved!.sha256, bytes: saved!.bytes, tag: img.tag, imageId: img.imageId };
       if (g.json) printJson(result);
       else process.stdout.write(`${file}  sha256 ${result.sha256}  ${result.tag} (${result.imageId})\nload it with: m5dev image load ${file} --sha256 ${result.sha256}\n`);
     });
@@ -101,22 +91,12 @@ export function registerImage(program: Command): void {
     .option('--base-image <ref>', 'base image', DEFAULTS.baseImage)
     .action(async (ref: string, opts: { baseImage: string }, cmd: Command) => {
       const g = globalOpts(cmd);
-      const [{ imageTasks, newImageCtx }, { pushImage }] = await Promise.all([import('../../workflows/image-build.js'), import('../../docker/image-transfer.js')]);
+      const { pushImage } = await import('../../docker/image-transfer.js');
       let pinned = '';
-      await runTasks<{ image: ImageCtx }>(
-        [
-          ...imageTasks(),
-          {
-            title: `Push to ${ref}`,
-            task: async (c, task) => {
-              pinned = await pushImage(c.image.docker!, c.image.tag!, ref);
-              task.title = `Pushed ${pinned}`;
-            },
-          },
-        ],
-        { image: newImageCtx(opts.baseImage) },
-        g,
-      );
+      await onToolchain(cmd, opts.baseImage, `Push to ${ref}`, async (i, task) => {
+        pinned = await pushImage(i.docker!, i.tag!, ref);
+        task.title = `Pushed ${pinned}`;
+      });
       if (g.json) printJson({ ref: pinned });
       else process.stdout.write(`${pinned}\n`);
     });
@@ -132,4 +112,11 @@ export function registerImage(program: Command): void {
       if (g.json) printJson({ ref, tag, imageId: id });
       else process.stdout.write(`pulled ${ref}\n  as ${tag} (${id})\n`);
     });
+}
+
+/** The toolchain image (found, or built as `image build` would), then one more step with it. */
+async function onToolchain(cmd: Command, baseImage: string, title: string, step: (img: ImageCtx, task: { output: string; title: string }) => Promise<void>): Promise<ImageCtx> {
+  const { imageTasks, newImageCtx } = await import('../../workflows/image-build.js');
+  const ctx = await runTasks<{ image: ImageCtx }>([...imageTasks(), { title, task: (c, task) => step(c.image, task) }], { image: newImageCtx(baseImage) }, globalOpts(cmd));
+  return ctx.image;
 }
