@@ -20,6 +20,7 @@ export const ExitCode = {
   doctorFailed: 14,
   busy: 15,
   diskFull: 16,
+  copyFailed: 17,
   interrupted: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

@@ -253,6 +253,24 @@ export async function execCapture(docker: Docker, id: string, cmd: string[]): Pr
   return { exitCode: info.ExitCode ?? 1, stdout: Buffer.concat(chunks.out).toString('utf8'), stderr: Buffer.concat(chunks.err).toString('utf8') };
 }
 
+/** Run a command in a running container with `input` on its stdin and its stdout into `output` (a tar stream). */
+export async function execPipe(docker: Docker, id: string, cmd: string[], io: { input?: NodeJS.ReadableStream; output?: NodeJS.WritableStream }): Promise<{ exitCode: number; stderr: string }> {
+  const exec = await docker.getContainer(id).exec({ Cmd: cmd, AttachStdin: io.input !== undefined, AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: io.input !== undefined });
+  const err: Buffer[] = [];
+  const errSink = new PassThrough().on('data', (c: Buffer) => err.push(c));
+  const out = io.output ?? new PassThrough().resume();
+  docker.modem.demuxStream(stream, out, errSink);
+  if (io.input) io.input.pipe(stream); // ends the write side when the input ends
+  await new Promise<void>((resolve, reject) => {
+    stream.on('end', () => resolve());
+    stream.on('error', reject);
+  });
+  if (io.output) io.output.end();
+  const info = await exec.inspect();
+  return { exitCode: info.ExitCode ?? 1, stderr: Buffer.concat(err).toString('utf8') };
+}
+
 /** Run a command in a running container wired to this process's stdio (TTY when stdin is one). */
 export async function execInteractive(docker: Docker, id: string, cmd: string[]): Promise<number> {
   const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);

@@ -113,6 +113,28 @@ export class GuestSsh {
     }
   }
 
+  /**
+   * Run a command with `input` on its stdin and its stdout into `output` (tar streams for `m5dev
+   * cp`), on a connection of its own: a shared master would hold the pipes open.
+   */
+  async pipe(remote: string[], io: { input?: NodeJS.ReadableStream; output?: NodeJS.WritableStream }): Promise<{ exitCode: number; stderr: string }> {
+    const argv = this.command(remote, { batch: true, reuse: false });
+    if (this.mode === 'container') return (await containers()).execPipe(this.vm().docker, this.vm().id, argv, io);
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: [io.input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    const err: Buffer[] = [];
+    child.stderr!.on('data', (c: Buffer) => err.push(c));
+    if (io.input) io.input.pipe(child.stdin!);
+    if (io.output) child.stdout!.pipe(io.output);
+    else child.stdout!.resume();
+    const written = io.output ? new Promise<void>((resolve, reject) => io.output!.once('finish', resolve).once('error', reject)) : Promise.resolve();
+    const exitCode = await new Promise<number>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code, signal) => resolve(code ?? (signal ? 255 : 1)));
+    });
+    if (exitCode === 0) await written;
+    return { exitCode, stderr: Buffer.concat(err).toString('utf8') };
+  }
+
   private spawnCapture(argv: string[], stdin: 'ignore' | number, timeoutMs?: number): Promise<GuestResult> {
     return new Promise((resolve, reject) => {
       const child = spawn(argv[0]!, argv.slice(1), { stdio: [stdin, 'pipe', 'pipe'] });

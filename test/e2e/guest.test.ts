@@ -3,7 +3,7 @@
  * booting the arm64 fixture served over loopback, real SSH with the pinned host key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
@@ -77,6 +77,42 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     const df = await cli(['exec', '--', 'df', '--output=size', '-B', '1G', '/'], env);
     expect(Number(df.stdout.trim().split('\n').pop())).toBeGreaterThanOrEqual(11);
   }, 120_000);
+
+  it('m5dev cp: a tree and a file with spaces, host → guest → host, with either ssh client', async () => {
+    const src = mkdtempSync(join(tmpdir(), 'm5dev-cp-'));
+    mkdirSync(join(src, 'tree', 'sub dir'), { recursive: true });
+    writeFileSync(join(src, 'tree', 'a file.txt'), 'spaces ok\n');
+    writeFileSync(join(src, 'tree', 'sub dir', 'b.bin'), Buffer.from([0, 1, 2, 255]));
+    chmodSync(join(src, 'tree', 'a file.txt'), 0o755);
+    // Into a directory that exists: the tree lands under its own name.
+    const up = await cli(['cp', join(src, 'tree'), 'guest:/home/ubuntu'], env);
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stdout.trim()).toBe('guest:/home/ubuntu/tree');
+    const seen = await cli(['exec', '--', "cat '/home/ubuntu/tree/a file.txt'; stat -c '%U %a' '/home/ubuntu/tree/a file.txt'; od -An -tx1 '/home/ubuntu/tree/sub dir/b.bin'"], env);
+    expect(seen.stdout.trim().split('\n').map((l) => l.trim())).toEqual(['spaces ok', 'ubuntu 755', '00 01 02 ff']);
+    // A single file to a new name, through the container's ssh client.
+    const one = await cli(['cp', join(src, 'tree', 'a file.txt'), 'guest:/home/ubuntu/renamed file'], { ...env, M5DEV_SSH: 'container' });
+    expect(one.code, one.stderr).toBe(0);
+    expect((await cli(['exec', '--', "cat '/home/ubuntu/renamed file'"], env)).stdout).toBe('spaces ok\n');
+    // Back to the host: the tree (written in the guest) and a file, both ssh clients.
+    await cli(['exec', '--', "echo from-guest > '/home/ubuntu/tree/sub dir/new.txt'"], env);
+    const back = mkdtempSync(join(tmpdir(), 'm5dev-cp-back-'));
+    const down = await cli(['cp', 'guest:/home/ubuntu/tree', back], env);
+    expect(down.code, down.stderr).toBe(0);
+    expect(readFileSync(join(back, 'tree', 'a file.txt'), 'utf8')).toBe('spaces ok\n');
+    expect(readFileSync(join(back, 'tree', 'sub dir', 'new.txt'), 'utf8')).toBe('from-guest\n');
+    expect(readFileSync(join(back, 'tree', 'sub dir', 'b.bin')).equals(Buffer.from([0, 1, 2, 255]))).toBe(true);
+    const file = await cli(['cp', 'guest:/home/ubuntu/renamed file', join(back, 'copy.txt')], { ...env, M5DEV_SSH: 'container' });
+    expect(file.code, file.stderr).toBe(0);
+    expect(readFileSync(join(back, 'copy.txt'), 'utf8')).toBe('spaces ok\n');
+    expect(readdirSync(back).sort()).toEqual(['copy.txt', 'tree']); // no staging left behind
+    // A missing guest path: a clear error, exit 17, nothing written.
+    const missing = await cli(['cp', 'guest:/nope', join(back, 'nope')], env);
+    expect(missing.code).toBe(17);
+    expect(missing.stderr).toMatch(/no such file or directory: \/nope/);
+    expect(readdirSync(back).sort()).toEqual(['copy.txt', 'tree']);
+    expect((await cli(['cp', 'a', 'b'], env)).code).toBe(2);
+  }, 180_000);
 
   it('pins the guest host key it generated (no trust on first use)', async () => {
     const guestKey = (await cli(['exec', '--', 'sudo', 'cat', '/etc/ssh/ssh_host_ed25519_key.pub'], env)).stdout.trim().split(/\s+/).slice(0, 2).join(' ');

@@ -7,10 +7,12 @@ import { registerLogs } from './logs.js';
 import { registerDown } from './down.js';
 import { registerSuspend } from './suspend.js';
 import { registerDoctor } from './doctor.js';
+import { registerCp } from './cp.js';
 
 export function registerVm(program: Command): void {
   registerUp(program);
   registerSsh(program);
+  registerCp(program);
   registerStatus(program);
   registerLogs(program);
   registerSuspend(program);
