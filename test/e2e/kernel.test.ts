@@ -8,7 +8,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, sta
 import { createHash, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli, ROOT } from '../helpers/cli.js';
+import { cli, ROOT, startCli } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { fixture, freePort, type Fixture } from '../helpers/fixture.js';
 import { kernelTarball, kernelTestHome, type KernelTarball } from '../helpers/kernel.js';
@@ -86,6 +86,15 @@ describe('m5dev kernel build', () => {
     expect(again.stderr).toMatch(/cached: .* built from these inputs/);
     expect((JSON.parse(again.stdout) as KernelJson).imageSha256).toBe(k.imageSha256);
   }, 3_600_000);
+
+  it('two identical builds at once: one waits for the other\'s lock, then both give the same Image', async () => {
+    const runs = [startCli(['--json', ...kernelArgs(kt.version)], env), startCli(['--json', ...kernelArgs(kt.version)], env)];
+    const [a, b] = await Promise.all(runs.map((r) => r.done));
+    for (const r of [a!, b!]) expect(r.code, r.stderr).toBe(0);
+    const waited = [a!, b!].filter((r) => /the kernel cache of linux-[\d.]+ is in use by another m5dev \(pid \d+/.test(r.stderr));
+    expect(waited).toHaveLength(1);
+    expect((JSON.parse(a!.stdout) as KernelJson).imageSha256).toBe((JSON.parse(b!.stdout) as KernelJson).imageSha256);
+  }, 600_000);
 
   // A full second build (about as long as the first): opt in with M5DEV_TEST_REPRO=1 (`make test-repro`).
   it.runIf(process.env.M5DEV_TEST_REPRO === '1')('rebuilds bit-identically (reproducible Image)', async () => {
