@@ -47,6 +47,8 @@ export interface ModuleCtx {
   build?: ModuleBuild;
   cached?: boolean;
   loadLog?: string;
+  /** What loading added in the guest: device nodes, and sysfs parameters with their values. */
+  loaded?: LoadReport;
   tap?: TapSummary;
   tapText?: string;
 }
@@ -131,6 +133,24 @@ async function guest(ssh: GuestSsh, script: string): Promise<{ exitCode: number;
   return { exitCode: r.exitCode, output: `${r.stdout}${r.stderr}` };
 }
 
+const LOAD_MARK = '--- m5dev: what the module added ---';
+
+export interface LoadReport {
+  devices: string[];
+  parameters: Record<string, string>;
+}
+
+/** Pure: the lines after LOAD_MARK ("device /dev/x", "parameter mod.name=value"). */
+export function parseLoadReport(text: string): LoadReport {
+  const report: LoadReport = { devices: [], parameters: {} };
+  for (const line of text.split('\n')) {
+    if (line.startsWith('device ')) report.devices.push(line.slice('device '.length).trim());
+    const p = /^parameter ([^=]+)=(.*)$/.exec(line);
+    if (p) report.parameters[p[1]!] = p[2]!;
+  }
+  return report;
+}
+
 function moduleName(ko: string): string {
   return basename(ko, '.ko').replace(/-/g, '_');
 }
@@ -161,14 +181,25 @@ export function moduleLoadTasks(): ListrTask<ModuleCtx>[] {
           const up = await ctx.ssh!.upload(join(b.dir, ko), `/tmp/${ko}`);
           if (up.exitCode !== 0) throw new ModuleError(`copying ${ko} to the guest failed`, `${up.stdout}${up.stderr}`);
         }
-        const lines = b.modules.map((ko) => {
-          const name = moduleName(ko);
-          return `if grep -q '^${name} ' /proc/modules; then sudo rmmod ${name}; fi; sudo insmod /tmp/${ko} ${ctx.params.join(' ')}`;
-        });
-        const r = await guest(ctx.ssh!, `set -e; ${lines.join('; ')}; sudo dmesg | tail -n 5`);
-        ctx.loadLog = r.output;
+        const names = b.modules.map(moduleName);
+        const script = [
+          'set -e',
+          ...names.map((n) => `if grep -q '^${n} ' /proc/modules; then sudo rmmod ${n}; fi`),
+          // What the module adds is what it is for: its device nodes and its sysfs parameters.
+          'ls -1 /dev | sort > /tmp/m5dev-dev.before',
+          ...b.modules.map((ko) => `sudo insmod /tmp/${ko} ${ctx.params.join(' ')}`),
+          'sudo dmesg | tail -n 5',
+          `echo ${LOAD_MARK}`,
+          'ls -1 /dev | sort | comm -13 /tmp/m5dev-dev.before - | while read -r d; do if [ -c "/dev/$d" ] || [ -b "/dev/$d" ]; then echo "device /dev/$d"; fi; done',
+          ...names.map((n) => `for f in /sys/module/${n}/parameters/*; do if [ -f "$f" ]; then echo "parameter ${n}.$(basename "$f")=$(sudo cat "$f")"; fi; done`),
+        ].join('\n');
+        const r = await guest(ctx.ssh!, script);
+        const [log, report = ''] = r.output.split(`${LOAD_MARK}\n`);
+        ctx.loadLog = log;
         if (r.exitCode !== 0) throw new ModuleError(`insmod failed in the guest`, r.output);
-        task.title = `Loaded ${b.modules.join(', ')}`;
+        ctx.loaded = parseLoadReport(report);
+        const devices = ctx.loaded.devices.length ? `; ${ctx.loaded.devices.join(', ')}` : '';
+        task.title = `Loaded ${b.modules.join(', ')}${devices}`;
       },
     },
   ];

@@ -143,6 +143,45 @@ describe('the module loop on the cross-built kernel', () => {
     rmSync(src, { recursive: true, force: true });
   }, 600_000);
 
+  it('module load --src takes any Kbuild tree (another .ko name, no test program) and says what it added', async () => {
+    const src = mkdtempSync(join(tmpdir(), 'm5dev-module-any-'));
+    writeFileSync(join(src, 'Kbuild'), 'obj-m := hello_m5dev.o\n');
+    writeFileSync(
+      join(src, 'hello_m5dev.c'),
+      [
+        '#include <linux/module.h>',
+        '#include <linux/miscdevice.h>',
+        '#include <linux/fs.h>',
+        'static char *greeting = "hello";',
+        'module_param(greeting, charp, 0444);',
+        'static int level = 1;',
+        'module_param(level, int, 0644);',
+        'static const struct file_operations fops = { .owner = THIS_MODULE };',
+        'static struct miscdevice dev = { .minor = MISC_DYNAMIC_MINOR, .name = "hello_m5dev", .fops = &fops };',
+        'static int __init hello_init(void) { pr_info("hello_m5dev: %s\\n", greeting); return misc_register(&dev); }',
+        'static void __exit hello_exit(void) { misc_deregister(&dev); }',
+        'module_init(hello_init);',
+        'module_exit(hello_exit);',
+        'MODULE_LICENSE("GPL");',
+        '',
+      ].join('\n'),
+    );
+    const res = await cli(['--json', 'module', 'load', '--name', NAME, '--src', src, '--param', 'greeting=hi', '--param', 'level=3'], env);
+    expect(res.code, `${res.stdout}\n${res.stderr}`).toBe(0);
+    const out = JSON.parse(res.stdout) as { modules: string[]; devices: string[]; parameters: Record<string, string>; loadLog: string };
+    expect(out.modules).toEqual(['hello_m5dev.ko']);
+    expect(out.devices).toEqual(['/dev/hello_m5dev']);
+    expect(out.parameters).toEqual({ 'hello_m5dev.greeting': 'hi', 'hello_m5dev.level': '3' });
+    expect(out.loadLog).toContain('hello_m5dev: hi');
+    // The m5 module: its device node and both parameters, in words.
+    const m5 = await cli(['module', 'load', '--name', NAME], env);
+    expect(m5.code, m5.stderr).toBe(0);
+    expect(m5.stdout).toContain('device /dev/gem5_bridge');
+    expect(m5.stdout).toMatch(/parameter m5\.gem5_bridge_baseaddr = \d+/);
+    await cli(['exec', '--name', NAME, '--', 'sudo rmmod hello_m5dev m5'], env);
+    rmSync(src, { recursive: true, force: true });
+  }, 600_000);
+
   it('suspend/resume keeps the booted kernel and the loaded module; a damaged saved state boots afresh', async () => {
     expect((await cli(['module', 'load', '--name', NAME], env)).code).toBe(0);
     const sus = await cli(['--json', 'suspend', '--name', NAME], env);

@@ -1,3 +1,4 @@
+import { parseLoadReport } from '../../src/workflows/module.js';
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -144,5 +145,15 @@ describe('build progress', () => {
       push(line);
     }
     expect(shown).toEqual(['[1 lines] CC a.o', '[4 lines] CC d.o', '[6 lines] LD vmlinux']);
+  });
+});
+
+describe('what a loaded module added', () => {
+  it('reads device nodes and parameters from the guest report', () => {
+    expect(parseLoadReport('device /dev/gem5_bridge\nparameter m5.gem5_bridge_baseaddr=268500992\nparameter m5.x=a=b\nnoise\n')).toEqual({
+      devices: ['/dev/gem5_bridge'],
+      parameters: { 'm5.gem5_bridge_baseaddr': '268500992', 'm5.x': 'a=b' },
+    });
+    expect(parseLoadReport('')).toEqual({ devices: [], parameters: {} });
   });
 });

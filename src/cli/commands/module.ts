@@ -24,7 +24,7 @@ const collect = (v: string, prev: string[]) => [...prev, v];
 
 function common(cmd: Command, withInstance: boolean): Command {
   cmd
-    .option('--src <dir>', 'module source directory (default: the m5 module in module/)')
+    .option('--src <dir>', 'module source directory: any Kbuild tree (obj-m), default the m5 module in module/')
     .option('--base-image <ref>', 'toolchain base image', DEFAULTS.baseImage);
   if (withInstance) {
     cmd
@@ -65,8 +65,12 @@ export function registerModule(program: Command): void {
     ctx.ssh = live.ssh;
     const tasks = [...moduleBuildTasks(), ...moduleLoadTasks(), ...(test ? moduleTestTasks() : [])];
     const done = await runTasks<ModuleCtx>(tasks, ctx, g);
-    if (g.json) printJson({ ...done.build, cached: done.cached === true, loadLog: done.loadLog, test: done.tap ?? null });
-    else process.stdout.write(test ? done.tapText ?? '' : done.loadLog ?? '');
+    if (g.json) printJson({ ...done.build, cached: done.cached === true, loadLog: done.loadLog, ...done.loaded, test: done.tap ?? null });
+    else if (test) process.stdout.write(done.tapText ?? '');
+    else {
+      const l = done.loaded!;
+      process.stdout.write(`${done.loadLog ?? ''}${[...l.devices.map((d) => `device ${d}`), ...Object.entries(l.parameters).map(([k, v]) => `parameter ${k} = ${v}`)].join('\n')}\n`);
+    }
   };
 
   common(mod.command('load').description('build if needed, copy the module into the running guest and insmod it'), true).action((f: ModuleFlags, cmd: Command) =>
