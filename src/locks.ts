@@ -7,7 +7,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
-import { BusyError } from './errors.js';
+import { BusyError, InterruptedError } from './errors.js';
 import { isInterrupting, onCleanup } from './cleanup.js';
 
 export const STALE_MS = 10_000;
@@ -63,7 +63,7 @@ export async function withLock<T>(home: string, resource: string, opts: LockOpti
       if (!opts.wait) throw new BusyError(opts.what, holder);
       if (!waiting) opts.onWait?.(holder);
       waiting = true;
-      if (isInterrupting()) throw e;
+      if (isInterrupting()) throw new InterruptedError();
       await new Promise((r) => setTimeout(r, POLL_MS));
     }
   }

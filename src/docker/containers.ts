@@ -5,9 +5,8 @@ import { createHash } from 'node:crypto';
 import { isInterrupting, onCleanup } from '../cleanup.js';
 import { DiskFullError, ExitCode, InterruptedError, M5devError, PortInUseError, ToolError, isDiskFull, tail } from '../errors.js';
 import { isNotFound } from './client.js';
-import { CLIENT, LABELS, baseLabels } from './labels.js';
+import { CLIENT, CLIENT_HOST, LABELS, baseLabels } from './labels.js';
 import { ensureInstanceNetwork } from './networks.js';
-import { hostname } from 'node:os';
 import { shellQuote } from '../shell.js';
 
 export interface ToolRun {
@@ -185,11 +184,11 @@ export async function listVmContainers(docker: Docker, home: string, instance?: 
 /**
  * Remove the tool containers (a disk conversion, a kernel build) whose m5dev process on this host
  * died without its cleanups (kill -9, power loss): they would go on writing into files the next
- * command owns. Containers of live processes and of other hosts are left alone. Returns how many.
+ * command owns. Containers of live processes and of other machines are left alone. Returns how many.
  */
 export async function sweepOrphanTools(docker: Docker): Promise<number> {
   const list = await docker.listContainers({ all: true, filters: { label: [`${LABELS.role}=tool`, LABELS.client] } });
-  const host = `${hostname()}:`;
+  const host = `${CLIENT_HOST}:`;
   let removed = 0;
   for (const c of list) {
     const client = c.Labels[LABELS.client] ?? '';
