@@ -117,7 +117,7 @@ export async function doctor(i: DoctorInputs): Promise<{ engine?: EngineInfo; ch
   const tag = base ? await i.toolchainTag(engine) : undefined;
   if (tag) {
     const built = await engine.docker.getImage(tag).inspect().then(() => true, () => false);
-    checks.push(built ? { name: 'toolchain image', status: 'ok', detail: tag } : { name: 'toolchain image', status: 'warn', detail: `${tag} not built yet`, hint: 'The first `m5dev up` (or `m5dev image build`) builds it, a few minutes.' });
+    checks.push(built ? { name: 'toolchain image', status: 'ok', detail: tag } : { name: 'toolchain image', status: 'warn', detail: `${tag} not built yet`, hint: 'The first `m5dev up` (or `m5dev image build`) builds it, a few minutes; a toolchain given pinned by digest (--toolchain REF@sha256:…) is pulled instead.' });
   }
   const mode = base ? await engine.filesMode(i.home, i.baseImage) : undefined;
   checks.push(filesCheck(mode));

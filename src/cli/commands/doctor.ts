@@ -25,7 +25,8 @@ export function registerDoctor(program: Command): void {
         connect: connectEngine,
         home: layout().root,
         baseImage: opts.baseImage,
-        toolchainTag: (engine) => toolchainTagOn(engine, opts.baseImage),
+        // A given toolchain (--toolchain, M5DEV_TOOLCHAIN) is the one to look for.
+        toolchainTag: async (engine) => process.env.M5DEV_TOOLCHAIN || (await toolchainTagOn(engine, opts.baseImage)),
         hostSsh: findOnPath('ssh'),
       });
       const ok = res.checks.every((c) => c.status !== 'fail');
