@@ -6,7 +6,7 @@
  */
 import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, posix, resolve } from 'node:path';
-import { M5devError, ExitCode, UsageError } from '../errors.js';
+import { CopyError, UsageError } from '../errors.js';
 import { onCleanup } from '../cleanup.js';
 import { shellQuote } from '../shell.js';
 import type { GuestSsh } from '../ssh/client.js';
@@ -25,12 +25,6 @@ export function copyPlan(src: string, dest: string): CopyPlan {
   const remote = (s ? src : dest).slice(GUEST.length);
   if (remote === '') throw new UsageError('guest: needs a path', 'e.g. guest:/home/ubuntu/src (relative paths start in the guest user\'s home)');
   return s ? { to: 'host', remote, local: dest } : { to: 'guest', local: src, remote };
-}
-
-export class CopyError extends M5devError {
-  constructor(message: string, details: string) {
-    super(message, ExitCode.copyFailed, 'Check the paths (the guest side runs as the guest user `ubuntu`: root-owned places need a path it can write).', details.trim() || undefined);
-  }
 }
 
 /** In the guest: unpack stdin beside the target, then move it into place (a directory into an existing one merges). */

@@ -27,7 +27,7 @@ export interface LockCtx {
   lockPath?: string;
 }
 
-/** Sources from a snapshot archive: its debian archive, and the debian-security one beside it (snapshot.debian.org's layout). Shared with m5dev-install-locked. */
+/** Sources from a snapshot archive: its debian archive, and the debian-security one beside it (snapshot.debian.org's layout). The image build's m5dev-install-locked writes the same lines: keep the two alike. */
 const SNAPSHOT_SOURCES = [
   'rm -f /etc/apt/sources.list.d/*',
   `printf 'deb [check-valid-until=no] %s bookworm main\\ndeb [check-valid-until=no] %s bookworm-updates main\\n' "$snapshot" "$snapshot" > /etc/apt/sources.list`,
