@@ -1,6 +1,5 @@
 /** Global options, read from any (sub)command. */
 import type { Command } from 'commander';
-import { waitingLine, withLock } from '../locks.js';
 import { layout } from '../paths.js';
 
 export interface GlobalOptions {
@@ -14,9 +13,13 @@ export function globalOpts(cmd: Command): GlobalOptions {
   return cmd.optsWithGlobals<GlobalOptions>();
 }
 
-/** Run `fn` holding a lock of this home (an instance's, a cache entry's), as the global options say. */
-export function locked<T>(cmd: Command, resource: string, what: string, fn: () => Promise<T>): Promise<T> {
+/**
+ * Run `fn` holding a lock of this home (an instance's, a cache entry's), as the global options say.
+ * proper-lockfile is loaded here, not at start-up: it costs ~30 ms that `status` and the like need not pay.
+ */
+export async function locked<T>(cmd: Command, resource: string, what: string, fn: () => Promise<T>): Promise<T> {
   const g = globalOpts(cmd);
+  const { waitingLine, withLock } = await import('../locks.js');
   return withLock(layout().root, resource, {
     wait: g.wait !== false,
     what,
