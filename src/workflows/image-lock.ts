@@ -4,15 +4,15 @@
  * that architecture. apt does the resolving in a throwaway container of the base image: what
  * `apt-get install -s` would install there, at which versions, is what the build installs.
  */
-import { readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ListrTask } from 'listr2';
 import { ensureBaseImage } from '../docker/images.js';
 import { runTool } from '../docker/containers.js';
 import { putFiles } from '../engine/archive.js';
-import { LOCK_FILE, diffPackages, formatLock, parseLock, parseSimulation, type PackageChange, type ToolchainLock } from '../docker/toolchain-lock.js';
+import { LOCK_FILE, diffPackages, formatLock, parseSimulation, type PackageChange, type ToolchainLock } from '../docker/toolchain-lock.js';
 import { ImageBuildError } from '../errors.js';
-import { engineTask, type ImageCtx } from './image-build.js';
+import { engineTask, readContextLock, type ImageCtx } from './image-build.js';
 import type { HomeLayout } from '../paths.js';
 
 export interface LockCtx {
@@ -61,7 +61,7 @@ export function lockTasks(): ListrTask<LockCtx>[] {
       title: 'Resolve the packages with apt on the base image',
       task: async (ctx, task) => {
         ctx.lockPath = join(ctx.image.contextDir, LOCK_FILE);
-        const old: ToolchainLock = existsSync(ctx.lockPath) ? parseLock(readFileSync(ctx.lockPath, 'utf8'), ctx.lockPath) : { bases: new Map(), packages: new Map() };
+        const old: ToolchainLock = readContextLock(ctx.image.contextDir) ?? { bases: new Map(), packages: new Map() };
         const snapshot = ctx.snapshot === undefined ? old.snapshot : ctx.snapshot === '-' ? undefined : ctx.snapshot;
         const script = readFileSync(join(ctx.image.contextDir, 'm5dev-tools', 'm5dev-toolchain-packages'));
         const out = await runTool(ctx.image.docker!, {
