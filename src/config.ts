@@ -5,6 +5,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from './errors.js';
+import { checkShares, parseShare, type Share } from './vm/shares.js';
 
 export const SEED_IMAGE_URL =
   'https://cloud-images.ubuntu.com/releases/22.04/release-20240612/ubuntu-22.04-server-cloudimg-arm64.img';
@@ -28,6 +29,8 @@ export interface VmConfig {
    * RAM, saved whole into QEMU's migration stream (a resume then loads every page of it).
    */
   ramFile: boolean;
+  /** Host directories mounted in the guest (vm/shares.ts). */
+  shares: Share[];
 }
 
 export const DEFAULTS: VmConfig = {
@@ -41,12 +44,13 @@ export const DEFAULTS: VmConfig = {
   bootTimeoutSec: 900,
   baseImage: 'debian:bookworm-slim',
   ramFile: true,
+  shares: [],
 };
 
 const SHA256_RE = /^[0-9a-f]{64}$/;
 
 /** Validate a partial config (from JSON or flags); unknown keys and bad values are usage errors. */
-export function parseConfig(raw: unknown, source: string): Partial<VmConfig> {
+export function parseConfig(raw: unknown, source: string, baseDir = process.cwd()): Partial<VmConfig> {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new UsageError(`${source}: expected a JSON object`);
   }
@@ -95,6 +99,20 @@ export function parseConfig(raw: unknown, source: string): Partial<VmConfig> {
         if (typeof value !== 'boolean') throw bad('true or false');
         out.ramFile = value;
         break;
+      case 'shares':
+        if (!Array.isArray(value)) throw bad('a list of "HOST_DIR[:GUEST_PATH]" strings or {"host", "guest"} objects');
+        out.shares = checkShares(
+          value.map((v: unknown) => {
+            if (typeof v === 'string') return parseShare(v, baseDir, source);
+            const o = v as { host?: unknown; guest?: unknown } | null;
+            if (o && typeof o === 'object' && typeof o.host === 'string' && (o.guest === undefined || typeof o.guest === 'string')) {
+              return parseShare(o.guest === undefined ? o.host : `${o.host}:${o.guest}`, baseDir, source);
+            }
+            throw bad('a list of "HOST_DIR[:GUEST_PATH]" strings or {"host", "guest"} objects');
+          }),
+          source,
+        );
+        break;
       case 'baseImage':
         if (typeof value !== 'string' || value.length === 0) throw bad('an image reference');
         out.baseImage = value;
@@ -134,7 +152,7 @@ export function loadConfigFile(dir = process.cwd()): Partial<VmConfig> {
   } catch (e) {
     throw new UsageError(`${file}: not valid JSON (${(e as Error).message})`);
   }
-  return parseConfig(raw, file);
+  return parseConfig(raw, file, dir);
 }
 
 export function resolveConfig(flags: Partial<VmConfig>, file: Partial<VmConfig>): VmConfig {

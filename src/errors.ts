@@ -21,6 +21,7 @@ export const ExitCode = {
   busy: 15,
   diskFull: 16,
   copyFailed: 17,
+  shareFailed: 18,
   interrupted: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -155,6 +156,13 @@ export class InterruptedError extends M5devError {
 export class CopyError extends M5devError {
   constructor(message: string, details: string) {
     super(message, ExitCode.copyFailed, 'Check the paths (the guest side runs as the guest user `ubuntu`: root-owned places need a path it can write).', details.trim() || undefined);
+  }
+}
+
+/** A host directory could not be shared into the guest (`up --share`, m5dev.json "shares"). */
+export class ShareError extends M5devError {
+  constructor(message: string, hint: string, details?: string) {
+    super(message, ExitCode.shareFailed, hint, details);
   }
 }
 

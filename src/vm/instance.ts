@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { INSTANCE_NAME_RE, instanceDir, type HomeLayout } from '../paths.js';
 import { InstanceNotFoundError, UsageError } from '../errors.js';
 import type { InstanceEngine } from '../engine/engine.js';
+import type { Share } from './shares.js';
 
 export interface InstanceState {
   name: string;
@@ -22,6 +23,8 @@ export interface InstanceState {
   seedHash?: string;
   /** Guest RAM is a file in the VM container's tmpfs (`--ram-file`). */
   ramFile?: boolean;
+  /** Host directories mounted in the guest (part of the launch: a suspended guest resumes with them). */
+  shares?: Share[];
   /** The engine the instance's data lives on (absent: created before m5dev recorded it; a local engine). */
   engine?: InstanceEngine;
   /** The toolchain image the VM container runs (its helper image for storage on a volume). */

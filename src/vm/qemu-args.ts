@@ -1,5 +1,6 @@
 /** The QEMU command line, from a pure function (paths are as seen inside the VM container). */
 import type { MachineChoice } from './machine.js';
+import { shareQemuArgs } from './shares.js';
 
 export interface QemuSpec {
   machine: MachineChoice;
@@ -19,6 +20,8 @@ export interface QemuSpec {
    * Absent: anonymous RAM, saved whole into the migration stream.
    */
   ramFile?: string;
+  /** Host directories exported over 9p (vm/shares.ts), as many as there are shares. */
+  shareCount?: number;
   /** Direct kernel boot (skips firmware and bootloader). */
   kernel?: { image: string; append: string; initrd?: string };
 }
@@ -45,6 +48,7 @@ export function qemuArgs(s: QemuSpec): string[] {
     '-netdev', `user,id=net0,hostfwd=tcp::${s.guestSshForward}-:22`,
     '-device', 'virtio-net-device,netdev=net0',
     '-device', 'virtio-rng-device',
+    ...shareQemuArgs(s.shareCount ?? 0),
   ];
   if (s.kernel) {
     // Direct boot: no firmware; QEMU hands the kernel its device tree.

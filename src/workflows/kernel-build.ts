@@ -26,6 +26,7 @@ import { IMAGE_IN_BUILD, KERNELS_MOUNT, RECORD_IN_BUILD, buildName, fragmentName
 import { CACHE_IN_CONTAINER } from '../vm/instance.js';
 import type { HomeStores } from '../engine/instance-storage.js';
 import { shellQuote } from '../shell.js';
+import { guestStampPath, guestTreeCommand, guestTreeName, guestTreeStamp } from '../kernel/guest-tree.js';
 import { progressLine, throttledLines } from './progress.js';
 
 export interface KernelCtx {
@@ -248,6 +249,21 @@ export function kernelTasks(): ListrTask<KernelCtx>[] {
         await publishBuild(ks, record);
         ctx.record = record;
         task.title = `Built ${record.release} in ${ctx.seconds.toFixed(0)} s (Image sha256 ${record.imageSha256.slice(0, 12)}…)`;
+      },
+    },
+    {
+      // Also for a build made before this step existed: it needs only the finished tree.
+      title: 'Guest module tree (modules, modules.dep, a build tree with arm64 host programs)',
+      task: async (ctx, task) => {
+        const rec = ctx.record!;
+        const ks = ctx.stores!.kernels;
+        const stamp = (await ks.read(`${guestTreeName(rec)}/${guestStampPath(rec.release)}`))?.toString('utf8').trim();
+        if (stamp === guestTreeStamp(rec)) {
+          task.skip(`cached: /lib/modules/${rec.release} and its build tree for the guest`);
+          return;
+        }
+        await tool(ctx, 'Making the guest module tree', guestTreeCommand(rec).map(shellQuote).join(' '), [guestTreeName(rec)]);
+        task.title = `Guest module tree: /lib/modules/${rec.release}, build → /usr/src/linux-headers-${rec.release} (host programs for arm64)`;
       },
     },
   ];

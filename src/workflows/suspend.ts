@@ -13,6 +13,7 @@ import { qmp } from '../vm/qmp.js';
 import { SAVED_FORMAT, commitSaved, saveSteps, dropSaved, guestStamps } from '../vm/saved-state.js';
 import type { LiveInstance } from './running.js';
 import { stopInstance } from './down.js';
+import { mountShares, unmountShares } from './guest-shares.js';
 
 export interface SuspendResult {
   name: string;
@@ -34,7 +35,18 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
   // a changed disk), the disk still holds everything written before the suspend.
   const sync = await live.ssh.capture(['sync'], { connectTimeoutSec: 10, timeoutMs: 120_000 }).catch(() => undefined);
   const synced = sync?.exitCode === 0;
-  const resumeGuest = () => qmp(docker, container.id, IN_CONTAINER.qmp, [{ execute: 'migrate_cancel' }, { execute: 'cont' }], 20).catch(() => undefined);
+  // QEMU will not save a guest with a 9p export mounted: unmount, and mount again if the save fails.
+  const shares = live.state.shares ?? [];
+  if (shares.length) {
+    await unmountShares(live.ssh, shares).catch(async (e: unknown) => {
+      await mountShares(live.ssh, shares).catch(() => undefined); // those unmounted before the busy one
+      throw e;
+    });
+  }
+  const resumeGuest = async () => {
+    await qmp(docker, container.id, IN_CONTAINER.qmp, [{ execute: 'migrate_cancel' }, { execute: 'cont' }], 20).catch(() => undefined);
+    if (shares.length) await mountShares(live.ssh, shares).catch(() => undefined);
+  };
   const undo = onCleanup('cancel suspend', async () => {
     await resumeGuest();
     await dropSaved(storage);

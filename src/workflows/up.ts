@@ -3,7 +3,10 @@ import { randomUUID } from 'node:crypto';
 import type { ListrTask } from 'listr2';
 import type { VmConfig } from '../config.js';
 import type Docker from 'dockerode';
-import { DownloadError, PortInUseError, UsageError } from '../errors.js';
+import { CopyError, DownloadError, PortInUseError, ShareError, UsageError } from '../errors.js';
+import { existsSync, statSync } from 'node:fs';
+import { containerPath, sameShares } from '../vm/shares.js';
+import { mountShares } from './guest-shares.js';
 import { MESSAGES } from '../messages.js';
 import { imageTasks, newImageCtx, type ImageCtx } from './image-build.js';
 import type { HomeLayout } from '../paths.js';
@@ -17,10 +20,14 @@ import type { FileStamp, Storage } from '../engine/storage.js';
 import { blobStorage, existingInstanceStorage, instanceStorage, kernelStorage } from '../engine/instance-storage.js';
 import { KERNELS_MOUNT } from '../kernel/cache.js';
 import { guestSsh } from '../ssh/guest.js';
+import type { GuestSsh } from '../ssh/client.js';
+import { PassThrough } from 'node:stream';
+import { shellQuote } from '../shell.js';
+import { GUEST_INSTALL_SCRIPT, guestStampPath } from '../kernel/guest-tree.js';
 import { checkError, storageDiskCheck } from '../engine/doctor.js';
 import { chooseMachine, type MachineChoice } from '../vm/machine.js';
 import { GUEST_SSH_FORWARD, qemuArgs } from '../vm/qemu-args.js';
-import { containerLogs, forceRemove, listVmContainers, startVmContainer, vmContainerName, type VmContainerInfo } from '../docker/containers.js';
+import { containerLogs, execPipe, forceRemove, listVmContainers, startVmContainer, vmContainerName, type VmContainerInfo } from '../docker/containers.js';
 import { firstFreePort, isPortFree } from '../vm/ports.js';
 import { lastConsoleLine, waitForSsh } from '../vm/readiness.js';
 import { isInterrupting, onCleanup } from '../cleanup.js';
@@ -35,6 +42,8 @@ export interface KernelBoot {
   image: string;
   release: string;
   append: string;
+  /** The build's guest module tree (kernel/guest-tree.ts) as the VM container sees it, if it was made. */
+  guestTree?: { dir: string; stamp: string };
 }
 
 export interface UpCtx {
@@ -143,6 +152,10 @@ export function upTasks(): ListrTask<UpCtx>[] {
           const now = ctx.state?.kernel ? `kernel ${ctx.state.kernel}` : "the image's own kernel";
           throw new UsageError(`instance ${ctx.name} is running ${now}`, `Stop it first: \`m5dev down${ctx.name === 'default' ? '' : ` --name ${ctx.name}`}\`, then run up again.`);
         }
+        if (live && ctx.explicit.has('shares') && !sameShares(ctx.config.shares, ctx.state?.shares)) {
+          throw new UsageError(`instance ${ctx.name} is running with other shares`, `Stop it first: \`m5dev down${ctx.name === 'default' ? '' : ` --name ${ctx.name}`}\`, then run up again with the shares you want (a suspended guest resumes with the shares it had).`);
+        }
+        if (live) ctx.config = { ...ctx.config, shares: ctx.state?.shares ?? [] };
         if (live) {
           ctx.running = live;
           ctx.containerId = live.id;
@@ -160,6 +173,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
         if (ctx.state && ctx.state.disk !== ctx.config.disk && ctx.stored!.has(diskName(ctx.state.disk))) {
           throw new UsageError(`instance ${ctx.name} was created with --disk ${ctx.state.disk}`, `Run \`m5dev destroy --name ${ctx.name}\` first to change the disk kind.`);
         }
+        checkShareable(ctx);
         task.title = `Instance ${ctx.name}${live ? ' (running)' : suspended ? ' (suspended)' : ctx.state ? ' (stopped)' : ' (new)'}`;
       },
     },
@@ -272,6 +286,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
         const storage = ctx.storage!;
         const binds = [storage.bind('/instance'), ctx.blobs!.bind(CACHE_IN_CONTAINER, true)];
         if (ctx.kernel) binds.push(ctx.kernels!.bind(KERNELS_MOUNT, true));
+        for (const [i, share] of ctx.config.shares.entries()) binds.push(`${share.host}:${containerPath(i)}`);
         const cmd = qemuArgs({
           machine: ctx.machine,
           cpus: ctx.config.cpus,
@@ -285,6 +300,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
           qmpSocket: IN_CONTAINER.qmp,
           ramFile: ctx.config.ramFile ? RAM_TMPFS.file : undefined,
           kernel: ctx.kernel ? { image: ctx.kernel.image, append: ctx.kernel.append } : undefined,
+          shareCount: ctx.config.shares.length,
         });
         const key = launchKey({ image: ctx.image.tag!, cmd, binds });
         const view = await viewSaved(storage);
@@ -303,6 +319,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
           kernel: ctx.kernel?.release,
           kernelVersion: ctx.kernel?.version,
           ramFile: ctx.config.ramFile,
+          shares: ctx.config.shares.length ? ctx.config.shares : undefined,
           image: ctx.image.tag,
           engine: { host: engine.endpoint.host, context: engine.endpoint.context, files: ctx.filesMode! },
           launchKey: key,
@@ -352,7 +369,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
       title: 'Wait for SSH with the pinned host key',
       task: async (ctx, task) => {
         const docker = ctx.image.docker!;
-        const ssh = guestSsh(ctx.files, ctx.state!, ctx.sshPort!, { docker, id: ctx.containerId! });
+        const ssh = upSsh(ctx);
         const storage = ctx.storage!;
         const via = storage.localDir ? undefined : { id: ctx.containerId!, mountedAt: '/instance' };
         ctx.bootSeconds = await waitForSsh({
@@ -372,7 +389,52 @@ export function upTasks(): ListrTask<UpCtx>[] {
         task.title = `SSH ready (${ctx.bootSeconds.toFixed(1)} s${ctx.resumed ? ', resumed' : ''})`;
       },
     },
+    {
+      title: 'Kernel modules and build tree in the guest',
+      skip: (ctx) => (ctx.kernel ? false : "the image's own kernel"),
+      task: async (ctx, task) => {
+        const kernel = ctx.kernel!;
+        const stampPath = `/${guestStampPath(kernel.release)}`;
+        const ssh = upSsh(ctx);
+        const inGuest = (await ssh.capture(['cat', stampPath], { timeoutMs: 30_000 })).stdout.trim();
+        if (!kernel.guestTree) {
+          ctx.notes.push(`no /lib/modules/${kernel.release} for the guest: run \`m5dev kernel build --version ${kernel.version}\` to make it`);
+          task.skip(`the build of ${kernel.release} has no guest module tree (made by \`m5dev kernel build\`)`);
+          return;
+        }
+        if (inGuest === kernel.guestTree.stamp) {
+          task.skip(`already in the guest: /lib/modules/${kernel.release}, build → /usr/src/linux-headers-${kernel.release}`);
+          return;
+        }
+        await installGuestTree(ctx.image.docker!, ctx.containerId!, ssh, kernel);
+        task.title = `Installed /lib/modules/${kernel.release} (modules.dep) and its build tree in the guest`;
+      },
+    },
+    {
+      title: 'Mount the shared directories in the guest',
+      skip: (ctx) => (ctx.config.shares.length ? false : 'no shares (up --share HOST_DIR[:GUEST_PATH])'),
+      task: async (ctx, task) => {
+        ctx.notes.push(...(await mountShares(upSsh(ctx), ctx.config.shares)));
+        task.title = `Shared ${ctx.config.shares.map((s) => `${s.host} → ${s.guest}`).join(', ')} (9p)`;
+      },
+    },
   ];
+}
+
+function upSsh(ctx: UpCtx): GuestSsh {
+  return guestSsh(ctx.files, ctx.state!, ctx.sshPort!, { docker: ctx.image.docker!, id: ctx.containerId! });
+}
+
+/** The kernel storage's guest tree, packed in the VM container (which mounts it), unpacked in the guest. */
+async function installGuestTree(docker: Docker, containerId: string, ssh: GuestSsh, kernel: KernelBoot): Promise<void> {
+  const stream = new PassThrough();
+  const [packed, unpacked] = await Promise.all([
+    execPipe(docker, containerId, ['tar', '-cz', '-C', kernel.guestTree!.dir, 'lib', 'usr'], { output: stream }),
+    ssh.pipe([`sudo -n sh -c ${shellQuote(GUEST_INSTALL_SCRIPT)} m5dev-kernel-tree ${shellQuote(kernel.release)}`], { input: stream }),
+  ]);
+  if (packed.exitCode !== 0 || unpacked.exitCode !== 0) {
+    throw new CopyError(`installing /lib/modules/${kernel.release} in the guest failed`, `${packed.stderr}${unpacked.stderr}`.trim());
+  }
 }
 
 /**
@@ -394,6 +456,21 @@ async function openStorages(ctx: UpCtx): Promise<void> {
   await Promise.all([ctx.storage.ensure(), ctx.blobs.ensure()]);
 }
 
+/** Shares need the engine to see this machine's directories, and the directories to exist. */
+function checkShareable(ctx: UpCtx): void {
+  const shares = ctx.config.shares;
+  if (shares.length === 0) return;
+  if (ctx.filesMode !== 'shared') {
+    throw new ShareError(
+      `the engine ${ctx.image.engine!.endpoint.host} cannot see this machine's files, so it cannot share ${shares[0]!.host}`,
+      'Copy the tree in and out instead: `m5dev cp DIR guest:PATH` and `m5dev cp guest:PATH DIR` (see docs/any-engine.md), or use a local engine.',
+    );
+  }
+  for (const s of shares) {
+    if (!existsSync(s.host) || !statSync(s.host).isDirectory()) throw new ShareError(`${s.host} is not a directory`, 'Share an existing directory: --share HOST_DIR[:GUEST_PATH].');
+  }
+}
+
 /** Pure: the machine settings a suspended instance was saved with, for those not given explicitly. */
 export function suspendedSettings(state: InstanceState, explicit: ReadonlySet<keyof VmConfig>): Partial<VmConfig> {
   const keep: Partial<VmConfig> = {};
@@ -402,6 +479,7 @@ export function suspendedSettings(state: InstanceState, explicit: ReadonlySet<ke
   if (!explicit.has('cpu') && state.cpu) keep.cpu = state.cpu;
   if (!explicit.has('accel') && (state.accel === 'kvm' || state.accel === 'tcg')) keep.accel = state.accel;
   if (!explicit.has('ramFile')) keep.ramFile = state.ramFile === true;
+  if (!explicit.has('shares')) keep.shares = state.shares ?? [];
   return keep;
 }
 

@@ -22,6 +22,7 @@ interface UpFlags {
   baseImage?: string;
   kernel?: string;
   ramFile?: boolean;
+  share?: string[];
   resume: boolean;
 }
 
@@ -40,6 +41,7 @@ export function flagsToConfig(f: UpFlags): Partial<VmConfig> {
       bootTimeoutSec: f.bootTimeout,
       baseImage: f.baseImage,
       ramFile: f.ramFile,
+      shares: f.share,
     },
     'command line',
   );
@@ -64,6 +66,7 @@ export function registerUp(program: Command): void {
     .option('--kernel <version>', 'direct-boot the kernel built by `m5dev kernel build --version <version>`')
     .option('--ram-file', 'guest RAM is a file in the VM container\'s tmpfs, so `m5dev suspend`/`up` save and load only the device state and copy the RAM file (default)')
     .option('--no-ram-file', 'guest RAM is ordinary memory, saved whole into QEMU\'s migration stream on suspend (slower resume)')
+    .option('--share <HOST_DIR[:GUEST_PATH]>', 'mount a host directory in the guest, writable (repeatable; default guest path /home/ubuntu/<name>; replaces m5dev.json "shares"); needs an engine that sees this machine\'s files', (v: string, acc: string[] = []) => [...acc, v])
     .option('--no-resume', 'boot afresh, discarding the memory saved by `m5dev suspend` (the disk was synced when it suspended)')
     .action(async (flags: UpFlags, cmd: Command) => {
       const g = globalOpts(cmd);
@@ -83,6 +86,7 @@ export function registerUp(program: Command): void {
         accel: done.state?.accel,
         cpu: done.state?.cpu,
         kernel: done.kernel?.release ?? null,
+        shares: done.config.shares,
         bootSeconds: done.bootSeconds,
         alreadyRunning: Boolean(done.running),
         resumed: Boolean(done.resumed),

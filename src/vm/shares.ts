@@ -1,0 +1,122 @@
+/**
+ * Host directories shared into the guest (`up --share HOST[:GUEST]`, m5dev.json "shares"): each is
+ * bind-mounted into the VM container, exported by QEMU's 9p server (virtio-9p over MMIO) and
+ * mounted by `up` in the guest. 9p rather than virtiofs: QEMU 7.2's vhost-user-fs device cannot be
+ * migrated at all, so a guest with one could never be suspended, while a 9p export blocks
+ * migration only while it is mounted (suspend unmounts, up mounts again); and 9p needs no second
+ * daemon in the container. Pure, apart from nothing: the guest scripts run over SSH in up/suspend.
+ */
+import { isAbsolute, posix, resolve } from 'node:path';
+import { UsageError } from '../errors.js';
+import { GUEST_USER } from './cloud-config.js';
+
+export interface Share {
+  /** Absolute path on the client (the engine must see it: a local engine sharing our files). */
+  host: string;
+  /** Absolute path in the guest. */
+  guest: string;
+}
+
+/** Where the VM container sees share i, and the 9p mount tag the guest mounts it by. */
+export const SHARES_IN_CONTAINER = '/shares';
+export const shareTag = (i: number): string => `m5dev${i}`;
+export const containerPath = (i: number): string => `${SHARES_IN_CONTAINER}/${i}`;
+
+const GUEST_HOME = `/home/${GUEST_USER}`;
+/** Guest places a share must not cover: the system, and where m5dev installs a kernel's modules. */
+const RESERVED = ['/', '/bin', '/boot', '/dev', '/etc', '/lib', '/lib/modules', '/proc', '/root', '/run', '/sbin', '/sys', '/tmp', '/usr', '/var', GUEST_HOME];
+
+/**
+ * `HOST[:GUEST]`: HOST relative to `baseDir` (the working directory, or m5dev.json's directory);
+ * GUEST absolute, or relative to the guest user's home; default the guest user's home/<HOST's name>.
+ */
+export function parseShare(spec: string, baseDir: string, source: string): Share {
+  const colon = spec.indexOf(':');
+  const hostPart = colon < 0 ? spec : spec.slice(0, colon);
+  const guestPart = colon < 0 ? '' : spec.slice(colon + 1);
+  if (hostPart === '') throw new UsageError(`${source}: share ${JSON.stringify(spec)} names no host directory`, 'Give HOST_DIR[:GUEST_PATH], e.g. --share .:/home/ubuntu/m5');
+  const host = resolve(baseDir, hostPart);
+  const name = posix.basename(host.replace(/\\/g, '/'));
+  const raw = guestPart === '' ? `${GUEST_HOME}/${name}` : guestPart;
+  const guest = posix.normalize(posix.isAbsolute(raw) ? raw : `${GUEST_HOME}/${raw}`).replace(/(.)\/+$/, '$1');
+  if (!isAbsolute(host)) throw new UsageError(`${source}: share host path ${hostPart} is not a path`);
+  if (RESERVED.includes(guest)) throw new UsageError(`${source}: a share cannot cover ${guest} in the guest`, `Mount it below, e.g. ${GUEST_HOME}/${name}.`);
+  if (/[\s,]/.test(guest)) throw new UsageError(`${source}: the guest path ${JSON.stringify(guest)} has a space or comma`, 'Pick a guest path without them (the host path may have them).');
+  return { host, guest };
+}
+
+/** Two shares on one guest path, or one inside another, cannot both be mounted as asked. */
+export function checkShares(shares: Share[], source: string): Share[] {
+  for (const [i, a] of shares.entries()) {
+    for (const b of shares.slice(i + 1)) {
+      if (a.guest === b.guest || b.guest.startsWith(`${a.guest}/`) || a.guest.startsWith(`${b.guest}/`)) {
+        throw new UsageError(`${source}: shares ${a.host} and ${b.host} overlap in the guest (${a.guest}, ${b.guest})`);
+      }
+    }
+  }
+  return shares;
+}
+
+export const sameShares = (a: Share[] = [], b: Share[] = []): boolean =>
+  a.length === b.length && a.every((s, i) => s.host === b[i]!.host && s.guest === b[i]!.guest);
+
+/** QEMU's side: one 9p export and device per share (paths as the VM container sees them). */
+export function shareQemuArgs(count: number): string[] {
+  const args: string[] = [];
+  for (let i = 0; i < count; i++) {
+    // security_model=none: files keep the owners the host gives them; what the guest creates is
+    // chowned to its user where the engine allows it (a rootless engine or Docker Desktop may not).
+    args.push('-fsdev', `local,id=fsdev${i},path=${containerPath(i)},security_model=none`, '-device', `virtio-9p-device,fsdev=fsdev${i},mount_tag=${shareTag(i)}`);
+  }
+  return args;
+}
+
+/** 9p mount options: coherent with edits on the host (no cache), the largest virtio message size. */
+export const MOUNT_OPTIONS = 'trans=virtio,version=9p2000.L,msize=512000,cache=none';
+
+/**
+ * Guest script (root): mount each `TAG DIR` pair of the arguments unless mounted already, and print
+ * `UID DIR` for each whose owner is not the guest user. Exits 3 when the kernel has no 9p over virtio.
+ */
+export const MOUNT_SCRIPT = `set -e
+modprobe -q 9pnet_virtio 2>/dev/null || true
+modprobe -q 9p 2>/dev/null || true
+if ! grep -qw 9p /proc/filesystems; then echo "the guest kernel $(uname -r) has no 9p file system" >&2; exit 3; fi
+user_uid=$(id -u ${GUEST_USER})
+while [ $# -ge 2 ]; do
+  tag=$1; dir=$2; shift 2
+  if ! mountpoint -q "$dir"; then
+    mkdir -p "$dir"
+    mount -t 9p -o ${MOUNT_OPTIONS} "$tag" "$dir"
+  fi
+  owner=$(stat -c %u "$dir")
+  [ "$owner" = "$user_uid" ] || echo "$owner $dir"
+done`;
+
+/** Pure: MOUNT_SCRIPT's lines (shares whose owner is not the guest user) as notes for the user. */
+export function ownerNotes(stdout: string): string[] {
+  return stdout
+    .split('\n')
+    .map((l) => /^(\d+) (.+)$/.exec(l.trim()))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map(([, uid, dir]) => `share ${dir} belongs to uid ${uid} on the host, not to ${GUEST_USER}: the guest user writes there only where its permissions allow (9p shows the host's owners; chown it on the host to uid 1000, or use sudo)`);
+}
+
+/**
+ * Guest script (root): unmount the given dirs (QEMU refuses to save a guest with a 9p export
+ * mounted). Exits 4 naming what still uses one.
+ */
+export const UNMOUNT_SCRIPT = `set -e
+for dir in "$@"; do
+  mountpoint -q "$dir" || continue
+  sync
+  if ! umount "$dir" 2>/dev/null; then
+    echo "the share $dir is in use in the guest:" >&2
+    (fuser -vm "$dir" 2>&1 || ls -l /proc/[0-9]*/cwd 2>/dev/null | grep -F " $dir" || true) >&2
+    exit 4
+  fi
+done`;
+
+export function mountArgs(shares: Share[]): string[] {
+  return shares.flatMap((s, i) => [shareTag(i), s.guest]);
+}

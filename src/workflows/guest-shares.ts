@@ -1,0 +1,36 @@
+/** Mount and unmount the instance's shares in the running guest, over its SSH (see vm/shares.ts). */
+import { ShareError, VmStateError } from '../errors.js';
+import { shellQuote } from '../shell.js';
+import type { GuestSsh } from '../ssh/client.js';
+import { MOUNT_SCRIPT, UNMOUNT_SCRIPT, mountArgs, ownerNotes, type Share } from '../vm/shares.js';
+
+const asRoot = (script: string, args: string[]) => [`sudo -n sh -c ${shellQuote(script)} m5dev-shares ${args.map(shellQuote).join(' ')}`];
+
+/**
+ * Mount every share not mounted yet (at boot, after a resume, and idempotently on a running guest);
+ * returns notes on shares the guest user does not own.
+ */
+export async function mountShares(ssh: GuestSsh, shares: Share[]): Promise<string[]> {
+  const res = await ssh.capture(asRoot(MOUNT_SCRIPT, mountArgs(shares)), { timeoutMs: 60_000 });
+  if (res.exitCode === 3) {
+    throw new ShareError(
+      `cannot mount the shares: ${res.stderr.trim()}`,
+      'Boot a kernel with 9p over virtio (Ubuntu\'s cloud images have it; so does `m5dev kernel build` + `up --kernel VERSION`), or copy with `m5dev cp DIR guest:PATH`.',
+    );
+  }
+  if (res.exitCode !== 0) throw new ShareError('mounting the shares in the guest failed', 'See the guest\'s message above; `m5dev ssh` to look (dmesg).', res.stderr.trim());
+  return ownerNotes(res.stdout);
+}
+
+/** Unmount them before QEMU saves the guest: it refuses to save one with a 9p export mounted. */
+export async function unmountShares(ssh: GuestSsh, shares: Share[]): Promise<void> {
+  const res = await ssh.capture(asRoot(UNMOUNT_SCRIPT, shares.map((s) => s.guest)), { timeoutMs: 60_000 });
+  if (res.exitCode === 4) {
+    throw new VmStateError(
+      'cannot suspend: a share is in use in the guest',
+      res.stderr.trim(),
+      'Leave the shared directory (shells and programs whose working directory is in it) and suspend again; the guest keeps running.',
+    );
+  }
+  if (res.exitCode !== 0) throw new VmStateError('unmounting the shares before the save failed; the guest keeps running', res.stderr.trim());
+}
