@@ -15,7 +15,7 @@ export async function mountShares(ssh: GuestSsh, shares: Share[]): Promise<strin
   if (res.exitCode === 3) {
     throw new ShareError(
       `cannot mount the shares: ${res.stderr.trim()}`,
-      'Boot a kernel with 9p over virtio (Ubuntu\'s cloud images have it; so does `m5dev kernel build` + `up --kernel VERSION`), or copy with `m5dev cp DIR guest:PATH`.',
+      'The guest is up without the shares. Boot a kernel with 9p over virtio (Ubuntu\'s cloud images have it; so does `m5dev kernel build` + `up --kernel VERSION`): `m5dev down`, then up again; or copy with `m5dev cp DIR guest:PATH`.',
     );
   }
   if (res.exitCode !== 0) throw new ShareError('mounting the shares in the guest failed', 'See the guest\'s message above; `m5dev ssh` to look (dmesg).', res.stderr.trim());

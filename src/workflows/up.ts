@@ -414,7 +414,14 @@ export function upTasks(): ListrTask<UpCtx>[] {
       title: 'Mount the shared directories in the guest',
       skip: (ctx) => (ctx.config.shares.length ? false : 'no shares (up --share HOST_DIR[:GUEST_PATH])'),
       task: async (ctx, task) => {
-        ctx.notes.push(...(await mountShares(upSsh(ctx), ctx.config.shares)));
+        try {
+          ctx.notes.push(...(await mountShares(upSsh(ctx), ctx.config.shares)));
+        } catch (e) {
+          // The guest runs on without them: the instance stops asking for them (a later up, a suspend).
+          ctx.state = { ...ctx.state!, shares: undefined };
+          writeState(ctx.files, ctx.state);
+          throw e;
+        }
         task.title = `Shared ${ctx.config.shares.map((s) => `${s.host} → ${s.guest}`).join(', ')} (9p)`;
       },
     },

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { cli, ROOT, startCli, type CliResult } from '../helpers/cli.js';
 import { withLock } from '../../src/locks.js';
@@ -52,6 +53,12 @@ afterAll(async () => {
   await mirror?.close();
   if (kt) rmSync(kt.dir, { recursive: true, force: true });
 });
+
+/** In the guest: dpkg -i the shared .debs not installed at that version (gcc, make, libc6-dev and their dependencies). */
+const INSTALL_DEBS = `cd /opt/debs && sha256sum -c --quiet SHA256SUMS && n=""; for d in *.deb; do
+  p=$(dpkg-deb -f "$d" Package); v=$(dpkg-deb -f "$d" Version)
+  [ "$(dpkg-query -W -f='\${Version}' "$p" 2>/dev/null)" = "$v" ] || n="$n $d"
+done; sudo dpkg -i $n >/dev/null && gcc --version >/dev/null && make --version >/dev/null`;
 
 const filesIn = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
 const kernelArgs = (version: string, sha256 = kt.sha256) => ['kernel', 'build', '--version', version, '--kernel-url', kernelUrl, '--kernel-sha256', sha256];
@@ -196,6 +203,66 @@ describe('the module loop on the cross-built kernel', () => {
     rmSync(src, { recursive: true, force: true });
   }, 600_000);
 
+  it("the seed's guest workflow: the tree shared from the host, built in the guest against /lib/modules/$(uname -r)/build, make install, modprobe", async () => {
+    // The guest's compiler: Debian's arm64 gcc and make, handed in through a second share.
+    const debs = execFileSync('bash', [join(ROOT, 'scripts', 'guest-cc-debs.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+    // The user's tree, owned like a Linux laptop user's files (uid 1000, the guest user's uid).
+    const work = mkdtempSync(join(tmpdir(), 'm5dev share '));
+    cpSync(join(ROOT, 'module'), work, { recursive: true });
+    execFileSync('chown', ['-R', '1000:1000', work]);
+    try {
+      expect((await cli(['down', '--name', NAME], env)).code).toBe(0);
+      const up = await cli(['--json', 'up', '--name', NAME, '--kernel', kt.version, '--ssh-port', String(port), '--boot-timeout', '600', '--share', `${work}:m5`, '--share', `${debs}:/opt/debs`], env);
+      expect(up.code, up.stderr).toBe(0);
+      const upJson = JSON.parse(up.stdout) as { notes: string[] };
+      expect(upJson).toMatchObject({ kernel: kt.version, shares: [{ host: work, guest: '/home/ubuntu/m5' }, { host: debs, guest: '/opt/debs' }] });
+      // The debs belong to root here: the guest user is told it may not write there (the tree is its own).
+      expect(upJson.notes).toEqual([expect.stringMatching(/^share \/opt\/debs belongs to uid 0 on the host, not to ubuntu/)]);
+      // /lib/modules/V: modules_install's files, and build → a tree whose host programs run here (arm64).
+      const tree = await cli(['exec', '--name', NAME, '--', 'm=/lib/modules/$(uname -r); readlink $m/build; ls $m/modules.dep $m/modules.builtin >/dev/null && echo deps; $m/build/scripts/basic/fixdep 2>&1 | head -1'], env);
+      expect(tree.stdout.trim().split('\n')).toEqual([`/usr/src/linux-headers-${kt.version}`, 'deps', 'Usage: fixdep <depfile> <target> <cmdline>']);
+      const cc = await cli(['exec', '--name', NAME, '--', INSTALL_DEBS], env);
+      expect(cc.code, cc.stderr).toBe(0);
+      // Exactly the seed's and gem5_bridge's steps, as the guest user, in the shared tree.
+      const built = await cli(['exec', '--name', NAME, '--', 'cd ~/m5 && make && sudo make install && sudo modprobe m5 gem5_bridge_baseaddr=0x10010000 && make test && ./m5_test && /sbin/modinfo -F vermagic m5 && grep "^m5/m5.ko:" /lib/modules/$(uname -r)/modules.dep'], env);
+      expect(built.code, `${built.stdout}\n${built.stderr}`).toBe(0);
+      expect(built.stdout).toMatch(/^1\.\.6$/m);
+      expect(built.stdout).not.toMatch(/^not ok/m);
+      expect(built.stdout).toMatch(new RegExp(`^${kt.version.replace(/\./g, '\\.')} SMP mod_unload aarch64`, 'm'));
+      // What the guest built is on the host, as the guest user's files.
+      expect(statSync(join(work, 'm5.ko')).uid).toBe(1000);
+      // Host edits show in the guest at once; guest writes show on the host.
+      writeFileSync(join(work, 'from host.txt'), 'edited on the host\n');
+      const seen = await cli(['exec', '--name', NAME, '--', "cat '/home/ubuntu/m5/from host.txt'; echo written in the guest > ~/m5/from-guest.txt"], env);
+      expect(seen.stdout).toBe('edited on the host\n');
+      expect(readFileSync(join(work, 'from-guest.txt'), 'utf8')).toBe('written in the guest\n');
+      // A shell inside the share keeps it mounted: suspend refuses, and the guest runs on with its shares.
+      const busy = startCli(['exec', '--name', NAME, '--', 'cd ~/m5 && sleep 60'], env);
+      await new Promise((r) => setTimeout(r, 3000));
+      const refused = await cli(['suspend', '--name', NAME], env);
+      busy.child.kill();
+      await busy.done;
+      expect(refused.code).toBe(13);
+      expect(refused.stderr).toMatch(/a share is in use in the guest[\s\S]*\/home\/ubuntu\/m5/);
+      expect((await cli(['exec', '--name', NAME, '--', 'sudo pkill -x sleep; mountpoint -q ~/m5 && mountpoint -q /opt/debs && echo mounted'], env)).stdout).toBe('mounted\n');
+      // Suspend → (the host edits meanwhile) → up: the resumed guest has its shares again.
+      expect((await cli(['suspend', '--name', NAME], env)).code).toBe(0);
+      writeFileSync(join(work, 'while suspended.txt'), 'still shared\n');
+      const resumed = await cli(['--json', 'up', '--name', NAME], env);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      expect(JSON.parse(resumed.stdout)).toMatchObject({ resumed: true, kernel: kt.version });
+      const after = await cli(['exec', '--name', NAME, '--', "cat '/home/ubuntu/m5/while suspended.txt'; grep -c '^m5 ' /proc/modules"], env);
+      expect(after.stdout).toBe('still shared\n1\n');
+      expect((await cli(['exec', '--name', NAME, '--', 'sudo rmmod m5'], env)).code).toBe(0);
+    } finally {
+      // Back to the instance the next tests expect: the built kernel, RAM in the saved stream, no shares.
+      await cli(['down', '--name', NAME], env);
+      rmSync(work, { recursive: true, force: true });
+      const again = await cli(['up', '--name', NAME, '--kernel', kt.version, '--no-ram-file', '--ssh-port', String(port), '--boot-timeout', '600'], env);
+      expect(again.code, again.stderr).toBe(0);
+    }
+  }, 1_200_000);
+
   it('suspend/resume keeps the booted kernel and the loaded module; a damaged saved state boots afresh', async () => {
     expect((await cli(['module', 'load', '--name', NAME], env)).code).toBe(0);
     const sus = await cli(['--json', 'suspend', '--name', NAME], env);
@@ -227,8 +294,12 @@ describe('the module loop on the cross-built kernel', () => {
   it('refuses to load into a guest running another kernel', async () => {
     expect((await cli(['down', '--name', NAME], env)).code).toBe(0);
     // No --disk: an existing instance keeps the disk kind it was created with (overlay).
-    const up = await cli(['up', '--name', NAME, '--image-url', `${images.url}/${fx.image}`, '--ssh-port', String(port), '--boot-timeout', '600'], env);
-    expect(up.code, up.stderr).toBe(0);
+    // The fixture's own kernel (Debian's cloud kernel) has no 9p: a share fails clearly, the guest runs on.
+    const up = await cli(['up', '--name', NAME, '--image-url', `${images.url}/${fx.image}`, '--ssh-port', String(port), '--boot-timeout', '600', '--share', ROOT], env);
+    expect(up.code, up.stderr).toBe(18);
+    expect(up.stderr).toMatch(/cannot mount the shares: the guest kernel \S+ has no 9p file system/);
+    expect(up.stderr).not.toMatch(/\n\s+at /);
+    expect((await cli(['up', '--name', NAME], env)).code).toBe(0); // the instance no longer asks for the share
     const implicit = await cli(['module', 'load', '--name', NAME], env);
     expect(implicit.code).toBe(2);
     expect(implicit.stderr).toMatch(/runs its image's own kernel/);
