@@ -5,14 +5,13 @@
  * image crosses the client↔engine link once, verified there; SSH goes through the Engine API.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rmSync } from 'node:fs';
 import { kernelTarball, kernelTestHome, type KernelTarball } from '../helpers/kernel.js';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import type Docker from 'dockerode';
-import { cli, startCli } from '../helpers/cli.js';
+import { cli, ROOT, startCli } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { containersOn, engineFixture, startRemoteEngine, stopRemoteEngine, volumesOfHome } from '../helpers/engines.js';
 
@@ -64,6 +63,11 @@ describe('a remote engine (tcp://, its own filesystem and network)', () => {
   }, 900_000);
 
   it('boots the fixture with the default raw disk; disks live on the engine, keys on the client', async () => {
+    // This engine cannot see the client's directories: a share is refused before anything boots, pointing at cp.
+    const shared = await cli(['up', '--image-url', imageUrl, '--share', ROOT], env);
+    expect(shared.code, shared.stderr).toBe(18);
+    expect(shared.stderr).toMatch(/cannot see this machine's files, so it cannot share/);
+    expect(shared.stderr).toMatch(/m5dev cp DIR guest:PATH/);
     const res = await cli(['--json', 'up', '--image-url', imageUrl, '--boot-timeout', '600'], env);
     expect(res.code, res.stderr).toBe(0);
     expect(JSON.parse(res.stdout)).toMatchObject({ accel: 'tcg', cpu: 'cortex-a57', resumed: false });
@@ -220,8 +224,9 @@ describe('the module loop on a remote engine', () => {
   it('direct-boots that kernel on the remote engine and runs the module test there', async () => {
     const up = await cli(['up', '--name', NAME, '--kernel', kt.version, '--image-url', imageUrl, '--disk', 'overlay', '--ssh-port', '5641', '--boot-timeout', '600'], kenv);
     expect(up.code, up.stderr).toBe(0);
-    const uname = await cli(['exec', '--name', NAME, '--', 'uname', '-r'], kenv);
-    expect(uname.stdout.trim()).toBe(kt.version);
+    // The build's guest module tree came along from the engine's volume: /lib/modules/V and its build tree.
+    const uname = await cli(['exec', '--name', NAME, '--', 'uname -r; readlink /lib/modules/$(uname -r)/build'], kenv);
+    expect(uname.stdout.trim().split('\n')).toEqual([kt.version, `/usr/src/linux-headers-${kt.version}`]);
     const res = await cli(['--json', 'module', 'test', '--name', NAME], kenv);
     expect(res.code, `${res.stdout}\n${res.stderr}`).toBe(0);
     const out = JSON.parse(res.stdout) as { modules: string[]; vermagic: string; test: { passed: number; planned: number } };
