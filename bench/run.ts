@@ -17,6 +17,9 @@
  *  G. the local rootful engine, this checkout against an older m5dev (BENCH_BASE_CLI=…/dist/cli/main.js,
  *     e.g. a worktree of the commit before the engine seam), alternating on one running guest:
  *     exec true, status, up of a running instance, suspend → resume.
+ *  H. the guest workflow (up --share, in-guest builds): the m5 module built *in the guest* against
+ *     /lib/modules/$(uname -r)/build with its sources on the 9p share against the same tree on the
+ *     guest's disk; reading 50 MiB from the share against the disk; `m5dev cp` of the tree.
  *
  * Env: M5DEV_FIXTURE_DIR (fixture image dir, set by make), BENCH_RUNS (default 3), BENCH_ONLY (e.g. A,D),
  * BENCH_HOME (default the kernel tests' persistent home, so the built kernel is reused).
@@ -107,6 +110,36 @@ function builtKernel(): string | undefined {
   const dir = join(HOME, 'kernels');
   if (!existsSync(dir)) return undefined;
   return readdirSync(dir).find((f) => f.endsWith('.latest.json'))?.replace(/\.latest\.json$/, '');
+}
+
+/** Milliseconds a guest command took, measured in the guest (no SSH or m5dev start in it). */
+async function inGuestMs(command: string): Promise<number> {
+  const r = await must(['exec', '--name', NAME, '--', `s=$(date +%s%N); ${command} >/dev/null; e=$(date +%s%N); echo $(( (e - s) / 1000000 ))`]);
+  return Number(r.stdout.trim().split('\n').pop());
+}
+
+async function guestWorkflow(kernel: string): Promise<void> {
+  const debs = spawnSync('bash', [join(ROOT, 'scripts', 'guest-cc-debs.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).stdout.trim();
+  const work = mkdtempSync(join(tmpdir(), 'm5dev-bench-share-'));
+  cpSync(join(ROOT, 'module'), work, { recursive: true });
+  spawnSync('chown', ['-R', '1000:1000', work]);
+  await must(['down', '--name', NAME]);
+  await must(['up', '--name', NAME, '--kernel', kernel, '--ssh-port', String(PORT), '--share', `${work}:m5`, '--share', `${debs}:/opt/debs`]);
+  await must(['exec', '--name', NAME, '--', readFileSync(join(ROOT, 'scripts', 'guest-cc-install.sh'), 'utf8')]);
+  await must(['exec', '--name', NAME, '--', 'rm -rf ~/m5-disk /var/tmp/debs && cp -a ~/m5 ~/m5-disk && cp -a /opt/debs /var/tmp/debs && sync']);
+  await settled();
+  const build = (dir: string) => inGuestMs(`cd ${dir} && make clean && make`);
+  const onShare = await sample(RUNS, () => build('~/m5'));
+  const onDisk = await sample(RUNS, () => build('~/m5-disk'));
+  record('guest workflow', 'in-guest make of m5 against /lib/modules/V/build, sources on the 9p share', onShare, { label: 'same tree on the guest disk', ms: onDisk });
+  // Cold reads: the guest's page cache dropped before each.
+  const read = (dir: string) => inGuestMs(`sync; echo 3 | sudo tee /proc/sys/vm/drop_caches >/dev/null; cat ${dir}/*.deb | wc -c`);
+  const readShare = await sample(RUNS, () => read('/opt/debs'));
+  const readDisk = await sample(RUNS, () => read('/var/tmp/debs'));
+  record('guest workflow', 'read 50 MiB of .debs, cold, from the 9p share', readShare, { label: 'from the guest disk', ms: readDisk });
+  const copied = await sample(RUNS, async () => (await must(['cp', '--name', NAME, work, 'guest:/home/ubuntu/m5-cp'])).ms);
+  record('guest workflow', 'm5dev cp of the module tree into the guest', copied);
+  rmSync(work, { recursive: true, force: true });
 }
 
 /** Time from `m5dev up` to its first successful SSH command (up returns right then). */
@@ -422,6 +455,8 @@ async function main(): Promise<void> {
     await must(['up', '--name', NAME, '--ssh-port', String(PORT)]);
     await compileInContainerAndGuest(kernel);
   }
+  // H. the guest workflow: shares and in-guest builds
+  if (kernel && want('H')) await guestWorkflow(kernel);
   await must(['destroy', '--name', NAME]);
 
   // F. a remote engine beside the local one
