@@ -20,6 +20,10 @@
  *  H. the guest workflow (up --share, in-guest builds): the m5 module built *in the guest* against
  *     /lib/modules/$(uname -r)/build with its sources on the 9p share against the same tree on the
  *     guest's disk; reading 50 MiB from the share against the disk; `m5dev cp` of the tree.
+ *  I. N guests side by side (N = 1, 2, 4; 2 GiB each; `m5dev up --name … --name …`, new instances,
+ *     qcow2 overlays): time until every one answers SSH, and host memory per guest once they idle
+ *     (the VM container's memory: QEMU plus the guest RAM it touched, in the container's tmpfs);
+ *     and what the one guest's first boot spent its time on (systemd-analyze).
  *
  * Env: M5DEV_FIXTURE_DIR (fixture image dir, set by make), BENCH_RUNS (default 3), BENCH_ONLY (e.g. A,D),
  * BENCH_HOME (default the kernel tests' persistent home, so the built kernel is reused).
@@ -140,6 +144,35 @@ async function guestWorkflow(kernel: string): Promise<void> {
   const copied = await sample(RUNS, async () => (await must(['cp', '--name', NAME, work, 'guest:/home/ubuntu/m5-cp'])).ms);
   record('guest workflow', 'm5dev cp of the module tree into the guest', copied);
   rmSync(work, { recursive: true, force: true });
+}
+
+/** Memory the engine accounts to a container (docker stats), in MiB. */
+function containerMiB(id: string): number {
+  const out = spawnSync('docker', ['stats', '--no-stream', '--format', '{{.MemUsage}}', id], { encoding: 'utf8' }).stdout.trim();
+  const m = /^([\d.]+)\s*([KMG]i?B)/.exec(out);
+  if (!m) throw new Error(`docker stats: ${out}`);
+  return Number(m[1]) * ({ KiB: 1 / 1024, MiB: 1, GiB: 1024 } as Record<string, number>)[m[2]!]!;
+}
+
+async function sideBySide(image: { url: string; sha256: string }): Promise<void> {
+  let one: number | undefined;
+  for (const n of [1, 2, 4]) {
+    const names = Array.from({ length: n }, (_, i) => `side-${i + 1}`);
+    for (const name of names) await must(['destroy', '--name', name]);
+    const r = await must(['--json', 'up', ...names.flatMap((x) => ['--name', x]), '--disk', 'overlay', '--image-url', image.url, '--image-sha256', image.sha256]);
+    const ups = (n === 1 ? [JSON.parse(r.stdout)] : JSON.parse(r.stdout)) as { name: string; container: string; bootSeconds: number }[];
+    one ??= r.ms;
+    record('side by side', `${n} guest${n > 1 ? 's' : ''}: m5dev up of all → every one answers SSH`, r.ms, n > 1 ? { label: '1 guest', ms: one } : undefined);
+    if (n === 1) {
+      const why = await must(['exec', '--name', names[0]!, '--', 'systemd-analyze; systemd-analyze critical-chain --no-pager | head -20; systemd-analyze blame --no-pager | head -12']);
+      process.stderr.write(`bench: first boot, systemd-analyze in the guest:\n${why.stdout}\n`);
+    }
+    for (const name of names) await m5dev(['exec', '--name', name, '--', 'sudo systemctl is-system-running --wait >/dev/null']);
+    await new Promise((res) => setTimeout(res, 20_000));
+    const mem = ups.map((u) => containerMiB(u.container));
+    record('side by side', `${n} guest${n > 1 ? 's' : ''}: host memory per guest, idle (VM container: QEMU + touched guest RAM)`, mem.reduce((a, b) => a + b, 0) / n, undefined, 'MiB');
+    for (const name of names) await must(['destroy', '--name', name]);
+  }
 }
 
 /** Time from `m5dev up` to its first successful SSH command (up returns right then). */
@@ -458,6 +491,9 @@ async function main(): Promise<void> {
   // H. the guest workflow: shares and in-guest builds
   if (kernel && want('H')) await guestWorkflow(kernel);
   await must(['destroy', '--name', NAME]);
+
+  // I. N guests side by side
+  if (want('I')) await sideBySide(image);
 
   // F. a remote engine beside the local one
   if (want('F')) await remoteBesideLocal(image, kernel);

@@ -79,6 +79,8 @@ export interface UpCtx {
   resumed?: boolean;
   /** Things the user should know (a discarded saved state, an unset clock). */
   notes: string[];
+  /** With several instances at once: what stopped this one (the others go on). */
+  failure?: unknown;
 }
 
 export function newUpCtx(name: string, config: VmConfig, explicit: ReadonlySet<keyof VmConfig>, home: HomeLayout): UpCtx {
@@ -442,6 +444,40 @@ async function installGuestTree(docker: Docker, containerId: string, ssh: GuestS
   if (packed.exitCode !== 0 || unpacked.exitCode !== 0) {
     throw new CopyError(`installing /lib/modules/${kernel.release} in the guest failed`, `${packed.stderr}${unpacked.stderr}`.trim());
   }
+}
+
+/**
+ * Several instances at once (`up --name a --name b`): one task per instance, run concurrently, each
+ * with its own context; the toolchain image is made (or found) once, before them.
+ */
+export function upSeveralTasks(ctxs: UpCtx[]): ListrTask<{ ctxs: UpCtx[] }>[] {
+  return [
+    {
+      title: 'Toolchain image',
+      task: async (_ctx, task) => {
+        await task.newListr<UpCtx>(imageTasks<UpCtx>(), { concurrent: false, ctx: ctxs[0]! }).run();
+        for (const c of ctxs.slice(1)) c.image = ctxs[0]!.image;
+      },
+    },
+    {
+      title: `Instances ${ctxs.map((c) => c.name).join(', ')}`,
+      task: (_ctx, task) =>
+        task.newListr(
+          ctxs.map((c) => ({
+            title: c.name,
+            task: async (_x, sub) => {
+              try {
+                await sub.newListr<UpCtx>(upTasks().slice(1), { concurrent: false, ctx: c }).run();
+              } catch (e) {
+                c.failure = e;
+                throw e;
+              }
+            },
+          })),
+          { concurrent: true, exitOnError: false },
+        ),
+    },
+  ];
 }
 
 /**

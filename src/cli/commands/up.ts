@@ -6,9 +6,11 @@ import type { UpCtx } from '../../workflows/up.js';
 import { printJson, runTasks } from '../ui.js';
 import { globalOpts, instanceLock } from '../options.js';
 import { validateName } from '../../vm/instance.js';
+import { UsageError } from '../../errors.js';
 
 interface UpFlags {
-  name: string;
+  /** One or more (--name repeated): several instances start at once. */
+  name?: string[];
   imageUrl?: string;
   imageSha256?: string;
   disk?: string;
@@ -51,7 +53,7 @@ export function registerUp(program: Command): void {
   program
     .command('up')
     .description('boot the arm64 guest in its container and wait until SSH works')
-    .option('--name <name>', 'instance name', 'default')
+    .option('--name <name>', 'instance name (default "default"); repeat it to start several instances at once', (v: string, acc: string[] = []) => [...acc, v])
     .option('--image-url <url>', `cloud image URL (default: Ubuntu 22.04 arm64 release-20240612)`)
     .option('--image-sha256 <hex>', 'pin the image digest (default: read SHA256SUMS beside the image)')
     .addOption(new Option('--disk <kind>', 'raw copy (as the seed) or qcow2 overlay on the cached base').choices(['raw', 'overlay']))
@@ -70,30 +72,49 @@ export function registerUp(program: Command): void {
     .option('--no-resume', 'boot afresh, discarding the memory saved by `m5dev suspend` (the disk was synced when it suspended)')
     .action(async (flags: UpFlags, cmd: Command) => {
       const g = globalOpts(cmd);
-      const name = validateName(flags.name);
+      const names = [...new Set((flags.name ?? ['default']).map(validateName))];
       const fromFlags = flagsToConfig(flags);
       const config = resolveConfig(fromFlags, loadConfigFile());
       const home = layout();
       const explicit = new Set(Object.keys(fromFlags) as (keyof VmConfig)[]);
-      const { newUpCtx, upTasks } = await import('../../workflows/up.js');
-      const ctx = newUpCtx(name, config, explicit, home);
-      ctx.kernelVersion = flags.kernel;
-      ctx.noResume = !flags.resume;
-      const done = await instanceLock(cmd, name, () => runTasks<UpCtx>(upTasks(), ctx, g));
-      const result = {
-        name,
-        sshPort: done.sshPort,
-        accel: done.state?.accel,
-        cpu: done.state?.cpu,
-        kernel: done.kernel?.release ?? null,
-        shares: done.config.shares,
-        bootSeconds: done.bootSeconds,
-        alreadyRunning: Boolean(done.running),
-        resumed: Boolean(done.resumed),
-        notes: done.notes,
-        container: done.containerId,
-      };
-      if (g.json) printJson(result);
-      else process.stdout.write(`${name} is ${done.resumed ? 'resumed' : 'up'}: m5dev ssh${name === 'default' ? '' : ` --name ${name}`}  (127.0.0.1:${done.sshPort})\n`);
+      if (names.length > 1 && explicit.has('sshPort')) throw new UsageError('--ssh-port names one port, and several instances were asked for', 'Leave it out: each instance gets its own free port from 5555 up.');
+      const { newUpCtx, upTasks, upSeveralTasks } = await import('../../workflows/up.js');
+      const ctxs = names.map((name) => {
+        const ctx = newUpCtx(name, config, explicit, home);
+        ctx.kernelVersion = flags.kernel;
+        ctx.noResume = !flags.resume;
+        return ctx;
+      });
+      // Every instance's lock first (in name order, so two such commands cannot deadlock), then all at once.
+      const byName = [...ctxs].sort((a, b) => a.name.localeCompare(b.name));
+      const lockAll = (i: number, fn: () => Promise<void>): Promise<void> => (i === byName.length ? fn() : instanceLock(cmd, byName[i]!.name, () => lockAll(i + 1, fn)));
+      await lockAll(0, async () => {
+        if (ctxs.length === 1) await runTasks<UpCtx>(upTasks(), ctxs[0]!, g);
+        else await runTasks(upSeveralTasks(ctxs), { ctxs }, g);
+      });
+      const failed = ctxs.filter((c) => c.failure !== undefined);
+      for (const c of failed) if (ctxs.length > 1 && !g.quiet) process.stderr.write(`m5dev: ${c.name}: ${(c.failure as Error).message}\n`);
+      const done = ctxs.filter((c) => c.failure === undefined);
+      const results = done.map((c) => ({
+        name: c.name,
+        sshPort: c.sshPort,
+        accel: c.state?.accel,
+        cpu: c.state?.cpu,
+        kernel: c.kernel?.release ?? null,
+        shares: c.config.shares,
+        bootSeconds: c.bootSeconds,
+        alreadyRunning: Boolean(c.running),
+        resumed: Boolean(c.resumed),
+        notes: c.notes,
+        container: c.containerId,
+      }));
+      if (g.json && (results.length || !failed.length)) printJson(ctxs.length === 1 ? results[0] : results);
+      else {
+        for (const [i, up] of done.entries()) {
+          const name = up.name;
+          process.stdout.write(`${name} is ${results[i]!.resumed ? 'resumed' : 'up'}: m5dev ssh${name === 'default' ? '' : ` --name ${name}`}  (127.0.0.1:${up.sshPort})\n`);
+        }
+      }
+      if (failed.length) throw failed[0]!.failure;
     });
 }
