@@ -19,6 +19,8 @@ export async function runTasks<Ctx extends object>(tasks: ListrTask<Ctx>[], ctx:
   const { Listr, ListrLogger, ProcessOutput } = await import('listr2'); // loaded on first use
   const processOutput = new ProcessOutput(process.stderr, process.stderr);
   const logger = new ListrLogger({ useIcons: true, processOutput });
+  // M5DEV_TIMINGS=1: every finished step says how long it took (where the time of a command goes).
+  const timing = process.env.M5DEV_TIMINGS === '1' ? { timer: { field: (ms: number) => `${Math.round(ms)} ms`, format: () => (text: string) => text } } : {};
   const list = new Listr<Ctx, 'default' | 'simple' | 'silent', 'simple'>(tasks, {
     ctx,
     renderer,
@@ -26,8 +28,8 @@ export async function runTasks<Ctx extends object>(tasks: ListrTask<Ctx>[], ctx:
     exitOnError: true,
     registerSignalListeners: false,
     collectErrors: false,
-    rendererOptions: renderer === 'simple' ? { logger } : { collapseSkips: false, showSkipMessage: true, collapseSubtasks: false, logger },
-    fallbackRendererOptions: { logger },
+    rendererOptions: renderer === 'simple' ? { logger, ...timing } : { collapseSkips: false, showSkipMessage: true, collapseSubtasks: false, logger, ...timing },
+    fallbackRendererOptions: { logger, ...timing },
     processOutput,
   } as never);
   return list.run();

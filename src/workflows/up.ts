@@ -79,6 +79,8 @@ export interface UpCtx {
   resumed?: boolean;
   /** Things the user should know (a discarded saved state, an unset clock). */
   notes: string[];
+  /** Removal of a resumed state's memory files, running while the guest's SSH comes up. */
+  dropping?: Promise<void>;
   /** With several instances at once: what stopped this one (the others go on). */
   failure?: unknown;
 }
@@ -351,7 +353,8 @@ export function upTasks(): ListrTask<UpCtx>[] {
             await start(plan.record.format === SAVED_FORMAT.ramFile ? restoringRam(IN_CONTAINER.ram, RAM_TMPFS.file, qemu) : qemu);
             await continueSaved(docker, ctx.containerId!, plan.record.format);
             ctx.resumed = true;
-            await dropSaved(storage);
+            // The record went before `cont` (loadSteps): the memory files left are garbage, removed while SSH comes up.
+            ctx.dropping = dropSaved(storage);
           } catch (e) {
             // Ctrl-C: the container's cleanup removes it; a state not yet consumed stays resumable.
             if (isInterrupting()) throw e;
@@ -388,6 +391,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
           const set = await ssh.capture(['sudo', '-n', 'date', '-u', '-s', `@${(Date.now() / 1000).toFixed(3)}`], { timeoutMs: 30_000 });
           if (set.exitCode !== 0) ctx.notes.push(`guest clock not set: ${set.stderr.trim().split('\n').pop() ?? ''}`);
         }
+        await ctx.dropping;
         task.title = `SSH ready (${ctx.bootSeconds.toFixed(1)} s${ctx.resumed ? ', resumed' : ''})`;
       },
     },

@@ -273,4 +273,24 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     expect(partials()).toEqual([]);
     expect(readdirSync(join(home, 'instances', 'intr')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   }, 300_000);
+
+  it('up of several names at once: each its own guest, port and container, all answering SSH', async () => {
+    // The stopped default instance and a new one, booted side by side.
+    const res = await cli(['--json', 'up', '--name', 'default', '--name', 'second', '--image-url', imageUrl, '--disk', 'overlay', '--boot-timeout', '600'], env);
+    expect(res.code, res.stderr).toBe(0);
+    const ups = JSON.parse(res.stdout) as { name: string; sshPort: number; container: string; resumed: boolean }[];
+    expect(ups.map((u) => u.name)).toEqual(['default', 'second']);
+    expect(new Set(ups.map((u) => u.sshPort)).size).toBe(2);
+    expect(new Set(ups.map((u) => u.container)).size).toBe(2);
+    const ids = await Promise.all(ups.map((u) => cli(['exec', '--name', u.name, '--', 'cat /proc/sys/kernel/random/boot_id'], env)));
+    expect(ids.map((r) => r.code)).toEqual([0, 0]);
+    expect(ids[0]!.stdout).not.toBe(ids[1]!.stdout);
+    // --ssh-port names one port: refused for several instances, before anything starts.
+    const port2 = await cli(['up', '--name', 'a', '--name', 'b', '--ssh-port', '6001'], env);
+    expect(port2.code).toBe(2);
+    expect(port2.stderr).toMatch(/--ssh-port names one port/);
+    expect((await cli(['down', '--name', 'second'], env)).code).toBe(0);
+    expect((await cli(['down'], env)).code).toBe(0);
+    expect(await containersOfHome(home)).toEqual([]);
+  }, 900_000);
 });
