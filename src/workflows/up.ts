@@ -354,7 +354,8 @@ export function upTasks(): ListrTask<UpCtx>[] {
             await continueSaved(docker, ctx.containerId!, plan.record.format);
             ctx.resumed = true;
             // The record went before `cont` (loadSteps): the memory files left are garbage, removed while SSH comes up.
-            ctx.dropping = dropSaved(storage);
+            // A failure leaves only garbage, which the next up drops (nothing to resume without the record).
+            ctx.dropping = dropSaved(storage).catch(() => undefined);
           } catch (e) {
             // Ctrl-C: the container's cleanup removes it; a state not yet consumed stays resumable.
             if (isInterrupting()) throw e;
@@ -400,14 +401,13 @@ export function upTasks(): ListrTask<UpCtx>[] {
       skip: (ctx) => (ctx.kernel ? false : "the image's own kernel"),
       task: async (ctx, task) => {
         const kernel = ctx.kernel!;
-        const stampPath = `/${guestStampPath(kernel.release)}`;
-        const ssh = upSsh(ctx);
-        const inGuest = (await ssh.capture(['cat', stampPath], { timeoutMs: 30_000 })).stdout.trim();
         if (!kernel.guestTree) {
           ctx.notes.push(`no /lib/modules/${kernel.release} for the guest: run \`m5dev kernel build --version ${kernel.version}\` to make it`);
           task.skip(`the build of ${kernel.release} has no guest module tree (made by \`m5dev kernel build\`)`);
           return;
         }
+        const ssh = upSsh(ctx);
+        const inGuest = (await ssh.capture(['cat', `/${guestStampPath(kernel.release)}`], { timeoutMs: 30_000 })).stdout.trim();
         if (inGuest === kernel.guestTree.stamp) {
           task.skip(`already in the guest: /lib/modules/${kernel.release}, build → /usr/src/linux-headers-${kernel.release}`);
           return;
