@@ -455,6 +455,19 @@ async function main(): Promise<void> {
     });
     const cached = await sample(RUNS, async () => (await must(['module', 'load', '--name', NAME, '--src', src])).ms);
     record('module loop', 'edit m5.c → rebuilt → loaded in the guest', edit, { label: 'reload unchanged (build cached)', ms: cached });
+    // With BENCH_BASE_CLI: the same edit → load loop, alternating this checkout and the base.
+    if (process.env.BENCH_BASE_CLI) {
+      const base = resolve(process.env.BENCH_BASE_CLI);
+      const mine: number[] = [];
+      const theirs: number[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        for (const [cli, into] of [[CLI, mine], [base, theirs]] as const) {
+          writeFileSync(join(src, 'm5.c'), `${readFileSync(join(src, 'm5.c'), 'utf8')}\n/* edit ${++n} ${Date.now()} */\n`);
+          into.push((await must(['module', 'load', '--name', NAME, '--src', src], {}, undefined, cli)).ms);
+        }
+      }
+      record('module loop', 'edit m5.c → rebuilt → loaded in the guest', median(mine), { label: 'base (BENCH_BASE_CLI)', ms: median(theirs) });
+    }
     rmSync(src, { recursive: true, force: true });
   }
 
