@@ -8,7 +8,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSyn
 import { basename, dirname, join, posix, resolve } from 'node:path';
 import { CopyError, UsageError } from '../errors.js';
 import { onCleanup } from '../cleanup.js';
-import { shellQuote } from '../shell.js';
+import { shScript } from '../shell.js';
 import type { GuestSsh } from '../ssh/client.js';
 
 const GUEST = 'guest:';
@@ -52,7 +52,7 @@ export async function copy(ssh: GuestSsh, plan: CopyPlan): Promise<{ target: str
     if (!existsSync(local)) throw new UsageError(`${plan.local} does not exist`);
     const name = basename(local);
     const input = tar.pack(dirname(local), { entries: [name], map: (h) => ({ ...h, name: ENTRY + h.name.slice(name.length) }) }) as unknown as NodeJS.ReadableStream;
-    const res = await ssh.pipe([`sh -c ${shellQuote(UNPACK)} m5dev-cp ${shellQuote(plan.remote)} ${shellQuote(name)}`], { input });
+    const res = await ssh.pipe([shScript(UNPACK, 'm5dev-cp', [plan.remote, name])], { input });
     if (res.exitCode !== 0) throw new CopyError(`copying ${plan.local} to guest:${plan.remote} failed (exit ${res.exitCode})`, res.stderr);
     return { target: `guest:${res.stderr.trim().split('\n').pop()}` };
   }
@@ -64,7 +64,7 @@ export async function copy(ssh: GuestSsh, plan: CopyPlan): Promise<{ target: str
   try {
     const name = posix.basename(plan.remote.replace(/(.)\/+$/, '$1'));
     const output = tar.extract(staging, { map: (h) => ({ ...h, name: ENTRY + h.name.slice(name.length) }) }) as unknown as NodeJS.WritableStream;
-    const res = await ssh.pipe([`sh -c ${shellQuote(PACK)} m5dev-cp ${shellQuote(plan.remote)}`], { output });
+    const res = await ssh.pipe([shScript(PACK, 'm5dev-cp', [plan.remote])], { output });
     if (res.exitCode !== 0) throw new CopyError(`copying guest:${plan.remote} to ${plan.local} failed (exit ${res.exitCode})`, res.stderr);
     const got = join(staging, ENTRY);
     const isDir = statSync(got).isDirectory();

@@ -1,10 +1,10 @@
 /** Mount and unmount the instance's shares in the running guest, over its SSH (see vm/shares.ts). */
 import { ShareError, VmStateError } from '../errors.js';
-import { shellQuote } from '../shell.js';
+import { shScript } from '../shell.js';
 import type { GuestSsh } from '../ssh/client.js';
 import { MOUNT_SCRIPT, UNMOUNT_SCRIPT, mountArgs, ownerNotes, type Share } from '../vm/shares.js';
 
-const asRoot = (script: string, args: string[]) => [`sudo -n sh -c ${shellQuote(script)} m5dev-shares ${args.map(shellQuote).join(' ')}`];
+const asRoot = (script: string, args: string[]) => [shScript(script, 'm5dev-shares', args, { root: true })];
 
 /**
  * Mount every share not mounted yet (at boot, after a resume, and idempotently on a running guest);

@@ -18,7 +18,7 @@ import type { HomeStores } from '../engine/instance-storage.js';
 import { getTree, putFiles } from '../engine/archive.js';
 import { builtFor, moduleSources, parseTap, tapPassed, vermagicOf, type TapSummary } from '../module/artifacts.js';
 import type { GuestSsh } from '../ssh/client.js';
-import { shellQuote } from '../shell.js';
+import { shScript, shellQuote } from '../shell.js';
 
 const MOD_MOUNT = '/mod';
 /** The user-space test program, if the module tree has one. */
@@ -129,8 +129,7 @@ export function moduleBuildTasks(): ListrTask<ModuleCtx>[] {
 }
 
 async function guest(ssh: GuestSsh, script: string, opts: { root?: boolean } = {}): Promise<{ exitCode: number; output: string }> {
-  // As root: one sudo for the whole script (each sudo costs the TCG guest ~0.3 s of PAM).
-  const r = await ssh.capture([...(opts.root ? ['sudo', '-n'] : []), 'sh', '-c', shellQuote(script)], { timeoutMs: 120_000 });
+  const r = await ssh.capture([shScript(script, 'm5dev-module', [], opts)], { timeoutMs: 120_000 });
   return { exitCode: r.exitCode, output: `${r.stdout}${r.stderr}` };
 }
 

@@ -22,7 +22,7 @@ import { KERNELS_MOUNT } from '../kernel/cache.js';
 import { guestSsh } from '../ssh/guest.js';
 import type { GuestSsh } from '../ssh/client.js';
 import { PassThrough } from 'node:stream';
-import { shellQuote } from '../shell.js';
+import { shScript } from '../shell.js';
 import { GUEST_INSTALL_SCRIPT, guestStampPath } from '../kernel/guest-tree.js';
 import { checkError, storageDiskCheck } from '../engine/doctor.js';
 import { chooseMachine, type MachineChoice } from '../vm/machine.js';
@@ -443,7 +443,7 @@ async function installGuestTree(docker: Docker, containerId: string, ssh: GuestS
   const stream = new PassThrough();
   const [packed, unpacked] = await Promise.all([
     execPipe(docker, containerId, ['tar', '-cz', '-C', kernel.guestTree!.dir, 'lib', 'usr'], { output: stream }),
-    ssh.pipe([`sudo -n sh -c ${shellQuote(GUEST_INSTALL_SCRIPT)} m5dev-kernel-tree ${shellQuote(kernel.release)}`], { input: stream }),
+    ssh.pipe([shScript(GUEST_INSTALL_SCRIPT, 'm5dev-kernel-tree', [kernel.release], { root: true })], { input: stream }),
   ]);
   if (packed.exitCode !== 0 || unpacked.exitCode !== 0) {
     throw new CopyError(`installing /lib/modules/${kernel.release} in the guest failed`, `${packed.stderr}${unpacked.stderr}`.trim());

@@ -1,0 +1,17 @@
+import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { shScript, shellQuote } from '../../src/shell.js';
+
+describe('shell command lines', () => {
+  it('quotes only what needs it, and a quoted word survives a real sh', () => {
+    expect(shellQuote('plain/path-1.0')).toBe('plain/path-1.0');
+    const tricky = "a file's name $(x) \"q\"";
+    expect(execFileSync('sh', ['-c', `printf %s ${shellQuote(tricky)}`], { encoding: 'utf8' })).toBe(tricky);
+  });
+
+  it('runs a script with $0 and its arguments, under one sudo when asked', () => {
+    const line = shScript('printf "%s|%s|%s" "$0" "$1" "$2"', 'm5dev-x', ['one two', "it's"]);
+    expect(execFileSync('sh', ['-c', line], { encoding: 'utf8' })).toBe("m5dev-x|one two|it's");
+    expect(shScript('true', 'n', [], { root: true })).toBe('sudo -n sh -c true n');
+  });
+});
