@@ -32,9 +32,17 @@ case "${1:-start}" in
       printf '%s\n' "$want" > "$conf"
       [ -f "$PID" ] && kill "$(cat "$PID")" 2>/dev/null && sleep 1 # the service reads it at start
     fi
+    # A service whose working directory is gone (started from a checkout since deleted, such as an
+    # earlier CI clone) answers `version` but every container fails: conmon cannot get its working
+    # directory ("write child: broken pipe"). Such a service is replaced; a new one starts from /.
+    if [ -f "$PID" ] && readlink "/proc/$(cat "$PID")/cwd" 2>/dev/null | grep -q ' (deleted)$'; then
+      log "restarting the service: its working directory was deleted"
+      kill "$(cat "$PID")" 2>/dev/null || true
+      sleep 1
+    fi
     if ! DOCKER_HOST="unix://$SOCK" docker version >/dev/null 2>&1; then
       rm -f "$SOCK"
-      setsid podman system service --time=0 "unix://$SOCK" >/var/log/m5dev-test-podman.log 2>&1 < /dev/null &
+      (cd / && exec setsid podman system service --time=0 "unix://$SOCK" >/var/log/m5dev-test-podman.log 2>&1 < /dev/null) &
       echo $! > "$PID"
       for _ in $(seq 1 60); do DOCKER_HOST="unix://$SOCK" docker version >/dev/null 2>&1 && break; sleep 0.5; done
     fi

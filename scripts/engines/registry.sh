@@ -5,7 +5,7 @@
 # Docker trusts registries on 127.0.0.0/8 over plain HTTP, so no TLS is needed.
 set -euo pipefail
 log() { echo "registry: $*" >&2; }
-dir="${2:?usage: registry.sh start|stop DIR [PORT]}"
+dir="$(realpath -m "${2:?usage: registry.sh start|stop DIR [PORT]}")" # absolute: the registry runs from /
 case "$1" in
   start)
     port="${3:?usage: registry.sh start DIR PORT}"
@@ -21,7 +21,7 @@ log: { level: warn }
 storage: { filesystem: { rootdirectory: $dir/data }, delete: { enabled: true } }
 http: { addr: 127.0.0.1:$port }
 YAML
-    setsid docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 < /dev/null &
+    (cd / && exec setsid docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 < /dev/null) &
     echo $! > "$dir/pid"
     for _ in $(seq 1 50); do
       if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "127.0.0.1:$port"; exit 0; fi
