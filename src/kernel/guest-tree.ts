@@ -10,7 +10,8 @@
  * depmod only with it), with the kbuild host programs (fixdep,
  * modpost, …) compiled again for arm64: the cross build's are x86-64 and cannot run in the guest.
  */
-import { KERNELS_MOUNT, type KernelRecord } from './cache.js';
+import { inContainer, type KernelRecord } from './cache.js';
+import type { Storage } from '../engine/storage.js';
 import { CROSS } from './build-spec.js';
 
 /** Bumped when the tree's layout changes: a guest or a build holding another format gets it anew. */
@@ -22,6 +23,12 @@ export const guestTreeName = (rec: KernelRecord): string => `${rec.build}/${GUES
 export const guestTreeStamp = (rec: KernelRecord): string => `${rec.key} format ${GUEST_TREE_FORMAT}`;
 /** Where the stamp sits, relative to the tree's root (and to / in the guest). */
 export const guestStampPath = (release: string): string => `lib/modules/${release}/.m5dev-tree`;
+
+/** Whether the kernel storage holds `rec`'s guest tree, whole and of this format. */
+export async function hasGuestTree(ks: Storage, rec: KernelRecord): Promise<boolean> {
+  const stamp = await ks.read(`${guestTreeName(rec)}/${guestStampPath(rec.release)}`);
+  return stamp?.toString('utf8').trim() === guestTreeStamp(rec);
+}
 
 /**
  * Tool-container script: SRC BUILD OUT STAMP. Writes OUT.partial, renames it to OUT when whole.
@@ -80,7 +87,7 @@ rm -rf "$OUT"; mv "$G" "$OUT"
 
 /** The tool-container command making the tree of `rec`. */
 export function guestTreeCommand(rec: KernelRecord): string[] {
-  return ['sh', '-c', GUEST_TREE_SCRIPT, 'm5dev-guest-tree', `${KERNELS_MOUNT}/${rec.src}`, `${KERNELS_MOUNT}/${rec.build}`, `${KERNELS_MOUNT}/${guestTreeName(rec)}`, guestTreeStamp(rec)];
+  return ['sh', '-c', GUEST_TREE_SCRIPT, 'm5dev-guest-tree', inContainer(rec.src), inContainer(rec.build), inContainer(guestTreeName(rec)), guestTreeStamp(rec)];
 }
 
 /**

@@ -1,6 +1,6 @@
 /** Direct boot of a kernel built by `m5dev kernel build`: what `up --kernel <version>` passes to QEMU. */
 import { inContainer, requireKernel } from '../kernel/cache.js';
-import { guestStampPath, guestTreeName, guestTreeStamp } from '../kernel/guest-tree.js';
+import { guestTreeName, guestTreeStamp, hasGuestTree } from '../kernel/guest-tree.js';
 import type { Storage } from '../engine/storage.js';
 import type { KernelBoot } from './up.js';
 
@@ -13,12 +13,11 @@ export const DIRECT_BOOT_APPEND = 'root=/dev/vda1 rw rootwait console=ttyAMA0';
 /** The built kernel of `version` in the engine's kernel storage (mounted read-only at /kernels in the VM container). */
 export async function kernelBootFor(ks: Storage, version: string): Promise<KernelBoot> {
   const rec = await requireKernel(ks, version);
-  const stamp = (await ks.read(`${guestTreeName(rec)}/${guestStampPath(rec.release)}`))?.toString('utf8').trim();
   return {
     version: rec.version,
     image: inContainer(rec.image),
     release: rec.release,
     append: DIRECT_BOOT_APPEND,
-    guestTree: stamp === guestTreeStamp(rec) ? { dir: inContainer(guestTreeName(rec)), stamp } : undefined,
+    guestTree: (await hasGuestTree(ks, rec)) ? { dir: inContainer(guestTreeName(rec)), stamp: guestTreeStamp(rec) } : undefined,
   };
 }

@@ -26,7 +26,7 @@ import { IMAGE_IN_BUILD, KERNELS_MOUNT, RECORD_IN_BUILD, buildName, fragmentName
 import { CACHE_IN_CONTAINER } from '../vm/instance.js';
 import type { HomeStores } from '../engine/instance-storage.js';
 import { shellQuote } from '../shell.js';
-import { guestStampPath, guestTreeCommand, guestTreeName, guestTreeStamp } from '../kernel/guest-tree.js';
+import { guestTreeCommand, guestTreeName, hasGuestTree } from '../kernel/guest-tree.js';
 import { progressLine, throttledLines } from './progress.js';
 
 export interface KernelCtx {
@@ -257,8 +257,7 @@ export function kernelTasks(): ListrTask<KernelCtx>[] {
       task: async (ctx, task) => {
         const rec = ctx.record!;
         const ks = ctx.stores!.kernels;
-        const stamp = (await ks.read(`${guestTreeName(rec)}/${guestStampPath(rec.release)}`))?.toString('utf8').trim();
-        if (stamp === guestTreeStamp(rec)) {
+        if (await hasGuestTree(ks, rec)) {
           task.skip(`cached: /lib/modules/${rec.release} and its build tree for the guest`);
           return;
         }

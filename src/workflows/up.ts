@@ -159,8 +159,8 @@ export function upTasks(): ListrTask<UpCtx>[] {
         if (live && ctx.explicit.has('shares') && !sameShares(ctx.config.shares, ctx.state?.shares)) {
           throw new UsageError(`instance ${ctx.name} is running with other shares`, `Stop it first: \`m5dev down${ctx.name === 'default' ? '' : ` --name ${ctx.name}`}\`, then run up again with the shares you want (a suspended guest resumes with the shares it had).`);
         }
-        if (live) ctx.config = { ...ctx.config, shares: ctx.state?.shares ?? [] };
         if (live) {
+          ctx.config = { ...ctx.config, shares: ctx.state?.shares ?? [] };
           ctx.running = live;
           ctx.containerId = live.id;
           ctx.sshPort = live.sshPort;

@@ -110,9 +110,8 @@ export function registerUp(program: Command): void {
       }));
       if (g.json && (results.length || !failed.length)) printJson(ctxs.length === 1 ? results[0] : results);
       else {
-        for (const [i, up] of done.entries()) {
-          const name = up.name;
-          process.stdout.write(`${name} is ${results[i]!.resumed ? 'resumed' : 'up'}: m5dev ssh${name === 'default' ? '' : ` --name ${name}`}  (127.0.0.1:${up.sshPort})\n`);
+        for (const r of results) {
+          process.stdout.write(`${r.name} is ${r.resumed ? 'resumed' : 'up'}: m5dev ssh${r.name === 'default' ? '' : ` --name ${r.name}`}  (127.0.0.1:${r.sshPort})\n`);
         }
       }
       if (failed.length) throw failed[0]!.failure;
