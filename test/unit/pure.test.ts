@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSha256Sums, sumsLocation } from '../../src/download/sha256sums.js';
 import { contextHash, listContext } from '../../src/docker/build-context.js';
-import { sshCommand, sshConfigBlock, hostControlPath } from '../../src/ssh/args.js';
+import { fnv1a64, sshCommand, sshConfigBlock, hostControlPath } from '../../src/ssh/args.js';
 import { proxyCommandLine } from '../../src/ssh/proxy.js';
 import { bootFailure, lastConsoleLine } from '../../src/vm/readiness.js';
 import { chooseRenderer } from '../../src/cli/ui.js';
@@ -96,6 +96,12 @@ describe('ssh arguments', () => {
   });
   it('keeps the control socket path short', () => {
     expect(hostControlPath('/a/very/long/path/'.repeat(20), '/run/user/100000/m5dev').length).toBeLessThan(100);
+    expect(hostControlPath('/h/instances/a', '/run/m')).not.toBe(hostControlPath('/h/instances/b', '/run/m'));
+  });
+  it('names control sockets by FNV-1a 64 (the published test vectors)', () => {
+    expect(fnv1a64('')).toBe('cbf29ce484222325');
+    expect(fnv1a64('a')).toBe('af63dc4c8601ec8c');
+    expect(fnv1a64('foobar')).toBe('85944171f73967e8');
   });
 });
 
