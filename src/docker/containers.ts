@@ -235,8 +235,8 @@ export interface ExecResult {
 }
 
 /** Run a command in a running container, capturing output. */
-export async function execCapture(docker: Docker, id: string, cmd: string[]): Promise<ExecResult> {
-  const exec = await docker.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+export async function execCapture(docker: Docker, id: string, cmd: string[], opts: { env?: string[] } = {}): Promise<ExecResult> {
+  const exec = await docker.getContainer(id).exec({ Cmd: cmd, Env: opts.env, AttachStdout: true, AttachStderr: true });
   const stream = await exec.start({ hijack: true, stdin: false });
   const out = new PassThrough();
   const err = new PassThrough();

@@ -91,23 +91,28 @@ export class GuestSsh {
   }
 
   /**
-   * Copy a host file to the guest (written to a temp name, then renamed). In container mode the
-   * file goes through the instance directory, which the VM container mounts.
+   * Copy a host file to the guest (written to a temp name, then renamed).
    */
-  async upload(localPath: string, remotePath: string, mode = '0644'): Promise<GuestResult> {
+  upload(localPath: string, remotePath: string, mode = '0644'): Promise<GuestResult> {
     const q = shellQuote(remotePath);
-    const remote = [`cat > ${q}.part && chmod ${mode} ${q}.part && mv -f ${q}.part ${q}`];
+    return this.captureFrom(localPath, [`cat > ${q}.part && chmod ${mode} ${q}.part && mv -f ${q}.part ${q}`]);
+  }
+
+  /**
+   * Run a command with a host file on its stdin, on the shared connection. In container mode the
+   * file goes into the VM container first (a tar stream over the Engine API), then over its ssh.
+   */
+  async captureFrom(localPath: string, remote: string[], opts: { timeoutMs?: number } = {}): Promise<GuestResult> {
     if (this.mode === 'container') {
-      // Into the VM container over the Engine API (a tar stream), then over its ssh to the guest.
       const { putLocalFile } = await import('../engine/archive.js');
-      const staged = `m5dev-upload-${basename(localPath)}`;
-      await putLocalFile(this.vm().docker, this.vm().id, '/tmp', localPath, staged);
+      const staged = `/tmp/m5dev-upload-${basename(localPath)}`;
+      await putLocalFile(this.vm().docker, this.vm().id, '/tmp', localPath, basename(staged));
       const argv = this.command(remote, { batch: true });
-      return (await containers()).execCapture(this.vm().docker, this.vm().id, ['sh', '-c', `${argv.map(shellQuote).join(' ')} < ${shellQuote(`/tmp/${staged}`)}; rc=$?; rm -f ${shellQuote(`/tmp/${staged}`)}; exit $rc`]);
+      return (await containers()).execCapture(this.vm().docker, this.vm().id, ['sh', '-c', `${argv.map(shellQuote).join(' ')} < ${shellQuote(staged)}; rc=$?; rm -f ${shellQuote(staged)}; exit $rc`]);
     }
     const fd = openSync(localPath, 'r');
     try {
-      return await this.spawnCapture(this.command(remote, { batch: true }), fd);
+      return await this.spawnCapture(this.command(remote, { batch: true }), fd, opts.timeoutMs);
     } finally {
       closeSync(fd);
     }

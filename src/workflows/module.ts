@@ -2,13 +2,16 @@
  * The module loop: build the module (and its user-space test) in the toolchain container against
  * the cached kernel tree, copy it into the running guest, insmod, and run the test there.
  */
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { pipeline } from 'node:stream/promises';
 import { basename, join } from 'node:path';
 import type { ListrTask } from 'listr2';
 import { homeStoresTask, imageTasks, newImageCtx, toolchainIdentity, type ImageCtx } from './image-build.js';
 import type { HomeLayout } from '../paths.js';
 import { hashFiles, listContext } from '../docker/build-context.js';
 import { runTool } from '../docker/containers.js';
+import { canExecTool, execTool, type ExecHost } from '../docker/exec-tool.js';
 import { ModuleError, UsageError } from '../errors.js';
 import { publishDir } from '../staging.js';
 import { toolchainCompiler } from '../docker/compiler.js';
@@ -44,6 +47,8 @@ export interface ModuleCtx {
   srcDir: string;
   params: string[];
   ssh?: GuestSsh;
+  /** The running guest's VM container: the build runs in it when it has this toolchain and the kernel trees. */
+  vm?: ExecHost;
   build?: ModuleBuild;
   cached?: boolean;
   loadLog?: string;
@@ -93,25 +98,41 @@ export function moduleBuildTasks(): ListrTask<ModuleCtx>[] {
         ctx.build = await publishDir(dir, 'partial module build', async (partial) => {
           const hasTest = sources.includes(TEST_SOURCE);
           const paths = { src: inContainer(kernel.src), build: inContainer(kernel.build) };
-          const script = [
-            makeArgs(paths, ['modules'], { extra: [`M=${MOD_MOUNT}`] }).map(shellQuote).join(' '),
-            ...(hasTest ? [`aarch64-linux-gnu-gcc -static -O2 -Wall -Wextra -Werror -o ${MOD_MOUNT}/${TEST_BINARY} ${MOD_MOUNT}/${TEST_SOURCE}`] : []),
-          ].join(' && ');
+          const script = (mod: string) =>
+            [
+              makeArgs(paths, ['modules'], { extra: [`M=${mod}`] }).map(shellQuote).join(' '),
+              ...(hasTest ? [`aarch64-linux-gnu-gcc -static -O2 -Wall -Wextra -Werror -o ${mod}/${TEST_BINARY} ${mod}/${TEST_SOURCE}`] : []),
+            ].join(' && ');
+          const files = (mod: string) => sources.map((rel) => ({ name: `${mod}/${rel}`, data: readFileSync(join(ctx.srcDir, rel)) }));
+          const failure = (message: string, out: string) => new ModuleError(message, out, 'Fix the compile error above and run the command again.');
+          const docker = ctx.image.docker!;
           // Sources in and results out as tar streams: the engine needs to see nothing of this machine.
-          await runTool(ctx.image.docker!, {
-            image: ctx.image.tag!,
-            cmd: ['sh', '-c', `${script} 2>&1`],
-            binds: [ctx.stores!.kernels.bind(KERNELS_MOUNT, true)],
-            env: containerEnv(),
-            home: ctx.home.root,
-            description: 'Building the module',
-            before: (id) => putFiles(ctx.image.docker!, id, '/', sources.map((rel) => ({ name: `${MOD_MOUNT.slice(1)}/${rel}`, data: readFileSync(join(ctx.srcDir, rel)) }))),
-            after: (id) => getTree(ctx.image.docker!, id, MOD_MOUNT, partial),
-            onLine: (l) => {
-              task.output = l;
-            },
-            failure: (message, out) => new ModuleError(message, out, 'Fix the compile error above and run the command again.'),
-          });
+          if (ctx.vm && (await canExecTool(ctx.vm, ctx.image.imageId!, KERNELS_MOUNT))) {
+            // The running guest's VM container has this toolchain and the kernel trees: no tool container.
+            await execTool(ctx.vm, {
+              script: (at) => script(`${at}/mod`),
+              env: containerEnv(),
+              description: 'Building the module',
+              before: (at) => putFiles(docker, ctx.vm!.id, at, files('mod')),
+              after: (at) => getTree(docker, ctx.vm!.id, `${at}/mod`, partial),
+              failure,
+            });
+          } else {
+            await runTool(docker, {
+              image: ctx.image.tag!,
+              cmd: ['sh', '-c', `${script(MOD_MOUNT)} 2>&1`],
+              binds: [ctx.stores!.kernels.bind(KERNELS_MOUNT, true)],
+              env: containerEnv(),
+              home: ctx.home.root,
+              description: 'Building the module',
+              before: (id) => putFiles(docker, id, '/', files(MOD_MOUNT.slice(1))),
+              after: (id) => getTree(docker, id, MOD_MOUNT, partial),
+              onLine: (l) => {
+                task.output = l;
+              },
+              failure,
+            });
+          }
           const modules = readdirSync(partial).filter((f) => f.endsWith('.ko')).sort();
           if (modules.length === 0) throw new ModuleError('the build produced no .ko', '', 'Check obj-m in the module Makefile.');
           const vermagic = vermagicOf(readFileSync(join(partial, modules[0]!))) ?? '';
@@ -128,12 +149,16 @@ export function moduleBuildTasks(): ListrTask<ModuleCtx>[] {
   ];
 }
 
-async function guest(ssh: GuestSsh, script: string, opts: { root?: boolean } = {}): Promise<{ exitCode: number; output: string }> {
-  const r = await ssh.capture([shScript(script, 'm5dev-module', [], opts)], { timeoutMs: 120_000 });
+async function guest(ssh: GuestSsh, script: string, opts: { root?: boolean; stdinFile?: string } = {}): Promise<{ exitCode: number; output: string }> {
+  const remote = [shScript(script, 'm5dev-module', [], { root: opts.root })];
+  const r = opts.stdinFile ? await ssh.captureFrom(opts.stdinFile, remote, { timeoutMs: 120_000 }) : await ssh.capture(remote, { timeoutMs: 120_000 });
   return { exitCode: r.exitCode, output: `${r.stdout}${r.stderr}` };
 }
 
 const LOAD_MARK = '--- m5dev: what the module added ---';
+const RELEASE_MARK = 'm5dev: the guest runs ';
+/** The load command's exit code when the guest runs another kernel than the module's. */
+const WRONG_RELEASE = 97;
 
 export interface LoadReport {
   devices: string[];
@@ -158,32 +183,15 @@ function moduleName(ko: string): string {
 export function moduleLoadTasks(): ListrTask<ModuleCtx>[] {
   return [
     {
-      title: 'Check the guest kernel',
-      task: async (ctx, task) => {
-        const r = await guest(ctx.ssh!, 'uname -r');
-        const running = r.output.trim();
-        if (r.exitCode !== 0) throw new ModuleError('could not read the guest kernel release', r.output);
-        if (running !== ctx.build!.release) {
-          throw new ModuleError(
-            `the guest runs ${running}, the module is built for ${ctx.build!.release}`,
-            '',
-            `A module loads only into the kernel it was built against: \`m5dev down\`, then \`m5dev up --kernel ${ctx.version}\`.`,
-          );
-        }
-        task.title = `Guest runs ${running}, as built`;
-      },
-    },
-    {
       title: 'Copy and load the module',
       task: async (ctx, task) => {
         const b = ctx.build!;
-        for (const ko of b.modules) {
-          const up = await ctx.ssh!.upload(join(b.dir, ko), `/tmp/${ko}`);
-          if (up.exitCode !== 0) throw new ModuleError(`copying ${ko} to the guest failed`, `${up.stdout}${up.stderr}`);
-        }
         const names = b.modules.map(moduleName);
+        // One SSH command under one sudo: the release check, the copy (a tar on stdin) and the load.
         const script = [
           'set -e',
+          `if [ "$(uname -r)" != ${shellQuote(b.release)} ]; then echo "${RELEASE_MARK}$(uname -r)"; exit ${WRONG_RELEASE}; fi`,
+          'tar -xof - -C /tmp',
           ...names.map((n) => `if grep -q '^${n} ' /proc/modules; then rmmod ${n}; fi`),
           // What the module adds is what it is for: its device nodes and its sysfs parameters.
           'before=$(mktemp); trap \'rm -f "$before"\' EXIT',
@@ -194,16 +202,37 @@ export function moduleLoadTasks(): ListrTask<ModuleCtx>[] {
           'ls -1 /dev | sort | comm -13 "$before" - | while read -r d; do if [ -c "/dev/$d" ] || [ -b "/dev/$d" ]; then echo "device /dev/$d"; fi; done',
           ...names.map((n) => `for f in /sys/module/${n}/parameters/*; do if [ -f "$f" ]; then echo "parameter ${n}.$(basename "$f")=$(cat "$f")"; fi; done`),
         ].join('\n');
-        const r = await guest(ctx.ssh!, script, { root: true });
+        const r = await withModulesTar(b, (tar) => guest(ctx.ssh!, script, { root: true, stdinFile: tar }));
+        const running = new RegExp(`^${RELEASE_MARK}(.*)$`, 'm').exec(r.output)?.[1];
+        if (r.exitCode === WRONG_RELEASE && running !== undefined) {
+          throw new ModuleError(
+            `the guest runs ${running}, the module is built for ${b.release}`,
+            '',
+            `A module loads only into the kernel it was built against: \`m5dev down\`, then \`m5dev up --kernel ${ctx.version}\`.`,
+          );
+        }
         const [log, report = ''] = r.output.split(`${LOAD_MARK}\n`);
         ctx.loadLog = log;
-        if (r.exitCode !== 0) throw new ModuleError(`insmod failed in the guest`, r.output);
+        if (r.exitCode !== 0) throw new ModuleError(`copying or loading the module in the guest failed`, r.output);
         ctx.loaded = parseLoadReport(report);
         const devices = ctx.loaded.devices.length ? `; ${ctx.loaded.devices.join(', ')}` : '';
-        task.title = `Loaded ${b.modules.join(', ')}${devices}`;
+        task.title = `Loaded ${b.modules.join(', ')} into ${b.release}${devices}`;
       },
     },
   ];
+}
+
+/** The built modules as one tar file (sent on the load command's stdin), removed afterwards. */
+async function withModulesTar<T>(b: ModuleBuild, use: (tarPath: string) => Promise<T>): Promise<T> {
+  const { pack } = await import('tar-fs');
+  const dir = mkdtempSync(join(tmpdir(), 'm5dev-modules-'));
+  try {
+    const tar = join(dir, 'modules.tar');
+    await pipeline(pack(b.dir, { entries: b.modules, map: (h) => ({ ...h, uid: 0, gid: 0, uname: 'root', gname: 'root' }) }), createWriteStream(tar));
+    return await use(tar);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export function moduleTestTasks(): ListrTask<ModuleCtx>[] {

@@ -1,0 +1,58 @@
+/**
+ * A tool step run with `docker exec` in a container that is already running (the instance's VM
+ * container, which has the toolchain and the kernel trees), instead of a throwaway container:
+ * no create, start, wait and remove around a short command. Its files live in a fresh directory
+ * that is removed afterwards, whatever happened.
+ */
+import type Docker from 'dockerode';
+import { randomBytes } from 'node:crypto';
+import { onCleanup } from '../cleanup.js';
+import { DiskFullError, ToolError, isDiskFull, tail } from '../errors.js';
+import { execCapture } from './containers.js';
+
+export interface ExecToolRun {
+  /** The command for the step's own directory (an absolute path), run by `sh -c` there. */
+  script: (dir: string) => string;
+  description: string;
+  env?: string[];
+  /** Files into the step's directory before the command runs. */
+  before?: (dir: string) => Promise<void>;
+  /** Files out of the step's directory after the command succeeded. */
+  after?: (dir: string) => Promise<void>;
+  failure?: (message: string, outputTail: string) => Error;
+}
+
+/** What the container must have for a step to run in it instead of in a fresh tool container. */
+export interface ExecHost {
+  docker: Docker;
+  id: string;
+}
+
+/** True when `host` runs `imageId` and has `mount` (a container path) mounted. */
+export async function canExecTool(host: ExecHost, imageId: string, mount: string): Promise<boolean> {
+  const info = await host.docker.getContainer(host.id).inspect().catch(() => undefined);
+  return Boolean(info?.State.Running && info.Image === imageId && info.Mounts.some((m) => m.Destination === mount));
+}
+
+export async function execTool(host: ExecHost, run: ExecToolRun): Promise<string> {
+  const dir = `/tmp/m5dev-step-${randomBytes(6).toString('hex')}`;
+  const remove = () => execCapture(host.docker, host.id, ['rm', '-rf', dir]).then(() => undefined);
+  const undo = onCleanup(`step directory ${dir} in ${host.id.slice(0, 12)}`, remove);
+  try {
+    const made = await execCapture(host.docker, host.id, ['mkdir', '-m', '0700', dir]);
+    if (made.exitCode !== 0) throw new ToolError(`${run.description}: could not make ${dir}`, made.stderr);
+    await run.before?.(dir);
+    const r = await execCapture(host.docker, host.id, ['sh', '-c', `cd ${dir} && { ${run.script(dir)}; } 2>&1`], { env: run.env });
+    const output = `${r.stdout}${r.stderr}`;
+    if (r.exitCode !== 0) {
+      const message = `${run.description} failed (exit ${r.exitCode})`;
+      if (isDiskFull(output)) throw new DiskFullError(`running ${run.description}`, undefined, tail(output, 8));
+      throw run.failure ? run.failure(message, tail(output, 25)) : new ToolError(message, tail(output, 25));
+    }
+    await run.after?.(dir);
+    return output;
+  } finally {
+    await remove().catch(() => undefined);
+    undo();
+  }
+}
