@@ -2,7 +2,7 @@
  * Talk to the guest over SSH with the pinned host key: with the host's ssh when there is one,
  * else with the toolchain container's client (docker exec in the VM container).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, closeSync, constants, openSync } from 'node:fs';
 import { basename, delimiter, join } from 'node:path';
 import type Docker from 'dockerode';
@@ -58,6 +58,18 @@ export interface GuestResult {
   stderr: string;
 }
 
+/** A command started before its input exists (GuestSsh.startFed). */
+export interface FedCommand {
+  feed: (data: Buffer | undefined) => void;
+  result: Promise<GuestResult>;
+}
+
+interface SpawnedCapture {
+  child: ChildProcess;
+  result: Promise<GuestResult>;
+  killAfter: (ms: number) => void;
+}
+
 export class GuestSsh {
   /** `container` is needed only in container mode (docker exec into the VM container). */
   constructor(
@@ -87,7 +99,7 @@ export class GuestSsh {
   async capture(remote: string[], opts: { connectTimeoutSec?: number; reuse?: boolean; timeoutMs?: number } = {}): Promise<GuestResult> {
     const argv = this.command(remote, { batch: true, ...opts });
     if (this.mode === 'container') return (await containers()).execCapture(this.vm().docker, this.vm().id, argv);
-    return this.spawnCapture(argv, 'ignore', opts.timeoutMs);
+    return this.spawnCapture(argv, 'ignore', opts.timeoutMs).result;
   }
 
   /**
@@ -112,7 +124,7 @@ export class GuestSsh {
     }
     const fd = openSync(localPath, 'r');
     try {
-      return await this.spawnCapture(this.command(remote, { batch: true }), fd, opts.timeoutMs);
+      return await this.spawnCapture(this.command(remote, { batch: true }), fd, opts.timeoutMs).result;
     } finally {
       closeSync(fd);
     }
@@ -140,14 +152,51 @@ export class GuestSsh {
     return { exitCode, stderr: Buffer.concat(err).toString('utf8') };
   }
 
-  private spawnCapture(argv: string[], stdin: 'ignore' | number, timeoutMs?: number): Promise<GuestResult> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(argv[0]!, argv.slice(1), { stdio: [stdin, 'pipe', 'pipe'] });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      child.stdout!.on('data', (c: Buffer) => out.push(c));
-      child.stderr!.on('data', (c: Buffer) => err.push(c));
-      const timer = timeoutMs ? setTimeout(() => child.kill('SIGKILL'), timeoutMs) : undefined;
+  /**
+   * Start a command now and give it its stdin later: `feed(data)` sends `data` and ends it, or
+   * ends it empty (undefined) when there is nothing to send. What the command does before it
+   * reads (the SSH round trip, sudo) overlaps whatever produces the data. The timeout runs from
+   * the feed.
+   */
+  startFed(remote: string[], opts: { timeoutMs?: number } = {}): FedCommand {
+    let feed!: (data: Buffer | undefined) => void;
+    const input = new Promise<Buffer | undefined>((resolve) => {
+      feed = resolve;
+    });
+    if (this.mode === 'container') {
+      // docker exec cannot start before its input exists: wait for it, then send it as a file.
+      const result = input.then(async (data) => {
+        if (!data) return { exitCode: 1, stdout: '', stderr: 'no input' };
+        const { putFiles } = await import('../engine/archive.js');
+        const staged = `m5dev-input-${process.pid}-${Date.now()}`;
+        await putFiles(this.vm().docker, this.vm().id, '/tmp', [{ name: staged, data, mode: 0o600 }]);
+        const argv = this.command(remote, { batch: true });
+        const q = shellQuote(`/tmp/${staged}`);
+        return (await containers()).execCapture(this.vm().docker, this.vm().id, ['sh', '-c', `${argv.map(shellQuote).join(' ')} < ${q}; rc=$?; rm -f ${q}; exit $rc`]);
+      });
+      return { feed, result };
+    }
+    const run = this.spawnCapture(this.command(remote, { batch: true }), 'pipe');
+    run.child.stdin!.on('error', () => undefined); // the command may exit before it reads (a refused release)
+    void input.then((data) => {
+      if (opts.timeoutMs) run.killAfter(opts.timeoutMs);
+      run.child.stdin!.end(data);
+    });
+    return { feed, result: run.result };
+  }
+
+    private spawnCapture(argv: string[], stdin: 'ignore' | 'pipe' | number, timeoutMs?: number): SpawnedCapture {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: [stdin, 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout!.on('data', (c: Buffer) => out.push(c));
+    child.stderr!.on('data', (c: Buffer) => err.push(c));
+    let timer: NodeJS.Timeout | undefined;
+    const killAfter = (ms: number) => {
+      timer = setTimeout(() => child.kill('SIGKILL'), ms);
+    };
+    if (timeoutMs) killAfter(timeoutMs);
+    const result = new Promise<GuestResult>((resolve, reject) => {
       child.on('error', reject);
       // 'exit' not 'close': a ControlPersist master inherits the pipes and keeps them open.
       child.on('exit', (code, signal) => {
@@ -157,6 +206,7 @@ export class GuestSsh {
         );
       });
     });
+    return { child, result, killAfter };
   }
 
   /** Run with this process's stdio (m5dev ssh / m5dev exec): returns the guest command's exit code. */

@@ -2,9 +2,7 @@
  * The module loop: build the module (and its user-space test) in the toolchain container against
  * the cached kernel tree, copy it into the running guest, insmod, and run the test there.
  */
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { pipeline } from 'node:stream/promises';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { ListrTask } from 'listr2';
 import { homeStoresTask, imageTasks, newImageCtx, toolchainIdentity, type ImageCtx } from './image-build.js';
@@ -20,7 +18,7 @@ import { containerEnv, makeArgs } from '../kernel/build-spec.js';
 import type { HomeStores } from '../engine/instance-storage.js';
 import { getTree, putFiles } from '../engine/archive.js';
 import { builtFor, moduleSources, parseTap, tapPassed, vermagicOf, type TapSummary } from '../module/artifacts.js';
-import type { GuestSsh } from '../ssh/client.js';
+import type { FedCommand, GuestSsh } from '../ssh/client.js';
 import { shScript, shellQuote } from '../shell.js';
 
 const MOD_MOUNT = '/mod';
@@ -49,6 +47,9 @@ export interface ModuleCtx {
   ssh?: GuestSsh;
   /** The running guest's VM container: the build runs in it when it has this toolchain and the kernel trees. */
   vm?: ExecHost;
+  /** Load into the guest after the build: its side of the load starts with the build (startLoad). */
+  loadAfterBuild?: boolean;
+  pendingLoad?: FedCommand;
   build?: ModuleBuild;
   cached?: boolean;
   loadLog?: string;
@@ -85,73 +86,86 @@ export function moduleBuildTasks(): ListrTask<ModuleCtx>[] {
       title: 'Build the module',
       task: async (ctx, task) => {
         const kernel = ctx.kernel!;
-        const sources = moduleSources(listContext(ctx.srcDir));
-        const compiler = await toolchainCompiler(ctx.image.docker!, ctx.image.tag!, ctx.image.imageId!, ctx.home.root);
-        const dir = moduleBuildDir(ctx.home, kernel.key, hashFiles(ctx.srcDir, sources, { toolchain: toolchainIdentity(ctx.image), compiler }));
-        const cached = readBuild(dir);
-        if (cached) {
-          ctx.build = cached;
-          ctx.cached = true;
-          task.skip(`cached: these sources are already built for ${cached.release}`);
-          return;
+        // The guest's side of the load (SSH, sudo, the release check) starts now and waits for the build.
+        if (ctx.loadAfterBuild) ctx.pendingLoad = startLoad(ctx, kernel.release);
+        try {
+          await buildModule(ctx, task);
+        } catch (e) {
+          ctx.pendingLoad?.feed(undefined);
+          throw e;
         }
-        ctx.build = await publishDir(dir, 'partial module build', async (partial) => {
-          const hasTest = sources.includes(TEST_SOURCE);
-          const paths = { src: inContainer(kernel.src), build: inContainer(kernel.build) };
-          const script = (mod: string) =>
-            [
-              makeArgs(paths, ['modules'], { extra: [`M=${mod}`] }).map(shellQuote).join(' '),
-              ...(hasTest ? [`aarch64-linux-gnu-gcc -static -O2 -Wall -Wextra -Werror -o ${mod}/${TEST_BINARY} ${mod}/${TEST_SOURCE}`] : []),
-            ].join(' && ');
-          const files = (mod: string) => sources.map((rel) => ({ name: `${mod}/${rel}`, data: readFileSync(join(ctx.srcDir, rel)) }));
-          const failure = (message: string, out: string) => new ModuleError(message, out, 'Fix the compile error above and run the command again.');
-          const docker = ctx.image.docker!;
-          // Sources in and results out as tar streams: the engine needs to see nothing of this machine.
-          if (ctx.vm && (await canExecTool(ctx.vm, ctx.image.imageId!, KERNELS_MOUNT))) {
-            // The running guest's VM container has this toolchain and the kernel trees: no tool container.
-            await execTool(ctx.vm, {
-              script: (at) => script(`${at}/mod`),
-              env: containerEnv(),
-              description: 'Building the module',
-              before: (at) => putFiles(docker, ctx.vm!.id, at, files('mod')),
-              after: (at) => getTree(docker, ctx.vm!.id, `${at}/mod`, partial),
-              failure,
-            });
-          } else {
-            await runTool(docker, {
-              image: ctx.image.tag!,
-              cmd: ['sh', '-c', `${script(MOD_MOUNT)} 2>&1`],
-              binds: [ctx.stores!.kernels.bind(KERNELS_MOUNT, true)],
-              env: containerEnv(),
-              home: ctx.home.root,
-              description: 'Building the module',
-              before: (id) => putFiles(docker, id, '/', files(MOD_MOUNT.slice(1))),
-              after: (id) => getTree(docker, id, MOD_MOUNT, partial),
-              onLine: (l) => {
-                task.output = l;
-              },
-              failure,
-            });
-          }
-          const modules = readdirSync(partial).filter((f) => f.endsWith('.ko')).sort();
-          if (modules.length === 0) throw new ModuleError('the build produced no .ko', '', 'Check obj-m in the module Makefile.');
-          const vermagic = vermagicOf(readFileSync(join(partial, modules[0]!))) ?? '';
-          if (!builtFor(vermagic, kernel.release)) {
-            throw new ModuleError(`${modules[0]} has vermagic "${vermagic}", not kernel ${kernel.release}`, '', 'Rebuild the kernel: `m5dev kernel build`.');
-          }
-          const build: ModuleBuild = { dir, modules, test: hasTest ? TEST_BINARY : undefined, vermagic, release: kernel.release };
-          writeFileSync(join(partial, RECORD), `${JSON.stringify(build, null, 2)}\n`);
-          return build;
-        });
-        task.title = `Built ${ctx.build.modules.join(', ')} for ${kernel.release}${ctx.build.test ? ` and ${TEST_BINARY}` : ''}`;
       },
     },
   ];
 }
 
-async function guest(ssh: GuestSsh, script: string, opts: { root?: boolean; stdinFile?: string } = {}): Promise<{ exitCode: number; output: string }> {
-  const remote = [shScript(script, 'm5dev-module', [], { root: opts.root })];
-  const r = opts.stdinFile ? await ssh.captureFrom(opts.stdinFile, remote, { timeoutMs: 120_000 }) : await ssh.capture(remote, { timeoutMs: 120_000 });
+async function buildModule(ctx: ModuleCtx, task: { skip: (m: string) => void; title: string; output: string }): Promise<void> {
+  const kernel = ctx.kernel!;
+  const sources = moduleSources(listContext(ctx.srcDir));
+  const compiler = await toolchainCompiler(ctx.image.docker!, ctx.image.tag!, ctx.image.imageId!, ctx.home.root);
+  const dir = moduleBuildDir(ctx.home, kernel.key, hashFiles(ctx.srcDir, sources, { toolchain: toolchainIdentity(ctx.image), compiler }));
+  const cached = readBuild(dir);
+  if (cached) {
+    ctx.build = cached;
+    ctx.cached = true;
+    task.skip(`cached: these sources are already built for ${cached.release}`);
+    return;
+  }
+  ctx.build = await publishDir(dir, 'partial module build', async (partial) => {
+    const hasTest = sources.includes(TEST_SOURCE);
+    const paths = { src: inContainer(kernel.src), build: inContainer(kernel.build) };
+    const script = (mod: string) => {
+      const make = makeArgs(paths, ['modules'], { extra: [`M=${mod}`] }).map(shellQuote).join(' ');
+      if (!hasTest) return make;
+      // The test program compiles while kbuild works (two cores; the make is mostly one).
+      const test = `aarch64-linux-gnu-gcc -static -O2 -Wall -Wextra -Werror -o ${mod}/${TEST_BINARY} ${mod}/${TEST_SOURCE}`;
+      return `${make} & make_pid=$!; ${test}; test_rc=$?; wait $make_pid && [ $test_rc -eq 0 ]`;
+    };
+    const files = (mod: string) => sources.map((rel) => ({ name: `${mod}/${rel}`, data: readFileSync(join(ctx.srcDir, rel)) }));
+    const failure = (message: string, out: string) => new ModuleError(message, out, 'Fix the compile error above and run the command again.');
+    const docker = ctx.image.docker!;
+    // Sources in and results out as tar streams: the engine needs to see nothing of this machine.
+    if (ctx.vm && (await canExecTool(ctx.vm, ctx.image.imageId!, KERNELS_MOUNT))) {
+      // The running guest's VM container has this toolchain and the kernel trees: no tool container.
+      await execTool(ctx.vm, {
+        script: (at) => script(`${at}/mod`),
+        env: containerEnv(),
+        description: 'Building the module',
+        before: (at) => putFiles(docker, ctx.vm!.id, at, files('mod')),
+        after: (at) => getTree(docker, ctx.vm!.id, `${at}/mod`, partial),
+        failure,
+      });
+    } else {
+      await runTool(docker, {
+        image: ctx.image.tag!,
+        cmd: ['sh', '-c', `{ ${script(MOD_MOUNT)}; } 2>&1`],
+        binds: [ctx.stores!.kernels.bind(KERNELS_MOUNT, true)],
+        env: containerEnv(),
+        home: ctx.home.root,
+        description: 'Building the module',
+        before: (id) => putFiles(docker, id, '/', files(MOD_MOUNT.slice(1))),
+        after: (id) => getTree(docker, id, MOD_MOUNT, partial),
+        onLine: (l) => {
+          task.output = l;
+        },
+        failure,
+      });
+    }
+    const modules = readdirSync(partial).filter((f) => f.endsWith('.ko')).sort();
+    if (modules.length === 0) throw new ModuleError('the build produced no .ko', '', 'Check obj-m in the module Makefile.');
+    const vermagic = vermagicOf(readFileSync(join(partial, modules[0]!))) ?? '';
+    if (!builtFor(vermagic, kernel.release)) {
+      throw new ModuleError(`${modules[0]} has vermagic "${vermagic}", not kernel ${kernel.release}`, '', 'Rebuild the kernel: `m5dev kernel build`.');
+    }
+    const build: ModuleBuild = { dir, modules, test: hasTest ? TEST_BINARY : undefined, vermagic, release: kernel.release };
+    writeFileSync(join(partial, RECORD), `${JSON.stringify(build, null, 2)}\n`);
+    return build;
+  });
+  task.title = `Built ${ctx.build.modules.join(', ')} for ${kernel.release}${ctx.build.test ? ` and ${TEST_BINARY}` : ''}`;
+}
+
+async function guest(ssh: GuestSsh, script: string, opts: { root?: boolean } = {}): Promise<{ exitCode: number; output: string }> {
+  const r = await ssh.capture([shScript(script, 'm5dev-module', [], opts)], { timeoutMs: 120_000 });
   return { exitCode: r.exitCode, output: `${r.stdout}${r.stderr}` };
 }
 
@@ -159,6 +173,7 @@ const LOAD_MARK = '--- m5dev: what the module added ---';
 const RELEASE_MARK = 'm5dev: the guest runs ';
 /** The load command's exit code when the guest runs another kernel than the module's. */
 const WRONG_RELEASE = 97;
+const NO_INPUT = 98;
 
 export interface LoadReport {
   devices: string[];
@@ -186,24 +201,13 @@ export function moduleLoadTasks(): ListrTask<ModuleCtx>[] {
       title: 'Copy and load the module',
       task: async (ctx, task) => {
         const b = ctx.build!;
-        const names = b.modules.map(moduleName);
-        // One SSH command under one sudo: the release check, the copy (a tar on stdin) and the load.
-        const script = [
-          'set -e',
-          `if [ "$(uname -r)" != ${shellQuote(b.release)} ]; then echo "${RELEASE_MARK}$(uname -r)"; exit ${WRONG_RELEASE}; fi`,
-          'tar -xof - -C /tmp',
-          ...names.map((n) => `if grep -q '^${n} ' /proc/modules; then rmmod ${n}; fi`),
-          // What the module adds is what it is for: its device nodes and its sysfs parameters.
-          'before=$(mktemp); trap \'rm -f "$before"\' EXIT',
-          'ls -1 /dev | sort > "$before"',
-          ...b.modules.map((ko) => `insmod /tmp/${ko} ${ctx.params.join(' ')}`),
-          'dmesg | tail -n 5',
-          `echo ${LOAD_MARK}`,
-          'ls -1 /dev | sort | comm -13 "$before" - | while read -r d; do if [ -c "/dev/$d" ] || [ -b "/dev/$d" ]; then echo "device /dev/$d"; fi; done',
-          ...names.map((n) => `for f in /sys/module/${n}/parameters/*; do if [ -f "$f" ]; then echo "parameter ${n}.$(basename "$f")=$(cat "$f")"; fi; done`),
-        ].join('\n');
-        const r = await withModulesTar(b, (tar) => guest(ctx.ssh!, script, { root: true, stdinFile: tar }));
-        const running = new RegExp(`^${RELEASE_MARK}(.*)$`, 'm').exec(r.output)?.[1];
+        const load = ctx.pendingLoad ?? startLoad(ctx, b.release);
+        // The input: a header line of `file.ko:module_name` pairs, then the modules as a tar.
+        const header = `${b.modules.map((ko) => `${ko}:${moduleName(ko)}`).join(' ')}\n`;
+        load.feed(Buffer.concat([Buffer.from(header), await modulesTar(b)]));
+        const r = await load.result;
+        const output = `${r.stdout}${r.stderr}`;
+        const running = new RegExp(`^${RELEASE_MARK}(.*)$`, 'm').exec(output)?.[1];
         if (r.exitCode === WRONG_RELEASE && running !== undefined) {
           throw new ModuleError(
             `the guest runs ${running}, the module is built for ${b.release}`,
@@ -211,9 +215,9 @@ export function moduleLoadTasks(): ListrTask<ModuleCtx>[] {
             `A module loads only into the kernel it was built against: \`m5dev down\`, then \`m5dev up --kernel ${ctx.version}\`.`,
           );
         }
-        const [log, report = ''] = r.output.split(`${LOAD_MARK}\n`);
+        const [log, report = ''] = output.split(`${LOAD_MARK}\n`);
         ctx.loadLog = log;
-        if (r.exitCode !== 0) throw new ModuleError(`copying or loading the module in the guest failed`, r.output);
+        if (r.exitCode !== 0) throw new ModuleError(`copying or loading the module in the guest failed`, output);
         ctx.loaded = parseLoadReport(report);
         const devices = ctx.loaded.devices.length ? `; ${ctx.loaded.devices.join(', ')}` : '';
         task.title = `Loaded ${b.modules.join(', ')} into ${b.release}${devices}`;
@@ -222,17 +226,39 @@ export function moduleLoadTasks(): ListrTask<ModuleCtx>[] {
   ];
 }
 
-/** The built modules as one tar file (sent on the load command's stdin), removed afterwards. */
-async function withModulesTar<T>(b: ModuleBuild, use: (tarPath: string) => Promise<T>): Promise<T> {
+/**
+ * The guest's side of `module load`, as one command under one sudo: check the running release,
+ * read the header line and the tar of modules from stdin, unload the old ones, insmod, and report
+ * what appeared. Shell builtins where a process would do: each one costs a TCG guest ~15 ms.
+ */
+export function loadScript(release: string, params: string[]): string {
+  return [
+    'set -e',
+    'read -r running < /proc/sys/kernel/osrelease',
+    `if [ "$running" != ${shellQuote(release)} ]; then echo "${RELEASE_MARK}$running"; exit ${WRONG_RELEASE}; fi`,
+    `IFS= read -r mods || { echo 'm5dev: no modules on stdin'; exit ${NO_INPUT}; }`,
+    'tar -xof - -C /tmp',
+    'for m in $mods; do n=${m#*:}; if [ -e "/sys/module/$n/initstate" ]; then rmmod "$n"; fi; done',
+    // What the module adds is what it is for: its device nodes and its sysfs parameters.
+    'set -- /dev/*; before=" $* "',
+    `for m in $mods; do insmod "/tmp/\${m%%:*}"${params.map((p) => ` ${p}`).join('')}; done`,
+    'dmesg | tail -n 5',
+    `echo ${shellQuote(LOAD_MARK)}`,
+    'for d in /dev/*; do case "$before" in *" $d "*) ;; *) if [ -c "$d" ] || [ -b "$d" ]; then echo "device $d"; fi ;; esac; done',
+    'for m in $mods; do n=${m#*:}; for f in "/sys/module/$n/parameters/"*; do if [ -f "$f" ]; then v=; read -r v < "$f" || true; echo "parameter $n.${f##*/}=$v"; fi; done; done',
+  ].join('\n');
+}
+
+function startLoad(ctx: ModuleCtx, release: string): FedCommand {
+  return ctx.ssh!.startFed([shScript(loadScript(release, ctx.params), 'm5dev-module', [], { root: true })], { timeoutMs: 120_000 });
+}
+
+/** The built modules as one tar, in memory (a few hundred KiB). */
+async function modulesTar(b: ModuleBuild): Promise<Buffer> {
   const { pack } = await import('tar-fs');
-  const dir = mkdtempSync(join(tmpdir(), 'm5dev-modules-'));
-  try {
-    const tar = join(dir, 'modules.tar');
-    await pipeline(pack(b.dir, { entries: b.modules, map: (h) => ({ ...h, uid: 0, gid: 0, uname: 'root', gname: 'root' }) }), createWriteStream(tar));
-    return await use(tar);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const chunks: Buffer[] = [];
+  for await (const c of pack(b.dir, { entries: b.modules, map: (h) => ({ ...h, uid: 0, gid: 0, uname: 'root', gname: 'root' }) })) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
 }
 
 export function moduleTestTasks(): ListrTask<ModuleCtx>[] {

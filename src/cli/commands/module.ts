@@ -64,6 +64,7 @@ export function registerModule(program: Command): void {
     const ctx = newModuleCtx(live.home, version, resolve(f.src ?? MODULE_DIR), f.baseImage, params);
     ctx.ssh = live.ssh;
     ctx.vm = { docker: live.docker, id: live.container.id };
+    ctx.loadAfterBuild = true;
     const tasks = [...moduleBuildTasks(), ...moduleLoadTasks(), ...(test ? moduleTestTasks() : [])];
     const done = await runTasks<ModuleCtx>(tasks, ctx, g);
     if (g.json) printJson({ ...done.build, cached: done.cached === true, loadLog: done.loadLog, ...done.loaded, test: done.tap ?? null });
