@@ -1,6 +1,6 @@
 /** ssh command lines for an instance, from the host or from inside its container. Pure. */
 import { join } from 'node:path';
-import { GUEST_USER } from '../vm/cloud-config.js';
+import { GUEST_USER } from '../vm/guest-access.js';
 
 export interface SshTarget {
   alias: string;

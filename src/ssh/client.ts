@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, closeSync, constants, openSync } from 'node:fs';
 import { basename, delimiter, join } from 'node:path';
 import type Docker from 'dockerode';
-import { GUEST_SSH_FORWARD } from '../vm/qemu-args.js';
+import { GUEST_SSH_FORWARD } from '../vm/guest-access.js';
 import { IN_CONTAINER, hostKeyAlias, type InstanceFiles } from '../vm/instance.js';
 import { hostControlPath, sshCommand, type SshTarget } from './args.js';
 import { privateControlDir } from './control-dir.js';

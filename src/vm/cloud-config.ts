@@ -1,12 +1,12 @@
 /** cloud-init NoCloud seed contents, exactly the seed's user plus pre-seeded SSH host keys. Pure. */
+import { GUEST_USER } from './guest-access.js';
+
 export interface SeedInputs {
   instanceId: string;
   hostname: string;
   userPublicKey: string;
   hostKey: { privateKey: string; publicKey: string };
 }
-
-export const GUEST_USER = 'ubuntu';
 
 export function userData(i: SeedInputs): string {
   const indent = (text: string, n: number) => text.trimEnd().split('\n').map((l) => ' '.repeat(n) + l).join('\n');

@@ -26,7 +26,6 @@ export interface QemuSpec {
   kernel?: { image: string; append: string; initrd?: string };
 }
 
-export const GUEST_SSH_FORWARD = 2222;
 const RAM_ID = 'ram0';
 
 export function qemuArgs(s: QemuSpec): string[] {

@@ -8,7 +8,7 @@
  */
 import { isAbsolute, posix, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
-import { GUEST_USER } from './cloud-config.js';
+import { GUEST_USER } from './guest-access.js';
 
 export interface Share {
   /** Absolute path on the client (the engine must see it: a local engine sharing our files). */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { chooseMachine } from '../../src/vm/machine.js';
-import { qemuArgs, GUEST_SSH_FORWARD, type QemuSpec } from '../../src/vm/qemu-args.js';
+import { qemuArgs, type QemuSpec } from '../../src/vm/qemu-args.js';
+import { GUEST_SSH_FORWARD } from '../../src/vm/guest-access.js';
 
 const spec = (over: Partial<QemuSpec> = {}): QemuSpec => ({
   machine: chooseMachine({ requested: 'auto', hostArch: 'x64', kvmUsable: true }),

@@ -7,7 +7,7 @@ import { sshConfigBlock } from '../../ssh/args.js';
 import { layout } from '../../paths.js';
 import { openInstance, requireState } from '../../vm/instance.js';
 import { proxyFor } from '../../ssh/guest.js';
-import { GUEST_SSH_FORWARD } from '../../vm/qemu-args.js';
+import { GUEST_SSH_FORWARD } from '../../vm/guest-access.js';
 
 export function registerSsh(program: Command): void {
   program
