@@ -237,11 +237,13 @@ export function loadScript(release: string, params: string[]): string {
     'read -r running < /proc/sys/kernel/osrelease',
     `if [ "$running" != ${shellQuote(release)} ]; then echo "${RELEASE_MARK}$running"; exit ${WRONG_RELEASE}; fi`,
     `IFS= read -r mods || { echo 'm5dev: no modules on stdin'; exit ${NO_INPUT}; }`,
-    'tar -xof - -C /tmp',
+    // Root unpacks into a directory of its own (not /tmp itself, which anyone can write to).
+    'dir=$(mktemp -d); trap \'rm -rf "$dir"\' EXIT',
+    'tar -xof - -C "$dir"',
     'for m in $mods; do n=${m#*:}; if [ -e "/sys/module/$n/initstate" ]; then rmmod "$n"; fi; done',
     // What the module adds is what it is for: its device nodes and its sysfs parameters.
     'set -- /dev/*; before=" $* "',
-    `for m in $mods; do insmod "/tmp/\${m%%:*}"${params.map((p) => ` ${p}`).join('')}; done`,
+    `for m in $mods; do insmod "$dir/\${m%%:*}"${params.map((p) => ` ${p}`).join('')}; done`,
     'dmesg | tail -n 5',
     `echo ${shellQuote(LOAD_MARK)}`,
     'for d in /dev/*; do case "$before" in *" $d "*) ;; *) if [ -c "$d" ] || [ -b "$d" ]; then echo "device $d"; fi ;; esac; done',
