@@ -197,19 +197,31 @@ async function settled(extraEnv: NodeJS.ProcessEnv = {}): Promise<void> {
  */
 async function execTrue(guest: string): Promise<number> {
   await must(['exec', '--name', NAME, '--', 'true']); // opens the shared connection
-  const exec = await sample(10, async () => (await must(['exec', '--name', NAME, '--', 'true'])).ms);
-  const nodeStart = await sample(10, async () => timed(process.execPath, ['-e', '0']));
-  const rawSsh = await plainSshTrue();
-  record('no-op overhead', `exec true, reused SSH connection, ${guest}`, exec, { label: 'node -e 0 + plain ssh on that connection', ms: nodeStart + rawSsh });
-  record('no-op overhead', `plain ssh true on the shared connection (no m5dev), ${guest}`, rawSsh, { label: 'node -e 0', ms: nodeStart });
-  return exec;
+  const plain = plainSshArgs();
+  // Interleaved, 15 rounds of all three: the guest's load drifts, and a ratio should not see it.
+  const exec: number[] = [];
+  const nodeStart: number[] = [];
+  const rawSsh: number[] = [];
+  for (let i = 0; i < 15; i++) {
+    exec.push((await must(['exec', '--name', NAME, '--', 'true'])).ms);
+    nodeStart.push(timed(process.execPath, ['-e', '0']));
+    rawSsh.push(timed('ssh', plain));
+  }
+  record('no-op overhead', `exec true, reused SSH connection, ${guest}`, median(exec), { label: 'node -e 0 + plain ssh on that connection', ms: median(nodeStart) + median(rawSsh) });
+  record('no-op overhead', `plain ssh true on the shared connection (no m5dev), ${guest}`, median(rawSsh), { label: 'node -e 0', ms: median(nodeStart) });
+  return median(exec);
 }
 
-/** Median of 10 plain `ssh true` through m5dev's shared connection (no m5dev process): the guest's own answer time. */
+/** `ssh true` through m5dev's shared connection, without m5dev: the guest's own answer time. */
+function plainSshArgs(): string[] {
+  const control = hostControlPath(join(HOME, 'instances', NAME), privateControlDir());
+  return ['-F', '/dev/null', '-o', `ControlPath=${control}`, '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', '-p', String(PORT), 'ubuntu@127.0.0.1', 'true'];
+}
+
+/** Median of 10 plain `ssh true` through m5dev's shared connection (no m5dev process). */
 async function plainSshTrue(): Promise<number> {
   await must(['exec', '--name', NAME, '--', 'true']); // opens the shared connection
-  const control = hostControlPath(join(HOME, 'instances', NAME), privateControlDir());
-  return sample(10, async () => timed('ssh', ['-F', '/dev/null', '-o', `ControlPath=${control}`, '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', '-p', String(PORT), 'ubuntu@127.0.0.1', 'true']));
+  return sample(10, async () => timed('ssh', plainSshArgs()));
 }
 
 /** Median resume and suspend times over RUNS suspend → up cycles of the running guest. */
