@@ -168,8 +168,12 @@ export class ShareError extends M5devError {
 
 /** Another m5dev process holds the instance or cache entry, and `--no-wait` was given. */
 export class BusyError extends M5devError {
-  constructor(what: string, holder: string) {
-    super(`${what} is in use by ${holder}`, ExitCode.busy, 'Wait for that command to finish (without --no-wait, m5dev waits for it), or stop it; a lock left by a killed m5dev is taken over after 10 s.');
+  constructor(what: string, holder: string, staleAfterSec: number) {
+    super(
+      `${what} is in use by ${holder}`,
+      ExitCode.busy,
+      `Wait for that command to finish (without --no-wait, m5dev waits for it), or stop it; a lock left by a killed m5dev is taken over after ${staleAfterSec} s.`,
+    );
   }
 }
 

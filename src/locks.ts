@@ -60,7 +60,7 @@ export async function withLock<T>(home: string, resource: string, opts: LockOpti
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw e;
       const holder = describe(holderFile);
-      if (!opts.wait) throw new BusyError(opts.what, holder);
+      if (!opts.wait) throw new BusyError(opts.what, holder, STALE_MS / 1000);
       if (!waiting) opts.onWait?.(holder);
       waiting = true;
       if (isInterrupting()) throw new InterruptedError();

@@ -129,3 +129,16 @@ export function lockFailure(log: string): { message: string; hint: string } | un
     hint: 'This base image holds other versions than the one the lock was made on: use that base, or rewrite the lock for this one with `m5dev image lock`.',
   };
 }
+
+/**
+ * Pure: the commands m5dev-install-locked runs to point apt at the lock's snapshot archive (the
+ * body of its `if [ -n "$snapshot" ] …; then` block, comments left out): `m5dev image lock`
+ * resolves against the same sources as the image build, from this one place.
+ */
+export function snapshotSources(installScript: string): string[] {
+  const lines = installScript.split('\n');
+  const start = lines.findIndex((l) => /^if \[ -n "\$snapshot" \]/.test(l));
+  const end = lines.findIndex((l, i) => i > start && l === 'fi');
+  if (start < 0 || end < 0) throw new Error('m5dev-install-locked has no snapshot block (if [ -n "$snapshot" ] … fi)');
+  return lines.slice(start + 1, end).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+}

@@ -10,7 +10,7 @@ import type { ListrTask } from 'listr2';
 import { ensureBaseImage } from '../docker/images.js';
 import { runTool } from '../docker/containers.js';
 import { putFiles } from '../engine/archive.js';
-import { LOCK_FILE, diffPackages, formatLock, parseSimulation, type PackageChange, type ToolchainLock } from '../docker/toolchain-lock.js';
+import { LOCK_FILE, diffPackages, formatLock, parseSimulation, snapshotSources, type PackageChange, type ToolchainLock } from '../docker/toolchain-lock.js';
 import { ImageBuildError } from '../errors.js';
 import { engineTask, readContextLock, type ImageCtx } from './image-build.js';
 import type { HomeLayout } from '../paths.js';
@@ -27,18 +27,11 @@ export interface LockCtx {
   lockPath?: string;
 }
 
-/** Sources from a snapshot archive: its debian archive, and the debian-security one beside it (snapshot.debian.org's layout). The image build's m5dev-install-locked writes the same lines: keep the two alike. */
-const SNAPSHOT_SOURCES = [
-  'rm -f /etc/apt/sources.list.d/*',
-  `printf 'deb [check-valid-until=no] %s bookworm main\\ndeb [check-valid-until=no] %s bookworm-updates main\\n' "$snapshot" "$snapshot" > /etc/apt/sources.list`,
-  `case "$snapshot" in */archive/debian/*) printf 'deb [check-valid-until=no] %s bookworm-security main\\n' "$(echo "$snapshot" | sed 's#/archive/debian/#/archive/debian-security/#')" >> /etc/apt/sources.list ;; esac`,
-];
-
-const RESOLVE = (snapshot: string | undefined) => [
+const RESOLVE = (snapshot: string | undefined, snapshotSources: string[]) => [
   'arch="$(dpkg --print-architecture)"',
   'echo "ARCH $arch"',
   ...(snapshot
-    ? [`snapshot='${snapshot}'`, ...SNAPSHOT_SOURCES]
+    ? [`snapshot='${snapshot}'`, ...snapshotSources]
     : []),
   'apt-get update -qq >/dev/null',
   'apt-get install -s -y --no-install-recommends $(sh /tmp/m5dev-toolchain-packages "$arch") | grep "^Inst"',
@@ -64,9 +57,11 @@ export function lockTasks(): ListrTask<LockCtx>[] {
         const old: ToolchainLock = readContextLock(ctx.image.contextDir) ?? { bases: new Map(), packages: new Map() };
         const snapshot = ctx.snapshot === undefined ? old.snapshot : ctx.snapshot === '-' ? undefined : ctx.snapshot;
         const script = readFileSync(join(ctx.image.contextDir, 'm5dev-tools', 'm5dev-toolchain-packages'));
+        // The same apt sources as the image build writes: read from its install script, not copied here.
+        const sources = snapshotSources(readFileSync(join(ctx.image.contextDir, 'm5dev-tools', 'm5dev-install-locked'), 'utf8'));
         const out = await runTool(ctx.image.docker!, {
           image: ctx.image.baseImage,
-          cmd: ['sh', '-ec', RESOLVE(snapshot)],
+          cmd: ['sh', '-ec', RESOLVE(snapshot, sources)],
           binds: [],
           home: ctx.home.root,
           network: true,

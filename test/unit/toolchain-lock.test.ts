@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { debianArch, describeChange, diffPackages, formatLock, lockFailure, parseLock, parseSimulation } from '../../src/docker/toolchain-lock.js';
+import { debianArch, describeChange, diffPackages, formatLock, lockFailure, parseLock, parseSimulation, snapshotSources } from '../../src/docker/toolchain-lock.js';
+import { spawnSync } from 'node:child_process';
 import { contextHash } from '../../src/docker/build-context.js';
 import { UsageError } from '../../src/errors.js';
 import { ROOT } from '../helpers/cli.js';
@@ -74,5 +75,29 @@ describe('toolchain lock', () => {
     expect(lockFailure('all good')).toBeUndefined();
     expect(debianArch('x86_64')).toBe('amd64');
     expect(debianArch('aarch64')).toBe('arm64');
+  });
+});
+
+describe('snapshot sources', () => {
+  const script = readFileSync(join(ROOT, 'docker', 'm5dev-tools', 'm5dev-install-locked'), 'utf8');
+
+  it("are read from the image build's install script, and write the archive and its security sibling", () => {
+    const lines = snapshotSources(script);
+    expect(lines[0]).toBe('rm -f /etc/apt/sources.list.d/*');
+    // Run them on a real sh, with /etc/apt/sources.list pointed at a scratch file.
+    const dir = mkdtempSync(join(tmpdir(), 'm5dev-sources-'));
+    const body = lines.filter((l) => !l.startsWith('rm ')).join('\n').replaceAll('/etc/apt/sources.list', `${dir}/sources.list`);
+    const r = spawnSync('sh', ['-ec', `snapshot='https://snapshot.debian.org/archive/debian/20240612T000000Z/'\n${body}`], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(readFileSync(join(dir, 'sources.list'), 'utf8').split('\n')).toEqual([
+      'deb [check-valid-until=no] https://snapshot.debian.org/archive/debian/20240612T000000Z/ bookworm main',
+      'deb [check-valid-until=no] https://snapshot.debian.org/archive/debian/20240612T000000Z/ bookworm-updates main',
+      'deb [check-valid-until=no] https://snapshot.debian.org/archive/debian-security/20240612T000000Z/ bookworm-security main',
+      '',
+    ]);
+  });
+
+  it('fails loudly when the block is gone', () => {
+    expect(() => snapshotSources('#!/bin/sh\napt-get update\n')).toThrow(/no snapshot block/);
   });
 });
