@@ -34,6 +34,8 @@ afterAll(async () => {
     await cli(['destroy'], env);
     for (const c of await containersOn(remote.docker, home)) await remote.docker.getContainer(c.Id).remove({ force: true });
     for (const v of await volumesOfHome(remote.docker, home)) await remote.docker.getVolume(v).remove({ force: true });
+    // The engine's container goes too (its data volume stays, so the next run starts warm).
+    stopRemoteEngine();
   }
   await server?.close();
 });
