@@ -24,6 +24,9 @@
  *     qcow2 overlays): time until every one answers SSH, and host memory per guest once they idle
  *     (the VM container's memory: QEMU plus the guest RAM it touched, in the container's tmpfs);
  *     and what the one guest's first boot spent its time on (systemd-analyze).
+ *  J. QEMU's TCG code cache: m5dev's default (--tcg-cache 256) against QEMU's own 1 GiB, one
+ *     instance each, one after the other: first boot (UEFI), host memory once idle, and an in-guest
+ *     gcc build (the m5 module, direct-boot kernel, gcc from a share), which runs far more code.
  *
  * Env: M5DEV_FIXTURE_DIR (fixture image dir, set by make), BENCH_RUNS (default 3), BENCH_ONLY (e.g. A,D),
  * BENCH_HOME (default the kernel tests' persistent home, so the built kernel is reused).
@@ -34,6 +37,7 @@ import { cpus, homedir, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { hostControlPath } from '../src/ssh/args.js';
 import { privateControlDir } from '../src/ssh/control-dir.js';
+import { DEFAULTS } from '../src/config.js';
 
 const ROOT = resolve(import.meta.dirname ?? '.', '..', '..');
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -117,8 +121,8 @@ function builtKernel(): string | undefined {
 }
 
 /** Milliseconds a guest command took, measured in the guest (no SSH or m5dev start in it). */
-async function inGuestMs(command: string): Promise<number> {
-  const r = await must(['exec', '--name', NAME, '--', `s=$(date +%s%N); ${command} >/dev/null; e=$(date +%s%N); echo $(( (e - s) / 1000000 ))`]);
+async function inGuestMs(command: string, name = NAME): Promise<number> {
+  const r = await must(['exec', '--name', name, '--', `s=$(date +%s%N); ${command} >/dev/null; e=$(date +%s%N); echo $(( (e - s) / 1000000 ))`]);
   return Number(r.stdout.trim().split('\n').pop());
 }
 
@@ -144,6 +148,39 @@ async function guestWorkflow(kernel: string): Promise<void> {
   const copied = await sample(RUNS, async () => (await must(['cp', '--name', NAME, work, 'guest:/home/ubuntu/m5-cp'])).ms);
   record('guest workflow', 'm5dev cp of the module tree into the guest', copied);
   rmSync(work, { recursive: true, force: true });
+}
+
+/** Group J: the TCG code cache, m5dev's default against QEMU's own (1 GiB). */
+async function tcgCache(image: { url: string; sha256: string }, kernel: string): Promise<void> {
+  const debs = spawnSync('bash', [join(ROOT, 'scripts', 'guest-cc-debs.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).stdout.trim();
+  const work = mkdtempSync(join(tmpdir(), 'm5dev-bench-cache-'));
+  cpSync(join(ROOT, 'module'), work, { recursive: true });
+  spawnSync('chown', ['-R', '1000:1000', work]);
+  const of: Record<number, { boot: number; idle: number; build: number; afterBuild: number }> = {};
+  for (const mib of [DEFAULTS.tcgCacheMiB, 1024]) {
+    const name = `cache-${mib}`;
+    const cache = ['--tcg-cache', String(mib)];
+    await m5dev(['destroy', '--name', name]);
+    const first = await must(['--json', 'up', '--name', name, '--disk', 'overlay', '--image-url', image.url, '--image-sha256', image.sha256, ...cache]);
+    await must(['exec', '--name', name, '--', 'sudo systemctl is-system-running --wait >/dev/null || true']);
+    await new Promise((res) => setTimeout(res, 20_000));
+    const idle = containerMiB((JSON.parse(first.stdout) as { container: string }).container);
+    await must(['down', '--name', name]);
+    const direct = await must(['--json', 'up', '--name', name, '--kernel', kernel, '--share', `${work}:m5`, '--share', `${debs}:/opt/debs`, ...cache]);
+    await must(['exec', '--name', name, '--', readFileSync(join(ROOT, 'scripts', 'guest-cc-install.sh'), 'utf8')]);
+    await must(['exec', '--name', name, '--', 'sudo systemctl is-system-running --wait >/dev/null || true']);
+    const build = await sample(RUNS, () => inGuestMs('cd ~/m5 && make clean && make', name));
+    const afterBuild = containerMiB((JSON.parse(direct.stdout) as { container: string }).container);
+    of[mib] = { boot: first.ms, idle, build, afterBuild };
+    await must(['destroy', '--name', name]);
+  }
+  rmSync(work, { recursive: true, force: true });
+  const [mine, qemu] = [of[DEFAULTS.tcgCacheMiB]!, of[1024]!];
+  const vs = (ms: number) => ({ label: "--tcg-cache 1024 (QEMU's default)", ms });
+  record('tcg cache', `first boot (UEFI) → SSH, --tcg-cache ${DEFAULTS.tcgCacheMiB} (1 run)`, mine.boot, vs(qemu.boot));
+  record('tcg cache', 'host memory of the VM container, idle after first boot (1 run)', mine.idle, vs(qemu.idle), 'MiB');
+  record('tcg cache', 'in-guest make of m5 (gcc under TCG), direct-boot guest', mine.build, vs(qemu.build));
+  record('tcg cache', 'host memory of the VM container after the in-guest builds (1 run)', mine.afterBuild, vs(qemu.afterBuild), 'MiB');
 }
 
 /** Memory the engine accounts to a container (docker stats), in MiB. */
@@ -519,6 +556,9 @@ async function main(): Promise<void> {
 
   // I. N guests side by side
   if (want('I')) await sideBySide(image);
+
+  // J. the TCG code cache
+  if (kernel && want('J')) await tcgCache(image, kernel);
 
   // F. a remote engine beside the local one
   if (want('F')) await remoteBesideLocal(image, kernel);

@@ -31,6 +31,12 @@ export interface VmConfig {
   ramFile: boolean;
   /** Host directories mounted in the guest (vm/shares.ts). */
   shares: Share[];
+  /**
+   * Under TCG, the size of QEMU's translated-code cache in MiB. QEMU's own default (1 GiB) ends up
+   * resident once a guest has booted, most of a 2 GiB guest's host memory; a smaller cache is
+   * flushed and refilled when guest code outgrows it.
+   */
+  tcgCacheMiB: number;
 }
 
 export const DEFAULTS: VmConfig = {
@@ -45,6 +51,7 @@ export const DEFAULTS: VmConfig = {
   baseImage: 'debian:bookworm-slim',
   ramFile: true,
   shares: [],
+  tcgCacheMiB: 256,
 };
 
 const SHA256_RE = /^[0-9a-f]{64}$/;
@@ -94,6 +101,9 @@ export function parseConfig(raw: unknown, source: string, baseDir = process.cwd(
       case 'accel':
         if (value !== 'auto' && value !== 'kvm' && value !== 'tcg') throw bad('auto, kvm or tcg');
         out.accel = value;
+        break;
+      case 'tcgCacheMiB':
+        out.tcgCacheMiB = intIn(value, 32, 4096, bad);
         break;
       case 'ramFile':
         if (typeof value !== 'boolean') throw bad('true or false');

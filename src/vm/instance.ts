@@ -23,6 +23,8 @@ export interface InstanceState {
   seedHash?: string;
   /** Guest RAM is a file in the VM container's tmpfs (`--ram-file`). */
   ramFile?: boolean;
+  /** Under TCG, the translated-code cache it was launched with (absent: QEMU's default, m5dev before it was set). */
+  tcgCacheMiB?: number;
   /** Host directories mounted in the guest (part of the launch: a suspended guest resumes with them). */
   shares?: Share[];
   /** The engine the instance's data lives on (absent: created before m5dev recorded it; a local engine). */

@@ -22,6 +22,8 @@ export interface QemuSpec {
   ramFile?: string;
   /** Host directories exported over 9p (vm/shares.ts), as many as there are shares. */
   shareCount?: number;
+  /** TCG's translated-code cache, MiB (QEMU's own default is 1 GiB, nearly all of it resident once a guest has booted). */
+  tcgCacheMiB?: number;
   /** Direct kernel boot (skips firmware and bootloader). */
   kernel?: { image: string; append: string; initrd?: string };
 }
@@ -33,7 +35,7 @@ export function qemuArgs(s: QemuSpec): string[] {
     'qemu-system-aarch64',
     '-M', s.ramFile ? `${s.machine.machine},memory-backend=${RAM_ID}` : s.machine.machine,
     '-cpu', s.machine.cpu,
-    '-accel', s.machine.accel === 'tcg' ? 'tcg,thread=multi' : 'kvm',
+    '-accel', s.machine.accel === 'tcg' ? `tcg,thread=multi${s.tcgCacheMiB ? `,tb-size=${s.tcgCacheMiB}` : ''}` : 'kvm',
     '-smp', String(s.cpus),
     '-m', String(s.memoryMiB),
     ...(s.ramFile ? ['-object', `memory-backend-file,id=${RAM_ID},size=${s.memoryMiB}M,mem-path=${s.ramFile},share=on`] : []),
@@ -47,6 +49,9 @@ export function qemuArgs(s: QemuSpec): string[] {
     '-netdev', `user,id=net0,hostfwd=tcp::${s.guestSshForward}-:22`,
     '-device', 'virtio-net-device,netdev=net0',
     '-device', 'virtio-rng-device',
+    // Free page reporting: the guest hands pages it freed back (holes punched in the RAM file), so
+    // an idle guest holds what it uses, not all it ever touched, and suspend copies less.
+    '-device', 'virtio-balloon-device,free-page-reporting=on',
     ...shareQemuArgs(s.shareCount ?? 0),
   ];
   if (s.kernel) {

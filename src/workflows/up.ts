@@ -306,6 +306,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
           ramFile: ctx.config.ramFile ? RAM_TMPFS.file : undefined,
           kernel: ctx.kernel ? { image: ctx.kernel.image, append: ctx.kernel.append } : undefined,
           shareCount: ctx.config.shares.length,
+          tcgCacheMiB: ctx.config.tcgCacheMiB,
         });
         const key = launchKey({ image: ctx.image.tag!, cmd, binds });
         const view = await viewSaved(storage);
@@ -324,6 +325,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
           kernel: ctx.kernel?.release,
           kernelVersion: ctx.kernel?.version,
           ramFile: ctx.config.ramFile,
+          tcgCacheMiB: ctx.config.tcgCacheMiB,
           shares: ctx.config.shares.length ? ctx.config.shares : undefined,
           image: ctx.image.tag,
           engine: { host: engine.endpoint.host, context: engine.endpoint.context, files: ctx.filesMode! },
@@ -527,6 +529,7 @@ export function suspendedSettings(state: InstanceState, explicit: ReadonlySet<ke
   if (!explicit.has('cpu') && state.cpu) keep.cpu = state.cpu;
   if (!explicit.has('accel') && (state.accel === 'kvm' || state.accel === 'tcg')) keep.accel = state.accel;
   if (!explicit.has('ramFile')) keep.ramFile = state.ramFile === true;
+  if (!explicit.has('tcgCacheMiB') && state.tcgCacheMiB) keep.tcgCacheMiB = state.tcgCacheMiB;
   if (!explicit.has('shares')) keep.shares = state.shares ?? [];
   return keep;
 }

@@ -4,9 +4,10 @@ import { UsageError } from '../../src/errors.js';
 
 describe('config', () => {
   it('accepts valid settings and normalises them', () => {
-    const c = parseConfig({ imageUrl: 'http://127.0.0.1:8080/x.img', imageSha256: 'A'.repeat(64), diskGrow: '5G', sshPort: '6000', accel: 'tcg', ramFile: true }, 't');
-    expect(c).toEqual({ imageUrl: 'http://127.0.0.1:8080/x.img', imageSha256: 'a'.repeat(64), diskGrow: '+5G', sshPort: 6000, accel: 'tcg', ramFile: true });
+    const c = parseConfig({ imageUrl: 'http://127.0.0.1:8080/x.img', imageSha256: 'A'.repeat(64), diskGrow: '5G', sshPort: '6000', accel: 'tcg', ramFile: true, tcgCacheMiB: '512' }, 't');
+    expect(c).toEqual({ imageUrl: 'http://127.0.0.1:8080/x.img', imageSha256: 'a'.repeat(64), diskGrow: '+5G', sshPort: 6000, accel: 'tcg', ramFile: true, tcgCacheMiB: 512 });
     expect(DEFAULTS.ramFile).toBe(true);
+    expect(DEFAULTS.tcgCacheMiB).toBe(256);
   });
 
   it.each([
@@ -18,6 +19,8 @@ describe('config', () => {
     [{ accel: 'hvf' }, /auto, kvm or tcg/],
     [{ cpu: 'max; rm -rf /' }, /-cpu/],
     [{ ramFile: 'yes' }, /true or false/],
+    [{ tcgCacheMiB: 8 }, /tcgCacheMiB/],
+    [{ tcgCacheMiB: '1G' }, /tcgCacheMiB/],
     [{ colour: 'blue' }, /unknown setting "colour"/],
   ])('rejects %j', (raw, msg) => {
     expect(() => parseConfig(raw, 'm5dev.json')).toThrow(msg);

@@ -86,3 +86,17 @@ describe('qemuArgs', () => {
     expect(firmware.filter((a) => a.startsWith('virtio-blk-device'))[0]).toBe('virtio-blk-device,drive=hd0');
   });
 });
+
+describe('qemuArgs: memory', () => {
+  it('caps the TCG code cache when asked, and leaves KVM alone', () => {
+    const tcg = spec({ machine: chooseMachine({ requested: 'tcg', hostArch: 'x86_64', kvmUsable: false }), tcgCacheMiB: 256 });
+    expect(pairs(qemuArgs(tcg))).toContain('-accel tcg,thread=multi,tb-size=256');
+    expect(pairs(qemuArgs({ ...tcg, tcgCacheMiB: undefined }))).toContain('-accel tcg,thread=multi');
+    const kvm = spec({ machine: chooseMachine({ requested: 'kvm', hostArch: 'aarch64', kvmUsable: true }), tcgCacheMiB: 256 });
+    expect(pairs(qemuArgs(kvm))).toContain('-accel kvm');
+  });
+  it('gives every guest a balloon with free page reporting (freed guest pages go back to the host)', () => {
+    const args = qemuArgs(spec());
+    expect(args[args.indexOf('virtio-balloon-device,free-page-reporting=on') - 1]).toBe('-device');
+  });
+});

@@ -24,6 +24,7 @@ interface UpFlags {
   baseImage?: string;
   kernel?: string;
   ramFile?: boolean;
+  tcgCache?: string;
   share?: string[];
   resume: boolean;
 }
@@ -43,6 +44,7 @@ export function flagsToConfig(f: UpFlags): Partial<VmConfig> {
       bootTimeoutSec: f.bootTimeout,
       baseImage: f.baseImage,
       ramFile: f.ramFile,
+      tcgCacheMiB: f.tcgCache,
       shares: f.share,
     },
     'command line',
@@ -68,6 +70,7 @@ export function registerUp(program: Command): void {
     .option('--kernel <version>', 'direct-boot the kernel built by `m5dev kernel build --version <version>`')
     .option('--ram-file', 'guest RAM is a file in the VM container\'s tmpfs, so `m5dev suspend`/`up` save and load only the device state and copy the RAM file (default)')
     .option('--no-ram-file', 'guest RAM is ordinary memory, saved whole into QEMU\'s migration stream on suspend (slower resume)')
+    .option('--tcg-cache <MiB>', `under TCG, QEMU's translated-code cache (default ${DEFAULTS.tcgCacheMiB}; QEMU's own default is 1024, nearly all of it resident after a boot)`)
     .option('--share <HOST_DIR[:GUEST_PATH]>', 'mount a host directory in the guest, writable (repeatable; default guest path /home/ubuntu/<name>; replaces m5dev.json "shares"); needs an engine that sees this machine\'s files', (v: string, acc: string[] = []) => [...acc, v])
     .option('--no-resume', 'boot afresh, discarding the memory saved by `m5dev suspend` (the disk was synced when it suspended)')
     .action(async (flags: UpFlags, cmd: Command) => {
