@@ -202,7 +202,7 @@ async function sideBySide(image: { url: string; sha256: string }): Promise<void>
     record('side by side', `${n} guest${n > 1 ? 's' : ''}: m5dev up of all → every one answers SSH`, r.ms, n > 1 ? { label: '1 guest', ms: one } : undefined);
     for (const name of names) await m5dev(['exec', '--name', name, '--', 'sudo systemctl is-system-running --wait >/dev/null']);
     if (n === 1) {
-      const why = await must(['exec', '--name', names[0]!, '--', 'systemd-analyze 2>&1; systemd-analyze critical-chain --no-pager 2>&1 | head -24; systemd-analyze blame --no-pager 2>&1 | head -15']);
+      const why = await must(['exec', '--name', names[0]!, '--', 'sudo systemd-analyze 2>&1; sudo systemd-analyze critical-chain --no-pager 2>&1 | head -24; sudo systemd-analyze blame --no-pager 2>&1 | head -15']);
       process.stderr.write(`bench: first boot, systemd-analyze in the guest:\n${why.stdout}\n`);
     }
     await new Promise((res) => setTimeout(res, 20_000));
