@@ -116,11 +116,9 @@ export class GuestSsh {
    */
   async captureFrom(localPath: string, remote: string[], opts: { timeoutMs?: number } = {}): Promise<GuestResult> {
     if (this.mode === 'container') {
-      const { putLocalFile } = await import('../engine/archive.js');
-      const staged = `/tmp/m5dev-upload-${basename(localPath)}`;
-      await putLocalFile(this.vm().docker, this.vm().id, '/tmp', localPath, basename(staged));
-      const argv = this.command(remote, { batch: true });
-      return (await containers()).execCapture(this.vm().docker, this.vm().id, ['sh', '-c', `${argv.map(shellQuote).join(' ')} < ${shellQuote(staged)}; rc=$?; rm -f ${shellQuote(staged)}; exit $rc`]);
+      return this.fromStaged(remote, `m5dev-upload-${basename(localPath)}`, async (dir, name) =>
+        (await import('../engine/archive.js')).putLocalFile(this.vm().docker, this.vm().id, dir, localPath, name),
+      );
     }
     const fd = openSync(localPath, 'r');
     try {
@@ -128,6 +126,14 @@ export class GuestSsh {
     } finally {
       closeSync(fd);
     }
+  }
+
+  /** Container mode: put the input in the VM container's /tmp, run the command there with it on stdin, remove it. */
+  private async fromStaged(remote: string[], name: string, stage: (dir: string, name: string) => Promise<void>): Promise<GuestResult> {
+    await stage('/tmp', name);
+    const argv = this.command(remote, { batch: true });
+    const q = shellQuote(`/tmp/${name}`);
+    return (await containers()).execCapture(this.vm().docker, this.vm().id, ['sh', '-c', `${argv.map(shellQuote).join(' ')} < ${q}; rc=$?; rm -f ${q}; exit $rc`]);
   }
 
   /**
@@ -167,12 +173,9 @@ export class GuestSsh {
       // docker exec cannot start before its input exists: wait for it, then send it as a file.
       const result = input.then(async (data) => {
         if (!data) return { exitCode: 1, stdout: '', stderr: 'no input' };
-        const { putFiles } = await import('../engine/archive.js');
-        const staged = `m5dev-input-${process.pid}-${Date.now()}`;
-        await putFiles(this.vm().docker, this.vm().id, '/tmp', [{ name: staged, data, mode: 0o600 }]);
-        const argv = this.command(remote, { batch: true });
-        const q = shellQuote(`/tmp/${staged}`);
-        return (await containers()).execCapture(this.vm().docker, this.vm().id, ['sh', '-c', `${argv.map(shellQuote).join(' ')} < ${q}; rc=$?; rm -f ${q}; exit $rc`]);
+        return this.fromStaged(remote, `m5dev-input-${process.pid}-${Date.now()}`, async (dir, name) =>
+          (await import('../engine/archive.js')).putFiles(this.vm().docker, this.vm().id, dir, [{ name, data, mode: 0o600 }]),
+        );
       });
       return { feed, result };
     }
