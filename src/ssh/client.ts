@@ -188,7 +188,7 @@ export class GuestSsh {
     return { feed, result: run.result };
   }
 
-    private spawnCapture(argv: string[], stdin: 'ignore' | 'pipe' | number, timeoutMs?: number): SpawnedCapture {
+  private spawnCapture(argv: string[], stdin: 'ignore' | 'pipe' | number, timeoutMs?: number): SpawnedCapture {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: [stdin, 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
