@@ -25,7 +25,14 @@ if [[ -z "$tarball" ]]; then
   mkdir -p "$cache"
   stage="$(mktemp -d "$cache/.stage.XXXXXX")"
   trap 'rm -rf "$stage"' EXIT
-  (cd "$stage" && apt-get download "$pkg=$ver" >&2)
+  # The lists may be older than the mirror (Debian supersedes linux-source with each stable update):
+  # a version the mirror no longer serves means the lists are stale, so refresh them and take today's.
+  if ! (cd "$stage" && apt-get download "$pkg=$ver" >&2); then
+    log "$pkg $ver is no longer served; refreshing the package lists"
+    apt-get update -q >&2 || true
+    ver="$(candidate)"; release="${ver%-*}"; dir="$cache/$pkg-$ver"
+    (cd "$stage" && apt-get download "$pkg=$ver" >&2)
+  fi
   dpkg-deb -x "$stage"/*.deb "$stage/root"
   rm -rf "$dir"
   mv "$stage/root" "$dir"

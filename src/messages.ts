@@ -6,6 +6,8 @@ export const MESSAGES = {
     `Without a registry, give the engine ${ref} another way: \`docker load -i <file saved with docker save>\`, or build it on a Debian host with \`bash ${join(PACKAGE_ROOT, 'scripts', 'bootstrap-base-image.sh')} ${ref}\` (needs mmdebstrap); or pass --base-image.`,
   imageCached: (tag: string) => `cached: ${tag} already built from this context`,
   imageBuilt: (tag: string) => `built ${tag}`,
+  lockDrift: (drift: { name: string; locked: string; served: string }[]) =>
+    `the mirror no longer serves ${drift.length} locked version${drift.length === 1 ? '' : 's'}; installed the served one${drift.length === 1 ? '' : 's'} instead: ${drift.map((d) => `${d.name} ${d.locked} → ${d.served}`).join(', ')} (strict: --strict-lock or M5DEV_STRICT_LOCK=1; see docs/pinning.md)`,
   interrupted: 'Interrupted: cleaning up…',
   downloadCached: (sha: string) => `cached: sha256 ${sha.slice(0, 12)}… already in the store`,
   diskExists: 'cached: the instance disk already exists (destroy to reset)',

@@ -27,8 +27,9 @@ export interface ToolchainLock {
 }
 
 const HEADER = [
-  '# m5dev toolchain lock: `m5dev image lock` writes it; the toolchain image build installs exactly',
-  '# these packages at these versions and fails, naming the package, if the mirror no longer serves one.',
+  '# m5dev toolchain lock: `m5dev image lock` writes it; the toolchain image build installs these packages',
+  '# at these versions (from the snapshot archive when it answers, else the mirror). A version the mirror no',
+  '# longer serves is replaced by the served one and named; with --strict-lock the build fails instead.',
   '# snapshot URL|-   a snapshot archive (e.g. https://snapshot.debian.org/archive/debian/20261125T000000Z) to install from',
   '# base ARCH REF IMAGE-ID REPO-DIGEST|-   the base image the packages were resolved on',
   '# pkg ARCH NAME:PKGARCH VERSION',
@@ -120,7 +121,7 @@ export function lockFailure(log: string): { message: string; hint: string } | un
   if (notServed.length) {
     return {
       message: `the toolchain lock pins ${notServed.slice(0, 5).join(', ')}${notServed.length > 5 ? ` and ${notServed.length - 5} more` : ''}, which the mirror no longer serves`,
-      hint: 'Debian mirrors drop superseded versions. Point the lock\'s `snapshot` line at a snapshot archive from the lock\'s date (snapshot.debian.org keeps every version), or move to the served versions with `m5dev image lock`.',
+      hint: 'Debian mirrors drop superseded versions. This is a strict build (--strict-lock or M5DEV_STRICT_LOCK=1): without it the served versions are installed and named. Or point the lock\'s `snapshot` line at a snapshot archive from the lock\'s date (snapshot.debian.org keeps every version), or move to the served versions with `m5dev image lock`.',
     };
   }
   const missing = of('missing');
@@ -141,4 +142,40 @@ export function snapshotSources(installScript: string): string[] {
   const end = lines.findIndex((l, i) => i > start && l === 'fi');
   if (start < 0 || end < 0) throw new Error('m5dev-install-locked has no snapshot block (if [ -n "$snapshot" ] … fi)');
   return lines.slice(start + 1, end).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+}
+
+/** A locked package the mirror no longer served at its locked version, and the version installed instead. */
+export interface LockDrift {
+  name: string;
+  locked: string;
+  served: string;
+}
+
+/** The "m5dev-lock-drift: NAME LOCKED SERVED" lines of a build log (or the image's lock-drift record, "NAME LOCKED SERVED"). */
+export function parseDrift(log: string): LockDrift[] {
+  const out: LockDrift[] = [];
+  for (const line of log.split(/\r?\n/)) {
+    const m = /^(?:m5dev-lock-drift: )?(\S+:\S+) (\S+) (\S+)$/.exec(line.trim());
+    if (m) out.push({ name: m[1]!, locked: m[2]!, served: m[3]! });
+  }
+  return out;
+}
+
+export function describeDrift(drift: LockDrift[]): string {
+  return drift.map((d) => `${d.name} ${d.locked} → ${d.served}`).join(', ');
+}
+
+/**
+ * The digest a lock may record for its base: a RepoDigests entry of the base's own repository only
+ * (an image also pushed to another registry carries that registry's digest too, which names nothing
+ * the base reference could pull).
+ */
+export function ownRepoDigest(ref: string, repoDigests: string[] | undefined): string | undefined {
+  const norm = (repo: string) => repo.replace(/^(?:docker\.io|index\.docker\.io|registry-1\.docker\.io)\//, '').replace(/^library\//, '');
+  const repo = norm(ref.replace(/@.*$/, '').replace(/:[^/:]+$/, ''));
+  for (const d of repoDigests ?? []) {
+    const [name, digest] = d.split('@');
+    if (name !== undefined && digest && norm(name) === repo) return digest;
+  }
+  return undefined;
 }

@@ -5,20 +5,24 @@ import { connectEngine, type Engine, type EngineInfo } from '../engine/engine.js
 import { contextHash } from '../docker/build-context.js';
 import { buildImage, ensureBaseImage, imageId } from '../docker/images.js';
 import { LABELS, baseLabels } from '../docker/labels.js';
-import { sweepOrphanTools } from '../docker/containers.js';
+import { forceRemove, sweepOrphanTools } from '../docker/containers.js';
+import { getFiles } from '../engine/archive.js';
 import { MESSAGES } from '../messages.js';
 import type { HomeLayout } from '../paths.js';
 import { homeStores, type HomeStores } from '../engine/instance-storage.js';
 import { checkError, platformCheck } from '../engine/doctor.js';
 import { DOCKER_CONTEXT } from '../assets.js';
 import { toolchainTag } from '../docker/toolchain-tag.js';
-import { LOCK_FILE, debianArch, lockFailure, parseLock, type ToolchainLock } from '../docker/toolchain-lock.js';
+import { LOCK_FILE, debianArch, lockFailure, parseDrift, parseLock, type LockDrift, type ToolchainLock } from '../docker/toolchain-lock.js';
 import { ImageBuildError, UsageError } from '../errors.js';
 import { pullImage } from '../docker/image-transfer.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export { TOOLCHAIN_REPO, toolchainTag } from '../docker/toolchain-tag.js';
+
+/** Where m5dev-install-locked records the image's drift from its lock ("NAME LOCKED SERVED" lines). */
+const DRIFT_RECORD = '/usr/local/share/m5dev/lock-drift';
 
 export interface ImageCtx {
   /** Owner for files tool containers write into the client's directories (see Engine.owner). */
@@ -36,6 +40,10 @@ export interface ImageCtx {
   imageId?: string;
   /** A toolchain image to use as it is (`--toolchain REF`, M5DEV_TOOLCHAIN): loaded, pulled by digest, or built elsewhere. */
   given?: string;
+  /** `--strict-lock` / M5DEV_STRICT_LOCK=1: a locked version the mirror no longer serves fails the build (its own tag). */
+  strict?: boolean;
+  /** Locked packages this build installed at another version, because the mirror no longer serves the locked one. */
+  drift?: LockDrift[];
 }
 
 /**
@@ -46,8 +54,13 @@ export function toolchainIdentity(img: ImageCtx): string {
   return img.hash ? toolchainTag(img.hash) : img.tag!;
 }
 
-export function newImageCtx(baseImage: string, contextDir = DOCKER_CONTEXT, given = process.env.M5DEV_TOOLCHAIN || undefined): ImageCtx {
-  return { contextDir, baseImage, given };
+export function newImageCtx(baseImage: string, contextDir = DOCKER_CONTEXT, given = process.env.M5DEV_TOOLCHAIN || undefined, strict = process.env.M5DEV_STRICT_LOCK === '1'): ImageCtx {
+  return { contextDir, baseImage, given, strict };
+}
+
+/** The build args of the toolchain image; a strict build is its own image (and tag). */
+export function toolchainBuildArgs(img: ImageCtx): Record<string, string> {
+  return { BASE_IMAGE: img.baseImage, ...(img.strict ? { M5DEV_STRICT_LOCK: '1' } : {}) };
 }
 
 
@@ -95,7 +108,7 @@ export function imageTasks<Ctx extends { image: ImageCtx }>(): ListrTask<Ctx>[] 
         const pinned = lock?.bases.get(arch);
         if (pinned?.repoDigest && pinned.ref === ctx.image.baseImage) ctx.image.baseImage = `${pinned.ref.replace(/:[^/:]+$/, '')}@${pinned.repoDigest}`;
         ctx.image.baseId = await ensureBaseImage(docker, ctx.image.baseImage);
-        ctx.image.hash = contextHash(ctx.image.contextDir, { BASE_IMAGE: ctx.image.baseImage, BASE_IMAGE_ID: ctx.image.baseId });
+        ctx.image.hash = contextHash(ctx.image.contextDir, { ...toolchainBuildArgs(ctx.image), BASE_IMAGE_ID: ctx.image.baseId });
         ctx.image.tag = toolchainTag(ctx.image.hash);
         const existing = await imageId(docker, ctx.image.tag);
         ctx.image.cached = existing !== undefined;
@@ -108,17 +121,21 @@ export function imageTasks<Ctx extends { image: ImageCtx }>(): ListrTask<Ctx>[] 
       skip: (ctx) => imageBuildSkipped(ctx.image),
       task: async (ctx, task) => {
         const img = ctx.image;
+        const driftLines: string[] = [];
         img.imageId = await buildImage(img.docker!, {
           contextDir: img.contextDir,
           tag: img.tag!,
-          buildArgs: { BASE_IMAGE: img.baseImage },
+          buildArgs: toolchainBuildArgs(img),
           labels: { ...baseLabels('toolchain'), [LABELS.contextHash]: img.hash! },
           explain: lockFailure,
           onLine: (line) => {
+            if (line.startsWith('m5dev-lock-drift: ')) driftLines.push(line);
             task.output = line;
           },
         });
+        img.drift = parseDrift(driftLines.join('\n'));
         task.title = MESSAGES.imageBuilt(img.tag!);
+        if (img.drift.length) task.title += `; ${MESSAGES.lockDrift(img.drift)}`;
       },
     },
   ];
@@ -139,7 +156,18 @@ export function homeStoresTask<Ctx extends { image: ImageCtx; home: HomeLayout; 
 /** The toolchain tag this package would build on an engine (its base image must be there). */
 export async function toolchainTagOn(engine: Engine, baseImage: string, contextDir = DOCKER_CONTEXT): Promise<string | undefined> {
   const baseId = await imageId(engine.docker, baseImage);
-  return baseId ? toolchainTag(contextHash(contextDir, { BASE_IMAGE: baseImage, BASE_IMAGE_ID: baseId })) : undefined;
+  return baseId ? toolchainTag(contextHash(contextDir, { ...toolchainBuildArgs({ baseImage, contextDir, strict: process.env.M5DEV_STRICT_LOCK === '1' }), BASE_IMAGE_ID: baseId })) : undefined;
+}
+
+/** What a toolchain image recorded of its lock's drift (an image built before the record, or given, has none). */
+export async function imageLockDrift(docker: Docker, ref: string): Promise<LockDrift[]> {
+  const c = await docker.createContainer({ Image: ref, Cmd: ['true'], Labels: baseLabels('tool') });
+  try {
+    const files = await getFiles(docker, c.id, DRIFT_RECORD).catch(() => new Map<string, Buffer>());
+    return parseDrift([...files.values()].map((b) => b.toString('utf8')).join('\n'));
+  } finally {
+    await forceRemove(docker, c.id);
+  }
 }
 
 /** The toolchain lock of a build context, if it has one (a custom `--context` may not). */

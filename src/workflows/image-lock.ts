@@ -10,7 +10,7 @@ import type { ListrTask } from 'listr2';
 import { ensureBaseImage } from '../docker/images.js';
 import { runTool } from '../docker/containers.js';
 import { putFiles } from '../engine/archive.js';
-import { LOCK_FILE, diffPackages, formatLock, parseSimulation, snapshotSources, type PackageChange, type ToolchainLock } from '../docker/toolchain-lock.js';
+import { LOCK_FILE, diffPackages, formatLock, ownRepoDigest, parseSimulation, snapshotSources, type PackageChange, type ToolchainLock } from '../docker/toolchain-lock.js';
 import { ImageBuildError } from '../errors.js';
 import { engineTask, readContextLock, type ImageCtx } from './image-build.js';
 import type { HomeLayout } from '../paths.js';
@@ -25,13 +25,21 @@ export interface LockCtx {
   repoDigest?: string;
   changes?: PackageChange[];
   lockPath?: string;
+  /** The lock's snapshot archive, when it did not answer (the lock is then resolved against the mirror and drops it). */
+  snapshotDropped?: string;
 }
 
 const RESOLVE = (snapshot: string | undefined, snapshotSources: string[]) => [
   'arch="$(dpkg --print-architecture)"',
   'echo "ARCH $arch"',
   ...(snapshot
-    ? [`snapshot='${snapshot}'`, ...snapshotSources]
+    ? [
+        'backup="$(mktemp -d)"; cp -a /etc/apt/sources.list* "$backup/" 2>/dev/null || true',
+        `snapshot='${snapshot}'`,
+        ...snapshotSources,
+        // Resolved against the snapshot only when it answers; else the mirror, and the lock drops the line.
+        'if apt-get update -qq -o Acquire::Retries=1 >/dev/null 2>&1; then echo "SNAPSHOT answers"; else echo "SNAPSHOT unreachable"; rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; cp -a "$backup"/. /etc/apt/; fi',
+      ]
     : []),
   'apt-get update -qq >/dev/null',
   'apt-get install -s -y --no-install-recommends $(sh /tmp/m5dev-toolchain-packages "$arch") | grep "^Inst"',
@@ -46,7 +54,7 @@ export function lockTasks(): ListrTask<LockCtx>[] {
         const docker = ctx.image.docker!;
         ctx.baseId = await ensureBaseImage(docker, ctx.image.baseImage);
         const info = await docker.getImage(ctx.image.baseImage).inspect();
-        ctx.repoDigest = info.RepoDigests?.[0]?.split('@')[1];
+        ctx.repoDigest = ownRepoDigest(ctx.image.baseImage, info.RepoDigests);
         task.title = `Base image ${ctx.image.baseImage} (${ctx.baseId.slice(7, 19)}${ctx.repoDigest ? `, ${ctx.repoDigest.slice(0, 19)}…` : ', no registry digest'})`;
       },
     },
@@ -55,7 +63,7 @@ export function lockTasks(): ListrTask<LockCtx>[] {
       task: async (ctx, task) => {
         ctx.lockPath = join(ctx.image.contextDir, LOCK_FILE);
         const old: ToolchainLock = readContextLock(ctx.image.contextDir) ?? { bases: new Map(), packages: new Map() };
-        const snapshot = ctx.snapshot === undefined ? old.snapshot : ctx.snapshot === '-' ? undefined : ctx.snapshot;
+        let snapshot = ctx.snapshot === undefined ? old.snapshot : ctx.snapshot === '-' ? undefined : ctx.snapshot;
         const script = readFileSync(join(ctx.image.contextDir, 'm5dev-tools', 'm5dev-toolchain-packages'));
         // The same apt sources as the image build writes: read from its install script, not copied here.
         const sources = snapshotSources(readFileSync(join(ctx.image.contextDir, 'm5dev-tools', 'm5dev-install-locked'), 'utf8'));
@@ -71,6 +79,11 @@ export function lockTasks(): ListrTask<LockCtx>[] {
             task.output = line;
           },
         });
+        if (snapshot && /^SNAPSHOT unreachable$/m.test(out)) {
+          if (ctx.snapshot === snapshot) throw new ImageBuildError(`the snapshot archive ${snapshot} does not answer from the engine`, out.slice(-2000), 'Check the URL (e.g. https://snapshot.debian.org/archive/debian/20261125T000000Z) and that the engine reaches it; without --snapshot the lock is resolved against the mirror.');
+          ctx.snapshotDropped = snapshot;
+          snapshot = undefined;
+        }
         const arch = /^ARCH (\S+)$/m.exec(out)?.[1];
         if (!arch) throw new ImageBuildError('apt on the base image did not report its architecture', out.slice(-2000));
         const resolved = parseSimulation(out);
@@ -82,7 +95,7 @@ export function lockTasks(): ListrTask<LockCtx>[] {
         next.packages.set(arch, resolved);
         writeFileSync(`${ctx.lockPath}.tmp`, formatLock(next));
         renameSync(`${ctx.lockPath}.tmp`, ctx.lockPath);
-        task.title = `Resolved ${resolved.size} packages for ${arch}: ${ctx.changes.length} changed`;
+        task.title = `Resolved ${resolved.size} packages for ${arch}: ${ctx.changes.length} changed${ctx.snapshotDropped ? ` (the snapshot archive ${ctx.snapshotDropped} does not answer: resolved against the mirror, and the lock names no snapshot)` : ''}`;
       },
     },
   ];

@@ -111,13 +111,19 @@ describe('the toolchain lock (real engine, Debian mirror)', () => {
     return Buffer.concat(chunks).toString().split(/\r?\n/).filter(Boolean).sort(); // run() gives a TTY: CRLF
   };
 
-  it('the image holds every locked package at its version, and a clean rebuild of the same lock holds the same set', async () => {
+  it('the image holds every locked package at its version (or the served one it names as drift), and a clean rebuild of the same lock holds the same set', async () => {
     const built = await cli(['--json', 'image', 'build'], { M5DEV_HOME: mkdtempSync(join(tmpdir(), 'm5dev-home-')) });
     expect(built.code, built.stderr).toBe(0);
-    const { tag } = JSON.parse(built.stdout) as { tag: string };
+    const { tag, drift } = JSON.parse(built.stdout) as { tag: string; drift: { name: string; locked: string; served: string }[] };
     const lock = parseLock(readFileSync(lockPath, 'utf8'));
     const installed = await dpkg(tag);
-    const locked = [...lock.packages.get('amd64')!].map(([n, v]) => `${n}=${v}`);
+    // Debian supersedes packages every week: what the mirror no longer serves is named, and the served version installed.
+    const served = new Map(drift.map((d) => [d.name, d]));
+    const locked = [...lock.packages.get('amd64')!].map(([n, v]) => {
+      const d = served.get(n);
+      if (d) expect(d.locked).toBe(v);
+      return `${n}=${d ? d.served : v}`;
+    });
     expect(locked.filter((p) => !installed.includes(p))).toEqual([]);
     // A second build from nothing (no layer cache) of the same context: the same package set, line by line.
     const again = `m5dev-test/toolchain-rebuild:${randomBytes(4).toString('hex')}`;
@@ -127,13 +133,48 @@ describe('the toolchain lock (real engine, Debian mirror)', () => {
     expect(await dpkg(again)).toEqual(installed);
   }, 900_000);
 
-  it('a lock naming a version the mirror no longer serves fails the build with exit 4, naming the package', async () => {
-    const { ctx } = contextCopy('0.0.1-gone');
-    const res = await cli(['image', 'build', '--context', ctx], { M5DEV_HOME: mkdtempSync(join(tmpdir(), 'm5dev-home-')) });
-    expect(res.code, res.stderr).toBe(4);
-    expect(res.stderr).toMatch(/m5dev: error: Image build failed: the toolchain lock pins tini:amd64 0.0.1-gone, which the mirror no longer serves/);
-    expect(res.stderr).toMatch(/hint: Debian mirrors drop superseded versions/);
+  /** A context whose lock pins only tini, at a version the mirror never served, behind a snapshot archive that does not answer. */
+  const driftedContext = (): string => {
+    const { ctx, path } = contextCopy();
+    const lock = readFileSync(path, 'utf8').split('\n').filter((l) => !l.startsWith('pkg ') || l.startsWith('pkg arm64 ')).join('\n');
+    writeFileSync(path, `${lock.replace(/^snapshot .*$/m, 'snapshot http://127.0.0.1:9/archive/debian/20240612T000000Z')}pkg amd64 tini:amd64 0.0.1-gone\n`);
+    return ctx;
+  };
+
+  it('by default, a locked version the mirror no longer serves is replaced by the served one and named (and a dead snapshot archive falls back to the mirror)', async () => {
+    const ctx = driftedContext();
+    const res = await cli(['--json', 'image', 'build', '--context', ctx], { M5DEV_HOME: mkdtempSync(join(tmpdir(), 'm5dev-home-')) });
+    expect(res.code, res.stderr).toBe(0);
+    const out = JSON.parse(res.stdout) as { tag: string; strict: boolean; drift: { name: string; locked: string; served: string }[] };
+    tags.push(out.tag);
+    expect(out.strict).toBe(false);
+    expect(out.drift).toEqual([{ name: 'tini:amd64', locked: '0.0.1-gone', served: expect.stringMatching(/^\d/) }]);
+    expect(res.stderr).toContain(`m5dev: notice: ${out.tag} differs from the toolchain lock: tini:amd64 0.0.1-gone → ${out.drift[0]!.served}`);
+    expect(await dpkg(out.tag)).toContain(`tini:amd64=${out.drift[0]!.served}`);
+    // The same image again: a cache hit that still names its drift (read from the image's record).
+    const again = await cli(['--json', 'image', 'build', '--context', ctx], { M5DEV_HOME: mkdtempSync(join(tmpdir(), 'm5dev-home-')) });
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ tag: out.tag, cached: true, drift: out.drift });
   }, 600_000);
+
+  it('--strict-lock (and M5DEV_STRICT_LOCK=1) fails the same lock with exit 4, naming the package, under its own tag', async () => {
+    const ctx = driftedContext();
+    for (const [args, env] of [[['image', 'build', '--strict-lock', '--context', ctx], {}], [['image', 'build', '--context', ctx], { M5DEV_STRICT_LOCK: '1' }]] as const) {
+      const res = await cli([...args], { M5DEV_HOME: mkdtempSync(join(tmpdir(), 'm5dev-home-')), ...env });
+      expect(res.code, res.stderr).toBe(4);
+      expect(res.stderr).toMatch(/m5dev: error: Image build failed: the toolchain lock pins tini:amd64 0.0.1-gone, which the mirror no longer serves/);
+      expect(res.stderr).toMatch(/hint: Debian mirrors drop superseded versions. This is a strict build/);
+    }
+  }, 600_000);
+
+  it('`image lock --snapshot URL` refuses an archive that does not answer, and leaves the lock as it was', async () => {
+    const { ctx, path } = contextCopy();
+    const before = readFileSync(path, 'utf8');
+    const res = await cli(['image', 'lock', '--context', ctx, '--snapshot', 'http://127.0.0.1:9/archive/debian/20240612T000000Z'], { M5DEV_HOME: mkdtempSync(join(tmpdir(), 'm5dev-home-')) });
+    expect(res.code, res.stderr).toBe(4);
+    expect(res.stderr).toMatch(/the snapshot archive http:\/\/127.0.0.1:9\/archive\/debian\/20240612T000000Z does not answer/);
+    expect(readFileSync(path, 'utf8')).toBe(before);
+  }, 300_000);
 
   it('a base served by a registry is locked by its digest, then pulled and built by that digest', async () => {
     const regDir = mkdtempSync(join(tmpdir(), 'm5dev-registry-'));
@@ -145,6 +186,11 @@ describe('the toolchain lock (real engine, Debian mirror)', () => {
       await new Promise((resolve, reject) => docker.modem.followProgress(pushed, (e: Error | null) => (e ? reject(e) : resolve(undefined))));
       const { ctx } = contextCopy();
       const env = { M5DEV_HOME: mkdtempSync(join(tmpdir(), 'm5dev-home-')) };
+      // The plain base now also carries the registry's digest: not its own repository's, so the lock records none.
+      const plain = contextCopy();
+      const lockedPlain = await cli(['image', 'lock', '--context', plain.ctx], env);
+      expect(lockedPlain.code, lockedPlain.stderr).toBe(0);
+      expect(parseLock(readFileSync(plain.path, 'utf8')).bases.get('amd64')!.repoDigest).toBeUndefined();
       const locked = await cli(['image', 'lock', '--context', ctx, '--base-image', base], env);
       expect(locked.code, locked.stderr).toBe(0);
       const pin = parseLock(readFileSync(join(ctx, 'm5dev-tools', 'toolchain.lock'), 'utf8')).bases.get('amd64')!;

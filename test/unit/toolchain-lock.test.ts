@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { debianArch, describeChange, diffPackages, formatLock, lockFailure, parseLock, parseSimulation, snapshotSources } from '../../src/docker/toolchain-lock.js';
+import { debianArch, describeChange, describeDrift, diffPackages, formatLock, lockFailure, ownRepoDigest, parseDrift, parseLock, parseSimulation, snapshotSources } from '../../src/docker/toolchain-lock.js';
 import { spawnSync } from 'node:child_process';
 import { contextHash } from '../../src/docker/build-context.js';
 import { UsageError } from '../../src/errors.js';
@@ -99,5 +99,26 @@ describe('snapshot sources', () => {
 
   it('fails loudly when the block is gone', () => {
     expect(() => snapshotSources('#!/bin/sh\napt-get update\n')).toThrow(/no snapshot block/);
+  });
+});
+
+describe('lock drift and base digests', () => {
+  it('reads drift lines from a build log (only the marked ones) and from the image record', () => {
+    const log = 'Step 4/7 : RUN x\nm5dev-lock-drift: linux-libc-dev:amd64 6.1.192-2 6.1.192-3\nRemoving intermediate container abc\nfoo:bar 1 2 3\n';
+    const marked = log.split('\n').filter((l) => l.startsWith('m5dev-lock-drift: ')).join('\n');
+    expect(parseDrift(marked)).toEqual([{ name: 'linux-libc-dev:amd64', locked: '6.1.192-2', served: '6.1.192-3' }]);
+    expect(parseDrift('tini:amd64 0.0.1-gone 0.19.0-1\n\n')).toEqual([{ name: 'tini:amd64', locked: '0.0.1-gone', served: '0.19.0-1' }]);
+    expect(parseDrift('')).toEqual([]);
+    expect(describeDrift(parseDrift('a:amd64 1 2\nb:all 3 4'))).toBe('a:amd64 1 → 2, b:all 3 → 4');
+  });
+
+  it('records only a digest of the base reference\'s own repository', () => {
+    const hub = 'sha256:' + 'a'.repeat(64);
+    const reg = 'sha256:' + 'b'.repeat(64);
+    expect(ownRepoDigest('debian:bookworm-slim', [`127.0.0.1:5000/debian@${reg}`])).toBeUndefined();
+    expect(ownRepoDigest('debian:bookworm-slim', [`127.0.0.1:5000/debian@${reg}`, `debian@${hub}`])).toBe(hub);
+    expect(ownRepoDigest('docker.io/library/debian:bookworm-slim', [`debian@${hub}`])).toBe(hub);
+    expect(ownRepoDigest('127.0.0.1:5000/debian:bookworm-slim', [`debian@${hub}`, `127.0.0.1:5000/debian@${reg}`])).toBe(reg);
+    expect(ownRepoDigest('debian:bookworm-slim', undefined)).toBeUndefined();
   });
 });
