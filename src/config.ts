@@ -3,7 +3,7 @@
  * Precedence: command-line flag > m5dev.json > these defaults. Pure except `loadConfigFile`.
  */
 import { readFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { UsageError } from './errors.js';
 import { checkShares, parseShare, type Share } from './vm/shares.js';
 
@@ -37,6 +37,12 @@ export interface VmConfig {
    * flushed and refilled when guest code outgrows it.
    */
   tcgCacheMiB: number;
+  /** Guest-physical base of the m5ops MMIO range (64 KiB; gem5's Arm default 0x10010000). */
+  m5opsAddr: number;
+  /** A host file the guest's m5 readfile reads (copied into the instance; `m5dev m5ops readfile` replaces it). */
+  m5opsReadfile?: string;
+  /** What a guest's m5 exit/fail does: recorded only (gem5 images call `m5 exit` after boot), or also powers the VM off. */
+  m5opsExit: 'continue' | 'poweroff';
 }
 
 export const DEFAULTS: VmConfig = {
@@ -52,7 +58,26 @@ export const DEFAULTS: VmConfig = {
   ramFile: true,
   shares: [],
   tcgCacheMiB: 256,
+  m5opsAddr: 0x10010000,
+  m5opsExit: 'continue',
 };
+
+/** The m5ops range's size (gem5's, and gem5_bridge's default gem5_bridge_rangesize). */
+export const M5OPS_SIZE = 0x10000;
+/** virt's PCIe MMIO window, where the m5ops range may lie (it overlays the window at a higher priority). */
+const PCIE_MMIO = { start: 0x10000000, end: 0x3eff0000 };
+
+/** An m5ops base: 64 KiB aligned, inside virt's PCIe MMIO window (never over RAM or a platform device). */
+export function parseM5opsAddr(value: unknown, bad: (want: string) => Error): number {
+  const n = typeof value === 'string' && /^(0x[0-9a-f]+|\d+)$/i.test(value) ? Number(value) : value;
+  const want = `a 64 KiB-aligned address from 0x${PCIE_MMIO.start.toString(16)} to 0x${(PCIE_MMIO.end - M5OPS_SIZE).toString(16)} (virt's PCIe MMIO window), e.g. 0x10010000`;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n % M5OPS_SIZE !== 0 || n < PCIE_MMIO.start || n + M5OPS_SIZE > PCIE_MMIO.end) throw bad(want);
+  return n;
+}
+
+export function hex(n: number): string {
+  return `0x${n.toString(16)}`;
+}
 
 const SHA256_RE = /^[0-9a-f]{64}$/;
 
@@ -122,6 +147,17 @@ export function parseConfig(raw: unknown, source: string, baseDir = process.cwd(
           }),
           source,
         );
+        break;
+      case 'm5opsAddr':
+        out.m5opsAddr = parseM5opsAddr(value, bad);
+        break;
+      case 'm5opsExit':
+        if (value !== 'continue' && value !== 'poweroff') throw bad('"continue" or "poweroff"');
+        out.m5opsExit = value;
+        break;
+      case 'm5opsReadfile':
+        if (typeof value !== 'string' || value.length === 0) throw bad('a file path');
+        out.m5opsReadfile = isAbsolute(value) ? value : join(baseDir, value);
         break;
       case 'baseImage':
         if (typeof value !== 'string' || value.length === 0) throw bad('an image reference');

@@ -22,6 +22,7 @@ export const ExitCode = {
   diskFull: 16,
   copyFailed: 17,
   shareFailed: 18,
+  m5opsFailed: 19,
   interrupted: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -200,4 +201,11 @@ export function isDiskFull(text: string): boolean {
 export function tail(text: string, lines = 20): string {
   const all = text.replace(/\s+$/, '').split('\n');
   return all.slice(Math.max(0, all.length - lines)).join('\n');
+}
+
+/** An m5ops command that could not do what it was asked (no exit before the timeout, a VM that stopped without one). */
+export class M5opsError extends M5devError {
+  constructor(message: string, hint?: string, details?: string) {
+    super(message, ExitCode.m5opsFailed, hint, details);
+  }
 }

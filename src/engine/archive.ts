@@ -58,12 +58,20 @@ export async function getFiles(docker: Docker, containerId: string, path: string
   return out;
 }
 
-/** Extract a container path (file or tree) into a client directory. */
-export async function getTree(docker: Docker, containerId: string, path: string, localDir: string): Promise<void> {
+/**
+ * Extract a container path (file or tree) into a client directory. `plain`: regular files and
+ * directories only (links, devices and the like left out), owned by whoever runs this, not by the
+ * archive's owners.
+ */
+export async function getTree(docker: Docker, containerId: string, path: string, localDir: string, opts: { plain?: boolean } = {}): Promise<void> {
   const { extract } = await import('tar-fs');
   const stream = (await docker.getContainer(containerId).getArchive({ path })) as unknown as Readable;
   await new Promise<void>((resolve, reject) => {
-    const ex = extract(localDir, { map: (h) => ({ ...h, name: h.name.split('/').slice(1).join('/') || h.name }) });
+    type Options = NonNullable<Parameters<typeof extract>[1]>;
+    const map: Options['map'] = (h) => ({ ...h, name: h.name.split('/').slice(1).join('/') || h.name });
+    // tar-fs's `chown: false` (not in its type definitions): as root it would give the files the archive's owners.
+    const plain = opts.plain ? { chown: false, ignore: (_name: string, h?: { type?: string }) => h?.type !== 'file' && h?.type !== 'directory' } : {};
+    const ex = extract(localDir, { map, ...plain } as Options);
     ex.on('finish', () => resolve());
     ex.on('error', reject);
     stream.on('error', reject);

@@ -7,10 +7,10 @@
  * containers and tar streams. Workflows use only this interface, never a path of the engine.
  */
 import type Docker from 'dockerode';
-import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, lstatSync, readdirSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { statfs } from 'node:fs/promises';
-import { getFiles, putFiles, putLocalFile, putLocalTree, type FileData } from './archive.js';
+import { getFiles, getTree, putFiles, putLocalFile, putLocalTree, type FileData } from './archive.js';
 import { sha256File } from '../download/store.js';
 import { shellQuote } from '../shell.js';
 import { isNotFound } from '../docker/client.js';
@@ -47,6 +47,13 @@ export interface Storage {
   sha256(name: string): Promise<string>;
   /** Remove a directory and everything in it (nothing when it does not exist). */
   removeTree(name: string): Promise<void>;
+  /** The regular files under directory `name` (paths relative to it, sorted); none when it does not exist. */
+  listTree(name: string): Promise<{ path: string; size: number }[]>;
+  /**
+   * Copy the regular files and directories under `name` into the client directory `localDir`, owned
+   * by whoever runs m5dev; links, devices and the like are left out.
+   */
+  exportTree(name: string, localDir: string): Promise<void>;
   remove(names: string[]): Promise<void>;
   /** Flush `names` to stable storage and rename each [from, to] in order (a commit). */
   syncRename(pairs: [string, string][]): Promise<void>;
@@ -114,6 +121,20 @@ export class LocalDirStorage implements Storage {
 
   async sha256(name: string): Promise<string> {
     return sha256File(this.p(name));
+  }
+
+  async listTree(name: string): Promise<{ path: string; size: number }[]> {
+    return walkFiles(this.p(name)).map(({ rel, size }) => ({ path: rel, size }));
+  }
+
+  async exportTree(name: string, localDir: string): Promise<void> {
+    for (const { rel } of walkFiles(this.p(name))) {
+      const to = join(localDir, rel);
+      mkdirSync(dirname(to), { recursive: true });
+      // A copy, not a link or the stored file's owner: the invoking user's file.
+      rmSync(to, { force: true });
+      copyFileSync(join(this.p(name), rel), to);
+    }
   }
 
   async removeTree(name: string): Promise<void> {
@@ -259,6 +280,20 @@ export class VolumeStorage implements Storage {
     await this.sh(`rm -rf ${q(name)}; mv ${q(staging)} ${q(name)}`, `copying ${name}`);
   }
 
+  async listTree(name: string): Promise<{ path: string; size: number }[]> {
+    const dir = shellQuote(`${AT}/${name}`);
+    const out = await this.sh(`[ -d ${dir} ] && cd ${dir} && find . -type f -printf '%s|%P\\n' || true`, `listing ${name}`);
+    return out
+      .split('\n')
+      .filter((l) => l.includes('|'))
+      .map((l) => ({ size: Number(l.slice(0, l.indexOf('|'))), path: l.slice(l.indexOf('|') + 1) }))
+      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  async exportTree(name: string, localDir: string): Promise<void> {
+    await this.withHelper(['true'], (id) => getTree(this.docker, id, `${AT}/${name}`, localDir, { plain: true }));
+  }
+
   async sha256(name: string): Promise<string> {
     const out = await this.sh(`sha256sum < ${shellQuote(`${AT}/${name}`)}`, `sha256 of ${name}`);
     return out.trim().split(/\s+/)[0] ?? '';
@@ -291,4 +326,18 @@ export class VolumeStorage implements Storage {
       if (!isNotFound(e)) throw e;
     }
   }
+}
+
+/** Regular files below `root` (no link followed), relative paths sorted; none when `root` is not a directory. */
+function walkFiles(root: string): { rel: string; size: number }[] {
+  const out: { rel: string; size: number }[] = [];
+  const walk = (dir: string, prefix: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) walk(join(dir, entry.name), rel);
+      else if (entry.isFile()) out.push({ rel, size: lstatSync(join(dir, entry.name)).size });
+    }
+  };
+  if (existsSync(root) && lstatSync(root).isDirectory()) walk(root, '');
+  return out.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
 }

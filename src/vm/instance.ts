@@ -27,6 +27,8 @@ export interface InstanceState {
   tcgCacheMiB?: number;
   /** Host directories mounted in the guest (part of the launch: a suspended guest resumes with them). */
   shares?: Share[];
+  /** The m5ops device it was launched with (absent: launched by an m5dev without it). */
+  m5ops?: { addr: number; exit: 'continue' | 'poweroff' };
   /** The engine the instance's data lives on (absent: created before m5dev recorded it; a local engine). */
   engine?: InstanceEngine;
   /** The toolchain image the VM container runs (its helper image for storage on a volume). */

@@ -24,6 +24,11 @@ export interface QemuSpec {
   shareCount?: number;
   /** TCG's translated-code cache, MiB (QEMU's own default is 1 GiB, nearly all of it resident once a guest has booted). */
   tcgCacheMiB?: number;
+  /**
+   * gem5's m5ops at `addr` (docker/m5ops/m5ops.c, loaded as a plugin): its files live in `dir` (the
+   * instance as the container sees it); `exit` says whether a guest's m5 exit/fail powers the VM off.
+   */
+  m5ops?: { plugin: string; addr: number; dir: string; exit: 'continue' | 'poweroff' };
   /** Direct kernel boot (skips firmware and bootloader). */
   kernel?: { image: string; append: string; initrd?: string };
 }
@@ -53,6 +58,7 @@ export function qemuArgs(s: QemuSpec): string[] {
     // an idle guest holds what it uses, not all it ever touched, and suspend copies less.
     '-device', 'virtio-balloon-device,free-page-reporting=on',
     ...shareQemuArgs(s.shareCount ?? 0),
+    ...(s.m5ops ? ['-plugin', `file=${s.m5ops.plugin},base=0x${s.m5ops.addr.toString(16)},dir=${s.m5ops.dir},exit=${s.m5ops.exit}`] : []),
   ];
   if (s.kernel) {
     // Direct boot: no firmware; QEMU hands the kernel its device tree.

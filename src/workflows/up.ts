@@ -36,6 +36,7 @@ import { qmp } from '../vm/qmp.js';
 import { loadSteps, restoringRam, savedFilesIn, SAVED_FORMAT, type SavedFormat, type SavedRecord, dropSaved, launchKey, readSaved, resumePlan, viewSaved } from '../vm/saved-state.js';
 import { kernelBootFor } from './kernel-boot.js';
 import { progressLine } from './progress.js';
+import { M5OPS_PLUGIN, putReadfile } from './m5ops.js';
 
 export interface KernelBoot {
   /** The Image as the VM container sees it, the version it was built as and the release it reports. */
@@ -160,6 +161,10 @@ export function upTasks(): ListrTask<UpCtx>[] {
         if (live && ctx.explicit.has('shares') && !sameShares(ctx.config.shares, ctx.state?.shares)) {
           throw new UsageError(`instance ${ctx.name} is running with other shares`, `Stop it first: \`m5dev down${ctx.name === 'default' ? '' : ` --name ${ctx.name}`}\`, then run up again with the shares you want (a suspended guest resumes with the shares it had).`);
         }
+        const m5opsChanged = (ctx.explicit.has('m5opsAddr') && ctx.config.m5opsAddr !== ctx.state?.m5ops?.addr) || (ctx.explicit.has('m5opsExit') && ctx.config.m5opsExit !== ctx.state?.m5ops?.exit);
+        if (live && m5opsChanged) {
+          throw new UsageError(`instance ${ctx.name} is running with another m5ops device`, `Stop it first: \`m5dev down${ctx.name === 'default' ? '' : ` --name ${ctx.name}`}\`, then run up again with --m5ops-addr/--m5ops-exit (a readfile can change on a running guest: \`m5dev m5ops readfile FILE\`).`);
+        }
         if (live) {
           ctx.config = { ...ctx.config, shares: ctx.state?.shares ?? [] };
           ctx.running = live;
@@ -274,6 +279,15 @@ export function upTasks(): ListrTask<UpCtx>[] {
       },
     },
     {
+      title: "The guest's m5ops readfile",
+      skip: (ctx) => (ctx.config.m5opsReadfile ? false : 'no readfile (up --m5ops-readfile FILE)'),
+      task: async (ctx, task) => {
+        // Copied in each up (what the file holds now); `m5dev m5ops readfile` replaces it on a running guest.
+        await putReadfile(ctx.storage!, ctx.config.m5opsReadfile!);
+        task.title = `m5ops readfile: a copy of ${ctx.config.m5opsReadfile}`;
+      },
+    },
+    {
       title: 'Start QEMU in its container',
       skip: upSkipped.running,
       task: async (ctx, task) => {
@@ -307,6 +321,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
           kernel: ctx.kernel ? { image: ctx.kernel.image, append: ctx.kernel.append } : undefined,
           shareCount: ctx.config.shares.length,
           tcgCacheMiB: ctx.config.tcgCacheMiB,
+          m5ops: { plugin: M5OPS_PLUGIN, addr: ctx.config.m5opsAddr, dir: '/instance', exit: ctx.config.m5opsExit },
         });
         const key = launchKey({ image: ctx.image.tag!, cmd, binds });
         const view = await viewSaved(storage);
@@ -327,6 +342,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
           ramFile: ctx.config.ramFile,
           tcgCacheMiB: ctx.config.tcgCacheMiB,
           shares: ctx.config.shares.length ? ctx.config.shares : undefined,
+          m5ops: { addr: ctx.config.m5opsAddr, exit: ctx.config.m5opsExit },
           image: ctx.image.tag,
           engine: { host: engine.endpoint.host, context: engine.endpoint.context, files: ctx.filesMode! },
           launchKey: key,
@@ -531,6 +547,8 @@ export function suspendedSettings(state: InstanceState, explicit: ReadonlySet<ke
   if (!explicit.has('ramFile')) keep.ramFile = state.ramFile === true;
   if (!explicit.has('tcgCacheMiB') && state.tcgCacheMiB) keep.tcgCacheMiB = state.tcgCacheMiB;
   if (!explicit.has('shares')) keep.shares = state.shares ?? [];
+  if (!explicit.has('m5opsAddr') && state.m5ops) keep.m5opsAddr = state.m5ops.addr;
+  if (!explicit.has('m5opsExit') && state.m5ops) keep.m5opsExit = state.m5ops.exit;
   return keep;
 }
 

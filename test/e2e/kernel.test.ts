@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import { withLock } from '../../src/locks.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { fixture, freePort, type Fixture } from '../helpers/fixture.js';
 import { kernelTarball, kernelTestHome, type KernelTarball } from '../helpers/kernel.js';
-import { containersOfHome, removeContainersOfHome } from '../helpers/docker.js';
+import { containersOfHome, docker, removeContainersOfHome, TEST_LABEL } from '../helpers/docker.js';
 
 let fx: Fixture;
 let kt: KernelTarball;
@@ -199,6 +199,126 @@ describe('the module loop on the cross-built kernel', () => {
     await cli(['exec', '--name', NAME, '--', 'sudo rmmod hello_m5dev m5'], env);
     rmSync(src, { recursive: true, force: true });
   }, 600_000);
+
+  describe('m5ops answered by the host (the module, an unprivileged arm64 client, QEMU)', () => {
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    const exec = (script: string) => cli(['exec', '--name', NAME, '--', script], env);
+    /** Start `m5ops wait`, and return once it has read the log (so the op that follows is "next"). */
+    const startWait = async (extra: string[] = []) => {
+      const run = startCli(['m5ops', 'wait', '--name', NAME, '--timeout', '300', ...extra], env);
+      let err = '';
+      run.child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+      const deadline = Date.now() + 60_000;
+      while (!/waiting for kmod's next m5 exit or fail/.test(err)) {
+        if (Date.now() > deadline || run.child.exitCode !== null) throw new Error(`m5ops wait did not start: ${err}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return { done: run.done };
+    };
+    let scratch: string;
+
+    beforeAll(async () => {
+      scratch = mkdtempSync(join(tmpdir(), 'm5dev-m5ops-'));
+      // The project's own m5op client, cross-built static in the toolchain image, copied into the guest.
+      const img = await cli(['--json', 'image', 'build'], env);
+      expect(img.code, img.stderr).toBe(0);
+      const tag = (JSON.parse(img.stdout) as { tag: string }).tag;
+      cpSync(join(ROOT, 'module', 'm5op', 'm5op.c'), join(scratch, 'm5op.c'));
+      const [res] = (await docker.run(tag, ['aarch64-linux-gnu-gcc', '-static', '-O2', '-Wall', '-Werror', '-o', '/w/m5op', '/w/m5op.c'], process.stderr, {
+        Labels: { [TEST_LABEL]: 'true' },
+        HostConfig: { AutoRemove: true, Binds: [`${scratch}:/w`] },
+      })) as [{ StatusCode: number }];
+      expect(res.StatusCode).toBe(0);
+      expect((await cli(['cp', '--name', NAME, join(scratch, 'm5op'), 'guest:/home/ubuntu'], env)).code).toBe(0);
+      expect((await cli(['module', 'load', '--name', NAME], env)).code).toBe(0);
+    }, 900_000);
+
+    afterAll(async () => {
+      await exec('sudo rmmod m5 || true');
+      rmSync(scratch, { recursive: true, force: true });
+    });
+
+    it('sum(1..6) = 21 from an unprivileged user through /dev/gem5_bridge; status says where the device is', async () => {
+      const sum = await exec('id -u; ./m5op sum 1 2 3 4 5 6; ./m5op op 0x23 0xffffffffffffffff 2 0 0 0 0');
+      expect(sum.code, sum.stderr).toBe(0);
+      expect(sum.stdout.trim().split('\n')).toEqual(['1000', '21', '1']);
+      const st = JSON.parse((await cli(['--json', 'status', '--name', NAME], env)).stdout) as { m5ops: { addr: string; size: string; exit: string } };
+      expect(st.m5ops).toMatchObject({ addr: '0x10010000', size: '0x10000', exit: 'continue' });
+    }, 300_000);
+
+    it('readfile: a 300 kB host file byte-identical in the guest, and again after it changed on the running guest', async () => {
+      for (const size of [300_000, 123_457]) {
+        const data = randomBytes(size);
+        writeFileSync(join(scratch, 'readfile.bin'), data);
+        const set = await cli(['m5ops', 'readfile', '--name', NAME, join(scratch, 'readfile.bin')], env);
+        expect(set.code, set.stderr).toBe(0);
+        const got = await exec('./m5op readfile > /tmp/r && stat -c %s /tmp/r && sha256sum < /tmp/r | cut -d" " -f1 && ./m5op readfile 4097 | sha256sum | cut -d" " -f1');
+        expect(got.code, got.stderr).toBe(0);
+        expect(got.stdout.trim().split('\n')).toEqual([String(size), sha(data), sha(data.subarray(4097))]);
+      }
+    }, 300_000);
+
+    it('writefile: 300 kB from the guest byte-identical on the host (m5ops out); a ../ name stays inside m5out', async () => {
+      const made = await exec('head -c 300001 /dev/urandom > /tmp/w && ./m5op writefile /tmp/w run1/w.bin && ./m5op writefile /tmp/w ../../escape.bin && sha256sum < /tmp/w | cut -d" " -f1');
+      expect(made.code, made.stderr).toBe(0);
+      const [n1, n2, guestSha] = made.stdout.trim().split('\n');
+      expect([n1, n2]).toEqual(['300001', '300001']);
+      const list = await cli(['--json', 'm5ops', 'out', '--name', NAME], env);
+      expect(list.code, list.stderr).toBe(0);
+      expect((JSON.parse(list.stdout) as { files: { path: string; size: number }[] }).files).toEqual(
+        expect.arrayContaining([{ path: 'escape.bin', size: 300001 }, { path: 'run1/w.bin', size: 300001 }]),
+      );
+      const dest = join(scratch, 'out');
+      expect((await cli(['m5ops', 'out', '--name', NAME, dest], env)).code).toBe(0);
+      expect(sha(readFileSync(join(dest, 'run1', 'w.bin')))).toBe(guestSha);
+      expect(statSync(join(dest, 'run1', 'w.bin')).uid).toBe(process.getuid!());
+      // Nothing outside m5out: not beside the instance, not in the home.
+      expect(existsSync(join(home, 'instances', 'escape.bin'))).toBe(false);
+      expect(existsSync(join(home, 'escape.bin'))).toBe(false);
+      const log = JSON.parse((await cli(['--json', 'm5ops', 'log', '--name', NAME], env)).stdout) as { op: string; file?: string; note?: string }[];
+      expect(log.find((e) => e.op === 'write_file' && e.file === 'escape.bin')?.note).toMatch(/the guest asked for "\.\.\/\.\.\/escape\.bin"/);
+    }, 300_000);
+
+    it('m5ops wait returns the code of fail(0, 7); an unknown op answers 0; the same after suspend → resume', async () => {
+      const waiting = await startWait();
+      const failed = await exec('./m5op fail 0 7; ./m5op op 0x55 1 2');
+      expect(failed.code, failed.stderr).toBe(0);
+      expect(failed.stdout.trim()).toBe('0');
+      const res = await waiting.done;
+      expect(res.code, res.stderr).toBe(7);
+      const st = JSON.parse((await cli(['--json', 'status', '--name', NAME], env)).stdout) as { m5ops: { lastExit: { op: string; code: number } } };
+      expect(st.m5ops.lastExit).toMatchObject({ op: 'fail', code: 7 });
+      expect((await cli(['suspend', '--name', NAME], env)).code).toBe(0);
+      const resumed = await cli(['--json', 'up', '--name', NAME], env);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      expect(JSON.parse(resumed.stdout)).toMatchObject({ resumed: true });
+      const again = await startWait(['--json']);
+      const after = await exec('./m5op sum 1 2 3 4 5 6 && ./m5op readfile | wc -c && ./m5op exit');
+      expect(after.stdout.trim().split('\n')).toEqual(['21', '123457']);
+      const exited = await again.done;
+      expect(exited.code, exited.stderr).toBe(0);
+      expect(JSON.parse(exited.stdout)).toMatchObject({ op: 'exit', code: 0 });
+    }, 600_000);
+
+    it('--m5ops-exit poweroff: the guest\'s fail ends the VM, m5ops wait returns its code, and up starts it again', async () => {
+      expect((await cli(['down', '--name', NAME], env)).code).toBe(0);
+      writeFileSync(join(scratch, 'job.sh'), 'echo job ran\n');
+      const up = await cli(['up', '--name', NAME, '--kernel', kt.version, '--no-ram-file', '--ssh-port', String(port), '--boot-timeout', '600', '--m5ops-exit', 'poweroff', '--m5ops-readfile', join(scratch, 'job.sh')], env);
+      expect(up.code, up.stderr).toBe(0);
+      expect((await cli(['module', 'load', '--name', NAME], env)).code).toBe(0);
+      // gem5's habit: the job comes in through readfile; its end goes out through m5 fail.
+      const job = await exec('./m5op readfile | sh; (sleep 1; ./m5op fail 0 3) >/dev/null 2>&1 &');
+      expect(job.stdout).toBe('job ran\n');
+      const res = await cli(['m5ops', 'wait', '--name', NAME, '--timeout', '300'], env);
+      expect(res.code, res.stderr).toBe(3);
+      const st = JSON.parse((await cli(['--json', 'status', '--name', NAME], env)).stdout) as { state: string; m5ops: { exit: string; lastExit: { code: number } } };
+      expect(st).toMatchObject({ state: 'exited', m5ops: { exit: 'poweroff', lastExit: { code: 3 } } });
+      // Back to the instance the next tests expect (the default policy: continue).
+      const again = await cli(['up', '--name', NAME, '--kernel', kt.version, '--no-ram-file', '--ssh-port', String(port), '--boot-timeout', '600'], env);
+      expect(again.code, again.stderr).toBe(0);
+      expect(JSON.parse((await cli(['--json', 'status', '--name', NAME], env)).stdout).m5ops.exit).toBe('continue');
+    }, 1_200_000);
+  });
 
   it("the seed's guest workflow: the tree shared from the host, built in the guest against /lib/modules/$(uname -r)/build, make install, modprobe", async () => {
     // The guest's compiler: Debian's arm64 gcc and make, handed in through a second share.

@@ -75,7 +75,7 @@ describe('m5dev image build (packed CLI)', () => {
     expect(second.stderr).toMatch(/SKIPPED: cached: m5dev\/toolchain/);
     expect(second.ms).toBeLessThan(2000);
     // The tools the later steps rely on are in the image.
-    const probe = await docker.run(r1.tag, ['sh', '-c', 'qemu-system-aarch64 --version && command -v cloud-localds qemu-img ssh ssh-keygen tini aarch64-linux-gnu-gcc m5dev-flash && test -f /usr/share/qemu-efi-aarch64/QEMU_EFI.fd'], process.stderr, { Labels: { [TEST_LABEL]: 'true' }, HostConfig: { AutoRemove: true } });
+    const probe = await docker.run(r1.tag, ['sh', '-c', 'qemu-system-aarch64 --version && command -v cloud-localds qemu-img ssh ssh-keygen tini aarch64-linux-gnu-gcc m5dev-flash && test -f /usr/share/qemu-efi-aarch64/QEMU_EFI.fd && test -f /usr/local/lib/m5dev/m5ops.so'], process.stderr, { Labels: { [TEST_LABEL]: 'true' }, HostConfig: { AutoRemove: true } });
     expect((probe as [{ StatusCode: number }])[0].StatusCode).toBe(0);
   }, 900_000);
 

@@ -11,6 +11,9 @@ import { printJson } from '../ui.js';
 import { globalOpts } from '../options.js';
 import { InstanceNotFoundError } from '../../errors.js';
 import { isSuspended } from '../../vm/saved-state.js';
+import { hex, M5OPS_SIZE } from '../../config.js';
+import { lastExit } from '../../m5ops/ops.js';
+import { readEvents } from '../../workflows/m5ops.js';
 
 export interface InstanceStatus {
   name: string;
@@ -23,6 +26,8 @@ export interface InstanceStatus {
   container: string | null;
   /** Where its files live: `shared` with this machine, or `volumes` on the engine. */
   files: string | null;
+  /** The m5ops device it runs with; with --name, also the guest's last m5 exit/fail. */
+  m5ops: { addr: string; size: string; exit: string; lastExit?: { time: string; op: string; code: number } | null } | null;
 }
 
 export function registerStatus(program: Command): void {
@@ -55,7 +60,13 @@ export function registerStatus(program: Command): void {
           disk: state?.disk ?? null,
           container: c ? c.id.slice(0, 12) : null,
           files: state ? (state.engine?.files ?? 'shared') : null,
+          m5ops: state?.m5ops ? { addr: hex(state.m5ops.addr), size: hex(M5OPS_SIZE), exit: state.m5ops.exit } : null,
         });
+        const row = rows[rows.length - 1]!;
+        if (opts.name && row.m5ops && onThisEngine) {
+          const last = lastExit(await readEvents(existingInstanceStorage(engine, home, files, state), c && c.state === 'running' && state.engine?.files === 'volumes' ? { id: c.id, mountedAt: '/instance' } : undefined));
+          row.m5ops.lastExit = last ? { time: new Date(last.time).toISOString(), op: last.op, code: last.code! } : null;
+        }
       }
       if (g.json) {
         // One instance: its row, with the engine beside it; all: the engine and the list.
@@ -68,7 +79,7 @@ export function registerStatus(program: Command): void {
         return;
       }
       for (const r of rows) {
-        process.stdout.write(`${r.name.padEnd(16)} ${r.state.padEnd(9)} 127.0.0.1:${r.sshPort ?? '-'}  ${r.accel ?? '-'} ${r.cpu ?? ''}${r.kernel ? `  kernel ${r.kernel}` : ''}\n`);
+        process.stdout.write(`${r.name.padEnd(16)} ${r.state.padEnd(9)} 127.0.0.1:${r.sshPort ?? '-'}  ${r.accel ?? '-'} ${r.cpu ?? ''}${r.kernel ? `  kernel ${r.kernel}` : ''}${r.m5ops ? `  m5ops ${r.m5ops.addr}` : ''}${r.m5ops?.lastExit ? ` (last ${r.m5ops.lastExit.op} ${r.m5ops.lastExit.code})` : ''}\n`);
       }
     });
 }

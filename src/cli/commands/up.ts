@@ -1,6 +1,6 @@
 /** `m5dev up`: Prepare (cached artefacts) then Start (QEMU in its container) and wait for SSH. */
 import { Command, Option } from 'commander';
-import { DEFAULTS, loadConfigFile, parseConfig, parseMemory, resolveConfig, type VmConfig } from '../../config.js';
+import { DEFAULTS, hex, loadConfigFile, parseConfig, parseMemory, resolveConfig, type VmConfig } from '../../config.js';
 import { layout } from '../../paths.js';
 import type { UpCtx } from '../../workflows/up.js';
 import { printJson, runTasks } from '../ui.js';
@@ -26,6 +26,9 @@ interface UpFlags {
   ramFile?: boolean;
   tcgCache?: string;
   share?: string[];
+  m5opsAddr?: string;
+  m5opsReadfile?: string;
+  m5opsExit?: string;
   resume: boolean;
 }
 
@@ -46,6 +49,9 @@ export function flagsToConfig(f: UpFlags): Partial<VmConfig> {
       ramFile: f.ramFile,
       tcgCacheMiB: f.tcgCache,
       shares: f.share,
+      m5opsAddr: f.m5opsAddr,
+      m5opsReadfile: f.m5opsReadfile,
+      m5opsExit: f.m5opsExit,
     },
     'command line',
   );
@@ -72,6 +78,9 @@ export function registerUp(program: Command): void {
     .option('--no-ram-file', 'guest RAM is ordinary memory, saved whole into QEMU\'s migration stream on suspend (slower resume)')
     .option('--tcg-cache <MiB>', `under TCG, QEMU's translated-code cache (default ${DEFAULTS.tcgCacheMiB}; QEMU's own default is 1024, nearly all of it resident after a boot)`)
     .option('--share <HOST_DIR[:GUEST_PATH]>', 'mount a host directory in the guest, writable (repeatable; default guest path /home/ubuntu/<name>; replaces m5dev.json "shares"); needs an engine that sees this machine\'s files', (v: string, acc: string[] = []) => [...acc, v])
+    .option('--m5ops-addr <addr>', `guest-physical base of the m5ops range (64 KiB; default ${hex(DEFAULTS.m5opsAddr)}, gem5's on Arm)`)
+    .option('--m5ops-readfile <file>', "what the guest's `m5 readfile` reads (copied in; `m5dev m5ops readfile FILE` replaces it while the guest runs)")
+    .addOption(new Option('--m5ops-exit <policy>', "on the guest's m5 exit/fail: record it (continue, the default) or also power the VM off with its code").choices(['continue', 'poweroff']))
     .option('--no-resume', 'boot afresh, discarding the memory saved by `m5dev suspend` (the disk was synced when it suspended)')
     .action(async (flags: UpFlags, cmd: Command) => {
       const g = globalOpts(cmd);

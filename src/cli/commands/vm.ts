@@ -8,6 +8,7 @@ import { registerDown } from './down.js';
 import { registerSuspend } from './suspend.js';
 import { registerDoctor } from './doctor.js';
 import { registerCp } from './cp.js';
+import { registerM5ops } from './m5ops.js';
 
 export function registerVm(program: Command): void {
   registerUp(program);
@@ -18,4 +19,5 @@ export function registerVm(program: Command): void {
   registerSuspend(program);
   registerDown(program);
   registerDoctor(program);
+  registerM5ops(program);
 }

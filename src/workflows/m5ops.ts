@@ -1,0 +1,78 @@
+/**
+ * The host side of m5ops, as the commands see it: the instance's readfile, its m5out/ tree and the
+ * op log the QEMU plugin (docker/m5ops/m5ops.c) keeps, read through the instance's storage so it
+ * works the same whether the engine shares this machine's files or keeps them in a volume.
+ */
+import { copyFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import type { Storage } from '../engine/storage.js';
+import { sha256File } from '../download/store.js';
+import { M5opsError, UsageError } from '../errors.js';
+import { isExit, parseLog, type M5opEvent } from '../m5ops/ops.js';
+import { join } from 'node:path';
+
+/** The plugin's files in the instance (as the VM container sees it: /instance/…). */
+export const M5OPS_STORED = { log: 'm5ops.log', readfile: 'm5ops-readfile', out: 'm5out' } as const;
+/** The plugin in the toolchain image, and the file that names the QEMU it was built for. */
+export const M5OPS_PLUGIN = '/usr/local/lib/m5dev/m5ops.so';
+
+/** More than any log a session writes (sum and the continuation calls of a file are not logged). */
+const MAX_LOG = 64 * 2 ** 20;
+
+/** Copy a host file in as the guest's readfile; it appears whole (the guest may be reading the old one). */
+export async function putReadfile(storage: Storage, localPath: string): Promise<void> {
+  let size: number;
+  try {
+    const st = statSync(localPath);
+    if (!st.isFile()) throw new Error('not a regular file');
+    size = st.size;
+  } catch (e) {
+    throw new UsageError(`readfile ${localPath}: ${(e as Error).message}`, 'Give a regular file the guest reads with `m5 readfile`.');
+  }
+  if (storage.localDir) {
+    const tmp = join(storage.localDir, `.${M5OPS_STORED.readfile}.incoming`);
+    try {
+      copyFileSync(localPath, tmp);
+      if (statSync(tmp).size !== size) throw new UsageError(`readfile ${localPath} changed while it was copied`, 'Copy it again when it is complete.');
+      renameSync(tmp, join(storage.localDir, M5OPS_STORED.readfile));
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+    return;
+  }
+  await storage.importFile(localPath, M5OPS_STORED.readfile, await sha256File(localPath));
+}
+
+export async function readEvents(storage: Storage, via?: { id: string; mountedAt: string }): Promise<M5opEvent[]> {
+  return parseLog(await storage.readTail(M5OPS_STORED.log, MAX_LOG, via));
+}
+
+export interface WaitSource {
+  read: () => Promise<M5opEvent[]>;
+  /** Is the VM still running (QEMU may have powered it off on the guest's exit)? */
+  alive: () => Promise<boolean>;
+}
+
+/**
+ * The guest's next exit/fail/panic after this call; when the VM has already stopped, the last one
+ * of its run (a `--m5ops-exit poweroff` job may end before anyone waits). Polls the log.
+ */
+export async function waitForExit(src: WaitSource, timeoutMs: number, onWaiting?: () => void, pollMs = 250): Promise<M5opEvent> {
+  const seen = (await src.read()).filter(isExit).length;
+  onWaiting?.();
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const alive = await src.alive();
+    const events = await src.read();
+    const exits = events.filter(isExit);
+    if (exits.length > seen) return exits[seen]!;
+    if (!alive) {
+      const run = events.slice(events.map((e) => e.op).lastIndexOf('start') + 1).filter(isExit);
+      if (run.length) return run[run.length - 1]!;
+      throw new M5opsError('the VM stopped without an m5 exit or fail', 'Start it with `m5dev up`; `m5dev m5ops log` shows what the guest did.');
+    }
+    if (Date.now() >= deadline) {
+      throw new M5opsError(`no m5 exit or fail within ${Math.round(timeoutMs / 1000)} s`, 'The guest runs on; wait again, or look at `m5dev m5ops log`.');
+    }
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}

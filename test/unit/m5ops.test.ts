@@ -1,0 +1,89 @@
+/** m5ops' pure parts: the op log, waiting for an exit, the base address, the QEMU argument. */
+import { describe, expect, it } from 'vitest';
+import { describeEvent, isExit, lastExit, M5OPS, parseLog, type M5opEvent } from '../../src/m5ops/ops.js';
+import { waitForExit } from '../../src/workflows/m5ops.js';
+import { parseConfig, parseM5opsAddr, resolveConfig } from '../../src/config.js';
+import { qemuArgs } from '../../src/vm/qemu-args.js';
+import { M5opsError, UsageError } from '../../src/errors.js';
+
+const ev = (op: string, extra: Partial<M5opEvent> = {}): M5opEvent => ({ time: 1_700_000_000_000, vclockNs: 5, vcpu: 0, func: 0, op, args: [], result: '0x0', ...extra });
+
+describe('the op log', () => {
+  it('reads JSON lines, skipping a torn last line and foreign lines', () => {
+    const text = `${JSON.stringify(ev('start', { func: -1 }))}\n${JSON.stringify(ev('fail', { func: 0x22, code: 7 }))}\nnot json\n{"time":1,"func":`;
+    const events = parseLog(text);
+    expect(events.map((e) => e.op)).toEqual(['start', 'fail']);
+    expect(lastExit(events)).toMatchObject({ op: 'fail', code: 7 });
+    expect(isExit(ev('dump_stats'))).toBe(false);
+    expect(describeEvent(ev('exit', { args: ['0x0'], code: 0 }))).toBe('2023-11-14T22:13:20.000Z vcpu0 exit(0x0) = 0x0  [code 0]');
+  });
+
+  it("names gem5's ops by number (m5ops.h)", () => {
+    expect([M5OPS[0x21], M5OPS[0x22], M5OPS[0x23], M5OPS[0x4f], M5OPS[0x50], M5OPS[0x71]]).toEqual(['exit', 'fail', 'sum', 'write_file', 'read_file', 'hypercall']);
+  });
+});
+
+describe('waitForExit', () => {
+  const source = (runs: M5opEvent[][], alive: boolean[]) => {
+    let i = 0;
+    return {
+      read: async () => runs[Math.min(i, runs.length - 1)]!,
+      alive: async () => {
+        const a = alive[Math.min(i, alive.length - 1)]!;
+        i++;
+        return a;
+      },
+    };
+  };
+
+  it('returns the next exit, not one from before it started', async () => {
+    const old = [ev('start'), ev('fail', { code: 1 })];
+    const e = await waitForExit(source([old, old, [...old, ev('exit', { code: 0 })]], [true]), 5000, undefined, 1);
+    expect(e).toMatchObject({ op: 'exit', code: 0 });
+  });
+
+  it('a VM that already stopped: the last exit of its run; none: an error', async () => {
+    const run = [ev('start'), ev('fail', { code: 9 }), ev('start'), ev('fail', { code: 3 })];
+    expect(await waitForExit(source([run], [false]), 1000, undefined, 1)).toMatchObject({ code: 3 });
+    await expect(waitForExit(source([[ev('fail', { code: 3 }), ev('start')]], [false]), 1000, undefined, 1)).rejects.toThrow(/stopped without an m5 exit/);
+  });
+
+  it('times out with exit 19', async () => {
+    const err = await waitForExit(source([[ev('start')]], [true]), 20, undefined, 5).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(M5opsError);
+    expect((err as M5opsError).exitCode).toBe(19);
+  });
+});
+
+describe('m5ops settings', () => {
+  const bad = (w: string) => new UsageError(w);
+  it("takes gem5's base and other 64 KiB-aligned bases in virt's PCIe MMIO window only", () => {
+    expect(parseM5opsAddr('0x10010000', bad)).toBe(0x10010000);
+    expect(parseM5opsAddr(0x20000000, bad)).toBe(0x20000000);
+    for (const v of ['0x10010800', '0x40000000', '0x09000000', '0x3eff0000', 'x', -1]) expect(() => parseM5opsAddr(v, bad)).toThrow(/64 KiB-aligned address from 0x10000000/);
+  });
+
+  it('defaults: gem5\'s base, exit recorded only; m5dev.json paths are relative to the file', () => {
+    expect(resolveConfig({}, {})).toMatchObject({ m5opsAddr: 0x10010000, m5opsExit: 'continue' });
+    expect(parseConfig({ m5opsExit: 'poweroff', m5opsReadfile: 'job.sh', m5opsAddr: '0x10020000' }, 'm5dev.json', '/proj')).toEqual({ m5opsExit: 'poweroff', m5opsReadfile: '/proj/job.sh', m5opsAddr: 0x10020000 });
+    expect(() => parseConfig({ m5opsExit: 'halt' }, 'x')).toThrow(/"continue" or "poweroff"/);
+  });
+
+  it('QEMU loads the plugin with the base, the instance directory and the exit policy', () => {
+    const args = qemuArgs({
+      machine: { machine: 'virt', cpu: 'cortex-a57', accel: 'tcg' },
+      cpus: 1,
+      memoryMiB: 512,
+      flash0: 'f0',
+      flash1: 'f1',
+      disk: { path: 'd', format: 'raw' },
+      seed: { path: 's', format: 'qcow2' },
+      guestSshForward: 2222,
+      consoleLog: 'c',
+      qmpSocket: 'q',
+      m5ops: { plugin: '/usr/local/lib/m5dev/m5ops.so', addr: 0x10010000, dir: '/instance', exit: 'poweroff' },
+    } as Parameters<typeof qemuArgs>[0]);
+    const i = args.indexOf('-plugin');
+    expect(args[i + 1]).toBe('file=/usr/local/lib/m5dev/m5ops.so,base=0x10010000,dir=/instance,exit=poweroff');
+  });
+});
