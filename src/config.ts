@@ -2,10 +2,11 @@
  * Pinned defaults and the optional project config file (m5dev.json in the working directory).
  * Precedence: command-line flag > m5dev.json > these defaults. Pure except `loadConfigFile`.
  */
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, realpathSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { UsageError } from './errors.js';
-import { checkShares, parseShare, type Share } from './vm/shares.js';
+import { checkShares, hostShareRefusal, parseShare, type Share } from './vm/shares.js';
+import { homedir } from 'node:os';
 
 export const SEED_IMAGE_URL =
   'https://cloud-images.ubuntu.com/releases/22.04/release-20240612/ubuntu-22.04-server-cloudimg-arm64.img';
@@ -147,6 +148,10 @@ export function parseConfig(raw: unknown, source: string, baseDir = process.cwd(
           }),
           source,
         );
+        for (const share of out.shares) {
+          const why = hostShareRefusal(realOrSelf(share.host), homedir(), [process.env.M5DEV_HOME ?? join(homedir(), '.cache', 'm5dev')].map(realOrSelf));
+          if (why) throw new UsageError(`${source}: will not share ${share.host} with the guest: ${why}`, 'The guest is untrusted: share a project directory (e.g. --share ~/m5:m5), and copy single files with `m5dev cp`.');
+        }
         break;
       case 'm5opsAddr':
         out.m5opsAddr = parseM5opsAddr(value, bad);
@@ -198,7 +203,28 @@ export function loadConfigFile(dir = process.cwd()): Partial<VmConfig> {
   } catch (e) {
     throw new UsageError(`${file}: not valid JSON (${(e as Error).message})`);
   }
-  return parseConfig(raw, file, dir);
+  const config = parseConfig(raw, file, dir);
+  // A cloned repository's m5dev.json is not trusted: what it hands the guest must be its own tree.
+  const root = realOrSelf(dir);
+  const inside = (p: string) => {
+    const real = realOrSelf(p);
+    return real === root || real.startsWith(`${root}/`);
+  };
+  const hint = 'An m5dev.json may share with the guest only what lies in its own directory tree; give anything else on the command line (--share, --m5ops-readfile).';
+  for (const share of config.shares ?? []) {
+    if (!inside(share.host)) throw new UsageError(`${file}: the share ${share.host} lies outside ${root}`, hint);
+  }
+  if (config.m5opsReadfile && !inside(config.m5opsReadfile)) throw new UsageError(`${file}: the m5ops readfile ${config.m5opsReadfile} lies outside ${root}`, hint);
+  return config;
+}
+
+/** The path with its links resolved, or as given when it does not exist (yet). */
+export function realOrSelf(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
 }
 
 export function resolveConfig(flags: Partial<VmConfig>, file: Partial<VmConfig>): VmConfig {

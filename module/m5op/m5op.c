@@ -13,6 +13,9 @@
  *   m5op op FUNC [ARG...]         any op by number (up to 6 arguments); print its result
  *   m5op bench N                  N sums; print the mean round trip in ns
  *
+ * Without /dev/gem5_bridge (no m5 module), it maps /dev/mem at $M5OP_ADDR (default 0x10010000) as
+ * gem5's m5 does; that needs root.
+ *
  * Buffers handed to the host are touched and locked first: the host reads and writes guest memory
  * through the page tables, and a page that is not present cannot be read or written there.
  */
@@ -72,16 +75,28 @@ static unsigned long range_size(void)
 	return size;
 }
 
+/*
+ * The m5 module's device (any user); without it, as gem5's m5 does, /dev/mem at M5OP_ADDR
+ * (default 0x10010000; root only).
+ */
 static void map_device(void)
 {
 	unsigned long size = range_size();
 	int fd = open(DEV, O_RDWR | O_SYNC);
+	off_t offset = 0;
 
-	if (fd < 0)
-		die("open " DEV " (is the m5 module loaded?)");
-	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (fd < 0) {
+		const char *addr = getenv("M5OP_ADDR");
+
+		fd = open("/dev/mem", O_RDWR | O_SYNC);
+		if (fd < 0)
+			die("open " DEV " (is the m5 module loaded?) and /dev/mem");
+		offset = (off_t)strtoull(addr ? addr : "0x10010000", NULL, 0);
+		size = 0x10000;
+	}
+	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset);
 	if (base == MAP_FAILED)
-		die("mmap " DEV);
+		die("mmap");
 	close(fd);
 }
 

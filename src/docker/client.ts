@@ -62,8 +62,16 @@ export function isNotFound(e: unknown): boolean {
   return (e as { statusCode?: number }).statusCode === 404;
 }
 
+/** Containers this process created that outlive it on purpose (a VM whose guest answered). */
+const kept = new Set<string>();
+
+/** Keep a container of this session out of the final sweep (the guest in it is up: it is the user's now). */
+export function keepFromSweep(id: string): void {
+  kept.add(id);
+}
+
 async function sweepSession(docker: Docker): Promise<void> {
   await new Promise((r) => setTimeout(r, 300)); // let in-flight create calls land
   const list = await docker.listContainers({ all: true, filters: { label: [`${LABELS.session}=${SESSION_ID}`] } });
-  await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  await Promise.all(list.filter((c) => !kept.has(c.Id)).map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
 }

@@ -4,7 +4,7 @@ import { PassThrough } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { isInterrupting, onCleanup } from '../cleanup.js';
 import { DiskFullError, ExitCode, InterruptedError, M5devError, PortInUseError, ToolError, isDiskFull, tail } from '../errors.js';
-import { isNotFound } from './client.js';
+import { isNotFound, keepFromSweep } from './client.js';
 import { CLIENT, CLIENT_HOST, LABELS, baseLabels } from './labels.js';
 import { ensureInstanceNetwork } from './networks.js';
 import { shellQuote } from '../shell.js';
@@ -122,8 +122,13 @@ export function vmContainerName(instance: string, home: string): string {
   return `m5dev-${instance}-${createHash('sha256').update(home).digest('hex').slice(0, 6)}`;
 }
 
-/** Create and start the VM container on its own network; SSH is published on 127.0.0.1 only. */
-export async function startVmContainer(docker: Docker, spec: VmContainerSpec): Promise<Docker.Container> {
+/**
+ * Create and start the VM container on its own network; SSH is published on 127.0.0.1 only. Until
+ * `release()` (called once the guest answers), a failure or Ctrl-C of this command removes it again;
+ * after it, nothing this command does later (a share that will not mount, another instance of the
+ * same `up` that fails) takes the running guest away.
+ */
+export async function startVmContainer(docker: Docker, spec: VmContainerSpec): Promise<{ container: Docker.Container; release: () => void }> {
   const portKey = `${spec.containerPort}/tcp`;
   await ensureInstanceNetwork(docker, spec.name, spec.home, spec.instance);
   const container = await docker.createContainer({
@@ -147,7 +152,11 @@ export async function startVmContainer(docker: Docker, spec: VmContainerSpec): P
     throw e;
   });
   // From here until the guest answers, Ctrl-C or a failure removes the container again.
-  onCleanup(`vm container ${spec.instance}`, () => forceRemove(docker, container.id));
+  const undo = onCleanup(`vm container ${spec.instance}`, () => forceRemove(docker, container.id));
+  const release = () => {
+    undo();
+    keepFromSweep(container.id);
+  };
   try {
     if (isInterrupting()) throw new InterruptedError(); // Ctrl-C arrived while the create call was in flight
     await container.start();
@@ -157,7 +166,7 @@ export async function startVmContainer(docker: Docker, spec: VmContainerSpec): P
     if (/port is already allocated|address already in use/i.test(msg)) throw new PortInUseError(spec.hostPort);
     throw e;
   }
-  return container;
+  return { container, release };
 }
 
 export interface VmContainerInfo {

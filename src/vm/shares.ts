@@ -26,6 +26,26 @@ const GUEST_HOME = `/home/${GUEST_USER}`;
 /** Guest places a share must not cover: the system, and where m5dev installs a kernel's modules. */
 const RESERVED = ['/', '/bin', '/boot', '/dev', '/etc', '/lib', '/lib/modules', '/proc', '/root', '/run', '/sbin', '/sys', '/tmp', '/usr', '/var', GUEST_HOME];
 
+/** Host places no share may be or lie in: the system's, and (below) the user's secrets. */
+const HOST_SYSTEM = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/run', '/sbin', '/sys', '/usr', '/var'];
+const HOST_EXACT = ['/', '/home', '/Users', '/root'];
+const HOST_SECRETS = ['.ssh', '.gnupg', '.docker', '.aws', '.kube', '.config/m5dev', '.cache/m5dev'];
+
+/**
+ * Why a host directory may not be shared with the guest (a guest is untrusted: it may read and write
+ * all of it), or undefined. `real` is the path with its links resolved; `home` the user's home.
+ */
+export function hostShareRefusal(real: string, home: string, private_: string[] = []): string | undefined {
+  const within = (p: string, dir: string) => p === dir || p.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
+  if (HOST_EXACT.includes(real)) return `${real} holds every user's files`;
+  const system = HOST_SYSTEM.find((d) => within(real, d));
+  if (system) return `${system} is a system directory of the host`;
+  for (const dir of [...HOST_SECRETS.map((d) => posix.join(home, d)), ...private_]) {
+    if (within(real, dir) || within(dir, real)) return `the guest would reach ${dir}`;
+  }
+  return undefined;
+}
+
 /**
  * `HOST[:GUEST]`: HOST relative to `baseDir` (the working directory, or m5dev.json's directory);
  * GUEST absolute, or relative to the guest user's home; default the guest user's home/<HOST's name>.

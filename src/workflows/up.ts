@@ -76,6 +76,8 @@ export interface UpCtx {
   containerId?: string;
   sshPort?: number;
   bootSeconds?: number;
+  /** Keep the VM container past a later failure of this command (set when it starts; called once the guest answers). */
+  releaseVm?: () => void;
   /** --no-resume: drop a suspended state instead of resuming it. */
   noResume: boolean;
   resumed?: boolean;
@@ -351,7 +353,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
         ctx.state = state;
         const start = async (qemu: string[]) => {
           await storage.remove([STORED.console]);
-          const container = await startVmContainer(docker, {
+          const { container, release } = await startVmContainer(docker, {
             name: vmContainerName(ctx.name, ctx.home.root),
             image: ctx.image.tag!,
             cmd: qemu,
@@ -364,6 +366,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
             tmpfs: ctx.config.ramFile ? { path: RAM_TMPFS.dir, sizeMiB: ctx.config.memoryMiB + 64 } : undefined,
           });
           ctx.containerId = container.id;
+          ctx.releaseVm = release;
         };
         if (plan.kind === 'resume') {
           task.output = `resuming the guest saved at ${plan.record.savedAt}`;
@@ -412,6 +415,8 @@ export function upTasks(): ListrTask<UpCtx>[] {
           if (set.exitCode !== 0) ctx.notes.push(`guest clock not set: ${set.stderr.trim().split('\n').pop() ?? ''}`);
         }
         await ctx.dropping;
+        // The guest is up: from here a failing step (shares, the module tree) fails the command, and the guest runs on.
+        ctx.releaseVm?.();
         task.title = `SSH ready (${ctx.bootSeconds.toFixed(1)} s${ctx.resumed ? ', resumed' : ''})`;
       },
     },

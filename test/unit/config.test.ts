@@ -46,3 +46,29 @@ describe('config', () => {
     expect(() => parseMemory('lots')).toThrow(/--memory/);
   });
 });
+
+describe("a cloned repository's m5dev.json", () => {
+  it('may share only its own tree; the command line may share more; system places never', async () => {
+    const { mkdtempSync, mkdirSync, writeFileSync, symlinkSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { loadConfigFile, parseConfig } = await import('../../src/config.js');
+    const proj = mkdtempSync(join(tmpdir(), 'm5dev-proj-'));
+    mkdirSync(join(proj, 'src'));
+    const write = (o: unknown) => writeFileSync(join(proj, 'm5dev.json'), JSON.stringify(o));
+    write({ shares: ['src:m5'], m5opsReadfile: 'src' });
+    expect(loadConfigFile(proj).shares).toEqual([{ host: join(proj, 'src'), guest: '/home/ubuntu/m5' }]);
+    write({ shares: ['/etc:hostetc'] });
+    expect(() => loadConfigFile(proj)).toThrow(/will not share \/etc with the guest: \/etc is a system directory/);
+    const outside = mkdtempSync(join(tmpdir(), 'm5dev-outside-'));
+    write({ shares: [`${outside}:x`] });
+    expect(() => loadConfigFile(proj)).toThrow(/the share .* lies outside/);
+    symlinkSync(outside, join(proj, 'link'));
+    write({ shares: ['link:x'] }); // inside by name, outside by where it leads
+    expect(() => loadConfigFile(proj)).toThrow(/the share .*link lies outside/);
+    write({ m5opsReadfile: '../../etc/passwd' });
+    expect(() => loadConfigFile(proj)).toThrow(/the m5ops readfile .* lies outside/);
+    expect(parseConfig({ shares: [`${outside}:x`] }, 'command line').shares).toHaveLength(1);
+    expect(() => parseConfig({ shares: ['/:x'] }, 'command line')).toThrow(/holds every user's files/);
+  });
+});

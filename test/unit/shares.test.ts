@@ -92,3 +92,14 @@ describe('guest module tree', () => {
     expect(cmd[2]).toContain('-e "s|^savedcmd_$1 := ||p"');
   });
 });
+
+describe('host places a share may not be (issue: the host boundary)', () => {
+  it('refuses the system, every user\'s files, and the user\'s secrets (inside them or containing them)', async () => {
+    const { hostShareRefusal } = await import('../../src/vm/shares.js');
+    const home = '/home/dev';
+    for (const p of ['/', '/etc', '/etc/ssh', '/usr/src', '/var/lib/docker', '/root', '/home', '/proc/1']) expect(hostShareRefusal(p, home), p).toBeDefined();
+    for (const p of ['/home/dev', '/home/dev/.ssh', '/home/dev/.ssh/keys', '/home/dev/.cache/m5dev/instances']) expect(hostShareRefusal(p, home), p).toMatch(/the guest would reach/);
+    expect(hostShareRefusal('/srv/m5home', home, ['/srv/m5home/x'])).toMatch(/the guest would reach \/srv\/m5home\/x/);
+    for (const p of ['/home/dev/m5', '/tmp/work', '/root/.cache/m5dev-fixtures/debs', '/srv/project']) expect(hostShareRefusal(p, home), p).toBeUndefined();
+  });
+});
