@@ -27,6 +27,9 @@
  *  J. QEMU's TCG code cache: m5dev's default (--tcg-cache 256) against QEMU's own 1 GiB, one
  *     instance each, one after the other: first boot (UEFI), host memory once idle, and an in-guest
  *     gcc build (the m5 module, direct-boot kernel, gcc from a share), which runs far more code.
+ *  K. m5ops: a sum round trip through the m5 module's mapping and QEMU's m5ops device (in the
+ *     guest, averaged over 20000 calls), and reading 20 MiB in the guest: `m5 readfile` (the project's
+ *     m5op client) against `cat` of the same file from the 9p share and streamed in over SSH.
  *
  * Env: M5DEV_FIXTURE_DIR (fixture image dir, set by make), BENCH_RUNS (default 3), BENCH_ONLY (e.g. A,D),
  * BENCH_HOME (default the kernel tests' persistent home, so the built kernel is reused).
@@ -147,6 +150,32 @@ async function guestWorkflow(kernel: string): Promise<void> {
   record('guest workflow', 'read 50 MiB of .debs, cold, from the 9p share', readShare, { label: 'from the guest disk', ms: readDisk });
   const copied = await sample(RUNS, async () => (await must(['cp', '--name', NAME, work, 'guest:/home/ubuntu/m5-cp'])).ms);
   record('guest workflow', 'm5dev cp of the module tree into the guest', copied);
+  rmSync(work, { recursive: true, force: true });
+}
+
+/** Group K: m5ops answered by QEMU, against the other ways a guest gets host bytes. */
+async function m5ops(kernel: string): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'm5dev-bench-m5ops-'));
+  const file = join(work, 'data.bin');
+  spawnSync('head', ['-c', String(20 * 2 ** 20), '/dev/urandom'], { stdio: ['ignore', openSync(file, 'w'), 'inherit'] });
+  const tag = JSON.parse((await must(['--json', 'image', 'build'])).stdout).tag as string;
+  cpSync(join(ROOT, 'module', 'm5op', 'm5op.c'), join(work, 'm5op.c'));
+  if (spawnSync('docker', ['run', '--rm', '-v', `${work}:/w`, tag, 'aarch64-linux-gnu-gcc', '-static', '-O2', '-o', '/w/m5op', '/w/m5op.c'], { stdio: 'inherit' }).status !== 0) throw new Error('m5op did not build');
+  await must(['down', '--name', NAME]);
+  await must(['up', '--name', NAME, '--kernel', kernel, '--ssh-port', String(PORT), '--share', `${work}:/opt/bench`, '--m5ops-readfile', file]);
+  await must(['module', 'load', '--name', NAME]);
+  await must(['exec', '--name', NAME, '--', 'cp /opt/bench/m5op ~/m5op']);
+  await settled();
+  const rt = await sample(RUNS, async () => Number((await must(['exec', '--name', NAME, '--', './m5op bench 20000'])).stdout.trim()) / 1e6);
+  const py = 'python3 -c "import os,time; t=time.perf_counter_ns(); [os.getppid() for _ in range(20000)]; print((time.perf_counter_ns()-t)/20000/1e6)"';
+  const getpid = await sample(RUNS, async () => Number((await must(['exec', '--name', NAME, '--', py])).stdout.trim()));
+  record('m5ops', 'sum round trip (m5op bench 20000, per call)', rt, { label: 'a getppid() syscall from python, per call', ms: getpid });
+  const viaM5 = await sample(RUNS, async () => (await must(['exec', '--name', NAME, '--', './m5op readfile | wc -c'])).ms);
+  const viaShare = await sample(RUNS, async () => (await must(['exec', '--name', NAME, '--', 'sync; echo 3 | sudo tee /proc/sys/vm/drop_caches >/dev/null; cat /opt/bench/data.bin | wc -c'])).ms);
+  const viaSsh = await sample(RUNS, async () => (await must(['exec', '--name', NAME, '--', 'cat | wc -c'], {}, file)).ms);
+  const mibs = (ms: number) => `${(20 / (ms / 1000)).toFixed(1)} MiB/s`;
+  record('m5ops', `read 20 MiB with m5 readfile (${mibs(viaM5)}; m5dev exec wall time)`, viaM5, { label: `cat from the 9p share, cold (${mibs(viaShare)})`, ms: viaShare });
+  record('m5ops', `read 20 MiB with m5 readfile (${mibs(viaM5)})`, viaM5, { label: `streamed in over SSH (${mibs(viaSsh)})`, ms: viaSsh });
   rmSync(work, { recursive: true, force: true });
 }
 
@@ -552,6 +581,10 @@ async function main(): Promise<void> {
   }
   // H. the guest workflow: shares and in-guest builds
   if (kernel && want('H')) await guestWorkflow(kernel);
+  await must(['destroy', '--name', NAME]);
+
+  // K. m5ops
+  if (kernel && want('K')) await m5ops(kernel);
   await must(['destroy', '--name', NAME]);
 
   // I. N guests side by side
