@@ -8,7 +8,7 @@
  * util/m5/src/abi/arm64/m5op_addr.S, src/sim/pseudo_inst.{hh,cc}). A store there runs the op too,
  * as in gem5, and its result is dropped. Every op answers: an unknown one is logged and returns 0.
  *
- * Arguments (-plugin m5ops.so,base=0x10010000,dir=/instance,exit=continue|poweroff,version=V):
+ * Arguments (-plugin file=m5ops.so,base=0x10010000,dir=/instance,exit=continue|poweroff):
  *   dir/m5ops-readfile   what the guest's readfile reads (opened at each call: replace it any time)
  *   dir/m5out/           where writefile's files land, named by the guest, never outside it
  *   dir/m5ops.log        one JSON object a line per op (not sum, nor a readfile/writefile continuation)
@@ -267,7 +267,7 @@ static uint64_t op_writefile(CPUState *cs, const uint64_t *x, char **file, char 
         *note = g_strdup_printf("cannot open m5out/%s: %s", *file, strerror(errno));
         return x[1];
     }
-    if (strcmp(*file, name)) {
+    if (strcmp(*file, name) && x[2] == 0) {
         *note = g_strdup_printf("the guest asked for \"%.200s\"", name);
     }
     buf = g_malloc(x[1] ? MIN(x[1], (uint64_t)READ_CAP) : 1);
@@ -331,11 +331,11 @@ static uint64_t m5op(unsigned func)
     case 0x04: /* quiesce_time */
         result = 0;
         break;
-    case 0x50: /* read_file */
+    case 0x50: /* read_file: the first call of a file, and any that went wrong */
         result = op_readfile(cs, x, &note);
         logged = x[2] == 0 || note;
         break;
-    case 0x4f: /* write_file */
+    case 0x4f: /* write_file: likewise */
         result = op_writefile(cs, x, &file, &note);
         logged = x[2] == 0 || note;
         break;
@@ -414,7 +414,6 @@ static int fail(const char *fmt, const char *what)
 QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, char **argv)
 {
     uint64_t base = 0x10010000;
-    const char *version = NULL;
     g_autofree char *out = NULL;
     g_autofree char *logpath = NULL;
     struct stat st;
@@ -428,8 +427,6 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             poweroff = true;
         } else if (!strcmp(argv[i], "exit=continue")) {
             poweroff = false;
-        } else if (g_str_has_prefix(argv[i], "version=")) {
-            version = argv[i] + 8;
         } else {
             return fail("unknown argument %s", argv[i]);
         }
@@ -442,7 +439,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         VersionInfo *v = qmp_query_version(NULL);
         g_autofree char *running = g_strdup_printf("%" PRId64 ".%" PRId64 ".%" PRId64 " (%s)", v->qemu->major, v->qemu->minor, v->qemu->micro, v->package);
         qapi_free_VersionInfo(v);
-        if (strcmp(running, M5OPS_QEMU_VERSION) || (version && strcmp(version, M5OPS_QEMU_VERSION))) {
+        if (strcmp(running, M5OPS_QEMU_VERSION)) {
             fprintf(stderr, "m5ops: built for QEMU %s, running in QEMU %s: rebuild the toolchain image\n", M5OPS_QEMU_VERSION, running);
             return -1;
         }
