@@ -68,7 +68,7 @@ export async function getTree(docker: Docker, containerId: string, path: string,
   const stream = (await docker.getContainer(containerId).getArchive({ path })) as unknown as Readable;
   await new Promise<void>((resolve, reject) => {
     type Options = NonNullable<Parameters<typeof extract>[1]>;
-    const map: Options['map'] = (h) => ({ ...h, name: h.name.split('/').slice(1).join('/') || h.name });
+    const map: Options['map'] = (h) => ({ ...h, name: h.name.split('/').slice(1).join('/') || h.name, ...(opts.plain ? { mode: h.mode & 0o777 } : {}) });
     // tar-fs's `chown: false` (not in its type definitions): as root it would give the files the archive's owners.
     const plain = opts.plain ? { chown: false, ignore: (_name: string, h?: { type?: string }) => h?.type !== 'file' && h?.type !== 'directory' } : {};
     const ex = extract(localDir, { map, ...plain } as Options);

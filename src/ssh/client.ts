@@ -146,7 +146,12 @@ export class GuestSsh {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: [io.input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     const err: Buffer[] = [];
     child.stderr!.on('data', (c: Buffer) => err.push(c));
-    if (io.input) io.input.pipe(child.stdin!);
+    if (io.input) {
+      // ssh that exits early (a guest not up yet, a refused login) closes its stdin: EPIPE here is
+      // not an error of ours, the exit code says what happened.
+      child.stdin!.on('error', () => undefined);
+      io.input.pipe(child.stdin!);
+    }
     if (io.output) child.stdout!.pipe(io.output);
     else child.stdout!.resume();
     const written = io.output ? new Promise<void>((resolve, reject) => io.output!.once('finish', resolve).once('error', reject)) : Promise.resolve();

@@ -7,24 +7,45 @@
 import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, posix, resolve } from 'node:path';
 import { CopyError, UsageError } from '../errors.js';
+import { INSTANCE_NAME_RE } from '../paths.js';
 import { onCleanup } from '../cleanup.js';
 import { shScript } from '../shell.js';
 import type { GuestSsh } from '../ssh/client.js';
 
-const GUEST = 'guest:';
 /** The name the copied file or tree has inside the tar stream, on both sides. */
 const ENTRY = 'm5dev-cp';
 
-export type CopyPlan = { to: 'guest'; local: string; remote: string } | { to: 'host'; remote: string; local: string };
+/** `instance` undefined: the command's --name (the side was spelled guest:PATH). */
+export type CopyPlan = { to: 'guest'; local: string; remote: string; instance?: string } | { to: 'host'; remote: string; local: string; instance?: string };
 
-/** Pure: which way, and which paths (exactly one side must be `guest:PATH`). */
-export function copyPlan(src: string, dest: string): CopyPlan {
-  const s = src.startsWith(GUEST);
-  const d = dest.startsWith(GUEST);
-  if (s === d) throw new UsageError(s ? 'both sides are in the guest' : 'neither side is in the guest', 'Name the guest side guest:PATH, e.g. `m5dev cp ./src guest:/home/ubuntu/src` or `m5dev cp guest:/var/log/syslog .`');
-  const remote = (s ? src : dest).slice(GUEST.length);
-  if (remote === '') throw new UsageError('guest: needs a path', 'e.g. guest:/home/ubuntu/src (relative paths start in the guest user\'s home)');
-  return s ? { to: 'host', remote, local: dest } : { to: 'guest', local: src, remote };
+/**
+ * One side of `m5dev cp`, as docker cp, limactl cp and scp read it: `NAME:PATH` names an instance
+ * (`guest:` the command's own); a path with a colon before any slash is a guest side, so a local
+ * file with a colon in its name is written `./a:b`.
+ */
+export function parseCopySide(spec: string): { instance: string | undefined; path: string } | undefined {
+  const colon = spec.indexOf(':');
+  if (colon <= 0 || spec.slice(0, colon).includes('/')) return undefined;
+  const name = spec.slice(0, colon);
+  return { instance: name === 'guest' ? undefined : name, path: spec.slice(colon + 1) };
+}
+
+/** Pure: which way, which instance and which paths (exactly one side is NAME:PATH or guest:PATH). */
+export function copyPlan(src: string, dest: string, instanceExists: (name: string) => boolean = () => true): CopyPlan {
+  const s = parseCopySide(src);
+  const d = parseCopySide(dest);
+  const how = 'Name the guest side NAME:PATH (an instance) or guest:PATH (--name\'s), e.g. `m5dev cp ./src default:/home/ubuntu/src` or `m5dev cp guest:/var/log/syslog .`; a local path with a colon is written ./a:b.';
+  if (s && d) throw new UsageError('both sides are in a guest', how);
+  if (!s && !d) throw new UsageError('neither side is in the guest', how);
+  const side = (s ?? d)!;
+  const spec = s ? src : dest;
+  if (side.instance !== undefined && !(INSTANCE_NAME_RE.test(side.instance) && instanceExists(side.instance))) {
+    throw new UsageError(`${spec}: there is no instance "${side.instance}"`, `A local path with a colon is written ./${spec}; an instance's side is NAME:PATH (\`m5dev status\` lists them).`);
+  }
+  if (side.path === '') throw new UsageError(`${spec} needs a path`, 'e.g. guest:/home/ubuntu/src (relative paths start in the guest user\'s home)');
+  // One spelling of the guest path: no doubled or trailing slash (the target it prints is then clean).
+  const remote = side.path === '/' ? '/' : posix.normalize(side.path).replace(/\/+$/, '');
+  return s ? { to: 'host', remote, local: dest, instance: side.instance } : { to: 'guest', local: src, remote, instance: side.instance };
 }
 
 /** In the guest: unpack stdin beside the target, then move it into place (a directory into an existing one merges). */
@@ -63,8 +84,37 @@ export async function copy(ssh: GuestSsh, plan: CopyPlan): Promise<{ target: str
   const undo = onCleanup(`partial copy ${staging}`, () => rmSync(staging, { recursive: true, force: true }));
   try {
     const name = posix.basename(plan.remote.replace(/(.)\/+$/, '$1'));
-    const output = tar.extract(staging, { map: (h) => ({ ...h, name: ENTRY + h.name.slice(name.length) }) }) as unknown as NodeJS.WritableStream;
-    const res = await ssh.pipe([shScript(PACK, 'm5dev-cp', [plan.remote])], { output });
+    // A guest is untrusted: a link in its tree may point only inside that tree (checked against where
+    // the tree lands, not the staging directory), and nothing keeps the guest's owners.
+    const escapes: string[] = [];
+    type Options = NonNullable<Parameters<typeof tar.extract>[1]>;
+    const options = {
+      chown: false,
+      // No setuid, setgid or sticky bit from a guest: run as root, that would be a setuid-root file.
+      // A hard link names its target from the archive's root (the tree's own name first): renamed alike.
+      map: (h) => {
+        const linkname = (h as { linkname?: string }).linkname;
+        const moved = h.type === 'link' && linkname?.startsWith(name) ? { linkname: ENTRY + linkname.slice(name.length) } : {};
+        return { ...h, ...moved, name: ENTRY + h.name.slice(name.length), mode: h.mode & 0o777 };
+      },
+      ignore: (_path, h) => {
+        if (!h || (h.type !== 'symlink' && h.type !== 'link')) return false;
+        const entry = h.name.startsWith(ENTRY) ? h.name.slice(ENTRY.length).replace(/^\/+/, '') : h.name;
+        const linkname = (h as { linkname?: string }).linkname ?? '';
+        const target = h.type === 'link' ? (linkname.startsWith(`${ENTRY}/`) ? linkname.slice(ENTRY.length + 1) : `../${linkname}`) : linkname;
+        if (!linkEscapes(entry, h.type, target)) return false;
+        escapes.push(`${entry} -> ${linkname}`);
+        return true; // not made; the copy is refused below
+      },
+    } as Options;
+    const output = tar.extract(staging, options) as unknown as NodeJS.WritableStream;
+    const res = await ssh.pipe([shScript(PACK, 'm5dev-cp', [plan.remote])], { output }).catch((e: unknown) => {
+      if (escapes.length) return { exitCode: -1, stderr: '' };
+      throw new CopyError(`copying guest:${plan.remote} to ${plan.local} failed: ${(e as Error).message}`, '');
+    });
+    if (escapes.length) {
+      throw new CopyError(`guest:${plan.remote} holds a link that leads out of the copied tree: ${escapes.slice(0, 3).join(', ')}${escapes.length > 3 ? ` and ${escapes.length - 3} more` : ''}; nothing was copied`, '');
+    }
     if (res.exitCode !== 0) throw new CopyError(`copying guest:${plan.remote} to ${plan.local} failed (exit ${res.exitCode})`, res.stderr);
     const got = join(staging, ENTRY);
     const isDir = statSync(got).isDirectory();
@@ -77,4 +127,16 @@ export async function copy(ssh: GuestSsh, plan: CopyPlan): Promise<{ target: str
     rmSync(staging, { recursive: true, force: true });
     undo();
   }
+}
+
+/**
+ * Pure: does a link at `entry` (its path inside the copied tree) lead out of the tree? A symlink's
+ * target is read from the link's directory; a hard link's from the tree's root. Absolute targets
+ * always leave it (they would point into the host's own files).
+ */
+export function linkEscapes(entry: string, type: 'symlink' | 'link', target: string): boolean {
+  if (target === '' || posix.isAbsolute(target)) return true;
+  const from = type === 'symlink' ? posix.dirname(`root/${entry}`) : 'root';
+  const resolved = posix.normalize(posix.join(from, target));
+  return !(resolved === 'root' || resolved.startsWith('root/'));
 }

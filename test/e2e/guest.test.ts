@@ -112,6 +112,30 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     expect(missing.stderr).toMatch(/no such file or directory: \/nope/);
     expect(readdirSync(back).sort()).toEqual(['copy.txt', 'tree']);
     expect((await cli(['cp', 'a', 'b'], env)).code).toBe(2);
+    // NAME:PATH, as docker cp and limactl cp spell it; one spelling of the path it prints.
+    const named = await cli(['cp', join(src, 'tree', 'a file.txt'), 'default:/tmp//'], env);
+    expect(named.code, named.stderr).toBe(0);
+    expect(named.stdout.trim()).toBe('guest:/tmp/a file.txt');
+    // Out of the guest: the invoker's files (not the guest user's uid), with no setuid bit.
+    await cli(['exec', '--', 'cp /bin/true /tmp/su && chmod 4755 /tmp/su && mkdir -p /tmp/esc && echo x > /tmp/esc/c && ln -s c /tmp/esc/ok'], env);
+    const owned = await cli(['cp', 'default:/home/ubuntu/tree', join(back, 'owned')], env);
+    expect(owned.code, owned.stderr).toBe(0);
+    expect(statSync(join(back, 'owned', 'a file.txt')).uid).toBe(process.getuid!());
+    expect((await cli(['cp', 'default:/tmp/su', join(back, 'su')], env)).code).toBe(0);
+    expect(statSync(join(back, 'su')).mode & 0o7000).toBe(0);
+    // A link inside the tree comes along; one that leads out of it refuses the whole copy (exit 17).
+    expect((await cli(['cp', 'default:/tmp/esc', join(back, 'esc1')], env)).code).toBe(0);
+    expect(readFileSync(join(back, 'esc1', 'ok'), 'utf8')).toBe('x\n');
+    await cli(['exec', '--', 'ln -s ../.bashrc /tmp/esc/up && ln -s /etc/passwd /tmp/esc/abs'], env);
+    const esc = await cli(['cp', 'default:/tmp/esc', join(back, 'esc2')], env);
+    expect(esc.code).toBe(17);
+    expect(esc.stderr).toMatch(/holds a link that leads out of the copied tree: .*(abs -> \/etc\/passwd|up -> \.\.\/\.bashrc)/);
+    expect(esc.stderr).not.toMatch(/a bug in m5dev/);
+    expect(existsSync(join(back, 'esc2'))).toBe(false);
+    // A local path with a colon is ./a:b; an unknown instance before the colon says so.
+    const ambiguous = await cli(['cp', 'nosuch:x', back], env);
+    expect(ambiguous.code).toBe(2);
+    expect(ambiguous.stderr).toMatch(/there is no instance "nosuch"[\s\S]*written \.\/nosuch:x/);
   }, 180_000);
 
   it('pins the guest host key it generated (no trust on first use)', async () => {
@@ -285,6 +309,14 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     const ids = await Promise.all(ups.map((u) => cli(['exec', '--name', u.name, '--', 'cat /proc/sys/kernel/random/boot_id'], env)));
     expect(ids.map((r) => r.code)).toEqual([0, 0]);
     expect(ids[0]!.stdout).not.toBe(ids[1]!.stdout);
+    // cp NAME:PATH between the two guests' sides: each instance by its name.
+    const twoDir = mkdtempSync(join(tmpdir(), 'm5dev-cp-two-'));
+    writeFileSync(join(twoDir, 'to-second.txt'), 'for second\n');
+    expect((await cli(['cp', join(twoDir, 'to-second.txt'), 'second:/tmp'], env)).code).toBe(0);
+    expect((await cli(['exec', '--name', 'second', '--', 'cat /tmp/to-second.txt; test -e /tmp/to-second.txt'], env)).stdout).toBe('for second\n');
+    expect((await cli(['exec', '--name', 'default', '--', 'test -e /tmp/to-second.txt'], env)).code).toBe(1);
+    expect((await cli(['cp', 'second:/tmp/to-second.txt', join(twoDir, 'back.txt')], env)).code).toBe(0);
+    expect(readFileSync(join(twoDir, 'back.txt'), 'utf8')).toBe('for second\n');
     // --ssh-port names one port: refused for several instances, before anything starts.
     const port2 = await cli(['up', '--name', 'a', '--name', 'b', '--ssh-port', '6001'], env);
     expect(port2.code).toBe(2);
