@@ -1,6 +1,6 @@
 /** The command tree, and the mapping of typed errors to messages, hints and exit codes. */
 import { Command, CommanderError } from 'commander';
-import { DiskFullError, M5devError, ExitCode, engineLost, isDiskFull } from '../errors.js';
+import { DiskFullError, M5devError, ExitCode, UsageError, engineLost, isDiskFull } from '../errors.js';
 import { installSignalHandlers, interruptExitCode, runCleanups } from '../cleanup.js';
 import { MESSAGES } from '../messages.js';
 import { registerImage } from './commands/image.js';
@@ -29,6 +29,16 @@ export function buildProgram(): Command {
   registerVm(program);
   registerKernel(program);
   registerModule(program);
+  program
+    .command('completion')
+    .description('print a shell completion script (commands, flags, instance names)')
+    .argument('<shell>', 'bash, zsh or fish')
+    .addHelpText('after', '\nExamples:\n  source <(m5dev completion bash)              # in ~/.bashrc\n  m5dev completion zsh > "${fpath[1]}/_m5dev"\n  m5dev completion fish > ~/.config/fish/completions/m5dev.fish')
+    .action(async (shell: string) => {
+      if (shell !== 'bash' && shell !== 'zsh' && shell !== 'fish') throw new UsageError(`no completion for shell "${shell}"`, 'Use bash, zsh or fish.');
+      const { completionScript } = await import('./completion.js');
+      process.stdout.write(completionScript(shell, program));
+    });
   return program;
 }
 
