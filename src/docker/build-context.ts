@@ -44,3 +44,19 @@ export async function packContext(dir: string): Promise<Readable> {
   const { pack } = await import('tar-fs'); // loaded on first use
   return pack(dir) as unknown as Readable;
 }
+
+/** The Dockerfile line that starts the stages after the toolchain's own (the m5ops plugin's build). */
+const LATER_STAGES = /^FROM toolchain AS /m;
+
+/**
+ * Hash of what decides the toolchain stage alone (what kernel and module builds run in): the
+ * Dockerfile up to its first later stage, m5dev-tools/ (the lock included), the build args and the
+ * base's ID; not the m5ops plugin's sources nor its stage. A change to the plugin rebuilds the image
+ * but keeps every kernel and module build.
+ */
+export function toolchainStageHash(dir: string, extra: Record<string, string>): string {
+  const dockerfile = readFileSync(join(dir, 'Dockerfile'), 'utf8');
+  const cut = dockerfile.search(LATER_STAGES);
+  const files = listContext(dir).filter((f) => f !== 'Dockerfile' && !f.startsWith('m5ops/'));
+  return hashFiles(dir, files, { ...extra, DOCKERFILE_TOOLCHAIN_STAGE: cut < 0 ? dockerfile : dockerfile.slice(0, cut) });
+}

@@ -7,6 +7,8 @@ export const SESSION_ID = randomUUID();
 export const LABELS = {
   managed: 'dev.m5dev.managed',
   contextHash: 'dev.m5dev.context-hash',
+  /** toolchainStageHash(): the identity kernel and module builds are keyed by. */
+  toolsHash: 'dev.m5dev.tools-hash',
   instance: 'dev.m5dev.instance',
   home: 'dev.m5dev.home',
   sshPort: 'dev.m5dev.ssh-port',

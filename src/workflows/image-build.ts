@@ -2,7 +2,7 @@
 import type Docker from 'dockerode';
 import type { ListrTask } from 'listr2';
 import { connectEngine, type Engine, type EngineInfo } from '../engine/engine.js';
-import { contextHash } from '../docker/build-context.js';
+import { contextHash, toolchainStageHash } from '../docker/build-context.js';
 import { buildImage, ensureBaseImage, imageId } from '../docker/images.js';
 import { LABELS, baseLabels } from '../docker/labels.js';
 import { forceRemove, sweepOrphanTools } from '../docker/containers.js';
@@ -34,6 +34,8 @@ export interface ImageCtx {
   engineInfo?: EngineInfo;
   baseId?: string;
   hash?: string;
+  /** The toolchain stage's own hash (toolchainStageHash): kernel and module builds are keyed by it. */
+  toolsHash?: string;
   tag?: string;
   /** Set when the tag already existed before this run. */
   cached?: boolean;
@@ -47,10 +49,13 @@ export interface ImageCtx {
 }
 
 /**
- * The toolchain as cache keys name it: the tag its context hash gives (the same whether it was
- * built here, loaded, or pulled by digest under another name), else the reference it was given by.
+ * The toolchain as kernel and module cache keys name it: its toolchain stage (the compiler, the lock,
+ * the base; not the m5ops plugin built beside it), the same whether it was built here, loaded, or
+ * pulled by digest under another name; for an image from before that label, the tag its context
+ * hash gives; else the reference it was given by.
  */
 export function toolchainIdentity(img: ImageCtx): string {
+  if (img.toolsHash) return `m5dev/toolchain-stage:${img.toolsHash.slice(0, 16)}`;
   return img.hash ? toolchainTag(img.hash) : img.tag!;
 }
 
@@ -109,6 +114,7 @@ export function imageTasks<Ctx extends { image: ImageCtx }>(): ListrTask<Ctx>[] 
         if (pinned?.repoDigest && pinned.ref === ctx.image.baseImage) ctx.image.baseImage = `${pinned.ref.replace(/:[^/:]+$/, '')}@${pinned.repoDigest}`;
         ctx.image.baseId = await ensureBaseImage(docker, ctx.image.baseImage);
         ctx.image.hash = contextHash(ctx.image.contextDir, { ...toolchainBuildArgs(ctx.image), BASE_IMAGE_ID: ctx.image.baseId });
+        ctx.image.toolsHash = toolchainStageHash(ctx.image.contextDir, { ...toolchainBuildArgs(ctx.image), BASE_IMAGE_ID: ctx.image.baseId });
         ctx.image.tag = toolchainTag(ctx.image.hash);
         const existing = await imageId(docker, ctx.image.tag);
         ctx.image.cached = existing !== undefined;
@@ -126,7 +132,7 @@ export function imageTasks<Ctx extends { image: ImageCtx }>(): ListrTask<Ctx>[] 
           contextDir: img.contextDir,
           tag: img.tag!,
           buildArgs: toolchainBuildArgs(img),
-          labels: { ...baseLabels('toolchain'), [LABELS.contextHash]: img.hash! },
+          labels: { ...baseLabels('toolchain'), [LABELS.contextHash]: img.hash!, [LABELS.toolsHash]: img.toolsHash! },
           explain: lockFailure,
           onLine: (line) => {
             if (line.startsWith('m5dev-lock-drift: ')) driftLines.push(line);
@@ -189,5 +195,6 @@ async function useGivenToolchain(docker: Docker, img: ImageCtx): Promise<void> {
   img.tag = ref;
   img.imageId = id;
   img.hash = info.Config.Labels?.[LABELS.contextHash];
+  img.toolsHash = info.Config.Labels?.[LABELS.toolsHash];
   img.cached = true;
 }

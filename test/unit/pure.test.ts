@@ -173,3 +173,29 @@ describe('execShortcut', () => {
     }
   });
 });
+
+describe('toolchainStageHash (what kernel and module builds are keyed by)', () => {
+  it('follows the toolchain stage and its tools, not the m5ops plugin nor its stage', async () => {
+    const { toolchainStageHash } = await import('../../src/docker/build-context.js');
+    const { mkdtempSync, mkdirSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const d = mkdtempSync(join(tmpdir(), 'm5dev-stage-'));
+    mkdirSync(join(d, 'm5dev-tools'));
+    mkdirSync(join(d, 'm5ops'));
+    const stage1 = 'FROM ${BASE_IMAGE} AS toolchain\nRUN install\n';
+    writeFileSync(join(d, 'Dockerfile'), `${stage1}FROM toolchain AS m5ops\nRUN build\nFROM toolchain\n`);
+    writeFileSync(join(d, 'm5dev-tools', 'toolchain.lock'), 'pkg amd64 gcc:amd64 1\n');
+    writeFileSync(join(d, 'm5ops', 'm5ops.c'), 'int a;\n');
+    const h0 = toolchainStageHash(d, { BASE_IMAGE_ID: 'x' });
+    writeFileSync(join(d, 'm5ops', 'm5ops.c'), 'int b;\n');
+    writeFileSync(join(d, 'Dockerfile'), `${stage1}FROM toolchain AS m5ops\nRUN build --better\nFROM toolchain\n`);
+    expect(toolchainStageHash(d, { BASE_IMAGE_ID: 'x' })).toBe(h0);
+    writeFileSync(join(d, 'm5dev-tools', 'toolchain.lock'), 'pkg amd64 gcc:amd64 2\n');
+    const h1 = toolchainStageHash(d, { BASE_IMAGE_ID: 'x' });
+    expect(h1).not.toBe(h0);
+    writeFileSync(join(d, 'Dockerfile'), `FROM \${BASE_IMAGE} AS toolchain\nRUN install more\nFROM toolchain AS m5ops\nRUN build --better\nFROM toolchain\n`);
+    expect(toolchainStageHash(d, { BASE_IMAGE_ID: 'x' })).not.toBe(h1);
+    expect(toolchainStageHash(d, { BASE_IMAGE_ID: 'y' })).not.toBe(toolchainStageHash(d, { BASE_IMAGE_ID: 'x' }));
+  });
+});
