@@ -86,6 +86,11 @@ describe('m5dev kernel build', () => {
     expect(k.release).toBe(kt.version);
     expect(createHash('sha256').update(readFileSync(k.imagePath)).digest('hex')).toBe(k.imageSha256);
     expect(readFileSync(k.imagePath).subarray(56, 60).toString('latin1')).toBe('ARM\x64'); // arm64 Image magic
+    // Every option of the fragment is in the build's .config, as set there (the test reads it, not m5dev's word).
+    const config = readFileSync(join(k.imagePath, '..', '..', '..', '..', '.config'), 'utf8').split('\n');
+    const wanted = readFileSync(join(ROOT, 'config', 'kernel', 'm5dev-virt.config'), 'utf8').split('\n').filter((l) => /^CONFIG_\w+=/.test(l));
+    expect(wanted.length).toBeGreaterThan(50);
+    expect(wanted.filter((l) => !config.includes(l))).toEqual([]);
     const again = await cli(['--json', ...kernelArgs(kt.version)], env);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toMatch(/cached: .* built from these inputs/);
