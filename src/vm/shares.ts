@@ -25,6 +25,8 @@ export const containerPath = (i: number): string => `${SHARES_IN_CONTAINER}/${i}
 const GUEST_HOME = `/home/${GUEST_USER}`;
 /** Guest places a share must not cover: the system, and where m5dev installs a kernel's modules. */
 const RESERVED = ['/', '/bin', '/boot', '/dev', '/etc', '/lib', '/lib/modules', '/proc', '/root', '/run', '/sbin', '/sys', '/tmp', '/usr', '/var', GUEST_HOME];
+/** Guest places a share may not lie in either: hiding them would hide the guest's system, its SSH keys or host keys. */
+const RESERVED_TREES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/proc', '/root', '/run', '/sbin', '/sys', '/usr', '/var/lib', '/var/log', `${GUEST_HOME}/.ssh`];
 
 /** Host places no share may be or lie in: the system's, and (below) the user's secrets. */
 const HOST_SYSTEM = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/run', '/sbin', '/sys', '/usr', '/var'];
@@ -60,7 +62,7 @@ export function parseShare(spec: string, baseDir: string, source: string): Share
   const raw = guestPart === '' ? `${GUEST_HOME}/${name}` : guestPart;
   const guest = posix.normalize(posix.isAbsolute(raw) ? raw : `${GUEST_HOME}/${raw}`).replace(/(.)\/+$/, '$1');
   if (!isAbsolute(host)) throw new UsageError(`${source}: share host path ${hostPart} is not a path`);
-  if (RESERVED.includes(guest)) throw new UsageError(`${source}: a share cannot cover ${guest} in the guest`, `Mount it below, e.g. ${GUEST_HOME}/${name}.`);
+  if (RESERVED.includes(guest) || RESERVED_TREES.some((d) => guest === d || guest.startsWith(`${d}/`))) throw new UsageError(`${source}: a share cannot cover ${guest} in the guest`, `Mount it in the guest user's home or /opt, e.g. ${GUEST_HOME}/${name}.`);
   if (/[\s,]/.test(guest)) throw new UsageError(`${source}: the guest path ${JSON.stringify(guest)} has a space or comma`, 'Pick a guest path without them (the host path may have them).');
   return { host, guest };
 }

@@ -20,6 +20,10 @@ describe('share specs', () => {
     ['/src:/', /cannot cover \/ in the guest/],
     ['/src:/lib/modules', /cannot cover \/lib\/modules/],
     ['/src:/home/ubuntu', /cannot cover \/home\/ubuntu/],
+    ['/src:/etc/ssh', /cannot cover \/etc\/ssh in the guest/],
+    ['/src:.ssh', /cannot cover \/home\/ubuntu\/\.ssh in the guest/],
+    ['/src:/home/ubuntu/.ssh/keys', /cannot cover \/home\/ubuntu\/\.ssh\/keys/],
+    ['/src:/usr/local/src', /cannot cover \/usr\/local\/src/],
     ['/src:/opt/a b', /space or comma/],
   ])('rejects %s', (spec, msg) => {
     expect(() => parseShare(spec, '/work', 't')).toThrow(msg);
