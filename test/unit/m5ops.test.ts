@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import { describeEvent, isExit, lastExit, M5OPS, parseLog, type M5opEvent } from '../../src/m5ops/ops.js';
 import { waitForExit } from '../../src/workflows/m5ops.js';
 import { parseConfig, parseM5opsAddr, resolveConfig } from '../../src/config.js';
-import { qemuArgs } from '../../src/vm/qemu-args.js';
 import { M5opsError, UsageError } from '../../src/errors.js';
 
 const ev = (op: string, extra: Partial<M5opEvent> = {}): M5opEvent => ({ time: 1_700_000_000_000, vclockNs: 5, vcpu: 0, func: 0, op, args: [], result: '0x0', ...extra });
@@ -67,23 +66,5 @@ describe('m5ops settings', () => {
     expect(resolveConfig({}, {})).toMatchObject({ m5opsAddr: 0x10010000, m5opsExit: 'continue' });
     expect(parseConfig({ m5opsExit: 'poweroff', m5opsReadfile: 'job.sh', m5opsAddr: '0x10020000' }, 'm5dev.json', '/proj')).toEqual({ m5opsExit: 'poweroff', m5opsReadfile: '/proj/job.sh', m5opsAddr: 0x10020000 });
     expect(() => parseConfig({ m5opsExit: 'halt' }, 'x')).toThrow(/"continue" or "poweroff"/);
-  });
-
-  it('QEMU loads the plugin with the base, the instance directory and the exit policy', () => {
-    const args = qemuArgs({
-      machine: { machine: 'virt', cpu: 'cortex-a57', accel: 'tcg' },
-      cpus: 1,
-      memoryMiB: 512,
-      flash0: 'f0',
-      flash1: 'f1',
-      disk: { path: 'd', format: 'raw' },
-      seed: { path: 's', format: 'qcow2' },
-      guestSshForward: 2222,
-      consoleLog: 'c',
-      qmpSocket: 'q',
-      m5ops: { plugin: '/usr/local/lib/m5dev/m5ops.so', addr: 0x10010000, dir: '/instance', exit: 'poweroff' },
-    } as Parameters<typeof qemuArgs>[0]);
-    const i = args.indexOf('-plugin');
-    expect(args[i + 1]).toBe('file=/usr/local/lib/m5dev/m5ops.so,base=0x10010000,dir=/instance,exit=poweroff');
   });
 });

@@ -100,3 +100,11 @@ describe('qemuArgs: memory', () => {
     expect(args[args.indexOf('virtio-balloon-device,free-page-reporting=on') - 1]).toBe('-device');
   });
 });
+
+describe('the m5ops device', () => {
+  it('QEMU loads the plugin with the base, the instance directory and the exit policy', () => {
+    const args = qemuArgs(spec({ m5ops: { plugin: '/usr/local/lib/m5dev/m5ops.so', addr: 0x10010000, dir: '/instance', exit: 'poweroff' } }));
+    expect(args[args.indexOf('-plugin') + 1]).toBe('file=/usr/local/lib/m5dev/m5ops.so,base=0x10010000,dir=/instance,exit=poweroff');
+    expect(qemuArgs(spec())).not.toContain('-plugin');
+  });
+});
