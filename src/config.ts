@@ -7,6 +7,7 @@ import { isAbsolute, join } from 'node:path';
 import { UsageError } from './errors.js';
 import { checkShares, hostShareRefusal, parseShare, type Share } from './vm/shares.js';
 import { homedir } from 'node:os';
+import { layout } from './paths.js';
 
 export const SEED_IMAGE_URL =
   'https://cloud-images.ubuntu.com/releases/22.04/release-20240612/ubuntu-22.04-server-cloudimg-arm64.img';
@@ -149,8 +150,13 @@ export function parseConfig(raw: unknown, source: string, baseDir = process.cwd(
           source,
         );
         for (const share of out.shares) {
-          const why = hostShareRefusal(realOrSelf(share.host), homedir(), [process.env.M5DEV_HOME ?? join(homedir(), '.cache', 'm5dev')].map(realOrSelf));
+          // Checked, and bound, as the kernel resolves it: what is checked is what the guest gets.
+          const real = realPath(share.host);
+          if (real === undefined) throw new UsageError(`${source}: the share ${share.host} is not a directory m5dev can resolve`, 'Create it first, or fix the links in its path.');
+          const mine = layout().root;
+          const why = hostShareRefusal(real, homedir(), [realPath(mine) ?? mine]);
           if (why) throw new UsageError(`${source}: will not share ${share.host} with the guest: ${why}`, 'The guest is untrusted: share a project directory (e.g. --share ~/m5:m5), and copy single files with `m5dev cp`.');
+          share.host = real;
         }
         break;
       case 'm5opsAddr':
@@ -205,10 +211,11 @@ export function loadConfigFile(dir = process.cwd()): Partial<VmConfig> {
   }
   const config = parseConfig(raw, file, dir);
   // A cloned repository's m5dev.json is not trusted: what it hands the guest must be its own tree.
-  const root = realOrSelf(dir);
+  const root = realPath(dir) ?? dir;
+  // Fails closed: a path whose links cannot be resolved is not inside.
   const inside = (p: string) => {
-    const real = realOrSelf(p);
-    return real === root || real.startsWith(`${root}/`);
+    const real = realPath(p);
+    return real !== undefined && (real === root || real.startsWith(`${root}/`));
   };
   const hint = 'An m5dev.json may share with the guest only what lies in its own directory tree; give anything else on the command line (--share, --m5ops-readfile).';
   for (const share of config.shares ?? []) {
@@ -218,12 +225,15 @@ export function loadConfigFile(dir = process.cwd()): Partial<VmConfig> {
   return config;
 }
 
-/** The path with its links resolved, or as given when it does not exist (yet). */
-export function realOrSelf(p: string): string {
+/**
+ * The path with its links resolved by the kernel (realpath(3): Node's own realpathSync resolves a
+ * `..` after a link by string, and loops on a link to itself), or undefined when it cannot be.
+ */
+export function realPath(p: string): string | undefined {
   try {
-    return realpathSync(p);
+    return realpathSync.native(p);
   } catch {
-    return p;
+    return undefined;
   }
 }
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # build.sh OUT: build m5ops.so for the QEMU installed in this image, against that QEMU's exact
-# Debian source (patches applied: Debian's stable updates change struct layouts), configured as
-# Debian configures it (plugins on). Only QEMU's generated headers are made (configure and the
+# Debian source (patches applied: Debian's stable updates change struct layouts), with plugins on
+# as in Debian's build (the version check at load time guards the rest). Only QEMU's generated headers are made (configure and the
 # QAPI generator); no part of QEMU is compiled. Writes OUT/m5ops.so and OUT/qemu-version.
 # It runs in a build stage of its own (docker/Dockerfile): what it installs never reaches the image.
 set -eu
@@ -19,7 +19,12 @@ apt-get update -qq
 apt-get install -y -q --no-install-recommends gcc libc6-dev dpkg-dev meson ninja-build pkg-config libglib2.0-dev libpixman-1-dev zlib1g-dev libfdt-dev >/dev/null
 work="$(mktemp -d)"
 cd "$work"
-apt-get source -qq --only-source "qemu=$src_version" >/dev/null
+if ! apt-get source -qq --only-source "qemu=$src_version" >/dev/null; then
+  # The toolchain stage was cached from a day the mirror still served this QEMU; it no longer does.
+  echo "m5dev-lock: not-served qemu(source) $src_version" >&2
+  echo "m5ops: the mirror no longer serves the source of the image's QEMU ($src_version): rebuild the toolchain image from scratch (docker rmi the m5dev/toolchain images; the lock's drift path then installs a served QEMU)" >&2
+  exit 3
+fi
 cd qemu-*/
 mkdir build && cd build
 ../configure --target-list=aarch64-softmmu --disable-docs --disable-user --enable-plugins --with-git-submodules=ignore >/dev/null

@@ -24,12 +24,18 @@
 #include "qemu-main.h"
 #include "qapi/qapi-commands-control.h"
 #include "qapi/qapi-types-control.h"
+#include <sys/statvfs.h>
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 
 #define M5OPS_SIZE 0x10000
+/* At most this much a readfile or writefile call (gem5's m5 loops on what a call did). */
 #define READ_CAP (1024 * 1024)
 #define NAME_MAX_LEN 4096
+/* The log stops growing past this (one line says so); m5out stops taking bytes past quota= (8 GiB)
+   or when the filesystem would keep less than RESERVE free. */
+#define LOG_CAP (64LL * 1024 * 1024)
+#define RESERVE (1024LL * 1024 * 1024)
 
 static MemoryRegion m5ops_mr;
 static char *dir;
@@ -37,6 +43,9 @@ static int log_fd = -1;
 static int out_fd = -1;
 static bool poweroff;
 static int exit_code = -1;
+static long long log_bytes;
+static long long out_bytes;
+static long long quota = 8LL * 1024 * 1024 * 1024;
 static bool in_op;
 static uid_t owner_uid;
 static gid_t owner_gid;
@@ -132,8 +141,13 @@ static void log_op(CPUState *cs, unsigned func, const uint64_t *x, uint64_t resu
         json_str(line, note);
     }
     g_string_append(line, "}\n");
-    if (write(log_fd, line->str, line->len) < 0) {
-        /* nothing to do: the op still answers */
+    if (log_bytes + (long long)line->len > LOG_CAP) {
+        static const char full[] = "{\"time\":0,\"vclockNs\":0,\"vcpu\":-1,\"func\":-1,\"op\":\"log_full\",\"args\":[],\"result\":\"0x0\",\"note\":\"m5ops.log reached its cap: later ops are not logged\"}\n";
+        if (log_bytes <= LOG_CAP && write(log_fd, full, sizeof(full) - 1) > 0) {
+            log_bytes = LOG_CAP + 1;
+        }
+    } else if (write(log_fd, line->str, line->len) > 0) {
+        log_bytes += (long long)line->len;
     }
     g_string_free(line, true);
 }
@@ -187,6 +201,9 @@ static int open_out(const char *name, bool truncate, GString *clean)
             last = i;
         }
     }
+    if (last < 0) {
+        errno = EINVAL; /* nothing left of the name */
+    }
     for (int i = 0; parts[i] && dfd >= 0; i++) {
         if (!parts[i][0] || !strcmp(parts[i], ".") || !strcmp(parts[i], "..")) {
             continue;
@@ -196,8 +213,9 @@ static int open_out(const char *name, bool truncate, GString *clean)
         }
         g_string_append(clean, parts[i]);
         if (i == last) {
+            struct stat fst;
             fd = openat(dfd, parts[i], O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0644);
-            if (fd >= 0 && truncate && fchown(fd, owner_uid, owner_gid) != 0) {
+            if (fd >= 0 && fstat(fd, &fst) == 0 && (fst.st_uid != owner_uid || fst.st_gid != owner_gid) && fchown(fd, owner_uid, owner_gid) != 0) {
                 /* an engine that maps ids (rootless) owns it already */
             }
             break;
@@ -247,47 +265,52 @@ static uint64_t op_readfile(CPUState *cs, const uint64_t *x, char **note)
     return (uint64_t)got;
 }
 
-/* gem5 returns len whatever happens (its m5 utility loops until len is used up): so does this. */
+/*
+ * At most READ_CAP bytes a call, and the count done is returned (gem5's m5 loops until it has written
+ * all; never 0 for a non-empty call, which would make it loop forever): a failure, or m5out's quota,
+ * drops the rest of the call's bytes and says so in the log.
+ */
 static uint64_t op_writefile(CPUState *cs, const uint64_t *x, char **file, char **note)
 {
     g_autofree char *name = guest_string(cs, x[3]);
     g_autofree uint8_t *buf = NULL;
+    uint64_t want = MIN(x[1], (uint64_t)READ_CAP);
+    struct statvfs vfs;
     GString *clean;
     size_t got;
     int fd;
 
     if (!name || !name[0]) {
         *note = g_strdup(name ? "empty file name" : "file name not readable in guest memory");
-        return x[1];
+        return want;
+    }
+    if (x[2] > (uint64_t)quota || out_bytes + (long long)want > quota ||
+        (fstatvfs(out_fd, &vfs) == 0 && (long long)vfs.f_bavail * (long long)vfs.f_frsize < RESERVE + (long long)want)) {
+        *note = g_strdup_printf("m5out is full (quota %lld bytes a run, %lld kept free on the host): %" PRIu64 " bytes dropped", quota, RESERVE, want);
+        return want;
     }
     clean = g_string_new(NULL);
     fd = open_out(name, x[2] == 0, clean);
     *file = g_string_free(clean, false);
     if (fd < 0) {
         *note = g_strdup_printf("cannot open m5out/%s: %s", *file, strerror(errno));
-        return x[1];
+        return want;
     }
     if (strcmp(*file, name) && x[2] == 0) {
         *note = g_strdup_printf("the guest asked for \"%.200s\"", name);
     }
-    buf = g_malloc(x[1] ? MIN(x[1], (uint64_t)READ_CAP) : 1);
-    for (uint64_t done = 0; done < x[1];) {
-        size_t want = MIN(x[1] - done, (uint64_t)READ_CAP);
-        got = guest_rw(cs, x[0] + done, buf, want, false);
-        if (got && pwrite(fd, buf, got, (off_t)(x[2] + done)) != (ssize_t)got) {
-            g_free(*note);
-            *note = g_strdup_printf("write failed: %s", strerror(errno));
-            break;
-        }
-        if (got < want) {
-            g_free(*note);
-            *note = g_strdup_printf("guest buffer at 0x%" PRIx64 " not mapped after %" PRIu64 " bytes", x[0], done + got);
-            break;
-        }
-        done += got;
+    buf = g_malloc(want ? want : 1);
+    got = guest_rw(cs, x[0], buf, want, false);
+    if (got && pwrite(fd, buf, got, (off_t)x[2]) != (ssize_t)got) {
+        g_free(*note);
+        *note = g_strdup_printf("write failed: %s", strerror(errno));
+    } else if (got < want) {
+        g_free(*note);
+        *note = g_strdup_printf("guest buffer at 0x%" PRIx64 " not mapped after %zu bytes", x[0], got);
     }
+    out_bytes += (long long)got;
     close(fd);
-    return x[1];
+    return want;
 }
 
 static uint64_t m5op(unsigned func)
@@ -369,7 +392,7 @@ static uint64_t m5op(unsigned func)
     }
     if (has_code && poweroff) {
         /* QEMU's own exit status becomes the guest's code (see m5ops_main). */
-        exit_code = code & 0xff;
+        exit_code = (code & 0xff) || !code ? code & 0xff : 1; /* fail(256) is a failure, not 0 */
         qemu_system_shutdown_request(SHUTDOWN_CAUSE_GUEST_SHUTDOWN);
     }
     in_op = false;
@@ -425,6 +448,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             dir = g_strdup(argv[i] + 4);
         } else if (!strcmp(argv[i], "exit=poweroff")) {
             poweroff = true;
+        } else if (g_str_has_prefix(argv[i], "quota=")) {
+            quota = (long long)g_ascii_strtoull(argv[i] + 6, NULL, 0);
         } else if (!strcmp(argv[i], "exit=continue")) {
             poweroff = false;
         } else {
@@ -459,6 +484,12 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     log_fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (out_fd < 0 || log_fd < 0) {
         return fail("cannot open %s", out_fd < 0 ? out : logpath);
+    }
+    {
+        struct stat lst;
+        if (fstat(log_fd, &lst) == 0) {
+            log_bytes = (long long)lst.st_size;
+        }
     }
     if (fchown(log_fd, owner_uid, owner_gid) != 0) {
         /* as above */

@@ -77,10 +77,21 @@ export function lastExit(events: M5opEvent[]): M5opEvent | undefined {
   return events.filter(isExit).pop();
 }
 
+/** Guest-chosen text made safe for a terminal: control characters shown as \xNN. */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** A process exit status for a guest's code: its low byte, except that a failure never reads as 0 (fail(256)). */
+export function exitStatus(code: number): number {
+  return (code & 0xff) !== 0 || code === 0 ? code & 0xff : 1;
+}
+
 /** A log line for people. */
 export function describeEvent(e: M5opEvent): string {
   const when = new Date(e.time).toISOString();
   const args = e.args.length ? `(${e.args.join(', ')})` : '()';
   const extra = [e.code !== undefined ? `code ${e.code}` : '', e.file ? `file ${e.file}` : '', e.note ?? ''].filter(Boolean).join('; ');
-  return `${when} vcpu${e.vcpu} ${e.op}${args} = ${e.result}${extra ? `  [${extra}]` : ''}`;
+  return printable(`${when} vcpu${e.vcpu} ${e.op}${args} = ${e.result}${extra ? `  [${extra}]` : ''}`);
 }

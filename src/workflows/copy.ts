@@ -4,8 +4,8 @@
  * is `guest:PATH`. DEST an existing directory: SRC goes inside it under its own name; otherwise
  * SRC becomes DEST. Either way it lands whole: unpacked beside the target, then moved into place.
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
-import { basename, dirname, join, posix, resolve } from 'node:path';
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join, posix, relative, resolve } from 'node:path';
 import { CopyError, UsageError } from '../errors.js';
 import { INSTANCE_NAME_RE } from '../paths.js';
 import { onCleanup } from '../cleanup.js';
@@ -117,10 +117,16 @@ export async function copy(ssh: GuestSsh, plan: CopyPlan): Promise<{ target: str
     }
     if (res.exitCode !== 0) throw new CopyError(`copying guest:${plan.remote} to ${plan.local} failed (exit ${res.exitCode})`, res.stderr);
     const got = join(staging, ENTRY);
+    // Links by string are not enough (a -> ., b -> a/.., …): every link must also resolve, by the
+    // kernel, inside the copied tree as it stands in the staging directory.
+    const outside = linksLeaving(got);
+    if (outside.length) {
+      throw new CopyError(`guest:${plan.remote} holds a link that leads out of the copied tree: ${outside.slice(0, 3).join(', ')}${outside.length > 3 ? ` and ${outside.length - 3} more` : ''}; nothing was copied`, '');
+    }
     const isDir = statSync(got).isDirectory();
     if (existsSync(target) && statSync(target).isDirectory()) {
       if (!isDir) throw new CopyError(`cannot overwrite directory ${target} with a file`, '');
-      cpSync(got, target, { recursive: true });
+      cpSync(got, target, { recursive: true, verbatimSymlinks: true });
     } else renameSync(got, target);
     return { target };
   } finally {
@@ -139,4 +145,27 @@ export function linkEscapes(entry: string, type: 'symlink' | 'link', target: str
   const from = type === 'symlink' ? posix.dirname(`root/${entry}`) : 'root';
   const resolved = posix.normalize(posix.join(from, target));
   return !(resolved === 'root' || resolved.startsWith('root/'));
+}
+
+/** The links under `root` that resolve (through any chain of links) outside it; dangling ones are judged by linkEscapes. */
+export function linksLeaving(root: string): string[] {
+  const out: string[] = [];
+  const realRoot = realpathSync.native(root);
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = join(dir, entry.name);
+      if (entry.isSymbolicLink()) {
+        let real: string | undefined;
+        try {
+          real = realpathSync.native(full);
+        } catch {
+          real = undefined; // dangling, or a loop: it leads nowhere on the host
+        }
+        if (real !== undefined && real !== realRoot && !real.startsWith(`${realRoot}/`)) out.push(`${relative(root, full)} -> ${readlinkSync(full)}`);
+      } else if (entry.isDirectory()) walk(full);
+    }
+  };
+  if (lstatSync(root).isDirectory()) walk(root);
+  else if (lstatSync(root).isSymbolicLink()) out.push(`${basename(root)} -> ${readlinkSync(root)}`);
+  return out;
 }

@@ -3,7 +3,7 @@
  * op log the QEMU plugin (docker/m5ops/m5ops.c) keeps, read through the instance's storage so it
  * works the same whether the engine shares this machine's files or keeps them in a volume.
  */
-import { copyFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, constants, copyFileSync, fstatSync, openSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
 import type { Storage } from '../engine/storage.js';
 import { sha256File } from '../download/store.js';
 import { M5opsError, UsageError } from '../errors.js';
@@ -18,28 +18,43 @@ export const M5OPS_PLUGIN = '/usr/local/lib/m5dev/m5ops.so';
 /** More than any log a session writes (sum and the continuation calls of a file are not logged). */
 const MAX_LOG = 64 * 2 ** 20;
 
-/** Copy a host file in as the guest's readfile; it appears whole (the guest may be reading the old one). */
-export async function putReadfile(storage: Storage, localPath: string): Promise<void> {
-  let size: number;
+/**
+ * Copy a host file in as the guest's readfile; it appears whole (the guest may be reading the old
+ * one). `within`: the file must lie in this directory (an m5dev.json's readfile): checked on the
+ * file as opened, by the kernel's path of the open descriptor, and copied from that descriptor, so
+ * a link swapped in between (a share lets the guest write there) cannot turn it into another file.
+ */
+export async function putReadfile(storage: Storage, localPath: string, within?: string): Promise<void> {
+  let fd: number;
   try {
-    const st = statSync(localPath);
-    if (!st.isFile()) throw new Error('not a regular file');
-    size = st.size;
+    fd = openSync(localPath, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     throw new UsageError(`readfile ${localPath}: ${(e as Error).message}`, 'Give a regular file the guest reads with `m5 readfile`.');
   }
-  if (storage.localDir) {
-    const tmp = join(storage.localDir, `.${M5OPS_STORED.readfile}.incoming`);
-    try {
-      copyFileSync(localPath, tmp);
-      if (statSync(tmp).size !== size) throw new UsageError(`readfile ${localPath} changed while it was copied`, 'Copy it again when it is complete.');
-      renameSync(tmp, join(storage.localDir, M5OPS_STORED.readfile));
-    } finally {
-      rmSync(tmp, { force: true });
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new UsageError(`readfile ${localPath} is not a regular file`, 'Give a regular file the guest reads with `m5 readfile`.');
+    const opened = `/proc/self/fd/${fd}`;
+    if (within !== undefined) {
+      const real = realpathSync.native(opened);
+      const root = realpathSync.native(within);
+      if (!real.startsWith(`${root}/`)) throw new UsageError(`readfile ${localPath} is ${real}, outside ${root}`, 'An m5dev.json may hand the guest only files of its own directory tree; give others with --m5ops-readfile.');
     }
-    return;
+    if (storage.localDir) {
+      const tmp = join(storage.localDir, `.${M5OPS_STORED.readfile}.incoming`);
+      try {
+        copyFileSync(opened, tmp);
+        if (statSync(tmp).size !== st.size) throw new UsageError(`readfile ${localPath} changed while it was copied`, 'Copy it again when it is complete.');
+        renameSync(tmp, join(storage.localDir, M5OPS_STORED.readfile));
+      } finally {
+        rmSync(tmp, { force: true });
+      }
+      return;
+    }
+    await storage.importFile(opened, M5OPS_STORED.readfile, await sha256File(opened));
+  } finally {
+    closeSync(fd);
   }
-  await storage.importFile(localPath, M5OPS_STORED.readfile, await sha256File(localPath));
 }
 
 export async function readEvents(storage: Storage, via?: { id: string; mountedAt: string }): Promise<M5opEvent[]> {

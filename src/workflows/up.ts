@@ -76,6 +76,8 @@ export interface UpCtx {
   containerId?: string;
   sshPort?: number;
   bootSeconds?: number;
+  /** The readfile came from an m5dev.json: it must lie in this directory (checked on the opened file). */
+  readfileWithin?: string;
   /** Keep the VM container past a later failure of this command (set when it starts; called once the guest answers). */
   releaseVm?: () => void;
   /** --no-resume: drop a suspended state instead of resuming it. */
@@ -285,7 +287,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
       skip: (ctx) => (ctx.config.m5opsReadfile ? false : 'no readfile (up --m5ops-readfile FILE)'),
       task: async (ctx, task) => {
         // Copied in each up (what the file holds now); `m5dev m5ops readfile` replaces it on a running guest.
-        await putReadfile(ctx.storage!, ctx.config.m5opsReadfile!);
+        await putReadfile(ctx.storage!, ctx.config.m5opsReadfile!, ctx.readfileWithin);
         task.title = `m5ops readfile: a copy of ${ctx.config.m5opsReadfile}`;
       },
     },
@@ -409,14 +411,14 @@ export function upTasks(): ListrTask<UpCtx>[] {
             if (line) task.output = line;
           },
         });
+        // The guest answers: from here a failing step (the clock, shares, the module tree) fails the command, and the guest runs on.
+        ctx.releaseVm?.();
         // A resumed guest's clock stands where it was suspended, and a directly booted kernel may not read the RTC.
         if (ctx.resumed || ctx.kernel) {
           const set = await ssh.capture(['sudo', '-n', 'date', '-u', '-s', `@${(Date.now() / 1000).toFixed(3)}`], { timeoutMs: 30_000 });
           if (set.exitCode !== 0) ctx.notes.push(`guest clock not set: ${set.stderr.trim().split('\n').pop() ?? ''}`);
         }
         await ctx.dropping;
-        // The guest is up: from here a failing step (shares, the module tree) fails the command, and the guest runs on.
-        ctx.releaseVm?.();
         task.title = `SSH ready (${ctx.bootSeconds.toFixed(1)} s${ctx.resumed ? ', resumed' : ''})`;
       },
     },

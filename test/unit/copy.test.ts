@@ -45,3 +45,24 @@ describe('links in a tree copied out of a guest', () => {
     expect(linkEscapes('d/a', 'link', '../b')).toBe(true);
   });
 });
+
+describe('links in a copied tree, as the kernel resolves them', () => {
+  it('a chain of links that climbs out by ".." after a link is caught (a string check is not enough)', async () => {
+    const { mkdtempSync, mkdirSync, symlinkSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { linksLeaving } = await import('../../src/workflows/copy.js');
+    const root = join(mkdtempSync(join(tmpdir(), 'm5dev-links-')), 'tree');
+    mkdirSync(join(root, 'd'), { recursive: true });
+    writeFileSync(join(root, 'f'), 'x');
+    symlinkSync('f', join(root, 'ok'));
+    symlinkSync('../f', join(root, 'd', 'up-ok'));
+    symlinkSync('nowhere', join(root, 'dangling'));
+    expect(linksLeaving(root)).toEqual([]);
+    symlinkSync('.', join(root, 'a'));
+    symlinkSync('a/..', join(root, 'b'));
+    symlinkSync('b/..', join(root, 'c'));
+    expect(linkEscapes('b', 'symlink', 'a/..')).toBe(false); // by string it looks inside…
+    expect(linksLeaving(root)).toEqual(['b -> a/..', 'c -> b/..']); // …the kernel says otherwise
+  });
+});

@@ -68,3 +68,11 @@ describe('m5ops settings', () => {
     expect(() => parseConfig({ m5opsExit: 'halt' }, 'x')).toThrow(/"continue" or "poweroff"/);
   });
 });
+
+describe('guest text and codes on the host', () => {
+  it('control characters are shown, not sent to the terminal; a failure never exits 0', async () => {
+    const { printable, exitStatus } = await import('../../src/m5ops/ops.js');
+    expect(printable('a\u001b[2Jb\nc')).toBe('a\\x1b[2Jb\\x0ac');
+    expect([exitStatus(0), exitStatus(7), exitStatus(256), exitStatus(-1), exitStatus(300)]).toEqual([0, 7, 1, 255, 44]);
+  });
+});

@@ -6,7 +6,7 @@ import { printJson } from '../ui.js';
 import { openOnEngine } from '../../workflows/running.js';
 import { listVmContainers } from '../../docker/containers.js';
 import { parseIntOption } from '../../config.js';
-import { describeEvent } from '../../m5ops/ops.js';
+import { describeEvent, exitStatus, printable } from '../../m5ops/ops.js';
 import { M5OPS_STORED, putReadfile, readEvents, waitForExit } from '../../workflows/m5ops.js';
 
 async function instance(name: string) {
@@ -69,7 +69,7 @@ export function registerM5ops(program: Command): void {
       });
       if (g.json) printJson(e);
       else if (!g.quiet) process.stderr.write(`m5dev: ${describeEvent(e)}\n`);
-      process.exitCode = e.code ?? 0;
+      process.exitCode = exitStatus(e.code ?? 0);
     });
 
   m5ops
@@ -96,6 +96,6 @@ export function registerM5ops(program: Command): void {
         await inst.storage.exportTree(M5OPS_STORED.out, dest);
       }
       if (g.json) printJson({ dir: M5OPS_STORED.out, files, copiedTo: dest ?? null });
-      else for (const f of files) process.stdout.write(`${String(f.size).padStart(12)}  ${f.path}\n`);
+      else for (const f of files) process.stdout.write(`${String(f.size).padStart(12)}  ${printable(f.path)}\n`);
     });
 }

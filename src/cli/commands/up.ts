@@ -102,6 +102,7 @@ export function registerUp(program: Command): void {
         const ctx = newUpCtx(name, config, explicit, home);
         ctx.kernelVersion = flags.kernel;
         ctx.noResume = !flags.resume;
+        if (!fromFlags.m5opsReadfile && fromFile.m5opsReadfile) ctx.readfileWithin = process.cwd();
         return ctx;
       });
       // Every instance's lock first (in name order, so two such commands cannot deadlock), then all at once.
