@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, realpathSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { parseConfig } from '../../src/config.js';
 import { UsageError } from '../../src/errors.js';
 import { checkShares, mountArgs, ownerNotes, parseShare, sameShares, shareQemuArgs } from '../../src/vm/shares.js';
@@ -37,14 +40,18 @@ describe('share specs', () => {
     expect(checkShares([a, { host: '/b', guest: '/opt/ab' }], 't')).toHaveLength(2);
   });
 
-  it('m5dev.json "shares": strings or {host, guest}, relative to the file\'s directory', () => {
-    expect(parseConfig({ shares: ['.', { host: 'debs', guest: '/opt/debs' }, { host: '/x' }] }, 'm5dev.json', '/proj')).toEqual({
+  it('m5dev.json "shares": strings or {host, guest}, relative to the file\'s directory; each must exist', () => {
+    const proj = realpathSync(mkdtempSync(join(tmpdir(), 'proj-')));
+    const x = realpathSync(mkdtempSync(join(tmpdir(), 'x-')));
+    mkdirSync(join(proj, 'debs'));
+    expect(parseConfig({ shares: ['.', { host: 'debs', guest: '/opt/debs' }, { host: x }] }, 'm5dev.json', proj)).toEqual({
       shares: [
-        { host: '/proj', guest: '/home/ubuntu/proj' },
-        { host: '/proj/debs', guest: '/opt/debs' },
-        { host: '/x', guest: '/home/ubuntu/x' },
+        { host: proj, guest: `/home/ubuntu/${basename(proj)}` },
+        { host: join(proj, 'debs'), guest: '/opt/debs' },
+        { host: x, guest: `/home/ubuntu/${basename(x)}` },
       ],
     });
+    expect(() => parseConfig({ shares: ['missing'] }, 'm5dev.json', proj)).toThrow(/the share .*missing is not a directory m5dev can resolve/);
     expect(() => parseConfig({ shares: 'src' }, 'm5dev.json')).toThrow(/"shares" must be a list/);
     expect(() => parseConfig({ shares: [{ guest: '/x' }] }, 'm5dev.json')).toThrow(/"shares" must be a list/);
   });
