@@ -38,7 +38,7 @@ const RESOLVE = (snapshot: string | undefined, snapshotSources: string[]) => [
         `snapshot='${snapshot}'`,
         ...snapshotSources,
         // Resolved against the snapshot only when it answers; else the mirror, and the lock drops the line.
-        'if apt-get update -qq -o Acquire::Retries=1 -o APT::Update::Error-Mode=any >/dev/null 2>&1; then echo "SNAPSHOT answers"; else echo "SNAPSHOT unreachable"; rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; cp -a "$backup"/. /etc/apt/; fi',
+        'if apt-get update -qq -o Acquire::Retries=1 -o APT::Update::Error-Mode=any >/dev/null 2>&1; then echo "SNAPSHOT answers"; else echo "SNAPSHOT unreachable"; rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; [ ! -e "$backup/sources.list" ] || cp -a "$backup/sources.list" /etc/apt/; [ ! -d "$backup/sources.list.d" ] || cp -a "$backup/sources.list.d/." /etc/apt/sources.list.d/; fi',
       ]
     : []),
   'apt-get update -qq >/dev/null',
