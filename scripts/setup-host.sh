@@ -21,9 +21,10 @@ for p in "${pkgs[@]}"; do
 done
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
-  as_root apt-get update -q >&2
+  # The host's own apt (a daily update) may hold the lock: wait for it rather than fail.
+  for _ in $(seq 1 60); do as_root apt-get update -q >&2 && break; sleep 5; done
   # --no-upgrade: a package that is already installed is left at its version.
-  as_root apt-get install -y -q --no-install-recommends --no-upgrade "${missing[@]}" >&2
+  as_root apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends --no-upgrade "${missing[@]}" >&2
 fi
 
 if ! docker info >/dev/null 2>&1; then

@@ -19,8 +19,8 @@ case "${1:-start}" in
     shift || true
     if ! command -v podman >/dev/null; then
       log "installing podman"
-      apt-get update -q >/dev/null
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends podman uidmap slirp4netns fuse-overlayfs >/dev/null
+      for _ in $(seq 1 60); do apt-get update -q >/dev/null 2>&1 && break; sleep 5; done # the host's own apt may hold the lists' lock
+      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends podman uidmap slirp4netns fuse-overlayfs >/dev/null
     fi
     mkdir -p /etc/containers
     grep -qs default_ulimits /etc/containers/containers.conf \

@@ -11,8 +11,8 @@ case "$1" in
     port="${3:?usage: registry.sh start DIR PORT}"
     if ! command -v docker-registry >/dev/null; then
       log "installing docker-registry"
-      apt-get update -q >/dev/null
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends --no-upgrade docker-registry >/dev/null
+      for _ in $(seq 1 60); do apt-get update -q >/dev/null 2>&1 && break; sleep 5; done # the host's own apt may hold the lists' lock
+      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends --no-upgrade docker-registry >/dev/null
     fi
     mkdir -p "$dir/data"
     cat > "$dir/config.yml" <<YAML

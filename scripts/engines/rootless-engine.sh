@@ -15,8 +15,8 @@ case "${1:-start}" in
     for p in rootlesskit uidmap slirp4netns; do
       dpkg -s "$p" >/dev/null 2>&1 && continue
       log "installing rootlesskit uidmap slirp4netns"
-      apt-get update -q >/dev/null
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends rootlesskit uidmap slirp4netns >/dev/null
+      for _ in $(seq 1 60); do apt-get update -q >/dev/null 2>&1 && break; sleep 5; done # the host's own apt may hold the lists' lock
+      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends rootlesskit uidmap slirp4netns >/dev/null
       break
     done
     PATH="/usr/share/docker.io/contrib:$PATH" command -v dockerd-rootless.sh >/dev/null \
