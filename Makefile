@@ -26,8 +26,11 @@ lint: deps
 fixture: setup
 	bash scripts/build-test-image.sh >/dev/null
 
+# Cheap tiers first: a unit failure stops the run before any image is built or guest booted.
 test: setup build lint fixture
-	M5DEV_FIXTURE_DIR="$$(bash scripts/build-test-image.sh)" npx vitest run
+	npx vitest run test/unit
+	M5DEV_FIXTURE_DIR="$$(bash scripts/build-test-image.sh)" npx vitest run test/integration
+	M5DEV_FIXTURE_DIR="$$(bash scripts/build-test-image.sh)" npx vitest run test/e2e
 
 test-unit: build
 	npx vitest run test/unit
