@@ -6,10 +6,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kernelTarball, kernelTestHome, type KernelTarball } from '../helpers/kernel.js';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import type Docker from 'dockerode';
 import { cli, ROOT, startCli } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
@@ -235,6 +236,34 @@ describe('the module loop on a remote engine', () => {
     expect(out.modules).toEqual(['m5.ko']);
     expect(out.vermagic.split(' ')[0]).toBe(kt.version);
     expect(out.test).toMatchObject({ passed: 6, planned: 6 });
-    expect((await cli(['down', '--name', NAME], kenv)).code).toBe(0);
   }, 1_200_000);
+
+  it('m5ops on the remote engine: the readfile goes in and the writefile comes out through the Engine API', async () => {
+    // The project's m5op client, cross-built in the local toolchain image, copied in over the relay.
+    const scratch = mkdtempSync(join(tmpdir(), 'm5dev-remote-m5ops-'));
+    try {
+      const img = await cli(['--json', 'image', 'build'], { M5DEV_HOME: kernelTestHome(), DOCKER_HOST: '' });
+      expect(img.code, img.stderr).toBe(0);
+      cpSync(join(ROOT, 'module', 'm5op', 'm5op.c'), join(scratch, 'm5op.c'));
+      const built = spawnSync('docker', ['run', '--rm', '-v', `${scratch}:/w`, (JSON.parse(img.stdout) as { tag: string }).tag, 'aarch64-linux-gnu-gcc', '-static', '-O2', '-o', '/w/m5op', '/w/m5op.c'], { env: { ...process.env, DOCKER_HOST: '' }, stdio: 'inherit' });
+      expect(built.status).toBe(0);
+      expect((await cli(['cp', '--name', NAME, join(scratch, 'm5op'), 'guest:/home/ubuntu'], kenv)).code).toBe(0);
+      expect((await cli(['module', 'load', '--name', NAME], kenv)).code).toBe(0);
+      const data = randomBytes(200_001);
+      writeFileSync(join(scratch, 'in.bin'), data);
+      const set = await cli(['m5ops', 'readfile', '--name', NAME, join(scratch, 'in.bin')], kenv);
+      expect(set.code, set.stderr).toBe(0);
+      const got = await cli(['exec', '--name', NAME, '--', './m5op readfile | sha256sum | cut -d" " -f1; ./m5op readfile > /tmp/w && ./m5op writefile /tmp/w out/back.bin'], kenv);
+      expect(got.code, got.stderr).toBe(0);
+      expect(got.stdout.trim().split('\n')).toEqual([createHash('sha256').update(data).digest('hex'), '200001']);
+      const dest = join(scratch, 'out');
+      const out = await cli(['--json', 'm5ops', 'out', '--name', NAME, dest], kenv);
+      expect(out.code, out.stderr).toBe(0);
+      expect((JSON.parse(out.stdout) as { files: { path: string; size: number }[] }).files).toEqual([{ path: 'out/back.bin', size: 200001 }]);
+      expect(readFileSync(join(dest, 'out', 'back.bin')).equals(data)).toBe(true);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+      await cli(['down', '--name', NAME], kenv);
+    }
+  }, 900_000);
 });
