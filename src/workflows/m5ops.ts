@@ -3,7 +3,8 @@
  * op log the QEMU plugin (docker/m5ops/m5ops.c) keeps, read through the instance's storage so it
  * works the same whether the engine shares this machine's files or keeps them in a volume.
  */
-import { closeSync, constants, copyFileSync, fstatSync, openSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, constants, copyFileSync, fstatSync, mkdtempSync, openSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import type { Storage } from '../engine/storage.js';
 import { sha256File } from '../download/store.js';
 import { M5opsError, UsageError } from '../errors.js';
@@ -51,7 +52,15 @@ export async function putReadfile(storage: Storage, localPath: string, within?: 
       }
       return;
     }
-    await storage.importFile(opened, M5OPS_STORED.readfile, await sha256File(opened));
+    // The engine's volume: a private copy of what was opened goes in (an archive of /proc/self/fd/N would hold a link).
+    const dir = mkdtempSync(join(tmpdir(), 'm5dev-readfile-'));
+    try {
+      const copy = join(dir, M5OPS_STORED.readfile);
+      copyFileSync(opened, copy);
+      await storage.importFile(copy, M5OPS_STORED.readfile, await sha256File(copy));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   } finally {
     closeSync(fd);
   }
