@@ -154,15 +154,15 @@ async function guestWorkflow(kernel: string): Promise<void> {
 }
 
 /** Group K: m5ops answered by QEMU, against the other ways a guest gets host bytes. */
-async function m5ops(kernel: string): Promise<void> {
+async function m5ops(image: { url: string; sha256: string }, kernel: string): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'm5dev-bench-m5ops-'));
   const file = join(work, 'data.bin');
   spawnSync('head', ['-c', String(20 * 2 ** 20), '/dev/urandom'], { stdio: ['ignore', openSync(file, 'w'), 'inherit'] });
   const tag = JSON.parse((await must(['--json', 'image', 'build'])).stdout).tag as string;
   cpSync(join(ROOT, 'module', 'm5op', 'm5op.c'), join(work, 'm5op.c'));
   if (spawnSync('docker', ['run', '--rm', '-v', `${work}:/w`, tag, 'aarch64-linux-gnu-gcc', '-static', '-O2', '-o', '/w/m5op', '/w/m5op.c'], { stdio: 'inherit' }).status !== 0) throw new Error('m5op did not build');
-  await must(['down', '--name', NAME]);
-  await must(['up', '--name', NAME, '--kernel', kernel, '--ssh-port', String(PORT), '--share', `${work}:/opt/bench`, '--m5ops-readfile', file]);
+  await m5dev(['destroy', '--name', NAME]);
+  await must(['up', '--name', NAME, '--kernel', kernel, '--image-url', image.url, '--image-sha256', image.sha256, '--disk', 'overlay', '--ssh-port', String(PORT), '--share', `${work}:/opt/bench`, '--m5ops-readfile', file]);
   await must(['module', 'load', '--name', NAME]);
   await must(['exec', '--name', NAME, '--', 'cp /opt/bench/m5op ~/m5op']);
   await settled();
@@ -584,7 +584,7 @@ async function main(): Promise<void> {
   await must(['destroy', '--name', NAME]);
 
   // K. m5ops
-  if (kernel && want('K')) await m5ops(kernel);
+  if (kernel && want('K')) await m5ops(image, kernel);
   await must(['destroy', '--name', NAME]);
 
   // I. N guests side by side
