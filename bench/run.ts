@@ -35,7 +35,7 @@
  * BENCH_HOME (default the kernel tests' persistent home, so the built kernel is reused).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, cpSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, homedir, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { hostControlPath } from '../src/ssh/args.js';
@@ -156,6 +156,7 @@ async function guestWorkflow(kernel: string): Promise<void> {
 /** Group K: m5ops answered by QEMU, against the other ways a guest gets host bytes. */
 async function m5ops(image: { url: string; sha256: string }, kernel: string): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'm5dev-bench-m5ops-'));
+  chmodSync(work, 0o755); // the guest user reads the share
   const file = join(work, 'data.bin');
   spawnSync('head', ['-c', String(20 * 2 ** 20), '/dev/urandom'], { stdio: ['ignore', openSync(file, 'w'), 'inherit'] });
   const tag = JSON.parse((await must(['--json', 'image', 'build'])).stdout).tag as string;
