@@ -108,7 +108,7 @@ function record(group: string, what: string, ms: number, vs?: { label: string; m
   process.stderr.write(`bench: ${what}: ${show(ms, unit)}${vs ? ` (${vs.label}: ${show(vs.ms, unit)})` : ''}\n`);
 }
 const show = (v: number, unit: Unit) => (unit === 'MiB' ? `${v.toFixed(0)} MiB` : fmt(v));
-const fmt = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`);
+const fmt = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : ms >= 10 ? `${ms.toFixed(0)} ms` : `${(ms * 1000).toFixed(0)} µs`);
 
 function fixtureImage(): { url: string; sha256: string } {
   const dir = process.env.M5DEV_FIXTURE_DIR;
