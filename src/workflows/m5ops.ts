@@ -13,7 +13,7 @@ import { join } from 'node:path';
 
 /** The plugin's files in the instance (as the VM container sees it: /instance/…). */
 export const M5OPS_STORED = { log: 'm5ops.log', readfile: 'm5ops-readfile', out: 'm5out' } as const;
-/** The plugin in the toolchain image, and the file that names the QEMU it was built for. */
+/** The plugin in the toolchain image. */
 export const M5OPS_PLUGIN = '/usr/local/lib/m5dev/m5ops.so';
 
 /** More than any log a session writes (sum and the continuation calls of a file are not logged). */
@@ -41,25 +41,17 @@ export async function putReadfile(storage: Storage, localPath: string, within?: 
       const root = realpathSync.native(within);
       if (!real.startsWith(`${root}/`)) throw new UsageError(`readfile ${localPath} is ${real}, outside ${root}`, 'An m5dev.json may hand the guest only files of its own directory tree; give others with --m5ops-readfile.');
     }
-    if (storage.localDir) {
-      const tmp = join(storage.localDir, `.${M5OPS_STORED.readfile}.incoming`);
-      try {
-        copyFileSync(opened, tmp);
-        if (statSync(tmp).size !== st.size) throw new UsageError(`readfile ${localPath} changed while it was copied`, 'Copy it again when it is complete.');
-        renameSync(tmp, join(storage.localDir, M5OPS_STORED.readfile));
-      } finally {
-        rmSync(tmp, { force: true });
-      }
-      return;
-    }
-    // The engine's volume: a private copy of what was opened goes in (an archive of /proc/self/fd/N would hold a link).
-    const dir = mkdtempSync(join(tmpdir(), 'm5dev-readfile-'));
+    // A copy of what was opened, staged beside its place (or, for a volume, in a private directory:
+    // an archive of /proc/self/fd/N would hold a link), then moved or imported whole.
+    const stage = storage.localDir ?? mkdtempSync(join(tmpdir(), 'm5dev-readfile-'));
+    const tmp = join(stage, `.${M5OPS_STORED.readfile}.incoming`);
     try {
-      const copy = join(dir, M5OPS_STORED.readfile);
-      copyFileSync(opened, copy);
-      await storage.importFile(copy, M5OPS_STORED.readfile, await sha256File(copy));
+      copyFileSync(opened, tmp);
+      if (statSync(tmp).size !== st.size) throw new UsageError(`readfile ${localPath} changed while it was copied`, 'Copy it again when it is complete.');
+      if (storage.localDir) renameSync(tmp, join(storage.localDir, M5OPS_STORED.readfile));
+      else await storage.importFile(tmp, M5OPS_STORED.readfile, await sha256File(tmp));
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(storage.localDir ? tmp : stage, { recursive: true, force: true });
     }
   } finally {
     closeSync(fd);

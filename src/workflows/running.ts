@@ -32,6 +32,24 @@ export async function openOnEngine(name: string): Promise<{ engine: Engine; home
   return { engine, home, files, state, storage: existingInstanceStorage(engine, home, files, state) };
 }
 
+/**
+ * For commands that read an instance's files whether or not it runs (logs, m5ops): its running VM
+ * container, if any, and the way to read its storage (on a volume, through that container while
+ * it runs; else directly).
+ */
+export function instanceReader(opened: { engine: Engine; home: HomeLayout; storage: Storage }, name: string) {
+  const running = async (): Promise<VmContainerInfo | undefined> => {
+    const { listVmContainers } = await import('../docker/containers.js');
+    return (await listVmContainers(opened.engine.docker, opened.home.root, name)).find((c) => c.state === 'running');
+  };
+  const via = async (): Promise<{ id: string; mountedAt: string } | undefined> => {
+    if (opened.storage.localDir) return undefined;
+    const c = await running();
+    return c ? { id: c.id, mountedAt: '/instance' } : undefined;
+  };
+  return { running, via };
+}
+
 export async function liveInstance(name: string): Promise<LiveInstance> {
   const [{ listVmContainers }, { isSuspended }] = await Promise.all([import('../docker/containers.js'), import('../vm/saved-state.js')]);
   const { engine, home, files, state, storage } = await openOnEngine(name);

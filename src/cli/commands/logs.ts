@@ -1,7 +1,6 @@
 /** `m5dev logs [-f]`: the guest's serial console, from wherever the engine keeps it. */
 import type { Command } from 'commander';
-import { openOnEngine } from '../../workflows/running.js';
-import { listVmContainers } from '../../docker/containers.js';
+import { instanceReader, openOnEngine } from '../../workflows/running.js';
 import { STORED } from '../../vm/instance.js';
 
 /** Enough for any console; a volume is read whole through one helper or exec. */
@@ -14,12 +13,9 @@ export function registerLogs(program: Command): void {
     .option('--name <name>', 'instance name', 'default')
     .option('-f, --follow', 'keep printing new output until the VM stops (or Ctrl-C)')
     .action(async (opts: { name: string; follow?: boolean }) => {
-      const { engine, home, storage } = await openOnEngine(opts.name);
-      const running = async () => (await listVmContainers(engine.docker, home.root, opts.name)).find((c) => c.state === 'running');
-      const read = async () => {
-        const live = storage.localDir ? undefined : await running();
-        return Buffer.from(await storage.readTail(STORED.console, MAX, live ? { id: live.id, mountedAt: '/instance' } : undefined), 'utf8');
-      };
+      const opened = await openOnEngine(opts.name);
+      const { running, via } = instanceReader(opened, opts.name);
+      const read = async () => Buffer.from(await opened.storage.readTail(STORED.console, MAX, await via()), 'utf8');
       let seen = await read();
       process.stdout.write(seen);
       if (!opts.follow) return;

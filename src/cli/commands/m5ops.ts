@@ -3,20 +3,14 @@ import type { Command } from 'commander';
 import { mkdirSync } from 'node:fs';
 import { globalOpts } from '../options.js';
 import { printJson } from '../ui.js';
-import { openOnEngine } from '../../workflows/running.js';
-import { listVmContainers } from '../../docker/containers.js';
+import { instanceReader, openOnEngine } from '../../workflows/running.js';
 import { parseIntOption } from '../../config.js';
 import { describeEvent, exitStatus, printable } from '../../m5ops/ops.js';
 import { M5OPS_STORED, putReadfile, readEvents, waitForExit } from '../../workflows/m5ops.js';
 
 async function instance(name: string) {
   const opened = await openOnEngine(name);
-  const running = async () => (await listVmContainers(opened.engine.docker, opened.home.root, name)).find((c) => c.state === 'running');
-  const via = async () => {
-    if (opened.storage.localDir) return undefined;
-    const c = await running();
-    return c ? { id: c.id, mountedAt: '/instance' } : undefined;
-  };
+  const { running, via } = instanceReader(opened, name);
   return { ...opened, running, events: async () => readEvents(opened.storage, await via()) };
 }
 
