@@ -169,11 +169,11 @@ export class ShareError extends M5devError {
 
 /** Another m5dev process holds the instance or cache entry, and `--no-wait` was given. */
 export class BusyError extends M5devError {
-  constructor(what: string, holder: string, staleAfterSec: number) {
+  constructor(what: string, holder: string) {
     super(
       `${what} is in use by ${holder}`,
       ExitCode.busy,
-      `Wait for that command to finish (without --no-wait, m5dev waits for it), or stop it; a lock left by a killed m5dev is taken over after ${staleAfterSec} s.`,
+      'Wait for that command to finish (without --no-wait, m5dev waits for it), or stop it; the lock of an m5dev that died is taken over at once.',
     );
   }
 }

@@ -1,17 +1,23 @@
 /**
  * Inter-process locks on named resources (an instance, a kernel build, a download) under
- * $M5DEV_HOME/locks, with proper-lockfile: an atomic mkdir, its mtime refreshed while held. A lock
- * whose holder died without releasing it (kill -9, power loss) is stale after STALE_MS and taken
- * over. Beside each lock, who holds it, so a waiter can say what it waits for.
+ * $M5DEV_HOME/locks, with proper-lockfile: an atomic mkdir, its mtime refreshed while held. Beside
+ * each lock, who holds it (client-id.ts), so a waiter can say what it waits for and whether the
+ * holder lives. A holder of this machine is waited for as long as its process lives, however long
+ * it does not run (Ctrl-Z, a laptop asleep), and taken over at once when it died (kill -9). Only a
+ * holder that cannot be checked (another machine sharing the home, a holder file not yet written)
+ * falls back to the lock's age: stale after STALE_MS without a refresh.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { BusyError, InterruptedError } from './errors.js';
 import { isInterrupting, onCleanup } from './cleanup.js';
+import { CLIENT, clientAlive } from './client-id.js';
 
 export const STALE_MS = 10_000;
 const POLL_MS = 300;
+/** proper-lockfile's own age check, left to the holder check above (a day: never, in practice). */
+const LIBRARY_STALE_MS = 24 * 3600_000;
 
 export interface LockOptions {
   /** false: fail at once with BusyError instead of waiting (`--no-wait`). */
@@ -24,6 +30,8 @@ export interface LockOptions {
 
 interface Holder {
   pid: number;
+  /** client-id.ts: host, boot and pid. */
+  client?: string;
   command: string;
   since: string;
 }
@@ -33,12 +41,29 @@ function lockPath(home: string, resource: string): string {
   return join(home, 'locks', resource.replace(/[^A-Za-z0-9._-]/g, '_'));
 }
 
-function describe(holderFile: string): string {
+function readHolder(holderFile: string): Holder | undefined {
   try {
-    const h = JSON.parse(readFileSync(holderFile, 'utf8')) as Holder;
-    return `another m5dev (pid ${h.pid}, \`${h.command}\`, since ${h.since})`;
+    return JSON.parse(readFileSync(holderFile, 'utf8')) as Holder;
   } catch {
-    return 'another m5dev';
+    return undefined;
+  }
+}
+
+function describe(h: Holder | undefined): string {
+  return h ? `another m5dev (pid ${h.pid}, \`${h.command}\`, since ${h.since})` : 'another m5dev';
+}
+
+/**
+ * Whether a lock held by `h` may be taken over: its holder died (a process of this machine and
+ * boot that is gone), or it cannot be checked and the lock was not refreshed for STALE_MS.
+ */
+function abandoned(h: Holder | undefined, lockDir: string): boolean {
+  const alive = h?.client ? clientAlive(h.client) : undefined;
+  if (alive !== undefined) return !alive;
+  try {
+    return Date.now() - statSync(lockDir).mtimeMs > STALE_MS;
+  } catch {
+    return false; // released meanwhile: the next try takes it
   }
 }
 
@@ -54,20 +79,28 @@ export async function withLock<T>(home: string, resource: string, opts: LockOpti
       release = await lockfile.lock(path, {
         realpath: false,
         lockfilePath: `${path}.lock`,
-        stale: STALE_MS,
+        stale: LIBRARY_STALE_MS,
+        update: STALE_MS / 2,
         onCompromised: (e) => process.stderr.write(`m5dev: warning: lost the lock on ${opts.what} (${e.message}); another m5dev may use it at the same time\n`),
       });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw e;
-      const holder = describe(holderFile);
-      if (!opts.wait) throw new BusyError(opts.what, holder, STALE_MS / 1000);
+      const h = readHolder(holderFile);
+      if (abandoned(h, `${path}.lock`) && JSON.stringify(readHolder(holderFile)) === JSON.stringify(h)) {
+        // Its holder is gone (and no other waiter took the lock over meanwhile): remove it, try again at once.
+        rmSync(holderFile, { force: true });
+        rmSync(`${path}.lock`, { recursive: true, force: true });
+        continue;
+      }
+      const holder = describe(h);
+      if (!opts.wait) throw new BusyError(opts.what, holder);
       if (!waiting) opts.onWait?.(holder);
       waiting = true;
       if (isInterrupting()) throw new InterruptedError();
       await new Promise((r) => setTimeout(r, POLL_MS));
     }
   }
-  const holder: Holder = { pid: process.pid, command: process.argv.slice(2).join(' '), since: new Date().toISOString() };
+  const holder: Holder = { pid: process.pid, client: CLIENT, command: process.argv.slice(2).join(' '), since: new Date().toISOString() };
   writeFileSync(holderFile, JSON.stringify(holder));
   const undo = onCleanup(`lock on ${opts.what}`, () => unlock(release!, holderFile));
   try {

@@ -5,7 +5,8 @@ import { createHash } from 'node:crypto';
 import { isInterrupting, onCleanup } from '../cleanup.js';
 import { DiskFullError, ExitCode, InterruptedError, M5devError, PortInUseError, ToolError, isDiskFull, tail } from '../errors.js';
 import { isNotFound, keepFromSweep } from './client.js';
-import { CLIENT, CLIENT_HOST, LABELS, baseLabels } from './labels.js';
+import { CLIENT, LABELS, baseLabels } from './labels.js';
+import { clientAlive } from '../client-id.js';
 import { ensureInstanceNetwork } from './networks.js';
 import { shellQuote } from '../shell.js';
 
@@ -197,25 +198,14 @@ export async function listVmContainers(docker: Docker, home: string, instance?: 
  */
 export async function sweepOrphanTools(docker: Docker): Promise<number> {
   const list = await docker.listContainers({ all: true, filters: { label: [`${LABELS.role}=tool`, LABELS.client] } });
-  const host = `${CLIENT_HOST}:`;
   let removed = 0;
   for (const c of list) {
     const client = c.Labels[LABELS.client] ?? '';
-    if (client === CLIENT || !client.startsWith(host) || processAlive(Number(client.slice(host.length)))) continue;
+    if (client === CLIENT || clientAlive(client) !== false) continue;
     await forceRemove(docker, c.Id);
     removed++;
   }
   return removed;
-}
-
-function processAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return true; // unknown: keep it
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export async function forceRemove(docker: Docker, id: string): Promise<void> {

@@ -1,7 +1,6 @@
 /** Every label m5dev puts on Docker resources, in one place. */
 import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { CLIENT } from '../client-id.js';
 
 export const SESSION_ID = randomUUID();
 export const LABELS = {
@@ -19,21 +18,8 @@ export const LABELS = {
   client: 'dev.m5dev.client',
 } as const;
 
-/**
- * This machine as the client label says it: its hostname and this boot's id, so that a machine
- * with the same hostname (CI runners are often all "runner") is never taken for this one.
- */
-export const CLIENT_HOST = `${hostname()}/${bootId()}`;
-/** This process as the client label says it. */
-export const CLIENT = `${CLIENT_HOST}:${process.pid}`;
-
-function bootId(): string {
-  try {
-    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim().slice(0, 8);
-  } catch {
-    return 'noboot'; // not Linux: the hostname alone
-  }
-}
+/** The m5dev process a tool container works for (client-id.ts). */
+export { CLIENT, CLIENT_HOST } from '../client-id.js';
 
 export type Role = 'toolchain' | 'vm' | 'tool' | 'network';
 

@@ -136,10 +136,11 @@ export function resumePlan(
   record: SavedRecord | undefined,
   stateFilePresent: boolean,
   now: { launchKey: string; stamps: FileStamp[] },
-  noResume: boolean,
+  /** Why the saved state must not be resumed (--no-resume, the keys made anew), or false. */
+  discard: string | false,
 ): ResumePlan {
   if (!record) return { kind: 'none' };
-  if (noResume) return { kind: 'discard', reason: '--no-resume' };
+  if (discard) return { kind: 'discard', reason: discard };
   if (!stateFilePresent) return { kind: 'discard', reason: 'its saved memory is missing' };
   const key = (s: FileStamp[]) => JSON.stringify([...s].sort((a, b) => a.file.localeCompare(b.file)));
   if (key(record.stamps) !== key(now.stamps)) return { kind: 'discard', reason: 'the disk changed after the guest was suspended' };

@@ -82,13 +82,20 @@ export function checkShares(shares: Share[], source: string): Share[] {
 export const sameShares = (a: Share[] = [], b: Share[] = []): boolean =>
   a.length === b.length && a.every((s, i) => s.host === b[i]!.host && s.guest === b[i]!.guest);
 
-/** QEMU's side: one 9p export and device per share (paths as the VM container sees them). */
+/**
+ * QEMU's side: one 9p export and device per share (paths as the VM container sees them).
+ *
+ * security_model=mapped-xattr: what the guest sets (owner, group, mode bits, device nodes, links)
+ * is kept in `user.virtfs.*` extended attributes of the host file and never applied to it. On the
+ * host a file the guest creates is a plain file (or directory) of QEMU's user, mode 0644 (0755):
+ * guest root cannot plant a setuid file, a device node or a link leading out of the share, however
+ * it chowns and chmods. The guest sees what it set; host files without the attributes show their
+ * host owner and mode. The host file system must keep user extended attributes (MOUNT_SCRIPT checks).
+ */
 export function shareQemuArgs(count: number): string[] {
   const args: string[] = [];
   for (let i = 0; i < count; i++) {
-    // security_model=none: files keep the owners the host gives them; what the guest creates is
-    // chowned to its user where the engine allows it (a rootless engine or Docker Desktop may not).
-    args.push('-fsdev', `local,id=fsdev${i},path=${containerPath(i)},security_model=none`, '-device', `virtio-9p-device,fsdev=fsdev${i},mount_tag=${shareTag(i)}`);
+    args.push('-fsdev', `local,id=fsdev${i},path=${containerPath(i)},security_model=mapped-xattr,fmode=0644,dmode=0755`, '-device', `virtio-9p-device,fsdev=fsdev${i},mount_tag=${shareTag(i)}`);
   }
   return args;
 }
@@ -98,7 +105,8 @@ export const MOUNT_OPTIONS = 'trans=virtio,version=9p2000.L,msize=512000,cache=n
 
 /**
  * Guest script (root): mount each `TAG DIR` pair of the arguments unless mounted already, and print
- * `UID DIR` for each whose owner is not the guest user. Exits 3 when the kernel has no 9p over virtio.
+ * `UID DIR` for each whose owner is not the guest user. Exits 3 when the kernel has no 9p over virtio,
+ * 5 when a share's host file system keeps no extended attributes.
  */
 export const MOUNT_SCRIPT = `set -e
 modprobe -q 9pnet_virtio 2>/dev/null || true
@@ -110,6 +118,11 @@ while [ $# -ge 2 ]; do
   if ! mountpoint -q "$dir"; then
     mkdir -p "$dir"
     mount -t 9p -o ${MOUNT_OPTIONS} "$tag" "$dir"
+  fi
+  # A host file system without user extended attributes refuses every file the guest creates.
+  probe="$dir/.m5dev-share-probe"
+  if err=$( { : > "$probe"; } 2>&1 ); then rm -f "$probe"; else
+    case $err in *"not supported"*) echo "the host directory behind $dir cannot keep extended attributes (user.*), which the share needs" >&2; exit 5;; esac
   fi
   owner=$(stat -c %u "$dir")
   [ "$owner" = "$user_uid" ] || echo "$owner $dir"

@@ -18,6 +18,12 @@ export async function mountShares(ssh: GuestSsh, shares: Share[]): Promise<strin
       'The guest is up without the shares. Boot a kernel with 9p over virtio (Ubuntu\'s cloud images have it; so does `m5dev kernel build` + `up --kernel VERSION`): `m5dev down`, then up again; or copy with `m5dev cp DIR guest:PATH`.',
     );
   }
+  if (res.exitCode === 5) {
+    throw new ShareError(
+      `cannot use the shares: ${res.stderr.trim()}`,
+      'The guest is up without a usable share. m5dev keeps what the guest sets (owner, mode, links) in extended attributes, so that nothing the guest does becomes a setuid file or device on the host: share a directory on ext4, xfs or btrfs, or copy with `m5dev cp DIR guest:PATH`.',
+    );
+  }
   if (res.exitCode !== 0) throw new ShareError('mounting the shares in the guest failed', 'See the guest\'s message above; `m5dev ssh` to look (dmesg).', res.stderr.trim());
   return ownerNotes(res.stdout);
 }

@@ -82,6 +82,11 @@ export interface UpCtx {
   releaseVm?: () => void;
   /** --no-resume: drop a suspended state instead of resuming it. */
   noResume: boolean;
+  /**
+   * This up made the SSH keys of an instance that had a guest already (its key files were lost):
+   * the guest must boot afresh under a new instance-id, or cloud-init never installs them.
+   */
+  keysRemade?: boolean;
   resumed?: boolean;
   /** Things the user should know (a discarded saved state, an unset clock). */
   notes: string[];
@@ -235,13 +240,22 @@ export function upTasks(): ListrTask<UpCtx>[] {
         }
       },
     },
-    { title: 'SSH keys (user and pinned host key)', skip: upSkipped.keys, task: (ctx) => makeKeys(toolEnv(ctx), ctx.name) },
+    {
+      title: 'SSH keys (user and pinned host key)',
+      skip: upSkipped.keys,
+      task: async (ctx, task) => {
+        await makeKeys(toolEnv(ctx), ctx.name);
+        ctx.keysRemade = ctx.state?.instanceId !== undefined;
+        if (ctx.keysRemade) task.title = 'SSH keys made anew (the old ones were missing): the guest boots afresh to install them';
+      },
+    },
     {
       title: 'cloud-init seed',
       skip: upSkipped.running,
       task: async (ctx, task) => {
-        // A stable instance-id: cloud-init runs its per-instance modules once, not on every boot.
-        const instanceId = ctx.state?.instanceId ?? `m5dev-${ctx.name}-${randomUUID().slice(0, 8)}`;
+        // A stable instance-id: cloud-init runs its per-instance modules once, not on every boot;
+        // a new one when the keys were made anew, so that it installs them.
+        const instanceId = (!ctx.keysRemade && ctx.state?.instanceId) || `m5dev-${ctx.name}-${randomUUID().slice(0, 8)}`;
         const contents = seedContents(ctx.files, ctx.name, instanceId);
         if (ctx.state?.seedHash === contents.hash && ctx.stored?.has(STORED.seed)) {
           task.skip(MESSAGES.seedExists);
@@ -329,7 +343,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
         });
         const key = launchKey({ image: ctx.image.tag!, cmd, binds });
         const view = await viewSaved(storage);
-        const plan = resumePlan(ctx.saved, savedFilesIn(view, ctx.saved), { launchKey: key, stamps: view.stamps }, ctx.noResume);
+        const plan = resumePlan(ctx.saved, savedFilesIn(view, ctx.saved), { launchKey: key, stamps: view.stamps }, ctx.noResume ? '--no-resume' : ctx.keysRemade ? 'the SSH keys were made anew' : false);
         if (plan.kind === 'refuse') throw new UsageError(MESSAGES.suspendedOther(ctx.name, plan.reason), MESSAGES.suspendedOtherHint);
         // Nothing to resume: drop whatever is there (a memory file left without its record is garbage).
         if (plan.kind === 'discard' || (plan.kind === 'none' && view.saved.size > 0)) await dropSaved(storage);

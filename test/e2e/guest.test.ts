@@ -253,6 +253,17 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     expect(notes).toMatch(/could not resume \(qemu-system-aarch64: backing store size \w+ does not match 'size' option \w+\); booted afresh/);
   }, 900_000);
 
+  it('makes lost SSH keys anew and boots afresh under a new instance-id, so that cloud-init installs them', async () => {
+    const idBefore = JSON.parse(readFileSync(join(home, 'instances', 'default', 'state.json'), 'utf8')).instanceId as string;
+    const { notes } = await suspendDamageUp((dir) => {
+      for (const f of ['id_ed25519', 'id_ed25519.pub']) rmSync(join(dir, f));
+    });
+    // Resuming the saved guest (or booting it under the old instance-id) would lock the user out.
+    expect(notes).toMatch(/saved state discarded: the SSH keys were made anew/);
+    const idAfter = JSON.parse(readFileSync(join(home, 'instances', 'default', 'state.json'), 'utf8')).instanceId as string;
+    expect(idAfter).not.toBe(idBefore);
+  }, 900_000);
+
   it('fails clearly when the SSH port is taken, starting nothing', async () => {
     const blocker: Server = createServer();
     const taken = await freePort();

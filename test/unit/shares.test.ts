@@ -67,8 +67,8 @@ describe('share specs', () => {
 describe('shares in QEMU and the guest', () => {
   it('exports each container path over virtio-9p with its own tag', () => {
     expect(shareQemuArgs(2)).toEqual([
-      '-fsdev', 'local,id=fsdev0,path=/shares/0,security_model=none', '-device', 'virtio-9p-device,fsdev=fsdev0,mount_tag=m5dev0',
-      '-fsdev', 'local,id=fsdev1,path=/shares/1,security_model=none', '-device', 'virtio-9p-device,fsdev=fsdev1,mount_tag=m5dev1',
+      '-fsdev', 'local,id=fsdev0,path=/shares/0,security_model=mapped-xattr,fmode=0644,dmode=0755', '-device', 'virtio-9p-device,fsdev=fsdev0,mount_tag=m5dev0',
+      '-fsdev', 'local,id=fsdev1,path=/shares/1,security_model=mapped-xattr,fmode=0644,dmode=0755', '-device', 'virtio-9p-device,fsdev=fsdev1,mount_tag=m5dev1',
     ]);
     const base = {
       machine: chooseMachine({ requested: 'tcg', hostArch: 'x86_64', kvmUsable: false }),

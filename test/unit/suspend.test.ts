@@ -24,7 +24,8 @@ describe('resumePlan', () => {
     expect(resumePlan(undefined, true, now, false)).toEqual({ kind: 'none' });
   });
   it('discards on --no-resume, a missing memory file, or a disk that changed', () => {
-    expect(resumePlan(record(), true, now, true)).toEqual({ kind: 'discard', reason: '--no-resume' });
+    expect(resumePlan(record(), true, now, '--no-resume')).toEqual({ kind: 'discard', reason: '--no-resume' });
+    expect(resumePlan(record(), true, now, 'the SSH keys were made anew')).toEqual({ kind: 'discard', reason: 'the SSH keys were made anew' });
     expect(resumePlan(record(), false, now, false)).toMatchObject({ kind: 'discard', reason: /saved memory is missing/ });
     const touched = { ...now, stamps: [stamps[0]!, { ...stamps[1]!, mtimeMs: 3 }, stamps[2]!] };
     expect(resumePlan(record(), true, touched, false)).toMatchObject({ kind: 'discard', reason: /disk changed/ });
