@@ -3,7 +3,8 @@
  * only the devices, and a sparse copy of the RAM file from the container's tmpfs; or, with
  * `--no-ram-file`, RAM and devices in the stream), stop QEMU and remove its container. `m5dev up`
  * resumes it (see up.ts).
- * A failure or Ctrl-C cancels the save and lets the guest run on: nothing half-saved is kept.
+ * Until the save is complete, a failure or Ctrl-C cancels it and lets the guest run on: nothing
+ * half-saved is kept. Once it is complete, they finish the suspend instead: the save is never dropped.
  */
 import { execCapture, waitExit } from '../docker/containers.js';
 import { DiskFullError, VmStateError, isDiskFull } from '../errors.js';
@@ -72,9 +73,6 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
       if (cp.exitCode !== 0 && isDiskFull(cp.stderr)) throw new DiskFullError('saving the guest\'s RAM; the guest keeps running', undefined, cp.stderr.trim());
       if (cp.exitCode !== 0) throw new VmStateError(`saving the guest's RAM failed: ${cp.stderr.trim()}`, '', 'The guest keeps running; free disk space in the m5dev home and suspend again, or stop it with `m5dev down`.');
     }
-    // Completed: QEMU holds the guest paused; quitting it flushes and closes the disk.
-    await qmp(docker, container.id, IN_CONTAINER.qmp, [{ execute: 'quit' }], 30);
-    if (!(await waitExit(docker, container.id, 30_000))) throw new VmStateError('QEMU did not exit after saving the guest state');
   } catch (e) {
     await resumeGuest();
     await dropSaved(storage);
@@ -82,11 +80,28 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
   } finally {
     undo();
   }
-  // QEMU has exited: remove its container and the stale shared SSH connection, as `down` does.
-  await stopInstance(live, 0);
-  const saveMs = Date.now() - t0;
-  const saved = await storage.stat([`${STORED.vmState}.tmp`, `${STORED.ram}.tmp`]);
-  const bytes = (saved.get(`${STORED.vmState}.tmp`)?.size ?? 0) + (format === SAVED_FORMAT.ramFile ? (saved.get(`${STORED.ram}.tmp`)?.allocated ?? 0) : 0);
-  await commitSaved(storage, { format, launchKey, stamps: await guestStamps(storage), bytes, savedAt: new Date().toISOString(), saveMs });
-  return { name: live.name, bytes, seconds: saveMs / 1000, synced };
+  // The save is complete, and QEMU flushed and released the disks when it completed: from here the
+  // saved state is the guest. Nothing drops it any more: a slow QEMU exit, a failure or Ctrl-C
+  // finishes the suspend (QEMU stopped, the state committed) instead of cancelling it.
+  let finishing: Promise<number> | undefined;
+  const finish = () => (finishing ??= (async () => {
+    await qmp(docker, container.id, IN_CONTAINER.qmp, [{ execute: 'quit' }], 30).catch(() => undefined);
+    await waitExit(docker, container.id, 30_000);
+    // QEMU has exited (or is stopped now, which a released disk allows): remove its container and
+    // the stale shared SSH connection, as `down` does.
+    await stopInstance(live, 0);
+    const saved = await storage.stat([`${STORED.vmState}.tmp`, `${STORED.ram}.tmp`]);
+    const bytes = (saved.get(`${STORED.vmState}.tmp`)?.size ?? 0) + (format === SAVED_FORMAT.ramFile ? (saved.get(`${STORED.ram}.tmp`)?.allocated ?? 0) : 0);
+    await commitSaved(storage, { format, launchKey, stamps: await guestStamps(storage), bytes, savedAt: new Date().toISOString(), saveMs: Date.now() - t0 });
+    return bytes;
+  })());
+  const undoFinish = onCleanup('finish the suspend (the save is complete)', async () => {
+    await finish().catch(() => undefined);
+  });
+  try {
+    const bytes = await finish();
+    return { name: live.name, bytes, seconds: (Date.now() - t0) / 1000, synced };
+  } finally {
+    undoFinish();
+  }
 }

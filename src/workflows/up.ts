@@ -347,6 +347,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
         if (plan.kind === 'refuse') throw new UsageError(MESSAGES.suspendedOther(ctx.name, plan.reason), MESSAGES.suspendedOtherHint);
         // Nothing to resume: drop whatever is there (a memory file left without its record is garbage).
         if (plan.kind === 'discard' || (plan.kind === 'none' && view.saved.size > 0)) await dropSaved(storage);
+        if (plan.kind === 'none' && view.saved.size > 0) ctx.notes.push(`the files of a suspend that did not finish were dropped (${[...view.saved].sort().join(', ')})`);
         if (plan.kind === 'discard') ctx.notes.push(`saved state discarded: ${plan.reason}`);
         const state: InstanceState = {
           ...(ctx.state ?? baseState(ctx)),

@@ -310,11 +310,15 @@ describe('m5dev up → exec → down on the fixture guest', () => {
   }, 300_000);
 
   it('up of several names at once: each its own guest, port and container, all answering SSH', async () => {
-    // The stopped default instance and a new one, booted side by side.
+    // The stopped default instance and a new one, booted side by side. The default one holds what a
+    // suspend killed before its commit leaves: up drops it, and says so.
+    writeFileSync(join(home, 'instances', 'default', 'vmstate.tmp'), 'a suspend that did not finish');
     const res = await cli(['--json', 'up', '--name', 'default', '--name', 'second', '--image-url', imageUrl, '--disk', 'overlay', '--boot-timeout', '600'], env);
     expect(res.code, res.stderr).toBe(0);
-    const ups = JSON.parse(res.stdout) as { name: string; sshPort: number; container: string; resumed: boolean }[];
+    const ups = JSON.parse(res.stdout) as { name: string; sshPort: number; container: string; resumed: boolean; notes: string[] }[];
     expect(ups.map((u) => u.name)).toEqual(['default', 'second']);
+    expect(ups[0]!.notes).toContain('the files of a suspend that did not finish were dropped (vmstate.tmp)');
+    expect(existsSync(join(home, 'instances', 'default', 'vmstate.tmp'))).toBe(false);
     expect(new Set(ups.map((u) => u.sshPort)).size).toBe(2);
     expect(new Set(ups.map((u) => u.container)).size).toBe(2);
     const ids = await Promise.all(ups.map((u) => cli(['exec', '--name', u.name, '--', 'cat /proc/sys/kernel/random/boot_id'], env)));
