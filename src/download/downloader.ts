@@ -135,12 +135,10 @@ async function fetchToFile(opts: DownloadOptions, part: string): Promise<{ attem
   let lastError = '';
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     try {
-      const { request, dispatcher } = await undici();
-      const res = await request(opts.url, {
+      const res = await get(opts.url, {
         method: 'GET',
         headers: offset > 0 ? { range: `bytes=${offset}-`, ...ifRange(record) } : {},
         signal: opts.signal,
-        dispatcher,
         headersTimeout: 30_000,
         bodyTimeout: 60_000,
       });
@@ -261,18 +259,40 @@ function delay(opts: DownloadOptions, attempt: number): Promise<void> {
   return new Promise((r) => setTimeout(r, Math.min(ms, 10_000)));
 }
 
-type Http = { request: typeof import('undici').request; dispatcher: ReturnType<Agent['compose']> };
+type Request = typeof import('undici').request;
+type Http = { request: Request; dispatcher: Agent };
 let http: Http | undefined;
-/**
- * undici, loaded on first use (commands that download nothing start faster), with one agent
- * that follows redirects (mirrors and release pages redirect).
- */
+/** undici, loaded on first use (commands that download nothing start faster). */
 async function undici(): Promise<Http> {
   if (!http) {
-    const { Agent: AgentClass, interceptors, request } = await import('undici');
-    http = { request, dispatcher: new AgentClass().compose(interceptors.redirect({ maxRedirections: 5 })) };
+    const { Agent: AgentClass, request } = await import('undici');
+    http = { request, dispatcher: new AgentClass() };
   }
   return http;
+}
+
+const MAX_REDIRECTS = 5;
+
+/**
+ * GET `url`, following redirects (mirrors and release pages redirect), at most MAX_REDIRECTS. A
+ * redirect from https to anything else is refused: the digest check stands on what https
+ * delivered (a SHA256SUMS, or the image), and a downgrade would let anyone on the path answer.
+ */
+async function get(url: string, options: Omit<NonNullable<Parameters<Request>[1]>, 'dispatcher'>): Promise<Awaited<ReturnType<Request>>> {
+  const { request, dispatcher } = await undici();
+  let current = url;
+  for (let hops = 0; ; hops++) {
+    const res = await request(current, { ...options, dispatcher });
+    const location = header(res.headers, 'location');
+    if (res.statusCode < 300 || res.statusCode >= 400 || res.statusCode === 304 || !location) return res;
+    await res.body.dump();
+    if (hops === MAX_REDIRECTS) throw new DownloadError(`GET ${url}: more than ${MAX_REDIRECTS} redirects`);
+    const next = new URL(location, current);
+    if (new URL(current).protocol === 'https:' && next.protocol !== 'https:') {
+      throw new DownloadError(`GET ${url}: refused a redirect from https to ${next.protocol.replace(/:$/, '')} (${next.origin})`, 'An https download is never continued over another scheme; point --image-url at an https location that does not redirect this way.');
+    }
+    current = next.toString();
+  }
 }
 
 /** Small text fetch (SHA256SUMS). */
@@ -282,8 +302,7 @@ export async function fetchText(url: string, signal?: AbortSignal): Promise<stri
       const { readFileSync } = await import('node:fs');
       return readFileSync(fileURLToPath(url), 'utf8');
     }
-    const { request, dispatcher } = await undici();
-    const res = await request(url, { signal, dispatcher, headersTimeout: 30_000, bodyTimeout: 30_000 });
+    const res = await get(url, { signal, headersTimeout: 30_000, bodyTimeout: 30_000 });
     if (res.statusCode !== 200) {
       await res.body.dump();
       throw new DownloadError(`GET ${url} answered HTTP ${res.statusCode}`, 'Pin the digest with --image-sha256, or point --image-url at a mirror that serves SHA256SUMS.');

@@ -23,3 +23,16 @@ export function sumsLocation(fileUrl: string): { sumsUrl: string; name: string }
 export function isSha256(text: string): boolean {
   return /^[0-9a-f]{64}$/.test(text);
 }
+
+/**
+ * Why the SHA256SUMS beside `fileUrl` cannot vouch for it, or undefined: over plain http to another
+ * machine, whoever answers the image answers its checksum too. Loopback and file: URLs are this
+ * machine's own; https is checked by its certificate (and never redirected off https).
+ */
+export function unverifiableSums(fileUrl: string): string | undefined {
+  const u = new URL(fileUrl);
+  if (u.protocol !== 'http:') return undefined;
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  const loopback = host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+  return loopback ? undefined : `${u.origin} is plain http: its SHA256SUMS comes over the same unauthenticated channel as the image`;
+}

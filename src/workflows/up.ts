@@ -12,7 +12,7 @@ import { imageTasks, newImageCtx, type ImageCtx } from './image-build.js';
 import type { HomeLayout } from '../paths.js';
 import { BlobStore } from '../download/store.js';
 import { fetchText, fetchVerified } from '../download/downloader.js';
-import { parseSha256Sums, sumsLocation } from '../download/sha256sums.js';
+import { parseSha256Sums, sumsLocation, unverifiableSums } from '../download/sha256sums.js';
 import { openInstance, readState, writeState, IN_CONTAINER, CACHE_IN_CONTAINER, RAM_TMPFS, STORED, type InstanceFiles, type InstanceState } from '../vm/instance.js';
 import { diskName, keysExist, makeDisk, makeFlash, makeKeys, makeSeed, seedContents, type ToolEnv } from '../vm/prepare.js';
 import type { FilesMode } from '../engine/engine.js';
@@ -205,6 +205,8 @@ export function upTasks(): ListrTask<UpCtx>[] {
           task.title = `Image digest pinned: ${ctx.sha256.slice(0, 12)}…`;
           return;
         }
+        const plain = unverifiableSums(ctx.config.imageUrl);
+        if (plain) throw new UsageError(`cannot verify ${ctx.config.imageUrl}: ${plain}`, 'Pin the digest with --image-sha256 (or m5dev.json "imageSha256"), or use an https URL.');
         const { sumsUrl, name } = sumsLocation(ctx.config.imageUrl);
         const sums = parseSha256Sums(await fetchText(sumsUrl));
         const sha = sums.get(name);
