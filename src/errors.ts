@@ -23,6 +23,7 @@ export const ExitCode = {
   copyFailed: 17,
   shareFailed: 18,
   m5opsFailed: 19,
+  engineHostKey: 20,
   interrupted: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -52,6 +53,20 @@ export class DockerUnavailableError extends M5devError {
       ExitCode.dockerUnavailable,
       'Start Docker (e.g. `sudo dockerd &` or `systemctl start docker`), or point DOCKER_HOST at a running engine.',
     );
+  }
+}
+
+/** An ssh:// engine's host showed a key that is not on record (unknown, changed or revoked). */
+export class EngineHostKeyError extends M5devError {
+  constructor(message: string, hint: string) {
+    super(message, ExitCode.engineHostKey, hint);
+  }
+
+  static of(v: 'unknown' | 'changed' | 'revoked', name: string, url: URL): EngineHostKeyError {
+    const login = `ssh${url.port && url.port !== '22' ? ` -p ${url.port}` : ''} ${url.username ? `${url.username}@` : ''}${url.hostname} true`;
+    if (v === 'unknown') return new EngineHostKeyError(`the SSH host key of the engine host ${name} is not in known_hosts: m5dev does not talk to an engine it cannot authenticate`, `Connect once with \`${login}\` and check the fingerprint it shows (the docker CLI needs this too), then run m5dev again.`);
+    if (v === 'revoked') return new EngineHostKeyError(`the engine host ${name} showed an SSH host key marked @revoked in known_hosts`, 'Do not use this host until its keys are replaced.');
+    return new EngineHostKeyError(`the engine host ${name} showed an SSH host key that differs from the one in known_hosts: someone may be in the middle, or the host was reinstalled`, `Find out which; if the host's key really changed, \`ssh-keygen -R '${name}'\` and connect once with \`${login}\`.`);
   }
 }
 

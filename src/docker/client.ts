@@ -1,10 +1,12 @@
 /** One Docker connection for the process; `connectDocker` proves the engine answers. */
 import type Docker from 'dockerode';
-import { DockerUnavailableError } from '../errors.js';
+import { DockerUnavailableError, EngineHostKeyError } from '../errors.js';
 import { onCleanup } from '../cleanup.js';
 import { LABELS, SESSION_ID } from './labels.js';
 import { readFileSync } from 'node:fs';
-import { modemOptions, resolveEndpoint, type ConfigReader, type Endpoint } from '../engine/endpoint.js';
+import { homedir } from 'node:os';
+import { modemOptions, resolveEndpoint, type ConfigReader, type Endpoint, type SshHostCheck } from '../engine/endpoint.js';
+import { hostKeyAlgorithms, knownHostsName, lookupKnownHosts, verdict } from '../engine/known-hosts.js';
 
 let cached: Docker | undefined;
 
@@ -26,10 +28,12 @@ export async function connectDocker(): Promise<Docker> {
   // Loaded on first use: commands that never talk to the engine start faster.
   const { default: DockerClass } = await import('dockerode');
   const endpoint = currentEndpoint();
-  const docker = new DockerClass(modemOptions(endpoint, readConfigFile, process.env) as Docker.DockerOptions);
+  const check = endpoint.transport === 'ssh' ? sshHostCheck(endpoint) : undefined;
+  const docker = new DockerClass(modemOptions(endpoint, readConfigFile, process.env, check) as Docker.DockerOptions);
   try {
     await withTimeout(docker.ping(), endpoint.transport === 'ssh' ? 20_000 : 5000);
   } catch (e) {
+    if (check?.refused) throw check.refused;
     throw new DockerUnavailableError(`${describe(e)} (${endpoint.host}, from ${endpoint.source})`);
   }
   cached = docker;
@@ -37,6 +41,24 @@ export async function connectDocker(): Promise<Docker> {
   // other cleanups (e.g. a create call still in flight when Ctrl-C came) is removed too.
   onCleanup('sweep this session\'s containers', () => sweepSession(docker));
   return docker;
+}
+
+/** The host key check of an ssh:// engine; `refused` says why it refused the key the host showed. */
+function sshHostCheck(endpoint: Endpoint): SshHostCheck & { refused?: EngineHostKeyError } {
+  const url = new URL(endpoint.host);
+  const port = Number(url.port || 22);
+  const known = lookupKnownHosts(url.hostname, port, homedir());
+  const name = knownHostsName(url.hostname, port);
+  if (!known) throw new EngineHostKeyError(`cannot check the SSH host key of ${name}: ssh-keygen (OpenSSH) is not installed`, 'Install the OpenSSH client (the docker CLI needs it for ssh:// too).');
+  const check: SshHostCheck & { refused?: EngineHostKeyError } = {
+    serverHostKey: hostKeyAlgorithms(known),
+    hostVerifier: (key) => {
+      const v = verdict(known, key);
+      if (v !== 'known') check.refused = EngineHostKeyError.of(v, name, url);
+      return v === 'known';
+    },
+  };
+  return check;
 }
 
 function describe(e: unknown): string {

@@ -109,7 +109,13 @@ function contextEndpoint(name: string, cfg: string, read: ConfigReader): Endpoin
 }
 
 /** dockerode/docker-modem options for an endpoint (files are read by the caller's reader). Pure. */
-export function modemOptions(e: Endpoint, read: ConfigReader, env: NodeJS.ProcessEnv): Record<string, unknown> {
+/** How an ssh:// engine's host key is checked (known-hosts.ts): the verifier, and the key types to ask for. */
+export interface SshHostCheck {
+  hostVerifier: (key: Buffer) => boolean;
+  serverHostKey?: string[];
+}
+
+export function modemOptions(e: Endpoint, read: ConfigReader, env: NodeJS.ProcessEnv, ssh?: SshHostCheck): Record<string, unknown> {
   const url = e.transport === 'unix' || e.transport === 'npipe' ? undefined : new URL(e.host.replace(/^tcp:/, e.tls ? 'https:' : 'http:'));
   switch (e.transport) {
     case 'unix':
@@ -122,7 +128,11 @@ export function modemOptions(e: Endpoint, read: ConfigReader, env: NodeJS.Proces
         host: url!.hostname,
         port: url!.port || '22',
         username: url!.username || undefined,
-        sshOptions: env.SSH_AUTH_SOCK ? { agent: env.SSH_AUTH_SOCK } : {},
+        sshOptions: {
+          ...(env.SSH_AUTH_SOCK ? { agent: env.SSH_AUTH_SOCK } : {}),
+          ...(ssh ? { hostVerifier: ssh.hostVerifier } : {}),
+          ...(ssh?.serverHostKey ? { algorithms: { serverHostKey: ssh.serverHostKey } } : {}),
+        },
       };
     case 'tcp': {
       const opts: Record<string, unknown> = { protocol: e.tls ? 'https' : 'http', host: url!.hostname, port: url!.port || (e.tls ? '2376' : '2375') };

@@ -85,3 +85,31 @@ describe('engine facts', () => {
     expect(volumeName('/a', 'blobs')).not.toBe(volumeName('/b', 'blobs'));
   });
 });
+
+describe('ssh:// engine host keys (known-hosts.ts)', async () => {
+  const { parseKnownHosts, verdict, hostKeyAlgorithms, knownHostsName } = await import('../../src/engine/known-hosts.js');
+  const key = Buffer.from('the ed25519 key blob');
+  const out = [
+    '# Host [h]:2222 found: line 3',
+    `|1|salt=|hash= ssh-ed25519 ${key.toString('base64')}`,
+    `@revoked [h]:2222 ssh-rsa ${Buffer.from('old').toString('base64')}`,
+    `@cert-authority *.example ssh-ed25519 ${Buffer.from('ca').toString('base64')}`,
+    '',
+  ].join('\n');
+  it('reads what ssh-keygen -F prints: keys, revoked keys; certificate authorities are not host keys', () => {
+    expect(parseKnownHosts(out)).toEqual({ keys: [{ type: 'ssh-ed25519', blob: key.toString('base64') }], revoked: [Buffer.from('old').toString('base64')] });
+    expect(knownHostsName('h', 22)).toBe('h');
+    expect(knownHostsName('h', 2222)).toBe('[h]:2222');
+  });
+  it('judges the key a host shows', () => {
+    const known = parseKnownHosts(out);
+    expect(verdict(known, key)).toBe('known');
+    expect(verdict(known, Buffer.from('another'))).toBe('changed');
+    expect(verdict(known, Buffer.from('old'))).toBe('revoked');
+    expect(verdict({ keys: [], revoked: [] }, key)).toBe('unknown');
+  });
+  it('asks for the key types on record (rsa by its sha2 signatures first), else leaves the defaults', () => {
+    expect(hostKeyAlgorithms({ keys: [{ type: 'ssh-rsa', blob: 'x' }, { type: 'ssh-ed25519', blob: 'y' }, { type: 'sk-ssh-ed25519@openssh.com', blob: 'z' }], revoked: [] })).toEqual(['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa', 'ssh-ed25519']);
+    expect(hostKeyAlgorithms({ keys: [], revoked: [] })).toBeUndefined();
+  });
+});
