@@ -1,4 +1,5 @@
 /** Container resource client: one-shot tool runs, the long-lived VM container, exec, lookup, removal. */
+import { engineMount, type Mount } from './mounts.js';
 import type Docker from 'dockerode';
 import { PassThrough } from 'node:stream';
 import { createHash } from 'node:crypto';
@@ -13,7 +14,7 @@ import { shellQuote } from '../shell.js';
 export interface ToolRun {
   image: string;
   cmd: string[];
-  binds: string[];
+  binds: Mount[];
   home: string;
   /** Files created for the client user in shared storage: chown them to `owner` (see Engine.owner). */
   chownPaths?: string[];
@@ -42,7 +43,7 @@ export async function runTool(docker: Docker, run: ToolRun): Promise<string> {
     Cmd: script,
     Env: run.env,
     Labels: baseLabels('tool', run.home),
-    HostConfig: { Binds: run.binds, ...(run.network ? {} : { NetworkMode: 'none' }) },
+    HostConfig: { Mounts: run.binds.map(engineMount), ...(run.network ? {} : { NetworkMode: 'none' }) },
   });
   const undo = onCleanup(`tool container ${container.id.slice(0, 12)}`, () => forceRemove(docker, container.id));
   try {
@@ -108,7 +109,7 @@ export interface VmContainerSpec {
   name: string;
   image: string;
   cmd: string[];
-  binds: string[];
+  binds: Mount[];
   home: string;
   instance: string;
   hostPort: number;
@@ -139,7 +140,7 @@ export async function startVmContainer(docker: Docker, spec: VmContainerSpec): P
     Labels: { ...baseLabels('vm', spec.home), [LABELS.instance]: spec.instance, [LABELS.sshPort]: String(spec.hostPort) },
     ExposedPorts: { [portKey]: {} },
     HostConfig: {
-      Binds: spec.binds,
+      Mounts: spec.binds.map(engineMount),
       ...(spec.tmpfs ? { Tmpfs: { [spec.tmpfs.path]: `size=${spec.tmpfs.sizeMiB}m,mode=0700` } } : {}),
       PortBindings: { [portKey]: [{ HostIp: '127.0.0.1', HostPort: String(spec.hostPort) }] },
       NetworkMode: spec.name,

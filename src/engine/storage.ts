@@ -6,6 +6,7 @@
  * engine, a CI dind service): the client reaches it only through the Engine API, with short helper
  * containers and tar streams. Workflows use only this interface, never a path of the engine.
  */
+import { engineMount, type Mount } from '../docker/mounts.js';
 import type Docker from 'dockerode';
 import { closeSync, copyFileSync, existsSync, lstatSync, readdirSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -27,8 +28,8 @@ export interface FileStamp {
 }
 
 export interface Storage {
-  /** A HostConfig.Binds entry mounting this storage at `target` in a container. */
-  bind(target: string, readOnly?: boolean): string;
+  /** This storage mounted at `target` in a container. */
+  bind(target: string, readOnly?: boolean): Mount;
   /** The client directory holding these files, when the engine shares it; else undefined. */
   readonly localDir: string | undefined;
   /** Create it (with its labels) before any container mounts it: an engine would create it bare. */
@@ -70,9 +71,9 @@ export class LocalDirStorage implements Storage {
     mkdirSync(this.localDir, { recursive: true });
   }
 
-  bind(target: string, readOnly = false): string {
+  bind(target: string, readOnly = false): Mount {
     mkdirSync(this.localDir, { recursive: true });
-    return `${this.localDir}:${target}${readOnly ? ':ro' : ''}`;
+    return { kind: 'bind', source: this.localDir, target, readOnly };
   }
 
   private p(name: string): string {
@@ -187,8 +188,8 @@ export class VolumeStorage implements Storage {
     private readonly helperImage: () => string,
   ) {}
 
-  bind(target: string, readOnly = false): string {
-    return `${this.volume}:${target}${readOnly ? ':ro' : ''}`;
+  bind(target: string, readOnly = false): Mount {
+    return { kind: 'volume', source: this.volume, target, readOnly };
   }
 
   async ensure(): Promise<void> {
@@ -208,7 +209,7 @@ export class VolumeStorage implements Storage {
       Cmd: cmd,
       // A tool container of this session (swept on failure), not the volume's own labels.
       Labels: baseLabels('tool', this.labels[LABELS.home]),
-      HostConfig: { Binds: [`${this.volume}:${AT}`], NetworkMode: 'none' },
+      HostConfig: { Mounts: [engineMount(this.bind(AT))], NetworkMode: 'none' },
     });
     try {
       return await use(c.id);

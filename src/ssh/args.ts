@@ -12,6 +12,19 @@ export interface SshTarget {
   proxyCommand?: string;
 }
 
+/**
+ * A path as an ssh option or config value: `%` kept literal (ssh expands %-tokens in these), and
+ * quoted when it has a blank, quote or backslash (ssh splits values at blanks). M5DEV_HOME, TMPDIR
+ * and the home directory may hold any of them.
+ */
+export function sshPath(p: string): string {
+  const s = p.replace(/%/g, '%%');
+  return /[\s"'\\]/.test(s) ? `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"` : s;
+}
+
+/** A ProxyCommand: the rest of the line goes to the shell as it is; only its `%` are kept literal. */
+const sshCommandValue = (c: string): string => c.replace(/%/g, '%%');
+
 /** Options shared by every connection: pinned host key, our key only, no user config. */
 export function sshOptions(t: SshTarget, opts: { batch: boolean; connectTimeoutSec?: number; reuse?: boolean }): string[] {
   const o = (kv: string) => ['-o', kv];
@@ -19,13 +32,13 @@ export function sshOptions(t: SshTarget, opts: { batch: boolean; connectTimeoutS
     '-F', '/dev/null',
     ...o(`HostKeyAlias=${t.alias}`),
     ...o('StrictHostKeyChecking=yes'),
-    ...o(`UserKnownHostsFile=${t.knownHostsFile}`),
+    ...o(`UserKnownHostsFile=${sshPath(t.knownHostsFile)}`),
     ...o('GlobalKnownHostsFile=/dev/null'),
     ...o('HostKeyAlgorithms=ssh-ed25519'),
     // Plain X25519 first: under TCG the guest spends ~130 ms more per connection on the default
     // post-quantum hybrid (sntrup761x25519), which stays allowed after it.
     ...o('KexAlgorithms=^curve25519-sha256'),
-    ...o(`IdentityFile=${t.identityFile}`),
+    ...o(`IdentityFile=${sshPath(t.identityFile)}`),
     ...o('IdentitiesOnly=yes'),
     ...o('PasswordAuthentication=no'),
     ...o('KbdInteractiveAuthentication=no'),
@@ -35,8 +48,8 @@ export function sshOptions(t: SshTarget, opts: { batch: boolean; connectTimeoutS
     ...o('LogLevel=ERROR'),
     ...(opts.reuse === false
       ? o('ControlMaster=no')
-      : [...o('ControlMaster=auto'), ...o(`ControlPath=${t.controlPath}`), ...o('ControlPersist=300')]),
-    ...(t.proxyCommand ? o(`ProxyCommand=${t.proxyCommand}`) : []),
+      : [...o('ControlMaster=auto'), ...o(`ControlPath=${sshPath(t.controlPath)}`), ...o('ControlPersist=300')]),
+    ...(t.proxyCommand ? o(`ProxyCommand=${sshCommandValue(t.proxyCommand)}`) : []),
     '-p', String(t.port),
   ];
 }
@@ -68,13 +81,13 @@ export function sshConfigBlock(t: SshTarget, hostName: string): string {
     '  HostName 127.0.0.1',
     `  Port ${t.port}`,
     `  User ${GUEST_USER}`,
-    `  IdentityFile ${t.identityFile}`,
+    `  IdentityFile ${sshPath(t.identityFile)}`,
     '  IdentitiesOnly yes',
     `  HostKeyAlias ${t.alias}`,
-    `  UserKnownHostsFile ${t.knownHostsFile}`,
+    `  UserKnownHostsFile ${sshPath(t.knownHostsFile)}`,
     '  StrictHostKeyChecking yes',
     '  PasswordAuthentication no',
-    ...(t.proxyCommand ? [`  ProxyCommand ${t.proxyCommand}`] : []),
+    ...(t.proxyCommand ? [`  ProxyCommand ${sshCommandValue(t.proxyCommand)}`] : []),
     '',
   ].join('\n');
 }

@@ -1,4 +1,5 @@
 /** `m5dev up` as a flat task list; every step skips with a reason when its output is already there. */
+import { mountLabel } from '../docker/mounts.js';
 import { randomUUID } from 'node:crypto';
 import type { ListrTask } from 'listr2';
 import type { VmConfig } from '../config.js';
@@ -325,7 +326,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
         const storage = ctx.storage!;
         const binds = [storage.bind('/instance'), ctx.blobs!.bind(CACHE_IN_CONTAINER, true)];
         if (ctx.kernel) binds.push(ctx.kernels!.bind(KERNELS_MOUNT, true));
-        for (const [i, share] of ctx.config.shares.entries()) binds.push(`${share.host}:${containerPath(i)}`);
+        for (const [i, share] of ctx.config.shares.entries()) binds.push({ kind: 'bind', source: share.host, target: containerPath(i) });
         const cmd = qemuArgs({
           machine: ctx.machine,
           cpus: ctx.config.cpus,
@@ -343,7 +344,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
           tcgCacheMiB: ctx.config.tcgCacheMiB,
           m5ops: { plugin: M5OPS_PLUGIN, addr: ctx.config.m5opsAddr, dir: '/instance', exit: ctx.config.m5opsExit },
         });
-        const key = launchKey({ image: ctx.image.tag!, cmd, binds });
+        const key = launchKey({ image: ctx.image.tag!, cmd, binds: binds.map(mountLabel) });
         const view = await viewSaved(storage);
         const plan = resumePlan(ctx.saved, savedFilesIn(view, ctx.saved), { launchKey: key, stamps: view.stamps }, ctx.noResume ? '--no-resume' : ctx.keysRemade ? 'the SSH keys were made anew' : false);
         if (plan.kind === 'refuse') throw new UsageError(MESSAGES.suspendedOther(ctx.name, plan.reason), MESSAGES.suspendedOtherHint);

@@ -114,3 +114,17 @@ describe('engine probe (local engine)', () => {
     expect(info).toMatchObject({ product: 'docker', arch: 'x86_64', rootless: false, source: 'default' });
   }, 60_000);
 });
+
+describe('paths the old "src:dst:opts" bind strings could not carry', () => {
+  it('mounts a client directory whose path has ":", "," and " " (M5DEV_HOME, TMPDIR, a share)', async () => {
+    const { runTool } = await import('../../src/docker/containers.js');
+    const st = new LocalDirStorage(mkdtempSync(join(tmpdir(), 'm5dev st:a,b ')));
+    await st.write([{ name: 'in.txt', data: 'from the client\n' }]);
+    const out = await runTool(docker, { image: DEFAULTS.baseImage, cmd: ['sh', '-c', 'cat /st/in.txt && echo written > /st/out.txt'], binds: [st.bind('/st')], home, description: 'mount test' });
+    expect(out).toBe('from the client\n');
+    expect((await st.read('out.txt'))?.toString()).toBe('written\n');
+    const ro = runTool(docker, { image: DEFAULTS.baseImage, cmd: ['sh', '-c', 'echo no > /st/x'], binds: [st.bind('/st', true)], home, description: 'read-only mount test' });
+    await expect(ro).rejects.toThrow(/read-only mount test failed/);
+    await st.destroy();
+  }, 60_000);
+});

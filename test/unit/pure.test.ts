@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSha256Sums, sumsLocation } from '../../src/download/sha256sums.js';
 import { contextHash, listContext } from '../../src/docker/build-context.js';
-import { fnv1a64, sshCommand, sshConfigBlock, hostControlPath } from '../../src/ssh/args.js';
+import { fnv1a64, sshCommand, sshConfigBlock, sshOptions, sshPath, hostControlPath } from '../../src/ssh/args.js';
 import { proxyCommandLine } from '../../src/ssh/proxy.js';
 import { bootFailure, lastConsoleLine } from '../../src/vm/readiness.js';
 import { chooseRenderer } from '../../src/cli/ui.js';
@@ -93,6 +94,19 @@ describe('ssh arguments', () => {
     expect(block).toContain(`  ProxyCommand ${proxy}\n`);
     expect(block).toContain('  HostKeyAlias m5dev-dev\n');
     expect(sshConfigBlock(t, 'm5dev-dev')).not.toContain('ProxyCommand');
+  });
+  it('passes paths with blanks, quotes and % to OpenSSH as they are (its own parser: ssh -G)', () => {
+    const dir = "/tmp/m5 dev's %h \\ \"home\"";
+    const odd = { ...t, identityFile: `${dir}/id`, knownHostsFile: `${dir}/kh`, controlPath: `${dir}/c`, proxyCommand: "node '/m 5%/main.js' ssh-proxy" };
+    const args = sshOptions(odd, { batch: true });
+    const parsed = execFileSync('ssh', ['-G', ...args, 'ubuntu@127.0.0.1'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const value = (key: string) => parsed.split('\n').find((l) => l.startsWith(`${key} `))?.slice(key.length + 1);
+    // ssh -G prints these after %-expansion; IdentityFile and ProxyCommand are expanded when used (%% → %).
+    expect(value('userknownhostsfile')).toBe(`${dir}/kh`);
+    expect(value('controlpath')).toBe(`${dir}/c`);
+    expect(value('identityfile')?.replace(/%%/g, '%')).toBe(`${dir}/id`);
+    expect(value('proxycommand')?.replace(/%%/g, '%')).toBe(odd.proxyCommand);
+    expect(sshPath('/plain/path')).toBe('/plain/path');
   });
   it('keeps the control socket path short', () => {
     expect(hostControlPath('/a/very/long/path/'.repeat(20), '/run/user/100000/m5dev').length).toBeLessThan(100);
