@@ -19,7 +19,8 @@
  *     exec true, status, up of a running instance, suspend → resume.
  *  H. the guest workflow (up --share, in-guest builds): the m5 module built *in the guest* against
  *     /lib/modules/$(uname -r)/build with its sources on the 9p share against the same tree on the
- *     guest's disk; reading 50 MiB from the share against the disk; `m5dev cp` of the tree.
+ *     guest's disk; reading 50 MiB from the share against the disk; `m5dev cp` of the tree. With
+ *     BENCH_BASE_CLI, also the share's 9p export against the base's (mapped-xattr vs none).
  *  I. N guests side by side (N = 1, 2, 4; 2 GiB each; `m5dev up --name … --name …`, new instances,
  *     qcow2 overlays): time until every one answers SSH, and host memory per guest once they idle
  *     (the VM container's memory: QEMU plus the guest RAM it touched, in the container's tmpfs);
@@ -150,6 +151,36 @@ async function guestWorkflow(kernel: string): Promise<void> {
   record('guest workflow', 'read 50 MiB of .debs, cold, from the 9p share', readShare, { label: 'from the guest disk', ms: readDisk });
   const copied = await sample(RUNS, async () => (await must(['cp', '--name', NAME, work, 'guest:/home/ubuntu/m5-cp'])).ms);
   record('guest workflow', 'm5dev cp of the module tree into the guest', copied);
+  rmSync(work, { recursive: true, force: true });
+}
+
+/**
+ * Group H with BENCH_BASE_CLI: the share's 9p export of this checkout (mapped-xattr: what the guest
+ * sets kept in xattrs) against the base's (security_model=none), on one instance, one after the
+ * other: an in-guest build on the share, a cold read, and a metadata-heavy copy (kernel headers into
+ * the share, listed with their owners, removed).
+ */
+async function shareModes(kernel: string, base: string): Promise<void> {
+  const debs = spawnSync('bash', [join(ROOT, 'scripts', 'guest-cc-debs.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).stdout.trim();
+  const work = mkdtempSync(join(tmpdir(), 'm5dev-bench-9p-'));
+  cpSync(join(ROOT, 'module'), work, { recursive: true });
+  spawnSync('chown', ['-R', '1000:1000', work]);
+  const measure = async (cli: string) => {
+    await must(['down', '--name', NAME], {}, undefined, cli);
+    await must(['up', '--name', NAME, '--kernel', kernel, '--ssh-port', String(PORT), '--share', `${work}:m5`, '--share', `${debs}:/opt/debs`], {}, undefined, cli);
+    await must(['exec', '--name', NAME, '--', readFileSync(join(ROOT, 'scripts', 'guest-cc-install.sh'), 'utf8')], {}, undefined, cli);
+    await settled();
+    const build = await sample(RUNS, () => inGuestMs('cd ~/m5 && make clean && make'));
+    const read = await sample(RUNS, () => inGuestMs('sync; echo 3 | sudo tee /proc/sys/vm/drop_caches >/dev/null; cat /opt/debs/*.deb | wc -c'));
+    const meta = await sample(RUNS, () => inGuestMs('cp -r /usr/src/linux-headers-$(uname -r)/include ~/m5/hdr && ls -lR ~/m5/hdr | wc -l && rm -rf ~/m5/hdr'));
+    return { build, read, meta };
+  };
+  const mine = await measure(CLI);
+  const theirs = await measure(base);
+  record('9p export', 'in-guest make of m5 on the share, mapped-xattr', mine.build, { label: 'security_model=none (base)', ms: theirs.build });
+  record('9p export', 'read 50 MiB of .debs, cold, from the share, mapped-xattr', mine.read, { label: 'security_model=none (base)', ms: theirs.read });
+  record('9p export', "copy the kernel's include/ into the share, ls -lR, rm -rf, mapped-xattr", mine.meta, { label: 'security_model=none (base)', ms: theirs.meta });
+  await must(['down', '--name', NAME]);
   rmSync(work, { recursive: true, force: true });
 }
 
@@ -582,6 +613,7 @@ async function main(): Promise<void> {
   }
   // H. the guest workflow: shares and in-guest builds
   if (kernel && want('H')) await guestWorkflow(kernel);
+  if (kernel && want('H') && process.env.BENCH_BASE_CLI) await shareModes(kernel, resolve(process.env.BENCH_BASE_CLI));
   await must(['destroy', '--name', NAME]);
 
   // K. m5ops
