@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { cli, startCli, type CliResult } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { fixture, freePort, type Fixture } from '../helpers/fixture.js';
@@ -163,16 +163,23 @@ describe('faults: nothing is lost, and the next command repairs', () => {
     expect(await reach(info.Config.Image, 'bridge', IPAddress, 2222)).toMatch(/^refused/);
     expect(await reach(info.Config.Image, network, IPAddress, 2222)).toMatch(/^SSH-2.0-/);
     // Private files: every file holding a private key is 0600; the control socket's directory is 0700.
+    const secrets: string[] = [];
     for (const f of instanceFiles()) {
       const path = join(instanceDir(), f);
       const st = statSync(path);
       if (!st.isFile() || (st.size > 2 ** 20 && f !== 'seed.img')) continue; // the disk and flash hold no key
       const secret = f === 'seed.img' || f === 'user-data' || readFileSync(path).includes('PRIVATE KEY');
-      if (secret) expect([f, statSync(path).mode & 0o077]).toEqual([f, 0]);
+      if (!secret) continue;
+      secrets.push(f);
+      expect([f, st.mode & 0o077]).toEqual([f, 0]);
     }
+    // The files that must hold the keys were found and checked (the loop above cannot pass empty).
+    expect(secrets).toEqual(expect.arrayContaining(['id_ed25519', 'ssh_host_ed25519_key', 'seed.img']));
     const control = join(process.env.XDG_RUNTIME_DIR ? join(process.env.XDG_RUNTIME_DIR, 'm5dev') : join(tmpdir(), `m5dev-${process.getuid!()}`));
     expect(statSync(control).mode & 0o777).toBe(0o700);
-    expect(readdirSync(control).length).toBeGreaterThan(0);
+    // This instance's own control socket, not any leftover in the shared directory.
+    const { hostControlPath } = await import('../../src/ssh/args.js');
+    expect(readdirSync(control)).toContain(basename(hostControlPath(instanceDir(), control)));
   }, 120_000);
 
   it('disk full while saving a suspend: exit 16, the guest keeps running, nothing half-saved; then it suspends', async () => {

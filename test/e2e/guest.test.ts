@@ -3,7 +3,7 @@
  * booting the arm64 fixture served over loopback, real SSH with the pinned host key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
@@ -294,10 +294,10 @@ describe('m5dev up → exec → down on the fixture guest', () => {
 
   it('Ctrl-C during up leaves no container and no partial file', async () => {
     const run = startCli(['up', '--name', 'intr', '--image-url', imageUrl, '--disk', 'overlay', '--ssh-port', String(await freePort())], env);
+    // Ctrl-C once the VM container exists (the phase this test names), never at a deadline.
     const deadline = Date.now() + 240_000;
-    while (Date.now() < deadline) {
-      const vms = (await containersOfHome(home)).filter((c) => c.Labels['dev.m5dev.instance'] === 'intr');
-      if (vms.length > 0) break;
+    while ((await containersOfHome(home)).filter((c) => c.Labels['dev.m5dev.instance'] === 'intr').length === 0) {
+      if (Date.now() > deadline) throw new Error('up never started the VM container');
       await new Promise((r) => setTimeout(r, 250));
     }
     run.child.kill('SIGINT');

@@ -371,8 +371,14 @@ describe('the module loop on the cross-built kernel', () => {
       expect(seen.stdout).toBe('edited on the host\n');
       expect(readFileSync(join(work, 'from-guest.txt'), 'utf8')).toBe('written in the guest\n');
       // A shell inside the share keeps it mounted: suspend refuses, and the guest runs on with its shares.
-      const busy = startCli(['exec', '--name', NAME, '--', 'cd ~/m5 && sleep 60'], env);
-      await new Promise((r) => setTimeout(r, 3000));
+      const busy = startCli(['exec', '--name', NAME, '--', 'cd ~/m5 && exec sleep 60'], env);
+      // Until the shell is in the share (its sleep runs there): the suspend below must meet it.
+      const inShare = async () => (await cli(['exec', '--name', NAME, '--', 'for p in $(pgrep -x sleep); do readlink /proc/$p/cwd; done'], env)).stdout.includes('/home/ubuntu/m5');
+      const deadline = Date.now() + 60_000;
+      while (!(await inShare())) {
+        if (Date.now() > deadline) throw new Error('the shell never entered the share');
+        await new Promise((r) => setTimeout(r, 500));
+      }
       const refused = await cli(['suspend', '--name', NAME], env);
       busy.child.kill();
       await busy.done;
