@@ -62,7 +62,9 @@ describe('buildImage (real engine)', () => {
 });
 
 describe('m5dev image build (packed CLI)', () => {
-  it('builds the toolchain image, then is a cache hit in under 2 s', async () => {
+  // The real build of this context runs on a fresh machine (and in the lock tests below, for copies of it);
+  // here it may already exist: what is tested is that the second call finds it and builds nothing.
+  it('gets the toolchain image (built, or found), then finds it again without building', async () => {
     const home = mkdtempSync(join(tmpdir(), 'm5dev-home-'));
     const first = await cli(['--json', 'image', 'build'], { M5DEV_HOME: home });
     expect(first.code, first.stderr).toBe(0);
@@ -73,7 +75,7 @@ describe('m5dev image build (packed CLI)', () => {
     const r2 = JSON.parse(second.stdout) as { tag: string; cached: boolean };
     expect(r2).toMatchObject({ tag: r1.tag, cached: true });
     expect(second.stderr).toMatch(/SKIPPED: cached: m5dev\/toolchain/);
-    expect(second.ms).toBeLessThan(2000);
+    expect(second.stderr).not.toMatch(/Step \d+\/\d+|#\d+ \[/); // no build output at all
     // The tools the later steps rely on are in the image.
     const probe = await docker.run(r1.tag, ['sh', '-c', 'qemu-system-aarch64 --version && command -v cloud-localds qemu-img ssh ssh-keygen tini aarch64-linux-gnu-gcc m5dev-flash && test -f /usr/share/qemu-efi-aarch64/QEMU_EFI.fd && test -f /usr/local/lib/m5dev/m5ops.so'], process.stderr, { Labels: { [TEST_LABEL]: 'true' }, HostConfig: { AutoRemove: true } });
     expect((probe as [{ StatusCode: number }])[0].StatusCode).toBe(0);
