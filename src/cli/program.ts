@@ -7,6 +7,7 @@ import { registerImage } from './commands/image.js';
 import { registerVm } from './commands/vm.js';
 import { registerKernel } from './commands/kernel.js';
 import { registerModule } from './commands/module.js';
+import { addExamples } from './examples.js';
 
 export const VERSION = '0.1.0';
 
@@ -33,12 +34,12 @@ export function buildProgram(): Command {
     .command('completion')
     .description('print a shell completion script (commands, flags, instance names)')
     .argument('<shell>', 'bash, zsh or fish')
-    .addHelpText('after', '\nExamples:\n  source <(m5dev completion bash)              # in ~/.bashrc\n  m5dev completion zsh > "${fpath[1]}/_m5dev"\n  m5dev completion fish > ~/.config/fish/completions/m5dev.fish')
     .action(async (shell: string) => {
       if (shell !== 'bash' && shell !== 'zsh' && shell !== 'fish') throw new UsageError(`no completion for shell "${shell}"`, 'Use bash, zsh or fish.');
       const { completionScript } = await import('./completion.js');
       process.stdout.write(completionScript(shell, program));
     });
+  addExamples(program);
   return program;
 }
 
