@@ -1,12 +1,13 @@
 /** `m5dev up` as a flat task list; every step skips with a reason when its output is already there. */
 import { mountLabel } from '../docker/mounts.js';
+import { reconcile } from '../vm/reconcile.js';
 import { randomUUID } from 'node:crypto';
 import type { ListrTask } from 'listr2';
 import type { VmConfig } from '../config.js';
 import type Docker from 'dockerode';
 import { CopyError, DownloadError, PortInUseError, ShareError, UsageError } from '../errors.js';
 import { existsSync, statSync } from 'node:fs';
-import { containerPath, sameShares } from '../vm/shares.js';
+import { containerPath } from '../vm/shares.js';
 import { mountShares } from './guest-shares.js';
 import { MESSAGES } from '../messages.js';
 import { imageTasks, newImageCtx, type ImageCtx } from './image-build.js';
@@ -164,35 +165,27 @@ export function upTasks(): ListrTask<UpCtx>[] {
         const found = await listVmContainers(ctx.image.docker!, ctx.home.root, ctx.name);
         const live = found.find((c) => c.state === 'running');
         for (const c of found) if (c.state !== 'running') await forceRemove(ctx.image.docker!, c.id);
-        if (live && ctx.state?.kernel !== ctx.kernel?.release) {
-          const now = ctx.state?.kernel ? `kernel ${ctx.state.kernel}` : "the image's own kernel";
-          throw new UsageError(`instance ${ctx.name} is running ${now}`, `Stop it first: \`m5dev down${ctx.name === 'default' ? '' : ` --name ${ctx.name}`}\`, then run up again.`);
-        }
-        if (live && ctx.explicit.has('shares') && !sameShares(ctx.config.shares, ctx.state?.shares)) {
-          throw new UsageError(`instance ${ctx.name} is running with other shares`, `Stop it first: \`m5dev down${ctx.name === 'default' ? '' : ` --name ${ctx.name}`}\`, then run up again with the shares you want (a suspended guest resumes with the shares it had).`);
-        }
-        const m5opsChanged = (ctx.explicit.has('m5opsAddr') && ctx.config.m5opsAddr !== ctx.state?.m5ops?.addr) || (ctx.explicit.has('m5opsExit') && ctx.config.m5opsExit !== ctx.state?.m5ops?.exit);
-        if (live && m5opsChanged) {
-          throw new UsageError(`instance ${ctx.name} is running with another m5ops device`, `Stop it first: \`m5dev down${ctx.name === 'default' ? '' : ` --name ${ctx.name}`}\`, then run up again with --m5ops-addr/--m5ops-exit (a readfile can change on a running guest: \`m5dev m5ops readfile FILE\`).`);
-        }
+        ctx.saved = live ? undefined : await readSaved(ctx.storage!);
+        const plan = reconcile(
+          {
+            name: ctx.name,
+            state: ctx.state,
+            live: live !== undefined,
+            suspended: ctx.saved !== undefined,
+            kernelRelease: ctx.kernel?.release,
+            disks: new Set((['raw', 'overlay'] as const).filter((d) => ctx.stored!.has(diskName(d)))),
+          },
+          { config: ctx.config, explicit: ctx.explicit, noResume: ctx.noResume },
+        );
+        if (plan.kind === 'refuse') throw plan.error;
+        ctx.config = plan.config;
         if (live) {
-          ctx.config = { ...ctx.config, shares: ctx.state?.shares ?? [] };
           ctx.running = live;
           ctx.containerId = live.id;
           ctx.sshPort = live.sshPort;
         }
-        ctx.saved = live ? undefined : await readSaved(ctx.storage!);
+        if (plan.kind === 'resume' && plan.kernelVersion) ctx.kernel = await kernelBootFor(ctx.kernels!, plan.kernelVersion);
         const suspended = ctx.saved !== undefined;
-        // A suspended instance resumes as it was: what the command line leaves out comes from it.
-        if (ctx.state && suspended && !ctx.noResume) {
-          ctx.config = { ...ctx.config, ...suspendedSettings(ctx.state, ctx.explicit) };
-          if (!ctx.kernel && ctx.state.kernelVersion) ctx.kernel = await kernelBootFor(ctx.kernels!, ctx.state.kernelVersion);
-        }
-        // An existing instance keeps its disk kind unless --disk asks for another one.
-        if (ctx.state && !ctx.explicit.has('disk')) ctx.config = { ...ctx.config, disk: ctx.state.disk };
-        if (ctx.state && ctx.state.disk !== ctx.config.disk && ctx.stored!.has(diskName(ctx.state.disk))) {
-          throw new UsageError(`instance ${ctx.name} was created with --disk ${ctx.state.disk}`, `Run \`m5dev destroy --name ${ctx.name}\` first to change the disk kind.`);
-        }
         checkShareable(ctx);
         task.title = `Instance ${ctx.name}${live ? ' (running)' : suspended ? ' (suspended)' : ctx.state ? ' (stopped)' : ' (new)'}`;
       },
@@ -560,21 +553,6 @@ function checkShareable(ctx: UpCtx): void {
   for (const s of shares) {
     if (!existsSync(s.host) || !statSync(s.host).isDirectory()) throw new ShareError(`${s.host} is not a directory`, 'Share an existing directory: --share HOST_DIR[:GUEST_PATH].');
   }
-}
-
-/** Pure: the machine settings a suspended instance was saved with, for those not given explicitly. */
-export function suspendedSettings(state: InstanceState, explicit: ReadonlySet<keyof VmConfig>): Partial<VmConfig> {
-  const keep: Partial<VmConfig> = {};
-  if (!explicit.has('cpus')) keep.cpus = state.cpus;
-  if (!explicit.has('memoryMiB')) keep.memoryMiB = state.memoryMiB;
-  if (!explicit.has('cpu') && state.cpu) keep.cpu = state.cpu;
-  if (!explicit.has('accel') && (state.accel === 'kvm' || state.accel === 'tcg')) keep.accel = state.accel;
-  if (!explicit.has('ramFile')) keep.ramFile = state.ramFile === true;
-  if (!explicit.has('tcgCacheMiB') && state.tcgCacheMiB) keep.tcgCacheMiB = state.tcgCacheMiB;
-  if (!explicit.has('shares')) keep.shares = state.shares ?? [];
-  if (!explicit.has('m5opsAddr') && state.m5ops) keep.m5opsAddr = state.m5ops.addr;
-  if (!explicit.has('m5opsExit') && state.m5ops) keep.m5opsExit = state.m5ops.exit;
-  return keep;
 }
 
 function baseState(ctx: UpCtx): InstanceState {

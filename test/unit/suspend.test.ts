@@ -9,7 +9,7 @@ import { SAVED_FORMAT, commitSaved, dropSaved, guestStamps, isSuspended, viewSav
 import { LocalDirStorage } from '../../src/engine/storage.js';
 import { instanceFiles, type InstanceState } from '../../src/vm/instance.js';
 import { qmpCommand, type QmpStep } from '../../src/vm/qmp.js';
-import { suspendedSettings } from '../../src/workflows/up.js';
+import { suspendedSettings } from '../../src/vm/reconcile.js';
 
 const launch = { image: 'm5dev/toolchain:abc', cmd: ['qemu-system-aarch64', '-smp', '2'], binds: ['/h/i:/instance'] };
 const stamps = [{ file: 'disk.qcow2', size: 10, mtimeMs: 1 }, { file: 'flash1.img', size: 64, mtimeMs: 2 }, { file: 'disk.raw', size: 2048, mtimeMs: 3 }];
