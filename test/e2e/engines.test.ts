@@ -14,6 +14,7 @@ import Docker from 'dockerode';
 import { ROOT, cli, type CliResult } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { kernelTarball, kernelTestHome } from '../helpers/kernel.js';
+import { freePort } from '../helpers/fixture.js';
 import { containersOn, engineFixture, startRegistry, stopRegistry } from '../helpers/engines.js';
 import { ensureUser, homeOf, installForUser, userCli } from '../helpers/user.js';
 
@@ -154,7 +155,7 @@ describe('Podman (rootful, Docker-compatible socket)', () => {
       const build = await cli(args, kenv);
       expect(build.code, build.stderr).toBe(0);
       expect(build.stderr).toMatch(/cached: .* built from these inputs/);
-      const up = await cli(['up', '--name', 'pkmod', '--kernel', kt.version, '--image-url', imageUrl, '--disk', 'overlay', '--ssh-port', '5642', '--boot-timeout', '600'], kenv);
+      const up = await cli(['up', '--name', 'pkmod', '--kernel', kt.version, '--image-url', imageUrl, '--disk', 'overlay', '--ssh-port', String(await freePort()), '--boot-timeout', '600'], kenv);
       expect(up.code, up.stderr).toBe(0);
       const res = await cli(['--json', 'module', 'test', '--name', 'pkmod'], kenv);
       expect(res.code, `${res.stdout}\n${res.stderr}`).toBe(0);
@@ -217,7 +218,7 @@ describe('a normal user in the docker group (the local rootful engine), m5dev in
   }, 120_000);
 
   it('up, exec, down, destroy: the user reads and deletes every instance file', async () => {
-    const up = await run(['up', '--image-url', imageUrl, '--ssh-port', '5640', '--boot-timeout', '600']);
+    const up = await run(['up', '--image-url', imageUrl, '--ssh-port', String(await freePort()), '--boot-timeout', '600']);
     expect(up.code, up.stderr).toBe(0);
     const uname = await run(['exec', '--', 'uname', '-m']);
     expect(uname.stdout.trim()).toBe('aarch64');
