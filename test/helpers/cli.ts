@@ -1,5 +1,7 @@
 /** Run the built CLI as a black box (as a user would), with an isolated M5DEV_HOME. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,9 +15,25 @@ export interface CliResult {
   ms: number;
 }
 
+/**
+ * The environment the CLI runs with: this process's, without what would change m5dev's behaviour
+ * behind a test's back (M5DEV_*, the engine selection), plus what the test gives.
+ */
+export function cliEnv(env: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(M5DEV_|DOCKER_(HOST|CONTEXT|TLS|TLS_VERIFY|CERT_PATH|CONFIG)$)/.test(k)));
+  return { ...base, CI: 'true', ...env };
+}
+
+/** An empty working directory: no stray m5dev.json (the repository root may hold one) reaches a test's `up`. */
+let cleanCwd: string | undefined;
+function workDir(): string {
+  cleanCwd ??= mkdtempSync(join(tmpdir(), 'm5dev-test-cwd-'));
+  return cleanCwd;
+}
+
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; done: Promise<CliResult> } {
   const t0 = Date.now();
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, CI: 'true', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], { env: cliEnv(env), cwd: workDir(), stdio: ['ignore', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout!.on('data', (c: Buffer) => out.push(c));
