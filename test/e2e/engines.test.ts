@@ -15,6 +15,7 @@ import { ROOT, cli, type CliResult } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { kernelTarball, kernelTestHome } from '../helpers/kernel.js';
 import { freePort } from '../helpers/fixture.js';
+import { expectShareHoldsTheLine } from '../helpers/share-boundary.js';
 import { containersOn, engineFixture, startRegistry, stopRegistry } from '../helpers/engines.js';
 import { ensureUser, homeOf, installForUser, userCli } from '../helpers/user.js';
 
@@ -149,19 +150,24 @@ describe('Podman (rootful, Docker-compatible socket)', () => {
     const kt = kernelTarball();
     const mirror = await serveDir(kt.dir);
     const kenv = { M5DEV_HOME: kernelTestHome(), DOCKER_HOST: podmanHost, M5DEV_TOOLCHAIN: pinned };
+    const share = mkdtempSync(join(tmpdir(), 'm5dev-podman-share-'));
+    chmodSync(share, 0o777); // the guest user makes the link
     try {
       const args = ['kernel', 'build', '--version', kt.version, '--kernel-url', `${mirror.url}/${kt.file}`, '--kernel-sha256', kt.sha256];
       expect((await cli(args, { ...kenv, DOCKER_HOST: '', M5DEV_TOOLCHAIN: '' })).code).toBe(0); // built (or found) on the local engine
       const build = await cli(args, kenv);
       expect(build.code, build.stderr).toBe(0);
       expect(build.stderr).toMatch(/cached: .* built from these inputs/);
-      const up = await cli(['up', '--name', 'pkmod', '--kernel', kt.version, '--image-url', imageUrl, '--disk', 'overlay', '--ssh-port', String(await freePort()), '--boot-timeout', '600'], kenv);
+      const up = await cli(['up', '--name', 'pkmod', '--kernel', kt.version, '--image-url', imageUrl, '--disk', 'overlay', '--ssh-port', String(await freePort()), '--boot-timeout', '600', '--share', `${share}:/opt/share`], kenv);
       expect(up.code, up.stderr).toBe(0);
+      // The host boundary on Podman too: what guest root plants in a share stays plain on the host.
+      await expectShareHoldsTheLine((c) => cli(['exec', '--name', 'pkmod', '--', c], kenv), '/opt/share', share);
       const res = await cli(['--json', 'module', 'test', '--name', 'pkmod'], kenv);
       expect(res.code, `${res.stdout}\n${res.stderr}`).toBe(0);
       expect(JSON.parse(res.stdout)).toMatchObject({ modules: ['m5.ko'], test: { passed: 6, planned: 6 } });
     } finally {
       await cli(['destroy', '--name', 'pkmod'], kenv);
+      rmSync(share, { recursive: true, force: true });
       await mirror.close();
       rmSync(kt.dir, { recursive: true, force: true });
     }
