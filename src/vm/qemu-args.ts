@@ -31,6 +31,13 @@ export interface QemuSpec {
   m5ops?: { plugin: string; addr: number; dir: string; exit: 'continue' | 'poweroff' };
   /** Direct kernel boot (skips firmware and bootloader). */
   kernel?: { image: string; append: string; initrd?: string };
+  /**
+   * The invoking user, when QEMU would otherwise run as root on its files (a rootful engine that
+   * shares this machine's files, m5dev run by a non-root user): QEMU opens its devices, disks and
+   * sockets as root, then drops to this user before the guest runs, so what the guest does through
+   * a share, or QEMU on its behalf, is never more than the user could do.
+   */
+  runAs?: { uid: number; gid: number };
 }
 
 const RAM_ID = 'ram0';
@@ -59,6 +66,7 @@ export function qemuArgs(s: QemuSpec): string[] {
     '-device', 'virtio-balloon-device,free-page-reporting=on',
     ...shareQemuArgs(s.shareCount ?? 0),
     ...(s.m5ops ? ['-plugin', `file=${s.m5ops.plugin},base=0x${s.m5ops.addr.toString(16)},dir=${s.m5ops.dir},exit=${s.m5ops.exit}`] : []),
+    ...(s.runAs ? ['-runas', `${s.runAs.uid}:${s.runAs.gid}`] : []),
   ];
   if (s.kernel) {
     // Direct boot: no firmware; QEMU hands the kernel its device tree.

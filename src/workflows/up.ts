@@ -336,6 +336,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
           shareCount: ctx.config.shares.length,
           tcgCacheMiB: ctx.config.tcgCacheMiB,
           m5ops: { plugin: M5OPS_PLUGIN, addr: ctx.config.m5opsAddr, dir: '/instance', exit: ctx.config.m5opsExit },
+          runAs: engine.owner(ctx.filesMode!, ctx.image.engineInfo!.rootless),
         });
         const key = launchKey({ image: ctx.image.tag!, cmd, binds: binds.map(mountLabel) });
         const view = await viewSaved(storage);

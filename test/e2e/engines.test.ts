@@ -242,4 +242,39 @@ describe('a normal user in the docker group (the local rootful engine), m5dev in
     expect(destroy.code, destroy.stderr).toBe(0);
     expect(existsSync(dir)).toBe(false);
   }, 900_000);
+
+  it('QEMU runs as the user: a share gives the guest no more than the user has; suspend and resume work as the user', async () => {
+    // The kernel the local engine built, copied into the user's home (as a CI cache restore would), not rebuilt.
+    const kt = kernelTarball();
+    rmSync(kt.dir, { recursive: true, force: true });
+    const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
+    const gid = Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }).trim());
+    execFileSync('mkdir', ['-p', home]);
+    execFileSync('cp', ['-a', join(kernelTestHome(), 'kernels'), join(home, 'kernels')]);
+    execFileSync('chown', ['-R', `${uid}:${gid}`, home]);
+    const share = join(homeOf(user), `m5dev-share-${Date.now()}`);
+    execFileSync('su', ['-', user, '-c', `mkdir -m 0777 ${share}`]);
+    // A file the user cannot read (root's, 0600) and one it can: the guest, even as root, reads only the latter.
+    writeFileSync(join(share, 'roots-secret'), 'not for the user\n', { mode: 0o600 });
+    writeFileSync(join(share, 'shared'), 'for everyone\n', { mode: 0o644 });
+    const exec = (c: string) => run(['exec', '--name', 'ukmod', '--', c]);
+    try {
+      const up = await run(['up', '--name', 'ukmod', '--kernel', kt.version, '--image-url', imageUrl, '--disk', 'overlay', '--ssh-port', String(await freePort()), '--boot-timeout', '600', '--share', `${share}:/opt/share`]);
+      expect(up.code, up.stderr).toBe(0);
+      const read = await exec('cat /opt/share/shared; sudo cat /opt/share/roots-secret || echo refused');
+      expect(read.stdout).toMatch(/^for everyone\n(.*\n)?refused\n$/);
+      await expectShareHoldsTheLine(exec, '/opt/share', share, uid);
+      // QEMU writes the saved state as the user, and reads it back on resume.
+      expect((await exec('echo before > /dev/shm/mark')).code).toBe(0);
+      const sus = await run(['suspend', '--name', 'ukmod']);
+      expect(sus.code, sus.stderr).toBe(0);
+      const back = await run(['--json', 'up', '--name', 'ukmod']);
+      expect(back.code, back.stderr).toBe(0);
+      expect(JSON.parse(back.stdout)).toMatchObject({ resumed: true });
+      expect((await exec('cat /dev/shm/mark /opt/share/shared')).stdout).toBe('before\nfor everyone\n');
+    } finally {
+      await run(['destroy', '--name', 'ukmod']);
+      rmSync(share, { recursive: true, force: true });
+    }
+  }, 1_200_000);
 });

@@ -76,6 +76,9 @@ describe('shares in QEMU and the guest', () => {
       guestSshForward: 2222, consoleLog: '/c', qmpSocket: '/q',
     };
     expect(qemuArgs(base).join(' ')).not.toContain('9p');
+    // QEMU drops to the invoking user (a non-root user on a rootful engine) once it has opened its files.
+    expect(qemuArgs(base)).not.toContain('-runas');
+    expect(qemuArgs({ ...base, runAs: { uid: 1001, gid: 1002 } }).slice(-2)).toEqual(['-runas', '1001:1002']);
     const direct = qemuArgs({ ...base, shareCount: 1, kernel: { image: '/I', append: 'root=/dev/vda1' } });
     expect(direct.join(' ')).toContain('virtio-9p-device,fsdev=fsdev0,mount_tag=m5dev0');
     // The instance disk stays the last block device (vda for a directly booted kernel).
