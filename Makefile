@@ -26,11 +26,10 @@ lint: deps
 fixture: setup
 	bash scripts/build-test-image.sh >/dev/null
 
-# Cheap tiers first: a unit failure stops the run before any image is built or guest booted.
-test: setup build lint fixture
-	npx vitest run test/unit
-	M5DEV_FIXTURE_DIR="$$(bash scripts/build-test-image.sh)" npx vitest run test/integration
-	M5DEV_FIXTURE_DIR="$$(bash scripts/build-test-image.sh)" npx vitest run test/e2e
+# Cheap tiers first (a unit failure stops the run before any image is built or guest booted); the
+# fixture image builds in the background meanwhile (scripts/run-tests.sh).
+test: setup build lint
+	bash scripts/run-tests.sh
 
 test-unit: build
 	npx vitest run test/unit
@@ -45,7 +44,7 @@ up-offline: setup build fixture
 
 # The kernel reproducibility check (a second full kernel build).
 test-repro: setup build fixture
-	M5DEV_TEST_REPRO=1 M5DEV_FIXTURE_DIR="$$(bash scripts/build-test-image.sh)" npx vitest run test/e2e/kernel.test.ts
+	M5DEV_TEST_REPRO=1 npx vitest run test/e2e/kernel-build.test.ts
 
 # A second full kernel build, on a remote engine's volume, bit-identical to the local one (results in docs/any-engine.md).
 test-remote-kernel: setup build fixture

@@ -1,0 +1,113 @@
+/**
+ * `m5dev kernel build` end to end, with no guest (so `make test` runs it while the fixture image is
+ * still being built): a kernel tarball served over loopback (Debian's linux-source in place of
+ * kernel.org), refused when its checksum or release is wrong, cross-built in the toolchain
+ * container with every option of m5dev's fragment, cached, and locked against a second build.
+ * The kernel lands in the tests' shared kernel home, where kernel.test.ts and the others boot it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli, ROOT, startCli, type CliResult } from '../helpers/cli.js';
+import { withLock } from '../../src/locks.js';
+import { serveDir, type FileServer } from '../helpers/http-server.js';
+import { kernelTarball, kernelTestHome, type KernelTarball } from '../helpers/kernel.js';
+import { containersOfHome } from '../helpers/docker.js';
+
+let kt: KernelTarball;
+let mirror: FileServer;
+let env: NodeJS.ProcessEnv;
+let kernelUrl: string;
+
+interface KernelJson {
+  version: string;
+  release: string;
+  imagePath: string;
+  imageSha256: string;
+  reproducible: boolean | null;
+}
+
+beforeAll(async () => {
+  kt = kernelTarball();
+  mirror = await serveDir(kt.dir);
+  kernelUrl = `${mirror.url}/${kt.file}`;
+  env = { M5DEV_HOME: kernelTestHome() };
+}, 1_800_000);
+
+afterAll(async () => {
+  await mirror?.close();
+  if (kt) rmSync(kt.dir, { recursive: true, force: true });
+});
+
+const filesIn = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
+const kernelArgs = (version: string, sha256 = kt.sha256) => ['kernel', 'build', '--version', version, '--kernel-url', kernelUrl, '--kernel-sha256', sha256];
+
+describe('m5dev kernel build', () => {
+  it('refuses a tarball whose checksum is wrong and keeps nothing', async () => {
+    const scratch = mkdtempSync(join(tmpdir(), 'm5dev-kernel-badsum-'));
+    const res = await cli(kernelArgs(kt.version, 'e'.repeat(64)), { M5DEV_HOME: scratch });
+    expect(res.code, res.stderr).toBe(6);
+    expect(res.stderr).toMatch(/SHA-256 mismatch/);
+    expect(filesIn(join(scratch, 'blobs', 'sha256'))).toEqual([]);
+    expect(filesIn(join(scratch, 'tmp'))).toEqual([]);
+    expect(await containersOfHome(scratch)).toEqual([]);
+    rmSync(scratch, { recursive: true, force: true });
+  }, 300_000);
+
+  it('refuses a tarball of another release than the one asked for', async () => {
+    const res = await cli(kernelArgs('6.6.33'), env);
+    expect(res.code, res.stderr).toBe(11);
+    expect(res.stderr).toContain(`the tarball is linux-${kt.version}, not linux-6.6.33`);
+    expect(res.stderr).toMatch(/hint: A module must be built against the exact kernel/);
+  }, 600_000);
+
+  it('cross-compiles the kernel with every fragment option in .config; a second run is a cache hit', async () => {
+    const res = await cli(['--json', ...kernelArgs(kt.version)], env);
+    expect(res.code, res.stderr).toBe(0);
+    const k = JSON.parse(res.stdout) as KernelJson;
+    expect(k.release).toBe(kt.version);
+    expect(createHash('sha256').update(readFileSync(k.imagePath)).digest('hex')).toBe(k.imageSha256);
+    expect(readFileSync(k.imagePath).subarray(56, 60).toString('latin1')).toBe('ARM\x64'); // arm64 Image magic
+    // Every option of the fragment is in the build's .config, as set there (the test reads it, not m5dev's word).
+    const config = readFileSync(join(k.imagePath, '..', '..', '..', '..', '.config'), 'utf8').split('\n');
+    const wanted = readFileSync(join(ROOT, 'config', 'kernel', 'm5dev-virt.config'), 'utf8').split('\n').filter((l) => /^CONFIG_\w+=/.test(l));
+    expect(wanted.length).toBeGreaterThan(50);
+    expect(wanted.filter((l) => !config.includes(l))).toEqual([]);
+    const again = await cli(['--json', ...kernelArgs(kt.version)], env);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/cached: .* built from these inputs/);
+    expect((JSON.parse(again.stdout) as KernelJson).imageSha256).toBe(k.imageSha256);
+  }, 3_600_000);
+
+  it('a second identical build waits while the first holds the lock, then reuses its result', async () => {
+    // The test holds the kernel cache's lock as a first build would, for as long as it needs.
+    let second: Promise<CliResult> | undefined;
+    await withLock(env.M5DEV_HOME!, `kernel-${kt.sha256}`, { wait: false, what: 'the test' }, async () => {
+      const run = startCli(['--json', ...kernelArgs(kt.version)], env);
+      second = run.done;
+      let err = '';
+      run.child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+      const deadline = Date.now() + 60_000;
+      while (!/is in use by another m5dev/.test(err)) {
+        if (Date.now() > deadline) throw new Error(`the second build did not wait: ${err}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await new Promise((r) => setTimeout(r, 1000)); // still waiting a second later
+      expect(err).not.toMatch(/Build inputs/);
+    });
+    const res = await second!;
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toMatch(new RegExp(`the kernel cache of linux-${kt.version.replace(/\./g, '\\.')} is in use by another m5dev \\(pid ${process.pid},`));
+    expect(res.stderr).toMatch(/cached: .* built from these inputs/);
+  }, 600_000);
+
+  // A full second build (about as long as the first): opt in with M5DEV_TEST_REPRO=1 (`make test-repro`).
+  it.runIf(process.env.M5DEV_TEST_REPRO === '1')('rebuilds bit-identically (reproducible Image)', async () => {
+    const res = await cli(['--json', ...kernelArgs(kt.version), '--rebuild'], env);
+    expect(res.code, res.stderr).toBe(0);
+    expect((JSON.parse(res.stdout) as KernelJson).reproducible).toBe(true);
+  }, 3_600_000);
+});
+
