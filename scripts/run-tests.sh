@@ -6,12 +6,23 @@
 # test (which builds the test kernel). The guests' tiers wait for it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The guest tier's lanes (below).
+lane_a=(test/e2e/kernel.test.ts test/e2e/recipe.test.ts)
+lane_b=(test/e2e/guest.test.ts test/e2e/engines.test.ts test/e2e/remote-engine.test.ts)
+# Every e2e file runs somewhere: one added without a lane fails the run here.
+for f in test/e2e/*.test.ts; do
+  case " test/e2e/kernel-build.test.ts test/e2e/faults.test.ts ${lane_a[*]} ${lane_b[*]} " in
+    *" $f "*) ;;
+    *) echo "make test: $f is in no tier of scripts/run-tests.sh" >&2; exit 1 ;;
+  esac
+done
 fx_out="$(mktemp)"
 fx_log="$(mktemp)"
 start=$SECONDS
-bash scripts/build-test-image.sh >"$fx_out" 2>"$fx_log" &
+# Its own process group, so that a failed or interrupted run stops all of it (mmdebstrap too).
+setsid bash scripts/build-test-image.sh >"$fx_out" 2>"$fx_log" &
 fx=$!
-trap 'kill "$fx" 2>/dev/null || true; rm -f "$fx_out" "$fx_log"' EXIT
+trap 'kill -- "-$fx" 2>/dev/null || true; rm -f "$fx_out" "$fx_log"' EXIT
 phase() { echo "make test: $* ($((SECONDS - start)) s)" >&2; }
 
 npx vitest run test/unit
@@ -37,15 +48,6 @@ lane() {
   npx vitest run "$@" 2>&1 | sed -u "s/^/[$name] /"
   return "${PIPESTATUS[0]}"
 }
-lane_a=(test/e2e/kernel.test.ts test/e2e/recipe.test.ts)
-lane_b=(test/e2e/guest.test.ts test/e2e/engines.test.ts test/e2e/remote-engine.test.ts)
-# Every e2e file runs somewhere: one added without a lane fails the run here.
-for f in test/e2e/*.test.ts; do
-  case " test/e2e/kernel-build.test.ts test/e2e/faults.test.ts ${lane_a[*]} ${lane_b[*]} " in
-    *" $f "*) ;;
-    *) echo "make test: $f is in no tier of scripts/run-tests.sh" >&2; exit 1 ;;
-  esac
-done
 lane guests-a "${lane_a[@]}" & a=$!
 lane guests-b "${lane_b[@]}" & b=$!
 rc=0
