@@ -41,7 +41,8 @@ export M5DEV_FIXTURE_DIR="$(cat "$fx_out")"
 
 # The guest tier in two lanes at once (a TCG guest keeps about one core busy, and much of a test is
 # waiting on SSH, image copies and boots): lane A holds the local engine's kernel instance and the CI
-# recipe, lane B the fixture guest and the other engine kinds. They share no instance, home or port.
+# recipe, lane B the fixture guest and the other engine kinds. They share no instance or port; the
+# kernel home is shared (its built kernel, read by both), and each file cleans up only its own instances.
 # The fault tests fill the disk on purpose, so they run alone, last.
 lane() {
   local name=$1; shift

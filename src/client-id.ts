@@ -3,16 +3,27 @@
  * it in a label and locks in their holder file, so that a later m5dev can tell a holder that died
  * (kill -9, power loss) from one that lives (even stopped by Ctrl-Z, or on a laptop that slept).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 
 /**
- * This machine as the client id says it: its hostname and this boot's id, so that a machine with
- * the same hostname (CI runners are often all "runner") is never taken for this one.
+ * This machine as the client id says it: its hostname, this boot's id and the PID namespace, so that
+ * a machine with the same hostname (CI runners are often all "runner"), or a container sharing this
+ * machine's hostname and boot, is never taken for this one.
  */
-export const CLIENT_HOST = `${hostname()}/${bootId()}`;
+export const CLIENT_HOST = `${hostname()}/${bootId()}${pidNamespace()}`;
 /** This process. */
 export const CLIENT = `${CLIENT_HOST}:${process.pid}`;
+
+/** The PID namespace, when it is not the machine's first: pids of two containers on one host differ in meaning. */
+function pidNamespace(): string {
+  try {
+    const ns = /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1];
+    return ns ? `/pid${ns}` : '';
+  } catch {
+    return '';
+  }
+}
 
 function bootId(): string {
   try {

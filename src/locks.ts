@@ -86,12 +86,7 @@ export async function withLock<T>(home: string, resource: string, opts: LockOpti
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw e;
       const h = readHolder(holderFile);
-      if (abandoned(h, `${path}.lock`) && JSON.stringify(readHolder(holderFile)) === JSON.stringify(h)) {
-        // Its holder is gone (and no other waiter took the lock over meanwhile): remove it, try again at once.
-        rmSync(holderFile, { force: true });
-        rmSync(`${path}.lock`, { recursive: true, force: true });
-        continue;
-      }
+      if (abandoned(h, `${path}.lock`) && takeOver(path, holderFile)) continue; // try again at once
       const holder = describe(h);
       if (!opts.wait) throw new BusyError(opts.what, holder);
       if (!waiting) opts.onWait?.(holder);
@@ -108,6 +103,34 @@ export async function withLock<T>(home: string, resource: string, opts: LockOpti
   } finally {
     undo();
     await unlock(release, holderFile);
+  }
+}
+
+/**
+ * Remove an abandoned lock, one waiter at a time: under a takeover mutex (an atomic mkdir) the holder
+ * is checked again, so a waiter that saw the dead holder a moment ago never removes the lock another
+ * waiter has just taken over. Returns whether this waiter removed it. A mutex left by a waiter that
+ * died holding it (it holds it for microseconds) is cleared after STALE_MS.
+ */
+function takeOver(path: string, holderFile: string): boolean {
+  const mutex = `${path}.takeover`;
+  try {
+    mkdirSync(mutex);
+  } catch {
+    try {
+      if (Date.now() - statSync(mutex).mtimeMs > STALE_MS) rmSync(mutex, { recursive: true, force: true });
+    } catch {
+      // gone meanwhile
+    }
+    return false;
+  }
+  try {
+    if (!abandoned(readHolder(holderFile), `${path}.lock`)) return false;
+    rmSync(holderFile, { force: true });
+    rmSync(`${path}.lock`, { recursive: true, force: true });
+    return true;
+  } finally {
+    rmSync(mutex, { recursive: true, force: true });
   }
 }
 

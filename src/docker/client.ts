@@ -47,8 +47,9 @@ export async function connectDocker(): Promise<Docker> {
 function sshHostCheck(endpoint: Endpoint): SshHostCheck & { refused?: EngineHostKeyError } {
   const url = new URL(endpoint.host);
   const port = Number(url.port || 22);
-  const known = lookupKnownHosts(url.hostname, port, homedir());
-  const name = knownHostsName(url.hostname, port);
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1'); // an IPv6 address, as known_hosts writes it
+  const known = lookupKnownHosts(host, port, homedir());
+  const name = knownHostsName(host, port);
   if (!known) throw new EngineHostKeyError(`cannot check the SSH host key of ${name}: ssh-keygen (OpenSSH) is not installed`, 'Install the OpenSSH client (the docker CLI needs it for ssh:// too).');
   const check: SshHostCheck & { refused?: EngineHostKeyError } = {
     serverHostKey: hostKeyAlgorithms(known),

@@ -7,6 +7,7 @@
  * Range or an object that changed starts the file over. The file enters the store only when its
  * SHA-256 matches: nothing unverified is ever used.
  */
+import { unverifiableSums } from './sha256sums.js';
 import { closeSync, copyFileSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Agent } from 'undici';
@@ -274,6 +275,18 @@ async function undici(): Promise<Http> {
 const MAX_REDIRECTS = 5;
 
 /**
+ * Pure: why a redirect from `from` to `to` must not be followed, or undefined. https only to https;
+ * plain http is trusted on loopback only (this machine's own server), so never to another machine.
+ */
+export function redirectRefusal(from: string, to: string): string | undefined {
+  const a = new URL(from);
+  const b = new URL(to);
+  if (a.protocol === 'https:' && b.protocol !== 'https:') return `from https to ${b.protocol.replace(/:$/, '')} (${b.origin})`;
+  if (!unverifiableSums(from) && unverifiableSums(to)) return `from this machine to plain http on ${b.origin}`;
+  return undefined;
+}
+
+/**
  * GET `url`, following redirects (mirrors and release pages redirect), at most MAX_REDIRECTS. A
  * redirect from https to anything else is refused: the digest check stands on what https
  * delivered (a SHA256SUMS, or the image), and a downgrade would let anyone on the path answer.
@@ -287,11 +300,10 @@ async function get(url: string, options: Omit<NonNullable<Parameters<Request>[1]
     if (res.statusCode < 300 || res.statusCode >= 400 || res.statusCode === 304 || !location) return res;
     await res.body.dump();
     if (hops === MAX_REDIRECTS) throw new DownloadError(`GET ${url}: more than ${MAX_REDIRECTS} redirects`);
-    const next = new URL(location, current);
-    if (new URL(current).protocol === 'https:' && next.protocol !== 'https:') {
-      throw new DownloadError(`GET ${url}: refused a redirect from https to ${next.protocol.replace(/:$/, '')} (${next.origin})`, 'An https download is never continued over another scheme; point --image-url at an https location that does not redirect this way.');
-    }
-    current = next.toString();
+    const next = new URL(location, current).toString();
+    const refused = redirectRefusal(current, next);
+    if (refused) throw new DownloadError(`GET ${url}: refused a redirect ${refused}`, 'A download is never continued over a weaker channel; point --image-url at the final location itself (https, or with --image-sha256).');
+    current = next;
   }
 }
 

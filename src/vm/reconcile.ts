@@ -39,6 +39,11 @@ const stopFirst = (name: string) => `Stop it first: \`m5dev down${name === 'defa
 export function reconcile(o: Observed, a: Asked): Plan {
   const { name, state } = o;
   let config = a.config;
+  // An existing instance keeps its disk kind unless --disk asks for another one, which needs its old disk gone.
+  if (state && !a.explicit.has('disk')) config = { ...config, disk: state.disk };
+  if (state && state.disk !== config.disk && o.disks.has(state.disk)) {
+    return { kind: 'refuse', error: new UsageError(`instance ${name} was created with --disk ${state.disk}`, `Run \`m5dev destroy --name ${name}\` first to change the disk kind.`) };
+  }
   if (o.live) {
     if (state?.kernel !== o.kernelRelease) {
       const now = state?.kernel ? `kernel ${state.kernel}` : "the image's own kernel";
@@ -56,11 +61,6 @@ export function reconcile(o: Observed, a: Asked): Plan {
   const resuming = state !== undefined && o.suspended && !a.noResume;
   // A suspended instance resumes as it was: what the command line leaves out comes from it.
   if (resuming) config = { ...config, ...suspendedSettings(state, a.explicit) };
-  // An existing instance keeps its disk kind unless --disk asks for another one.
-  if (state && !a.explicit.has('disk')) config = { ...config, disk: state.disk };
-  if (state && state.disk !== config.disk && o.disks.has(state.disk)) {
-    return { kind: 'refuse', error: new UsageError(`instance ${name} was created with --disk ${state.disk}`, `Run \`m5dev destroy --name ${name}\` first to change the disk kind.`) };
-  }
   if (resuming) return { kind: 'resume', config, kernelVersion: o.kernelRelease === undefined ? state.kernelVersion : undefined };
   return { kind: 'boot', config, fresh: state === undefined };
 }

@@ -120,8 +120,8 @@ while [ $# -ge 2 ]; do
     mount -t 9p -o ${MOUNT_OPTIONS} "$tag" "$dir"
   fi
   # A host file system without user extended attributes refuses every file the guest creates.
-  probe="$dir/.m5dev-share-probe"
-  if err=$( { : > "$probe"; } 2>&1 ); then rm -f "$probe"; else
+  probe="$dir/.m5dev-share-probe.$$"
+  if err=$( { set -C; : > "$probe"; } 2>&1 ); then rm -f "$probe"; else
     case $err in *"not supported"*) echo "the host directory behind $dir cannot keep extended attributes (user.*), which the share needs" >&2; exit 5;; esac
   fi
   owner=$(stat -c %u "$dir")

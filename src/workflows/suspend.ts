@@ -6,9 +6,9 @@
  * Until the save is complete, a failure or Ctrl-C cancels it and lets the guest run on: nothing
  * half-saved is kept. Once it is complete, they finish the suspend instead: the save is never dropped.
  */
-import { execCapture, waitExit } from '../docker/containers.js';
-import { DiskFullError, VmStateError, isDiskFull } from '../errors.js';
-import { onCleanup } from '../cleanup.js';
+import { execCapture, forceRemove, waitExit } from '../docker/containers.js';
+import { DiskFullError, InterruptedError, VmStateError, isDiskFull } from '../errors.js';
+import { isInterrupting, onCleanup } from '../cleanup.js';
 import { IN_CONTAINER, RAM_TMPFS, STORED } from '../vm/instance.js';
 import { qmp } from '../vm/qmp.js';
 import { SAVED_FORMAT, commitSaved, saveSteps, dropSaved, guestStamps } from '../vm/saved-state.js';
@@ -80,19 +80,21 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
   } finally {
     undo();
   }
+  // Ctrl-C while the save ran: its cleanup has already cancelled the save and resumed the guest.
+  if (isInterrupting()) throw new InterruptedError();
   // The save is complete, and QEMU flushed and released the disks when it completed: from here the
   // saved state is the guest. Nothing drops it any more: a slow QEMU exit, a failure or Ctrl-C
   // finishes the suspend (QEMU stopped, the state committed) instead of cancelling it.
   let finishing: Promise<number> | undefined;
   const finish = () => (finishing ??= (async () => {
     await qmp(docker, container.id, IN_CONTAINER.qmp, [{ execute: 'quit' }], 30).catch(() => undefined);
-    await waitExit(docker, container.id, 30_000);
-    // QEMU has exited (or is stopped now, which a released disk allows): remove its container and
-    // the stale shared SSH connection, as `down` does.
-    await stopInstance(live, 0);
+    // QEMU has exited, or is stopped now (which the released disks allow); the state is committed
+    // before anything else can fail, then its container and stale SSH connection go, as in `down`.
+    if (!(await waitExit(docker, container.id, 30_000))) await forceRemove(docker, container.id);
     const saved = await storage.stat([`${STORED.vmState}.tmp`, `${STORED.ram}.tmp`]);
     const bytes = (saved.get(`${STORED.vmState}.tmp`)?.size ?? 0) + (format === SAVED_FORMAT.ramFile ? (saved.get(`${STORED.ram}.tmp`)?.allocated ?? 0) : 0);
     await commitSaved(storage, { format, launchKey, stamps: await guestStamps(storage), bytes, savedAt: new Date().toISOString(), saveMs: Date.now() - t0 });
+    await stopInstance(live, 0);
     return bytes;
   })());
   const undoFinish = onCleanup('finish the suspend (the save is complete)', async () => {

@@ -240,8 +240,17 @@ export function upTasks(): ListrTask<UpCtx>[] {
       title: 'SSH keys (user and pinned host key)',
       skip: upSkipped.keys,
       task: async (ctx, task) => {
-        await makeKeys(toolEnv(ctx), ctx.name);
         ctx.keysRemade = ctx.state?.instanceId !== undefined;
+        if (ctx.keysRemade) {
+          // Recorded before anything else can fail: a later up must not reuse the instance-id or
+          // resume a saved guest that knows only the lost keys.
+          ctx.notes.push('saved state discarded: the SSH keys were made anew');
+          ctx.saved = undefined;
+          await dropSaved(ctx.storage!);
+          ctx.state = { ...ctx.state!, instanceId: undefined, seedHash: undefined };
+          writeState(ctx.files, ctx.state);
+        }
+        await makeKeys(toolEnv(ctx), ctx.name);
         if (ctx.keysRemade) task.title = 'SSH keys made anew (the old ones were missing): the guest boots afresh to install them';
       },
     },
@@ -250,8 +259,8 @@ export function upTasks(): ListrTask<UpCtx>[] {
       skip: upSkipped.running,
       task: async (ctx, task) => {
         // A stable instance-id: cloud-init runs its per-instance modules once, not on every boot;
-        // a new one when the keys were made anew, so that it installs them.
-        const instanceId = (!ctx.keysRemade && ctx.state?.instanceId) || `m5dev-${ctx.name}-${randomUUID().slice(0, 8)}`;
+        // a new one when the keys were made anew (the keys step cleared it), so that it installs them.
+        const instanceId = ctx.state?.instanceId ?? `m5dev-${ctx.name}-${randomUUID().slice(0, 8)}`;
         const contents = seedContents(ctx.files, ctx.name, instanceId);
         if (ctx.state?.seedHash === contents.hash && ctx.stored?.has(STORED.seed)) {
           task.skip(MESSAGES.seedExists);
@@ -340,7 +349,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
         });
         const key = launchKey({ image: ctx.image.tag!, cmd, binds: binds.map(mountLabel) });
         const view = await viewSaved(storage);
-        const plan = resumePlan(ctx.saved, savedFilesIn(view, ctx.saved), { launchKey: key, stamps: view.stamps }, ctx.noResume ? '--no-resume' : ctx.keysRemade ? 'the SSH keys were made anew' : false);
+        const plan = resumePlan(ctx.saved, savedFilesIn(view, ctx.saved), { launchKey: key, stamps: view.stamps }, ctx.noResume ? '--no-resume' : false);
         if (plan.kind === 'refuse') throw new UsageError(MESSAGES.suspendedOther(ctx.name, plan.reason), MESSAGES.suspendedOtherHint);
         // Nothing to resume: drop whatever is there (a memory file left without its record is garbage).
         if (plan.kind === 'discard' || (plan.kind === 'none' && view.saved.size > 0)) await dropSaved(storage);

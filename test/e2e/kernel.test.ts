@@ -44,7 +44,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await cli(['destroy', '--name', NAME], env);
-  await removeContainersOfHome(home);
+  await removeContainersOfHome(home, NAME); // the kernel home is shared with files of the other lane
   await images?.close();
   await mirror?.close();
   if (kt) rmSync(kt.dir, { recursive: true, force: true });

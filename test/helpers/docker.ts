@@ -4,14 +4,17 @@ import { LABELS } from '../../src/docker/labels.js';
 
 export const docker = new Docker();
 
-export async function containersOfHome(home: string): Promise<Docker.ContainerInfo[]> {
-  return docker.listContainers({ all: true, filters: { label: [`${LABELS.home}=${home}`] } });
+/** Containers of an m5dev home; with `instance`, only that instance's (a home shared by test files, such as the kernel home). */
+export async function containersOfHome(home: string, instance?: string): Promise<Docker.ContainerInfo[]> {
+  const label = [`${LABELS.home}=${home}`, ...(instance ? [`${LABELS.instance}=${instance}`] : [])];
+  return docker.listContainers({ all: true, filters: { label } });
 }
 
-export async function removeContainersOfHome(home: string): Promise<void> {
-  for (const c of await containersOfHome(home)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+export async function removeContainersOfHome(home: string, instance?: string): Promise<void> {
+  for (const c of await containersOfHome(home, instance)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
   // The instances' own networks (see src/docker/networks.ts), once their containers are gone.
-  for (const n of await docker.listNetworks({ filters: { label: [`${LABELS.home}=${home}`] } })) await docker.getNetwork(n.Id).remove().catch(() => undefined);
+  const label = [`${LABELS.home}=${home}`, ...(instance ? [`${LABELS.instance}=${instance}`] : [])];
+  for (const n of await docker.listNetworks({ filters: { label } })) await docker.getNetwork(n.Id).remove().catch(() => undefined);
 }
 
 export const TEST_LABEL = 'dev.m5dev.test';

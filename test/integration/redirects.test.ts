@@ -11,7 +11,7 @@ import { createServer as createHttps } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { fetchText } from '../../src/download/downloader.js';
+import { fetchText, redirectRefusal } from '../../src/download/downloader.js';
 import { unverifiableSums } from '../../src/download/sha256sums.js';
 
 const SUMS = `${'a'.repeat(64)} *disk.img\n`;
@@ -66,10 +66,20 @@ describe('download redirects', () => {
     expect(r.out).toMatch(/^ERROR GET https:\/\/127\.0\.0\.1:\d+\/to\/\S+: refused a redirect from https to http \(http:\/\/127\.0\.0\.1:\d+\)/);
   });
 
-  it('stops after 5 redirects', async () => {
+  it('follows 5 redirects and stops at the sixth', async () => {
     let url = `${plainUrl}/SHA256SUMS`;
-    for (let i = 0; i < 6; i++) url = `${plainUrl}/to/${encodeURIComponent(url)}`;
-    await expect(fetchText(url)).rejects.toThrow(/more than 5 redirects/);
+    for (let i = 0; i < 5; i++) url = `${plainUrl}/to/${encodeURIComponent(url)}`;
+    expect(await fetchText(url)).toBe(SUMS);
+    await expect(fetchText(`${plainUrl}/to/${encodeURIComponent(url)}`)).rejects.toThrow(/more than 5 redirects/);
+  });
+
+  it('judges each hop: https only to https, this machine\'s plain http never to another machine', () => {
+    expect(redirectRefusal('https://a.example/x', 'https://b.example/y')).toBeUndefined();
+    expect(redirectRefusal('https://a.example/x', 'http://a.example/y')).toMatch(/^from https to http/);
+    expect(redirectRefusal('http://127.0.0.1:8080/x', 'http://127.0.0.1:9090/y')).toBeUndefined();
+    expect(redirectRefusal('http://127.0.0.1:8080/x', 'https://mirror.example/y')).toBeUndefined();
+    expect(redirectRefusal('http://127.0.0.1:8080/x', 'http://mirror.example/y')).toMatch(/^from this machine to plain http on http:\/\/mirror\.example/);
+    expect(redirectRefusal('http://mirror.example/x', 'http://other.example/y')).toBeUndefined(); // no trust to lose: its sums are refused anyway
   });
 });
 

@@ -73,6 +73,14 @@ describe('an ssh:// engine', () => {
     expect(relayed).toBe(0);
   }, 60_000);
 
+  it('is refused when its host key is marked @revoked', async () => {
+    knownHosts(`@revoked ${entry(hostKey)}${entry(otherKey)}`);
+    const res = await status();
+    expect(res.code, res.stderr).toBe(20);
+    expect(res.stderr).toMatch(/showed an SSH host key marked @revoked/);
+    expect(relayed).toBe(0);
+  }, 60_000);
+
   it('is used when its host key is on record, in a plain or a hashed known_hosts entry', async () => {
     knownHosts(entry(hostKey));
     const plain = await status();

@@ -43,12 +43,31 @@ describe('instance locks', () => {
     utimesSync(join(home, 'locks', 'instance-t.lock'), old, old);
     await expect(tryLock('instance-t')).rejects.toThrow(BusyError);
     await expect(tryLock('instance-t')).rejects.toThrow(new RegExp(`in use by another m5dev \\(pid ${holder.pid},`));
-    // Killed (kill -9): its lock is free at once, without waiting out any age.
+    // Killed (kill -9): its lock is free at once, without waiting out any age (refreshed just now).
+    const now = new Date();
+    utimesSync(join(home, 'locks', 'instance-t.lock'), now, now);
     holder.kill('SIGKILL');
     await new Promise((r) => holder!.once('exit', r));
     const started = Date.now();
     expect(await tryLock('instance-t')).toBe('got it');
     expect(Date.now() - started).toBeLessThan(STALE_MS);
+  }, 60_000);
+
+  it('lets one waiter at a time take a dead holder\'s lock over: two waiters never hold it together', async () => {
+    home = mkdtempSync(join(tmpdir(), 'm5dev-locks-'));
+    holder = await holdInChild('instance-w');
+    holder.kill('SIGKILL');
+    await new Promise((r) => holder!.once('exit', r));
+    const spans: [number, number][] = [];
+    const hold = () => withLock(home, 'instance-w', { wait: true, what: 'instance w' }, async () => {
+      const from = performance.now();
+      await new Promise((r) => setTimeout(r, 400));
+      spans.push([from, performance.now()]);
+    });
+    await Promise.all([hold(), hold(), hold()]);
+    spans.sort((a, b) => a[0] - b[0]);
+    expect(spans).toHaveLength(3);
+    for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
   }, 60_000);
 
   it('falls back to the age limit for a holder it cannot check (another machine sharing the home)', async () => {
