@@ -7,8 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The guest tier's lanes (below).
-lane_a=(test/e2e/kernel.test.ts test/e2e/recipe.test.ts)
-lane_b=(test/e2e/guest.test.ts test/e2e/engines.test.ts test/e2e/remote-engine.test.ts)
+# Balanced by the cold run of 2026-11-29 (docs/benchmarks.md): kernel 18 + recipe 7 + remote engine
+# 11 min against guest 15 + engines 15 min, with both lanes running.
+lane_a=(test/e2e/kernel.test.ts test/e2e/recipe.test.ts test/e2e/remote-engine.test.ts)
+lane_b=(test/e2e/guest.test.ts test/e2e/engines.test.ts)
 # Every e2e file runs somewhere: one added without a lane fails the run here.
 for f in test/e2e/*.test.ts; do
   case " test/e2e/kernel-build.test.ts test/e2e/faults.test.ts ${lane_a[*]} ${lane_b[*]} " in
@@ -40,8 +42,8 @@ phase "fixture image ready"
 export M5DEV_FIXTURE_DIR="$(cat "$fx_out")"
 
 # The guest tier in two lanes at once (a TCG guest keeps about one core busy, and much of a test is
-# waiting on SSH, image copies and boots): lane A holds the local engine's kernel instance and the CI
-# recipe, lane B the fixture guest and the other engine kinds. They share no instance or port; the
+# waiting on SSH, image copies and boots): lane A holds the local engine's kernel instance, the CI
+# recipe and the remote engine, lane B the fixture guest and the other engine kinds. They share no instance or port; the
 # kernel home is shared (its built kernel, read by both), and each file cleans up only its own instances.
 # The fault tests fill the disk on purpose, so they run alone, last.
 lane() {
