@@ -235,6 +235,12 @@ describe('a normal user in the docker group (the local rootful engine), m5dev in
     expect(statSync(dir).uid).toBe(uid);
     expect(readdirSync(dir).filter((f) => statSync(join(dir, f)).uid !== uid).sort()).toEqual(['console.log', 'qmp.sock']);
     expect(statSync(join(dir, 'console.log')).mode & 0o004).toBe(0o004);
+    // `m5dev cp` out of the guest: the copies belong to the user who ran it (as with docker cp), not to root or the guest's uid.
+    const dest = join(homeOf(user), `m5dev-cp-${Date.now()}`);
+    const cp = await run(['cp', 'default:/etc/hostname', dest]);
+    expect(cp.code, cp.stderr).toBe(0);
+    expect(statSync(dest).uid).toBe(uid);
+    rmSync(dest, { force: true });
     const down = await run(['down']);
     expect(down.code, down.stderr).toBe(0);
     expect(await containersOn(docker, home)).toEqual([]);
