@@ -55,30 +55,28 @@ const knownHosts = (text: string) => writeFileSync(join(home, '.ssh', 'known_hos
 const entry = (key: { public: string }) => `[127.0.0.1]:${port} ${key.public.trim()}\n`;
 const status = () => cli(['status'], { HOME: home, M5DEV_HOME: join(home, 'm5dev'), DOCKER_HOST: `ssh://tester@127.0.0.1:${port}`, DOCKER_CONTEXT: '', SSH_AUTH_SOCK: '' });
 
+/** With this known_hosts: m5dev must refuse the engine (exit 20) before a request reaches it; its stderr. */
+async function refusedWith(known: string): Promise<string> {
+  knownHosts(known);
+  const res = await status();
+  expect(res.code, res.stderr).toBe(20);
+  expect(relayed).toBe(0);
+  return res.stderr;
+}
+
 describe('an ssh:// engine', () => {
   it('is refused while its host key is not on record, and no request reaches the engine', async () => {
-    knownHosts('');
-    const res = await status();
-    expect(res.code, res.stderr).toBe(20);
-    expect(res.stderr).toMatch(new RegExp(`the SSH host key of the engine host \\[127\\.0\\.0\\.1\\]:${port} is not in known_hosts`));
-    expect(res.stderr).toMatch(new RegExp(`hint: Connect once with \`ssh -p ${port} tester@127\\.0\\.0\\.1 true\``));
-    expect(relayed).toBe(0);
+    const stderr = await refusedWith('');
+    expect(stderr).toMatch(new RegExp(`the SSH host key of the engine host \\[127\\.0\\.0\\.1\\]:${port} is not in known_hosts`));
+    expect(stderr).toMatch(new RegExp(`hint: Connect once with \`ssh -p ${port} tester@127\\.0\\.0\\.1 true\``));
   }, 60_000);
 
   it('is refused when its host key differs from the one on record', async () => {
-    knownHosts(entry(otherKey));
-    const res = await status();
-    expect(res.code, res.stderr).toBe(20);
-    expect(res.stderr).toMatch(/showed an SSH host key that differs from the one in known_hosts/);
-    expect(relayed).toBe(0);
+    expect(await refusedWith(entry(otherKey))).toMatch(/showed an SSH host key that differs from the one in known_hosts/);
   }, 60_000);
 
   it('is refused when its host key is marked @revoked', async () => {
-    knownHosts(`@revoked ${entry(hostKey)}${entry(otherKey)}`);
-    const res = await status();
-    expect(res.code, res.stderr).toBe(20);
-    expect(res.stderr).toMatch(/showed an SSH host key marked @revoked/);
-    expect(relayed).toBe(0);
+    expect(await refusedWith(`@revoked ${entry(hostKey)}${entry(otherKey)}`)).toMatch(/showed an SSH host key marked @revoked/);
   }, 60_000);
 
   it('is used when its host key is on record, in a plain or a hashed known_hosts entry', async () => {
