@@ -42,8 +42,9 @@ up-offline: setup build fixture
 	dir="$$(bash scripts/build-test-image.sh)"; img="$$(cd "$$dir" && ls *.img)"; \
 	node dist/cli/main.js up --image-url "file://$$dir/$$img" --image-sha256 "$$(cut -d' ' -f1 "$$dir/SHA256SUMS")"
 
-# The kernel reproducibility check (a second full kernel build).
+# The reproducibility checks: a second toolchain image build from nothing, a second full kernel build.
 test-repro: setup build fixture
+	M5DEV_TEST_REPRO=1 npx vitest run test/integration/image.test.ts -t "locked package|clean rebuild"
 	M5DEV_TEST_REPRO=1 npx vitest run test/e2e/kernel-build.test.ts
 
 # A second full kernel build, on a remote engine's volume, bit-identical to the local one (results in docs/any-engine.md).

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # `make test`: the tiers, cheapest first (a unit failure stops the run before any image is built or
-# guest booted). The arm64 fixture image (an emulated mmdebstrap: about 20 minutes on one core of a
-# cold machine, cached by content afterwards) is built in the background meanwhile, while the tiers
-# that need no guest run: unit, integration (which builds the toolchain image) and the kernel build
-# test (which builds the test kernel). The guests' tiers wait for it.
+# guest booted), and every slow thing started as soon as what it needs is there:
+#   - the arm64 fixture image (an emulated mmdebstrap: about 20 minutes of one core on a cold
+#     machine, cached by content afterwards) builds in the background from the start;
+#   - unit, then integration (which builds the toolchain image);
+#   - then the kernel build test (the test kernel, in the shared kernel home) in the background;
+#   - guest lane B (guests of the fixture's own kernel, and the other engine kinds) once the fixture
+#     is there; its one test that needs the kernel asks for it and waits for the build's lock;
+#   - guest lane A (the module loop on the built kernel, the CI recipe, the remote engine) once the
+#     fixture and the kernel are there;
+#   - the disk-filling fault tests alone, last.
+# Each phase prints its time since the start and how busy the two cores were (docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The guest tier's lanes (below).
-# Balanced by the cold run of 2026-11-29 (docs/benchmarks.md): kernel 18 + recipe 7 + remote engine
-# 11 min against guest 15 + engines 15 min, with both lanes running.
 lane_a=(test/e2e/kernel.test.ts test/e2e/recipe.test.ts test/e2e/remote-engine.test.ts)
 lane_b=(test/e2e/guest.test.ts test/e2e/engines.test.ts)
 # Every e2e file runs somewhere: one added without a lane fails the run here.
@@ -21,40 +25,55 @@ done
 fx_out="$(mktemp)"
 fx_log="$(mktemp)"
 start=$SECONDS
+# CPU time of the whole machine (user+nice+system+irq+softirq+steal, and all) from /proc/stat.
+cpu() { awk '/^cpu /{ busy=$2+$3+$4+$7+$8+$9; print busy, busy+$5+$6 }' /proc/stat; }
+read -r busy0 all0 < <(cpu)
+phase() {
+  local busy all
+  read -r busy all < <(cpu)
+  echo "make test: $* ($((SECONDS - start)) s; cores $(( (busy - busy0) * 100 / (all - all0 + 1) ))% busy since the start)" >&2
+}
 # Its own process group, so that a failed or interrupted run stops all of it (mmdebstrap too).
 setsid bash scripts/build-test-image.sh >"$fx_out" 2>"$fx_log" &
 fx=$!
-trap 'kill -- "-$fx" 2>/dev/null || true; rm -f "$fx_out" "$fx_log"' EXIT
-phase() { echo "make test: $* ($((SECONDS - start)) s)" >&2; }
+pids=()
+trap 'kill -- "-$fx" 2>/dev/null || true; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -f "$fx_out" "$fx_log"' EXIT
+# Runs vitest on files, its lines marked [name]; the exit code is vitest's.
+tier() {
+  local name=$1; shift
+  npx vitest run "$@" 2>&1 | sed -u "s/^/[$name] /"
+  return "${PIPESTATUS[0]}"
+}
+fixture_ready() {
+  if ! wait "$fx"; then
+    tail -n 40 "$fx_log" >&2
+    echo "make test: the fixture image did not build (log above)" >&2
+    return 1
+  fi
+}
 
 npx vitest run test/unit
 phase "unit tier done"
 npx vitest run test/integration
 phase "integration tier done"
-npx vitest run test/e2e/kernel-build.test.ts
-phase "kernel build tier done"
-if ! wait "$fx"; then
-  tail -n 40 "$fx_log" >&2
-  echo "make test: the fixture image did not build (log above)" >&2
-  exit 1
-fi
+tier kernel-build test/e2e/kernel-build.test.ts & kb=$!; pids+=("$kb")
+fixture_ready || exit 1
 phase "fixture image ready"
 export M5DEV_FIXTURE_DIR="$(cat "$fx_out")"
-
-# The guest tier in two lanes at once (a TCG guest keeps about one core busy, and much of a test is
-# waiting on SSH, image copies and boots): lane A holds the local engine's kernel instance, the CI
-# recipe and the remote engine, lane B the fixture guest and the other engine kinds. They share no instance or port; the
-# kernel home is shared (its built kernel, read by both), and each file cleans up only its own instances.
-# The fault tests fill the disk on purpose, so they run alone, last.
-lane() {
-  local name=$1; shift
-  npx vitest run "$@" 2>&1 | sed -u "s/^/[$name] /"
-  return "${PIPESTATUS[0]}"
-}
-lane guests-a "${lane_a[@]}" & a=$!
-lane guests-b "${lane_b[@]}" & b=$!
+# The guest lanes share no instance or port; the kernel home is shared (its built kernel, read by
+# both), and each file cleans up only its own instances.
+tier guests-b "${lane_b[@]}" & b=$!; pids+=("$b")
 rc=0
+wait "$kb" || rc=$?
+phase "kernel build tier done"
+if [ "$rc" -ne 0 ]; then
+  echo "make test: the kernel build tier failed (its lines are marked [kernel-build])" >&2
+  wait "$b" || true
+  exit 1
+fi
+tier guests-a "${lane_a[@]}" & a=$!; pids+=("$a")
 wait "$a" || rc=1
+phase "guest lane A done"
 wait "$b" || rc=1
 phase "guest lanes done"
 [ "$rc" -eq 0 ] || { echo "make test: a guest lane failed (its lines are marked [guests-a] or [guests-b])" >&2; exit 1; }

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { ROOT, cli, type CliResult } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
-import { kernelTarball, kernelTestHome } from '../helpers/kernel.js';
+import { kernelBuildArgs, kernelTarball, kernelTestHome } from '../helpers/kernel.js';
 import { freePort } from '../helpers/fixture.js';
 import { expectShareHoldsTheLine } from '../helpers/share-boundary.js';
 import { containersOn, engineFixture, startRegistry, stopRegistry } from '../helpers/engines.js';
@@ -153,7 +153,7 @@ describe('Podman (rootful, Docker-compatible socket)', () => {
     const share = mkdtempSync(join(tmpdir(), 'm5dev-podman-share-'));
     chmodSync(share, 0o777); // the guest user makes the link
     try {
-      const args = ['kernel', 'build', '--version', kt.version, '--kernel-url', `${mirror.url}/${kt.file}`, '--kernel-sha256', kt.sha256];
+      const args = kernelBuildArgs(kt, `${mirror.url}/${kt.file}`);
       expect((await cli(args, { ...kenv, DOCKER_HOST: '', M5DEV_TOOLCHAIN: '' })).code).toBe(0); // built (or found) on the local engine
       const build = await cli(args, kenv);
       expect(build.code, build.stderr).toBe(0);
@@ -252,7 +252,15 @@ describe('a normal user in the docker group (the local rootful engine), m5dev in
   it('QEMU runs as the user: a share gives the guest no more than the user has; suspend and resume work as the user', async () => {
     // The kernel the local engine built, copied into the user's home (as a CI cache restore would), not rebuilt.
     const kt = kernelTarball();
-    rmSync(kt.dir, { recursive: true, force: true });
+    const mirror = await serveDir(kt.dir);
+    try {
+      // Built (or found) in the shared kernel home first: kernel-build.test.ts may still be building it (this waits for its lock).
+      const built = await cli(kernelBuildArgs(kt, `${mirror.url}/${kt.file}`), { M5DEV_HOME: kernelTestHome() });
+      expect(built.code, built.stderr).toBe(0);
+    } finally {
+      await mirror.close();
+      rmSync(kt.dir, { recursive: true, force: true });
+    }
     const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
     const gid = Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }).trim());
     execFileSync('mkdir', ['-p', home]);

@@ -13,7 +13,7 @@ import { cli, startCli, type CliResult } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { fixture, freePort, type Fixture } from '../helpers/fixture.js';
 import { containersOfHome, docker, removeContainersOfHome } from '../helpers/docker.js';
-import { kernelTarball } from '../helpers/kernel.js';
+import { kernelBuildArgs, kernelTarball } from '../helpers/kernel.js';
 
 let fx: Fixture;
 let server: FileServer;
@@ -205,7 +205,7 @@ describe('faults: nothing is lost, and the next command repairs', () => {
     const khome = mkdtempSync(join(tmpdir(), 'm5dev-kfull-'));
     tmpfs(khome, `${Math.ceil(statSync(join(tb.dir, tb.file)).size / 2 ** 20) + 200}m`);
     const kenv = { M5DEV_HOME: khome };
-    const args = ['kernel', 'build', '--version', tb.version, '--kernel-url', `file://${join(tb.dir, tb.file)}`, '--kernel-sha256', tb.sha256];
+    const args = kernelBuildArgs(tb, `file://${join(tb.dir, tb.file)}`);
     const res = await cli(args, kenv);
     expect(res.code, res.stderr).toBe(16);
     expect(res.stderr).toMatch(/No space left on the device while running/);

@@ -3,7 +3,7 @@
  * booting the arm64 fixture served over loopback, real SSH with the pinned host key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
@@ -238,14 +238,8 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     return { notes: out.notes.join(' '), guest: now.stdout };
   }
 
-  it('never resumes a saved state over a disk that changed: boots afresh instead', async () => {
-    const { notes, guest } = await suspendDamageUp((dir) => {
-      const later = new Date(Date.now() + 60_000);
-      utimesSync(join(dir, 'disk.qcow2'), later, later);
-    });
-    expect(notes).toMatch(/saved state discarded: the disk changed/);
-    expect(guest).not.toMatch(/marker/);
-  }, 900_000);
+  // A disk changed after the suspend is discarded by the same path as the damaged state below: the
+  // rule and the stamps of real files are unit tests (test/unit/suspend.test.ts), not a third reboot here.
 
   it('boots afresh, and says so, when the saved RAM file is damaged', async () => {
     // QEMU refuses a RAM file of the wrong size.

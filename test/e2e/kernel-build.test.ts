@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { cli, ROOT, startCli, type CliResult } from '../helpers/cli.js';
 import { withLock } from '../../src/locks.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
-import { kernelTarball, kernelTestHome, type KernelTarball } from '../helpers/kernel.js';
+import { kernelBuildArgs, kernelTarball, kernelTestHome, type KernelTarball } from '../helpers/kernel.js';
 import { containersOfHome } from '../helpers/docker.js';
 
 let kt: KernelTarball;
@@ -42,7 +42,7 @@ afterAll(async () => {
 });
 
 const filesIn = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
-const kernelArgs = (version: string, sha256 = kt.sha256) => ['kernel', 'build', '--version', version, '--kernel-url', kernelUrl, '--kernel-sha256', sha256];
+const kernelArgs = (version: string, sha256 = kt.sha256) => kernelBuildArgs(kt, kernelUrl, { version, sha256 });
 
 describe('m5dev kernel build', () => {
   it('refuses a tarball whose checksum is wrong and keeps nothing', async () => {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { cli, ROOT, startCli } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { fixture, freePort, type Fixture } from '../helpers/fixture.js';
-import { kernelTarball, kernelTestHome, type KernelTarball } from '../helpers/kernel.js';
+import { kernelBuildArgs, kernelTarball, kernelTestHome, type KernelTarball } from '../helpers/kernel.js';
 import { docker, removeContainersOfHome, TEST_LABEL } from '../helpers/docker.js';
 import { expectShareHoldsTheLine } from '../helpers/share-boundary.js';
 
@@ -25,6 +25,8 @@ let env: NodeJS.ProcessEnv;
 let port: number;
 let kernelUrl: string;
 const NAME = 'kmod';
+/** The seed workflow's shared tree (removed after the last test). */
+let seedWork: string | undefined;
 
 
 beforeAll(async () => {
@@ -45,6 +47,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await cli(['destroy', '--name', NAME], env);
   await removeContainersOfHome(home, NAME); // the kernel home is shared with files of the other lane
+  if (seedWork) rmSync(seedWork, { recursive: true, force: true });
   await images?.close();
   await mirror?.close();
   if (kt) rmSync(kt.dir, { recursive: true, force: true });
@@ -54,7 +57,7 @@ afterAll(async () => {
 const INSTALL_DEBS = readFileSync(join(ROOT, 'scripts', 'guest-cc-install.sh'), 'utf8');
 
 const filesIn = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
-const kernelArgs = (version: string, sha256 = kt.sha256) => ['kernel', 'build', '--version', version, '--kernel-url', kernelUrl, '--kernel-sha256', sha256];
+const kernelArgs = (version: string, sha256 = kt.sha256) => kernelBuildArgs(kt, kernelUrl, { version, sha256 });
 
 describe('the module loop on the cross-built kernel', () => {
   it('direct-boots the built kernel: uname -r equals the built release', async () => {
@@ -258,12 +261,15 @@ describe('the module loop on the cross-built kernel', () => {
     // The guest's compiler: Debian's arm64 gcc and make, handed in through a second share.
     const debs = execFileSync('bash', [join(ROOT, 'scripts', 'guest-cc-debs.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
     // The user's tree, owned like a Linux laptop user's files (uid 1000, the guest user's uid).
+    // It outlives the test: the next tests go on with this guest (no reboot in between), shares and all.
     const work = mkdtempSync(join(tmpdir(), 'm5dev share '));
+    seedWork = work;
     cpSync(join(ROOT, 'module'), work, { recursive: true });
     execFileSync('chown', ['-R', '1000:1000', work]);
-    try {
+    {
       expect((await cli(['down', '--name', NAME], env)).code).toBe(0);
-      const up = await cli(['--json', 'up', '--name', NAME, '--kernel', kt.version, '--ssh-port', String(port), '--boot-timeout', '600', '--share', `${work}:m5`, '--share', `${debs}:/opt/debs`], env);
+      // --no-ram-file: the mode the next test suspends in (the default RAM file is guest.test.ts's).
+      const up = await cli(['--json', 'up', '--name', NAME, '--kernel', kt.version, '--no-ram-file', '--ssh-port', String(port), '--boot-timeout', '600', '--share', `${work}:m5`, '--share', `${debs}:/opt/debs`], env);
       expect(up.code, up.stderr).toBe(0);
       const upJson = JSON.parse(up.stdout) as { notes: string[] };
       expect(upJson).toMatchObject({ kernel: kt.version, shares: [{ host: work, guest: '/home/ubuntu/m5' }, { host: debs, guest: '/opt/debs' }] });
@@ -314,12 +320,6 @@ describe('the module loop on the cross-built kernel', () => {
       const after = await cli(['exec', '--name', NAME, '--', "cat '/home/ubuntu/m5/while suspended.txt'; grep -c '^m5 ' /proc/modules"], env);
       expect(after.stdout).toBe('still shared\n1\n');
       expect((await cli(['exec', '--name', NAME, '--', 'sudo rmmod m5'], env)).code).toBe(0);
-    } finally {
-      // Back to the instance the next tests expect: the built kernel, RAM in the saved stream, no shares.
-      await cli(['down', '--name', NAME], env);
-      rmSync(work, { recursive: true, force: true });
-      const again = await cli(['up', '--name', NAME, '--kernel', kt.version, '--no-ram-file', '--ssh-port', String(port), '--boot-timeout', '600'], env);
-      expect(again.code, again.stderr).toBe(0);
     }
   }, 1_200_000);
 

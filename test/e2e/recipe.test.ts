@@ -18,7 +18,7 @@ import { parse } from 'yaml';
 import { cli, ROOT } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { fixture, type Fixture } from '../helpers/fixture.js';
-import { kernelTarball, kernelTestHome, type KernelTarball } from '../helpers/kernel.js';
+import { kernelBuildArgs, kernelTarball, kernelTestHome, type KernelTarball } from '../helpers/kernel.js';
 import { containersOfHome, removeContainersOfHome } from '../helpers/docker.js';
 
 interface Step {
@@ -42,7 +42,7 @@ beforeAll(async () => {
   mirror = await serveDir(kt.dir);
   scratch = mkdtempSync(join(tmpdir(), 'm5dev-recipe-'));
   // The kernel the tests share (built here if no other test file built it yet).
-  const built = await cli(['kernel', 'build', '--version', kt.version, '--kernel-url', `${mirror.url}/${kt.file}`, '--kernel-sha256', kt.sha256], { M5DEV_HOME: kernelTestHome() });
+  const built = await cli(kernelBuildArgs(kt, `${mirror.url}/${kt.file}`), { M5DEV_HOME: kernelTestHome() });
   expect(built.code, built.stderr).toBe(0);
 }, 3_600_000);
 

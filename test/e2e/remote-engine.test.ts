@@ -5,7 +5,7 @@
  * image crosses the client↔engine link once, verified there; SSH goes through the Engine API.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kernelTarball, kernelTestHome, type KernelTarball } from '../helpers/kernel.js';
+import { kernelBuildArgs, kernelTarball, kernelTestHome, type KernelTarball } from '../helpers/kernel.js';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -191,7 +191,7 @@ describe('the module loop on a remote engine', () => {
   beforeAll(async () => {
     kt = kernelTarball();
     mirror = await serveDir(kt.dir);
-    kernelArgs = ['kernel', 'build', '--version', kt.version, '--kernel-url', `${mirror.url}/${kt.file}`, '--kernel-sha256', kt.sha256];
+    kernelArgs = kernelBuildArgs(kt, `${mirror.url}/${kt.file}`);
     const khome = kernelTestHome();
     const local = await cli(['--json', ...kernelArgs], { M5DEV_HOME: khome, DOCKER_HOST: '' });
     if (local.code !== 0) throw new Error(`local kernel build failed: ${local.stderr}`);

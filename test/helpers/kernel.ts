@@ -32,3 +32,8 @@ export function kernelTestHome(): string {
   mkdirSync(home, { recursive: true });
   return home;
 }
+
+/** `m5dev kernel build` of that tarball from `url` (served, or file://), as every kernel test runs it. */
+export function kernelBuildArgs(kt: KernelTarball, url: string, opts: { version?: string; sha256?: string } = {}): string[] {
+  return ['kernel', 'build', '--version', opts.version ?? kt.version, '--kernel-url', url, '--kernel-sha256', opts.sha256 ?? kt.sha256];
+}
