@@ -3,8 +3,9 @@
 # guest booted), and every slow thing started as soon as what it needs is there:
 #   - the arm64 fixture image (an emulated mmdebstrap: about 20 minutes of one core on a cold
 #     machine, cached by content afterwards) builds in the background from the start;
-#   - unit, then integration (which builds the toolchain image);
-#   - then the kernel build test (the test kernel, in the shared kernel home) in the background;
+#   - unit, then the toolchain image;
+#   - then the kernel build test (the test kernel, in the shared kernel home) in the background,
+#     while the integration tier runs;
 #   - guest lane B (guests of the fixture's own kernel, and the other engine kinds) once the fixture
 #     is there; its one test that needs the kernel asks for it and waits for the build's lock;
 #   - guest lane A (the module loop on the built kernel, the CI recipe, the remote engine) once the
@@ -13,8 +14,8 @@
 # Each phase prints its time since the start and how busy the two cores were (docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-lane_a=(test/e2e/kernel.test.ts test/e2e/recipe.test.ts test/e2e/remote-engine.test.ts)
-lane_b=(test/e2e/guest.test.ts test/e2e/engines.test.ts)
+lane_a=(test/e2e/kernel.test.ts test/e2e/remote-engine.test.ts)
+lane_b=(test/e2e/guest.test.ts test/e2e/engines.test.ts test/e2e/recipe.test.ts)
 # Every e2e file runs somewhere: one added without a lane fails the run here.
 for f in test/e2e/*.test.ts; do
   case " test/e2e/kernel-build.test.ts test/e2e/faults.test.ts ${lane_a[*]} ${lane_b[*]} " in
@@ -36,13 +37,15 @@ phase() {
 # Its own process group, so that a failed or interrupted run stops all of it (mmdebstrap too).
 setsid bash scripts/build-test-image.sh >"$fx_out" 2>"$fx_log" &
 fx=$!
-pids=()
-trap 'kill -- "-$fx" 2>/dev/null || true; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -f "$fx_out" "$fx_log"' EXIT
-# Runs vitest on files, its lines marked [name]; the exit code is vitest's.
-tier() {
+groups=("$fx")
+trap 'for g in "${groups[@]}"; do kill -- "-$g" 2>/dev/null || true; done; rm -f "$fx_out" "$fx_log"' EXIT
+# In the background, in its own process group: vitest on files, its lines marked [name]; the exit
+# code is vitest's. Sets $bg to its PID (= its group, which the exit trap stops with all in it).
+bg_tier() {
   local name=$1; shift
-  npx vitest run "$@" 2>&1 | sed -u "s/^/[$name] /"
-  return "${PIPESTATUS[0]}"
+  setsid bash -c 'name=$1; shift; npx vitest run "$@" 2>&1 | sed -u "s/^/[$name] /"; exit "${PIPESTATUS[0]}"' _ "$name" "$@" &
+  bg=$!
+  groups+=("$bg")
 }
 fixture_ready() {
   if ! wait "$fx"; then
@@ -54,15 +57,21 @@ fixture_ready() {
 
 npx vitest run test/unit
 phase "unit tier done"
+# The toolchain image, once, by the CLI as a user gets it: the kernel build needs it, and then runs
+# beside the integration tier (whose image tests find this image and build only small ones).
+tc_home="$(mktemp -d)"
+M5DEV_HOME="$tc_home" node dist/cli/main.js image build 2>&1 | sed -u "s/^/[toolchain] /"
+rm -rf "$tc_home"
+phase "toolchain image built"
+bg_tier kernel-build test/e2e/kernel-build.test.ts; kb=$bg
 npx vitest run test/integration
 phase "integration tier done"
-tier kernel-build test/e2e/kernel-build.test.ts & kb=$!; pids+=("$kb")
 fixture_ready || exit 1
 phase "fixture image ready"
 export M5DEV_FIXTURE_DIR="$(cat "$fx_out")"
 # The guest lanes share no instance or port; the kernel home is shared (its built kernel, read by
 # both), and each file cleans up only its own instances.
-tier guests-b "${lane_b[@]}" & b=$!; pids+=("$b")
+bg_tier guests-b "${lane_b[@]}"; b=$bg
 rc=0
 wait "$kb" || rc=$?
 phase "kernel build tier done"
@@ -71,7 +80,7 @@ if [ "$rc" -ne 0 ]; then
   wait "$b" || true
   exit 1
 fi
-tier guests-a "${lane_a[@]}" & a=$!; pids+=("$a")
+bg_tier guests-a "${lane_a[@]}"; a=$bg
 wait "$a" || rc=1
 phase "guest lane A done"
 wait "$b" || rc=1
