@@ -1,6 +1,6 @@
 /** The QEMU command line, from a pure function (paths are as seen inside the VM container). */
 import type { MachineChoice } from './machine.js';
-import { shareQemuArgs } from './shares.js';
+import { shareQemuArgs, type ShareModel } from './shares.js';
 
 export interface QemuSpec {
   machine: MachineChoice;
@@ -20,8 +20,8 @@ export interface QemuSpec {
    * Absent: anonymous RAM, saved whole into the migration stream.
    */
   ramFile?: string;
-  /** Host directories exported over 9p (vm/shares.ts), as many as there are shares. */
-  shareCount?: number;
+  /** Host directories exported over 9p (vm/shares.ts): the model of each share, in order. */
+  shares?: ShareModel[];
   /** TCG's translated-code cache, MiB (QEMU's own default is 1 GiB, nearly all of it resident once a guest has booted). */
   tcgCacheMiB?: number;
   /**
@@ -64,7 +64,7 @@ export function qemuArgs(s: QemuSpec): string[] {
     // Free page reporting: the guest hands pages it freed back (holes punched in the RAM file), so
     // an idle guest holds what it uses, not all it ever touched, and suspend copies less.
     '-device', 'virtio-balloon-device,free-page-reporting=on',
-    ...shareQemuArgs(s.shareCount ?? 0),
+    ...shareQemuArgs(s.shares ?? []),
     ...(s.m5ops ? ['-plugin', `file=${s.m5ops.plugin},base=0x${s.m5ops.addr.toString(16)},dir=${s.m5ops.dir},exit=${s.m5ops.exit}`] : []),
     ...(s.runAs ? ['-runas', `${s.runAs.uid}:${s.runAs.gid}`] : []),
   ];

@@ -83,22 +83,59 @@ export const sameShares = (a: Share[] = [], b: Share[] = []): boolean =>
   a.length === b.length && a.every((s, i) => s.host === b[i]!.host && s.guest === b[i]!.guest);
 
 /**
+ * How QEMU keeps what the guest sets on a share's files, never applying it to the host file:
+ * - `mapped-xattr` (default): in `user.virtfs.*` extended attributes of the file;
+ * - `mapped-file`: in `.virtfs_metadata` directories beside the files (hidden from the guest),
+ *   for a host file system without user extended attributes (found by XATTR_PROBE before launch).
+ */
+export type ShareModel = 'mapped-xattr' | 'mapped-file';
+
+/**
  * QEMU's side: one 9p export and device per share (paths as the VM container sees them).
  *
- * security_model=mapped-xattr: what the guest sets (owner, group, mode bits, device nodes, links)
- * is kept in `user.virtfs.*` extended attributes of the host file and never applied to it. On the
- * host a file the guest creates is a plain file (or directory) of QEMU's user, mode 0644 (0755):
- * guest root cannot plant a setuid file, a device node or a link leading out of the share, however
- * it chowns and chmods. The guest sees what it set; host files without the attributes show their
- * host owner and mode. The host file system must keep user extended attributes (MOUNT_SCRIPT checks).
+ * With either model of ShareModel, what the guest sets (owner, group, mode bits, device nodes,
+ * links) is kept aside and never applied to the host file. On the host a file the guest creates is
+ * a plain file (or directory) of QEMU's user, mode 0644 (0755): guest root cannot plant a setuid
+ * file, a device node or a link leading out of the share, however it chowns and chmods. The guest
+ * sees what it set; host files without that record show their host owner and mode.
  */
-export function shareQemuArgs(count: number): string[] {
-  const args: string[] = [];
-  for (let i = 0; i < count; i++) {
-    args.push('-fsdev', `local,id=fsdev${i},path=${containerPath(i)},security_model=mapped-xattr,fmode=0644,dmode=0755`, '-device', `virtio-9p-device,fsdev=fsdev${i},mount_tag=${shareTag(i)}`);
-  }
-  return args;
+export function shareQemuArgs(models: ShareModel[]): string[] {
+  return models.flatMap((model, i) => [
+    '-fsdev',
+    `local,id=fsdev${i},path=${containerPath(i)},security_model=${model},fmode=0644,dmode=0755`,
+    '-device',
+    `virtio-9p-device,fsdev=fsdev${i},mount_tag=${shareTag(i)}`,
+  ]);
 }
+
+/**
+ * Container command (the toolchain image has python3), the share directories as arguments: prints
+ * for each `xattr` when its file system keeps user extended attributes (reading one that is not
+ * there says ENODATA), else `file` (ENOTSUP). Reads only: nothing is written into the user's tree.
+ */
+export const XATTR_PROBE = [
+  'python3',
+  '-c',
+  [
+    'import errno, os, sys',
+    'for p in sys.argv[1:]:',
+    '    try:',
+    "        os.getxattr(p, 'user.m5dev.probe')",
+    "        print('xattr')",
+    '    except OSError as e:',
+    "        print('file' if e.errno in (errno.ENOTSUP, errno.EOPNOTSUPP) else 'xattr')",
+  ].join('\n'),
+];
+
+/** Pure: XATTR_PROBE's output as the model of each of `count` shares (anything unclear keeps mapped-xattr). */
+export function shareModels(probeOutput: string, count: number): ShareModel[] {
+  const lines = probeOutput.split('\n').map((l) => l.trim()).filter(Boolean);
+  return Array.from({ length: count }, (_, i) => (lines[i] === 'file' ? 'mapped-file' : 'mapped-xattr'));
+}
+
+/** The note `up` gives for a share kept with mapped-file. */
+export const mappedFileNote = (s: Share): string =>
+  `share ${s.guest}: the file system of ${s.host} keeps no extended attributes, so QEMU keeps the guest's owners and modes in .virtfs_metadata directories there (hidden from the guest)`;
 
 /** 9p mount options: coherent with edits on the host (no cache), the largest virtio message size. */
 export const MOUNT_OPTIONS = 'trans=virtio,version=9p2000.L,msize=512000,cache=none';
@@ -119,7 +156,8 @@ while [ $# -ge 2 ]; do
     mkdir -p "$dir"
     mount -t 9p -o ${MOUNT_OPTIONS} "$tag" "$dir"
   fi
-  # A host file system without user extended attributes refuses every file the guest creates.
+  # A host file system without user extended attributes refuses every file the guest creates (up
+  # probes for it and exports such a share with mapped-file; this catches what the probe missed).
   probe="$dir/.m5dev-share-probe.$$"
   if err=$( { set -C; : > "$probe"; } 2>&1 ); then rm -f "$probe"; else
     case $err in *"not supported"*) echo "the host directory behind $dir cannot keep extended attributes (user.*), which the share needs" >&2; exit 5;; esac

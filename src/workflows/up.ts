@@ -7,7 +7,8 @@ import type { VmConfig } from '../config.js';
 import type Docker from 'dockerode';
 import { CopyError, DownloadError, PortInUseError, ShareError, UsageError } from '../errors.js';
 import { existsSync, statSync } from 'node:fs';
-import { containerPath } from '../vm/shares.js';
+import { containerPath, mappedFileNote } from '../vm/shares.js';
+import { probeShareModels } from './share-probe.js';
 import { mountShares } from './guest-shares.js';
 import { MESSAGES } from '../messages.js';
 import { imageTasks, newImageCtx, type ImageCtx } from './image-build.js';
@@ -329,6 +330,8 @@ export function upTasks(): ListrTask<UpCtx>[] {
         const binds = [storage.bind('/instance'), ctx.blobs!.bind(CACHE_IN_CONTAINER, true)];
         if (ctx.kernel) binds.push(ctx.kernels!.bind(KERNELS_MOUNT, true));
         for (const [i, share] of ctx.config.shares.entries()) binds.push({ kind: 'bind', source: share.host, target: containerPath(i) });
+        const shareModels = await probeShareModels(docker, ctx.image.tag!, ctx.home.root, ctx.config.shares);
+        shareModels.forEach((m, i) => m === 'mapped-file' && ctx.notes.push(mappedFileNote(ctx.config.shares[i]!)));
         const cmd = qemuArgs({
           machine: ctx.machine,
           cpus: ctx.config.cpus,
@@ -342,7 +345,7 @@ export function upTasks(): ListrTask<UpCtx>[] {
           qmpSocket: IN_CONTAINER.qmp,
           ramFile: ctx.config.ramFile ? RAM_TMPFS.file : undefined,
           kernel: ctx.kernel ? { image: ctx.kernel.image, append: ctx.kernel.append } : undefined,
-          shareCount: ctx.config.shares.length,
+          shares: shareModels,
           tcgCacheMiB: ctx.config.tcgCacheMiB,
           m5ops: { plugin: M5OPS_PLUGIN, addr: ctx.config.m5opsAddr, dir: '/instance', exit: ctx.config.m5opsExit },
           runAs: engine.owner(ctx.filesMode!, ctx.image.engineInfo!.rootless),

@@ -27,6 +27,8 @@ let kernelUrl: string;
 const NAME = 'kmod';
 /** The seed workflow's shared tree (removed after the last test). */
 let seedWork: string | undefined;
+/** A ramfs (no user extended attributes, Unix modes) the seed workflow also shares (removed after the last test). */
+let ramShare: string | undefined;
 
 
 beforeAll(async () => {
@@ -48,6 +50,10 @@ afterAll(async () => {
   await cli(['destroy', '--name', NAME], env);
   await removeContainersOfHome(home, NAME); // the kernel home is shared with files of the other lane
   if (seedWork) rmSync(seedWork, { recursive: true, force: true });
+  if (ramShare) {
+    execFileSync('umount', [ramShare]);
+    rmSync(ramShare, { recursive: true, force: true });
+  }
   await images?.close();
   await mirror?.close();
   if (kt) rmSync(kt.dir, { recursive: true, force: true });
@@ -269,12 +275,22 @@ describe('the module loop on the cross-built kernel', () => {
     {
       expect((await cli(['down', '--name', NAME], env)).code).toBe(0);
       // --no-ram-file: the mode the next test suspends in (the default RAM file is guest.test.ts's).
-      const up = await cli(['--json', 'up', '--name', NAME, '--kernel', kt.version, '--no-ram-file', '--ssh-port', String(port), '--boot-timeout', '600', '--share', `${work}:m5`, '--share', `${debs}:/opt/debs`], env);
+      // A third share on a file system that keeps no user extended attributes (as some hosts' are):
+      // up finds that out before QEMU starts and exports it with mapped-file instead.
+      ramShare = mkdtempSync(join(tmpdir(), 'm5dev-ramfs-'));
+      execFileSync('mount', ['-t', 'ramfs', 'ramfs', ramShare]);
+      execFileSync('chown', ['1000:1000', ramShare]);
+      const up = await cli(['--json', 'up', '--name', NAME, '--kernel', kt.version, '--no-ram-file', '--ssh-port', String(port), '--boot-timeout', '600', '--share', `${work}:m5`, '--share', `${debs}:/opt/debs`, '--share', `${ramShare}:/opt/ram`], env);
       expect(up.code, up.stderr).toBe(0);
       const upJson = JSON.parse(up.stdout) as { notes: string[] };
-      expect(upJson).toMatchObject({ kernel: kt.version, shares: [{ host: work, guest: '/home/ubuntu/m5' }, { host: debs, guest: '/opt/debs' }] });
+      expect(upJson).toMatchObject({ kernel: kt.version, shares: [{ host: work, guest: '/home/ubuntu/m5' }, { host: debs, guest: '/opt/debs' }, { host: ramShare, guest: '/opt/ram' }] });
       // The debs belong to root here: the guest user is told it may not write there (the tree is its own).
-      expect(upJson.notes).toEqual([expect.stringMatching(/^share \/opt\/debs belongs to uid 0 on the host, not to ubuntu/)]);
+      expect(upJson.notes.sort()).toEqual([
+        expect.stringMatching(/^share \/opt\/debs belongs to uid 0 on the host, not to ubuntu/),
+        expect.stringMatching(/^share \/opt\/ram: the file system of \S+ keeps no extended attributes, so QEMU keeps the guest's owners and modes in \.virtfs_metadata/),
+      ]);
+      // The line holds on it too: what guest root plants is a plain file of the invoking user on the host.
+      await expectShareHoldsTheLine((c) => cli(['exec', '--name', NAME, '--', c], env), '/opt/ram', ramShare);
       // /lib/modules/V: modules_install's files, and build → a tree whose host programs run here (arm64).
       const tree = await cli(['exec', '--name', NAME, '--', 'm=/lib/modules/$(uname -r); readlink $m/build; ls $m/modules.dep $m/modules.builtin >/dev/null && echo deps; $m/build/scripts/basic/fixdep 2>&1 | head -1'], env);
       expect(tree.stdout.trim().split('\n')).toEqual([`/usr/src/linux-headers-${kt.version}`, 'deps', 'Usage: fixdep <depfile> <target> <cmdline>']);

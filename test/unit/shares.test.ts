@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseConfig } from '../../src/config.js';
 import { UsageError } from '../../src/errors.js';
-import { checkShares, mountArgs, ownerNotes, parseShare, sameShares, shareQemuArgs } from '../../src/vm/shares.js';
+import { checkShares, mappedFileNote, mountArgs, ownerNotes, parseShare, sameShares, shareModels, shareQemuArgs } from '../../src/vm/shares.js';
 import { qemuArgs } from '../../src/vm/qemu-args.js';
 import { chooseMachine } from '../../src/vm/machine.js';
 import { guestTreeCommand, guestTreeStamp } from '../../src/kernel/guest-tree.js';
@@ -65,11 +65,16 @@ describe('share specs', () => {
 });
 
 describe('shares in QEMU and the guest', () => {
-  it('exports each container path over virtio-9p with its own tag', () => {
-    expect(shareQemuArgs(2)).toEqual([
+  it('exports each container path over virtio-9p with its own tag, in the model its file system allows', () => {
+    expect(shareQemuArgs(['mapped-xattr', 'mapped-file'])).toEqual([
       '-fsdev', 'local,id=fsdev0,path=/shares/0,security_model=mapped-xattr,fmode=0644,dmode=0755', '-device', 'virtio-9p-device,fsdev=fsdev0,mount_tag=m5dev0',
-      '-fsdev', 'local,id=fsdev1,path=/shares/1,security_model=mapped-xattr,fmode=0644,dmode=0755', '-device', 'virtio-9p-device,fsdev=fsdev1,mount_tag=m5dev1',
+      '-fsdev', 'local,id=fsdev1,path=/shares/1,security_model=mapped-file,fmode=0644,dmode=0755', '-device', 'virtio-9p-device,fsdev=fsdev1,mount_tag=m5dev1',
     ]);
+    // The probe's answer per share: only a clear "file" (ENOTSUP) gives up the extended attributes.
+    expect(shareModels('xattr\nfile\n', 2)).toEqual(['mapped-xattr', 'mapped-file']);
+    expect(shareModels('file\n', 2)).toEqual(['mapped-file', 'mapped-xattr']);
+    expect(shareModels('', 1)).toEqual(['mapped-xattr']);
+    expect(mappedFileNote({ host: '/mnt/x', guest: '/opt/x' })).toMatch(/^share \/opt\/x: the file system of \/mnt\/x keeps no extended attributes/);
     const base = {
       machine: chooseMachine({ requested: 'tcg', hostArch: 'x86_64', kvmUsable: false }),
       cpus: 2, memoryMiB: 2048, flash0: '/f0', flash1: '/f1', disk: { path: '/d', format: 'raw' as const }, seed: { path: '/s', format: 'qcow2' as const },
@@ -79,7 +84,7 @@ describe('shares in QEMU and the guest', () => {
     // QEMU drops to the invoking user (a non-root user on a rootful engine) once it has opened its files.
     expect(qemuArgs(base)).not.toContain('-runas');
     expect(qemuArgs({ ...base, runAs: { uid: 1001, gid: 1002 } }).slice(-2)).toEqual(['-runas', '1001:1002']);
-    const direct = qemuArgs({ ...base, shareCount: 1, kernel: { image: '/I', append: 'root=/dev/vda1' } });
+    const direct = qemuArgs({ ...base, shares: ['mapped-xattr'], kernel: { image: '/I', append: 'root=/dev/vda1' } });
     expect(direct.join(' ')).toContain('virtio-9p-device,fsdev=fsdev0,mount_tag=m5dev0');
     // The instance disk stays the last block device (vda for a directly booted kernel).
     expect(direct.lastIndexOf('virtio-blk-device,drive=hd0')).toBeGreaterThan(direct.lastIndexOf('virtio-blk-device,drive=cidata'));

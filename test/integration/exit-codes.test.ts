@@ -1,0 +1,113 @@
+/**
+ * The exit codes of src/errors.ts that a user meets before any guest answers, each on the path
+ * that raises it, through the built CLI against the real engine and a real QEMU (no guest boots:
+ * the disk images here hold nothing to boot). Each failure leaves no container and no partial file.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli, startCli } from '../helpers/cli.js';
+import { serveDir, type FileServer } from '../helpers/http-server.js';
+import { containersOfHome } from '../helpers/docker.js';
+import { freePort } from '../helpers/fixture.js';
+import { ExitCode } from '../../src/errors.js';
+
+let images: FileServer;
+let dir: string;
+const sha = (f: string) => createHash('sha256').update(readFileSync(join(dir, f))).digest('hex');
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'm5dev-exit-images-'));
+  // A well-formed qcow2 that holds nothing to boot: the firmware runs, no guest ever answers SSH.
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', join(dir, 'blank.img'), '64M']);
+  // A qcow2 header over garbage: qemu-img takes it for qcow2 and cannot read it.
+  writeFileSync(join(dir, 'broken.img'), Buffer.concat([Buffer.from([0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3]), Buffer.alloc(4096, 0xa5)]));
+  images = await serveDir(dir);
+}, 120_000);
+
+afterAll(async () => {
+  await images?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh home; what a failed command may leave there is checked by `leftNothing`. */
+const freshHome = () => mkdtempSync(join(tmpdir(), 'm5dev-exit-home-'));
+async function leftNothing(home: string, name = 'default'): Promise<void> {
+  expect(await containersOfHome(home)).toEqual([]);
+  const tmp = join(home, 'tmp');
+  expect(existsSync(tmp) ? readdirSync(tmp) : []).toEqual([]);
+  const inst = join(home, 'instances', name);
+  expect(existsSync(inst) ? readdirSync(inst).filter((f) => f.endsWith('.tmp')) : []).toEqual([]);
+}
+const upArgs = async (image: string, more: string[] = []) => ['up', '--image-url', `${images.url}/${image}`, '--image-sha256', sha(image), '--ssh-port', String(await freePort()), ...more];
+
+describe('exit codes before a guest answers', () => {
+  it(`${ExitCode.downloadFailed}: the cloud image cannot be downloaded (HTTP 404); nothing unverified is kept`, async () => {
+    const home = freshHome();
+    const res = await cli(['up', '--image-url', `${images.url}/gone.img`, '--image-sha256', 'a'.repeat(64), '--ssh-port', String(await freePort())], { M5DEV_HOME: home });
+    expect(res.code, res.stderr).toBe(ExitCode.downloadFailed);
+    expect(res.stderr).toContain(`m5dev: error: GET ${images.url}/gone.img answered HTTP 404`);
+    expect(res.stderr).toMatch(/hint: Check the URL and your network/);
+    expect(res.stderr).not.toMatch(/\n\s+at /);
+    expect(existsSync(join(home, 'blobs', 'sha256', 'a'.repeat(64)))).toBe(false);
+    await leftNothing(home);
+  }, 900_000);
+
+  it(`${ExitCode.toolFailed}: a tool step fails (qemu-img cannot read the image), with the tool's own words`, async () => {
+    const home = freshHome();
+    const res = await cli(await upArgs('broken.img'), { M5DEV_HOME: home });
+    expect(res.code, res.stderr).toBe(ExitCode.toolFailed);
+    expect(res.stderr).toMatch(/m5dev: error: .*qemu-img/);
+    expect(res.stderr).toMatch(/Could not open .*Unsupported cluster size/);
+    expect(res.stderr).not.toMatch(/\n\s+at /);
+    await leftNothing(home);
+    // No half disk: neither the raw disk nor its staging file.
+    expect(readdirSync(join(home, 'instances', 'default')).filter((f) => f.startsWith('disk'))).toEqual([]);
+  }, 600_000);
+
+  it(`${ExitCode.bootFailed}: no SSH within --boot-timeout; the console's tail is shown and no container is left`, async () => {
+    const home = freshHome();
+    const res = await cli(await upArgs('blank.img', ['--boot-timeout', '20']), { M5DEV_HOME: home });
+    expect(res.code, res.stderr).toBe(ExitCode.bootFailed);
+    expect(res.stderr).toMatch(/m5dev: error: Guest not reachable over SSH after 20 s/);
+    expect(res.stderr).toMatch(/hint: Raise --boot-timeout, or check the console with `m5dev logs`/);
+    // The firmware ran: its lines are the console's tail, and `m5dev logs` still reads them.
+    const logs = await cli(['logs'], { M5DEV_HOME: home });
+    expect(logs.code, logs.stderr).toBe(0);
+    expect(logs.stdout).toMatch(/UEFI|EDK|BdsDxe|Boot/i);
+    await leftNothing(home);
+  }, 600_000);
+
+  it('143: SIGTERM during up (a cancelled CI job) stops it cleanly: no container, no partial file', async () => {
+    const home = freshHome();
+    const run = startCli(await upArgs('blank.img', ['--boot-timeout', '600']), { M5DEV_HOME: home });
+    // Once the VM container runs (the phase this test names), never at a deadline.
+    const deadline = Date.now() + 300_000;
+    while ((await containersOfHome(home)).length === 0) {
+      if (Date.now() > deadline) throw new Error('up never started the VM container');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    run.child.kill('SIGTERM');
+    const res = await run.done;
+    expect(res.code, res.stderr).toBe(143);
+    expect(res.stderr).toMatch(/cleaning up/i);
+    await leftNothing(home);
+  }, 600_000);
+
+  it(`${ExitCode.doctorFailed}: doctor with no engine to reach; up refused by the disk check before it starts anything`, async () => {
+    const home = freshHome();
+    const doc = await cli(['--json', 'doctor'], { M5DEV_HOME: home, DOCKER_HOST: `tcp://127.0.0.1:${await freePort()}` });
+    expect(doc.code, doc.stderr).toBe(ExitCode.doctorFailed);
+    const out = JSON.parse(doc.stdout) as { ok: boolean; checks: { name: string; status: string; hint?: string }[] };
+    expect(out.ok).toBe(false);
+    expect(out.checks.find((c) => c.status === 'fail')).toMatchObject({ hint: expect.any(String) });
+    const up = await cli(await upArgs('blank.img'), { M5DEV_HOME: home, M5DEV_MIN_FREE_GIB: '1000000' });
+    expect(up.code, up.stderr).toBe(ExitCode.doctorFailed);
+    expect(up.stderr).toMatch(/m5dev: error: free disk: [\d.]+ GiB free in /);
+    expect(up.stderr).toMatch(/hint: An instance needs at least 1000000 GiB/);
+    await leftNothing(home);
+  }, 600_000);
+});
