@@ -1,0 +1,94 @@
+/**
+ * `up`'s first phase: find the instance (its state, its storages on the engine, a VM container
+ * that runs, a suspended state) and reconcile it with what was asked (vm/reconcile.ts): attach,
+ * resume, boot, or refuse before anything is made.
+ */
+import type { ListrTask } from 'listr2';
+import { existsSync, statSync } from 'node:fs';
+import { ShareError } from '../../errors.js';
+import { reconcile } from '../../vm/reconcile.js';
+import { readState } from '../../vm/instance.js';
+import { diskName } from '../../vm/prepare.js';
+import { blobStorage, existingInstanceStorage, instanceStorage, kernelStorage } from '../../engine/instance-storage.js';
+import { checkError, storageDiskCheck } from '../../engine/doctor.js';
+import { forceRemove, listVmContainers } from '../../docker/containers.js';
+import { readSaved } from '../../vm/saved-state.js';
+import { kernelBootFor } from '../kernel-boot.js';
+import { STATUS_FILES, type UpCtx } from './context.js';
+
+export function instanceTask(): ListrTask<UpCtx> {
+  return {
+      title: 'Instance',
+      task: async (ctx, task) => {
+        ctx.state = readState(ctx.files);
+        await openStorages(ctx);
+        if (ctx.kernelVersion) ctx.kernel = await kernelBootFor(ctx.kernels!, ctx.kernelVersion);
+        if (!ctx.state) {
+          // As `m5dev doctor` says it: stop before filling a disk that cannot hold a new instance.
+          const disk = await storageDiskCheck(ctx.storage!);
+          if (disk.status === 'fail') throw checkError(disk);
+        }
+        ctx.stored = await ctx.storage!.stat(STATUS_FILES);
+        const found = await listVmContainers(ctx.image.docker!, ctx.home.root, ctx.name);
+        const live = found.find((c) => c.state === 'running');
+        for (const c of found) if (c.state !== 'running') await forceRemove(ctx.image.docker!, c.id);
+        ctx.saved = live ? undefined : await readSaved(ctx.storage!);
+        const plan = reconcile(
+          {
+            name: ctx.name,
+            state: ctx.state,
+            live: live !== undefined,
+            suspended: ctx.saved !== undefined,
+            kernelRelease: ctx.kernel?.release,
+            disks: new Set((['raw', 'overlay'] as const).filter((d) => ctx.stored!.has(diskName(d)))),
+          },
+          { config: ctx.config, explicit: ctx.explicit, noResume: ctx.noResume },
+        );
+        if (plan.kind === 'refuse') throw plan.error;
+        ctx.config = plan.config;
+        if (live) {
+          ctx.running = live;
+          ctx.containerId = live.id;
+          ctx.sshPort = live.sshPort;
+        }
+        if (plan.kind === 'resume' && plan.kernelVersion) ctx.kernel = await kernelBootFor(ctx.kernels!, plan.kernelVersion);
+        const suspended = ctx.saved !== undefined;
+        checkShareable(ctx);
+        task.title = `Instance ${ctx.name}${live ? ' (running)' : suspended ? ' (suspended)' : ctx.state ? ' (stopped)' : ' (new)'}`;
+      },
+    };
+}
+
+/**
+ * The engine's storages for this instance: an existing instance's where it was created (its
+ * recorded engine and files mode), a new one's where the engine's files probe says.
+ */
+async function openStorages(ctx: UpCtx): Promise<void> {
+  const engine = ctx.image.engine!;
+  const helper = () => ctx.image.tag!;
+  if (ctx.state) {
+    ctx.storage = existingInstanceStorage(engine, ctx.home, ctx.files, ctx.state);
+    ctx.filesMode = ctx.state.engine?.files ?? 'shared';
+  } else {
+    ctx.filesMode = await engine.filesMode(ctx.home.root, ctx.image.tag!);
+    ctx.storage = instanceStorage(engine, ctx.filesMode, ctx.home, ctx.files, ctx.name, helper);
+  }
+  ctx.blobs = blobStorage(engine, ctx.filesMode, ctx.home, helper);
+  ctx.kernels = kernelStorage(engine, ctx.filesMode, ctx.home, helper);
+  await Promise.all([ctx.storage.ensure(), ctx.blobs.ensure()]);
+}
+
+/** Shares need the engine to see this machine's directories, and the directories to exist. */
+function checkShareable(ctx: UpCtx): void {
+  const shares = ctx.config.shares;
+  if (shares.length === 0) return;
+  if (ctx.filesMode !== 'shared') {
+    throw new ShareError(
+      `the engine ${ctx.image.engine!.endpoint.host} cannot see this machine's files, so it cannot share ${shares[0]!.host}`,
+      'Copy the tree in and out instead: `m5dev cp DIR guest:PATH` and `m5dev cp guest:PATH DIR` (see docs/any-engine.md), or use a local engine.',
+    );
+  }
+  for (const s of shares) {
+    if (!existsSync(s.host) || !statSync(s.host).isDirectory()) throw new ShareError(`${s.host} is not a directory`, 'Share an existing directory: --share HOST_DIR[:GUEST_PATH].');
+  }
+}

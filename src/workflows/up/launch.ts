@@ -1,0 +1,177 @@
+/**
+ * `up`'s launch phase: the VM container with QEMU, booting afresh or resuming a saved state (and
+ * booting afresh when the resume fails), on a free SSH port; it records the instance's state.
+ */
+import type { ListrTask } from 'listr2';
+import type Docker from 'dockerode';
+import { mountLabel } from '../../docker/mounts.js';
+import { PortInUseError, UsageError } from '../../errors.js';
+import { MESSAGES } from '../../messages.js';
+import { containerPath, mappedFileNote } from '../../vm/shares.js';
+import { writeState, IN_CONTAINER, CACHE_IN_CONTAINER, RAM_TMPFS, STORED, type InstanceState } from '../../vm/instance.js';
+import { KERNELS_MOUNT } from '../../kernel/cache.js';
+import { chooseMachine } from '../../vm/machine.js';
+import { qemuArgs } from '../../vm/qemu-args.js';
+import { GUEST_SSH_FORWARD } from '../../vm/guest-access.js';
+import { containerLogs, forceRemove, listVmContainers, startVmContainer, vmContainerName } from '../../docker/containers.js';
+import { firstFreePort, isPortFree } from '../../vm/ports.js';
+import { lastConsoleLine } from '../../vm/readiness.js';
+import { isInterrupting } from '../../cleanup.js';
+import { qmp } from '../../vm/qmp.js';
+import { loadSteps, restoringRam, savedFilesIn, SAVED_FORMAT, type SavedFormat, dropSaved, launchKey, resumePlan, viewSaved } from '../../vm/saved-state.js';
+import { M5OPS_PLUGIN } from '../m5ops.js';
+import { probeShareModels } from '../share-probe.js';
+import { baseState, upSkipped, type UpCtx } from './context.js';
+
+/** Start paused, waiting for an incoming state (a RAM file's ignore-shared capability is set first). */
+const RESUME_ARGS = ['-S', '-incoming', 'defer'];
+
+/** One round trip: load the saved state (with a RAM file, only the devices), consume the record, run. */
+async function continueSaved(docker: Docker, containerId: string, format: SavedFormat): Promise<void> {
+  await qmp(docker, containerId, IN_CONTAINER.qmp, loadSteps(format, IN_CONTAINER.vmState, IN_CONTAINER.vmStateRecord), 120);
+}
+
+export function launchTask(): ListrTask<UpCtx> {
+  return {
+      title: 'Start QEMU in its container',
+      skip: upSkipped.running,
+      task: async (ctx, task) => {
+        const docker = ctx.image.docker!;
+        const engine = ctx.image.engine!;
+        ctx.sshPort = await pickPort(ctx);
+        // Decided where the VM runs: the engine's architecture, and /dev/kvm given to a container there.
+        const arch = ctx.image.engineInfo!.arch;
+        ctx.machine = chooseMachine({
+          requested: ctx.config.accel,
+          hostArch: arch,
+          kvmUsable: arch === 'aarch64' && ctx.config.accel !== 'tcg' ? await engine.kvmUsable(ctx.image.tag!) : false,
+          cpuOverride: ctx.config.cpu,
+        });
+        const storage = ctx.storage!;
+        const binds = [storage.bind('/instance'), ctx.blobs!.bind(CACHE_IN_CONTAINER, true)];
+        if (ctx.kernel) binds.push(ctx.kernels!.bind(KERNELS_MOUNT, true));
+        for (const [i, share] of ctx.config.shares.entries()) binds.push({ kind: 'bind', source: share.host, target: containerPath(i) });
+        const shareModels = await probeShareModels(docker, ctx.image.tag!, ctx.home.root, ctx.config.shares);
+        shareModels.forEach((m, i) => m === 'mapped-file' && ctx.notes.push(mappedFileNote(ctx.config.shares[i]!)));
+        const cmd = qemuArgs({
+          machine: ctx.machine,
+          cpus: ctx.config.cpus,
+          memoryMiB: ctx.config.memoryMiB,
+          flash0: IN_CONTAINER.flash0,
+          flash1: IN_CONTAINER.flash1,
+          disk: { path: ctx.config.disk === 'raw' ? IN_CONTAINER.diskRaw : IN_CONTAINER.diskOverlay, format: ctx.config.disk === 'raw' ? 'raw' : 'qcow2' },
+          seed: { path: IN_CONTAINER.seed, format: 'qcow2' },
+          guestSshForward: GUEST_SSH_FORWARD,
+          consoleLog: IN_CONTAINER.console,
+          qmpSocket: IN_CONTAINER.qmp,
+          ramFile: ctx.config.ramFile ? RAM_TMPFS.file : undefined,
+          kernel: ctx.kernel ? { image: ctx.kernel.image, append: ctx.kernel.append } : undefined,
+          shares: shareModels,
+          tcgCacheMiB: ctx.config.tcgCacheMiB,
+          m5ops: { plugin: M5OPS_PLUGIN, addr: ctx.config.m5opsAddr, dir: '/instance', exit: ctx.config.m5opsExit },
+          runAs: engine.owner(ctx.filesMode!, ctx.image.engineInfo!.rootless),
+        });
+        const key = launchKey({ image: ctx.image.tag!, cmd, binds: binds.map(mountLabel) });
+        const view = await viewSaved(storage);
+        const plan = resumePlan(ctx.saved, savedFilesIn(view, ctx.saved), { launchKey: key, stamps: view.stamps }, ctx.noResume ? '--no-resume' : false);
+        if (plan.kind === 'refuse') throw new UsageError(MESSAGES.suspendedOther(ctx.name, plan.reason), MESSAGES.suspendedOtherHint);
+        // Nothing to resume: drop whatever is there (a memory file left without its record is garbage).
+        if (plan.kind === 'discard' || (plan.kind === 'none' && view.saved.size > 0)) await dropSaved(storage);
+        if (plan.kind === 'none' && view.saved.size > 0) ctx.notes.push(`the files of a suspend that did not finish were dropped (${[...view.saved].sort().join(', ')})`);
+        if (plan.kind === 'discard') ctx.notes.push(`saved state discarded: ${plan.reason}`);
+        const state: InstanceState = {
+          ...(ctx.state ?? baseState(ctx)),
+          sshPort: ctx.sshPort,
+          cpus: ctx.config.cpus,
+          memoryMiB: ctx.config.memoryMiB,
+          accel: ctx.machine.accel,
+          cpu: ctx.machine.cpu,
+          kernel: ctx.kernel?.release,
+          kernelVersion: ctx.kernel?.version,
+          ramFile: ctx.config.ramFile,
+          tcgCacheMiB: ctx.config.tcgCacheMiB,
+          shares: ctx.config.shares.length ? ctx.config.shares : undefined,
+          m5ops: { addr: ctx.config.m5opsAddr, exit: ctx.config.m5opsExit },
+          image: ctx.image.tag,
+          engine: { host: engine.endpoint.host, context: engine.endpoint.context, files: ctx.filesMode! },
+          launchKey: key,
+        };
+        writeState(ctx.files, state);
+        ctx.state = state;
+        const start = async (qemu: string[]) => {
+          await storage.remove([STORED.console]);
+          const { container, release } = await startVmContainer(docker, {
+            name: vmContainerName(ctx.name, ctx.home.root),
+            image: ctx.image.tag!,
+            cmd: qemu,
+            binds,
+            home: ctx.home.root,
+            instance: ctx.name,
+            hostPort: ctx.sshPort!,
+            containerPort: GUEST_SSH_FORWARD,
+            kvm: ctx.machine!.accel === 'kvm',
+            tmpfs: ctx.config.ramFile ? { path: RAM_TMPFS.dir, sizeMiB: ctx.config.memoryMiB + 64 } : undefined,
+          });
+          ctx.containerId = container.id;
+          ctx.releaseVm = release;
+        };
+        if (plan.kind === 'resume') {
+          task.output = `resuming the guest saved at ${plan.record.savedAt}`;
+          try {
+            const qemu = [...cmd, ...RESUME_ARGS];
+            await start(plan.record.format === SAVED_FORMAT.ramFile ? restoringRam(IN_CONTAINER.ram, RAM_TMPFS.file, qemu) : qemu);
+            await continueSaved(docker, ctx.containerId!, plan.record.format);
+            ctx.resumed = true;
+            // The record went before `cont` (loadSteps): the memory files left are garbage, removed while SSH comes up.
+            // A failure leaves only garbage, which the next up drops (nothing to resume without the record).
+            ctx.dropping = dropSaved(storage).catch(() => undefined);
+          } catch (e) {
+            // Ctrl-C: the container's cleanup removes it; a state not yet consumed stays resumable.
+            if (isInterrupting()) throw e;
+            // QEMU's last word (a RAM file it refused, a stream it could not load) says more than the QMP error.
+            const why = ctx.containerId ? lastConsoleLine(await containerLogs(docker, ctx.containerId).catch(() => '')) : '';
+            if (ctx.containerId) await forceRemove(docker, ctx.containerId);
+            await dropSaved(storage);
+            ctx.notes.push(`could not resume (${why || (e as Error).message}); booted afresh`);
+          }
+        }
+        if (!ctx.resumed) await startOnFreePort(ctx, () => start(cmd));
+        const how = ctx.resumed ? 'QEMU resumed the suspended guest' : 'QEMU started';
+        task.title = `${how} (${ctx.machine.accel}, -cpu ${ctx.machine.cpu}, ${ctx.config.cpus} vCPU, ${ctx.config.memoryMiB} MiB) on 127.0.0.1:${ctx.sshPort}${ctx.notes.length ? `; ${ctx.notes.join('; ')}` : ''}`;
+      },
+    };
+}
+
+/**
+ * An explicit port must be free; otherwise the instance's last port, else the first free from the
+ * default. Free is decided where the port is published: on a local engine by trying it here, on a
+ * remote one by the engine itself (see startOnFreePort).
+ */
+async function pickPort(ctx: UpCtx): Promise<number> {
+  const wanted = ctx.explicit.has('sshPort') ? ctx.config.sshPort : ctx.state?.sshPort ?? ctx.config.sshPort;
+  const others = new Set((await listVmContainers(ctx.image.docker!, ctx.home.root)).map((o) => o.sshPort));
+  if (ctx.filesMode === 'volumes') {
+    if (ctx.explicit.has('sshPort') || !others.has(wanted)) return wanted;
+    return (await firstFreePort(wanted + 1, others, 100, async () => true)) ?? wanted;
+  }
+  if (await isPortFree(wanted)) return wanted;
+  if (ctx.explicit.has('sshPort')) throw new PortInUseError(wanted);
+  const free = await firstFreePort(wanted + 1, others);
+  if (free === undefined) throw new PortInUseError(wanted);
+  return free;
+}
+
+/** Start the VM container; a port the engine refuses moves on to the next one unless it was asked for. */
+async function startOnFreePort(ctx: UpCtx, start: () => Promise<void>): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await start();
+      return;
+    } catch (e) {
+      if (!(e instanceof PortInUseError) || ctx.explicit.has('sshPort') || attempt >= 20) throw e;
+      ctx.sshPort = ctx.sshPort! + 1;
+      ctx.state = { ...ctx.state!, sshPort: ctx.sshPort };
+      writeState(ctx.files, ctx.state);
+    }
+  }
+}
