@@ -172,10 +172,26 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     expect(bindings).toEqual([{ HostIp: '127.0.0.1', HostPort: String(port) }]);
     const status = await cli(['--json', 'status', '--name', 'default'], env);
     expect(JSON.parse(status.stdout)).toMatchObject({ name: 'default', state: 'running', sshPort: port, accel: 'tcg' });
+    // Without --name: the engine and every instance of the home.
+    const all = JSON.parse((await cli(['--json', 'status'], env)).stdout) as { engine: unknown; instances: { name: string; state: string }[] };
+    expect(all.engine).toBeTruthy();
+    expect(all.instances.map((i) => [i.name, i.state])).toContainEqual(['default', 'running']);
     const cfg = await cli(['ssh-config'], env);
     const cfgFile = join(home, 'ssh_config');
     writeFileSync(cfgFile, cfg.stdout);
     expect(execFileSync('ssh', ['-F', cfgFile, '-o', 'BatchMode=yes', 'm5dev-default', 'echo', 'ok'], { encoding: 'utf8' }).trim()).toBe('ok');
+    // --host names the Host block (as VS Code's Remote-SSH list shows it).
+    const named = await cli(['ssh-config', '--host', 'arm-box'], env);
+    expect(named.stdout).toMatch(/^Host arm-box$/m);
+    writeFileSync(cfgFile, named.stdout);
+    expect(execFileSync('ssh', ['-F', cfgFile, '-o', 'BatchMode=yes', 'arm-box', 'echo', 'ok'], { encoding: 'utf8' }).trim()).toBe('ok');
+    // `m5dev ssh CMD`: the command's output and exit code.
+    const viaSsh = await cli(['ssh', '--', 'echo via-ssh; exit 3'], env);
+    expect([viaSsh.stdout, viaSsh.code]).toEqual(['via-ssh\n', 3]);
+    // `m5dev logs`: the console as the instance's files hold it.
+    const logs = await cli(['logs'], env);
+    expect(logs.code, logs.stderr).toBe(0);
+    expect(logs.stdout).toMatch(/Booting Linux on physical CPU/);
   }, 120_000);
 
   it('suspends to disk and resumes where it was, refusing another machine', async () => {
@@ -274,8 +290,22 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     }
   }, 300_000);
 
-  it('down powers off and leaves no container', async () => {
-    const res = await cli(['down'], env);
+  it('down --grace powers off and leaves no container; logs -f follows the console until then', async () => {
+    const follow = startCli(['logs', '-f'], env);
+    let followed = '';
+    follow.child.stdout!.on('data', (c: Buffer) => (followed += c.toString()));
+    const until = async (what: string, ok: () => boolean) => {
+      const deadline = Date.now() + 60_000;
+      while (!ok()) {
+        if (Date.now() > deadline) throw new Error(`logs -f never printed ${what}: ${followed.slice(-500)}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    };
+    await until('the console so far', () => followed.includes('Booting Linux on physical CPU'));
+    // A line the guest writes to its serial console now: printed while following.
+    expect((await cli(['exec', '--', "sudo sh -c 'echo m5dev-logs-probe > /dev/ttyAMA0'"], env)).code).toBe(0);
+    await until('the new line', () => followed.includes('m5dev-logs-probe'));
+    const res = await cli(['down', '--grace', '30'], env);
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toMatch(/default stopped/);
     expect(await containersOfHome(home)).toEqual([]);
@@ -284,6 +314,9 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     const exec = await cli(['exec', '--', 'true'], env);
     expect(exec.code).toBe(9);
     expect(exec.stderr).toMatch(/is not running/);
+    // The follower stops by itself once the VM has stopped.
+    const done = await follow.done;
+    expect(done.code, done.stderr).toBe(0);
   }, 180_000);
 
   it('Ctrl-C during up leaves no container and no partial file', async () => {
@@ -307,7 +340,11 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     // The stopped default instance and a new one, booted side by side. The default one holds what a
     // suspend killed before its commit leaves: up drops it, and says so.
     writeFileSync(join(home, 'instances', 'default', 'vmstate.tmp'), 'a suspend that did not finish');
-    const res = await cli(['--json', 'up', '--name', 'default', '--name', 'second', '--image-url', imageUrl, '--disk', 'overlay', '--boot-timeout', '600'], env);
+    // The machine's settings, for both (the stopped default instance takes explicit ones): one vCPU
+    // each (two guests booting at once on two cores), less memory, a smaller TCG cache, another CPU
+    // model; the new instance's disk grown less.
+    const res = await cli(['--json', 'up', '--name', 'default', '--name', 'second', '--image-url', imageUrl, '--disk', 'overlay', '--boot-timeout', '600',
+      '--cpus', '1', '--memory', '1536', '--tcg-cache', '256', '--accel', 'tcg', '--cpu', 'cortex-a72', '--disk-grow', '6G'], env);
     expect(res.code, res.stderr).toBe(0);
     const ups = JSON.parse(res.stdout) as { name: string; sshPort: number; container: string; resumed: boolean; notes: string[] }[];
     expect(ups.map((u) => u.name)).toEqual(['default', 'second']);
@@ -318,6 +355,19 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     const ids = await Promise.all(ups.map((u) => cli(['exec', '--name', u.name, '--', 'cat /proc/sys/kernel/random/boot_id'], env)));
     expect(ids.map((r) => r.code)).toEqual([0, 0]);
     expect(ids[0]!.stdout).not.toBe(ids[1]!.stdout);
+    // What the guests see: 1 CPU, a Cortex-A72 (part 0xd08), under 1.5 GiB; the new disk 2 GiB + 6G, the old one as it was.
+    const seen = await Promise.all(ups.map((u) => cli(['exec', '--name', u.name, '--', "nproc; grep -m1 'CPU part' /proc/cpuinfo | awk '{print $NF}'; awk '/MemTotal/{print int($2/1024)}' /proc/meminfo; df --output=size -B 1G / | tail -1"], env)));
+    for (const r of seen) {
+      const [cpus, part, memMiB] = r.stdout.trim().split('\n');
+      expect([cpus, part]).toEqual(['1', '0xd08']);
+      expect(Number(memMiB)).toBeLessThan(1536);
+      expect(Number(memMiB)).toBeGreaterThan(1024);
+    }
+    expect(Number(seen[0]!.stdout.trim().split('\n')[3])).toBeGreaterThanOrEqual(11);
+    expect(Number(seen[1]!.stdout.trim().split('\n')[3])).toBeLessThanOrEqual(8);
+    expect(JSON.parse((await cli(['--json', 'status', '--name', 'second'], env)).stdout)).toMatchObject({ cpu: 'cortex-a72', accel: 'tcg' });
+    // QEMU was given the smaller translated-code cache.
+    for (const c of await containersOfHome(home)) expect(c.Command).toMatch(/tb-size=256\b/);
     // cp NAME:PATH between the two guests' sides: each instance by its name.
     const twoDir = mkdtempSync(join(tmpdir(), 'm5dev-cp-two-'));
     writeFileSync(join(twoDir, 'to-second.txt'), 'for second\n');

@@ -6,7 +6,7 @@
  * The kernel lands in the tests' shared kernel home, where kernel.test.ts and the others boot it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,6 +102,33 @@ describe('m5dev kernel build', () => {
     expect(res.stderr).toMatch(new RegExp(`the kernel cache of linux-${kt.version.replace(/\./g, '\\.')} is in use by another m5dev \\(pid ${process.pid},`));
     expect(res.stderr).toMatch(/cached: .* built from these inputs/);
   }, 600_000);
+
+  it('module build cross-compiles m5 and its test against the built tree, nothing loaded; unchanged sources are a cache hit', async () => {
+    const res = await cli(['--json', 'module', 'build', '--kernel', kt.version], env);
+    expect(res.code, res.stderr).toBe(0);
+    const b = JSON.parse(res.stdout) as { dir: string; modules: string[]; test?: string; vermagic: string; release: string; cached: boolean };
+    expect(b).toMatchObject({ modules: ['m5.ko'], release: kt.version });
+    expect(b.vermagic.split(' ')[0]).toBe(kt.version);
+    // The .ko itself says so (read here, not m5dev's word), and it is an arm64 ELF relocatable.
+    const ko = readFileSync(join(b.dir, 'm5.ko'));
+    expect(ko.includes(`vermagic=${kt.version} `)).toBe(true);
+    expect([ko.subarray(0, 4).toString('latin1'), ko.readUInt16LE(16), ko.readUInt16LE(18)]).toEqual(['\x7fELF', 1, 183]); // ET_REL, EM_AARCH64
+    expect(b.test && existsSync(join(b.dir, b.test))).toBe(true);
+    const again = await cli(['--json', 'module', 'build', '--kernel', kt.version], env);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ cached: true, vermagic: b.vermagic });
+  }, 600_000);
+
+  it('kernel build --config: a fragment whose symbol this release does not know is refused, naming it, before any compile', async () => {
+    const fragment = join(mkdtempSync(join(tmpdir(), 'm5dev-fragment-')), 'bad.config');
+    writeFileSync(fragment, `${readFileSync(join(ROOT, 'config', 'kernel', 'm5dev-virt.config'), 'utf8')}CONFIG_M5DEV_NO_SUCH_SYMBOL=y\n`);
+    const res = await cli([...kernelArgs(kt.version), '--config', fragment, '--jobs', '1'], env);
+    expect(res.code, res.stderr).toBe(11);
+    expect(res.stderr).toMatch(/1 option\(s\) of .*bad.config did not survive into .config/);
+    expect(res.stderr).toContain('CONFIG_M5DEV_NO_SUCH_SYMBOL: wanted y, got absent');
+    expect(res.stderr).not.toMatch(/Cross-compile Image and modules[^\n]*\n[^\n]*Built/);
+    expect(res.stderr).not.toMatch(/\n\s+at /);
+  }, 900_000);
 
   // A full second build (about as long as the first): opt in with M5DEV_TEST_REPRO=1 (`make test-repro`).
   it.runIf(process.env.M5DEV_TEST_REPRO === '1')('rebuilds bit-identically (reproducible Image)', async () => {

@@ -31,9 +31,10 @@ function workDir(): string {
   return cleanCwd;
 }
 
-export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; done: Promise<CliResult> } {
+/** `cwd`: run there instead of the empty scratch directory (a test of what m5dev reads from it). */
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { cwd?: string } = {}): { child: ChildProcess; done: Promise<CliResult> } {
   const t0 = Date.now();
-  const child = spawn(process.execPath, [CLI, ...args], { env: cliEnv(env), cwd: workDir(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], { env: cliEnv(env), cwd: opts.cwd ?? workDir(), stdio: ['ignore', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout!.on('data', (c: Buffer) => out.push(c));
@@ -46,6 +47,6 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): { child: 
   return { child, done };
 }
 
-export function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return startCli(args, env).done;
+export function cli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { cwd?: string } = {}): Promise<CliResult> {
+  return startCli(args, env, opts).done;
 }

@@ -6,10 +6,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli, startCli } from '../helpers/cli.js';
+import { ROOT, cli, startCli } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { containersOfHome } from '../helpers/docker.js';
 import { freePort } from '../helpers/fixture.js';
@@ -55,6 +55,28 @@ describe('exit codes before a guest answers', () => {
     expect(existsSync(join(home, 'blobs', 'sha256', 'a'.repeat(64)))).toBe(false);
     await leftNothing(home);
   }, 900_000);
+
+  it('an m5dev.json in the working directory is read, and what it sets is shown before use; --quiet prints no progress', async () => {
+    const home = freshHome();
+    const project = mkdtempSync(join(tmpdir(), 'm5dev-project-'));
+    mkdirSync(join(project, 'src'));
+    writeFileSync(join(project, 'm5dev.json'), JSON.stringify({ imageUrl: `${images.url}/from-json.img`, imageSha256: 'b'.repeat(64), shares: ['src:/opt/src'] }));
+    const res = await cli(['--quiet', 'up', '--ssh-port', String(await freePort())], { M5DEV_HOME: home }, { cwd: project });
+    expect(res.code, res.stderr).toBe(ExitCode.downloadFailed);
+    expect(res.stderr).toContain(`m5dev: m5dev.json sets the cloud image: ${images.url}/from-json.img (sha256 ${'b'.repeat(64)})`);
+    expect(res.stderr).toContain(`m5dev: share ${join(project, 'src')} → guest /opt/src (from m5dev.json)`);
+    expect(res.stderr).toContain(`m5dev: error: GET ${images.url}/from-json.img answered HTTP 404`);
+    // --quiet: m5dev's own lines and the hint, no task list.
+    expect(res.stderr.split('\n').filter(Boolean).filter((l) => !/^(m5dev: |hint: )/.test(l))).toEqual([]);
+    await leftNothing(home);
+    rmSync(project, { recursive: true, force: true });
+  }, 600_000);
+
+  it('--version prints the package version and nothing else', async () => {
+    const res = await cli(['--version']);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toBe(`${(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}\n`);
+  });
 
   it(`${ExitCode.toolFailed}: a tool step fails (qemu-img cannot read the image), with the tool's own words`, async () => {
     const home = freshHome();
