@@ -4,13 +4,13 @@
  */
 import type { ListrTask } from 'listr2';
 import type Docker from 'dockerode';
-import { mountLabel } from '../../docker/mounts.js';
+import { mountLabel, type Mount } from '../../docker/mounts.js';
 import { PortInUseError, UsageError } from '../../errors.js';
 import { MESSAGES } from '../../messages.js';
 import { containerPath, mappedFileNote } from '../../vm/shares.js';
-import { writeState, IN_CONTAINER, CACHE_IN_CONTAINER, RAM_TMPFS, STORED, type InstanceState } from '../../vm/instance.js';
+import { writeState, IN_CONTAINER, CACHE_IN_CONTAINER, RAM_TMPFS, STORED } from '../../vm/instance.js';
 import { KERNELS_MOUNT } from '../../kernel/cache.js';
-import { chooseMachine } from '../../vm/machine.js';
+import { chooseMachine, type MachineChoice } from '../../vm/machine.js';
 import { qemuArgs } from '../../vm/qemu-args.js';
 import { GUEST_SSH_FORWARD } from '../../vm/guest-access.js';
 import { containerLogs, forceRemove, listVmContainers, startVmContainer, vmContainerName } from '../../docker/containers.js';
@@ -18,7 +18,7 @@ import { firstFreePort, isPortFree } from '../../vm/ports.js';
 import { lastConsoleLine } from '../../vm/readiness.js';
 import { isInterrupting } from '../../cleanup.js';
 import { qmp } from '../../vm/qmp.js';
-import { loadSteps, restoringRam, savedFilesIn, SAVED_FORMAT, type SavedFormat, dropSaved, launchKey, resumePlan, viewSaved } from '../../vm/saved-state.js';
+import { loadSteps, restoringRam, savedFilesIn, SAVED_FORMAT, type ResumePlan, type SavedFormat, type SavedRecord, dropSaved, launchKey, resumePlan, viewSaved } from '../../vm/saved-state.js';
 import { M5OPS_PLUGIN } from '../m5ops.js';
 import { probeShareModels } from '../share-probe.js';
 import { baseState, upSkipped, type UpCtx } from './context.js';
@@ -31,115 +31,153 @@ async function continueSaved(docker: Docker, containerId: string, format: SavedF
   await qmp(docker, containerId, IN_CONTAINER.qmp, loadSteps(format, IN_CONTAINER.vmState, IN_CONTAINER.vmStateRecord), 120);
 }
 
+/** What QEMU is started with: decided once, the same for a boot and a resume (whose key must match). */
+interface LaunchSpec {
+  machine: MachineChoice;
+  binds: Mount[];
+  cmd: string[];
+  /** The launch key: a saved state resumes only into the same key (vm/saved-state.ts). */
+  key: string;
+}
+
+/** The machine (where the VM runs: the engine's architecture, /dev/kvm there), the mounts, QEMU's arguments. */
+async function launchSpec(ctx: UpCtx): Promise<LaunchSpec> {
+  const docker = ctx.image.docker!;
+  const engine = ctx.image.engine!;
+  const arch = ctx.image.engineInfo!.arch;
+  const machine = chooseMachine({
+    requested: ctx.config.accel,
+    hostArch: arch,
+    kvmUsable: arch === 'aarch64' && ctx.config.accel !== 'tcg' ? await engine.kvmUsable(ctx.image.tag!) : false,
+    cpuOverride: ctx.config.cpu,
+  });
+  const binds = [ctx.storage!.bind('/instance'), ctx.blobs!.bind(CACHE_IN_CONTAINER, true)];
+  if (ctx.kernel) binds.push(ctx.kernels!.bind(KERNELS_MOUNT, true));
+  for (const [i, share] of ctx.config.shares.entries()) binds.push({ kind: 'bind', source: share.host, target: containerPath(i) });
+  const shareModels = await probeShareModels(docker, ctx.image.tag!, ctx.home.root, ctx.config.shares);
+  shareModels.forEach((m, i) => m === 'mapped-file' && ctx.notes.push(mappedFileNote(ctx.config.shares[i]!)));
+  const cmd = qemuArgs({
+    machine,
+    cpus: ctx.config.cpus,
+    memoryMiB: ctx.config.memoryMiB,
+    flash0: IN_CONTAINER.flash0,
+    flash1: IN_CONTAINER.flash1,
+    disk: { path: ctx.config.disk === 'raw' ? IN_CONTAINER.diskRaw : IN_CONTAINER.diskOverlay, format: ctx.config.disk === 'raw' ? 'raw' : 'qcow2' },
+    seed: { path: IN_CONTAINER.seed, format: 'qcow2' },
+    guestSshForward: GUEST_SSH_FORWARD,
+    consoleLog: IN_CONTAINER.console,
+    qmpSocket: IN_CONTAINER.qmp,
+    ramFile: ctx.config.ramFile ? RAM_TMPFS.file : undefined,
+    kernel: ctx.kernel ? { image: ctx.kernel.image, append: ctx.kernel.append } : undefined,
+    shares: shareModels,
+    tcgCacheMiB: ctx.config.tcgCacheMiB,
+    m5ops: { plugin: M5OPS_PLUGIN, addr: ctx.config.m5opsAddr, dir: '/instance', exit: ctx.config.m5opsExit },
+    runAs: engine.owner(ctx.filesMode!, ctx.image.engineInfo!.rootless),
+  });
+  return { machine, binds, cmd, key: launchKey({ image: ctx.image.tag!, cmd, binds: binds.map(mountLabel) }) };
+}
+
+/** Resume the saved state, or boot: a saved state of other settings refuses; one that cannot resume is dropped, with a note. */
+async function savedStatePlan(ctx: UpCtx, spec: LaunchSpec): Promise<ResumePlan> {
+  const storage = ctx.storage!;
+  const view = await viewSaved(storage);
+  const plan = resumePlan(ctx.saved, savedFilesIn(view, ctx.saved), { launchKey: spec.key, stamps: view.stamps }, ctx.noResume ? '--no-resume' : false);
+  if (plan.kind === 'refuse') throw new UsageError(MESSAGES.suspendedOther(ctx.name, plan.reason), MESSAGES.suspendedOtherHint);
+  // Nothing to resume: drop whatever is there (a memory file left without its record is garbage).
+  if (plan.kind === 'discard' || (plan.kind === 'none' && view.saved.size > 0)) await dropSaved(storage);
+  if (plan.kind === 'none' && view.saved.size > 0) ctx.notes.push(`the files of a suspend that did not finish were dropped (${[...view.saved].sort().join(', ')})`);
+  if (plan.kind === 'discard') ctx.notes.push(`saved state discarded: ${plan.reason}`);
+  return plan;
+}
+
+/** The launch record: the instance's state as it is launched, written before the container starts. */
+function recordLaunch(ctx: UpCtx, spec: LaunchSpec): void {
+  const engine = ctx.image.engine!;
+  ctx.state = {
+    ...(ctx.state ?? baseState(ctx)),
+    sshPort: ctx.sshPort!,
+    cpus: ctx.config.cpus,
+    memoryMiB: ctx.config.memoryMiB,
+    accel: spec.machine.accel,
+    cpu: spec.machine.cpu,
+    kernel: ctx.kernel?.release,
+    kernelVersion: ctx.kernel?.version,
+    ramFile: ctx.config.ramFile,
+    tcgCacheMiB: ctx.config.tcgCacheMiB,
+    shares: ctx.config.shares.length ? ctx.config.shares : undefined,
+    m5ops: { addr: ctx.config.m5opsAddr, exit: ctx.config.m5opsExit },
+    image: ctx.image.tag,
+    engine: { host: engine.endpoint.host, context: engine.endpoint.context, files: ctx.filesMode! },
+    launchKey: spec.key,
+  };
+  writeState(ctx.files, ctx.state);
+}
+
+/** The VM container with QEMU's command `qemu`; its cleanup is released once the guest answers. */
+async function startVm(ctx: UpCtx, spec: LaunchSpec, qemu: string[]): Promise<void> {
+  await ctx.storage!.remove([STORED.console]);
+  const { container, release } = await startVmContainer(ctx.image.docker!, {
+    name: vmContainerName(ctx.name, ctx.home.root),
+    image: ctx.image.tag!,
+    cmd: qemu,
+    binds: spec.binds,
+    home: ctx.home.root,
+    instance: ctx.name,
+    hostPort: ctx.sshPort!,
+    containerPort: GUEST_SSH_FORWARD,
+    kvm: spec.machine.accel === 'kvm',
+    tmpfs: ctx.config.ramFile ? { path: RAM_TMPFS.dir, sizeMiB: ctx.config.memoryMiB + 64 } : undefined,
+  });
+  ctx.containerId = container.id;
+  ctx.releaseVm = release;
+}
+
+/**
+ * Resume: QEMU waiting for the saved state, loaded and continued in one round trip. True when the
+ * guest runs on; false when it could not resume (the state dropped, a note says why: boot afresh).
+ */
+async function resumeSaved(ctx: UpCtx, spec: LaunchSpec, record: SavedRecord): Promise<boolean> {
+  const docker = ctx.image.docker!;
+  const storage = ctx.storage!;
+  try {
+    const qemu = [...spec.cmd, ...RESUME_ARGS];
+    await startVm(ctx, spec, record.format === SAVED_FORMAT.ramFile ? restoringRam(IN_CONTAINER.ram, RAM_TMPFS.file, qemu) : qemu);
+    await continueSaved(docker, ctx.containerId!, record.format);
+    // The record went before `cont` (loadSteps): the memory files left are garbage, removed while SSH comes up.
+    // A failure leaves only garbage, which the next up drops (nothing to resume without the record).
+    ctx.dropping = dropSaved(storage).catch(() => undefined);
+    return true;
+  } catch (e) {
+    // Ctrl-C: the container's cleanup removes it; a state not yet consumed stays resumable.
+    if (isInterrupting()) throw e;
+    // QEMU's last word (a RAM file it refused, a stream it could not load) says more than the QMP error.
+    const why = ctx.containerId ? lastConsoleLine(await containerLogs(docker, ctx.containerId).catch(() => '')) : '';
+    if (ctx.containerId) await forceRemove(docker, ctx.containerId);
+    await dropSaved(storage);
+    ctx.notes.push(`could not resume (${why || (e as Error).message}); booted afresh`);
+    return false;
+  }
+}
+
 export function launchTask(): ListrTask<UpCtx> {
   return {
-      title: 'Start QEMU in its container',
-      skip: upSkipped.running,
-      task: async (ctx, task) => {
-        const docker = ctx.image.docker!;
-        const engine = ctx.image.engine!;
-        ctx.sshPort = await pickPort(ctx);
-        // Decided where the VM runs: the engine's architecture, and /dev/kvm given to a container there.
-        const arch = ctx.image.engineInfo!.arch;
-        ctx.machine = chooseMachine({
-          requested: ctx.config.accel,
-          hostArch: arch,
-          kvmUsable: arch === 'aarch64' && ctx.config.accel !== 'tcg' ? await engine.kvmUsable(ctx.image.tag!) : false,
-          cpuOverride: ctx.config.cpu,
-        });
-        const storage = ctx.storage!;
-        const binds = [storage.bind('/instance'), ctx.blobs!.bind(CACHE_IN_CONTAINER, true)];
-        if (ctx.kernel) binds.push(ctx.kernels!.bind(KERNELS_MOUNT, true));
-        for (const [i, share] of ctx.config.shares.entries()) binds.push({ kind: 'bind', source: share.host, target: containerPath(i) });
-        const shareModels = await probeShareModels(docker, ctx.image.tag!, ctx.home.root, ctx.config.shares);
-        shareModels.forEach((m, i) => m === 'mapped-file' && ctx.notes.push(mappedFileNote(ctx.config.shares[i]!)));
-        const cmd = qemuArgs({
-          machine: ctx.machine,
-          cpus: ctx.config.cpus,
-          memoryMiB: ctx.config.memoryMiB,
-          flash0: IN_CONTAINER.flash0,
-          flash1: IN_CONTAINER.flash1,
-          disk: { path: ctx.config.disk === 'raw' ? IN_CONTAINER.diskRaw : IN_CONTAINER.diskOverlay, format: ctx.config.disk === 'raw' ? 'raw' : 'qcow2' },
-          seed: { path: IN_CONTAINER.seed, format: 'qcow2' },
-          guestSshForward: GUEST_SSH_FORWARD,
-          consoleLog: IN_CONTAINER.console,
-          qmpSocket: IN_CONTAINER.qmp,
-          ramFile: ctx.config.ramFile ? RAM_TMPFS.file : undefined,
-          kernel: ctx.kernel ? { image: ctx.kernel.image, append: ctx.kernel.append } : undefined,
-          shares: shareModels,
-          tcgCacheMiB: ctx.config.tcgCacheMiB,
-          m5ops: { plugin: M5OPS_PLUGIN, addr: ctx.config.m5opsAddr, dir: '/instance', exit: ctx.config.m5opsExit },
-          runAs: engine.owner(ctx.filesMode!, ctx.image.engineInfo!.rootless),
-        });
-        const key = launchKey({ image: ctx.image.tag!, cmd, binds: binds.map(mountLabel) });
-        const view = await viewSaved(storage);
-        const plan = resumePlan(ctx.saved, savedFilesIn(view, ctx.saved), { launchKey: key, stamps: view.stamps }, ctx.noResume ? '--no-resume' : false);
-        if (plan.kind === 'refuse') throw new UsageError(MESSAGES.suspendedOther(ctx.name, plan.reason), MESSAGES.suspendedOtherHint);
-        // Nothing to resume: drop whatever is there (a memory file left without its record is garbage).
-        if (plan.kind === 'discard' || (plan.kind === 'none' && view.saved.size > 0)) await dropSaved(storage);
-        if (plan.kind === 'none' && view.saved.size > 0) ctx.notes.push(`the files of a suspend that did not finish were dropped (${[...view.saved].sort().join(', ')})`);
-        if (plan.kind === 'discard') ctx.notes.push(`saved state discarded: ${plan.reason}`);
-        const state: InstanceState = {
-          ...(ctx.state ?? baseState(ctx)),
-          sshPort: ctx.sshPort,
-          cpus: ctx.config.cpus,
-          memoryMiB: ctx.config.memoryMiB,
-          accel: ctx.machine.accel,
-          cpu: ctx.machine.cpu,
-          kernel: ctx.kernel?.release,
-          kernelVersion: ctx.kernel?.version,
-          ramFile: ctx.config.ramFile,
-          tcgCacheMiB: ctx.config.tcgCacheMiB,
-          shares: ctx.config.shares.length ? ctx.config.shares : undefined,
-          m5ops: { addr: ctx.config.m5opsAddr, exit: ctx.config.m5opsExit },
-          image: ctx.image.tag,
-          engine: { host: engine.endpoint.host, context: engine.endpoint.context, files: ctx.filesMode! },
-          launchKey: key,
-        };
-        writeState(ctx.files, state);
-        ctx.state = state;
-        const start = async (qemu: string[]) => {
-          await storage.remove([STORED.console]);
-          const { container, release } = await startVmContainer(docker, {
-            name: vmContainerName(ctx.name, ctx.home.root),
-            image: ctx.image.tag!,
-            cmd: qemu,
-            binds,
-            home: ctx.home.root,
-            instance: ctx.name,
-            hostPort: ctx.sshPort!,
-            containerPort: GUEST_SSH_FORWARD,
-            kvm: ctx.machine!.accel === 'kvm',
-            tmpfs: ctx.config.ramFile ? { path: RAM_TMPFS.dir, sizeMiB: ctx.config.memoryMiB + 64 } : undefined,
-          });
-          ctx.containerId = container.id;
-          ctx.releaseVm = release;
-        };
-        if (plan.kind === 'resume') {
-          task.output = `resuming the guest saved at ${plan.record.savedAt}`;
-          try {
-            const qemu = [...cmd, ...RESUME_ARGS];
-            await start(plan.record.format === SAVED_FORMAT.ramFile ? restoringRam(IN_CONTAINER.ram, RAM_TMPFS.file, qemu) : qemu);
-            await continueSaved(docker, ctx.containerId!, plan.record.format);
-            ctx.resumed = true;
-            // The record went before `cont` (loadSteps): the memory files left are garbage, removed while SSH comes up.
-            // A failure leaves only garbage, which the next up drops (nothing to resume without the record).
-            ctx.dropping = dropSaved(storage).catch(() => undefined);
-          } catch (e) {
-            // Ctrl-C: the container's cleanup removes it; a state not yet consumed stays resumable.
-            if (isInterrupting()) throw e;
-            // QEMU's last word (a RAM file it refused, a stream it could not load) says more than the QMP error.
-            const why = ctx.containerId ? lastConsoleLine(await containerLogs(docker, ctx.containerId).catch(() => '')) : '';
-            if (ctx.containerId) await forceRemove(docker, ctx.containerId);
-            await dropSaved(storage);
-            ctx.notes.push(`could not resume (${why || (e as Error).message}); booted afresh`);
-          }
-        }
-        if (!ctx.resumed) await startOnFreePort(ctx, () => start(cmd));
-        const how = ctx.resumed ? 'QEMU resumed the suspended guest' : 'QEMU started';
-        task.title = `${how} (${ctx.machine.accel}, -cpu ${ctx.machine.cpu}, ${ctx.config.cpus} vCPU, ${ctx.config.memoryMiB} MiB) on 127.0.0.1:${ctx.sshPort}${ctx.notes.length ? `; ${ctx.notes.join('; ')}` : ''}`;
-      },
-    };
+    title: 'Start QEMU in its container',
+    skip: upSkipped.running,
+    task: async (ctx, task) => {
+      ctx.sshPort = await pickPort(ctx);
+      const spec = await launchSpec(ctx);
+      ctx.machine = spec.machine;
+      const plan = await savedStatePlan(ctx, spec);
+      recordLaunch(ctx, spec);
+      if (plan.kind === 'resume') {
+        task.output = `resuming the guest saved at ${plan.record.savedAt}`;
+        ctx.resumed = await resumeSaved(ctx, spec, plan.record);
+      }
+      if (!ctx.resumed) await startOnFreePort(ctx, () => startVm(ctx, spec, spec.cmd));
+      const how = ctx.resumed ? 'QEMU resumed the suspended guest' : 'QEMU started';
+      task.title = `${how} (${spec.machine.accel}, -cpu ${spec.machine.cpu}, ${ctx.config.cpus} vCPU, ${ctx.config.memoryMiB} MiB) on 127.0.0.1:${ctx.sshPort}${ctx.notes.length ? `; ${ctx.notes.join('; ')}` : ''}`;
+    },
+  };
 }
 
 /**
