@@ -11,7 +11,6 @@
 # Host needs: mmdebstrap, qemu-user-static (binfmt registered), e2fsprogs, dosfstools, mtools, fdisk, qemu-utils.
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 key="$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)"
 root_cache="${M5DEV_FIXTURE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/m5dev-fixtures}"
 out="$root_cache/cloudimg-$key"

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Runs in the fixture guest (`m5dev exec -- "$(cat scripts/guest-cc-install.sh)"`), with the
 # directory scripts/guest-cc-debs.sh made shared at /opt/debs: verifies the .debs, then dpkg -i
 # those not installed at that version (gcc, make, libc6-dev and their dependencies).

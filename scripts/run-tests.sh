@@ -38,7 +38,12 @@ phase() {
 setsid bash scripts/build-test-image.sh >"$fx_out" 2>"$fx_log" &
 fx=$!
 groups=("$fx")
-trap 'for g in "${groups[@]}"; do kill -- "-$g" 2>/dev/null || true; done; rm -f "$fx_out" "$fx_log"' EXIT
+stop_all() {
+  local g
+  for g in "${groups[@]}"; do kill -- "-$g" 2>/dev/null || true; done
+  rm -f "$fx_out" "$fx_log"
+}
+trap stop_all EXIT
 # In the background, in its own process group: vitest on files, its lines marked [name]; the exit
 # code is vitest's. Sets $bg to its PID (= its group, which the exit trap stops with all in it).
 bg_tier() {
@@ -68,7 +73,8 @@ npx vitest run test/integration
 phase "integration tier done"
 fixture_ready || exit 1
 phase "fixture image ready"
-export M5DEV_FIXTURE_DIR="$(cat "$fx_out")"
+M5DEV_FIXTURE_DIR="$(cat "$fx_out")"
+export M5DEV_FIXTURE_DIR
 # The guest lanes share no instance or port; the kernel home is shared (its built kernel, read by
 # both), and each file cleans up only its own instances.
 bg_tier guests-b "${lane_b[@]}"; b=$bg

@@ -2,14 +2,15 @@
 # Host prerequisites for m5dev and its tests on Debian/Ubuntu (run as root; idempotent, fast when done):
 # a running Docker engine (Debian's docker.io; dockerd started when `docker info` fails), the locally
 # bootstrapped base image when no registry can serve it, the tools the test fixture is built with, and
-# python3 (the unit tests run the QMP client that m5dev runs inside the VM container).
+# python3 (the unit tests run the QMP client that m5dev runs inside the VM container) and shellcheck
+# (`npm run lint` checks every shell script).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 log() { echo "setup-host: $*" >&2; }
 as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
-pkgs=(mmdebstrap qemu-user-static binfmt-support arch-test fdisk dosfstools mtools qemu-utils e2fsprogs openssh-client make ca-certificates python3)
+pkgs=(mmdebstrap qemu-user-static binfmt-support arch-test fdisk dosfstools mtools qemu-utils e2fsprogs openssh-client make ca-certificates python3 shellcheck)
 # A Docker that is already there (Docker CE, a static client and engine, a reachable DOCKER_HOST)
 # is used as it is: Debian's docker.io is installed only when there is neither an engine nor a dockerd.
 if ! docker info >/dev/null 2>&1 && ! command -v dockerd >/dev/null 2>&1; then

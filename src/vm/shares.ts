@@ -140,33 +140,15 @@ export const mappedFileNote = (s: Share): string =>
 /** 9p mount options: coherent with edits on the host (no cache), the largest virtio message size. */
 export const MOUNT_OPTIONS = 'trans=virtio,version=9p2000.L,msize=512000,cache=none';
 
-/**
- * Guest script (root): mount each `TAG DIR` pair of the arguments unless mounted already, and print
- * `UID DIR` for each whose owner is not the guest user. Exits 3 when the kernel has no 9p over virtio,
- * 5 when a share's host file system keeps no extended attributes.
- */
-export const MOUNT_SCRIPT = `set -e
-modprobe -q 9pnet_virtio 2>/dev/null || true
-modprobe -q 9p 2>/dev/null || true
-if ! grep -qw 9p /proc/filesystems; then echo "the guest kernel $(uname -r) has no 9p file system" >&2; exit 3; fi
-user_uid=$(id -u ${GUEST_USER})
-while [ $# -ge 2 ]; do
-  tag=$1; dir=$2; shift 2
-  if ! mountpoint -q "$dir"; then
-    mkdir -p "$dir"
-    mount -t 9p -o ${MOUNT_OPTIONS} "$tag" "$dir"
-  fi
-  # A host file system without user extended attributes refuses every file the guest creates (up
-  # probes for it and exports such a share with mapped-file; this catches what the probe missed).
-  probe="$dir/.m5dev-share-probe.$$"
-  if err=$( { set -C; : > "$probe"; } 2>&1 ); then rm -f "$probe"; else
-    case $err in *"not supported"*) echo "the host directory behind $dir cannot keep extended attributes (user.*), which the share needs" >&2; exit 5;; esac
-  fi
-  owner=$(stat -c %u "$dir")
-  [ "$owner" = "$user_uid" ] || echo "$owner $dir"
-done`;
+/** Exit codes of sh/guest/mount-shares.sh and unmount-shares.sh. */
+export const SHARE_EXIT = { noNinep: 3, inUse: 4, noXattrs: 5 } as const;
 
-/** Pure: MOUNT_SCRIPT's lines (shares whose owner is not the guest user) as notes for the user. */
+/** sh/guest/mount-shares.sh's arguments: the guest user, the mount options, then each share's tag and dir. */
+export function mountScriptArgs(shares: Share[]): string[] {
+  return [GUEST_USER, MOUNT_OPTIONS, ...mountArgs(shares)];
+}
+
+/** Pure: mount-shares.sh's lines (shares whose owner is not the guest user) as notes for the user. */
 export function ownerNotes(stdout: string): string[] {
   return stdout
     .split('\n')
@@ -174,21 +156,6 @@ export function ownerNotes(stdout: string): string[] {
     .filter((m): m is RegExpExecArray => m !== null)
     .map(([, uid, dir]) => `share ${dir} belongs to uid ${uid} on the host, not to ${GUEST_USER}: the guest user writes there only where its permissions allow (9p shows the host's owners; chown it on the host to uid 1000, or use sudo)`);
 }
-
-/**
- * Guest script (root): unmount the given dirs (QEMU refuses to save a guest with a 9p export
- * mounted). Exits 4 naming what still uses one.
- */
-export const UNMOUNT_SCRIPT = `set -e
-for dir in "$@"; do
-  mountpoint -q "$dir" || continue
-  sync
-  if ! umount "$dir" 2>/dev/null; then
-    echo "the share $dir is in use in the guest:" >&2
-    (fuser -vm "$dir" 2>&1 || ls -l /proc/[0-9]*/cwd 2>/dev/null | grep -F " $dir" || true) >&2
-    exit 4
-  fi
-done`;
 
 export function mountArgs(shares: Share[]): string[] {
   return shares.flatMap((s, i) => [shareTag(i), s.guest]);

@@ -10,6 +10,7 @@ import { CopyError, UsageError } from '../errors.js';
 import { INSTANCE_NAME_RE } from '../paths.js';
 import { onCleanup } from '../cleanup.js';
 import { shScript } from '../shell.js';
+import { script } from '../scripts.js';
 import type { GuestSsh } from '../ssh/client.js';
 
 /** The name the copied file or tree has inside the tar stream, on both sides. */
@@ -48,24 +49,6 @@ export function copyPlan(src: string, dest: string, instanceExists: (name: strin
   return s ? { to: 'host', remote, local: dest, instance: side.instance } : { to: 'guest', local: src, remote, instance: side.instance };
 }
 
-/** In the guest: unpack stdin beside the target, then move it into place (a directory into an existing one merges). */
-const UNPACK = `set -e
-dest=$1; name=$2
-if [ -d "$dest" ]; then target="$dest/$name"; else target="$dest"; fi
-parent=$(dirname "$target"); mkdir -p "$parent"
-t=$(mktemp -d "$parent/.m5dev-cp.XXXXXX"); trap 'rm -rf "$t"' EXIT
-tar -x --no-same-owner -C "$t"
-if [ -d "$target" ] && [ ! -d "$t/${ENTRY}" ]; then echo "cannot overwrite directory $target with a file" >&2; exit 1; fi
-if [ -d "$target" ]; then cp -a "$t/${ENTRY}/." "$target/"; else rm -f "$target"; mv "$t/${ENTRY}" "$target"; fi
-echo "$target" >&2`;
-
-/** In the guest: pack the source under its own name (renamed to ENTRY here as it is unpacked). */
-const PACK = `set -e
-src=$1
-[ -e "$src" ] || { echo "no such file or directory: $src" >&2; exit 1; }
-cd "$(dirname "$src")"
-tar -c -- "$(basename "$src")"`;
-
 export async function copy(ssh: GuestSsh, plan: CopyPlan): Promise<{ target: string }> {
   const tar = await import('tar-fs');
   if (plan.to === 'guest') {
@@ -73,7 +56,7 @@ export async function copy(ssh: GuestSsh, plan: CopyPlan): Promise<{ target: str
     if (!existsSync(local)) throw new UsageError(`${plan.local} does not exist`);
     const name = basename(local);
     const input = tar.pack(dirname(local), { entries: [name], map: (h) => ({ ...h, name: ENTRY + h.name.slice(name.length) }) }) as unknown as NodeJS.ReadableStream;
-    const res = await ssh.pipe([shScript(UNPACK, 'm5dev-cp', [plan.remote, name])], { input });
+    const res = await ssh.pipe([shScript(script('cpUnpack'), 'm5dev-cp', [plan.remote, name, ENTRY])], { input });
     if (res.exitCode !== 0) throw new CopyError(`copying ${plan.local} to guest:${plan.remote} failed (exit ${res.exitCode})`, res.stderr);
     return { target: `guest:${res.stderr.trim().split('\n').pop()}` };
   }
@@ -108,7 +91,7 @@ export async function copy(ssh: GuestSsh, plan: CopyPlan): Promise<{ target: str
       },
     } as Options;
     const output = tar.extract(staging, options) as unknown as NodeJS.WritableStream;
-    const res = await ssh.pipe([shScript(PACK, 'm5dev-cp', [plan.remote])], { output }).catch((e: unknown) => {
+    const res = await ssh.pipe([shScript(script('cpPack'), 'm5dev-cp', [plan.remote])], { output }).catch((e: unknown) => {
       if (escapes.length) return { exitCode: -1, stderr: '' };
       throw new CopyError(`copying guest:${plan.remote} to ${plan.local} failed: ${(e as Error).message}`, '');
     });

@@ -2,26 +2,27 @@
 import { ShareError, VmStateError } from '../errors.js';
 import { shScript } from '../shell.js';
 import type { GuestSsh } from '../ssh/client.js';
-import { MOUNT_SCRIPT, UNMOUNT_SCRIPT, mountArgs, ownerNotes, type Share } from '../vm/shares.js';
+import { SHARE_EXIT, mountScriptArgs, ownerNotes, type Share } from '../vm/shares.js';
+import { script } from '../scripts.js';
 
-const asRoot = (script: string, args: string[]) => [shScript(script, 'm5dev-shares', args, { root: true })];
+const asRoot = (text: string, args: string[]) => [shScript(text, 'm5dev-shares', args, { root: true })];
 
 /**
  * Mount every share not mounted yet (at boot, after a resume, and idempotently on a running guest);
  * returns notes on shares the guest user does not own.
  */
 export async function mountShares(ssh: GuestSsh, shares: Share[]): Promise<string[]> {
-  const res = await ssh.capture(asRoot(MOUNT_SCRIPT, mountArgs(shares)), { timeoutMs: 60_000 });
-  if (res.exitCode === 3) {
+  const res = await ssh.capture(asRoot(script('mountShares'), mountScriptArgs(shares)), { timeoutMs: 60_000 });
+  if (res.exitCode === SHARE_EXIT.noNinep) {
     throw new ShareError(
       `cannot mount the shares: ${res.stderr.trim()}`,
       'The guest is up without the shares. Boot a kernel with 9p over virtio (Ubuntu\'s cloud images have it; so does `m5dev kernel build` + `up --kernel VERSION`): `m5dev down`, then up again; or copy with `m5dev cp DIR guest:PATH`.',
     );
   }
-  if (res.exitCode === 5) {
+  if (res.exitCode === SHARE_EXIT.noXattrs) {
     throw new ShareError(
       `cannot use the shares: ${res.stderr.trim()}`,
-      'The guest is up without a usable share. m5dev keeps what the guest sets (owner, mode, links) in extended attributes, so that nothing the guest does becomes a setuid file or device on the host: share a directory on ext4, xfs or btrfs, or copy with `m5dev cp DIR guest:PATH`.',
+      'The guest is up without a usable share. m5dev keeps what the guest sets (owner, mode, links) in extended attributes, so that nothing the guest does becomes a setuid file or device on the host: the probe before launch did not see that this file system refuses them: share a directory on ext4, xfs or btrfs, or copy with `m5dev cp DIR guest:PATH`.',
     );
   }
   if (res.exitCode !== 0) throw new ShareError('mounting the shares in the guest failed', 'See the guest\'s message above; `m5dev ssh` to look (dmesg).', res.stderr.trim());
@@ -30,8 +31,8 @@ export async function mountShares(ssh: GuestSsh, shares: Share[]): Promise<strin
 
 /** Unmount them before QEMU saves the guest: it refuses to save one with a 9p export mounted. */
 export async function unmountShares(ssh: GuestSsh, shares: Share[]): Promise<void> {
-  const res = await ssh.capture(asRoot(UNMOUNT_SCRIPT, shares.map((s) => s.guest)), { timeoutMs: 60_000 });
-  if (res.exitCode === 4) {
+  const res = await ssh.capture(asRoot(script('unmountShares'), shares.map((s) => s.guest)), { timeoutMs: 60_000 });
+  if (res.exitCode === SHARE_EXIT.inUse) {
     throw new VmStateError(
       'cannot suspend: a share is in use in the guest',
       res.stderr.trim(),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, realpathSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseConfig } from '../../src/config.js';
@@ -9,6 +9,7 @@ import { qemuArgs } from '../../src/vm/qemu-args.js';
 import { chooseMachine } from '../../src/vm/machine.js';
 import { guestTreeCommand, guestTreeStamp } from '../../src/kernel/guest-tree.js';
 import type { KernelRecord } from '../../src/kernel/cache.js';
+import { ROOT } from '../helpers/cli.js';
 
 describe('share specs', () => {
   it('HOST[:GUEST]: host relative to the base dir, guest absolute or under the guest user\'s home', () => {
@@ -104,10 +105,12 @@ describe('guest module tree', () => {
   it('is made beside the build, from its source and build trees, stamped with the build key and format', () => {
     const cmd = guestTreeCommand(rec);
     expect(cmd.slice(0, 2)).toEqual(['sh', '-c']);
-    expect(cmd.slice(3)).toEqual(['m5dev-guest-tree', '/kernels/src/sha', '/kernels/build/6.6.33-abc', '/kernels/build/6.6.33-abc/m5dev-guest', guestTreeStamp(rec)]);
+    expect(cmd.slice(3)).toEqual(['m5dev-guest-tree', '/kernels/src/sha', '/kernels/build/6.6.33-abc', '/kernels/build/6.6.33-abc/m5dev-guest', guestTreeStamp(rec), 'arm64', 'aarch64-linux-gnu-']);
     expect(guestTreeStamp(rec)).toMatch(/^6\.6\.33-abc format \d+$/);
-    // The host programs are rebuilt with the cross compiler, from both command formats of the kernel's .cmd files.
-    expect(cmd[2]).toContain('aarch64-linux-gnu-gcc ${line#gcc }');
+    // The script is sh/tool/make-guest-tree.sh: the host programs are rebuilt with the cross compiler
+    // given as its 6th argument, from both command formats of the kernel's .cmd files.
+    expect(cmd[2]).toBe(readFileSync(join(ROOT, 'sh', 'tool', 'make-guest-tree.sh'), 'utf8'));
+    expect(cmd[2]).toContain('line="${CROSS_COMPILE}gcc ${line#gcc }"');
     expect(cmd[2]).toContain('-e "s|^savedcmd_$1 := ||p"');
   });
 });

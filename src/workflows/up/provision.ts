@@ -9,7 +9,8 @@ import { PassThrough } from 'node:stream';
 import { CopyError } from '../../errors.js';
 import { writeState, STORED } from '../../vm/instance.js';
 import { shScript } from '../../shell.js';
-import { GUEST_INSTALL_SCRIPT, guestStampPath } from '../../kernel/guest-tree.js';
+import { guestStampPath } from '../../kernel/guest-tree.js';
+import { script } from '../../scripts.js';
 import { execPipe } from '../../docker/containers.js';
 import { waitForSsh } from '../../vm/readiness.js';
 import type { GuestSsh } from '../../ssh/client.js';
@@ -88,7 +89,7 @@ async function installGuestTree(docker: Docker, containerId: string, ssh: GuestS
   const stream = new PassThrough();
   const [packed, unpacked] = await Promise.all([
     execPipe(docker, containerId, ['tar', '-cz', '-C', kernel.guestTree!.dir, 'lib', 'usr'], { output: stream }),
-    ssh.pipe([shScript(GUEST_INSTALL_SCRIPT, 'm5dev-kernel-tree', [kernel.release], { root: true })], { input: stream }),
+    ssh.pipe([shScript(script('installKernelTree'), 'm5dev-kernel-tree', [kernel.release], { root: true })], { input: stream }),
   ]);
   if (packed.exitCode !== 0 || unpacked.exitCode !== 0) {
     throw new CopyError(`installing /lib/modules/${kernel.release} in the guest failed`, `${packed.stderr}${unpacked.stderr}`.trim());

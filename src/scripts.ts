@@ -1,0 +1,36 @@
+/**
+ * The shell scripts m5dev runs in the guest (over SSH) and in tool containers, shipped as files in
+ * sh/ (checked by shellcheck in `npm run lint`); each file's header names its arguments and exit codes.
+ * They are sent as the text of `sh -c` (shell.ts), so nothing needs to be installed where they run.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from './assets.js';
+
+export const SCRIPTS = {
+  /** Guest, root: GUEST_USER MOUNT_OPTIONS then TAG DIR pairs. */
+  mountShares: 'guest/mount-shares.sh',
+  /** Guest, root: the share dirs to unmount. */
+  unmountShares: 'guest/unmount-shares.sh',
+  /** Guest, root: RELEASE; the tree as a gzipped tar on stdin. */
+  installKernelTree: 'guest/install-kernel-tree.sh',
+  /** Guest: DEST NAME ENTRY; a tar on stdin. */
+  cpUnpack: 'guest/cp-unpack.sh',
+  /** Guest: SRC; a tar on stdout. */
+  cpPack: 'guest/cp-pack.sh',
+  /** Tool container: SRC BUILD OUT STAMP ARCH CROSS_COMPILE. */
+  makeGuestTree: 'tool/make-guest-tree.sh',
+} as const;
+
+const loaded = new Map<string, string>();
+
+/** The script's text (read once). */
+export function script(name: keyof typeof SCRIPTS): string {
+  const file = SCRIPTS[name];
+  let text = loaded.get(file);
+  if (text === undefined) {
+    text = readFileSync(join(PACKAGE_ROOT, 'sh', file), 'utf8');
+    loaded.set(file, text);
+  }
+  return text;
+}
