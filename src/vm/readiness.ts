@@ -18,6 +18,7 @@ export function bootFailure(consoleText: string): string | undefined {
 
 /** Pure: last printable console line, for progress display. */
 export function lastConsoleLine(consoleText: string): string {
+  // eslint-disable-next-line no-control-regex -- the console's ANSI escape sequences are what is removed
   const lines = consoleText.replace(/\x1b\[[0-9;?=]*[A-Za-z]/g, '').split(/\r?\n|\r/).map((l) => l.replace(/[^\x20-\x7e]/g, '').trim());
   for (let i = lines.length - 1; i >= 0; i--) if (lines[i]) return lines[i]!.slice(0, 160);
   return '';
@@ -37,7 +38,7 @@ export interface ReadinessProbe {
 
 export async function waitForSsh(r: ReadinessProbe): Promise<number> {
   const start = Date.now();
-  let lastSshError = '';
+  let lastSshError: string;
   for (;;) {
     const text = await r.readConsole();
     const failure = bootFailure(text);
