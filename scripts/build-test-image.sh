@@ -8,6 +8,9 @@
 # pay for. A guest of Ubuntu's image runs them; nothing m5dev does depends on them.
 # Neither does anything in it use TLS: the CA certificates are left out of the package (its
 # configure step, one emulated process after another for each of ~140 certificates, took 1.5 min).
+# The initramfs holds only what finds the root disk (virtio over MMIO, virtio-blk; ext4 is built
+# in): Debian's default (MODULES=most) copies hundreds of modules, each through emulated tools,
+# for minutes, and every boot then loads a larger initrd under TCG. The rest loads from the disk.
 # Cached outside the checkout, keyed by this script's hash. Prints the fixture directory
 # (holding the image and a SHA256SUMS) on stdout.
 # Host needs: mmdebstrap, qemu-user-static (binfmt registered), e2fsprogs, dosfstools, mtools, fdisk, qemu-utils.
@@ -44,6 +47,9 @@ mmdebstrap --arch=arm64 --variant=minbase --mode=root --format=directory \
   --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
   --dpkgopt='path-exclude=/usr/share/locale/*' \
   --dpkgopt='path-exclude=/usr/share/ca-certificates/*' \
+  --essential-hook='mkdir -p "$1/etc/initramfs-tools/conf.d" "$1/usr/share/initramfs-tools/modules.d"' \
+  --essential-hook='echo MODULES=list > "$1/etc/initramfs-tools/conf.d/m5dev-fixture"' \
+  --essential-hook='printf "virtio_mmio\nvirtio_pci\nvirtio_blk\n" > "$1/usr/share/initramfs-tools/modules.d/m5dev-fixture"' \
   --customize-hook='echo "LABEL=cloudimg-rootfs / ext4 defaults,discard 0 1" > "$1/etc/fstab"' \
   --customize-hook='echo "m5dev-fixture" > "$1/etc/hostname"' \
   --customize-hook='printf "datasource_list: [ NoCloud, None ]\n" > "$1/etc/cloud/cloud.cfg.d/90-m5dev-fixture.cfg"' \
