@@ -3,7 +3,7 @@
 # guest booted), and every slow thing started as soon as what it needs is there:
 #   - the arm64 fixture image (an emulated mmdebstrap: about 20 minutes of one core on a cold
 #     machine, cached by content afterwards) builds in the background from the start;
-#   - unit, then the toolchain image;
+#   - build and lint, unit, then the toolchain image;
 #   - then the kernel build test (the test kernel, in the shared kernel home) in the background,
 #     while the integration tier runs;
 #   - guest lane B (guests of the fixture's own kernel, and the other engine kinds) once the fixture
@@ -60,6 +60,9 @@ fixture_ready() {
   fi
 }
 
+# Build and lint while the fixture builds (make's targets: npm ci when the lock changed, tsc, lint).
+make -s build lint
+phase "built and linted"
 npx vitest run test/unit
 phase "unit tier done"
 # The toolchain image, once, by the CLI as a user gets it: the kernel build needs it, and then runs
