@@ -29,10 +29,12 @@ start=$SECONDS
 # CPU time of the whole machine (user+nice+system+irq+softirq+steal, and all) from /proc/stat.
 cpu() { awk '/^cpu /{ busy=$2+$3+$4+$7+$8+$9; print busy, busy+$5+$6 }' /proc/stat; }
 read -r busy0 all0 < <(cpu)
+busy_prev=$busy0 all_prev=$all0
 phase() {
   local busy all
   read -r busy all < <(cpu)
-  echo "make test: $* ($((SECONDS - start)) s; cores $(( (busy - busy0) * 100 / (all - all0 + 1) ))% busy since the start)" >&2
+  echo "make test: $* ($((SECONDS - start)) s; cores $(( (busy - busy0) * 100 / (all - all0 + 1) ))% busy since the start, $(( (busy - busy_prev) * 100 / (all - all_prev + 1) ))% since the line before)" >&2
+  busy_prev=$busy all_prev=$all
 }
 # Its own process group, so that a failed or interrupted run stops all of it (mmdebstrap too).
 setsid bash scripts/build-test-image.sh >"$fx_out" 2>"$fx_log" &
