@@ -6,19 +6,18 @@
 #   - build and lint, unit, then the toolchain image;
 #   - then the kernel build test (the test kernel, in the shared kernel home) in the background,
 #     while the integration tier runs;
-#   - guest lane B (guests of the fixture's own kernel, and the other engine kinds) once the fixture
-#     is there; its one test that needs the kernel asks for it and waits for the build's lock;
-#   - guest lane A (the module loop on the built kernel, the CI recipe, the remote engine) once the
-#     fixture and the kernel are there;
-#   - the disk-filling fault tests alone, last.
+#   - guest lane B (guests of the fixture's own kernel, the other engine kinds, the CI recipe) once
+#     the fixture is there; its tests that need the kernel ask for it and wait for the build's lock;
+#   - guest lane A (the module loop on the built kernel, the remote engine, then the fault tests,
+#     which fill only tmpfs homes of their own) once the fixture and the kernel are there.
 # Each phase prints its time since the start and how busy the two cores were (docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-lane_a=(test/e2e/kernel.test.ts test/e2e/remote-engine.test.ts)
+lane_a=(test/e2e/kernel.test.ts test/e2e/remote-engine.test.ts test/e2e/faults.test.ts)
 lane_b=(test/e2e/guest.test.ts test/e2e/engines.test.ts test/e2e/recipe.test.ts)
 # Every e2e file runs somewhere: one added without a lane fails the run here.
 for f in test/e2e/*.test.ts; do
-  case " test/e2e/kernel-build.test.ts test/e2e/faults.test.ts ${lane_a[*]} ${lane_b[*]} " in
+  case " test/e2e/kernel-build.test.ts ${lane_a[*]} ${lane_b[*]} " in
     *" $f "*) ;;
     *) echo "make test: $f is in no tier of scripts/run-tests.sh" >&2; exit 1 ;;
   esac
@@ -97,5 +96,3 @@ phase "guest lane A done"
 wait "$b" || rc=1
 phase "guest lanes done"
 [ "$rc" -eq 0 ] || { echo "make test: a guest lane failed (its lines are marked [guests-a] or [guests-b])" >&2; exit 1; }
-npx vitest run test/e2e/faults.test.ts
-phase "fault tier done"
