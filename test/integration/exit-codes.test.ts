@@ -56,7 +56,7 @@ describe('exit codes before a guest answers', () => {
     await leftNothing(home);
   }, 900_000);
 
-  it('an m5dev.json in the working directory is read, and what it sets is shown before use; --quiet prints no progress', async () => {
+  it('an m5dev.json in the working directory is read, and what it sets is shown before use, --quiet or not; --quiet prints no progress', async () => {
     const home = freshHome();
     const project = mkdtempSync(join(tmpdir(), 'm5dev-project-'));
     mkdirSync(join(project, 'src'));

@@ -88,12 +88,13 @@ export function registerUp(program: Command): void {
       const fromFlags = flagsToConfig(flags);
       const fromFile = loadConfigFile();
       const config = resolveConfig(fromFlags, fromFile);
-      if (!g.quiet) {
-        // What the guest is given, and who said so: a cloned repository's m5dev.json is not trusted.
-        for (const s of config.shares) process.stderr.write(`m5dev: share ${s.host} → guest ${s.guest} (from ${fromFlags.shares ? 'the command line' : 'm5dev.json'})\n`);
-        if (!fromFlags.imageUrl && fromFile.imageUrl) process.stderr.write(`m5dev: m5dev.json sets the cloud image: ${fromFile.imageUrl}${fromFile.imageSha256 ? ` (sha256 ${fromFile.imageSha256})` : ''}\n`);
-        if (!fromFlags.m5opsReadfile && fromFile.m5opsReadfile) process.stderr.write(`m5dev: m5dev.json sets the m5ops readfile: ${fromFile.m5opsReadfile}\n`);
+      // What the guest is given, and who said so: a cloned repository's m5dev.json is not trusted, so
+      // what it sets is shown even with --quiet (which silences progress, not this).
+      for (const s of config.shares) {
+        if (!fromFlags.shares || !g.quiet) process.stderr.write(`m5dev: share ${s.host} → guest ${s.guest} (from ${fromFlags.shares ? 'the command line' : 'm5dev.json'})\n`);
       }
+      if (!fromFlags.imageUrl && fromFile.imageUrl) process.stderr.write(`m5dev: m5dev.json sets the cloud image: ${fromFile.imageUrl}${fromFile.imageSha256 ? ` (sha256 ${fromFile.imageSha256})` : ''}\n`);
+      if (!fromFlags.m5opsReadfile && fromFile.m5opsReadfile) process.stderr.write(`m5dev: m5dev.json sets the m5ops readfile: ${fromFile.m5opsReadfile}\n`);
       const home = layout();
       const explicit = new Set(Object.keys(fromFlags) as (keyof VmConfig)[]);
       if (names.length > 1 && explicit.has('sshPort')) throw new UsageError('--ssh-port names one port, and several instances were asked for', 'Leave it out: each instance gets its own free port from 5555 up.');
