@@ -39,10 +39,13 @@ phase() {
 setsid bash scripts/build-test-image.sh >"$fx_out" 2>"$fx_log" &
 fx=$!
 groups=("$fx")
+tc_home=""
+# On any exit: every background group stopped, and waited for (none runs on after make test).
 stop_all() {
   local g
   for g in "${groups[@]}"; do kill -- "-$g" 2>/dev/null || true; done
-  rm -f "$fx_out" "$fx_log"
+  for g in "${groups[@]}"; do wait "$g" 2>/dev/null || true; done
+  rm -rf "$fx_out" "$fx_log" "$tc_home"
 }
 trap stop_all EXIT
 # In the background, in its own process group: vitest on files, its lines marked [name]; the exit
@@ -86,8 +89,8 @@ rc=0
 wait "$kb" || rc=$?
 phase "kernel build tier done"
 if [ "$rc" -ne 0 ]; then
-  echo "make test: the kernel build tier failed (its lines are marked [kernel-build])" >&2
-  wait "$b" || true
+  echo "make test: the kernel build tier failed (its lines are marked [kernel-build]); lane B runs to its end, lane A does not run" >&2
+  wait "$b" || echo "make test: guest lane B failed too (its lines are marked [guests-b])" >&2
   exit 1
 fi
 bg_tier guests-a "${lane_a[@]}"; a=$bg

@@ -110,27 +110,35 @@ export function shareQemuArgs(models: ShareModel[]): string[] {
 
 /**
  * Container command (the toolchain image has python3), the share directories as arguments: prints
- * for each `xattr` when its file system keeps user extended attributes (reading one that is not
- * there says ENODATA), else `file` (ENOTSUP). Reads only: nothing is written into the user's tree.
+ * `INDEX xattr` for each whose file system keeps user extended attributes (reading one that is not
+ * there says ENODATA), else `INDEX file` (ENOTSUP). Reads only: nothing is written into the user's tree.
  */
 export const XATTR_PROBE = [
   'python3',
   '-c',
   [
     'import errno, os, sys',
-    'for p in sys.argv[1:]:',
+    'for i, p in enumerate(sys.argv[1:]):',
     '    try:',
     "        os.getxattr(p, 'user.m5dev.probe')",
-    "        print('xattr')",
+    "        print(i, 'xattr')",
     '    except OSError as e:',
-    "        print('file' if e.errno in (errno.ENOTSUP, errno.EOPNOTSUPP) else 'xattr')",
+    "        print(i, 'file' if e.errno in (errno.ENOTSUP, errno.EOPNOTSUPP) else 'xattr')",
   ].join('\n'),
 ];
 
-/** Pure: XATTR_PROBE's output as the model of each of `count` shares (anything unclear keeps mapped-xattr). */
+/**
+ * Pure: XATTR_PROBE's output (merged with anything else the container printed) as the model of each
+ * of `count` shares, matched by index; anything unclear keeps mapped-xattr (the mount script then
+ * refuses a share that cannot keep the attributes: it fails closed).
+ */
 export function shareModels(probeOutput: string, count: number): ShareModel[] {
-  const lines = probeOutput.split('\n').map((l) => l.trim()).filter(Boolean);
-  return Array.from({ length: count }, (_, i) => (lines[i] === 'file' ? 'mapped-file' : 'mapped-xattr'));
+  const file = new Set<number>();
+  for (const line of probeOutput.split('\n')) {
+    const m = /^(\d+) file$/.exec(line.trim());
+    if (m) file.add(Number(m[1]));
+  }
+  return Array.from({ length: count }, (_, i) => (file.has(i) ? 'mapped-file' : 'mapped-xattr'));
 }
 
 /** The note `up` gives for a share kept with mapped-file. */

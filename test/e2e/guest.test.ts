@@ -297,7 +297,10 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     const until = async (what: string, ok: () => boolean) => {
       const deadline = Date.now() + 60_000;
       while (!ok()) {
-        if (Date.now() > deadline) throw new Error(`logs -f never printed ${what}: ${followed.slice(-500)}`);
+        if (Date.now() > deadline) {
+          follow.child.kill(); // not left following a VM that runs on
+          throw new Error(`logs -f never printed ${what}: ${followed.slice(-500)}`);
+        }
         await new Promise((r) => setTimeout(r, 250));
       }
     };
@@ -367,7 +370,9 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     expect(Number(seen[1]!.stdout.trim().split('\n')[3])).toBeLessThanOrEqual(8);
     expect(JSON.parse((await cli(['--json', 'status', '--name', 'second'], env)).stdout)).toMatchObject({ cpu: 'cortex-a72', accel: 'tcg' });
     // QEMU was given the smaller translated-code cache.
-    for (const c of await containersOfHome(home)) expect(c.Command).toMatch(/tb-size=256\b/);
+    const vms = await containersOfHome(home);
+    expect(vms).toHaveLength(2);
+    for (const c of vms) expect(c.Command).toMatch(/tb-size=256\b/);
     // cp NAME:PATH between the two guests' sides: each instance by its name.
     const twoDir = mkdtempSync(join(tmpdir(), 'm5dev-cp-two-'));
     writeFileSync(join(twoDir, 'to-second.txt'), 'for second\n');

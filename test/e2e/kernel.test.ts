@@ -277,8 +277,9 @@ describe('the module loop on the cross-built kernel', () => {
       // --no-ram-file: the mode the next test suspends in (the default RAM file is guest.test.ts's).
       // A third share on a file system that keeps no user extended attributes (as some hosts' are):
       // up finds that out before QEMU starts and exports it with mapped-file instead.
-      ramShare = mkdtempSync(join(tmpdir(), 'm5dev-ramfs-'));
-      execFileSync('mount', ['-t', 'ramfs', 'ramfs', ramShare]);
+      const ram = mkdtempSync(join(tmpdir(), 'm5dev-ramfs-'));
+      execFileSync('mount', ['-t', 'ramfs', 'ramfs', ram]);
+      ramShare = ram; // mounted: afterAll unmounts it
       execFileSync('chown', ['1000:1000', ramShare]);
       const up = await cli(['--json', 'up', '--name', NAME, '--kernel', kt.version, '--no-ram-file', '--ssh-port', String(port), '--boot-timeout', '600', '--share', `${work}:m5`, '--share', `${debs}:/opt/debs`, '--share', `${ramShare}:/opt/ram`], env);
       expect(up.code, up.stderr).toBe(0);

@@ -108,7 +108,7 @@ describe('exit codes before a guest answers', () => {
     const run = startCli(await upArgs('blank.img', ['--boot-timeout', '600']), { M5DEV_HOME: home });
     // Once the VM container runs (the phase this test names), never at a deadline.
     const deadline = Date.now() + 300_000;
-    while ((await containersOfHome(home)).length === 0) {
+    while ((await containersOfHome(home, 'default')).length === 0) { // the VM container, not a tool step's
       if (Date.now() > deadline) throw new Error('up never started the VM container');
       await new Promise((r) => setTimeout(r, 250));
     }
