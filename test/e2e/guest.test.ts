@@ -279,7 +279,7 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     const taken = await freePort();
     await new Promise<void>((r) => blocker.listen(taken, '127.0.0.1', () => r()));
     try {
-      const res = await cli(['up', '--name', 'second', '--image-url', imageUrl, '--disk', 'overlay', '--ssh-port', String(taken)], env);
+      const res = await cli(['up', '--name', 'porttaken', '--image-url', imageUrl, '--disk', 'overlay', '--ssh-port', String(taken)], env);
       expect(res.code, res.stderr).toBe(7);
       expect(res.stderr).toContain(`127.0.0.1:${taken} is already in use`);
       expect(res.stderr).toMatch(/hint: Pick another port with --ssh-port/);
