@@ -8,6 +8,7 @@
  */
 import { isAbsolute, posix, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
+import type { Mount } from '../docker/mounts.js';
 import { GUEST_USER } from './guest-access.js';
 
 export interface Share {
@@ -21,6 +22,9 @@ export interface Share {
 export const SHARES_IN_CONTAINER = '/shares';
 export const shareTag = (i: number): string => `m5dev${i}`;
 export const containerPath = (i: number): string => `${SHARES_IN_CONTAINER}/${i}`;
+/** The VM container's mounts of the shares (the probe mounts the same paths read-only). */
+export const shareMounts = (shares: Share[], readOnly = false): Mount[] =>
+  shares.map((s, i) => ({ kind: 'bind', source: s.host, target: containerPath(i), readOnly }));
 
 const GUEST_HOME = `/home/${GUEST_USER}`;
 /** Guest places a share must not cover: the system, and where m5dev installs a kernel's modules. */

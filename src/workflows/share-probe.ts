@@ -1,7 +1,7 @@
 /** Before QEMU starts: how each share's host file system can keep what the guest sets (vm/shares.ts). */
 import type Docker from 'dockerode';
 import { runTool } from '../docker/containers.js';
-import { XATTR_PROBE, containerPath, shareModels, type Share, type ShareModel } from '../vm/shares.js';
+import { XATTR_PROBE, containerPath, shareMounts, shareModels, type Share, type ShareModel } from '../vm/shares.js';
 
 /**
  * In a throwaway toolchain container that mounts the shares as the VM container will (read-only:
@@ -12,7 +12,7 @@ export async function probeShareModels(docker: Docker, image: string, home: stri
   const out = await runTool(docker, {
     image,
     cmd: [...XATTR_PROBE, ...shares.map((_, i) => containerPath(i))],
-    binds: shares.map((s, i) => ({ kind: 'bind' as const, source: s.host, target: containerPath(i), readOnly: true })),
+    binds: shareMounts(shares, true),
     home,
     description: 'the shares\' file system probe',
   });

@@ -7,7 +7,7 @@ import type Docker from 'dockerode';
 import { mountLabel, type Mount } from '../../docker/mounts.js';
 import { PortInUseError, UsageError } from '../../errors.js';
 import { MESSAGES } from '../../messages.js';
-import { containerPath, mappedFileNote } from '../../vm/shares.js';
+import { mappedFileNote, shareMounts } from '../../vm/shares.js';
 import { writeState, IN_CONTAINER, CACHE_IN_CONTAINER, RAM_TMPFS, STORED } from '../../vm/instance.js';
 import { KERNELS_MOUNT } from '../../kernel/cache.js';
 import { chooseMachine, type MachineChoice } from '../../vm/machine.js';
@@ -53,7 +53,7 @@ async function launchSpec(ctx: UpCtx): Promise<LaunchSpec> {
   });
   const binds = [ctx.storage!.bind('/instance'), ctx.blobs!.bind(CACHE_IN_CONTAINER, true)];
   if (ctx.kernel) binds.push(ctx.kernels!.bind(KERNELS_MOUNT, true));
-  for (const [i, share] of ctx.config.shares.entries()) binds.push({ kind: 'bind', source: share.host, target: containerPath(i) });
+  binds.push(...shareMounts(ctx.config.shares));
   const shareModels = await probeShareModels(docker, ctx.image.tag!, ctx.home.root, ctx.config.shares);
   shareModels.forEach((m, i) => m === 'mapped-file' && ctx.notes.push(mappedFileNote(ctx.config.shares[i]!)));
   const cmd = qemuArgs({
