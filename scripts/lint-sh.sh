@@ -10,3 +10,5 @@ shellcheck -S warning "${files[@]}"
 # Its package list is split into words on purpose (SC2046); a directive in the file would change the
 # toolchain image's context, and with it every cached image and kernel build.
 shellcheck -S warning -e SC2046 docker/m5dev-tools/m5dev-install-locked
+# The one Python script m5dev sends (the VM container's relay): it must at least parse.
+for f in sh/*/*.py; do python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' "$f"; done

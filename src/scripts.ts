@@ -1,7 +1,8 @@
 /**
  * The shell scripts m5dev runs in the guest (over SSH) and in tool containers, shipped as files in
  * sh/ (checked by shellcheck in `npm run lint`); each file's header names its arguments and exit codes.
- * They are sent as the text of `sh -c` (shell.ts), so nothing needs to be installed where they run.
+ * They are sent as the text of `sh -c` (shell.ts), so nothing needs to be installed where they run;
+ * the one Python script (the VM container's socket relay) as the text of `python3 -c`.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +21,8 @@ export const SCRIPTS = {
   cpPack: 'guest/cp-pack.sh',
   /** Tool container: SRC BUILD OUT STAMP ARCH CROSS_COMPILE. */
   makeGuestTree: 'tool/make-guest-tree.sh',
+  /** VM container, python3: `unix PATH WAIT_SECONDS` or `tcp HOST PORT`; a byte relay on stdin/stdout. */
+  relay: 'vm/relay.py',
 } as const;
 
 const loaded = new Map<string, string>();
@@ -33,4 +36,10 @@ export function script(name: keyof typeof SCRIPTS): string {
     loaded.set(file, text);
   }
   return text;
+}
+
+/** The VM container's relay to a socket inside it (sh/vm/relay.py), as an exec command. */
+export function relayCommand(to: { unix: string; waitSec: number } | { tcp: string; port: number }): string[] {
+  const args = 'unix' in to ? ['unix', to.unix, String(to.waitSec)] : ['tcp', to.tcp, String(to.port)];
+  return ['python3', '-c', script('relay'), ...args];
 }

@@ -234,40 +234,60 @@ export interface ExecResult {
   stderr: string;
 }
 
+/** The one way m5dev starts a command in a running container: its exec and the hijacked stream. */
+async function startExec(docker: Docker, id: string, cmd: string[], opts: { stdin: boolean; env?: string[] }) {
+  const exec = await docker.getContainer(id).exec({ Cmd: cmd, Env: opts.env, AttachStdin: opts.stdin, AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: opts.stdin });
+  return { exec, stream };
+}
+
+/** Its stdout into `out`, its stderr collected; resolves when the stream ends, with the exit code. */
+function finishExec(docker: Docker, started: Awaited<ReturnType<typeof startExec>>, out: NodeJS.WritableStream): Promise<{ exitCode: number; stderr: string }> {
+  const { exec, stream } = started;
+  const err: Buffer[] = [];
+  const errSink = new PassThrough().on('data', (c: Buffer) => err.push(c));
+  docker.modem.demuxStream(stream, out, errSink);
+  return new Promise<void>((resolve, reject) => {
+    stream.on('end', () => resolve());
+    stream.on('close', () => resolve());
+    stream.on('error', reject);
+  }).then(async () => {
+    const info = await exec.inspect().catch(() => undefined);
+    return { exitCode: info?.ExitCode ?? 1, stderr: Buffer.concat(err).toString('utf8') };
+  });
+}
+
 /** Run a command in a running container, capturing output. */
 export async function execCapture(docker: Docker, id: string, cmd: string[], opts: { env?: string[] } = {}): Promise<ExecResult> {
-  const exec = await docker.getContainer(id).exec({ Cmd: cmd, Env: opts.env, AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  const out = new PassThrough();
-  const err = new PassThrough();
-  const chunks = { out: [] as Buffer[], err: [] as Buffer[] };
-  out.on('data', (c: Buffer) => chunks.out.push(c));
-  err.on('data', (c: Buffer) => chunks.err.push(c));
-  docker.modem.demuxStream(stream, out, err);
-  await new Promise<void>((resolve, reject) => {
-    stream.on('end', () => resolve());
-    stream.on('error', reject);
-  });
-  const info = await exec.inspect();
-  return { exitCode: info.ExitCode ?? 1, stdout: Buffer.concat(chunks.out).toString('utf8'), stderr: Buffer.concat(chunks.err).toString('utf8') };
+  const chunks: Buffer[] = [];
+  const out = new PassThrough().on('data', (c: Buffer) => chunks.push(c));
+  const { exitCode, stderr } = await finishExec(docker, await startExec(docker, id, cmd, { stdin: false, env: opts.env }), out);
+  return { exitCode, stdout: Buffer.concat(chunks).toString('utf8'), stderr };
 }
 
 /** Run a command in a running container with `input` on its stdin and its stdout into `output` (a tar stream). */
 export async function execPipe(docker: Docker, id: string, cmd: string[], io: { input?: NodeJS.ReadableStream; output?: NodeJS.WritableStream }): Promise<{ exitCode: number; stderr: string }> {
-  const exec = await docker.getContainer(id).exec({ Cmd: cmd, AttachStdin: io.input !== undefined, AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({ hijack: true, stdin: io.input !== undefined });
-  const err: Buffer[] = [];
-  const errSink = new PassThrough().on('data', (c: Buffer) => err.push(c));
-  const out = io.output ?? new PassThrough().resume();
-  docker.modem.demuxStream(stream, out, errSink);
-  if (io.input) io.input.pipe(stream); // ends the write side when the input ends
-  await new Promise<void>((resolve, reject) => {
-    stream.on('end', () => resolve());
-    stream.on('error', reject);
-  });
+  const started = await startExec(docker, id, cmd, { stdin: io.input !== undefined });
+  const done = finishExec(docker, started, io.output ?? new PassThrough().resume());
+  if (io.input) io.input.pipe(started.stream); // ends the write side when the input ends
+  const result = await done;
   if (io.output) io.output.end();
-  const info = await exec.inspect();
-  return { exitCode: info.ExitCode ?? 1, stderr: Buffer.concat(err).toString('utf8') };
+  return result;
+}
+
+/** A command in a running container as a byte channel: write its stdin, read its stdout; `done` when it exits. */
+export interface ExecChannel {
+  output: NodeJS.ReadableStream;
+  /** Write to its stdin. */
+  input: NodeJS.WritableStream;
+  done: Promise<{ exitCode: number; stderr: string }>;
+}
+
+export async function execChannel(docker: Docker, id: string, cmd: string[]): Promise<ExecChannel> {
+  const started = await startExec(docker, id, cmd, { stdin: true });
+  const output = new PassThrough();
+  const done = finishExec(docker, started, output).finally(() => output.end());
+  return { output, input: started.stream, done };
 }
 
 /** Run a command in a running container wired to this process's stdio (TTY when stdin is one). */

@@ -4,11 +4,10 @@
  * no create, start, wait and remove around a short command. Its files live in a fresh directory
  * that is removed afterwards, whatever happened.
  */
-import type Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
 import { onCleanup } from '../cleanup.js';
 import { DiskFullError, ToolError, isDiskFull, tail } from '../errors.js';
-import { execCapture } from './containers.js';
+import type { RunningVm } from '../vmhost/vm-host.js';
 
 export interface ExecToolRun {
   /** The command for the step's own directory (an absolute path), run by `sh -c` there. */
@@ -22,27 +21,18 @@ export interface ExecToolRun {
   failure?: (message: string, outputTail: string) => Error;
 }
 
-/** What the container must have for a step to run in it instead of in a fresh tool container. */
-export interface ExecHost {
-  docker: Docker;
-  id: string;
-}
-
-/** True when `host` runs `imageId` and has `mount` (a container path) mounted. */
-export async function canExecTool(host: ExecHost, imageId: string, mount: string): Promise<boolean> {
-  const info = await host.docker.getContainer(host.id).inspect().catch(() => undefined);
-  return Boolean(info?.State.Running && info.Image === imageId && info.Mounts.some((m) => m.Destination === mount));
-}
+/** The running VM a step runs beside (see RunningVm.provides for whether it can). */
+export type ExecHost = Pick<RunningVm, 'id' | 'capture' | 'putFiles'>;
 
 export async function execTool(host: ExecHost, run: ExecToolRun): Promise<string> {
   const dir = `/tmp/m5dev-step-${randomBytes(6).toString('hex')}`;
-  const remove = () => execCapture(host.docker, host.id, ['rm', '-rf', dir]).then(() => undefined);
+  const remove = () => host.capture(['rm', '-rf', dir]).then(() => undefined);
   const undo = onCleanup(`step directory ${dir} in ${host.id.slice(0, 12)}`, remove);
   try {
-    const made = await execCapture(host.docker, host.id, ['mkdir', '-m', '0700', dir]);
+    const made = await host.capture(['mkdir', '-m', '0700', dir]);
     if (made.exitCode !== 0) throw new ToolError(`${run.description}: could not make ${dir}`, made.stderr);
     await run.before?.(dir);
-    const r = await execCapture(host.docker, host.id, ['sh', '-c', `cd ${dir} && { ${run.script(dir)}; } 2>&1`], { env: run.env });
+    const r = await host.capture(['sh', '-c', `cd ${dir} && { ${run.script(dir)}; } 2>&1`], { env: run.env });
     const output = `${r.stdout}${r.stderr}`;
     if (r.exitCode !== 0) {
       const message = `${run.description} failed (exit ${r.exitCode})`;

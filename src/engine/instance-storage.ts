@@ -4,6 +4,7 @@ import type { InstanceFiles, InstanceState } from '../vm/instance.js';
 import { UsageError } from '../errors.js';
 import type { Engine, FilesMode } from './engine.js';
 import type { Storage } from './storage.js';
+import { LABELS } from '../docker/labels.js';
 
 export function instanceStorage(engine: Engine, mode: FilesMode, home: HomeLayout, files: InstanceFiles, name: string, helperImage: () => string): Storage {
   return engine.storage(mode, files.dir, { home: home.root, role: 'instance', instance: name, helperImage });
@@ -48,4 +49,10 @@ export function existingInstanceStorage(engine: Engine, home: HomeLayout, files:
     if (!image) throw new UsageError(`instance ${state.name} has no recorded toolchain image`, 'Run `m5dev up` once to record it.');
     return image;
   });
+}
+
+/** Volumes of this home's instance left on the engine (labelled when they were made): an `up` cut short before it recorded its state. */
+export async function removeInstanceVolumes(engine: Engine, home: string, name: string): Promise<void> {
+  const { Volumes } = await engine.docker.listVolumes({ filters: { label: [`${LABELS.home}=${home}`, `${LABELS.instance}=${name}`] } });
+  for (const v of Volumes ?? []) await engine.docker.getVolume(v.Name).remove({ force: true });
 }

@@ -13,9 +13,10 @@ import { dirname, join } from 'node:path';
 import { statfs } from 'node:fs/promises';
 import { getFiles, getTree, putFiles, putLocalFile, putLocalTree, type FileData } from './archive.js';
 import { sha256File } from '../download/store.js';
+import type { VmExec } from '../vmhost/vm-host.js';
 import { shellQuote } from '../shell.js';
 import { isNotFound } from '../docker/client.js';
-import { execCapture, runTool } from '../docker/containers.js';
+import { runTool } from '../docker/containers.js';
 import { LABELS, baseLabels } from '../docker/labels.js';
 
 /** Size and mtime of a stored file (mtime as the storage reports it; compare only stamps of one storage). */
@@ -25,6 +26,12 @@ export interface FileStamp {
   mtimeMs: number;
   /** Bytes actually allocated (sparse files). */
   allocated: number;
+}
+
+/** A running VM that mounts a storage, to read it through (see Storage.readTail). */
+export interface TailVia {
+  vm: Pick<VmExec, 'capture'>;
+  mountedAt: string;
 }
 
 export interface Storage {
@@ -37,8 +44,11 @@ export interface Storage {
   /** Stamps of those of `names` that exist. */
   stat(names: string[]): Promise<Map<string, FileStamp>>;
   read(name: string): Promise<Buffer | undefined>;
-  /** The last `maxBytes` of a file ('' when missing). `via`: a running container that mounts it at `mountedAt`. */
-  readTail(name: string, maxBytes: number, via?: { id: string; mountedAt: string }): Promise<string>;
+  /**
+   * The last `maxBytes` of a file ('' when missing). `via`: a running VM whose container mounts
+   * this storage at `mountedAt` (cheaper than a helper container; a client directory reads directly).
+   */
+  readTail(name: string, maxBytes: number, via?: TailVia): Promise<string>;
   write(files: FileData[]): Promise<void>;
   /** Copy a client file in as `name`, verified by sha256 where it lands; appears whole or not at all. */
   importFile(localPath: string, name: string, sha256: string): Promise<void>;
@@ -255,9 +265,9 @@ export class VolumeStorage implements Storage {
     });
   }
 
-  async readTail(name: string, maxBytes: number, via?: { id: string; mountedAt: string }): Promise<string> {
+  async readTail(name: string, maxBytes: number, via?: TailVia): Promise<string> {
     const cmd = (root: string) => ['sh', '-c', `[ -f "$1" ] && tail -c ${maxBytes} "$1" || true`, 'tail', `${root}/${name}`];
-    if (via) return (await execCapture(this.docker, via.id, cmd(via.mountedAt))).stdout;
+    if (via) return (await via.vm.capture(cmd(via.mountedAt))).stdout;
     return this.sh(`[ -f ${shellQuote(`${AT}/${name}`)} ] && tail -c ${maxBytes} ${shellQuote(`${AT}/${name}`)} || true`, 'read');
   }
 

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, closeSync, constants, openSync } from 'node:fs';
 import { basename, delimiter, join } from 'node:path';
-import type Docker from 'dockerode';
+import type { VmExec } from '../vmhost/vm-host.js';
 import { GUEST_SSH_FORWARD } from '../vm/guest-access.js';
 import { IN_CONTAINER, hostKeyAlias, type InstanceFiles } from '../vm/instance.js';
 import { hostControlPath, sshCommand, type SshTarget } from './args.js';
@@ -14,8 +14,6 @@ import { shellQuote } from '../shell.js';
 
 export type SshMode = 'host' | 'container';
 
-/** Container mode's docker exec helpers, loaded only when used: host mode (the `exec` hot path) needs none. */
-const containers = () => import('../docker/containers.js');
 
 export function findOnPath(cmd: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   for (const dir of (env.PATH ?? '').split(delimiter)) {
@@ -71,20 +69,20 @@ interface SpawnedCapture {
 }
 
 export class GuestSsh {
-  /** `container` is needed only in container mode (docker exec into the VM container). */
+  /** `vm` is needed only in container mode (ssh run beside QEMU, in the VM's container). */
   constructor(
     private readonly files: InstanceFiles,
     private readonly name: string,
     private readonly hostPort: number,
     readonly mode: SshMode = chooseSshMode(),
-    private readonly container?: { docker: Docker; id: string },
+    private readonly vmExec?: VmExec,
     /** Host mode through an Engine API relay (an engine whose 127.0.0.1 is not ours). */
     private readonly proxyCommand?: string,
   ) {}
 
-  private vm(): { docker: Docker; id: string } {
-    if (!this.container) throw new Error('container mode needs the VM container');
-    return this.container;
+  private vm(): VmExec {
+    if (!this.vmExec) throw new Error('container mode needs the VM container');
+    return this.vmExec;
   }
 
   private command(remote: string[], opts: { batch: boolean; tty?: boolean; connectTimeoutSec?: number; reuse?: boolean }): string[] {
@@ -98,7 +96,7 @@ export class GuestSsh {
   /** Run a command and capture its output (readiness probes, module tests). */
   async capture(remote: string[], opts: { connectTimeoutSec?: number; reuse?: boolean; timeoutMs?: number } = {}): Promise<GuestResult> {
     const argv = this.command(remote, { batch: true, ...opts });
-    if (this.mode === 'container') return (await containers()).execCapture(this.vm().docker, this.vm().id, argv);
+    if (this.mode === 'container') return this.vm().capture(argv);
     return this.spawnCapture(argv, 'ignore', opts.timeoutMs).result;
   }
 
@@ -117,7 +115,7 @@ export class GuestSsh {
   async captureFrom(localPath: string, remote: string[], opts: { timeoutMs?: number } = {}): Promise<GuestResult> {
     if (this.mode === 'container') {
       return this.fromStaged(remote, `m5dev-upload-${basename(localPath)}`, async (dir, name) =>
-        (await import('../engine/archive.js')).putLocalFile(this.vm().docker, this.vm().id, dir, localPath, name),
+        this.vm().putLocalFile(dir, localPath, name),
       );
     }
     const fd = openSync(localPath, 'r');
@@ -133,7 +131,7 @@ export class GuestSsh {
     await stage('/tmp', name);
     const argv = this.command(remote, { batch: true });
     const q = shellQuote(`/tmp/${name}`);
-    return (await containers()).execCapture(this.vm().docker, this.vm().id, ['sh', '-c', `${argv.map(shellQuote).join(' ')} < ${q}; rc=$?; rm -f ${q}; exit $rc`]);
+    return this.vm().capture(['sh', '-c', `${argv.map(shellQuote).join(' ')} < ${q}; rc=$?; rm -f ${q}; exit $rc`]);
   }
 
   /**
@@ -142,7 +140,7 @@ export class GuestSsh {
    */
   async pipe(remote: string[], io: { input?: NodeJS.ReadableStream; output?: NodeJS.WritableStream }): Promise<{ exitCode: number; stderr: string }> {
     const argv = this.command(remote, { batch: true, reuse: false });
-    if (this.mode === 'container') return (await containers()).execPipe(this.vm().docker, this.vm().id, argv, io);
+    if (this.mode === 'container') return this.vm().pipe(argv, io);
     const child = spawn(argv[0]!, argv.slice(1), { stdio: [io.input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     const err: Buffer[] = [];
     child.stderr!.on('data', (c: Buffer) => err.push(c));
@@ -179,7 +177,7 @@ export class GuestSsh {
       const result = input.then(async (data) => {
         if (!data) return { exitCode: 1, stdout: '', stderr: 'no input' };
         return this.fromStaged(remote, `m5dev-input-${process.pid}-${Date.now()}`, async (dir, name) =>
-          (await import('../engine/archive.js')).putFiles(this.vm().docker, this.vm().id, dir, [{ name, data, mode: 0o600 }]),
+          this.vm().putFiles(dir, [{ name, data, mode: 0o600 }]),
         );
       });
       return { feed, result };
@@ -220,7 +218,7 @@ export class GuestSsh {
   /** Run with this process's stdio (m5dev ssh / m5dev exec): returns the guest command's exit code. */
   async interactive(remote: string[]): Promise<number> {
     const argv = this.command(remote, { batch: false, tty: remote.length === 0 && Boolean(process.stdin.isTTY) });
-    if (this.mode === 'container') return (await containers()).execInteractive(this.vm().docker, this.vm().id, argv);
+    if (this.mode === 'container') return this.vm().interactive(argv);
     return new Promise((resolve, reject) => {
       const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' });
       child.on('error', reject);

@@ -1,5 +1,5 @@
 /** The SSH client for an instance: direct to 127.0.0.1 when the engine's loopback is ours, else through the Engine API relay. */
-import type Docker from 'dockerode';
+import type { VmExec } from '../vmhost/vm-host.js';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../assets.js';
 import { layout } from '../paths.js';
@@ -14,6 +14,6 @@ export function proxyFor(state: InstanceState): string | undefined {
   return state.engine?.files === 'volumes' ? proxyCommandLine(process.execPath, CLI_PATH, layout().root, state.name) : undefined;
 }
 
-export function guestSsh(files: InstanceFiles, state: InstanceState, port: number, container?: { docker: Docker; id: string }): GuestSsh {
-  return new GuestSsh(files, state.name, port, chooseSshMode(), container, proxyFor(state));
+export function guestSsh(files: InstanceFiles, state: InstanceState, port: number, vm?: VmExec): GuestSsh {
+  return new GuestSsh(files, state.name, port, chooseSshMode(), vm, proxyFor(state));
 }

@@ -1,16 +1,25 @@
 /**
- * QMP, QEMU's JSON monitor, reached from inside the VM container (`docker exec python3`): the
- * socket lives in the container's view of the instance dir, which works the same on Docker Desktop
- * and for a non-root host user (the socket belongs to the container's root).
+ * QMP, QEMU's JSON monitor: a typed client. It speaks the protocol over any byte channel; m5dev's
+ * runs through the VM's host (a relay to the socket in the VM container, vmhost/), which works the
+ * same on a remote engine and for a non-root host user (the socket belongs to the container's root).
  */
-import type Docker from 'dockerode';
-import { execCapture } from '../docker/containers.js';
 import { VmStateError } from '../errors.js';
 
+/** A byte channel to QEMU's monitor socket. */
+export interface QmpChannel {
+  /** What QEMU writes. */
+  output: NodeJS.ReadableStream;
+  /** Write to QEMU; end() closes our side (QEMU then closes the connection). */
+  input: NodeJS.WritableStream;
+  /** Settles when the channel is gone; `stderr` says why it could not connect, if it could not. */
+  done: Promise<{ exitCode: number; stderr: string }>;
+}
+
 /**
- * One QMP command, or a poll: repeat it while `field` of its result is in `while` (or not yet in
- * `until`); with `expect`, the final value must be one of those or the client stops there. Or
- * `unlink`: remove a file (as the container sees it) between two commands.
+ * A step of a scripted session (pure data, so the order of a save or a resume is unit-tested): one
+ * command, or a poll: repeat it while `field` of its result is in `while` (or not yet in `until`);
+ * with `expect`, the final value must be one of those or the session stops there. Or `unlink`: the
+ * caller removes a file (as the VM container sees it) between two commands.
  */
 export type QmpStep =
   | {
@@ -20,67 +29,154 @@ export type QmpStep =
     }
   | { unlink: string };
 
-/**
- * The client run in the container: argv = socket, steps (JSON), timeout seconds. Connects (retrying
- * until QEMU has created the socket), negotiates, runs the steps and prints their results as one
- * JSON array; a QMP error or a timeout prints {"error": …} and exits non-zero.
- */
-export const QMP_CLIENT = String.raw`
-import json, os, socket, sys, time
-path, steps, deadline = sys.argv[1], json.loads(sys.argv[2]), time.time() + float(sys.argv[3])
-def fail(msg):
-    print(json.dumps({"error": msg})); sys.exit(3)
-while True:
-    try:
-        s = socket.socket(socket.AF_UNIX); s.connect(path); break
-    except OSError as e:
-        if time.time() > deadline: fail("cannot connect to QMP: %s" % e)
-        time.sleep(0.02)
-f = s.makefile("rw")
-def reply():
-    while True:
-        line = f.readline()
-        if not line: return {"return": {}}
-        m = json.loads(line)
-        if "event" not in m: return m
-def run(c, a):
-    f.write(json.dumps({"execute": c, "arguments": a} if a else {"execute": c}) + "\n"); f.flush()
-    r = reply()
-    if "error" in r: fail("%s: %s" % (c, r["error"].get("desc", r["error"])))
-    return r["return"]
-reply(); run("qmp_capabilities", None); out = []
-for st in steps:
-    if "unlink" in st:
-        try: os.remove(st["unlink"])
-        except FileNotFoundError: pass
-        out.append({}); continue
-    while True:
-        r = run(st["execute"], st.get("arguments"))
-        p = st.get("poll")
-        if not p: break
-        v = r.get(p["field"])
-        if (v not in p["while"]) if "while" in p else (v in p["until"]): break
-        if time.time() > deadline: fail("timed out waiting on %s (%s = %s)" % (st["execute"], p["field"], r.get(p["field"])))
-        time.sleep(0.05)
-    if p and "expect" in p and r.get(p["field"]) not in p["expect"]:
-        fail("%s: %s is %s, expected %s" % (st["execute"], p["field"], r.get(p["field"]), " or ".join(p["expect"])))
-    out.append(r)
-print(json.dumps(out))
-`;
+export type QmpResult = Record<string, unknown>;
 
-/** The exec argv (pure, for tests). */
-export function qmpCommand(socket: string, steps: QmpStep[], timeoutSec: number): string[] {
-  return ['python3', '-c', QMP_CLIENT, socket, JSON.stringify(steps), String(timeoutSec)];
+/** How often a poll asks again. */
+const POLL_MS = 50;
+
+type Message = Record<string, unknown>;
+
+export class QmpClient {
+  private pending = '';
+  private readonly messages: Message[] = [];
+  private wake?: () => void;
+  private closed = false;
+
+  private constructor(
+    private readonly channel: QmpChannel,
+    /** Every call of this session must be answered before this time (ms since epoch). */
+    private readonly deadline: number,
+  ) {
+    channel.output.on('data', (c: Buffer | string) => this.receive(c.toString()));
+    const end = () => {
+      this.closed = true;
+      this.wake?.();
+    };
+    channel.output.on('end', end);
+    channel.output.on('close', end);
+    channel.output.on('error', end);
+    void channel.done.then(end, end);
+  }
+
+  /** Connect: QEMU's greeting, then capabilities negotiation. The whole session must end within `timeoutSec`. */
+  static async open(channel: QmpChannel, timeoutSec: number): Promise<QmpClient> {
+    const client = new QmpClient(channel, Date.now() + timeoutSec * 1000);
+    try {
+      const greeting = await client.next('the greeting');
+      if (!('QMP' in greeting)) throw new VmStateError(`QMP: not a QEMU monitor (greeting ${JSON.stringify(greeting).slice(0, 80)})`);
+      await client.execute('qmp_capabilities');
+      return client;
+    } catch (e) {
+      client.close();
+      throw e;
+    }
+  }
+
+  private receive(text: string): void {
+    const lines = (this.pending + text).split('\n');
+    this.pending = lines.pop() ?? '';
+    for (const line of lines) {
+      if (!line.trim()) continue;
+      let m: unknown;
+      try {
+        m = JSON.parse(line);
+      } catch {
+        continue; // not QMP; next() times out or the channel ends
+      }
+      if (m && typeof m === 'object' && !('event' in m)) this.messages.push(m as Message);
+    }
+    this.wake?.();
+  }
+
+  /** The next reply (events skipped), before the deadline. */
+  private async next(what: string): Promise<Message> {
+    for (;;) {
+      const m = this.messages.shift();
+      if (m) return m;
+      if (this.closed) {
+        const { stderr } = await this.channel.done.catch(() => ({ stderr: '' }));
+        throw new VmStateError(`QMP: the monitor closed before ${what}`, stderr.trim());
+      }
+      const left = this.deadline - Date.now();
+      if (left <= 0) throw new VmStateError(`QMP: timed out waiting for ${what}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+  }
+
+  /** Run one command; its `return` value, or a VmStateError with QEMU's description. */
+  async execute(command: string, args?: Record<string, unknown>): Promise<QmpResult> {
+    if (this.closed) throw new VmStateError(`QMP: the monitor is closed (${command})`);
+    this.channel.input.write(`${JSON.stringify(args ? { execute: command, arguments: args } : { execute: command })}\n`);
+    let reply: Message;
+    try {
+      reply = await this.next(`the answer to ${command}`);
+    } catch (e) {
+      // `quit`: QEMU may exit before it answers.
+      if (command === 'quit' && this.closed) return {};
+      throw e;
+    }
+    if ('error' in reply) {
+      const err = reply.error as { desc?: string } | undefined;
+      throw new VmStateError(`QMP: ${command}: ${err?.desc ?? JSON.stringify(reply.error)}`);
+    }
+    const ret = reply.return;
+    return ret && typeof ret === 'object' && !Array.isArray(ret) ? (ret as QmpResult) : {};
+  }
+
+  /** Repeat `command` until `done(result[field])`, within the session's deadline. */
+  async poll(command: string, field: string, done: (value: unknown) => boolean, args?: Record<string, unknown>): Promise<QmpResult> {
+    for (;;) {
+      const r = await this.execute(command, args);
+      if (done(r[field])) return r;
+      if (Date.now() + POLL_MS > this.deadline) throw new VmStateError(`QMP: timed out waiting on ${command} (${field} = ${String(r[field])})`);
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  }
+
+  /** Run scripted steps in order (`unlink` through the caller); the results, one per step. */
+  async run(steps: QmpStep[], unlink: (path: string) => Promise<void>): Promise<QmpResult[]> {
+    const out: QmpResult[] = [];
+    for (const step of steps) {
+      if ('unlink' in step) {
+        await unlink(step.unlink);
+        out.push({});
+        continue;
+      }
+      const p = step.poll;
+      if (!p) {
+        out.push(await this.execute(step.execute, step.arguments));
+        continue;
+      }
+      const done = 'while' in p ? (v: unknown) => !p.while.includes(String(v)) : (v: unknown) => p.until.includes(String(v));
+      const r = await this.poll(step.execute, p.field, done, step.arguments);
+      if (p.expect && !p.expect.includes(String(r[p.field]))) {
+        throw new VmStateError(`QMP: ${step.execute}: ${p.field} is ${String(r[p.field])}, expected ${p.expect.join(' or ')}`);
+      }
+      out.push(r);
+    }
+    return out;
+  }
+
+  /** End the session (our side closes; QEMU closes the connection). */
+  close(): void {
+    this.closed = true;
+    this.channel.input.end();
+  }
 }
 
-export async function qmp(docker: Docker, containerId: string, socket: string, steps: QmpStep[], timeoutSec = 60): Promise<Record<string, unknown>[]> {
-  const res = await execCapture(docker, containerId, qmpCommand(socket, steps, timeoutSec));
-  let parsed: unknown;
+/** Open a session, run `use`, close it whatever happens. */
+export async function withQmp<T>(open: () => Promise<QmpClient>, use: (qmp: QmpClient) => Promise<T>): Promise<T> {
+  const qmp = await open();
   try {
-    parsed = JSON.parse(res.stdout.trim().split('\n').pop() ?? '');
-  } catch {
-    throw new VmStateError(`QMP client failed (exit ${res.exitCode})`, `${res.stdout}${res.stderr}`.trim());
+    return await use(qmp);
+  } finally {
+    qmp.close();
   }
-  if (!Array.isArray(parsed)) throw new VmStateError(`QMP: ${(parsed as { error?: string }).error ?? 'unexpected reply'}`, res.stderr.trim());
-  return parsed as Record<string, unknown>[];
 }

@@ -5,7 +5,7 @@
  */
 import { closeSync, constants, copyFileSync, fstatSync, mkdtempSync, openSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import type { Storage } from '../engine/storage.js';
+import type { Storage, TailVia } from '../engine/storage.js';
 import { sha256File } from '../download/store.js';
 import { M5opsError, UsageError } from '../errors.js';
 import { isExit, parseLog, type M5opEvent } from '../m5ops/ops.js';
@@ -58,7 +58,7 @@ export async function putReadfile(storage: Storage, localPath: string, within?: 
   }
 }
 
-export async function readEvents(storage: Storage, via?: { id: string; mountedAt: string }): Promise<M5opEvent[]> {
+export async function readEvents(storage: Storage, via?: TailVia): Promise<M5opEvent[]> {
   return parseLog(await storage.readTail(M5OPS_STORED.log, MAX_LOG, via));
 }
 

@@ -9,7 +9,8 @@ import { homeStoresTask, imageTasks, newImageCtx, toolchainIdentity, type ImageC
 import type { HomeLayout } from '../paths.js';
 import { hashFiles, listContext } from '../docker/build-context.js';
 import { runTool } from '../docker/containers.js';
-import { canExecTool, execTool, type ExecHost } from '../docker/exec-tool.js';
+import { execTool } from '../docker/exec-tool.js';
+import type { RunningVm } from '../vmhost/vm-host.js';
 import { ModuleError, UsageError } from '../errors.js';
 import { publishDir } from '../staging.js';
 import { toolchainCompiler } from '../docker/compiler.js';
@@ -46,7 +47,7 @@ export interface ModuleCtx {
   params: string[];
   ssh?: GuestSsh;
   /** The running guest's VM container: the build runs in it when it has this toolchain and the kernel trees. */
-  vm?: ExecHost;
+  vm?: RunningVm;
   /** Load into the guest after the build: its side of the load starts with the build (startLoad). */
   loadAfterBuild?: boolean;
   pendingLoad?: FedCommand;
@@ -125,14 +126,15 @@ async function buildModule(ctx: ModuleCtx, task: { skip: (m: string) => void; ti
     const failure = (message: string, out: string) => new ModuleError(message, out, 'Fix the compile error above and run the command again.');
     const docker = ctx.image.docker!;
     // Sources in and results out as tar streams: the engine needs to see nothing of this machine.
-    if (ctx.vm && (await canExecTool(ctx.vm, ctx.image.imageId!, KERNELS_MOUNT))) {
+    const vm = ctx.vm;
+    if (vm && (await vm.provides(ctx.image.imageId!, KERNELS_MOUNT))) {
       // The running guest's VM container has this toolchain and the kernel trees: no tool container.
-      await execTool(ctx.vm, {
+      await execTool(vm, {
         script: (at) => script(`${at}/mod`),
         env: containerEnv(),
         description: 'Building the module',
-        before: (at) => putFiles(docker, ctx.vm!.id, at, files('mod')),
-        after: (at) => getTree(docker, ctx.vm!.id, `${at}/mod`, partial),
+        before: (at) => vm.putFiles(at, files('mod')),
+        after: (at) => vm.getTree(`${at}/mod`, partial),
         failure,
       });
     } else {

@@ -6,11 +6,11 @@
  * Until the save is complete, a failure or Ctrl-C cancels it and lets the guest run on: nothing
  * half-saved is kept. Once it is complete, they finish the suspend instead: the save is never dropped.
  */
-import { execCapture, forceRemove, waitExit } from '../docker/containers.js';
 import { DiskFullError, InterruptedError, VmStateError, isDiskFull } from '../errors.js';
 import { isInterrupting, onCleanup } from '../cleanup.js';
 import { IN_CONTAINER, RAM_TMPFS, STORED } from '../vm/instance.js';
-import { qmp } from '../vm/qmp.js';
+import { withQmp, type QmpClient } from '../vm/qmp.js';
+import { removeInVm } from '../vmhost/vm-files.js';
 import { SAVED_FORMAT, commitSaved, saveSteps, dropSaved, guestStamps } from '../vm/saved-state.js';
 import type { LiveInstance } from './running.js';
 import { stopInstance } from './down.js';
@@ -25,7 +25,8 @@ export interface SuspendResult {
 }
 
 export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Promise<SuspendResult> {
-  const { docker, storage, container } = live;
+  const { storage, vm } = live;
+  const session = <T>(timeoutSec: number, use: (q: QmpClient) => Promise<T>) => withQmp(() => vm.monitor(timeoutSec), use);
   const launchKey = live.state.launchKey;
   if (!launchKey) {
     throw new VmStateError(`instance ${live.name} was started by an older m5dev that did not record its launch`, '', 'Run `m5dev down` and `m5dev up` once; it can be suspended after that.');
@@ -45,7 +46,10 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
     });
   }
   const resumeGuest = async () => {
-    await qmp(docker, container.id, IN_CONTAINER.qmp, [{ execute: 'migrate_cancel' }, { execute: 'cont' }], 20).catch(() => undefined);
+    await session(20, async (q) => {
+      await q.execute('migrate_cancel');
+      await q.execute('cont');
+    }).catch(() => undefined);
     if (shares.length) await mountShares(live.ssh, shares).catch(() => undefined);
   };
   const undo = onCleanup('cancel suspend', async () => {
@@ -54,13 +58,7 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
   });
   const t0 = Date.now();
   try {
-    const results = await qmp(
-      docker,
-      container.id,
-      IN_CONTAINER.qmp,
-      saveSteps(format, `${IN_CONTAINER.vmState}.tmp`),
-      timeoutSec,
-    );
+    const results = await session(timeoutSec, (q) => q.run(saveSteps(format, `${IN_CONTAINER.vmState}.tmp`), (path) => removeInVm(vm, path)));
     const status = results.at(-1) as { status?: string; 'error-desc'?: string };
     if (status.status !== 'completed') {
       const why = status['error-desc'] ?? status.status ?? '';
@@ -69,7 +67,7 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
     }
     if (format === SAVED_FORMAT.ramFile) {
       // The guest is paused: its RAM file is still; copy it out of the container's tmpfs (holes stay holes).
-      const cp = await execCapture(docker, container.id, ['cp', '--sparse=always', RAM_TMPFS.file, `${IN_CONTAINER.ram}.tmp`]);
+      const cp = await vm.capture(['cp', '--sparse=always', RAM_TMPFS.file, `${IN_CONTAINER.ram}.tmp`]);
       if (cp.exitCode !== 0 && isDiskFull(cp.stderr)) throw new DiskFullError('saving the guest\'s RAM; the guest keeps running', undefined, cp.stderr.trim());
       if (cp.exitCode !== 0) throw new VmStateError(`saving the guest's RAM failed: ${cp.stderr.trim()}`, '', 'The guest keeps running; free disk space in the m5dev home and suspend again, or stop it with `m5dev down`.');
     }
@@ -87,10 +85,10 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
   // finishes the suspend (QEMU stopped, the state committed) instead of cancelling it.
   let finishing: Promise<number> | undefined;
   const finish = () => (finishing ??= (async () => {
-    await qmp(docker, container.id, IN_CONTAINER.qmp, [{ execute: 'quit' }], 30).catch(() => undefined);
+    await session(30, (q) => q.execute('quit')).catch(() => undefined);
     // QEMU has exited, or is stopped now (which the released disks allow); the state is committed
     // before anything else can fail, then its container and stale SSH connection go, as in `down`.
-    if (!(await waitExit(docker, container.id, 30_000))) await forceRemove(docker, container.id);
+    if (!(await vm.waitExit(30_000))) await vm.remove();
     const saved = await storage.stat([`${STORED.vmState}.tmp`, `${STORED.ram}.tmp`]);
     const bytes = (saved.get(`${STORED.vmState}.tmp`)?.size ?? 0) + (format === SAVED_FORMAT.ramFile ? (saved.get(`${STORED.ram}.tmp`)?.allocated ?? 0) : 0);
     await commitSaved(storage, { format, launchKey, stamps: await guestStamps(storage), bytes, savedAt: new Date().toISOString(), saveMs: Date.now() - t0 });

@@ -5,9 +5,8 @@ import { openOnEngine } from '../../workflows/running.js';
 import type { DownResult } from '../../workflows/down.js';
 import { layout } from '../../paths.js';
 import { openInstance, readState } from '../../vm/instance.js';
-import { LABELS } from '../../docker/labels.js';
-import { removeInstanceNetworks } from '../../docker/networks.js';
-import type { Engine } from '../../engine/engine.js';
+import { removeInstanceVolumes } from '../../engine/instance-storage.js';
+import { dockerVmHost } from '../../vmhost/docker-vm-host.js';
 import { isSuspended } from '../../vm/saved-state.js';
 import { printJson } from '../ui.js';
 import { globalOpts, instanceLock } from '../options.js';
@@ -42,14 +41,14 @@ export function registerDown(program: Command): void {
           const inst = await openOnEngine(opts.name);
           const { stopInstance } = await import('../../workflows/down.js');
           stopped = await stopInstance(inst, 0);
-          await removeInstanceNetworks(inst.engine.docker, inst.home.root, opts.name);
+          await inst.host.forget(opts.name);
           // The engine's data first (a volume on a remote engine), then the client's record of it.
           await inst.storage.destroy();
         } else {
           // An `up` cut short before it recorded anything: whatever it left on the engine goes too.
           const { connectEngine } = await import('../../engine/engine.js');
           const engine = await connectEngine();
-          await removeInstanceNetworks(engine.docker, layout().root, opts.name);
+          await dockerVmHost(engine, layout().root).forget(opts.name);
           await removeInstanceVolumes(engine, layout().root, opts.name);
         }
         rmSync(files.dir, { recursive: true, force: true });
@@ -58,10 +57,4 @@ export function registerDown(program: Command): void {
       if (globalOpts(cmd).json) printJson({ ...res, destroyed: true });
       else process.stdout.write(`${opts.name} destroyed\n`);
     });
-}
-
-/** Volumes of this home's instance left on the engine (labelled when they were made). */
-async function removeInstanceVolumes(engine: Engine, home: string, name: string): Promise<void> {
-  const { Volumes } = await engine.docker.listVolumes({ filters: { label: [`${LABELS.home}=${home}`, `${LABELS.instance}=${name}`] } });
-  for (const v of Volumes ?? []) await engine.docker.getVolume(v.Name).remove({ force: true });
 }

@@ -54,6 +54,6 @@ export function registerSsh(program: Command): void {
       const { liveInstance } = await import('../../workflows/running.js');
       const { relayToGuest } = await import('../../ssh/proxy.js');
       const live = await liveInstance(opts.name);
-      process.exitCode = await relayToGuest(live.docker, live.container.id, GUEST_SSH_FORWARD);
+      process.exitCode = await relayToGuest(live.vm, GUEST_SSH_FORWARD);
     });
 }

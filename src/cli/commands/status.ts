@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { existsSync, readdirSync } from 'node:fs';
 import { connectEngine, type EngineInfo } from '../../engine/engine.js';
 import { existingInstanceStorage } from '../../engine/instance-storage.js';
-import { listVmContainers } from '../../docker/containers.js';
+import { dockerVmHost } from '../../vmhost/docker-vm-host.js';
 import { layout } from '../../paths.js';
 import { instanceFiles, readState } from '../../vm/instance.js';
 import { join } from 'node:path';
@@ -40,7 +40,8 @@ export function registerStatus(program: Command): void {
       const home = layout();
       const engine = await connectEngine();
       const info = await engine.info();
-      const containers = await listVmContainers(engine.docker, home.root);
+      const host = dockerVmHost(engine, home.root);
+      const containers = await host.list();
       const names = existsSync(home.instances) ? readdirSync(home.instances).sort() : [];
       if (opts.name && !names.includes(opts.name)) throw new InstanceNotFoundError(opts.name);
       const rows: InstanceStatus[] = [];
@@ -52,7 +53,7 @@ export function registerStatus(program: Command): void {
         const suspended = !c && onThisEngine && (await isSuspended(existingInstanceStorage(engine, home, files, state)));
         rows.push({
           name,
-          state: c ? (c.state === 'running' ? 'running' : 'exited') : suspended ? 'suspended' : 'stopped',
+          state: c ? (c.running ? 'running' : 'exited') : suspended ? 'suspended' : 'stopped',
           sshPort: c?.sshPort ?? state?.sshPort ?? null,
           accel: state?.accel ?? null,
           cpu: state?.cpu ?? null,
@@ -64,7 +65,7 @@ export function registerStatus(program: Command): void {
         });
         const row = rows[rows.length - 1]!;
         if (opts.name && row.m5ops && onThisEngine) {
-          const last = lastExit(await readEvents(existingInstanceStorage(engine, home, files, state), c && c.state === 'running' && state.engine?.files === 'volumes' ? { id: c.id, mountedAt: '/instance' } : undefined));
+          const last = lastExit(await readEvents(existingInstanceStorage(engine, home, files, state), c?.running ? { vm: host.attach(c), mountedAt: '/instance' } : undefined));
           row.m5ops.lastExit = last ? { time: new Date(last.time).toISOString(), op: last.op, code: last.code! } : null;
         }
       }

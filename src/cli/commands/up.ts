@@ -127,7 +127,7 @@ export function registerUp(program: Command): void {
         alreadyRunning: Boolean(c.running),
         resumed: Boolean(c.resumed),
         notes: c.notes,
-        container: c.containerId,
+        container: c.vm?.id,
       }));
       if (g.json && (results.length || !failed.length)) printJson(ctxs.length === 1 ? results[0] : results);
       else {

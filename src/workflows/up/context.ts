@@ -11,7 +11,7 @@ import type { FileStamp, Storage } from '../../engine/storage.js';
 import { guestSsh } from '../../ssh/guest.js';
 import type { GuestSsh } from '../../ssh/client.js';
 import type { MachineChoice } from '../../vm/machine.js';
-import type { VmContainerInfo } from '../../docker/containers.js';
+import type { RunningVm, VmHost } from '../../vmhost/vm-host.js';
 import type { SavedRecord } from '../../vm/saved-state.js';
 import { MESSAGES } from '../../messages.js';
 
@@ -47,10 +47,14 @@ export interface UpCtx {
   kernel?: KernelBoot;
   kernels?: Storage;
   state?: InstanceState;
-  running?: VmContainerInfo;
+  /** Where the VM runs (set in the Instance step, with the storages). */
+  host?: VmHost;
+  /** The VM that was running already (up attaches to it). */
+  running?: RunningVm;
   sha256?: string;
   machine?: MachineChoice;
-  containerId?: string;
+  /** This instance's VM: the running one, or the one the launch phase started. */
+  vm?: RunningVm;
   sshPort?: number;
   bootSeconds?: number;
   /** The readfile came from an m5dev.json: it must lie in this directory (checked on the opened file). */
@@ -134,5 +138,5 @@ export function baseState(ctx: UpCtx): InstanceState {
 
 /** The guest's SSH, once the VM container runs. */
 export function upSsh(ctx: UpCtx): GuestSsh {
-  return guestSsh(ctx.files, ctx.state!, ctx.sshPort!, { docker: ctx.image.docker!, id: ctx.containerId! });
+  return guestSsh(ctx.files, ctx.state!, ctx.sshPort!, ctx.vm);
 }

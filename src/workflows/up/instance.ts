@@ -11,7 +11,7 @@ import { readState } from '../../vm/instance.js';
 import { diskName } from '../../vm/prepare.js';
 import { blobStorage, existingInstanceStorage, instanceStorage, kernelStorage } from '../../engine/instance-storage.js';
 import { checkError, storageDiskCheck } from '../../engine/doctor.js';
-import { forceRemove, listVmContainers } from '../../docker/containers.js';
+import { dockerVmHost } from '../../vmhost/docker-vm-host.js';
 import { readSaved } from '../../vm/saved-state.js';
 import { kernelBootFor } from '../kernel-boot.js';
 import { STATUS_FILES, type UpCtx } from './context.js';
@@ -29,9 +29,10 @@ export function instanceTask(): ListrTask<UpCtx> {
           if (disk.status === 'fail') throw checkError(disk);
         }
         ctx.stored = await ctx.storage!.stat(STATUS_FILES);
-        const found = await listVmContainers(ctx.image.docker!, ctx.home.root, ctx.name);
-        const live = found.find((c) => c.state === 'running');
-        for (const c of found) if (c.state !== 'running') await forceRemove(ctx.image.docker!, c.id);
+        const host = ctx.host!;
+        const found = await host.list(ctx.name);
+        const live = found.find((c) => c.running);
+        for (const c of found) if (!c.running) await host.attach(c).remove();
         ctx.saved = live ? undefined : await readSaved(ctx.storage!);
         const plan = reconcile(
           {
@@ -47,8 +48,7 @@ export function instanceTask(): ListrTask<UpCtx> {
         if (plan.kind === 'refuse') throw plan.error;
         ctx.config = plan.config;
         if (live) {
-          ctx.running = live;
-          ctx.containerId = live.id;
+          ctx.running = ctx.vm = host.attach(live);
           ctx.sshPort = live.sshPort;
         }
         if (plan.kind === 'resume' && plan.kernelVersion) ctx.kernel = await kernelBootFor(ctx.kernels!, plan.kernelVersion);
@@ -73,6 +73,7 @@ async function openStorages(ctx: UpCtx): Promise<void> {
     ctx.filesMode = await engine.filesMode(ctx.home.root, ctx.image.tag!);
     ctx.storage = instanceStorage(engine, ctx.filesMode, ctx.home, ctx.files, ctx.name, helper);
   }
+  ctx.host = dockerVmHost(engine, ctx.home.root, ctx.filesMode);
   ctx.blobs = blobStorage(engine, ctx.filesMode, ctx.home, helper);
   ctx.kernels = kernelStorage(engine, ctx.filesMode, ctx.home, helper);
   await Promise.all([ctx.storage.ensure(), ctx.blobs.ensure()]);
@@ -82,7 +83,7 @@ async function openStorages(ctx: UpCtx): Promise<void> {
 function checkShareable(ctx: UpCtx): void {
   const shares = ctx.config.shares;
   if (shares.length === 0) return;
-  if (ctx.filesMode !== 'shared') {
+  if (!ctx.host!.features.seesClientFiles) {
     throw new ShareError(
       `the engine ${ctx.image.engine!.endpoint.host} cannot see this machine's files, so it cannot share ${shares[0]!.host}`,
       'Copy the tree in and out instead: `m5dev cp DIR guest:PATH` and `m5dev cp guest:PATH DIR` (see docs/any-engine.md), or use a local engine.',

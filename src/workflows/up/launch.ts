@@ -3,7 +3,6 @@
  * booting afresh when the resume fails), on a free SSH port; it records the instance's state.
  */
 import type { ListrTask } from 'listr2';
-import type Docker from 'dockerode';
 import { mountLabel, type Mount } from '../../docker/mounts.js';
 import { PortInUseError, UsageError } from '../../errors.js';
 import { MESSAGES } from '../../messages.js';
@@ -13,11 +12,12 @@ import { KERNELS_MOUNT } from '../../kernel/cache.js';
 import { chooseMachine, type MachineChoice } from '../../vm/machine.js';
 import { qemuArgs } from '../../vm/qemu-args.js';
 import { GUEST_SSH_FORWARD } from '../../vm/guest-access.js';
-import { containerLogs, forceRemove, listVmContainers, startVmContainer, vmContainerName } from '../../docker/containers.js';
 import { firstFreePort, isPortFree } from '../../vm/ports.js';
 import { lastConsoleLine } from '../../vm/readiness.js';
 import { isInterrupting } from '../../cleanup.js';
-import { qmp } from '../../vm/qmp.js';
+import { withQmp } from '../../vm/qmp.js';
+import type { RunningVm } from '../../vmhost/vm-host.js';
+import { removeInVm } from '../../vmhost/vm-files.js';
 import { loadSteps, restoringRam, savedFilesIn, SAVED_FORMAT, type ResumePlan, type SavedFormat, type SavedRecord, dropSaved, launchKey, resumePlan, viewSaved } from '../../vm/saved-state.js';
 import { M5OPS_PLUGIN } from '../m5ops.js';
 import { probeShareModels } from '../share-probe.js';
@@ -26,9 +26,9 @@ import { baseState, upSkipped, type UpCtx } from './context.js';
 /** Start paused, waiting for an incoming state (a RAM file's ignore-shared capability is set first). */
 const RESUME_ARGS = ['-S', '-incoming', 'defer'];
 
-/** One round trip: load the saved state (with a RAM file, only the devices), consume the record, run. */
-async function continueSaved(docker: Docker, containerId: string, format: SavedFormat): Promise<void> {
-  await qmp(docker, containerId, IN_CONTAINER.qmp, loadSteps(format, IN_CONTAINER.vmState, IN_CONTAINER.vmStateRecord), 120);
+/** One QMP session: load the saved state (with a RAM file, only the devices), consume the record, run. */
+async function continueSaved(vm: RunningVm, format: SavedFormat): Promise<void> {
+  await withQmp(() => vm.monitor(120), (q) => q.run(loadSteps(format, IN_CONTAINER.vmState, IN_CONTAINER.vmStateRecord), (path) => removeInVm(vm, path)));
 }
 
 /** What QEMU is started with: decided once, the same for a boot and a resume (whose key must match). */
@@ -44,11 +44,12 @@ interface LaunchSpec {
 async function launchSpec(ctx: UpCtx): Promise<LaunchSpec> {
   const docker = ctx.image.docker!;
   const engine = ctx.image.engine!;
-  const arch = ctx.image.engineInfo!.arch;
+  const host = ctx.host!;
+  const platform = await host.platform();
   const machine = chooseMachine({
     requested: ctx.config.accel,
-    hostArch: arch,
-    kvmUsable: arch === 'aarch64' && ctx.config.accel !== 'tcg' ? await engine.kvmUsable(ctx.image.tag!) : false,
+    hostArch: platform.arch,
+    kvmUsable: ctx.config.accel !== 'tcg' ? await host.kvmUsable(ctx.image.tag!) : false,
     cpuOverride: ctx.config.cpu,
   });
   const binds = [ctx.storage!.bind('/instance'), ctx.blobs!.bind(CACHE_IN_CONTAINER, true)];
@@ -72,7 +73,7 @@ async function launchSpec(ctx: UpCtx): Promise<LaunchSpec> {
     shares: shareModels,
     tcgCacheMiB: ctx.config.tcgCacheMiB,
     m5ops: { plugin: M5OPS_PLUGIN, addr: ctx.config.m5opsAddr, dir: '/instance', exit: ctx.config.m5opsExit },
-    runAs: engine.owner(ctx.filesMode!, ctx.image.engineInfo!.rootless),
+    runAs: engine.owner(ctx.filesMode!, platform.rootless),
   });
   return { machine, binds, cmd, key: launchKey({ image: ctx.image.tag!, cmd, binds: binds.map(mountLabel) }) };
 }
@@ -116,19 +117,17 @@ function recordLaunch(ctx: UpCtx, spec: LaunchSpec): void {
 /** The VM container with QEMU's command `qemu`; its cleanup is released once the guest answers. */
 async function startVm(ctx: UpCtx, spec: LaunchSpec, qemu: string[]): Promise<void> {
   await ctx.storage!.remove([STORED.console]);
-  const { container, release } = await startVmContainer(ctx.image.docker!, {
-    name: vmContainerName(ctx.name, ctx.home.root),
+  const { vm, release } = await ctx.host!.launch({
+    instance: ctx.name,
     image: ctx.image.tag!,
     cmd: qemu,
-    binds: spec.binds,
-    home: ctx.home.root,
-    instance: ctx.name,
-    hostPort: ctx.sshPort!,
-    containerPort: GUEST_SSH_FORWARD,
+    mounts: spec.binds,
+    sshPort: ctx.sshPort!,
+    guestSshForward: GUEST_SSH_FORWARD,
     kvm: spec.machine.accel === 'kvm',
     tmpfs: ctx.config.ramFile ? { path: RAM_TMPFS.dir, sizeMiB: ctx.config.memoryMiB + 64 } : undefined,
   });
-  ctx.containerId = container.id;
+  ctx.vm = vm;
   ctx.releaseVm = release;
 }
 
@@ -137,12 +136,11 @@ async function startVm(ctx: UpCtx, spec: LaunchSpec, qemu: string[]): Promise<vo
  * guest runs on; false when it could not resume (the state dropped, a note says why: boot afresh).
  */
 async function resumeSaved(ctx: UpCtx, spec: LaunchSpec, record: SavedRecord): Promise<boolean> {
-  const docker = ctx.image.docker!;
   const storage = ctx.storage!;
   try {
     const qemu = [...spec.cmd, ...RESUME_ARGS];
     await startVm(ctx, spec, record.format === SAVED_FORMAT.ramFile ? restoringRam(IN_CONTAINER.ram, RAM_TMPFS.file, qemu) : qemu);
-    await continueSaved(docker, ctx.containerId!, record.format);
+    await continueSaved(ctx.vm!, record.format);
     // The record went before `cont` (loadSteps): the memory files left are garbage, removed while SSH comes up.
     // A failure leaves only garbage, which the next up drops (nothing to resume without the record).
     ctx.dropping = dropSaved(storage).catch(() => undefined);
@@ -151,8 +149,10 @@ async function resumeSaved(ctx: UpCtx, spec: LaunchSpec, record: SavedRecord): P
     // Ctrl-C: the container's cleanup removes it; a state not yet consumed stays resumable.
     if (isInterrupting()) throw e;
     // QEMU's last word (a RAM file it refused, a stream it could not load) says more than the QMP error.
-    const why = ctx.containerId ? lastConsoleLine(await containerLogs(docker, ctx.containerId).catch(() => '')) : '';
-    if (ctx.containerId) await forceRemove(docker, ctx.containerId);
+    const vm = ctx.vm;
+    const why = vm ? lastConsoleLine(await vm.console().catch(() => '')) : '';
+    if (vm) await vm.remove();
+    ctx.vm = undefined;
     await dropSaved(storage);
     ctx.notes.push(`could not resume (${why || (e as Error).message}); booted afresh`);
     return false;
@@ -187,8 +187,8 @@ export function launchTask(): ListrTask<UpCtx> {
  */
 async function pickPort(ctx: UpCtx): Promise<number> {
   const wanted = ctx.explicit.has('sshPort') ? ctx.config.sshPort : ctx.state?.sshPort ?? ctx.config.sshPort;
-  const others = new Set((await listVmContainers(ctx.image.docker!, ctx.home.root)).map((o) => o.sshPort));
-  if (ctx.filesMode === 'volumes') {
+  const others = new Set((await ctx.host!.list()).map((o) => o.sshPort));
+  if (!ctx.host!.features.loopbackIsClients) {
     if (ctx.explicit.has('sshPort') || !others.has(wanted)) return wanted;
     return (await firstFreePort(wanted + 1, others, 100, async () => true)) ?? wanted;
   }

@@ -4,14 +4,13 @@
  * shares. Each step runs over the guest's SSH.
  */
 import type { ListrTask } from 'listr2';
-import type Docker from 'dockerode';
 import { PassThrough } from 'node:stream';
 import { CopyError } from '../../errors.js';
 import { writeState, STORED } from '../../vm/instance.js';
 import { shScript } from '../../shell.js';
 import { guestStampPath } from '../../kernel/guest-tree.js';
 import { script } from '../../scripts.js';
-import { execPipe } from '../../docker/containers.js';
+import type { VmExec } from '../../vmhost/vm-host.js';
 import { waitForSsh } from '../../vm/readiness.js';
 import type { GuestSsh } from '../../ssh/client.js';
 import { mountShares } from '../guest-shares.js';
@@ -22,15 +21,14 @@ export function provisionTasks(): ListrTask<UpCtx>[] {
     {
       title: 'Wait for SSH with the pinned host key',
       task: async (ctx, task) => {
-        const docker = ctx.image.docker!;
         const ssh = upSsh(ctx);
         const storage = ctx.storage!;
-        const via = storage.localDir ? undefined : { id: ctx.containerId!, mountedAt: '/instance' };
+        const vm = ctx.vm!;
         ctx.bootSeconds = await waitForSsh({
-          readConsole: () => storage.readTail(STORED.console, 64 * 1024, via),
+          readConsole: () => storage.readTail(STORED.console, 64 * 1024, { vm, mountedAt: '/instance' }),
           timeoutMs: ctx.config.bootTimeoutSec * 1000,
           probe: () => ssh.capture(['true'], { connectTimeoutSec: 5, timeoutMs: 30_000 }),
-          alive: async () => (await docker.getContainer(ctx.containerId!).inspect()).State.Running,
+          alive: () => vm.isRunning(),
           onProgress: (line) => {
             if (line) task.output = line;
           },
@@ -62,7 +60,7 @@ export function provisionTasks(): ListrTask<UpCtx>[] {
           task.skip(`already in the guest: /lib/modules/${kernel.release}, build → /usr/src/linux-headers-${kernel.release}`);
           return;
         }
-        await installGuestTree(ctx.image.docker!, ctx.containerId!, ssh, kernel);
+        await installGuestTree(ctx.vm!, ssh, kernel);
         task.title = `Installed /lib/modules/${kernel.release} (modules.dep) and its build tree in the guest`;
       },
     },
@@ -85,10 +83,10 @@ export function provisionTasks(): ListrTask<UpCtx>[] {
 }
 
 /** The kernel storage's guest tree, packed in the VM container (which mounts it), unpacked in the guest. */
-async function installGuestTree(docker: Docker, containerId: string, ssh: GuestSsh, kernel: KernelBoot): Promise<void> {
+async function installGuestTree(vm: VmExec, ssh: GuestSsh, kernel: KernelBoot): Promise<void> {
   const stream = new PassThrough();
   const [packed, unpacked] = await Promise.all([
-    execPipe(docker, containerId, ['tar', '-cz', '-C', kernel.guestTree!.dir, 'lib', 'usr'], { output: stream }),
+    vm.pipe(['tar', '-cz', '-C', kernel.guestTree!.dir, 'lib', 'usr'], { output: stream }),
     ssh.pipe([shScript(script('installKernelTree'), 'm5dev-kernel-tree', [kernel.release], { root: true })], { input: stream }),
   ]);
   if (packed.exitCode !== 0 || unpacked.exitCode !== 0) {

@@ -1,0 +1,160 @@
+/**
+ * The typed QMP client, through the relay the VM container runs (sh/vm/relay.py, run here with the
+ * host's python3 exactly as `docker exec` runs it there), against a fake QEMU monitor.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { QmpClient, withQmp, type QmpChannel, type QmpStep } from '../../src/vm/qmp.js';
+import { relayCommand } from '../../src/scripts.js';
+import { VmStateError } from '../../src/errors.js';
+
+/** A fake QEMU monitor on a unix socket: greeting, then answers per command (with an event before each). */
+function fakeQmp(path: string, answer: (cmd: string, n: number, args: unknown) => object | undefined, seen: string[] = []): Promise<Server> {
+  const counts = new Map<string, number>();
+  const server = createServer((sock: Socket) => {
+    sock.write(`${JSON.stringify({ QMP: { version: {}, capabilities: [] } })}\n`);
+    let buf = '';
+    sock.on('data', (c) => {
+      buf += c.toString();
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+        const { execute, arguments: args } = JSON.parse(buf.slice(0, i)) as { execute: string; arguments?: unknown };
+        buf = buf.slice(i + 1);
+        seen.push(execute);
+        const n = (counts.get(execute) ?? 0) + 1;
+        counts.set(execute, n);
+        const reply = execute === 'qmp_capabilities' ? { return: {} } : answer(execute, n, args);
+        if (reply === undefined) {
+          sock.end(); // QEMU exits (quit) without an answer
+          continue;
+        }
+        sock.write(`${JSON.stringify({ event: 'NOISE', data: {} })}\n${JSON.stringify(reply)}\n`);
+      }
+    });
+  });
+  return new Promise((r) => server.listen(path, () => r(server)));
+}
+
+/** The relay as the VM container runs it, here: its stdin/stdout are the channel. */
+function relayChannel(socket: string, waitSec: number): QmpChannel {
+  const [cmd, ...args] = relayCommand({ unix: socket, waitSec });
+  const child = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const done = new Promise<{ exitCode: number; stderr: string }>((resolve) => child.on('close', (code) => resolve({ exitCode: code ?? 1, stderr })));
+  return { output: child.stdout, input: child.stdin, done };
+}
+
+describe('QmpClient over the VM container relay', () => {
+  let dir: string;
+  let server: Server | undefined;
+  afterEach(() => {
+    server?.close();
+    server = undefined;
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const sockIn = () => {
+    dir = mkdtempSync(join(tmpdir(), 'm5dev-qmp-'));
+    return join(dir, 'qmp.sock');
+  };
+
+  it('negotiates, runs commands with their arguments, skips events and closes the session', async () => {
+    const sock = sockIn();
+    const seen: string[] = [];
+    let migrateArgs: unknown;
+    server = await fakeQmp(sock, (cmd, _n, args) => {
+      if (cmd === 'migrate') migrateArgs = args;
+      return cmd === 'query-status' ? { return: { status: 'running', running: true } } : { return: {} };
+    }, seen);
+    const channel = relayChannel(sock, 5);
+    const status = await withQmp(() => QmpClient.open(channel, 5), async (q) => {
+      await q.execute('migrate', { uri: 'exec:cat > /x' });
+      return q.execute('query-status');
+    });
+    expect(status).toEqual({ status: 'running', running: true });
+    expect(seen).toEqual(['qmp_capabilities', 'migrate', 'query-status']);
+    expect(migrateArgs).toEqual({ uri: 'exec:cat > /x' });
+    // Closing our side ends the relay: no process is left behind.
+    expect((await channel.done).exitCode).toBe(0);
+  });
+
+  it('polls until a terminal value', async () => {
+    const sock = sockIn();
+    server = await fakeQmp(sock, (cmd, n) => (cmd === 'query-migrate' ? { return: { status: n < 3 ? 'active' : 'completed' } } : { return: {} }));
+    const steps: QmpStep[] = [{ execute: 'migrate', arguments: { uri: 'exec:cat' } }, { execute: 'query-migrate', poll: { field: 'status', until: ['completed', 'failed'] } }];
+    const res = await withQmp(() => QmpClient.open(relayChannel(sock, 5), 5), (q) => q.run(steps, async () => undefined));
+    expect(res).toEqual([{}, { status: 'completed' }]);
+  });
+
+  it("reports QEMU's error as a VmStateError naming the command", async () => {
+    const sock = sockIn();
+    server = await fakeQmp(sock, (cmd) => (cmd === 'cont' ? { error: { class: 'GenericError', desc: 'not paused' } } : { return: {} }));
+    const err = await withQmp(() => QmpClient.open(relayChannel(sock, 5), 5), (q) => q.execute('cont')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VmStateError);
+    expect((err as Error).message).toBe('QMP: cont: not paused');
+  });
+
+  it('stops when a poll ends on an unexpected value, before the unlink; unlinks between commands otherwise', async () => {
+    const sock = sockIn();
+    const record = join(dir, 'vmstate.json');
+    writeFileSync(record, '{}');
+    const seen: string[] = [];
+    server = await fakeQmp(sock, (cmd, n) => (cmd === 'query-status' ? { return: { status: n < 2 ? 'inmigrate' : 'paused' } } : { return: {} }), seen);
+    const unlink = async (p: string) => {
+      seen.push(`unlink ${p}`);
+      rmSync(p, { force: true });
+    };
+    const steps: QmpStep[] = [{ execute: 'query-status', poll: { field: 'status', while: ['inmigrate'], expect: ['paused'] } }, { unlink: record }, { execute: 'cont' }];
+    const ok = await withQmp(() => QmpClient.open(relayChannel(sock, 5), 5), (q) => q.run(steps, unlink));
+    expect(ok).toEqual([{ status: 'paused' }, {}, {}]);
+    expect(existsSync(record)).toBe(false);
+    expect(seen.slice(-2)).toEqual([`unlink ${record}`, 'cont']);
+
+    writeFileSync(record, '{}');
+    const bad = [{ execute: 'query-status', poll: { field: 'status', while: ['inmigrate'], expect: ['running'] } }, { unlink: record }] satisfies QmpStep[];
+    const err = await withQmp(() => QmpClient.open(relayChannel(sock, 5), 5), (q) => q.run(bad, unlink)).catch((e: unknown) => e);
+    expect((err as Error).message).toBe('QMP: query-status: status is paused, expected running');
+    expect(existsSync(record)).toBe(true);
+  });
+
+  it('times out a poll that never ends, at the session deadline', async () => {
+    const sock = sockIn();
+    server = await fakeQmp(sock, () => ({ return: { status: 'active' } }));
+    const t0 = Date.now();
+    const err = await withQmp(() => QmpClient.open(relayChannel(sock, 1), 1), (q) => q.poll('query-migrate', 'status', (v) => v === 'completed')).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/timed out waiting on query-migrate \(status = active\)/);
+    expect(Date.now() - t0).toBeLessThan(20_000); // it did stop (the bound is generous: this is no timing test)
+  });
+
+  it('takes a closed connection as the answer to quit (QEMU exits first), and as an error elsewhere', async () => {
+    const sock = sockIn();
+    server = await fakeQmp(sock, () => undefined);
+    expect(await withQmp(() => QmpClient.open(relayChannel(sock, 5), 5), (q) => q.execute('quit'))).toEqual({});
+    const err = await withQmp(() => QmpClient.open(relayChannel(sock, 5), 5), (q) => q.execute('stop')).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/monitor closed before the answer to stop/);
+  });
+
+  it('waits for QEMU to make its socket, and gives up with the reason when none ever listens', async () => {
+    const sock = sockIn();
+    const late = new Promise<Server>((r) => setTimeout(() => void fakeQmp(sock, () => ({ return: {} })).then(r), 300));
+    const client = QmpClient.open(relayChannel(sock, 5), 5);
+    server = await late;
+    expect(await withQmp(() => client, (q) => q.execute('cont'))).toEqual({});
+
+    const err = await QmpClient.open(relayChannel(join(dir, 'none.sock'), 0.3), 5).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VmStateError);
+    expect((err as VmStateError).message).toMatch(/monitor closed before the greeting/);
+    expect(((err as VmStateError).details ?? '')).toMatch(/cannot connect to .*none\.sock/);
+  });
+
+  it('refuses a peer that is not a QEMU monitor', async () => {
+    const sock = sockIn();
+    server = createServer((s) => s.end('{"hello": 1}\n'));
+    await new Promise<void>((r) => server!.listen(sock, () => r()));
+    const err = await QmpClient.open(relayChannel(sock, 5), 5).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/not a QEMU monitor/);
+  });
+});
