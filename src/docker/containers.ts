@@ -10,6 +10,7 @@ import { CLIENT, LABELS, baseLabels } from './labels.js';
 import { clientAlive } from '../client-id.js';
 import { ensureInstanceNetwork } from './networks.js';
 import { shellQuote } from '../shell.js';
+import { getFiles, getTree, putFiles, type FileData } from '../engine/archive.js';
 
 export interface ToolRun {
   image: string;
@@ -26,11 +27,26 @@ export interface ToolRun {
   /** Turn a failure (exit code, output tail) into the caller's typed error; default ToolError. */
   failure?: (message: string, outputTail: string) => Error;
   /** Files into the created container before it starts (tar over the Engine API). */
-  before?: (containerId: string) => Promise<void>;
+  before?: (files: ContainerFiles) => Promise<void>;
   /** Files out of the container after it succeeded, before it is removed. */
-  after?: (containerId: string) => Promise<void>;
+  after?: (files: ContainerFiles) => Promise<void>;
   /** The engine's default network instead of none (apt resolving the toolchain lock). */
   network?: boolean;
+}
+
+/** A tool container's files, in and out as tar streams over the Engine API (what a ToolRun's hooks get). */
+export interface ContainerFiles {
+  putFiles(dir: string, files: FileData[]): Promise<void>;
+  getFiles(path: string): Promise<Map<string, Buffer>>;
+  getTree(path: string, localDir: string): Promise<void>;
+}
+
+function containerFiles(docker: Docker, id: string): ContainerFiles {
+  return {
+    putFiles: (dir, files) => putFiles(docker, id, dir, files),
+    getFiles: (path) => getFiles(docker, id, path),
+    getTree: (path, localDir) => getTree(docker, id, path, localDir),
+  };
 }
 
 /** Run a command to completion in a throwaway toolchain container; non-zero exit is a ToolError. */
@@ -48,7 +64,7 @@ export async function runTool(docker: Docker, run: ToolRun): Promise<string> {
   const undo = onCleanup(`tool container ${container.id.slice(0, 12)}`, () => forceRemove(docker, container.id));
   try {
     if (isInterrupting()) throw new InterruptedError();
-    await run.before?.(container.id);
+    await run.before?.(containerFiles(docker, container.id));
     await container.start();
     const following = run.onLine ? followLines(docker, container.id, run.onLine) : Promise.resolve();
     const { StatusCode } = (await container.wait()) as { StatusCode: number };
@@ -59,7 +75,7 @@ export async function runTool(docker: Docker, run: ToolRun): Promise<string> {
       if (isDiskFull(output)) throw new DiskFullError(`running ${run.description}`, undefined, tail(output, 8));
       throw run.failure ? run.failure(message, tail(output, 25)) : new ToolError(message, tail(output, 25));
     }
-    await run.after?.(container.id);
+    await run.after?.(containerFiles(docker, container.id));
     return output;
   } finally {
     await forceRemove(docker, container.id);

@@ -4,6 +4,8 @@ import { ImageBuildError, M5devError, ExitCode, tail } from '../errors.js';
 import { isNotFound } from './client.js';
 import { packContext } from './build-context.js';
 import { MESSAGES } from '../messages.js';
+import { baseLabels } from './labels.js';
+import { getFiles } from '../engine/archive.js';
 
 export async function imageId(docker: Docker, ref: string): Promise<string | undefined> {
   try {
@@ -115,4 +117,20 @@ export async function removeImage(docker: Docker, ref: string): Promise<void> {
   } catch (e) {
     if (!isNotFound(e)) throw e;
   }
+}
+
+/** The text of a file in an image ('' when it has none), read from a created, never started container. */
+export async function readImageFile(docker: Docker, ref: string, path: string): Promise<string> {
+  const c = await docker.createContainer({ Image: ref, Cmd: ['true'], Labels: baseLabels('tool') });
+  try {
+    const files = await getFiles(docker, c.id, path).catch(() => new Map<string, Buffer>());
+    return [...files.values()].map((b) => b.toString('utf8')).join('\n');
+  } finally {
+    await docker.getContainer(c.id).remove({ force: true }).catch(() => undefined);
+  }
+}
+
+/** An image's labels. */
+export async function imageLabels(docker: Docker, ref: string): Promise<Record<string, string>> {
+  return (await docker.getImage(ref).inspect()).Config.Labels ?? {};
 }

@@ -13,6 +13,7 @@ import type { Endpoint } from './endpoint.js';
 import { LocalDirStorage, VolumeStorage, type Storage } from './storage.js';
 import { LABELS, baseLabels } from '../docker/labels.js';
 import { UsageError } from '../errors.js';
+import type { ToolRun } from '../docker/containers.js';
 
 /** `shared`: the engine sees the client's files at the same paths; `volumes`: it does not. */
 export type FilesMode = 'shared' | 'volumes';
@@ -155,6 +156,24 @@ export class Engine {
     const labels: Record<string, string> = { [LABELS.managed]: 'true', [LABELS.home]: spec.home, [LABELS.role]: spec.role };
     if (spec.instance) labels[LABELS.instance] = spec.instance;
     return new VolumeStorage(this.docker, volumeName(spec.home, spec.role, spec.instance), labels, spec.helperImage);
+  }
+
+  /** Remove tool containers of m5dev processes on this host that died without their cleanups (kill -9). */
+  async sweepOrphanTools(): Promise<number> {
+    const { sweepOrphanTools } = await import('../docker/containers.js');
+    return sweepOrphanTools(this.docker);
+  }
+
+  /** Run a one-shot tool container to completion (docker/containers.ts runTool). */
+  async runTool(run: ToolRun): Promise<string> {
+    const { runTool } = await import('../docker/containers.js');
+    return runTool(this.docker, run);
+  }
+
+  /** The toolchain image's compiler and linker versions (cache keys; asked once per image). */
+  async toolchainCompiler(image: string, imageId: string, home: string): Promise<string> {
+    const { toolchainCompiler } = await import('../docker/compiler.js');
+    return toolchainCompiler(this.docker, image, imageId, home);
   }
 
   /** Files written by a tool container into shared storage belong to the client user: chown them to it when needed. */

@@ -6,15 +6,14 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import type Docker from 'dockerode';
-import { runTool } from '../docker/containers.js';
+import type { ContainerFiles, ToolRun } from '../docker/containers.js';
 import { CACHE_IN_CONTAINER, IN_CONTAINER, STORED, hostKeyAlias, type InstanceFiles } from './instance.js';
 import { knownHostsLine, metaData, userData } from './cloud-config.js';
-import { getFiles } from '../engine/archive.js';
 import type { Storage } from '../engine/storage.js';
 
 export interface ToolEnv {
-  docker: Docker;
+  /** Runs a one-shot tool container (Engine.runTool). */
+  runTool: (run: ToolRun) => Promise<string>;
   image: string;
   home: string;
   /** The instance's storage (mounted at /instance) and the blob cache (at /cache, read-only). */
@@ -24,8 +23,8 @@ export interface ToolEnv {
   owner?: { uid: number; gid: number };
 }
 
-async function tool(env: ToolEnv, description: string, script: string, after?: (containerId: string) => Promise<void>): Promise<string> {
-  return runTool(env.docker, {
+async function tool(env: ToolEnv, description: string, script: string, after?: (files: ContainerFiles) => Promise<void>): Promise<string> {
+  return env.runTool({
     image: env.image,
     cmd: ['sh', '-ec', script],
     binds: [env.storage.bind('/instance'), env.blobs.bind(CACHE_IN_CONTAINER, true)],
@@ -48,10 +47,10 @@ export async function makeKeys(env: ToolEnv, name: string): Promise<void> {
   const c = IN_CONTAINER;
   // The engine's copy is not the client's: bring the keys over from the keygen container itself,
   // before it is removed (private ones 0600).
-  const fetchKeys = async (id: string) => {
+  const fetchKeys = async (box: ContainerFiles) => {
     mkdirSync(env.files.dir, { recursive: true, mode: 0o700 });
     for (const n of KEY_FILES) {
-      const data = (await getFiles(env.docker, id, `${c.dir}/${n}`)).values().next().value;
+      const data = (await box.getFiles(`${c.dir}/${n}`)).values().next().value;
       if (!data) throw new Error(`ssh-keygen left no ${n}`);
       writeFileSync(`${env.files.dir}/${n}`, data, { mode: n.endsWith('.pub') ? 0o644 : 0o600 });
     }

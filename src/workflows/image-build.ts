@@ -1,12 +1,9 @@
 /** Prepare the toolchain image: engine reachable, base image present, image built once per context hash. */
-import type Docker from 'dockerode';
 import type { ListrTask } from 'listr2';
 import { connectEngine, type Engine, type EngineInfo } from '../engine/engine.js';
 import { contextHash, toolchainStageHash } from '../docker/build-context.js';
-import { buildImage, ensureBaseImage, imageId } from '../docker/images.js';
+import { buildImage, ensureBaseImage, imageId, imageLabels, readImageFile } from '../docker/images.js';
 import { LABELS, baseLabels } from '../docker/labels.js';
-import { forceRemove, sweepOrphanTools } from '../docker/containers.js';
-import { getFiles } from '../engine/archive.js';
 import { MESSAGES } from '../messages.js';
 import type { HomeLayout } from '../paths.js';
 import { homeStores, type HomeStores } from '../engine/instance-storage.js';
@@ -30,7 +27,6 @@ export interface ImageCtx {
   contextDir: string;
   baseImage: string;
   engine?: Engine;
-  docker?: Docker;
   engineInfo?: EngineInfo;
   baseId?: string;
   hash?: string;
@@ -80,12 +76,11 @@ export function engineTask<Ctx extends { image: ImageCtx }>(): ListrTask<Ctx> {
     title: 'Connect to the Docker engine',
     task: async (ctx, task) => {
       ctx.image.engine = await connectEngine();
-      ctx.image.docker = ctx.image.engine.docker;
       const e = (ctx.image.engineInfo = await ctx.image.engine.info());
       const platform = platformCheck(e);
       if (platform.status === 'fail') throw checkError(platform);
       // What an m5dev killed with -9 left running on this engine goes before we touch the files it wrote.
-      const orphans = await sweepOrphanTools(ctx.image.docker);
+      const orphans = await ctx.image.engine.sweepOrphanTools();
       task.title = `Docker engine: ${e.product} ${e.version}, ${e.os}/${e.arch}${e.rootless ? ', rootless' : ''} at ${e.host} (${e.source})${orphans ? `; removed ${orphans} tool container${orphans === 1 ? '' : 's'} of a killed m5dev` : ''}`;
     },
   };
@@ -97,9 +92,9 @@ export function imageTasks<Ctx extends { image: ImageCtx }>(): ListrTask<Ctx>[] 
     {
       title: 'Base image',
       task: async (ctx, task) => {
-        const docker = ctx.image.docker!;
+        const docker = ctx.image.engine!.docker;
         if (ctx.image.given) {
-          await useGivenToolchain(docker, ctx.image);
+          await useGivenToolchain(ctx.image.engine!, ctx.image);
           task.title = `Toolchain image ${ctx.image.given} (given; ${ctx.image.imageId!.slice(7, 19)})`;
           return;
         }
@@ -128,7 +123,7 @@ export function imageTasks<Ctx extends { image: ImageCtx }>(): ListrTask<Ctx>[] 
       task: async (ctx, task) => {
         const img = ctx.image;
         const driftLines: string[] = [];
-        img.imageId = await buildImage(img.docker!, {
+        img.imageId = await buildImage(img.engine!.docker, {
           contextDir: img.contextDir,
           tag: img.tag!,
           buildArgs: toolchainBuildArgs(img),
@@ -166,14 +161,8 @@ export async function toolchainTagOn(engine: Engine, baseImage: string, contextD
 }
 
 /** What a toolchain image recorded of its lock's drift (an image built before the record, or given, has none). */
-export async function imageLockDrift(docker: Docker, ref: string): Promise<LockDrift[]> {
-  const c = await docker.createContainer({ Image: ref, Cmd: ['true'], Labels: baseLabels('tool') });
-  try {
-    const files = await getFiles(docker, c.id, DRIFT_RECORD).catch(() => new Map<string, Buffer>());
-    return parseDrift([...files.values()].map((b) => b.toString('utf8')).join('\n'));
-  } finally {
-    await forceRemove(docker, c.id);
-  }
+export async function imageLockDrift(engine: Engine, ref: string): Promise<LockDrift[]> {
+  return parseDrift(await readImageFile(engine.docker, ref, DRIFT_RECORD));
 }
 
 /** The toolchain lock of a build context, if it has one (a custom `--context` may not). */
@@ -186,15 +175,16 @@ export function readContextLock(contextDir: string): ToolchainLock | undefined {
  * `--toolchain REF`: that image, as it is. A digest-pinned REF missing from the engine is pulled
  * (and verified by the engine against the digest); anything else must be there already.
  */
-async function useGivenToolchain(docker: Docker, img: ImageCtx): Promise<void> {
+async function useGivenToolchain(engine: Engine, img: ImageCtx): Promise<void> {
+  const docker = engine.docker;
   const ref = img.given!;
   let id = await imageId(docker, ref);
   if (!id && /@sha256:[0-9a-f]{64}$/.test(ref)) id = (await pullImage(docker, ref)).id;
   if (!id) throw new UsageError(`toolchain image ${ref} is not on the engine`, 'Load it with `m5dev image load FILE`, or give it pinned by digest (REF@sha256:…) so it is pulled.');
-  const info = await docker.getImage(ref).inspect();
+  const labels = await imageLabels(docker, ref);
   img.tag = ref;
   img.imageId = id;
-  img.hash = info.Config.Labels?.[LABELS.contextHash];
-  img.toolsHash = info.Config.Labels?.[LABELS.toolsHash];
+  img.hash = labels[LABELS.contextHash];
+  img.toolsHash = labels[LABELS.toolsHash];
   img.cached = true;
 }

@@ -8,8 +8,6 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ListrTask } from 'listr2';
 import { ensureBaseImage } from '../docker/images.js';
-import { runTool } from '../docker/containers.js';
-import { putFiles } from '../engine/archive.js';
 import { LOCK_FILE, diffPackages, formatLock, ownRepoDigest, parseSimulation, snapshotSources, type PackageChange, type ToolchainLock } from '../docker/toolchain-lock.js';
 import { ImageBuildError } from '../errors.js';
 import { engineTask, readContextLock, type ImageCtx } from './image-build.js';
@@ -51,7 +49,7 @@ export function lockTasks(): ListrTask<LockCtx>[] {
     {
       title: 'Base image',
       task: async (ctx, task) => {
-        const docker = ctx.image.docker!;
+        const docker = ctx.image.engine!.docker;
         ctx.baseId = await ensureBaseImage(docker, ctx.image.baseImage);
         const info = await docker.getImage(ctx.image.baseImage).inspect();
         ctx.repoDigest = ownRepoDigest(ctx.image.baseImage, info.RepoDigests);
@@ -67,14 +65,14 @@ export function lockTasks(): ListrTask<LockCtx>[] {
         const script = readFileSync(join(ctx.image.contextDir, 'm5dev-tools', 'm5dev-toolchain-packages'));
         // The same apt sources as the image build writes: read from its install script, not copied here.
         const sources = snapshotSources(readFileSync(join(ctx.image.contextDir, 'm5dev-tools', 'm5dev-install-locked'), 'utf8'));
-        const out = await runTool(ctx.image.docker!, {
+        const out = await ctx.image.engine!.runTool({
           image: ctx.image.baseImage,
           cmd: ['sh', '-ec', RESOLVE(snapshot, sources)],
           binds: [],
           home: ctx.home.root,
           network: true,
           description: 'Resolving the toolchain packages (apt-get install -s)',
-          before: (id) => putFiles(ctx.image.docker!, id, '/tmp', [{ name: 'm5dev-toolchain-packages', data: script, mode: 0o755 }]),
+          before: (box) => box.putFiles('/tmp', [{ name: 'm5dev-toolchain-packages', data: script, mode: 0o755 }]),
           onLine: (line) => {
             task.output = line;
           },

@@ -15,8 +15,6 @@ import { homeStoresTask, imageTasks, newImageCtx, toolchainIdentity, type ImageC
 import type { HomeLayout } from '../paths.js';
 import { BlobStore } from '../download/store.js';
 import { fetchVerified } from '../download/downloader.js';
-import { runTool } from '../docker/containers.js';
-import { toolchainCompiler } from '../docker/compiler.js';
 import { KernelBuildError } from '../errors.js';
 import { onCleanup } from '../cleanup.js';
 import { makefileVersion, type KernelSource } from '../kernel/source.js';
@@ -76,7 +74,7 @@ export const kernelSkipped = {
 /** A tool run with the kernel storage at /kernels (and the blob cache at /cache, read-only); `owns` are chowned back. */
 function tool(ctx: KernelCtx, description: string, script: string, owns: string[], onLine?: (l: string) => void): Promise<string> {
   const { blobs, kernels } = ctx.stores!;
-  return runTool(ctx.image.docker!, {
+  return ctx.image.engine!.runTool({
     image: ctx.image.tag!,
     cmd: ['sh', '-ec', script],
     binds: [kernels.bind(KERNELS_MOUNT), blobs.bind(CACHE_IN_CONTAINER, true)],
@@ -99,7 +97,7 @@ export function kernelTasks(): ListrTask<KernelCtx>[] {
       task: async (ctx, task) => {
         const ks = ctx.stores!.kernels;
         ctx.fragmentSha256 = createHash('sha256').update(readFileSync(ctx.fragmentPath)).digest('hex');
-        const compiler = await toolchainCompiler(ctx.image.docker!, ctx.image.tag!, ctx.image.imageId!, ctx.home.root);
+        const compiler = await ctx.image.engine!.toolchainCompiler(ctx.image.tag!, ctx.image.imageId!, ctx.home.root);
         ctx.key = kernelBuildKey({ version: ctx.source.version, tarballSha256: ctx.source.sha256, fragmentSha256: ctx.fragmentSha256, toolchainTag: toolchainIdentity(ctx.image), compiler });
         const existing = await readBuildRecord(ks, ctx.key);
         if (ctx.rebuild) {

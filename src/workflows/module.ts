@@ -8,16 +8,13 @@ import type { ListrTask } from 'listr2';
 import { homeStoresTask, imageTasks, newImageCtx, toolchainIdentity, type ImageCtx } from './image-build.js';
 import type { HomeLayout } from '../paths.js';
 import { hashFiles, listContext } from '../docker/build-context.js';
-import { runTool } from '../docker/containers.js';
-import { execTool } from '../docker/exec-tool.js';
+import { execTool } from '../vmhost/exec-tool.js';
 import type { RunningVm } from '../vmhost/vm-host.js';
 import { ModuleError, UsageError } from '../errors.js';
 import { publishDir } from '../staging.js';
-import { toolchainCompiler } from '../docker/compiler.js';
 import { KERNELS_MOUNT, inContainer, moduleBuildDir, requireKernel, type KernelRecord } from '../kernel/cache.js';
 import { containerEnv, makeArgs } from '../kernel/build-spec.js';
 import type { HomeStores } from '../engine/instance-storage.js';
-import { getTree, putFiles } from '../engine/archive.js';
 import { builtFor, moduleSources, parseTap, tapPassed, vermagicOf, type TapSummary } from '../module/artifacts.js';
 import type { FedCommand, GuestSsh } from '../ssh/client.js';
 import { shScript, shellQuote } from '../shell.js';
@@ -103,7 +100,7 @@ export function moduleBuildTasks(): ListrTask<ModuleCtx>[] {
 async function buildModule(ctx: ModuleCtx, task: { skip: (m: string) => void; title: string; output: string }): Promise<void> {
   const kernel = ctx.kernel!;
   const sources = moduleSources(listContext(ctx.srcDir));
-  const compiler = await toolchainCompiler(ctx.image.docker!, ctx.image.tag!, ctx.image.imageId!, ctx.home.root);
+  const compiler = await ctx.image.engine!.toolchainCompiler(ctx.image.tag!, ctx.image.imageId!, ctx.home.root);
   const dir = moduleBuildDir(ctx.home, kernel.key, hashFiles(ctx.srcDir, sources, { toolchain: toolchainIdentity(ctx.image), compiler }));
   const cached = readBuild(dir);
   if (cached) {
@@ -124,7 +121,6 @@ async function buildModule(ctx: ModuleCtx, task: { skip: (m: string) => void; ti
     };
     const files = (mod: string) => sources.map((rel) => ({ name: `${mod}/${rel}`, data: readFileSync(join(ctx.srcDir, rel)) }));
     const failure = (message: string, out: string) => new ModuleError(message, out, 'Fix the compile error above and run the command again.');
-    const docker = ctx.image.docker!;
     // Sources in and results out as tar streams: the engine needs to see nothing of this machine.
     const vm = ctx.vm;
     if (vm && (await vm.provides(ctx.image.imageId!, KERNELS_MOUNT))) {
@@ -138,15 +134,15 @@ async function buildModule(ctx: ModuleCtx, task: { skip: (m: string) => void; ti
         failure,
       });
     } else {
-      await runTool(docker, {
+      await ctx.image.engine!.runTool({
         image: ctx.image.tag!,
         cmd: ['sh', '-c', `{ ${script(MOD_MOUNT)}; } 2>&1`],
         binds: [ctx.stores!.kernels.bind(KERNELS_MOUNT, true)],
         env: containerEnv(),
         home: ctx.home.root,
         description: 'Building the module',
-        before: (id) => putFiles(docker, id, '/', files(MOD_MOUNT.slice(1))),
-        after: (id) => getTree(docker, id, MOD_MOUNT, partial),
+        before: (box) => box.putFiles('/', files(MOD_MOUNT.slice(1))),
+        after: (box) => box.getTree(MOD_MOUNT, partial),
         onLine: (l) => {
           task.output = l;
         },

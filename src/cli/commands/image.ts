@@ -25,7 +25,7 @@ export function registerImage(program: Command): void {
       if (opts.strictLock) image.strict = true;
       const ctx = await runTasks<{ image: ImageCtx }>(imageTasks(), { image }, g);
       // A cached image says what its build installed in place of the lock's versions.
-      const drift = ctx.image.drift ?? (ctx.image.tag && !ctx.image.given ? await imageLockDrift(ctx.image.docker!, ctx.image.tag) : []);
+      const drift = ctx.image.drift ?? (ctx.image.tag && !ctx.image.given ? await imageLockDrift(ctx.image.engine!, ctx.image.tag) : []);
       const result = { tag: ctx.image.tag, imageId: ctx.image.imageId, cached: ctx.image.cached === true, contextHash: ctx.image.hash, strict: ctx.image.strict === true, drift };
       if (drift.length && !g.quiet) process.stderr.write(`m5dev: notice: ${ctx.image.tag} differs from the toolchain lock: ${describeDrift(drift)} (the mirror no longer serves the locked versions)\n`);
       if (g.json) printJson(result);
@@ -67,7 +67,7 @@ export function registerImage(program: Command): void {
       const { saveImage } = await import('../../docker/image-transfer.js');
       let saved: { sha256: string; bytes: number } | undefined;
       const img = await onToolchain(cmd, opts.baseImage, 'Save the toolchain image', async (i, task) => {
-        saved = await saveImage(i.docker!, i.tag!, file, (p) => {
+        saved = await saveImage(i.engine!.docker, i.tag!, file, (p) => {
           task.output = progressLine(p.bytes, p.total, 1);
         });
         task.title = `Saved ${i.tag} to ${file} (${(saved.bytes / 2 ** 20).toFixed(0)} MiB)`;
@@ -101,7 +101,7 @@ export function registerImage(program: Command): void {
       const { pushImage } = await import('../../docker/image-transfer.js');
       let pinned = '';
       await onToolchain(cmd, opts.baseImage, `Push to ${ref}`, async (i, task) => {
-        pinned = await pushImage(i.docker!, i.tag!, ref);
+        pinned = await pushImage(i.engine!.docker, i.tag!, ref);
         task.title = `Pushed ${pinned}`;
       });
       if (g.json) printJson({ ref: pinned });

@@ -108,7 +108,7 @@ export const upSkipped = {
 
 export function toolEnv(ctx: UpCtx): ToolEnv {
   return {
-    docker: ctx.image.docker!,
+    runTool: (run) => ctx.image.engine!.runTool(run),
     image: ctx.image.tag!,
     home: ctx.home.root,
     storage: ctx.storage!,

@@ -42,7 +42,6 @@ interface LaunchSpec {
 
 /** The machine (where the VM runs: the engine's architecture, /dev/kvm there), the mounts, QEMU's arguments. */
 async function launchSpec(ctx: UpCtx): Promise<LaunchSpec> {
-  const docker = ctx.image.docker!;
   const engine = ctx.image.engine!;
   const host = ctx.host!;
   const platform = await host.platform();
@@ -55,7 +54,7 @@ async function launchSpec(ctx: UpCtx): Promise<LaunchSpec> {
   const binds = [ctx.storage!.bind('/instance'), ctx.blobs!.bind(CACHE_IN_CONTAINER, true)];
   if (ctx.kernel) binds.push(ctx.kernels!.bind(KERNELS_MOUNT, true));
   binds.push(...shareMounts(ctx.config.shares));
-  const shareModels = await probeShareModels(docker, ctx.image.tag!, ctx.home.root, ctx.config.shares);
+  const shareModels = await probeShareModels(engine, ctx.image.tag!, ctx.home.root, ctx.config.shares);
   shareModels.forEach((m, i) => m === 'mapped-file' && ctx.notes.push(mappedFileNote(ctx.config.shares[i]!)));
   const cmd = qemuArgs({
     machine,

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { onCleanup } from '../cleanup.js';
 import { DiskFullError, ToolError, isDiskFull, tail } from '../errors.js';
-import type { RunningVm } from '../vmhost/vm-host.js';
+import type { RunningVm } from './vm-host.js';
 
 export interface ExecToolRun {
   /** The command for the step's own directory (an absolute path), run by `sh -c` there. */
