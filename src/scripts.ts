@@ -19,6 +19,18 @@ export const SCRIPTS = {
   cpUnpack: 'guest/cp-unpack.sh',
   /** Guest: SRC; a tar on stdout. */
   cpPack: 'guest/cp-pack.sh',
+  /** Guest, root: RELEASE [PARAM...]; a header line and a tar of modules on stdin (MODULE_LOAD in workflows/module.ts). */
+  moduleLoad: 'guest/module-load.sh',
+  /** Guest, root: the module names. */
+  moduleUnload: 'guest/module-unload.sh',
+  /** Tool container: INSTANCE_DIR NAME. */
+  makeKeys: 'tool/make-keys.sh',
+  /** Tool container: SEED USER_DATA META_DATA. */
+  makeSeed: 'tool/make-seed.sh',
+  /** Tool container: KIND BASE DISK GROW. */
+  makeDisk: 'tool/make-disk.sh',
+  /** Tool container: TARBALL FINAL. */
+  extractSource: 'tool/extract-source.sh',
   /** Tool container: SRC BUILD OUT STAMP ARCH CROSS_COMPILE. */
   makeGuestTree: 'tool/make-guest-tree.sh',
   /** VM container, python3: `unix PATH WAIT_SECONDS` or `tcp HOST PORT`; a byte relay on stdin/stdout. */
@@ -42,4 +54,9 @@ export function script(name: keyof typeof SCRIPTS): string {
 export function relayCommand(to: { unix: string; waitSec: number } | { tcp: string; port: number }): string[] {
   const args = 'unix' in to ? ['unix', to.unix, String(to.waitSec)] : ['tcp', to.tcp, String(to.port)];
   return ['python3', '-c', script('relay'), ...args];
+}
+
+/** A shipped sh script as a container command: `sh -e -c TEXT NAME ARGS...` (no quoting: an argv). */
+export function scriptCommand(name: keyof typeof SCRIPTS, args: string[]): string[] {
+  return ['sh', '-ec', script(name), `m5dev-${name}`, ...args];
 }

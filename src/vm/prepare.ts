@@ -10,6 +10,7 @@ import type { ContainerFiles, ToolRun } from '../docker/containers.js';
 import { CACHE_IN_CONTAINER, IN_CONTAINER, STORED, hostKeyAlias, type InstanceFiles } from './instance.js';
 import { knownHostsLine, metaData, userData } from './cloud-config.js';
 import type { Storage } from '../engine/storage.js';
+import { scriptCommand } from '../scripts.js';
 
 export interface ToolEnv {
   /** Runs a one-shot tool container (Engine.runTool). */
@@ -23,10 +24,11 @@ export interface ToolEnv {
   owner?: { uid: number; gid: number };
 }
 
-async function tool(env: ToolEnv, description: string, script: string, after?: (files: ContainerFiles) => Promise<void>): Promise<string> {
+/** A tool command with the instance storage at /instance and the blob cache at /cache (read-only). */
+async function tool(env: ToolEnv, description: string, cmd: string[], after?: (files: ContainerFiles) => Promise<void>): Promise<string> {
   return env.runTool({
     image: env.image,
-    cmd: ['sh', '-ec', script],
+    cmd,
     binds: [env.storage.bind('/instance'), env.blobs.bind(CACHE_IN_CONTAINER, true)],
     home: env.home,
     chownPaths: ['/instance'],
@@ -55,17 +57,7 @@ export async function makeKeys(env: ToolEnv, name: string): Promise<void> {
       writeFileSync(`${env.files.dir}/${n}`, data, { mode: n.endsWith('.pub') ? 0o644 : 0o600 });
     }
   };
-  await tool(
-    env,
-    'ssh-keygen',
-    [
-      `rm -f ${c.userKey} ${c.userKey}.pub ${c.hostKey} ${c.hostKey}.pub`,
-      `ssh-keygen -q -t ed25519 -N '' -C m5dev-${name} -f ${c.userKey}`,
-      `ssh-keygen -q -t ed25519 -N '' -C m5dev-${name}-host -f ${c.hostKey}`,
-      `chmod 600 ${c.userKey} ${c.hostKey}`,
-    ].join('\n'),
-    env.storage.localDir ? undefined : fetchKeys,
-  );
+  await tool(env, 'ssh-keygen', scriptCommand('makeKeys', [c.dir, name]), env.storage.localDir ? undefined : fetchKeys);
   const known = knownHostsLine(hostKeyAlias(name), readFileSync(`${env.files.hostKey}.pub`, 'utf8'));
   writeFileSync(env.files.knownHosts, known, { mode: 0o600 });
   if (!env.storage.localDir) await env.storage.write([{ name: STORED.knownHosts, data: known, mode: 0o600 }]);
@@ -89,11 +81,11 @@ export async function makeSeed(env: ToolEnv, contents: { userData: string; metaD
     { name: STORED.metaData, data: contents.metaData },
   ]);
   const c = IN_CONTAINER;
-  await tool(env, 'cloud-localds', `cloud-localds --disk-format qcow2 ${c.seed}.tmp ${c.userData} ${c.metaData}\nchmod 600 ${c.seed}.tmp\nmv ${c.seed}.tmp ${c.seed}`);
+  await tool(env, 'cloud-localds', scriptCommand('makeSeed', [c.seed, c.userData, c.metaData]));
 }
 
 export async function makeFlash(env: ToolEnv): Promise<void> {
-  await tool(env, 'EFI flash images', 'm5dev-flash /instance');
+  await tool(env, 'EFI flash images', ['m5dev-flash', IN_CONTAINER.dir]);
 }
 
 export type DiskKind = 'raw' | 'overlay';
@@ -105,18 +97,6 @@ export function diskName(kind: DiskKind): string {
 /** The instance disk: a raw copy grown by `grow` (the seed), or a qcow2 overlay on the pristine base. */
 export async function makeDisk(env: ToolEnv, kind: DiskKind, baseSha256: string, grow: string): Promise<void> {
   const base = `${CACHE_IN_CONTAINER}/${baseSha256}`;
-  const script =
-    kind === 'raw'
-      ? [
-          `qemu-img convert -O raw ${base} /instance/disk.raw.tmp`,
-          `qemu-img resize -f raw /instance/disk.raw.tmp ${grow}`,
-          'mv /instance/disk.raw.tmp /instance/disk.raw',
-        ]
-      : [
-          `fmt=$(qemu-img info --output=json ${base} | sed -n 's/.*"format": *"\\([a-z0-9]*\\)".*/\\1/p' | head -n1)`,
-          `qemu-img create -q -f qcow2 -F "$fmt" -b ${base} /instance/disk.qcow2.tmp`,
-          `qemu-img resize -q /instance/disk.qcow2.tmp ${grow}`,
-          'mv /instance/disk.qcow2.tmp /instance/disk.qcow2',
-        ];
-  await tool(env, kind === 'raw' ? 'qemu-img convert/resize' : 'qemu-img overlay', script.join('\n'));
+  const disk = kind === 'raw' ? IN_CONTAINER.diskRaw : IN_CONTAINER.diskOverlay;
+  await tool(env, kind === 'raw' ? 'qemu-img convert/resize' : 'qemu-img overlay', scriptCommand('makeDisk', [kind, base, disk, grow]));
 }

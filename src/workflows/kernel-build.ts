@@ -23,6 +23,7 @@ import { compileArgs, configureArgs, containerEnv, kernelBuildKey, kernelPaths }
 import { IMAGE_IN_BUILD, KERNELS_MOUNT, RECORD_IN_BUILD, buildName, fragmentName, inContainer, markLatest, publishBuild, readBuildRecord, srcName, type KernelRecord } from '../kernel/cache.js';
 import { CACHE_IN_CONTAINER } from '../vm/instance.js';
 import type { HomeStores } from '../engine/instance-storage.js';
+import { scriptCommand } from '../scripts.js';
 import { shellQuote } from '../shell.js';
 import { guestTreeCommand, guestTreeName, hasGuestTree } from '../kernel/guest-tree.js';
 import { progressLine, throttledLines } from './progress.js';
@@ -152,13 +153,12 @@ export function kernelTasks(): ListrTask<KernelCtx>[] {
       task: async (ctx) => {
         // Into a partial tree renamed whole: a cut-short extraction is never taken for a source tree.
         const final = inContainer(srcName(ctx.source.sha256));
-        const partial = `${final}.partial`;
         // A failed extraction (a full disk) gives its space back; one cut short by Ctrl-C is removed by the next run.
         const dropPartial = () => ctx.stores!.kernels.removeTree(`${srcName(ctx.source.sha256)}.partial`);
         await tool(
           ctx,
           'Extracting the kernel source',
-          [`rm -rf ${partial}`, `mkdir -p ${partial}`, `tar -xJf ${CACHE_IN_CONTAINER}/${ctx.source.sha256} --strip-components=1 -C ${partial}`, `rm -rf ${final}`, `mv ${partial} ${final}`].join('\n'),
+          scriptCommand('extractSource', [`${CACHE_IN_CONTAINER}/${ctx.source.sha256}`, final]).map(shellQuote).join(' '),
           [srcName(ctx.source.sha256)],
         ).catch(async (e: unknown) => {
           await dropPartial();

@@ -18,6 +18,7 @@ import type { HomeStores } from '../engine/instance-storage.js';
 import { builtFor, moduleSources, parseTap, tapPassed, vermagicOf, type TapSummary } from '../module/artifacts.js';
 import type { FedCommand, GuestSsh } from '../ssh/client.js';
 import { shScript, shellQuote } from '../shell.js';
+import { script as shFile } from '../scripts.js';
 
 const MOD_MOUNT = '/mod';
 /** The user-space test program, if the module tree has one. */
@@ -162,16 +163,19 @@ async function buildModule(ctx: ModuleCtx, task: { skip: (m: string) => void; ti
   task.title = `Built ${ctx.build.modules.join(', ')} for ${kernel.release}${ctx.build.test ? ` and ${TEST_BINARY}` : ''}`;
 }
 
-async function guest(ssh: GuestSsh, script: string, opts: { root?: boolean } = {}): Promise<{ exitCode: number; output: string }> {
-  const r = await ssh.capture([shScript(script, 'm5dev-module', [], opts)], { timeoutMs: 120_000 });
+async function guest(ssh: GuestSsh, text: string, args: string[] = [], opts: { root?: boolean } = {}): Promise<{ exitCode: number; output: string }> {
+  const r = await ssh.capture([shScript(text, 'm5dev-module', args, opts)], { timeoutMs: 120_000 });
   return { exitCode: r.exitCode, output: `${r.stdout}${r.stderr}` };
 }
 
-const LOAD_MARK = '--- m5dev: what the module added ---';
-const RELEASE_MARK = 'm5dev: the guest runs ';
-/** The load command's exit code when the guest runs another kernel than the module's. */
-const WRONG_RELEASE = 97;
-const NO_INPUT = 98;
+/** What sh/guest/module-load.sh prints and how it exits (named in its header). */
+export const MODULE_LOAD = {
+  /** The line between insmod's words and the report. */
+  mark: '--- m5dev: what the module added ---',
+  /** Before the running release, when it is not the module's. */
+  releaseMark: 'm5dev: the guest runs ',
+  exit: { wrongRelease: 97, noInput: 98 },
+} as const;
 
 export interface LoadReport {
   devices: string[];
@@ -205,15 +209,15 @@ export function moduleLoadTasks(): ListrTask<ModuleCtx>[] {
         load.feed(Buffer.concat([Buffer.from(header), await modulesTar(b)]));
         const r = await load.result;
         const output = `${r.stdout}${r.stderr}`;
-        const running = new RegExp(`^${RELEASE_MARK}(.*)$`, 'm').exec(output)?.[1];
-        if (r.exitCode === WRONG_RELEASE && running !== undefined) {
+        const running = new RegExp(`^${MODULE_LOAD.releaseMark}(.*)$`, 'm').exec(output)?.[1];
+        if (r.exitCode === MODULE_LOAD.exit.wrongRelease && running !== undefined) {
           throw new ModuleError(
             `the guest runs ${running}, the module is built for ${b.release}`,
             '',
             `A module loads only into the kernel it was built against: \`m5dev down\`, then \`m5dev up --kernel ${ctx.version}\`.`,
           );
         }
-        const [log, report = ''] = output.split(`${LOAD_MARK}\n`);
+        const [log, report = ''] = output.split(`${MODULE_LOAD.mark}\n`);
         ctx.loadLog = log;
         if (r.exitCode !== 0) throw new ModuleError(`copying or loading the module in the guest failed`, output);
         ctx.loaded = parseLoadReport(report);
@@ -224,33 +228,13 @@ export function moduleLoadTasks(): ListrTask<ModuleCtx>[] {
   ];
 }
 
-/**
- * The guest's side of `module load`, as one command under one sudo: check the running release,
- * read the header line and the tar of modules from stdin, unload the old ones, insmod, and report
- * what appeared. Shell builtins where a process would do: each one costs a TCG guest ~15 ms.
- */
-export function loadScript(release: string, params: string[]): string {
-  return [
-    'set -e',
-    'read -r running < /proc/sys/kernel/osrelease',
-    `if [ "$running" != ${shellQuote(release)} ]; then echo "${RELEASE_MARK}$running"; exit ${WRONG_RELEASE}; fi`,
-    `IFS= read -r mods || { echo 'm5dev: no modules on stdin'; exit ${NO_INPUT}; }`,
-    // Root unpacks into a directory of its own (not /tmp itself, which anyone can write to).
-    'dir=$(mktemp -d); trap \'rm -rf "$dir"\' EXIT',
-    'tar -xof - -C "$dir"',
-    'for m in $mods; do n=${m#*:}; if [ -e "/sys/module/$n/initstate" ]; then rmmod "$n"; fi; done',
-    // What the module adds is what it is for: its device nodes and its sysfs parameters.
-    'set -- /dev/*; before=" $* "',
-    `for m in $mods; do insmod "$dir/\${m%%:*}"${params.map((p) => ` ${p}`).join('')}; done`,
-    'dmesg | tail -n 5',
-    `echo ${shellQuote(LOAD_MARK)}`,
-    'for d in /dev/*; do case "$before" in *" $d "*) ;; *) if [ -c "$d" ] || [ -b "$d" ]; then echo "device $d"; fi ;; esac; done',
-    'for m in $mods; do n=${m#*:}; for f in "/sys/module/$n/parameters/"*; do if [ -f "$f" ]; then v=; read -r v < "$f" || true; echo "parameter $n.${f##*/}=$v"; fi; done; done',
-  ].join('\n');
+/** The guest's side of `module load` (sh/guest/module-load.sh), as one command under one sudo. */
+export function loadCommand(release: string, params: string[]): string {
+  return shScript(shFile('moduleLoad'), 'm5dev-module', [release, ...params], { root: true });
 }
 
 function startLoad(ctx: ModuleCtx, release: string): FedCommand {
-  return ctx.ssh!.startFed([shScript(loadScript(release, ctx.params), 'm5dev-module', [], { root: true })], { timeoutMs: 120_000 });
+  return ctx.ssh!.startFed([loadCommand(release, ctx.params)], { timeoutMs: 120_000 });
 }
 
 /** The built modules as one tar, in memory (a few hundred KiB). */
@@ -283,13 +267,7 @@ export function moduleTestTasks(): ListrTask<ModuleCtx>[] {
       title: 'Unload the module cleanly',
       task: async (ctx, task) => {
         const names = ctx.build!.modules.map(moduleName);
-        const script = [
-          'set -e',
-          ...names.map((n) => `rmmod ${n}`),
-          ...names.map((n) => `if grep -q '^${n} ' /proc/modules; then echo "${n} still loaded"; exit 1; fi`),
-          `if dmesg | tail -n 20 | grep -Ei 'Oops|BUG:|WARNING:|Call trace'; then exit 1; fi`,
-        ].join('; ');
-        const r = await guest(ctx.ssh!, script, { root: true });
+        const r = await guest(ctx.ssh!, shFile('moduleUnload'), names, { root: true });
         if (r.exitCode !== 0) throw new ModuleError('unloading the module failed or the kernel complained', r.output);
         task.title = `Unloaded ${names.join(', ')}; no kernel warnings`;
       },
