@@ -114,7 +114,22 @@ export function openInstance(home: HomeLayout, name: string, create = false): In
 
 export function readState(files: InstanceFiles): InstanceState | undefined {
   if (!existsSync(files.state)) return undefined;
-  return JSON.parse(readFileSync(files.state, 'utf8')) as InstanceState;
+  let state: unknown;
+  try {
+    state = JSON.parse(readFileSync(files.state, 'utf8'));
+  } catch (e) {
+    state = e;
+  }
+  // m5dev writes it whole (a rename), so this is a hand edit or a damaged disk: say so, do not guess.
+  if (!state || typeof state !== 'object' || state instanceof Error || typeof (state as InstanceState).name !== 'string') {
+    const why = state instanceof Error ? state.message : 'not an instance record';
+    const name = files.dir.split('/').pop() ?? '';
+    throw new UsageError(
+      `the state file of instance ${name} (${files.state}) is damaged: ${why}`,
+      `It is m5dev's own record of the instance: restore it, or start over with \`m5dev destroy --name ${name}\` (which deletes the instance's disk).`,
+    );
+  }
+  return state as InstanceState;
 }
 
 export function requireState(files: InstanceFiles, name: string): InstanceState {
