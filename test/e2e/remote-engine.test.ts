@@ -198,6 +198,8 @@ describe('the module loop on a remote engine', () => {
     localSha = (JSON.parse(local.stdout) as { imageSha256: string }).imageSha256;
     kenv = { M5DEV_HOME: khome, DOCKER_HOST: remote.host };
     await cli(['destroy', '--name', NAME], kenv);
+    // The remote engine's data outlives a run: its kernel volume goes, so the copy below is a real one every run.
+    for (const v of await volumesOfHome(remote.docker, khome)) if (v.endsWith('-kernels')) await remote.docker.getVolume(v).remove({ force: true });
   }, 3_600_000);
 
   afterAll(async () => {
@@ -211,7 +213,7 @@ describe('the module loop on a remote engine', () => {
     expect(res.code, res.stderr).toBe(0);
     const k = JSON.parse(res.stdout) as { imageSha256: string; imagePath: string | null; files: string; release: string };
     expect(k).toMatchObject({ imageSha256: localSha, imagePath: null, files: 'volumes', release: kt.version });
-    expect(res.stderr).toMatch(/Copied the build of .* to the engine \(Image verified there\)|cached: .* built from these inputs/);
+    expect(res.stderr).toMatch(/Copied the build of .* to the engine \(Image verified there\)/);
     expect(res.stderr).not.toMatch(/Cross-compile Image and modules\n.*Built/);
   }, 1_200_000);
 
