@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { ROOT, cli, type CliResult } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
-import { kernelBuildArgs, kernelTarball, kernelTestHome } from '../helpers/kernel.js';
+import { kernelBuildArgs, kernelTarball, kernelTestHome, runInstanceName, sweepDeadRunInstances } from '../helpers/kernel.js';
 import { freePort } from '../helpers/fixture.js';
 import { expectShareHoldsTheLine } from '../helpers/share-boundary.js';
 import { containersOn, engineFixture, startRegistry, stopRegistry } from '../helpers/engines.js';
@@ -150,6 +150,8 @@ describe('Podman (rootful, Docker-compatible socket)', () => {
     const kt = kernelTarball();
     const mirror = await serveDir(kt.dir);
     const kenv = { M5DEV_HOME: kernelTestHome(), DOCKER_HOST: podmanHost, M5DEV_TOOLCHAIN: pinned };
+    const pkmod = runInstanceName('pkmod'); // this run's own instance in the shared kernel home
+    await sweepDeadRunInstances(kenv.M5DEV_HOME, 'pkmod', kenv);
     const share = mkdtempSync(join(tmpdir(), 'm5dev-podman-share-'));
     chmodSync(share, 0o777); // the guest user makes the link
     try {
@@ -158,15 +160,15 @@ describe('Podman (rootful, Docker-compatible socket)', () => {
       const build = await cli(args, kenv);
       expect(build.code, build.stderr).toBe(0);
       expect(build.stderr).toMatch(/cached: .* built from these inputs/);
-      const up = await cli(['up', '--name', 'pkmod', '--kernel', kt.version, '--image-url', imageUrl, '--disk', 'overlay', '--ssh-port', String(await freePort()), '--boot-timeout', '600', '--share', `${share}:/opt/share`], kenv);
+      const up = await cli(['up', '--name', pkmod, '--kernel', kt.version, '--image-url', imageUrl, '--disk', 'overlay', '--ssh-port', String(await freePort()), '--boot-timeout', '600', '--share', `${share}:/opt/share`], kenv);
       expect(up.code, up.stderr).toBe(0);
       // The host boundary on Podman too: what guest root plants in a share stays plain on the host.
-      await expectShareHoldsTheLine((c) => cli(['exec', '--name', 'pkmod', '--', c], kenv), '/opt/share', share);
-      const res = await cli(['--json', 'module', 'test', '--name', 'pkmod'], kenv);
+      await expectShareHoldsTheLine((c) => cli(['exec', '--name', pkmod, '--', c], kenv), '/opt/share', share);
+      const res = await cli(['--json', 'module', 'test', '--name', pkmod], kenv);
       expect(res.code, `${res.stdout}\n${res.stderr}`).toBe(0);
       expect(JSON.parse(res.stdout)).toMatchObject({ modules: ['m5.ko'], test: { passed: 6, planned: 6 } });
     } finally {
-      await cli(['destroy', '--name', 'pkmod'], kenv);
+      await cli(['destroy', '--name', pkmod], kenv);
       rmSync(share, { recursive: true, force: true });
       await mirror.close();
       rmSync(kt.dir, { recursive: true, force: true });

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { cli, ROOT, startCli } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { fixture, freePort, type Fixture } from '../helpers/fixture.js';
-import { kernelBuildArgs, kernelTarball, kernelTestHome, type KernelTarball } from '../helpers/kernel.js';
+import { kernelBuildArgs, kernelTarball, kernelTestHome, runInstanceName, sweepDeadRunInstances, type KernelTarball } from '../helpers/kernel.js';
 import { docker, removeContainersOfHome, TEST_LABEL } from '../helpers/docker.js';
 import { expectShareHoldsTheLine } from '../helpers/share-boundary.js';
 
@@ -24,7 +24,8 @@ let home: string;
 let env: NodeJS.ProcessEnv;
 let port: number;
 let kernelUrl: string;
-const NAME = 'kmod';
+/** This run's own instance in the shared kernel home (helpers/kernel.ts). */
+const NAME = runInstanceName('kmod');
 /** The seed workflow's shared tree (removed after the last test). */
 let seedWork: string | undefined;
 /** A ramfs (no user extended attributes, Unix modes) the seed workflow also shares (removed after the last test). */
@@ -40,7 +41,7 @@ beforeAll(async () => {
   home = kernelTestHome();
   env = { M5DEV_HOME: home };
   port = await freePort();
-  await cli(['destroy', '--name', NAME], env); // a previous run's instance, if it was cut short
+  await sweepDeadRunInstances(home, 'kmod', env); // a killed earlier run's instance
   // The kernel kernel-build.test.ts built and tested (found in the shared cache; built here if that file has not run).
   const built = await cli(kernelArgs(kt.version), env);
   expect(built.code, built.stderr).toBe(0);
@@ -152,7 +153,7 @@ describe('the module loop on the cross-built kernel', () => {
       let err = '';
       run.child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
       const deadline = Date.now() + 60_000;
-      while (!/waiting for kmod's next m5 exit or fail/.test(err)) {
+      while (!err.includes(`waiting for ${NAME}'s next m5 exit or fail`)) {
         if (Date.now() > deadline || run.child.exitCode !== null) throw new Error(`m5ops wait did not start: ${err}`);
         await new Promise((r) => setTimeout(r, 100));
       }

@@ -5,7 +5,7 @@
  * image crosses the client↔engine link once, verified there; SSH goes through the Engine API.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kernelBuildArgs, kernelTarball, kernelTestHome, type KernelTarball } from '../helpers/kernel.js';
+import { kernelBuildArgs, kernelTarball, kernelTestHome, runInstanceName, sweepDeadRunInstances, type KernelTarball } from '../helpers/kernel.js';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -181,7 +181,7 @@ describe('a remote engine (tcp://, its own filesystem and network)', () => {
  * a second 10-minute build.
  */
 describe('the module loop on a remote engine', () => {
-  const NAME = 'rkmod';
+  const NAME = runInstanceName('rkmod');
   let kt: KernelTarball;
   let mirror: FileServer;
   let kenv: NodeJS.ProcessEnv;
@@ -197,7 +197,7 @@ describe('the module loop on a remote engine', () => {
     if (local.code !== 0) throw new Error(`local kernel build failed: ${local.stderr}`);
     localSha = (JSON.parse(local.stdout) as { imageSha256: string }).imageSha256;
     kenv = { M5DEV_HOME: khome, DOCKER_HOST: remote.host };
-    await cli(['destroy', '--name', NAME], kenv);
+    await sweepDeadRunInstances(khome, 'rkmod', kenv);
     // The remote engine's data outlives a run: its kernel volume goes, so the copy below is a real one every run.
     for (const v of await volumesOfHome(remote.docker, khome)) if (v.endsWith('-kernels')) await remote.docker.getVolume(v).remove({ force: true });
   }, 3_600_000);

@@ -1,10 +1,10 @@
 /** The kernel source the tests serve in place of kernel.org: Debian's linux-source tarball. */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT } from './cli.js';
+import { ROOT, cli } from './cli.js';
 
 export interface KernelTarball {
   /** Directory to serve: holds linux-<version>.tar.xz. */
@@ -36,4 +36,36 @@ export function kernelTestHome(): string {
 /** `m5dev kernel build` of that tarball from `url` (served, or file://), as every kernel test runs it. */
 export function kernelBuildArgs(kt: KernelTarball, url: string, opts: { version?: string; sha256?: string } = {}): string[] {
   return ['kernel', 'build', '--version', opts.version ?? kt.version, '--kernel-url', url, '--kernel-sha256', opts.sha256 ?? kt.sha256];
+}
+
+/**
+ * A name of this run for an instance in the shared kernel home: two runs at once (two checkouts,
+ * a CI job beside a developer's `make test`) never share, or destroy, each other's guest.
+ */
+export function runInstanceName(base: string): string {
+  return `${base}-${process.pid}`;
+}
+
+/**
+ * Instances an earlier run of this test left in the shared kernel home when it was killed (its
+ * process is gone): destroyed, so their disks do not pile up. Live runs' instances are left alone.
+ */
+export async function sweepDeadRunInstances(home: string, base: string, env: NodeJS.ProcessEnv): Promise<string[]> {
+  const dir = join(home, 'instances');
+  const dead = (existsSync(dir) ? readdirSync(dir) : []).filter((n) => {
+    // `base` alone: the fixed name of the runs before names had a pid.
+    const m = new RegExp(`^${base}(?:-(\\d+))?$`).exec(n);
+    return m !== null && (m[1] === undefined || (Number(m[1]) !== process.pid && !alive(Number(m[1]))));
+  });
+  for (const n of dead) await cli(['destroy', '--name', n], env);
+  return dead;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
