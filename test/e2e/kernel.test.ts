@@ -9,7 +9,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { cli, ROOT, startCli } from '../helpers/cli.js';
+import { cli, ROOT, startCli, type CliResult } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { fixture, freePort, type Fixture } from '../helpers/fixture.js';
 import { kernelBuildArgs, kernelTarball, kernelTestHome, runInstanceName, sweepDeadRunInstances, type KernelTarball } from '../helpers/kernel.js';
@@ -316,19 +316,25 @@ describe('the module loop on the cross-built kernel', () => {
       expect(readFileSync(join(work, 'from-guest.txt'), 'utf8')).toBe('written in the guest\n');
       // A shell inside the share keeps it mounted: suspend refuses, and the guest runs on with its shares.
       const busy = startCli(['exec', '--name', NAME, '--', 'cd ~/m5 && exec sleep 60'], env);
-      // Until the shell is in the share (its sleep runs there): the suspend below must meet it.
-      const inShare = async () => (await cli(['exec', '--name', NAME, '--', 'for p in $(pgrep -x sleep); do readlink /proc/$p/cwd; done'], env)).stdout.includes('/home/ubuntu/m5');
-      const deadline = Date.now() + 60_000;
-      while (!(await inShare())) {
-        if (Date.now() > deadline) throw new Error('the shell never entered the share');
-        await new Promise((r) => setTimeout(r, 500));
+      let refused: CliResult;
+      try {
+        // Until the shell is in the share (its sleep runs there): the suspend below must meet it.
+        const inShare = async () => (await cli(['exec', '--name', NAME, '--', 'for p in $(pgrep -x sleep); do readlink /proc/$p/cwd; done'], env)).stdout.includes('/home/ubuntu/m5');
+        const deadline = Date.now() + 60_000;
+        while (!(await inShare())) {
+          if (Date.now() > deadline) throw new Error('the shell never entered the share');
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        refused = await cli(['suspend', '--name', NAME], env);
+      } finally {
+        // Whatever failed, no exec is left holding the share for the tests after this one.
+        busy.child.kill();
+        await busy.done;
+        await cli(['exec', '--name', NAME, '--', 'sudo pkill -x sleep; true'], env);
       }
-      const refused = await cli(['suspend', '--name', NAME], env);
-      busy.child.kill();
-      await busy.done;
       expect(refused.code).toBe(13);
       expect(refused.stderr).toMatch(/a share is in use in the guest[\s\S]*\/home\/ubuntu\/m5/);
-      expect((await cli(['exec', '--name', NAME, '--', 'sudo pkill -x sleep; mountpoint -q ~/m5 && mountpoint -q /opt/debs && echo mounted'], env)).stdout).toBe('mounted\n');
+      expect((await cli(['exec', '--name', NAME, '--', 'mountpoint -q ~/m5 && mountpoint -q /opt/debs && echo mounted'], env)).stdout).toBe('mounted\n');
       // Suspend → (the host edits meanwhile) → up: the resumed guest has its shares again.
       expect((await cli(['suspend', '--name', NAME], env)).code).toBe(0);
       writeFileSync(join(work, 'while suspended.txt'), 'still shared\n');
