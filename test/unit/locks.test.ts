@@ -48,9 +48,8 @@ describe('instance locks', () => {
     utimesSync(join(home, 'locks', 'instance-t.lock'), now, now);
     holder.kill('SIGKILL');
     await new Promise((r) => holder!.once('exit', r));
-    const started = Date.now();
+    // Without waiting (wait: false): a lock still held would throw BusyError here.
     expect(await tryLock('instance-t')).toBe('got it');
-    expect(Date.now() - started).toBeLessThan(STALE_MS);
   }, 60_000);
 
   it('lets one waiter at a time take a dead holder\'s lock over: two waiters never hold it together', async () => {

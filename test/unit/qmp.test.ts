@@ -129,11 +129,9 @@ describe('QmpClient over the VM container relay', () => {
   it('times out a poll that never ends, at the session deadline', async () => {
     const sock = sockIn();
     server = await fakeQmp(sock, () => ({ return: { status: 'active' } }));
-    const t0 = Date.now();
     // Straight to the socket (no relay to start on two loaded cores): the deadline is the poll's alone.
     const err = await withQmp(() => QmpClient.open(directChannel(sock), 2), (q) => q.poll('query-migrate', 'status', (v) => v === 'completed')).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/timed out waiting on query-migrate \(status = active\)/);
-    expect(Date.now() - t0).toBeLessThan(20_000); // it did stop (the bound is generous: this is no timing test)
   });
 
   it('takes a closed connection as the answer to quit (QEMU exits first), and as an error elsewhere', async () => {
