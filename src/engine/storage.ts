@@ -9,7 +9,8 @@
 import { engineMount, type Mount } from '../docker/mounts.js';
 import type Docker from 'dockerode';
 import { closeSync, copyFileSync, existsSync, lstatSync, readdirSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { ChecksumMismatchError } from '../errors.js';
 import { statfs } from 'node:fs/promises';
 import { getFiles, getTree, putFiles, putLocalFile, putLocalTree, type FileData } from './archive.js';
 import { sha256File } from '../download/store.js';
@@ -153,8 +154,19 @@ export class LocalDirStorage implements Storage {
   }
 
   /** The client's blob store is this directory already when the engine shares it. */
-  async importFile(localPath: string, name: string): Promise<void> {
-    if (localPath !== this.p(name)) throw new Error(`LocalDirStorage.importFile: ${localPath} is not ${this.p(name)}`);
+  /** In place already (the engine reads this directory): nothing to do. Else a verified copy, renamed whole. */
+  async importFile(localPath: string, name: string, sha256: string): Promise<void> {
+    if (resolve(localPath) === resolve(this.p(name))) return;
+    const staging = this.p(`.incoming-${name}`);
+    mkdirSync(dirname(staging), { recursive: true });
+    try {
+      copyFileSync(localPath, staging);
+      const got = await sha256File(staging);
+      if (got !== sha256) throw new ChecksumMismatchError(localPath, sha256, got, 'The copy was discarded: the file changed while it was copied; copy it again when it is complete.');
+      renameSync(staging, this.p(name));
+    } finally {
+      rmSync(staging, { force: true });
+    }
   }
 
   async remove(names: string[]): Promise<void> {

@@ -3,7 +3,7 @@
  * op log the QEMU plugin (docker/m5ops/m5ops.c) keeps, read through the instance's storage so it
  * works the same whether the engine shares this machine's files or keeps them in a volume.
  */
-import { closeSync, constants, copyFileSync, fstatSync, mkdtempSync, openSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, constants, copyFileSync, fstatSync, mkdtempSync, openSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import type { Storage, TailVia } from '../engine/storage.js';
 import { sha256File } from '../download/store.js';
@@ -41,17 +41,16 @@ export async function putReadfile(storage: Storage, localPath: string, within?: 
       const root = realpathSync.native(within);
       if (!real.startsWith(`${root}/`)) throw new UsageError(`readfile ${localPath} is ${real}, outside ${root}`, 'An m5dev.json may hand the guest only files of its own directory tree; give others with --m5ops-readfile.');
     }
-    // A copy of what was opened, staged beside its place (or, for a volume, in a private directory:
-    // an archive of /proc/self/fd/N would hold a link), then moved or imported whole.
-    const stage = storage.localDir ?? mkdtempSync(join(tmpdir(), 'm5dev-readfile-'));
-    const tmp = join(stage, `.${M5OPS_STORED.readfile}.incoming`);
+    // A copy of what was opened, in a private directory (an archive of /proc/self/fd/N would hold
+    // a link), then imported whole and verified where it lands.
+    const stage = mkdtempSync(join(tmpdir(), 'm5dev-readfile-'));
+    const tmp = join(stage, M5OPS_STORED.readfile);
     try {
       copyFileSync(opened, tmp);
       if (statSync(tmp).size !== st.size) throw new UsageError(`readfile ${localPath} changed while it was copied`, 'Copy it again when it is complete.');
-      if (storage.localDir) renameSync(tmp, join(storage.localDir, M5OPS_STORED.readfile));
-      else await storage.importFile(tmp, M5OPS_STORED.readfile, await sha256File(tmp));
+      await storage.importFile(tmp, M5OPS_STORED.readfile, await sha256File(tmp));
     } finally {
-      rmSync(storage.localDir ? tmp : stage, { recursive: true, force: true });
+      rmSync(stage, { recursive: true, force: true });
     }
   } finally {
     closeSync(fd);

@@ -52,6 +52,18 @@ describe.each(kinds())('storage: %s', (_kind, make) => {
     expect((await st.stat(['key'])).size).toBe(0);
   }, 60_000);
 
+  it('imports a client file verified where it lands; a digest that does not match keeps nothing', async () => {
+    const st = make();
+    const file = join(mkdtempSync(join(tmpdir(), 'm5dev-import-')), 'blob');
+    writeFileSync(file, 'the bytes\n');
+    const sha = createHash('sha256').update('the bytes\n').digest('hex');
+    await st.importFile(file, 'blob', sha);
+    expect((await st.read('blob'))?.toString()).toBe('the bytes\n');
+    await expect(st.importFile(file, 'other', 'f'.repeat(64))).rejects.toThrow();
+    expect((await st.stat(['blob', 'other', '.incoming-other'])).size).toBe(1);
+    await st.destroy();
+  }, 60_000);
+
   it('holds trees: nested writes, a client tree copied in, digests computed where stored, trees removed', async () => {
     const st = make();
     await st.write([{ name: 'fragments/a.config', data: 'CONFIG_X=y\n' }]);
