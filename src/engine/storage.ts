@@ -8,7 +8,7 @@
  */
 import { engineMount, type Mount } from '../docker/mounts.js';
 import type Docker from 'dockerode';
-import { closeSync, copyFileSync, existsSync, lstatSync, readdirSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, cpSync, existsSync, lstatSync, readdirSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ChecksumMismatchError } from '../errors.js';
 import { statfs } from 'node:fs/promises';
@@ -38,8 +38,11 @@ export interface TailVia {
 export interface Storage {
   /** This storage mounted at `target` in a container. */
   bind(target: string, readOnly?: boolean): Mount;
-  /** The client directory holding these files, when the engine shares it; else undefined. */
-  readonly localDir: string | undefined;
+  /**
+   * Where the stored file `name` is on this machine, when the engine shares the client's directory
+   * (then writing it here is writing it there); else undefined (it exists only on the engine).
+   */
+  clientPath(name: string): string | undefined;
   /** Create it (with its labels) before any container mounts it: an engine would create it bare. */
   ensure(): Promise<void>;
   /** Stamps of those of `names` that exist. */
@@ -77,6 +80,10 @@ export interface Storage {
 
 export class LocalDirStorage implements Storage {
   constructor(readonly localDir: string) {}
+
+  clientPath(name: string): string {
+    return this.p(name);
+  }
 
   async ensure(): Promise<void> {
     mkdirSync(this.localDir, { recursive: true });
@@ -127,8 +134,18 @@ export class LocalDirStorage implements Storage {
   }
 
   /** The client's directories are this storage already when the engine shares them. */
+  /** In place already: nothing to do. Else copied (links as links) under another name, then renamed whole. */
   async importTree(localDir: string, name: string): Promise<void> {
-    if (localDir !== this.p(name)) throw new Error(`LocalDirStorage.importTree: ${localDir} is not ${this.p(name)}`);
+    if (resolve(localDir) === resolve(this.p(name))) return;
+    const staging = this.p(`${name}.incoming`);
+    rmSync(staging, { recursive: true, force: true });
+    try {
+      cpSync(localDir, staging, { recursive: true, verbatimSymlinks: true });
+      rmSync(this.p(name), { recursive: true, force: true });
+      renameSync(staging, this.p(name));
+    } finally {
+      rmSync(staging, { recursive: true, force: true });
+    }
   }
 
   async sha256(name: string): Promise<string> {
@@ -200,7 +217,9 @@ export class LocalDirStorage implements Storage {
 const AT = '/m5dev-store';
 
 export class VolumeStorage implements Storage {
-  readonly localDir = undefined;
+  clientPath(): undefined {
+    return undefined;
+  }
 
   constructor(
     private readonly docker: Docker,

@@ -57,10 +57,10 @@ export async function makeKeys(env: ToolEnv, name: string): Promise<void> {
       writeFileSync(`${env.files.dir}/${n}`, data, { mode: n.endsWith('.pub') ? 0o644 : 0o600 });
     }
   };
-  await tool(env, 'ssh-keygen', scriptCommand('makeKeys', [c.dir, name]), env.storage.localDir ? undefined : fetchKeys);
+  await tool(env, 'ssh-keygen', scriptCommand('makeKeys', [c.dir, name]), env.storage.clientPath(STORED.userKey) ? undefined : fetchKeys);
   const known = knownHostsLine(hostKeyAlias(name), readFileSync(`${env.files.hostKey}.pub`, 'utf8'));
   writeFileSync(env.files.knownHosts, known, { mode: 0o600 });
-  if (!env.storage.localDir) await env.storage.write([{ name: STORED.knownHosts, data: known, mode: 0o600 }]);
+  if (!env.storage.clientPath(STORED.knownHosts)) await env.storage.write([{ name: STORED.knownHosts, data: known, mode: 0o600 }]);
 }
 
 export function seedContents(files: InstanceFiles, name: string, instanceId: string): { userData: string; metaData: string; hash: string } {

@@ -67,7 +67,7 @@ export const kernelSkipped = {
   download: (ctx: KernelCtx) =>
     kernelSkipped.built(ctx) || (ctx.extracted ? 'cached: source tree already extracted on the engine' : ctx.store.has(ctx.source.sha256) ? `cached: linux-${ctx.source.version} tarball verified in the store` : false),
   copyTarball: (ctx: KernelCtx) =>
-    kernelSkipped.built(ctx) || (ctx.extracted ? 'cached: source tree already extracted on the engine' : ctx.stores?.blobs.localDir ? 'the engine reads the client\'s blob cache' : false),
+    kernelSkipped.built(ctx) || (ctx.extracted ? 'cached: source tree already extracted on the engine' : ctx.stores?.blobs.clientPath(ctx.source.sha256) ? 'the engine reads the client\'s blob cache' : false),
   extract: (ctx: KernelCtx) => kernelSkipped.built(ctx) || (ctx.extracted ? 'cached: source tree already extracted' : false),
   compile: (ctx: KernelCtx) => kernelSkipped.built(ctx) || (ctx.localBuild ? `copied: ${ctx.localBuild.release} was built from these inputs on this machine` : false),
 };
@@ -108,7 +108,8 @@ export function kernelTasks(): ListrTask<KernelCtx>[] {
         } else if (existing) {
           ctx.record = existing;
           await markLatest(ks, existing);
-        } else if (!ks.localDir) {
+        } else if (!ks.clientPath(buildName(ctx.key))) {
+          // The engine keeps its own kernel cache: a build of these inputs on this machine is copied in, not redone.
           const local = join(ctx.home.kernels, buildName(ctx.key), RECORD_IN_BUILD);
           if (existsSync(local)) ctx.localBuild = JSON.parse(readFileSync(local, 'utf8')) as KernelRecord;
         }

@@ -49,7 +49,7 @@ export function registerKernel(program: Command): void {
       const reproducible = done.previousSha256 === undefined ? null : done.previousSha256 === rec.imageSha256;
       // The Image on this machine when the engine shares its files; else it is only on the engine.
       const ks = done.stores!.kernels;
-      const imagePath = ks.localDir ? join(ks.localDir, rec.image) : null;
+      const imagePath = ks.clientPath(rec.image) ?? null;
       if (g.json) printJson({ ...rec, imagePath, files: done.stores!.mode, seconds: done.seconds ?? 0, reproducible });
       else {
         process.stdout.write(`${rec.release}  ${imagePath ?? `${rec.image} (on the engine)`}\n  Image sha256 ${rec.imageSha256}\n`);

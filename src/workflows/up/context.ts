@@ -103,7 +103,7 @@ export const upSkipped = {
   flash: (ctx: UpCtx) => upSkipped.running(ctx) || (ctx.stored?.has(STORED.flash0) && ctx.stored.has(STORED.flash1) ? MESSAGES.flashExists : false),
   disk: (ctx: UpCtx) => upSkipped.running(ctx) || (ctx.stored?.has(diskName(ctx.config.disk)) ? MESSAGES.diskExists : false),
   /** The cloud image is in the engine's blob cache already (always, when the engine shares our files). */
-  copyImage: (ctx: UpCtx) => upSkipped.disk(ctx) || (ctx.blobs?.localDir ? 'the engine reads the client\'s blob cache' : false),
+  copyImage: (ctx: UpCtx) => upSkipped.disk(ctx) || (ctx.sha256 && ctx.blobs?.clientPath(ctx.sha256) ? 'the engine reads the client\'s blob cache' : false),
 };
 
 export function toolEnv(ctx: UpCtx): ToolEnv {
