@@ -6,7 +6,7 @@ import type { HomeLayout } from '../../paths.js';
 import { BlobStore } from '../../download/store.js';
 import { openInstance, STORED, type InstanceFiles, type InstanceState } from '../../vm/instance.js';
 import { diskName, keysExist, type ToolEnv } from '../../vm/prepare.js';
-import type { FilesMode } from '../../engine/engine.js';
+import type { Placement } from '../../vmhost/placement.js';
 import type { FileStamp, Storage } from '../../engine/storage.js';
 import { guestSsh } from '../../ssh/guest.js';
 import type { GuestSsh } from '../../ssh/client.js';
@@ -34,8 +34,8 @@ export interface UpCtx {
   home: HomeLayout;
   files: InstanceFiles;
   store: BlobStore;
-  /** Where the engine keeps this instance's files and the blob cache (set in the Instance step). */
-  filesMode?: FilesMode;
+  /** Where the instance lives: its VM host, storages, owner and engine record (set in the Instance step). */
+  placement?: Placement;
   storage?: Storage;
   blobs?: Storage;
   /** Which instance files the storage holds (read once in the Instance step). */
@@ -114,7 +114,7 @@ export function toolEnv(ctx: UpCtx): ToolEnv {
     storage: ctx.storage!,
     blobs: ctx.blobs!,
     files: ctx.files,
-    owner: ctx.image.engine!.owner(ctx.filesMode!, ctx.image.engineInfo!.rootless),
+    owner: ctx.placement!.owner,
   };
 }
 

@@ -9,9 +9,8 @@ import { ShareError } from '../../errors.js';
 import { reconcile } from '../../vm/reconcile.js';
 import { readState } from '../../vm/instance.js';
 import { diskName } from '../../vm/prepare.js';
-import { blobStorage, existingInstanceStorage, instanceStorage, kernelStorage } from '../../engine/instance-storage.js';
 import { checkError, storageDiskCheck } from '../../engine/doctor.js';
-import { dockerVmHost } from '../../vmhost/docker-vm-host.js';
+import { placeInstance } from '../../vmhost/placement.js';
 import { readSaved } from '../../vm/saved-state.js';
 import { kernelBootFor } from '../kernel-boot.js';
 import { STATUS_FILES, type UpCtx } from './context.js';
@@ -59,23 +58,14 @@ export function instanceTask(): ListrTask<UpCtx> {
     };
 }
 
-/**
- * The engine's storages for this instance: an existing instance's where it was created (its
- * recorded engine and files mode), a new one's where the engine's files probe says.
- */
+/** Where the instance lives (vmhost/placement.ts): its VM host and storages. */
 async function openStorages(ctx: UpCtx): Promise<void> {
-  const engine = ctx.image.engine!;
-  const helper = () => ctx.image.tag!;
-  if (ctx.state) {
-    ctx.storage = existingInstanceStorage(engine, ctx.home, ctx.files, ctx.state);
-    ctx.filesMode = ctx.state.engine?.files ?? 'shared';
-  } else {
-    ctx.filesMode = await engine.filesMode(ctx.home.root, ctx.image.tag!);
-    ctx.storage = instanceStorage(engine, ctx.filesMode, ctx.home, ctx.files, ctx.name, helper);
-  }
-  ctx.host = dockerVmHost(engine, ctx.home.root, ctx.filesMode);
-  ctx.blobs = blobStorage(engine, ctx.filesMode, ctx.home, helper);
-  ctx.kernels = kernelStorage(engine, ctx.filesMode, ctx.home, helper);
+  const placed = await placeInstance(ctx.image.engine!, ctx.home, ctx.files, ctx.name, ctx.state, () => ctx.image.tag!);
+  ctx.placement = placed;
+  ctx.host = placed.host;
+  ctx.storage = placed.storage;
+  ctx.blobs = placed.blobs;
+  ctx.kernels = placed.kernels;
   await Promise.all([ctx.storage.ensure(), ctx.blobs.ensure()]);
 }
 

@@ -72,7 +72,7 @@ async function launchSpec(ctx: UpCtx): Promise<LaunchSpec> {
     shares: shareModels,
     tcgCacheMiB: ctx.config.tcgCacheMiB,
     m5ops: { plugin: M5OPS_PLUGIN, addr: ctx.config.m5opsAddr, dir: '/instance', exit: ctx.config.m5opsExit },
-    runAs: engine.owner(ctx.filesMode!, platform.rootless),
+    runAs: ctx.placement!.owner,
   });
   return { machine, binds, cmd, key: launchKey({ image: ctx.image.tag!, cmd, binds: binds.map(mountLabel) }) };
 }
@@ -92,7 +92,6 @@ async function savedStatePlan(ctx: UpCtx, spec: LaunchSpec): Promise<ResumePlan>
 
 /** The launch record: the instance's state as it is launched, written before the container starts. */
 function recordLaunch(ctx: UpCtx, spec: LaunchSpec): void {
-  const engine = ctx.image.engine!;
   ctx.state = {
     ...(ctx.state ?? baseState(ctx)),
     sshPort: ctx.sshPort!,
@@ -107,7 +106,7 @@ function recordLaunch(ctx: UpCtx, spec: LaunchSpec): void {
     shares: ctx.config.shares.length ? ctx.config.shares : undefined,
     m5ops: { addr: ctx.config.m5opsAddr, exit: ctx.config.m5opsExit },
     image: ctx.image.tag,
-    engine: { host: engine.endpoint.host, context: engine.endpoint.context, files: ctx.filesMode! },
+    engine: ctx.placement!.record,
     launchKey: spec.key,
   };
   writeState(ctx.files, ctx.state);
