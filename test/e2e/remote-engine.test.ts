@@ -227,7 +227,7 @@ describe('the module loop on a remote engine', () => {
   }, 3_600_000);
 
   it('direct-boots that kernel on the remote engine and runs the module test there', async () => {
-    const up = await cli(['up', '--name', NAME, '--kernel', kt.version, '--image-url', imageUrl, '--disk', 'overlay', '--ssh-port', '5641', '--boot-timeout', '600'], kenv);
+    const up = await cli(['up', '--name', NAME, '--kernel', kt.version, '--image-url', imageUrl, '--disk', 'overlay', '--boot-timeout', '600'], kenv);
     expect(up.code, up.stderr).toBe(0);
     // The build's guest module tree came along from the engine's volume: /lib/modules/V and its build tree.
     const uname = await cli(['exec', '--name', NAME, '--', 'uname -r; readlink /lib/modules/$(uname -r)/build'], kenv);
