@@ -8,7 +8,7 @@
  */
 import { engineMount, type Mount } from '../docker/mounts.js';
 import type Docker from 'dockerode';
-import { closeSync, copyFileSync, cpSync, existsSync, lstatSync, readdirSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, copyFileSync, cpSync, existsSync, lstatSync, readdirSync, realpathSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ChecksumMismatchError } from '../errors.js';
 import { statfs } from 'node:fs/promises';
@@ -78,6 +78,18 @@ export interface Storage {
   free(): Promise<{ bytes: number; where: string }>;
 }
 
+/** Two paths name one file (links resolved; a path that does not exist yet is compared as written). */
+function samePath(a: string, b: string): boolean {
+  const real = (p: string) => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return resolve(p);
+    }
+  };
+  return real(a) === real(b);
+}
+
 export class LocalDirStorage implements Storage {
   constructor(readonly localDir: string) {}
 
@@ -136,15 +148,19 @@ export class LocalDirStorage implements Storage {
   /** The client's directories are this storage already when the engine shares them. */
   /** In place already: nothing to do. Else copied (links as links) under another name, then renamed whole. */
   async importTree(localDir: string, name: string): Promise<void> {
-    if (resolve(localDir) === resolve(this.p(name))) return;
+    if (samePath(localDir, this.p(name))) return;
     const staging = this.p(`${name}.incoming`);
+    const old = this.p(`${name}.replaced`);
     rmSync(staging, { recursive: true, force: true });
+    rmSync(old, { recursive: true, force: true });
     try {
       cpSync(localDir, staging, { recursive: true, verbatimSymlinks: true });
-      rmSync(this.p(name), { recursive: true, force: true });
+      // The old tree goes aside only when the new one is complete, and is removed once it is in place.
+      if (existsSync(this.p(name))) renameSync(this.p(name), old);
       renameSync(staging, this.p(name));
     } finally {
       rmSync(staging, { recursive: true, force: true });
+      rmSync(old, { recursive: true, force: true });
     }
   }
 
@@ -173,11 +189,13 @@ export class LocalDirStorage implements Storage {
   /** The client's blob store is this directory already when the engine shares it. */
   /** In place already (the engine reads this directory): nothing to do. Else a verified copy, renamed whole. */
   async importFile(localPath: string, name: string, sha256: string): Promise<void> {
-    if (resolve(localPath) === resolve(this.p(name))) return;
+    if (samePath(localPath, this.p(name))) return;
     const staging = this.p(`.incoming-${name}`);
     mkdirSync(dirname(staging), { recursive: true });
+    // A fresh file: whatever had that name (a link) is removed, and the copy never writes through one.
+    rmSync(staging, { recursive: true, force: true });
     try {
-      copyFileSync(localPath, staging);
+      copyFileSync(localPath, staging, constants.COPYFILE_EXCL);
       const got = await sha256File(staging);
       if (got !== sha256) throw new ChecksumMismatchError(localPath, sha256, got, 'The copy was discarded: the file changed while it was copied; copy it again when it is complete.');
       renameSync(staging, this.p(name));

@@ -17,8 +17,11 @@ export async function relayToGuest(vm: VmExec, port: number): Promise<number> {
   const channel = await vm.channel(relayCommand({ tcp: '127.0.0.1', port }));
   channel.output.pipe(process.stdout, { end: false });
   process.stdin.pipe(channel.input);
-  const { exitCode, stderr } = await channel.done;
+  // A connection that breaks ends the relay like a close: ssh reports what it lost, not we.
+  const { exitCode, stderr } = await channel.done.catch((e: unknown) => ({ exitCode: 255, stderr: `m5dev ssh-proxy: ${(e as Error).message}\n` }));
   process.stdin.unpipe(channel.input);
   if (stderr) process.stderr.write(stderr);
+  // ssh's last bytes (exit status, channel close) must reach it before the process exits.
+  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
   return exitCode;
 }

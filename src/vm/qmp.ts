@@ -41,12 +41,15 @@ export class QmpClient {
   private readonly messages: Message[] = [];
   private wake?: () => void;
   private closed = false;
+  /** A line that was not JSON: the peer is not (or no longer) speaking QMP. */
+  private garbage?: string;
 
   private constructor(
     private readonly channel: QmpChannel,
     /** Every call of this session must be answered before this time (ms since epoch). */
     private readonly deadline: number,
   ) {
+    (channel.output as NodeJS.ReadableStream & { setEncoding?: (e: BufferEncoding) => unknown }).setEncoding?.('utf8');
     channel.output.on('data', (c: Buffer | string) => this.receive(c.toString()));
     const end = () => {
       this.closed = true;
@@ -67,7 +70,7 @@ export class QmpClient {
       await client.execute('qmp_capabilities');
       return client;
     } catch (e) {
-      client.close();
+      await client.close();
       throw e;
     }
   }
@@ -81,7 +84,8 @@ export class QmpClient {
       try {
         m = JSON.parse(line);
       } catch {
-        continue; // not QMP; next() times out or the channel ends
+        this.garbage ??= line.slice(0, 120);
+        continue;
       }
       if (m && typeof m === 'object' && !('event' in m)) this.messages.push(m as Message);
     }
@@ -93,9 +97,12 @@ export class QmpClient {
     for (;;) {
       const m = this.messages.shift();
       if (m) return m;
+      if (this.garbage !== undefined) throw new VmStateError(`QMP: not a QEMU monitor answer while waiting for ${what}: ${this.garbage}`);
       if (this.closed) {
         const { stderr } = await this.channel.done.catch(() => ({ stderr: '' }));
-        throw new VmStateError(`QMP: the monitor closed before ${what}`, stderr.trim());
+        // The relay's own words (it could not connect: no QEMU, a stopped VM) say more than ours.
+        const why = stderr.trim().split('\n').pop();
+        throw new VmStateError(`QMP: the monitor closed before ${what}${why ? ` (${why})` : ''}`, stderr.trim());
       }
       const left = this.deadline - Date.now();
       if (left <= 0) throw new VmStateError(`QMP: timed out waiting for ${what}`);
@@ -164,19 +171,32 @@ export class QmpClient {
     return out;
   }
 
-  /** End the session (our side closes; QEMU closes the connection). */
-  close(): void {
+  /**
+   * End the session and wait until the monitor is free again (QEMU takes one client at a time):
+   * our side ends, the relay exits; a channel that has not ended within `graceMs` is torn down.
+   */
+  async close(graceMs = 2000): Promise<void> {
     this.closed = true;
+    this.wake?.();
     this.channel.input.end();
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([
+      this.channel.done.then(() => true, () => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!ended) (this.channel.input as NodeJS.WritableStream & { destroy?: () => void }).destroy?.();
   }
 }
 
-/** Open a session, run `use`, close it whatever happens. */
+/** Open a session, run `use`, close it whatever happens (and wait until the monitor is free). */
 export async function withQmp<T>(open: () => Promise<QmpClient>, use: (qmp: QmpClient) => Promise<T>): Promise<T> {
   const qmp = await open();
   try {
     return await use(qmp);
   } finally {
-    qmp.close();
+    await qmp.close();
   }
 }

@@ -1,7 +1,7 @@
 /** Find an instance and its running VM, for the commands that talk to a live guest. */
 import { InstanceNotFoundError } from '../errors.js';
 import { layout, type HomeLayout } from '../paths.js';
-import { openInstance, requireState, type InstanceFiles, type InstanceState } from '../vm/instance.js';
+import { STORED, openInstance, requireState, type InstanceFiles, type InstanceState } from '../vm/instance.js';
 import type { GuestSsh } from '../ssh/client.js';
 import { guestSsh } from '../ssh/guest.js';
 import type { Storage, TailVia } from '../engine/storage.js';
@@ -48,6 +48,8 @@ export async function openOnEngine(name: string): Promise<OpenedInstance> {
 export function instanceReader(opened: OpenedInstance, name: string) {
   const running = (): Promise<RunningVm | undefined> => opened.host.running(name);
   const via = async (): Promise<TailVia | undefined> => {
+    // A storage this machine reads directly needs no VM to read it through (and no engine call).
+    if (opened.storage.clientPath(STORED.console) !== undefined) return undefined;
     const vm = await running();
     return vm ? { vm, mountedAt: '/instance' } : undefined;
   };

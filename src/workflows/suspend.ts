@@ -52,13 +52,22 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
     }).catch(() => undefined);
     if (shares.length) await mountShares(live.ssh, shares).catch(() => undefined);
   };
+  // The save's own session, while it runs: QEMU's monitor takes one client at a time, so a
+  // cancel (Ctrl-C) must end it before its own session can reach QEMU.
+  let saving: QmpClient | undefined;
   const undo = onCleanup('cancel suspend', async () => {
+    await saving?.close();
     await resumeGuest();
     await dropSaved(storage);
   });
   const t0 = Date.now();
   try {
-    const results = await session(timeoutSec, (q) => q.run(saveSteps(format, `${IN_CONTAINER.vmState}.tmp`), (path) => removeInVm(vm, path)));
+    const results = await session(timeoutSec, (q) => {
+      saving = q;
+      return q.run(saveSteps(format, `${IN_CONTAINER.vmState}.tmp`), (path) => removeInVm(vm, path));
+    }).finally(() => {
+      saving = undefined;
+    });
     const status = results.at(-1) as { status?: string; 'error-desc'?: string };
     if (status.status !== 'completed') {
       const why = status['error-desc'] ?? status.status ?? '';

@@ -39,9 +39,25 @@ export async function fakeVm(opts: { instanceDir: string; tmpfsDir: string; sock
   mkdirSync(opts.tmpfsDir, { recursive: true });
   const counts = new Map<string, number>();
   const sockets = new Set<Socket>();
+  // Like QEMU's monitor: one client at a time; the next is greeted when the one before has gone.
+  const waiting: Socket[] = [];
+  let active: Socket | undefined;
+  const serve = (sock: Socket) => {
+    active = sock;
+    sock.on('close', () => {
+      sockets.delete(sock);
+      active = undefined;
+      const next = waiting.shift();
+      if (next) serve(next);
+    });
+    greet(sock);
+  };
   const server: Server = createServer((sock) => {
     sockets.add(sock);
-    sock.on('close', () => sockets.delete(sock));
+    if (active) waiting.push(sock);
+    else serve(sock);
+  });
+  const greet = (sock: Socket) => {
     sock.write(`${JSON.stringify({ QMP: { version: {}, capabilities: [] } })}\n`);
     let buf = '';
     sock.on('data', (c) => {
@@ -65,7 +81,7 @@ export async function fakeVm(opts: { instanceDir: string; tmpfsDir: string; sock
         sock.write(`${JSON.stringify(reply)}\n`);
       }
     });
-  });
+  };
   const socketPath = join(opts.socketDir, 'qmp.sock');
   await new Promise<void>((r) => server.listen(socketPath, () => r()));
 

@@ -14,6 +14,7 @@ import { LocalDirStorage } from '../../src/engine/storage.js';
 import { instanceFiles, type InstanceState } from '../../src/vm/instance.js';
 import { isSuspended, readSaved, SAVED_FORMAT } from '../../src/vm/saved-state.js';
 import { DiskFullError, VmStateError } from '../../src/errors.js';
+import { runCleanups } from '../../src/cleanup.js';
 import type { Engine } from '../../src/engine/engine.js';
 import type { GuestSsh } from '../../src/ssh/client.js';
 import { fakeVm, type Answer, type FakeVm } from '../helpers/fake-vm-host.js';
@@ -120,6 +121,24 @@ describe('suspend, against a fake VM host', () => {
     expect(fake!.removed()).toBe(false);
     expect(savedFiles(dir)).toEqual([]);
     expect(existsSync(join(dir, 'vmstate.tmp'))).toBe(false);
+  });
+
+  it('Ctrl-C during a save that never ends: the cancel ends the save\'s session (QEMU takes one client at a time), resumes the guest, keeps nothing', async () => {
+    const { live, dir } = await setUp(migrating('active'), false);
+    const suspending = suspendInstance(live, 120).catch((e: unknown) => e);
+    const deadline = Date.now() + 20_000;
+    while (!fake!.qmp.includes('query-migrate')) {
+      if (Date.now() > deadline) throw new Error(`the save never started polling: ${fake!.qmp.join(' ')}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await runCleanups(); // what Ctrl-C runs
+    const err = await suspending;
+    expect(err).toBeInstanceOf(VmStateError);
+    const q = fake!.qmp;
+    expect(q.slice(q.indexOf('migrate_cancel'))).toContain('cont');
+    expect(q.lastIndexOf('cont')).toBeGreaterThan(q.lastIndexOf('query-migrate'));
+    expect(fake!.removed()).toBe(false);
+    expect(savedFiles(dir)).toEqual([]);
   });
 
   it('refuses an instance whose launch was never recorded, before touching the guest', async () => {

@@ -161,5 +161,12 @@ describe('QmpClient over the VM container relay', () => {
     await new Promise<void>((r) => server!.listen(sock, () => r()));
     const err = await QmpClient.open(relayChannel(sock, 5), 5).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/not a QEMU monitor/);
+    // A peer that writes no JSON at all is refused at once, not after the session's deadline.
+    server.close();
+    const sock2 = join(dir, 'other.sock');
+    server = createServer((s) => s.write('SSH-2.0-OpenSSH_9.2\r\n'));
+    await new Promise<void>((r) => server!.listen(sock2, () => r()));
+    const garbage = await QmpClient.open(directChannel(sock2), 300).catch((e: unknown) => e);
+    expect((garbage as Error).message).toMatch(/not a QEMU monitor answer while waiting for the greeting: SSH-2\.0/);
   });
 });
