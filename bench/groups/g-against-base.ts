@@ -10,7 +10,7 @@ async function againstBase(base: string): Promise<void> {
       mine.push((await must(args(CLI), {}, undefined, CLI)).ms);
       theirs.push((await must(args(base), {}, undefined, base)).ms);
     }
-    record('local engine vs before', what, median(mine), { label: 'before the engine seam', ms: median(theirs) });
+    record('local engine vs base', what, median(mine), { label: 'base (BENCH_BASE_CLI)', ms: median(theirs) });
   };
   await upToShell([]);
   await settled();
@@ -26,7 +26,7 @@ async function againstBase(base: string): Promise<void> {
       into.push((await must(['up', '--name', NAME, '--ssh-port', String(PORT)], {}, undefined, cli)).ms);
     }
   }
-  record('local engine vs before', 'up → SSH, resuming a suspended guest', median(mine), { label: 'before the engine seam', ms: median(theirs) });
+  record('local engine vs base', 'up → SSH, resuming a suspended guest', median(mine), { label: 'base (BENCH_BASE_CLI)', ms: median(theirs) });
 }
 
 export const againstBaseGroup: BenchGroup = {
