@@ -10,7 +10,7 @@ import { CLIENT, LABELS, baseLabels } from './labels.js';
 import { clientAlive } from '../client-id.js';
 import { ensureInstanceNetwork } from './networks.js';
 import { shellQuote } from '../shell.js';
-import { getFiles, getTree, putFiles, type FileData } from '../engine/archive.js';
+import { getFiles, getTree, putFiles, putLocalFile, type FileData } from '../engine/archive.js';
 
 export interface ToolRun {
   image: string;
@@ -34,16 +34,20 @@ export interface ToolRun {
   network?: boolean;
 }
 
-/** A tool container's files, in and out as tar streams over the Engine API (what a ToolRun's hooks get). */
+/** A container's files, in and out as tar streams over the Engine API (a ToolRun's hooks get them; so does a RunningVm). */
 export interface ContainerFiles {
   putFiles(dir: string, files: FileData[]): Promise<void>;
+  /** Stream one client file into `dir` as `name`. */
+  putLocalFile(dir: string, localPath: string, name: string): Promise<void>;
   getFiles(path: string): Promise<Map<string, Buffer>>;
+  /** The regular files and directories under `path` into the client directory `localDir`. */
   getTree(path: string, localDir: string): Promise<void>;
 }
 
-function containerFiles(docker: Docker, id: string): ContainerFiles {
+export function containerFiles(docker: Docker, id: string): ContainerFiles {
   return {
     putFiles: (dir, files) => putFiles(docker, id, dir, files),
+    putLocalFile: (dir, localPath, name) => putLocalFile(docker, id, dir, localPath, name),
     getFiles: (path) => getFiles(docker, id, path),
     getTree: (path, localDir) => getTree(docker, id, path, localDir),
   };

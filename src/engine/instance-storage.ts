@@ -36,6 +36,11 @@ export async function homeStores(engine: Engine, home: HomeLayout, helperImage: 
  * The storage of an existing instance, on the engine it was created on. An instance made before
  * m5dev recorded its engine lived in the client's own files.
  */
+/** The files mode an instance was made with (an instance from before the record was made with `shared`). */
+export function recordedFilesMode(state: InstanceState): FilesMode {
+  return state.engine?.files ?? 'shared';
+}
+
 export function existingInstanceStorage(engine: Engine, home: HomeLayout, files: InstanceFiles, state: InstanceState): Storage {
   const recorded = state.engine;
   if (recorded && recorded.host !== engine.endpoint.host) {
@@ -45,7 +50,7 @@ export function existingInstanceStorage(engine: Engine, home: HomeLayout, files:
     );
   }
   const image = state.image;
-  return instanceStorage(engine, recorded?.files ?? 'shared', home, files, state.name, () => {
+  return instanceStorage(engine, recordedFilesMode(state), home, files, state.name, () => {
     if (!image) throw new UsageError(`instance ${state.name} has no recorded toolchain image`, 'Run `m5dev up` once to record it.');
     return image;
   });

@@ -3,9 +3,8 @@
  * its own network, SSH published on 127.0.0.1; exec, files and QMP over the Engine API.
  */
 import type Docker from 'dockerode';
-import { containerLogs, execCapture, execChannel, execInteractive, execPipe, forceRemove, listVmContainers, startVmContainer, sweepOrphanTools, vmContainerName, waitExit, type VmContainerInfo } from '../docker/containers.js';
+import { containerFiles, containerLogs, execCapture, execChannel, execInteractive, execPipe, forceRemove, listVmContainers, startVmContainer, sweepOrphanTools, vmContainerName, waitExit, type VmContainerInfo } from '../docker/containers.js';
 import { removeInstanceNetworks } from '../docker/networks.js';
-import { getTree, putFiles, putLocalFile } from '../engine/archive.js';
 import type { Engine, FilesMode } from '../engine/engine.js';
 import { relayCommand } from '../scripts.js';
 import { IN_CONTAINER } from '../vm/instance.js';
@@ -15,13 +14,11 @@ import type { RunningVm, VmEntry, VmExec, VmHost, VmHostFeatures, VmHostPlatform
 /** Commands beside QEMU: docker exec in its container. */
 export function containerExec(docker: Docker, id: string): VmExec {
   return {
+    ...containerFiles(docker, id),
     capture: (cmd, opts) => execCapture(docker, id, cmd, opts),
     pipe: (cmd, io) => execPipe(docker, id, cmd, io),
     channel: (cmd) => execChannel(docker, id, cmd),
     interactive: (cmd) => execInteractive(docker, id, cmd),
-    putFiles: (dir, files) => putFiles(docker, id, dir, files),
-    putLocalFile: (dir, localPath, name) => putLocalFile(docker, id, dir, localPath, name),
-    getTree: (path, localDir) => getTree(docker, id, path, localDir),
   };
 }
 

@@ -6,7 +6,7 @@
  * files mode itself.
  */
 import type { Engine, InstanceEngine } from '../engine/engine.js';
-import { blobStorage, existingInstanceStorage, instanceStorage, kernelStorage } from '../engine/instance-storage.js';
+import { blobStorage, existingInstanceStorage, instanceStorage, kernelStorage, recordedFilesMode } from '../engine/instance-storage.js';
 import type { Storage } from '../engine/storage.js';
 import type { HomeLayout } from '../paths.js';
 import type { InstanceFiles, InstanceState } from '../vm/instance.js';
@@ -24,12 +24,17 @@ export interface Placement {
   record: InstanceEngine;
 }
 
+/** An existing instance's VM host and storage, where it was made (no engine call: the hot paths' view). */
+export function existingPlacement(engine: Engine, home: HomeLayout, files: InstanceFiles, state: InstanceState): Pick<Placement, 'host' | 'storage'> {
+  return { host: dockerVmHost(engine, home.root, recordedFilesMode(state)), storage: existingInstanceStorage(engine, home, files, state) };
+}
+
 export async function placeInstance(engine: Engine, home: HomeLayout, files: InstanceFiles, name: string, state: InstanceState | undefined, helperImage: () => string): Promise<Placement> {
-  const mode = state ? (state.engine?.files ?? 'shared') : await engine.filesMode(home.root, helperImage());
-  const storage = state ? existingInstanceStorage(engine, home, files, state) : instanceStorage(engine, mode, home, files, name, helperImage);
+  const mode = state ? recordedFilesMode(state) : await engine.filesMode(home.root, helperImage());
+  const { host, storage } = state ? existingPlacement(engine, home, files, state) : { host: dockerVmHost(engine, home.root, mode), storage: instanceStorage(engine, mode, home, files, name, helperImage) };
   const { rootless } = await engine.info();
   return {
-    host: dockerVmHost(engine, home.root, mode),
+    host,
     storage,
     blobs: blobStorage(engine, mode, home, helperImage),
     kernels: kernelStorage(engine, mode, home, helperImage),

@@ -4,6 +4,7 @@
  * and a `RunningVm` to talk to (exec, QMP, console, stop, remove). The one implementation runs QEMU
  * in a container of the Docker engine (docker-vm-host.ts); tests drive workflows' rules with fakes.
  */
+import type { ContainerFiles, ExecChannel, ExecResult } from '../docker/containers.js';
 import type { Mount } from '../docker/mounts.js';
 import type { QmpClient } from '../vm/qmp.js';
 
@@ -25,31 +26,16 @@ export interface VmHostPlatform {
   rootless: boolean;
 }
 
-/** Output of a command run where the VM runs. */
-export interface ExecOutput {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** A byte channel to a command run where the VM runs (a socket relay). */
-export interface ExecChannelLike {
-  output: NodeJS.ReadableStream;
-  input: NodeJS.WritableStream;
-  done: Promise<{ exitCode: number; stderr: string }>;
-}
-
-/** Running commands beside the guest's QEMU (in its container): what SSH in container mode and the relays need. */
-export interface VmExec {
-  capture(cmd: string[], opts?: { env?: string[] }): Promise<ExecOutput>;
+/**
+ * Running commands beside the guest's QEMU (in its container): what SSH in container mode and the
+ * relays need; files in and out as a tool container's are (ContainerFiles).
+ */
+export interface VmExec extends ContainerFiles {
+  capture(cmd: string[], opts?: { env?: string[] }): Promise<ExecResult>;
   pipe(cmd: string[], io: { input?: NodeJS.ReadableStream; output?: NodeJS.WritableStream }): Promise<{ exitCode: number; stderr: string }>;
-  channel(cmd: string[]): Promise<ExecChannelLike>;
+  /** A byte channel to a command (a socket relay). */
+  channel(cmd: string[]): Promise<ExecChannel>;
   interactive(cmd: string[]): Promise<number>;
-  /** Files into a directory of the VM's container (a tar stream over the Engine API). */
-  putFiles(dir: string, files: { name: string; data: string | Buffer; mode?: number }[]): Promise<void>;
-  putLocalFile(dir: string, localPath: string, name: string): Promise<void>;
-  /** The regular files and directories under `path` of the VM's container into the client directory `localDir`. */
-  getTree(path: string, localDir: string): Promise<void>;
 }
 
 export interface RunningVm extends VmExec {

@@ -27,17 +27,12 @@ export interface LiveInstance extends OpenedInstance {
 /** An existing instance on the current engine: its files, state, storage and VM host (running or not). */
 export async function openOnEngine(name: string): Promise<OpenedInstance> {
   // Loaded here, not above: `m5dev exec` with the host's ssh needs none of them (see runInGuest).
-  const [{ connectEngine }, { existingInstanceStorage }, { dockerVmHost }] = await Promise.all([
-    import('../engine/engine.js'),
-    import('../engine/instance-storage.js'),
-    import('../vmhost/docker-vm-host.js'),
-  ]);
+  const [{ connectEngine }, { existingPlacement }] = await Promise.all([import('../engine/engine.js'), import('../vmhost/placement.js')]);
   const home = layout();
   const files = openInstance(home, name);
   const state = requireState(files, name);
   const engine = await connectEngine();
-  const host = dockerVmHost(engine, home.root, state.engine?.files ?? 'shared');
-  return { engine, host, home, files, state, storage: existingInstanceStorage(engine, home, files, state) };
+  return { engine, home, files, state, ...existingPlacement(engine, home, files, state) };
 }
 
 /**

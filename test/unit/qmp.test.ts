@@ -5,38 +5,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QmpClient, withQmp, type QmpChannel, type QmpStep } from '../../src/vm/qmp.js';
 import { relayCommand } from '../../src/scripts.js';
 import { VmStateError } from '../../src/errors.js';
-
-/** A fake QEMU monitor on a unix socket: greeting, then answers per command (with an event before each). */
-function fakeQmp(path: string, answer: (cmd: string, n: number, args: unknown) => object | undefined, seen: string[] = []): Promise<Server> {
-  const counts = new Map<string, number>();
-  const server = createServer((sock: Socket) => {
-    sock.write(`${JSON.stringify({ QMP: { version: {}, capabilities: [] } })}\n`);
-    let buf = '';
-    sock.on('data', (c) => {
-      buf += c.toString();
-      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-        const { execute, arguments: args } = JSON.parse(buf.slice(0, i)) as { execute: string; arguments?: unknown };
-        buf = buf.slice(i + 1);
-        seen.push(execute);
-        const n = (counts.get(execute) ?? 0) + 1;
-        counts.set(execute, n);
-        const reply = execute === 'qmp_capabilities' ? { return: {} } : answer(execute, n, args);
-        if (reply === undefined) {
-          sock.end(); // QEMU exits (quit) without an answer
-          continue;
-        }
-        sock.write(`${JSON.stringify({ event: 'NOISE', data: {} })}\n${JSON.stringify(reply)}\n`);
-      }
-    });
-  });
-  return new Promise((r) => server.listen(path, () => r(server)));
-}
+import { fakeMonitor, socketChannel, type FakeMonitor } from '../helpers/fake-qmp.js';
 
 /** The relay as the VM container runs it, here: its stdin/stdout are the channel. */
 function relayChannel(socket: string, waitSec: number): QmpChannel {
@@ -48,18 +23,15 @@ function relayChannel(socket: string, waitSec: number): QmpChannel {
   return { output: child.stdout, input: child.stdin, done };
 }
 
-/** The monitor socket itself, as a channel. */
-function directChannel(socket: string): QmpChannel {
-  const sock = connect(socket);
-  return { output: sock, input: sock, done: new Promise((r) => sock.on('close', () => r({ exitCode: 0, stderr: '' }))) };
-}
-
 describe('QmpClient over the VM container relay', () => {
   let dir: string;
   let server: Server | undefined;
-  afterEach(() => {
+  let mon: FakeMonitor | undefined;
+  afterEach(async () => {
     server?.close();
     server = undefined;
+    await mon?.close();
+    mon = undefined;
     rmSync(dir, { recursive: true, force: true });
   });
   const sockIn = () => {
@@ -69,19 +41,18 @@ describe('QmpClient over the VM container relay', () => {
 
   it('negotiates, runs commands with their arguments, skips events and closes the session', async () => {
     const sock = sockIn();
-    const seen: string[] = [];
     let migrateArgs: unknown;
-    server = await fakeQmp(sock, (cmd, _n, args) => {
+    mon = await fakeMonitor(sock, (cmd, args) => {
       if (cmd === 'migrate') migrateArgs = args;
       return cmd === 'query-status' ? { return: { status: 'running', running: true } } : { return: {} };
-    }, seen);
+    });
     const channel = relayChannel(sock, 5);
     const status = await withQmp(() => QmpClient.open(channel, 5), async (q) => {
       await q.execute('migrate', { uri: 'exec:cat > /x' });
       return q.execute('query-status');
     });
     expect(status).toEqual({ status: 'running', running: true });
-    expect(seen).toEqual(['qmp_capabilities', 'migrate', 'query-status']);
+    expect(mon.seen).toEqual(['qmp_capabilities', 'migrate', 'query-status']);
     expect(migrateArgs).toEqual({ uri: 'exec:cat > /x' });
     // Closing our side ends the relay: no process is left behind.
     expect((await channel.done).exitCode).toBe(0);
@@ -89,7 +60,7 @@ describe('QmpClient over the VM container relay', () => {
 
   it('polls until a terminal value', async () => {
     const sock = sockIn();
-    server = await fakeQmp(sock, (cmd, n) => (cmd === 'query-migrate' ? { return: { status: n < 3 ? 'active' : 'completed' } } : { return: {} }));
+    mon = await fakeMonitor(sock, (cmd, _args, n) => (cmd === 'query-migrate' ? { return: { status: n < 3 ? 'active' : 'completed' } } : { return: {} }));
     const steps: QmpStep[] = [{ execute: 'migrate', arguments: { uri: 'exec:cat' } }, { execute: 'query-migrate', poll: { field: 'status', until: ['completed', 'failed'] } }];
     const res = await withQmp(() => QmpClient.open(relayChannel(sock, 5), 5), (q) => q.run(steps, async () => undefined));
     expect(res).toEqual([{}, { status: 'completed' }]);
@@ -97,7 +68,7 @@ describe('QmpClient over the VM container relay', () => {
 
   it("reports QEMU's error as a VmStateError naming the command", async () => {
     const sock = sockIn();
-    server = await fakeQmp(sock, (cmd) => (cmd === 'cont' ? { error: { class: 'GenericError', desc: 'not paused' } } : { return: {} }));
+    mon = await fakeMonitor(sock, (cmd) => (cmd === 'cont' ? { error: { class: 'GenericError', desc: 'not paused' } } : { return: {} }));
     const err = await withQmp(() => QmpClient.open(relayChannel(sock, 5), 5), (q) => q.execute('cont')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(VmStateError);
     expect((err as Error).message).toBe('QMP: cont: not paused');
@@ -107,8 +78,8 @@ describe('QmpClient over the VM container relay', () => {
     const sock = sockIn();
     const record = join(dir, 'vmstate.json');
     writeFileSync(record, '{}');
-    const seen: string[] = [];
-    server = await fakeQmp(sock, (cmd, n) => (cmd === 'query-status' ? { return: { status: n < 2 ? 'inmigrate' : 'paused' } } : { return: {} }), seen);
+    mon = await fakeMonitor(sock, (cmd, _args, n) => (cmd === 'query-status' ? { return: { status: n < 2 ? 'inmigrate' : 'paused' } } : { return: {} }));
+    const seen = mon.seen;
     const unlink = async (p: string) => {
       seen.push(`unlink ${p}`);
       rmSync(p, { force: true });
@@ -128,15 +99,15 @@ describe('QmpClient over the VM container relay', () => {
 
   it('times out a poll that never ends, at the session deadline', async () => {
     const sock = sockIn();
-    server = await fakeQmp(sock, () => ({ return: { status: 'active' } }));
+    mon = await fakeMonitor(sock, () => ({ return: { status: 'active' } }));
     // Straight to the socket (no relay to start on two loaded cores): the deadline is the poll's alone.
-    const err = await withQmp(() => QmpClient.open(directChannel(sock), 2), (q) => q.poll('query-migrate', 'status', (v) => v === 'completed')).catch((e: unknown) => e);
+    const err = await withQmp(() => QmpClient.open(socketChannel(sock), 2), (q) => q.poll('query-migrate', 'status', (v) => v === 'completed')).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/timed out waiting on query-migrate \(status = active\)/);
   });
 
   it('takes a closed connection as the answer to quit (QEMU exits first), and as an error elsewhere', async () => {
     const sock = sockIn();
-    server = await fakeQmp(sock, () => undefined);
+    mon = await fakeMonitor(sock, () => undefined);
     expect(await withQmp(() => QmpClient.open(relayChannel(sock, 5), 5), (q) => q.execute('quit'))).toEqual({});
     const err = await withQmp(() => QmpClient.open(relayChannel(sock, 5), 5), (q) => q.execute('stop')).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/monitor closed before the answer to stop/);
@@ -144,9 +115,9 @@ describe('QmpClient over the VM container relay', () => {
 
   it('waits for QEMU to make its socket, and gives up with the reason when none ever listens', async () => {
     const sock = sockIn();
-    const late = new Promise<Server>((r) => setTimeout(() => void fakeQmp(sock, () => ({ return: {} })).then(r), 300));
+    const late = new Promise<FakeMonitor>((r) => setTimeout(() => void fakeMonitor(sock, () => ({ return: {} })).then(r), 300));
     const client = QmpClient.open(relayChannel(sock, 5), 5);
-    server = await late;
+    mon = await late;
     expect(await withQmp(() => client, (q) => q.execute('cont'))).toEqual({});
 
     const err = await QmpClient.open(relayChannel(join(dir, 'none.sock'), 0.3), 5).catch((e: unknown) => e);
@@ -166,7 +137,7 @@ describe('QmpClient over the VM container relay', () => {
     const sock2 = join(dir, 'other.sock');
     server = createServer((s) => s.write('SSH-2.0-OpenSSH_9.2\r\n'));
     await new Promise<void>((r) => server!.listen(sock2, () => r()));
-    const garbage = await QmpClient.open(directChannel(sock2), 300).catch((e: unknown) => e);
+    const garbage = await QmpClient.open(socketChannel(sock2), 300).catch((e: unknown) => e);
     expect((garbage as Error).message).toMatch(/not a QEMU monitor answer while waiting for the greeting: SSH-2\.0/);
   });
 });

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { existsSync, readdirSync } from 'node:fs';
 import { connectEngine, type EngineInfo } from '../../engine/engine.js';
-import { existingInstanceStorage } from '../../engine/instance-storage.js';
+import { existingInstanceStorage, recordedFilesMode } from '../../engine/instance-storage.js';
 import { dockerVmHost } from '../../vmhost/docker-vm-host.js';
 import { layout } from '../../paths.js';
 import { instanceFiles, readState } from '../../vm/instance.js';
@@ -60,7 +60,7 @@ export function registerStatus(program: Command): void {
           kernel: state?.kernel ?? null,
           disk: state?.disk ?? null,
           container: c ? c.id.slice(0, 12) : null,
-          files: state ? (state.engine?.files ?? 'shared') : null,
+          files: state ? recordedFilesMode(state) : null,
           m5ops: state?.m5ops ? { addr: hex(state.m5ops.addr), size: hex(M5OPS_SIZE), exit: state.m5ops.exit } : null,
         });
         const row = rows[rows.length - 1]!;
