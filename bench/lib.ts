@@ -4,7 +4,8 @@
  * suspend → resume). The groups are in groups/, registered in run.ts.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { hostControlPath } from '../src/ssh/args.js';
 import { privateControlDir } from '../src/ssh/control-dir.js';
@@ -178,4 +179,23 @@ export function docker(args: string[]): string {
   const r = spawnSync('docker', args, { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
   if (r.status !== 0) throw new Error(`docker ${args.slice(0, 2).join(' ')} failed: ${r.stderr}`);
   return r.stdout;
+}
+
+/** A copy of the m5 module's tree to edit or share (`guestOwned`: owned by the guest user's uid, as a laptop user's files). */
+export function moduleCopy(prefix: string, guestOwned = false): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  cpSync(join(ROOT, 'module'), dir, { recursive: true });
+  if (guestOwned) spawnSync('chown', ['-R', '1000:1000', dir]);
+  return dir;
+}
+
+let edits = 0;
+/** An edit of m5.c that changes its content (a rebuild follows). */
+export function editModule(src: string): void {
+  writeFileSync(join(src, 'm5.c'), `${readFileSync(join(src, 'm5.c'), 'utf8')}\n/* edit ${++edits} ${Date.now()} */\n`);
+}
+
+/** The guest's gcc and make as .debs (scripts/guest-cc-debs.sh), a directory to share into the guest. */
+export function guestCcDebs(): string {
+  return spawnSync('bash', [join(ROOT, 'scripts', 'guest-cc-debs.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).stdout.trim();
 }

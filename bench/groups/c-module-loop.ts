@@ -1,8 +1,6 @@
 /** C. The module loop: edit → rebuilt → loaded in the guest. */
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { CLI, NAME, ROOT, RUNS, execTrue, median, must, record, sample, settled, upToShell } from '../lib.js';
+import { rmSync } from 'node:fs';
+import { CLI, NAME, RUNS, execTrue, median, must, record, sample, settled, upToShell, moduleCopy, editModule } from '../lib.js';
 import type { BenchCtx, BenchGroup } from '../group.js';
 
 export const moduleLoop: BenchGroup = {
@@ -12,13 +10,11 @@ export const moduleLoop: BenchGroup = {
   guest: 'bench',
   async run(ctx: BenchCtx) {
     await upToShell(['--kernel', ctx.kernel!]);
-    const src = mkdtempSync(join(tmpdir(), 'm5dev-bench-module-'));
-    cpSync(join(ROOT, 'module'), src, { recursive: true });
+    const src = moduleCopy('m5dev-bench-module-');
     await must(['module', 'load', '--name', NAME, '--src', src]);
     await settled();
     await execTrue('direct-boot guest');
-    let n = 0;
-    const edit = () => writeFileSync(join(src, 'm5.c'), `${readFileSync(join(src, 'm5.c'), 'utf8')}\n/* edit ${++n} ${Date.now()} */\n`);
+    const edit = () => editModule(src);
     const edited = await sample(RUNS, async () => {
       edit();
       return (await must(['module', 'load', '--name', NAME, '--src', src])).ms;

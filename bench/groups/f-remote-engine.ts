@@ -1,9 +1,8 @@
 /** F. A remote engine (scripts/engines/remote-engine.sh) beside the local one. */
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { HOME, NAME, PORT, ROOT, RUNS, must, record, sample, settled, suspendResume } from '../lib.js';
+import { HOME, NAME, PORT, ROOT, RUNS, must, record, sample, settled, suspendResume, moduleCopy, editModule } from '../lib.js';
 import type { BenchCtx, BenchGroup } from '../group.js';
 
 interface SideFigures {
@@ -37,12 +36,10 @@ async function engineSide(image: { url: string; sha256: string }, side: NodeJS.P
     await must(['kernel', 'build', '--version', kernel, '--kernel-url', 'file:///nonexistent', '--kernel-sha256', rec.src.split('/').pop()!], side);
     await must(['down', '--name', NAME], side);
     await must(['up', '--name', NAME, '--kernel', kernel, '--ssh-port', String(PORT)], side);
-    const src = mkdtempSync(join(tmpdir(), 'm5dev-bench-module-'));
-    cpSync(join(ROOT, 'module'), src, { recursive: true });
+    const src = moduleCopy('m5dev-bench-module-');
     await must(['module', 'load', '--name', NAME, '--src', src], side);
-    let n = 0;
     edit = await sample(RUNS, async () => {
-      writeFileSync(join(src, 'm5.c'), `${readFileSync(join(src, 'm5.c'), 'utf8')}\n/* edit ${++n} ${Date.now()} */\n`);
+      editModule(src);
       return (await must(['module', 'load', '--name', NAME, '--src', src], side)).ms;
     });
     rmSync(src, { recursive: true, force: true });

@@ -1,16 +1,12 @@
 /** H. The guest workflow: up --share and in-guest builds; with a base, the 9p export modes. */
-import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, NAME, PORT, ROOT, RUNS, inGuestMs, must, record, sample, settled } from '../lib.js';
+import { CLI, NAME, PORT, ROOT, RUNS, inGuestMs, must, record, sample, settled, guestCcDebs, moduleCopy } from '../lib.js';
 import type { BenchCtx, BenchGroup } from '../group.js';
 
 async function guestWorkflow(kernel: string): Promise<void> {
-  const debs = spawnSync('bash', [join(ROOT, 'scripts', 'guest-cc-debs.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).stdout.trim();
-  const work = mkdtempSync(join(tmpdir(), 'm5dev-bench-share-'));
-  cpSync(join(ROOT, 'module'), work, { recursive: true });
-  spawnSync('chown', ['-R', '1000:1000', work]);
+  const debs = guestCcDebs();
+  const work = moduleCopy('m5dev-bench-share-', true);
   await must(['down', '--name', NAME]);
   await must(['up', '--name', NAME, '--kernel', kernel, '--ssh-port', String(PORT), '--share', `${work}:m5`, '--share', `${debs}:/opt/debs`]);
   await must(['exec', '--name', NAME, '--', readFileSync(join(ROOT, 'scripts', 'guest-cc-install.sh'), 'utf8')]);
@@ -37,10 +33,8 @@ async function guestWorkflow(kernel: string): Promise<void> {
  * the share, listed with their owners, removed).
  */
 async function shareModes(kernel: string, base: string): Promise<void> {
-  const debs = spawnSync('bash', [join(ROOT, 'scripts', 'guest-cc-debs.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).stdout.trim();
-  const work = mkdtempSync(join(tmpdir(), 'm5dev-bench-9p-'));
-  cpSync(join(ROOT, 'module'), work, { recursive: true });
-  spawnSync('chown', ['-R', '1000:1000', work]);
+  const debs = guestCcDebs();
+  const work = moduleCopy('m5dev-bench-9p-', true);
   const measure = async (cli: string) => {
     await must(['down', '--name', NAME], {}, undefined, cli);
     await must(['up', '--name', NAME, '--kernel', kernel, '--ssh-port', String(PORT), '--share', `${work}:m5`, '--share', `${debs}:/opt/debs`], {}, undefined, cli);

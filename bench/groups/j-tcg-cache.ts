@@ -1,17 +1,13 @@
-import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULTS } from '../../src/config.js';
-import { ROOT, RUNS, containerMiB, inGuestMs, m5dev, must, record, sample } from '../lib.js';
+import { ROOT, RUNS, containerMiB, inGuestMs, m5dev, must, record, sample, guestCcDebs, moduleCopy } from '../lib.js';
 import type { BenchCtx, BenchGroup } from '../group.js';
 
 /** Group J: the TCG code cache, m5dev's default against QEMU's own (1 GiB). */
 async function tcgCache(image: { url: string; sha256: string }, kernel: string): Promise<void> {
-  const debs = spawnSync('bash', [join(ROOT, 'scripts', 'guest-cc-debs.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).stdout.trim();
-  const work = mkdtempSync(join(tmpdir(), 'm5dev-bench-cache-'));
-  cpSync(join(ROOT, 'module'), work, { recursive: true });
-  spawnSync('chown', ['-R', '1000:1000', work]);
+  const debs = guestCcDebs();
+  const work = moduleCopy('m5dev-bench-cache-', true);
   const of: Record<number, { boot: number; idle: number; build: number; afterBuild: number }> = {};
   for (const mib of [DEFAULTS.tcgCacheMiB, 1024]) {
     const name = `cache-${mib}`;
