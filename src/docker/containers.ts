@@ -237,11 +237,21 @@ export async function forceRemove(docker: Docker, id: string): Promise<void> {
   }
 }
 
+/** A container's description, or undefined when it is gone (404). An engine that stopped answering throws: that is not "the container exited". */
+export async function inspectContainer(docker: Docker, id: string): Promise<Docker.ContainerInspectInfo | undefined> {
+  try {
+    return await docker.getContainer(id).inspect();
+  } catch (e) {
+    if (isNotFound(e)) return undefined;
+    throw e;
+  }
+}
+
 /** Wait up to `ms` for a container to stop running (or vanish); false on timeout. */
 export async function waitExit(docker: Docker, id: string, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    const info = await docker.getContainer(id).inspect().catch(() => undefined);
+    const info = await inspectContainer(docker, id);
     if (!info || !info.State.Running) return true;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -272,7 +282,11 @@ function finishExec(docker: Docker, started: Awaited<ReturnType<typeof startExec
     stream.on('close', () => resolve());
     stream.on('error', reject);
   }).then(async () => {
-    const info = await exec.inspect().catch(() => undefined);
+    // A vanished exec (its container removed) ended with no code; a lost engine is not an exit code.
+    const info = await exec.inspect().catch((e: unknown) => {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    });
     return { exitCode: info?.ExitCode ?? 1, stderr: Buffer.concat(err).toString('utf8') };
   });
 }

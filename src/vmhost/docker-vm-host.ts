@@ -3,7 +3,7 @@
  * its own network, SSH published on 127.0.0.1; exec, files and QMP over the Engine API.
  */
 import type Docker from 'dockerode';
-import { containerFiles, containerLogs, execCapture, execChannel, execInteractive, execPipe, forceRemove, listVmContainers, startVmContainer, sweepOrphanTools, vmContainerName, waitExit, type VmContainerInfo } from '../docker/containers.js';
+import { containerFiles, containerLogs, execCapture, execChannel, execInteractive, execPipe, forceRemove, inspectContainer, listVmContainers, startVmContainer, sweepOrphanTools, vmContainerName, waitExit, type VmContainerInfo } from '../docker/containers.js';
 import { removeInstanceNetworks } from '../docker/networks.js';
 import type { Engine, FilesMode } from '../engine/engine.js';
 import { relayCommand } from '../scripts.js';
@@ -31,9 +31,9 @@ function runningVm(docker: Docker, c: { id: string; instance: string; sshPort: n
     sshPort: c.sshPort,
     monitor: async (timeoutSec) => QmpClient.open(await exec.channel(relayCommand({ unix: IN_CONTAINER.qmp, waitSec: timeoutSec })), timeoutSec),
     console: () => containerLogs(docker, c.id),
-    isRunning: async () => (await docker.getContainer(c.id).inspect().catch(() => undefined))?.State.Running === true,
+    isRunning: async () => (await inspectContainer(docker, c.id))?.State.Running === true,
     provides: async (imageId, path) => {
-      const info = await docker.getContainer(c.id).inspect().catch(() => undefined);
+      const info = await inspectContainer(docker, c.id);
       return Boolean(info?.State.Running && info.Image === imageId && info.Mounts.some((m) => m.Destination === path));
     },
     waitExit: (ms) => waitExit(docker, c.id, ms),
