@@ -21,6 +21,8 @@ export const SCRIPTS = {
   cpPack: 'guest/cp-pack.sh',
   /** Guest, root: RELEASE [PARAM...]; a header line and a tar of modules on stdin (MODULE_LOAD in workflows/module.ts). */
   moduleLoad: 'guest/module-load.sh',
+  /** Guest: DEST MODE; the file on stdin, renamed into place when whole. */
+  putFile: 'guest/put-file.sh',
   /** Guest, root: the module names. */
   moduleUnload: 'guest/module-unload.sh',
   /** Tool container: INSTANCE_DIR NAME. */
@@ -33,6 +35,18 @@ export const SCRIPTS = {
   extractSource: 'tool/extract-source.sh',
   /** Tool container: SRC BUILD OUT STAMP ARCH CROSS_COMPILE. */
   makeGuestTree: 'tool/make-guest-tree.sh',
+  /** Tool or VM container: DIR TEST_SOURCE TEST_BINARY MAKE...; kbuild and the module's test program. */
+  moduleBuild: 'tool/module-build.sh',
+  /** Tool container: BUILD_DIR MAKE...; the directory made, then the make. */
+  kernelMake: 'tool/kernel-make.sh',
+  /** Base image, with the network: SNAPSHOT SOURCES_FILE PACKAGES_SCRIPT; apt's simulated install (image lock). */
+  resolvePackages: 'tool/resolve-packages.sh',
+  /** Tool container: UID:GID COUNT PATH... CMD...; the command, then the paths chowned (runTool). */
+  thenChown: 'tool/then-chown.sh',
+  /** Volume helper container (and the VM container, for `tail`): ROOT OP ARGS (VolumeStorage's operations). */
+  volume: 'tool/volume.sh',
+  /** VM container: FILE CMD...; the command with FILE on its stdin, then FILE removed. */
+  stdinFrom: 'vm/stdin-from.sh',
   /** VM container, python3: `unix PATH WAIT_SECONDS` or `tcp HOST PORT`; a byte relay on stdin/stdout. */
   relay: 'vm/relay.py',
 } as const;

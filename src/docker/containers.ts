@@ -9,7 +9,7 @@ import { isNotFound, keepFromSweep } from './client.js';
 import { CLIENT, LABELS, baseLabels } from './labels.js';
 import { clientAlive } from '../client-id.js';
 import { ensureInstanceNetwork } from './networks.js';
-import { shellQuote } from '../shell.js';
+import { scriptCommand } from '../scripts.js';
 import { getFiles, getTree, putFiles, putLocalFile, type FileData } from '../engine/archive.js';
 
 export interface ToolRun {
@@ -56,7 +56,7 @@ export function containerFiles(docker: Docker, id: string): ContainerFiles {
 /** Run a command to completion in a throwaway toolchain container; non-zero exit is a ToolError. */
 export async function runTool(docker: Docker, run: ToolRun): Promise<string> {
   const script = run.chownPaths && run.owner
-    ? ['sh', '-c', `"$@" && chown -R ${run.owner.uid}:${run.owner.gid} ${run.chownPaths.map(shellQuote).join(' ')}`, 'm5dev-tool', ...run.cmd]
+    ? scriptCommand('thenChown', [`${run.owner.uid}:${run.owner.gid}`, String(run.chownPaths.length), ...run.chownPaths, ...run.cmd])
     : run.cmd;
   const container = await docker.createContainer({
     Image: run.image,

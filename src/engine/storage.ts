@@ -15,7 +15,7 @@ import { statfs } from 'node:fs/promises';
 import { getFiles, getTree, putFiles, putLocalFile, putLocalTree, type FileData } from './archive.js';
 import { sha256File } from '../download/store.js';
 import type { VmExec } from '../vmhost/vm-host.js';
-import { shellQuote } from '../shell.js';
+import { scriptCommand } from '../scripts.js';
 import { isNotFound } from '../docker/client.js';
 import { runTool } from '../docker/containers.js';
 import { LABELS, baseLabels } from '../docker/labels.js';
@@ -277,12 +277,12 @@ export class VolumeStorage implements Storage {
     }
   }
 
-  /** Run a shell script against the volume (mounted at the helper's AT) as a tool run: its output, or a ToolError. */
-  private async sh(script: string, what: string): Promise<string> {
+  /** One operation of sh/tool/volume.sh on the volume (mounted at the helper's AT) as a tool run: its output, or a ToolError. */
+  private async sh(op: string, args: string[], what: string): Promise<string> {
     await this.ensure();
     return runTool(this.docker, {
       image: this.helperImage(),
-      cmd: ['sh', '-ec', script],
+      cmd: scriptCommand('volume', [AT, op, ...args]),
       binds: [this.bind(AT)],
       home: this.labels[LABELS.home] ?? '',
       description: `${what} on volume ${this.volume}`,
@@ -292,12 +292,10 @@ export class VolumeStorage implements Storage {
   async stat(names: string[]): Promise<Map<string, FileStamp>> {
     const out = new Map<string, FileStamp>();
     if (names.length === 0) return out;
-    const q = names.map((n) => shellQuote(`${AT}/${n}`)).join(' ');
-    const text = await this.sh(`for f in ${q}; do [ -e "$f" ] && stat -c '%n|%s|%.9Y|%b|%B' "$f"; done; true`, 'stat');
+    const text = await this.sh('stat', names, 'stat');
     for (const line of text.split('\n')) {
-      const [path, size, mtime, blocks, blockSize] = line.trim().split('|');
-      if (!path || blockSize === undefined) continue;
-      const file = path.slice(AT.length + 1);
+      const [file, size, mtime, blocks, blockSize] = line.trim().split('|');
+      if (!file || blockSize === undefined) continue;
       out.set(file, { file, size: Number(size), mtimeMs: Number(mtime) * 1000, allocated: Number(blocks) * Number(blockSize) });
     }
     return out;
@@ -315,9 +313,9 @@ export class VolumeStorage implements Storage {
   }
 
   async readTail(name: string, maxBytes: number, via?: TailVia): Promise<string> {
-    const cmd = (root: string) => ['sh', '-c', `[ -f "$1" ] && tail -c ${maxBytes} "$1" || true`, 'tail', `${root}/${name}`];
-    if (via) return (await via.vm.capture(cmd(via.mountedAt))).stdout;
-    return this.sh(`[ -f ${shellQuote(`${AT}/${name}`)} ] && tail -c ${maxBytes} ${shellQuote(`${AT}/${name}`)} || true`, 'read');
+    const args = [String(maxBytes), name];
+    if (via) return (await via.vm.capture(scriptCommand('volume', [via.mountedAt, 'tail', ...args]))).stdout;
+    return this.sh('tail', args, 'read');
   }
 
   async write(files: FileData[]): Promise<void> {
@@ -327,22 +325,19 @@ export class VolumeStorage implements Storage {
   async importFile(localPath: string, name: string, sha256: string): Promise<void> {
     const staging = `.incoming-${name}`;
     await this.withHelper(['true'], (id) => putLocalFile(this.docker, id, AT, localPath, staging));
-    const s = shellQuote(`${AT}/${staging}`);
     // Verified where it lands: only a file whose digest matches takes the final name.
-    await this.sh(`if [ "$(sha256sum < ${s} | cut -d' ' -f1)" = ${shellQuote(sha256)} ]; then mv ${s} ${shellQuote(`${AT}/${name}`)}; else rm -f ${s}; echo 'digest mismatch after the copy' >&2; exit 1; fi`, `copying ${name}`);
+    await this.sh('verify-move', [staging, name, sha256], `copying ${name}`);
   }
 
   async importTree(localDir: string, name: string): Promise<void> {
     const staging = `${name}.incoming`;
-    const q = (n: string) => shellQuote(`${AT}/${n}`);
-    await this.sh(`rm -rf ${q(staging)}; mkdir -p ${q(staging)}`, `staging ${name}`);
+    await this.sh('stage', [staging], `staging ${name}`);
     await this.withHelper(['true'], (id) => putLocalTree(this.docker, id, `${AT}/${staging}`, localDir));
-    await this.sh(`rm -rf ${q(name)}; mv ${q(staging)} ${q(name)}`, `copying ${name}`);
+    await this.sh('replace', [staging, name], `copying ${name}`);
   }
 
   async listTree(name: string): Promise<{ path: string; size: number }[]> {
-    const dir = shellQuote(`${AT}/${name}`);
-    const out = await this.sh(`[ -d ${dir} ] && cd ${dir} && find . -type f -printf '%s|%P\\n' || true`, `listing ${name}`);
+    const out = await this.sh('list', [name], `listing ${name}`);
     return out
       .split('\n')
       .filter((l) => l.includes('|'))
@@ -355,26 +350,24 @@ export class VolumeStorage implements Storage {
   }
 
   async sha256(name: string): Promise<string> {
-    const out = await this.sh(`sha256sum < ${shellQuote(`${AT}/${name}`)}`, `sha256 of ${name}`);
-    return out.trim().split(/\s+/)[0] ?? '';
+    return (await this.sh('sha256', [name], `sha256 of ${name}`)).trim();
   }
 
   async removeTree(name: string): Promise<void> {
-    await this.sh(`rm -rf ${shellQuote(`${AT}/${name}`)}`, `removing ${name}`);
+    await this.sh('rm-tree', [name], `removing ${name}`);
   }
 
   async remove(names: string[]): Promise<void> {
     if (names.length === 0) return;
-    await this.sh(`rm -f ${names.map((n) => shellQuote(`${AT}/${n}`)).join(' ')}`, 'remove');
+    await this.sh('rm', names, 'remove');
   }
 
   async syncRename(pairs: [string, string][]): Promise<void> {
-    const lines = pairs.map(([from, to]) => `sync ${shellQuote(`${AT}/${from}`)} && mv ${shellQuote(`${AT}/${from}`)} ${shellQuote(`${AT}/${to}`)}`);
-    await this.sh(lines.join('\n'), 'commit');
+    await this.sh('sync-rename', pairs.flat(), 'commit');
   }
 
   async free(): Promise<{ bytes: number; where: string }> {
-    const out = await this.sh(`df -Pk ${AT} | tail -n 1`, 'df');
+    const out = await this.sh('df', [], 'df');
     const avail = Number(out.trim().split(/\s+/)[3]);
     return { bytes: avail * 1024, where: `the engine's volume ${this.volume}` };
   }

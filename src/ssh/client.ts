@@ -10,7 +10,8 @@ import { GUEST_SSH_FORWARD } from '../vm/guest-access.js';
 import { IN_CONTAINER, hostKeyAlias, type InstanceFiles } from '../vm/instance.js';
 import { hostControlPath, sshCommand, type SshTarget } from './args.js';
 import { privateControlDir } from './control-dir.js';
-import { shellQuote } from '../shell.js';
+import { shScript } from '../shell.js';
+import { script, scriptCommand } from '../scripts.js';
 
 export type SshMode = 'host' | 'container';
 
@@ -104,8 +105,7 @@ export class GuestSsh {
    * Copy a host file to the guest (written to a temp name, then renamed).
    */
   upload(localPath: string, remotePath: string, mode = '0644'): Promise<GuestResult> {
-    const q = shellQuote(remotePath);
-    return this.captureFrom(localPath, [`cat > ${q}.part && chmod ${mode} ${q}.part && mv -f ${q}.part ${q}`]);
+    return this.captureFrom(localPath, [shScript(script('putFile'), 'm5dev-upload', [remotePath, mode])]);
   }
 
   /**
@@ -130,8 +130,7 @@ export class GuestSsh {
   private async fromStaged(remote: string[], name: string, stage: (dir: string, name: string) => Promise<void>): Promise<GuestResult> {
     await stage('/tmp', name);
     const argv = this.command(remote, { batch: true });
-    const q = shellQuote(`/tmp/${name}`);
-    return this.vm().capture(['sh', '-c', `${argv.map(shellQuote).join(' ')} < ${q}; rc=$?; rm -f ${q}; exit $rc`]);
+    return this.vm().capture(scriptCommand('stdinFrom', [`/tmp/${name}`, ...argv]));
   }
 
   /**

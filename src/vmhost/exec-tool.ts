@@ -10,8 +10,8 @@ import { DiskFullError, ToolError, isDiskFull, tail } from '../errors.js';
 import type { RunningVm } from './vm-host.js';
 
 export interface ExecToolRun {
-  /** The command for the step's own directory (an absolute path), run by `sh -c` there. */
-  script: (dir: string) => string;
+  /** The command (an argv) for the step's own directory (an absolute path); it works there by itself. */
+  cmd: (dir: string) => string[];
   description: string;
   env?: string[];
   /** Files into the step's directory before the command runs. */
@@ -32,7 +32,7 @@ export async function execTool(host: ExecHost, run: ExecToolRun): Promise<string
     const made = await host.capture(['mkdir', '-m', '0700', dir]);
     if (made.exitCode !== 0) throw new ToolError(`${run.description}: could not make ${dir}`, made.stderr);
     await run.before?.(dir);
-    const r = await host.capture(['sh', '-c', `cd ${dir} && { ${run.script(dir)}; } 2>&1`], { env: run.env });
+    const r = await host.capture(run.cmd(dir), { env: run.env });
     const output = `${r.stdout}${r.stderr}`;
     if (r.exitCode !== 0) {
       const message = `${run.description} failed (exit ${r.exitCode})`;

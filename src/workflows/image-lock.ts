@@ -12,6 +12,7 @@ import { LOCK_FILE, diffPackages, formatLock, ownRepoDigest, parseSimulation, sn
 import { ImageBuildError } from '../errors.js';
 import { engineTask, readContextLock, type ImageCtx } from './image-build.js';
 import type { HomeLayout } from '../paths.js';
+import { scriptCommand } from '../scripts.js';
 
 export interface LockCtx {
   image: ImageCtx;
@@ -26,22 +27,6 @@ export interface LockCtx {
   /** The lock's snapshot archive, when it did not answer (the lock is then resolved against the mirror and drops it). */
   snapshotDropped?: string;
 }
-
-const RESOLVE = (snapshot: string | undefined, snapshotSources: string[]) => [
-  'arch="$(dpkg --print-architecture)"',
-  'echo "ARCH $arch"',
-  ...(snapshot
-    ? [
-        'backup="$(mktemp -d)"; cp -a /etc/apt/sources.list* "$backup/" 2>/dev/null || true',
-        `snapshot='${snapshot}'`,
-        ...snapshotSources,
-        // Resolved against the snapshot only when it answers; else the mirror, and the lock drops the line.
-        'if apt-get update -qq -o Acquire::Retries=1 -o APT::Update::Error-Mode=any >/dev/null 2>&1; then echo "SNAPSHOT answers"; else echo "SNAPSHOT unreachable"; rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; [ ! -e "$backup/sources.list" ] || cp -a "$backup/sources.list" /etc/apt/; [ ! -d "$backup/sources.list.d" ] || cp -a "$backup/sources.list.d/." /etc/apt/sources.list.d/; fi',
-      ]
-    : []),
-  'apt-get update -qq >/dev/null',
-  'apt-get install -s -y --no-install-recommends $(sh /tmp/m5dev-toolchain-packages "$arch") | grep "^Inst"',
-].join('\n');
 
 export function lockTasks(): ListrTask<LockCtx>[] {
   return [
@@ -67,12 +52,16 @@ export function lockTasks(): ListrTask<LockCtx>[] {
         const sources = snapshotSources(readFileSync(join(ctx.image.contextDir, 'm5dev-tools', 'm5dev-install-locked'), 'utf8'));
         const out = await ctx.image.engine!.runTool({
           image: ctx.image.baseImage,
-          cmd: ['sh', '-ec', RESOLVE(snapshot, sources)],
+          cmd: scriptCommand('resolvePackages', [snapshot ?? '', '/tmp/m5dev-snapshot-sources', '/tmp/m5dev-toolchain-packages']),
           binds: [],
           home: ctx.home.root,
           network: true,
           description: 'Resolving the toolchain packages (apt-get install -s)',
-          before: (box) => box.putFiles('/tmp', [{ name: 'm5dev-toolchain-packages', data: script, mode: 0o755 }]),
+          before: (box) =>
+            box.putFiles('/tmp', [
+              { name: 'm5dev-toolchain-packages', data: script, mode: 0o755 },
+              { name: 'm5dev-snapshot-sources', data: Buffer.from(`${sources.join('\n')}\n`), mode: 0o644 },
+            ]),
           onLine: (line) => {
             task.output = line;
           },

@@ -24,7 +24,6 @@ import { IMAGE_IN_BUILD, KERNELS_MOUNT, RECORD_IN_BUILD, buildName, fragmentName
 import { CACHE_IN_CONTAINER } from '../vm/instance.js';
 import type { HomeStores } from '../engine/instance-storage.js';
 import { scriptCommand } from '../scripts.js';
-import { shellQuote } from '../shell.js';
 import { guestTreeCommand, guestTreeName, hasGuestTree } from '../kernel/guest-tree.js';
 import { progressLine, throttledLines } from './progress.js';
 
@@ -73,11 +72,11 @@ export const kernelSkipped = {
 };
 
 /** A tool run with the kernel storage at /kernels (and the blob cache at /cache, read-only); `owns` are chowned back. */
-function tool(ctx: KernelCtx, description: string, script: string, owns: string[], onLine?: (l: string) => void): Promise<string> {
+function tool(ctx: KernelCtx, description: string, cmd: string[], owns: string[], onLine?: (l: string) => void): Promise<string> {
   const { blobs, kernels } = ctx.stores!;
   return ctx.image.engine!.runTool({
     image: ctx.image.tag!,
-    cmd: ['sh', '-ec', script],
+    cmd,
     binds: [kernels.bind(KERNELS_MOUNT), blobs.bind(CACHE_IN_CONTAINER, true)],
     env: containerEnv(),
     home: ctx.home.root,
@@ -159,7 +158,7 @@ export function kernelTasks(): ListrTask<KernelCtx>[] {
         await tool(
           ctx,
           'Extracting the kernel source',
-          scriptCommand('extractSource', [`${CACHE_IN_CONTAINER}/${ctx.source.sha256}`, final]).map(shellQuote).join(' '),
+          scriptCommand('extractSource', [`${CACHE_IN_CONTAINER}/${ctx.source.sha256}`, final]),
           [srcName(ctx.source.sha256)],
         ).catch(async (e: unknown) => {
           await dropPartial();
@@ -208,7 +207,7 @@ export function kernelTasks(): ListrTask<KernelCtx>[] {
         const ks = ctx.stores!.kernels;
         const paths = kernelPaths(ctx.source.sha256, ctx.key!);
         await ks.write([{ name: fragmentName(ctx.fragmentSha256!), data: readFileSync(ctx.fragmentPath) }]);
-        await tool(ctx, 'Configuring the kernel', `mkdir -p ${paths.build}\n${configureArgs(paths, inContainer(fragmentName(ctx.fragmentSha256!))).map(shellQuote).join(' ')}`, [buildName(ctx.key!)]);
+        await tool(ctx, 'Configuring the kernel', scriptCommand('kernelMake', [paths.build, ...configureArgs(paths, inContainer(fragmentName(ctx.fragmentSha256!)))]), [buildName(ctx.key!)]);
         const config = await ks.read(`${buildName(ctx.key!)}/.config`);
         const bad = checkConfig(parseConfig(readFileSync(ctx.fragmentPath, 'utf8')), parseConfig(config?.toString('utf8') ?? ''));
         if (bad.length) {
@@ -229,7 +228,8 @@ export function kernelTasks(): ListrTask<KernelCtx>[] {
         const started = Date.now();
         const build = buildName(ctx.key!);
         // A failed or interrupted build keeps its tree (no record yet): the next run continues incrementally.
-        await tool(ctx, 'Building the kernel', `${compileArgs(kernelPaths(ctx.source.sha256, ctx.key!), ctx.jobs).map(shellQuote).join(' ')} 2>&1`, [build], throttledLines((line) => {
+        const paths = kernelPaths(ctx.source.sha256, ctx.key!);
+        await tool(ctx, 'Building the kernel', scriptCommand('kernelMake', [paths.build, ...compileArgs(paths, ctx.jobs)]), [build], throttledLines((line) => {
           task.output = line;
         }));
         ctx.seconds = (Date.now() - started) / 1000;
@@ -260,7 +260,7 @@ export function kernelTasks(): ListrTask<KernelCtx>[] {
           task.skip(`cached: /lib/modules/${rec.release} and its build tree for the guest`);
           return;
         }
-        await tool(ctx, 'Making the guest module tree', guestTreeCommand(rec).map(shellQuote).join(' '), [guestTreeName(rec)]);
+        await tool(ctx, 'Making the guest module tree', guestTreeCommand(rec), [guestTreeName(rec)]);
         task.title = `Guest module tree: /lib/modules/${rec.release}, build → /usr/src/linux-headers-${rec.release} (host programs for arm64)`;
       },
     },

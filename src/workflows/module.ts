@@ -17,8 +17,8 @@ import { containerEnv, makeArgs } from '../kernel/build-spec.js';
 import type { HomeStores } from '../engine/instance-storage.js';
 import { builtFor, moduleSources, parseTap, tapPassed, vermagicOf, type TapSummary } from '../module/artifacts.js';
 import type { FedCommand, GuestSsh } from '../ssh/client.js';
-import { shScript, shellQuote } from '../shell.js';
-import { script as shFile } from '../scripts.js';
+import { shScript } from '../shell.js';
+import { script as shFile, scriptCommand } from '../scripts.js';
 
 const MOD_MOUNT = '/mod';
 /** The user-space test program, if the module tree has one. */
@@ -113,13 +113,8 @@ async function buildModule(ctx: ModuleCtx, task: { skip: (m: string) => void; ti
   ctx.build = await publishDir(dir, 'partial module build', async (partial) => {
     const hasTest = sources.includes(TEST_SOURCE);
     const paths = { src: inContainer(kernel.src), build: inContainer(kernel.build) };
-    const script = (mod: string) => {
-      const make = makeArgs(paths, ['modules'], { extra: [`M=${mod}`] }).map(shellQuote).join(' ');
-      if (!hasTest) return make;
-      // The test program compiles while kbuild works (two cores; the make is mostly one).
-      const test = `aarch64-linux-gnu-gcc -static -O2 -Wall -Wextra -Werror -o ${mod}/${TEST_BINARY} ${mod}/${TEST_SOURCE}`;
-      return `${make} & make_pid=$!; ${test}; test_rc=$?; wait $make_pid && [ $test_rc -eq 0 ]`;
-    };
+    // sh/tool/module-build.sh: kbuild, and the test program beside it when there is one; run in `mod`.
+    const buildCmd = (mod: string) => scriptCommand('moduleBuild', [mod, hasTest ? TEST_SOURCE : '', TEST_BINARY, ...makeArgs(paths, ['modules'], { extra: [`M=${mod}`] })]);
     const files = (mod: string) => sources.map((rel) => ({ name: `${mod}/${rel}`, data: readFileSync(join(ctx.srcDir, rel)) }));
     const failure = (message: string, out: string) => new ModuleError(message, out, 'Fix the compile error above and run the command again.');
     // Sources in and results out as tar streams: the engine needs to see nothing of this machine.
@@ -127,7 +122,7 @@ async function buildModule(ctx: ModuleCtx, task: { skip: (m: string) => void; ti
     if (vm && (await vm.provides(ctx.image.imageId!, KERNELS_MOUNT))) {
       // The running guest's VM container has this toolchain and the kernel trees: no tool container.
       await execTool(vm, {
-        script: (at) => script(`${at}/mod`),
+        cmd: (at) => buildCmd(`${at}/mod`),
         env: containerEnv(),
         description: 'Building the module',
         before: (at) => vm.putFiles(at, files('mod')),
@@ -137,7 +132,7 @@ async function buildModule(ctx: ModuleCtx, task: { skip: (m: string) => void; ti
     } else {
       await ctx.image.engine!.runTool({
         image: ctx.image.tag!,
-        cmd: ['sh', '-c', `{ ${script(MOD_MOUNT)}; } 2>&1`],
+        cmd: buildCmd(MOD_MOUNT),
         binds: [ctx.stores!.kernels.bind(KERNELS_MOUNT, true)],
         env: containerEnv(),
         home: ctx.home.root,

@@ -63,4 +63,75 @@ describe('shipped shell scripts', () => {
     expect(refused.status).toBe(1);
     expect(refused.stderr.toString()).toMatch(/cannot overwrite directory .*tree with a file/);
   });
+
+  it('volume.sh: every operation on names with spaces and quotes; a copy whose digest differs is removed, never renamed (exit 3)', () => {
+    const root = mkdtempSync(join(tmpdir(), 'm5dev-volume-sh-'));
+    const odd = `it's a "file"`;
+    writeFileSync(join(root, odd), 'hello volume\n');
+    const v = (op: string, ...args: string[]) => run('volume', [root, op, ...args]);
+    const stat = v('stat', odd, 'absent');
+    expect(stat.status).toBe(0);
+    expect(stat.stdout.toString().trim().split('|').slice(0, 2)).toEqual([odd, '13']);
+    expect(v('tail', '6', odd).stdout.toString()).toBe('olume\n');
+    expect([v('tail', '6', 'absent').status, v('tail', '6', 'absent').stdout.length]).toEqual([0, 0]);
+    const sha = execFileSync('sha256sum', [join(root, odd)]).toString().split(' ')[0]!;
+    expect(v('sha256', odd).stdout.toString().trim()).toBe(sha);
+    writeFileSync(join(root, 'incoming'), 'other bytes\n');
+    const bad = v('verify-move', 'incoming', 'final', sha);
+    expect([bad.status, bad.stderr.toString().trim()]).toEqual([3, 'digest mismatch after the copy']);
+    expect([existsSync(join(root, 'incoming')), existsSync(join(root, 'final'))]).toEqual([false, false]);
+    execFileSync('cp', [join(root, odd), join(root, 'incoming')]);
+    expect(v('verify-move', 'incoming', 'final', sha).status).toBe(0);
+    expect(readFileSync(join(root, 'final'), 'utf8')).toBe('hello volume\n');
+    expect(v('stage', 'tree dir').status).toBe(0);
+    mkdirSync(join(root, 'tree dir', 'sub'));
+    writeFileSync(join(root, 'tree dir', 'sub', 'x y'), 'abc');
+    expect(v('replace', 'tree dir', 'tree').status).toBe(0);
+    expect(v('list', 'tree').stdout.toString()).toBe('3|sub/x y\n');
+    expect(v('list', 'absent').stdout.length).toBe(0);
+    expect(v('sync-rename', 'final', 'renamed', odd, 'second').status).toBe(0);
+    expect(readdirSync(root).sort()).toEqual(['renamed', 'second', 'tree']);
+    expect(v('rm', 'renamed', 'absent').status).toBe(0);
+    expect(v('rm-tree', 'tree').status).toBe(0);
+    expect(readdirSync(root)).toEqual(['second']);
+    expect(v('df').stdout.toString().trim().split(/\s+/).length).toBe(6);
+    expect(v('nonsense').status).toBe(2);
+  });
+
+  it('then-chown.sh runs the command first and chowns only when it succeeded; stdin-from.sh keeps the exit code and removes the file; put-file.sh renames a whole file into place', () => {
+    const base = mkdtempSync(join(tmpdir(), 'm5dev-sh-'));
+    const me = `${process.getuid!()}:${process.getgid!()}`;
+    const made = run('thenChown', [me, '2', join(base, 'a'), join(base, 'b'), 'sh', '-c', 'mkdir "$1" "$2"; echo ran', 'x', join(base, 'a'), join(base, 'b')]);
+    expect([made.status, made.stdout.toString()]).toEqual([0, 'ran\n']);
+    const failed = run('thenChown', ['nobody-such-user:0', '1', join(base, 'a'), 'sh', '-c', 'exit 7']);
+    expect(failed.status).toBe(7); // the command's code: chown (which would fail here) never ran
+    writeFileSync(join(base, 'in'), 'fed\n');
+    const fed = run('stdinFrom', [join(base, 'in'), 'sh', '-c', 'cat; exit 5']);
+    expect([fed.status, fed.stdout.toString(), existsSync(join(base, 'in'))]).toEqual([5, 'fed\n', false]);
+    const put = run('putFile', [join(base, 'dest file'), '0750'], Buffer.from('bytes'));
+    expect(put.status).toBe(0);
+    expect(readFileSync(join(base, 'dest file'), 'utf8')).toBe('bytes');
+    expect((execFileSync('stat', ['-c', '%a', join(base, 'dest file')]).toString().trim())).toBe('750');
+    expect(existsSync(join(base, 'dest file.part'))).toBe(false);
+  });
+
+  it('module-build.sh and kernel-make.sh keep make\'s exit code and merge its output', () => {
+    const base = mkdtempSync(join(tmpdir(), 'm5dev-make-sh-'));
+    const built = run('moduleBuild', [base, '', 'm5-test', 'sh', '-c', 'pwd; echo to-stderr >&2; exit 4']);
+    expect(built.status).toBe(4);
+    expect(built.stdout.toString()).toBe(`${base}\nto-stderr\n`);
+    const made = run('kernelMake', [join(base, 'out', 'dir'), 'sh', '-c', 'exit 0']);
+    expect([made.status, existsSync(join(base, 'out', 'dir'))]).toEqual([0, true]);
+  });
+
+  it('no shell script is written in a TypeScript template string: sh -c / sh -ec take a shipped script', () => {
+    const files = execFileSync('find', ['src', '-name', '*.ts']).toString().trim().split('\n');
+    const offenders = files.flatMap((f) =>
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .map((line, i) => ({ where: `${f}:${i + 1}`, line }))
+        .filter(({ line }) => /'sh', '-e?c', `/.test(line) || /\[`[^`]*(&&|\|\||; )[^`]*`\]/.test(line)),
+    );
+    expect(offenders.map((o) => o.where)).toEqual([]);
+  });
 });

@@ -3,6 +3,7 @@
  * booting afresh when the resume fails), on a free SSH port; it records the instance's state.
  */
 import type { ListrTask } from 'listr2';
+import { rmSync } from 'node:fs';
 import { mountLabel, type Mount } from '../../docker/mounts.js';
 import { PortInUseError, UsageError } from '../../errors.js';
 import { MESSAGES } from '../../messages.js';
@@ -17,6 +18,7 @@ import { lastConsoleLine } from '../../vm/readiness.js';
 import { isInterrupting } from '../../cleanup.js';
 import { withQmp } from '../../vm/qmp.js';
 import type { RunningVm } from '../../vmhost/vm-host.js';
+import type { Storage } from '../../engine/storage.js';
 import { removeInVm } from '../../vmhost/vm-files.js';
 import { loadSteps, restoringRam, savedFilesIn, SAVED_FORMAT, type ResumePlan, type SavedFormat, type SavedRecord, dropSaved, launchKey, resumePlan, viewSaved } from '../../vm/saved-state.js';
 import { M5OPS_PLUGIN } from '../m5ops.js';
@@ -27,8 +29,11 @@ import { baseState, upSkipped, type UpCtx } from './context.js';
 const RESUME_ARGS = ['-S', '-incoming', 'defer'];
 
 /** One QMP session: load the saved state (with a RAM file, only the devices), consume the record, run. */
-async function continueSaved(vm: RunningVm, format: SavedFormat): Promise<void> {
-  await withQmp(() => vm.monitor(120), (q) => q.run(loadSteps(format, IN_CONTAINER.vmState, IN_CONTAINER.vmStateRecord), (path) => removeInVm(vm, path)));
+async function continueSaved(vm: RunningVm, storage: Storage, format: SavedFormat): Promise<void> {
+  // The record goes between load and `cont`: on a local directory an unlink here, else an rm beside QEMU.
+  const local = storage.clientPath(STORED.vmStateRecord);
+  const unlink = local ? async () => rmSync(local, { force: true }) : (path: string) => removeInVm(vm, path);
+  await withQmp(() => vm.monitor(120), (q) => q.run(loadSteps(format, IN_CONTAINER.vmState, IN_CONTAINER.vmStateRecord), unlink));
 }
 
 /** What QEMU is started with: decided once, the same for a boot and a resume (whose key must match). */
@@ -138,7 +143,7 @@ async function resumeSaved(ctx: UpCtx, spec: LaunchSpec, record: SavedRecord): P
   try {
     const qemu = [...spec.cmd, ...RESUME_ARGS];
     await startVm(ctx, spec, record.format === SAVED_FORMAT.ramFile ? restoringRam(IN_CONTAINER.ram, RAM_TMPFS.file, qemu) : qemu);
-    await continueSaved(ctx.vm!, record.format);
+    await continueSaved(ctx.vm!, storage, record.format);
     // The record went before `cont` (loadSteps): the memory files left are garbage, removed while SSH comes up.
     // A failure leaves only garbage, which the next up drops (nothing to resume without the record).
     ctx.dropping = dropSaved(storage).catch(() => undefined);
