@@ -1,6 +1,9 @@
 /**
- * Disposables for the current command: whatever a step creates (container, temp file) registers
- * its undo here; Ctrl-C/SIGTERM runs them all (newest first) so nothing stray is left behind.
+ * Undo actions. An operation opens a scope (`await using scope = cleanupScope(…)`) and defers the
+ * undo of what it makes (a container, a partial file) on it: when the operation ends, the scope
+ * runs them newest first, unless the operation `keep()`s what it made (a guest that answered is
+ * the user's). While a scope is open, Ctrl-C/SIGTERM runs its undo actions too: every open scope
+ * sits on the one stack the signal handler empties, so nothing stray is left behind.
  */
 type Disposer = () => Promise<void> | void;
 
@@ -16,6 +19,53 @@ export function onCleanup(label: string, fn: Disposer): () => void {
     const i = stack.indexOf(entry);
     if (i >= 0) stack.splice(i, 1);
   };
+}
+
+/** An operation's undo actions (see the file's header). */
+export class CleanupScope implements AsyncDisposable {
+  private entries: { fn: Disposer; label: string; onKeep?: () => void }[] = [];
+  private readonly unregister: () => void;
+
+  constructor(readonly label: string) {
+    this.unregister = onCleanup(label, () => this.undo());
+  }
+
+  /** Undo `fn` when the scope ends without keep(); `onKeep` runs instead when it is kept. A handle to drop it early (its job is done). */
+  defer(label: string, fn: Disposer, onKeep?: () => void): () => void {
+    const entry = { fn, label, onKeep };
+    this.entries.push(entry);
+    return () => {
+      this.entries = this.entries.filter((e) => e !== entry);
+    };
+  }
+
+  /** What the operation made so far stays: nothing deferred until now is undone. */
+  keep(): void {
+    const kept = this.entries;
+    this.entries = [];
+    for (const e of kept) e.onKeep?.();
+  }
+
+  /** Run the deferred undo actions, newest first; one that fails is reported and the rest still run. */
+  private async undo(): Promise<void> {
+    while (this.entries.length > 0) {
+      const entry = this.entries.pop()!;
+      try {
+        await entry.fn();
+      } catch (e) {
+        process.stderr.write(`m5dev: cleanup "${entry.label}" failed: ${(e as Error).message}\n`);
+      }
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.unregister();
+    await this.undo();
+  }
+}
+
+export function cleanupScope(label: string): CleanupScope {
+  return new CleanupScope(label);
 }
 
 export async function runCleanups(): Promise<void> {

@@ -3,7 +3,7 @@ import { engineMount, type Mount } from './mounts.js';
 import type Docker from 'dockerode';
 import { PassThrough } from 'node:stream';
 import { createHash } from 'node:crypto';
-import { isInterrupting, onCleanup } from '../cleanup.js';
+import { cleanupScope, isInterrupting, type CleanupScope } from '../cleanup.js';
 import { DiskFullError, ExitCode, InterruptedError, M5devError, PortInUseError, ToolError, isDiskFull, tail } from '../errors.js';
 import { isNotFound, keepFromSweep } from './client.js';
 import { CLIENT, LABELS, baseLabels } from './labels.js';
@@ -65,26 +65,23 @@ export async function runTool(docker: Docker, run: ToolRun): Promise<string> {
     Labels: baseLabels('tool', run.home),
     HostConfig: { Mounts: run.binds.map(engineMount), ...(run.network ? {} : { NetworkMode: 'none' }) },
   });
-  const undo = onCleanup(`tool container ${container.id.slice(0, 12)}`, () => forceRemove(docker, container.id));
-  try {
-    if (isInterrupting()) throw new InterruptedError();
-    await run.before?.(containerFiles(docker, container.id));
-    await container.start();
-    const following = run.onLine ? followLines(docker, container.id, run.onLine) : Promise.resolve();
-    const { StatusCode } = (await container.wait()) as { StatusCode: number };
-    await following;
-    const output = await containerLogs(docker, container.id);
-    if (StatusCode !== 0) {
-      const message = `${run.description} failed (exit ${StatusCode})`;
-      if (isDiskFull(output)) throw new DiskFullError(`running ${run.description}`, undefined, tail(output, 8));
-      throw run.failure ? run.failure(message, tail(output, 25)) : new ToolError(message, tail(output, 25));
-    }
-    await run.after?.(containerFiles(docker, container.id));
-    return output;
-  } finally {
-    await forceRemove(docker, container.id);
-    undo();
+  // Removed when the run ends, whatever happened (and on Ctrl-C while it runs).
+  await using scope = cleanupScope(`tool: ${run.description}`);
+  scope.defer(`tool container ${container.id.slice(0, 12)}`, () => forceRemove(docker, container.id));
+  if (isInterrupting()) throw new InterruptedError();
+  await run.before?.(containerFiles(docker, container.id));
+  await container.start();
+  const following = run.onLine ? followLines(docker, container.id, run.onLine) : Promise.resolve();
+  const { StatusCode } = (await container.wait()) as { StatusCode: number };
+  await following;
+  const output = await containerLogs(docker, container.id);
+  if (StatusCode !== 0) {
+    const message = `${run.description} failed (exit ${StatusCode})`;
+    if (isDiskFull(output)) throw new DiskFullError(`running ${run.description}`, undefined, tail(output, 8));
+    throw run.failure ? run.failure(message, tail(output, 25)) : new ToolError(message, tail(output, 25));
   }
+  await run.after?.(containerFiles(docker, container.id));
+  return output;
 }
 
 /** Stream a container's output line by line until it exits. */
@@ -145,12 +142,12 @@ export function vmContainerName(instance: string, home: string): string {
 }
 
 /**
- * Create and start the VM container on its own network; SSH is published on 127.0.0.1 only. Until
- * `release()` (called once the guest answers), a failure or Ctrl-C of this command removes it again;
- * after it, nothing this command does later (a share that will not mount, another instance of the
- * same `up` that fails) takes the running guest away.
+ * Create and start the VM container on its own network; SSH is published on 127.0.0.1 only. Its
+ * removal is deferred on `scope`: until the operation keeps it (once the guest answers), a failure
+ * or Ctrl-C removes it again; after that, nothing the command does later (a share that will not
+ * mount, another instance of the same `up` that fails) takes the running guest away.
  */
-export async function startVmContainer(docker: Docker, spec: VmContainerSpec): Promise<{ container: Docker.Container; release: () => void }> {
+export async function startVmContainer(docker: Docker, scope: CleanupScope, spec: VmContainerSpec): Promise<Docker.Container> {
   const portKey = `${spec.containerPort}/tcp`;
   await ensureInstanceNetwork(docker, spec.name, spec.home, spec.instance);
   const container = await docker.createContainer({
@@ -174,11 +171,8 @@ export async function startVmContainer(docker: Docker, spec: VmContainerSpec): P
     throw e;
   });
   // From here until the guest answers, Ctrl-C or a failure removes the container again.
-  const undo = onCleanup(`vm container ${spec.instance}`, () => forceRemove(docker, container.id));
-  const release = () => {
-    undo();
-    keepFromSweep(container.id);
-  };
+  // Kept, it is also spared the sweep of this session's containers when m5dev exits.
+  scope.defer(`vm container ${spec.instance}`, () => forceRemove(docker, container.id), () => keepFromSweep(container.id));
   try {
     if (isInterrupting()) throw new InterruptedError(); // Ctrl-C arrived while the create call was in flight
     await container.start();
@@ -188,7 +182,7 @@ export async function startVmContainer(docker: Docker, spec: VmContainerSpec): P
     if (/port is already allocated|address already in use/i.test(msg)) throw new PortInUseError(spec.hostPort);
     throw e;
   }
-  return { container, release };
+  return container;
 }
 
 export interface VmContainerInfo {

@@ -5,6 +5,7 @@
 import type Docker from 'dockerode';
 import { containerFiles, containerLogs, execCapture, execChannel, execInteractive, execPipe, forceRemove, inspectContainer, listVmContainers, startVmContainer, sweepOrphanTools, vmContainerName, waitExit, type VmContainerInfo } from '../docker/containers.js';
 import { removeInstanceNetworks } from '../docker/networks.js';
+import type { CleanupScope } from '../cleanup.js';
 import type { Engine, FilesMode } from '../engine/engine.js';
 import { relayCommand } from '../scripts.js';
 import { IN_CONTAINER } from '../vm/instance.js';
@@ -64,8 +65,8 @@ export class DockerVmHost implements VmHost {
     return (await this.platform()).arch === 'aarch64' ? this.engine.kvmUsable(image) : false;
   }
 
-  async launch(spec: VmLaunch): Promise<{ vm: RunningVm; release: () => void }> {
-    const { container, release } = await startVmContainer(this.docker, {
+  async launch(spec: VmLaunch, scope: CleanupScope): Promise<RunningVm> {
+    const container = await startVmContainer(this.docker, scope, {
       name: vmContainerName(spec.instance, this.home),
       image: spec.image,
       cmd: spec.cmd,
@@ -77,7 +78,7 @@ export class DockerVmHost implements VmHost {
       kvm: spec.kvm,
       tmpfs: spec.tmpfs,
     });
-    return { vm: runningVm(this.docker, { id: container.id, instance: spec.instance, sshPort: spec.sshPort }), release };
+    return runningVm(this.docker, { id: container.id, instance: spec.instance, sshPort: spec.sshPort });
   }
 
   async list(instance?: string): Promise<VmEntry[]> {

@@ -5,7 +5,7 @@
  * that is removed afterwards, whatever happened.
  */
 import { randomBytes } from 'node:crypto';
-import { onCleanup } from '../cleanup.js';
+import { cleanupScope } from '../cleanup.js';
 import { DiskFullError, ToolError, isDiskFull, tail } from '../errors.js';
 import type { RunningVm } from './vm-host.js';
 
@@ -26,23 +26,19 @@ export type ExecHost = Pick<RunningVm, 'id' | 'capture' | 'putFiles'>;
 
 export async function execTool(host: ExecHost, run: ExecToolRun): Promise<string> {
   const dir = `/tmp/m5dev-step-${randomBytes(6).toString('hex')}`;
-  const remove = () => host.capture(['rm', '-rf', dir]).then(() => undefined);
-  const undo = onCleanup(`step directory ${dir} in ${host.id.slice(0, 12)}`, remove);
-  try {
-    const made = await host.capture(['mkdir', '-m', '0700', dir]);
-    if (made.exitCode !== 0) throw new ToolError(`${run.description}: could not make ${dir}`, made.stderr);
-    await run.before?.(dir);
-    const r = await host.capture(run.cmd(dir), { env: run.env });
-    const output = `${r.stdout}${r.stderr}`;
-    if (r.exitCode !== 0) {
-      const message = `${run.description} failed (exit ${r.exitCode})`;
-      if (isDiskFull(output)) throw new DiskFullError(`running ${run.description}`, undefined, tail(output, 8));
-      throw run.failure ? run.failure(message, tail(output, 25)) : new ToolError(message, tail(output, 25));
-    }
-    await run.after?.(dir);
-    return output;
-  } finally {
-    await remove().catch(() => undefined);
-    undo();
+  // Removed when the step ends, whatever happened (and on Ctrl-C while it runs).
+  await using scope = cleanupScope(`step ${run.description}`);
+  scope.defer(`step directory ${dir} in ${host.id.slice(0, 12)}`, () => host.capture(['rm', '-rf', dir]).then(() => undefined));
+  const made = await host.capture(['mkdir', '-m', '0700', dir]);
+  if (made.exitCode !== 0) throw new ToolError(`${run.description}: could not make ${dir}`, made.stderr);
+  await run.before?.(dir);
+  const r = await host.capture(run.cmd(dir), { env: run.env });
+  const output = `${r.stdout}${r.stderr}`;
+  if (r.exitCode !== 0) {
+    const message = `${run.description} failed (exit ${r.exitCode})`;
+    if (isDiskFull(output)) throw new DiskFullError(`running ${run.description}`, undefined, tail(output, 8));
+    throw run.failure ? run.failure(message, tail(output, 25)) : new ToolError(message, tail(output, 25));
   }
+  await run.after?.(dir);
+  return output;
 }

@@ -4,6 +4,7 @@
  * and a `RunningVm` to talk to (exec, QMP, console, stop, remove). The one implementation runs QEMU
  * in a container of the Docker engine (docker-vm-host.ts); tests drive workflows' rules with fakes.
  */
+import type { CleanupScope } from '../cleanup.js';
 import type { ContainerFiles, ExecChannel, ExecResult } from '../docker/containers.js';
 import type { Mount } from '../docker/mounts.js';
 import type { QmpClient } from '../vm/qmp.js';
@@ -86,11 +87,12 @@ export interface VmHost {
   /** Whether a VM of `image` can use KVM here (an arm64 host with /dev/kvm it can hand over). */
   kvmUsable(image: string): Promise<boolean>;
   /**
-   * Start a VM. Until `release()` (called once the guest answers), a failure or Ctrl-C of this
-   * command removes it again; after it, nothing later in the command takes the guest away.
+   * Start a VM; its removal is deferred on `scope`: when the operation ends (a failure, Ctrl-C)
+   * before it keeps what it made (`scope.keep()`, once the guest answers), the VM goes again;
+   * after that, nothing later in the command takes the guest away.
    * A published port that is taken raises PortInUseError.
    */
-  launch(spec: VmLaunch): Promise<{ vm: RunningVm; release: () => void }>;
+  launch(spec: VmLaunch, scope: CleanupScope): Promise<RunningVm>;
   /** The VMs of this home (of one instance), running or not. */
   list(instance?: string): Promise<VmEntry[]>;
   /** The instance's running VM, if any. */

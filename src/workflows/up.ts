@@ -4,6 +4,7 @@
  * artefacts prepared, QEMU launched (boot or resume), the guest provisioned over SSH.
  */
 import type { ListrTask } from 'listr2';
+import { cleanupScope } from '../cleanup.js';
 import { imageTasks } from './image-build.js';
 import { toolchainTask, type UpCtx } from './up/context.js';
 import { instanceTask } from './up/instance.js';
@@ -12,6 +13,16 @@ import { launchTask } from './up/launch.js';
 import { provisionTasks } from './up/provision.js';
 
 export { newUpCtx, upSkipped, type KernelBoot, type UpCtx } from './up/context.js';
+
+/**
+ * One instance's `up` as one operation: what it makes and defers on `ctx.scope` (the VM container)
+ * is undone when it fails or is interrupted, unless provision kept it (the guest answered).
+ */
+export async function inInstanceScope(ctx: UpCtx, run: () => Promise<unknown>): Promise<void> {
+  await using scope = cleanupScope(`up ${ctx.name}`);
+  ctx.scope = scope;
+  await run();
+}
 
 export function upTasks(): ListrTask<UpCtx>[] {
   return [toolchainTask(), instanceTask(), ...prepareTasks(), launchTask(), ...provisionTasks()];
@@ -38,7 +49,7 @@ export function upSeveralTasks(ctxs: UpCtx[]): ListrTask<{ ctxs: UpCtx[] }>[] {
             title: c.name,
             task: async (_x, sub) => {
               try {
-                await sub.newListr<UpCtx>(upTasks().slice(1), { concurrent: false, ctx: c }).run();
+                await inInstanceScope(c, () => sub.newListr<UpCtx>(upTasks().slice(1), { concurrent: false, ctx: c }).run());
               } catch (e) {
                 c.failure = e;
                 throw e;

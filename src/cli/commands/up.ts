@@ -98,7 +98,7 @@ export function registerUp(program: Command): void {
       const home = layout();
       const explicit = new Set(Object.keys(fromFlags) as (keyof VmConfig)[]);
       if (names.length > 1 && explicit.has('sshPort')) throw new UsageError('--ssh-port names one port, and several instances were asked for', 'Leave it out: each instance gets its own free port from 5555 up.');
-      const { newUpCtx, upTasks, upSeveralTasks } = await import('../../workflows/up.js');
+      const { newUpCtx, inInstanceScope, upTasks, upSeveralTasks } = await import('../../workflows/up.js');
       const ctxs = names.map((name) => {
         const ctx = newUpCtx(name, config, explicit, home);
         ctx.kernelVersion = flags.kernel;
@@ -110,7 +110,7 @@ export function registerUp(program: Command): void {
       const byName = [...ctxs].sort((a, b) => a.name.localeCompare(b.name));
       const lockAll = (i: number, fn: () => Promise<void>): Promise<void> => (i === byName.length ? fn() : instanceLock(cmd, byName[i]!.name, () => lockAll(i + 1, fn)));
       await lockAll(0, async () => {
-        if (ctxs.length === 1) await runTasks<UpCtx>(upTasks(), ctxs[0]!, g);
+        if (ctxs.length === 1) await inInstanceScope(ctxs[0]!, () => runTasks<UpCtx>(upTasks(), ctxs[0]!, g));
         else await runTasks(upSeveralTasks(ctxs), { ctxs }, g);
       });
       const failed = ctxs.filter((c) => c.failure !== undefined);

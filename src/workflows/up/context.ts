@@ -1,4 +1,5 @@
 /** `m5dev up`'s shared context: what each phase reads and leaves for the next, and the skip rules. */
+import type { CleanupScope } from '../../cleanup.js';
 import type { VmConfig } from '../../config.js';
 import { imageTasks, newImageCtx, type ImageCtx } from '../image-build.js';
 import type { ListrTask } from 'listr2';
@@ -59,8 +60,11 @@ export interface UpCtx {
   bootSeconds?: number;
   /** The readfile came from an m5dev.json: it must lie in this directory (checked on the opened file). */
   readfileWithin?: string;
-  /** Keep the VM container past a later failure of this command (set when it starts; called once the guest answers). */
-  releaseVm?: () => void;
+  /**
+   * This instance's `up` as one operation (see up.ts, inInstanceScope): the VM container's removal
+   * is deferred on it, and provision keeps it once the guest answers.
+   */
+  scope?: CleanupScope;
   /** --no-resume: drop a suspended state instead of resuming it. */
   noResume: boolean;
   /**

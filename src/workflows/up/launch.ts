@@ -117,10 +117,10 @@ function recordLaunch(ctx: UpCtx, spec: LaunchSpec): void {
   writeState(ctx.files, ctx.state);
 }
 
-/** The VM container with QEMU's command `qemu`; its cleanup is released once the guest answers. */
+/** The VM container with QEMU's command `qemu`; removed again if this up fails before the guest answers. */
 async function startVm(ctx: UpCtx, spec: LaunchSpec, qemu: string[]): Promise<void> {
   await ctx.storage!.remove([STORED.console]);
-  const { vm, release } = await ctx.host!.launch({
+  ctx.vm = await ctx.host!.launch({
     instance: ctx.name,
     image: ctx.image.tag!,
     cmd: qemu,
@@ -129,9 +129,7 @@ async function startVm(ctx: UpCtx, spec: LaunchSpec, qemu: string[]): Promise<vo
     guestSshForward: GUEST_SSH_FORWARD,
     kvm: spec.machine.accel === 'kvm',
     tmpfs: ctx.config.ramFile ? { path: RAM_TMPFS.dir, sizeMiB: ctx.config.memoryMiB + 64 } : undefined,
-  });
-  ctx.vm = vm;
-  ctx.releaseVm = release;
+  }, ctx.scope!);
 }
 
 /**

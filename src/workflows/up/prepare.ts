@@ -11,7 +11,7 @@ import { fetchText, fetchVerified } from '../../download/downloader.js';
 import { parseSha256Sums, sumsLocation, unverifiableSums } from '../../download/sha256sums.js';
 import { writeState, STORED } from '../../vm/instance.js';
 import { diskName, makeDisk, makeFlash, makeKeys, makeSeed, seedContents } from '../../vm/prepare.js';
-import { onCleanup } from '../../cleanup.js';
+import { cleanupScope, onCleanup } from '../../cleanup.js';
 import { dropSaved } from '../../vm/saved-state.js';
 import { progressLine } from '../progress.js';
 import { putReadfile } from '../m5ops.js';
@@ -117,16 +117,11 @@ export function prepareTasks(): ListrTask<UpCtx>[] {
       title: 'Instance disk',
       skip: upSkipped.disk,
       task: async (ctx, task) => {
-        const dropPartial = () => ctx.storage!.remove([`${diskName(ctx.config.disk)}.tmp`]);
-        const undo = onCleanup('partial disk', dropPartial);
-        try {
-          await makeDisk(toolEnv(ctx), ctx.config.disk, ctx.sha256!, ctx.config.diskGrow);
-        } catch (e) {
-          await dropPartial(); // a disk that did not convert whole (a full disk) is never kept
-          throw e;
-        } finally {
-          undo();
-        }
+        // A disk that did not convert whole (a full disk, Ctrl-C) is never kept.
+        await using step = cleanupScope('instance disk');
+        step.defer('partial disk', () => ctx.storage!.remove([`${diskName(ctx.config.disk)}.tmp`]));
+        await makeDisk(toolEnv(ctx), ctx.config.disk, ctx.sha256!, ctx.config.diskGrow);
+        step.keep();
         task.title = ctx.config.disk === 'raw' ? `Instance disk: raw copy, grown ${ctx.config.diskGrow}` : `Instance disk: qcow2 overlay, grown ${ctx.config.diskGrow}`;
       },
     },

@@ -34,7 +34,7 @@ export function provisionTasks(): ListrTask<UpCtx>[] {
           },
         });
         // The guest answers: from here a failing step (the clock, shares, the module tree) fails the command, and the guest runs on.
-        ctx.releaseVm?.();
+        ctx.scope?.keep();
         // A resumed guest's clock stands where it was suspended, and a directly booted kernel may not read the RTC.
         if (ctx.resumed || ctx.kernel) {
           const set = await ssh.capture(['sudo', '-n', 'date', '-u', '-s', `@${(Date.now() / 1000).toFixed(3)}`], { timeoutMs: 30_000 });
