@@ -135,6 +135,25 @@ describe('m5dev kernel build', () => {
     rmSync(src, { recursive: true, force: true });
   }, 900_000);
 
+  it('module build failures are exit 12: a compile error (the compiler\'s words shown), a Makefile that builds no .ko', async () => {
+    const src = mkdtempSync(join(tmpdir(), 'm5dev-module-bad-'));
+    cpSync(join(ROOT, 'module'), src, { recursive: true });
+    appendFileSync(join(src, 'm5.c'), `\nint m5dev_broken_${process.pid} = this_symbol_does_not_exist;\n`);
+    const broken = await cli(['module', 'build', '--kernel', kt.version, '--src', src], env);
+    expect(broken.code, broken.stderr).toBe(12);
+    expect(broken.stderr).toMatch(/Building the module failed \(exit \d+\)/);
+    expect(broken.stderr).toMatch(/this_symbol_does_not_exist/);
+    expect(broken.stderr).toMatch(/hint: Fix the compile error above/);
+    const empty = mkdtempSync(join(tmpdir(), 'm5dev-module-empty-'));
+    writeFileSync(join(empty, 'Kbuild'), '# obj-m names nothing\n');
+    const none = await cli(['module', 'build', '--kernel', kt.version, '--src', empty], env);
+    expect(none.code, none.stderr).toBe(12);
+    expect(none.stderr).toMatch(/the build produced no \.ko/);
+    expect(none.stderr).toMatch(/hint: Check obj-m in the module Makefile/);
+    rmSync(src, { recursive: true, force: true });
+    rmSync(empty, { recursive: true, force: true });
+  }, 900_000);
+
   it('kernel build --config: a fragment whose symbol this release does not know is refused, naming it, before any compile', async () => {
     const fragment = join(mkdtempSync(join(tmpdir(), 'm5dev-fragment-')), 'bad.config');
     writeFileSync(fragment, `${readFileSync(join(ROOT, 'config', 'kernel', 'm5dev-virt.config'), 'utf8')}CONFIG_M5DEV_NO_SUCH_SYMBOL=y\n`);

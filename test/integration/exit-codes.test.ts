@@ -14,6 +14,9 @@ import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { containersOfHome } from '../helpers/docker.js';
 import { freePort } from '../helpers/fixture.js';
 import { ExitCode } from '../../src/errors.js';
+import { STORED } from '../../src/vm/instance.js';
+import { SAVED_FORMAT, viewSaved } from '../../src/vm/saved-state.js';
+import { LocalDirStorage } from '../../src/engine/storage.js';
 
 let images: FileServer;
 let dir: string;
@@ -90,7 +93,7 @@ describe('exit codes before a guest answers', () => {
     expect(readdirSync(join(home, 'instances', 'default')).filter((f) => f.startsWith('disk'))).toEqual([]);
   }, 600_000);
 
-  it(`${ExitCode.bootFailed}: no SSH within --boot-timeout; the console's tail is shown and no container is left`, async () => {
+  it(`${ExitCode.bootFailed}: no SSH within --boot-timeout; the console's tail is shown and no container is left; suspended, up --no-resume drops the saved state and boots what was asked`, async () => {
     const home = freshHome();
     const res = await cli(await upArgs('blank.img', ['--boot-timeout', '20']), { M5DEV_HOME: home });
     expect(res.code, res.stderr).toBe(ExitCode.bootFailed);
@@ -100,6 +103,28 @@ describe('exit codes before a guest answers', () => {
     const logs = await cli(['logs'], { M5DEV_HOME: home });
     expect(logs.code, logs.stderr).toBe(0);
     expect(logs.stdout).toMatch(/UEFI|EDK|BdsDxe|Boot/i);
+    await leftNothing(home);
+    // The same instance, suspended (a saved state of another machine: a record and its stream).
+    const inst = join(home, 'instances', 'default');
+    // The disk as it is now (a changed disk would be discarded, not refused), the machine another one.
+    const { stamps } = await viewSaved(new LocalDirStorage(inst));
+    const record = { format: SAVED_FORMAT.stream, launchKey: 'another-machine', stamps, bytes: 4, savedAt: new Date().toISOString(), saveMs: 1 };
+    writeFileSync(join(inst, STORED.vmState), 'QEVM');
+    writeFileSync(join(inst, STORED.vmStateRecord), JSON.stringify(record));
+    const saved = () => readdirSync(inst).filter((f) => f === STORED.vmState || f === STORED.vmStateRecord).sort();
+    expect(saved()).toHaveLength(2);
+    // Other settings than the suspended machine's: refused, nothing started, the state kept.
+    const refused = await cli(await upArgs('blank.img', ['--cpus', '3', '--boot-timeout', '10']), { M5DEV_HOME: home });
+    expect(refused.code, refused.stderr).toBe(ExitCode.usage);
+    expect(refused.stderr).toMatch(/is suspended, but the VM settings/);
+    expect(saved()).toHaveLength(2);
+    expect(await containersOfHome(home)).toEqual([]);
+    // --no-resume: the saved state is dropped and the machine asked for boots afresh (again no guest answers).
+    const fresh = await cli(await upArgs('blank.img', ['--cpus', '3', '--no-resume', '--boot-timeout', '10']), { M5DEV_HOME: home });
+    expect(fresh.code, fresh.stderr).toBe(ExitCode.bootFailed);
+    expect((await cli(['logs'], { M5DEV_HOME: home })).stdout).toMatch(/UEFI|EDK|BdsDxe|Boot/i); // booted, not waiting for a stream
+    expect(saved()).toEqual([]);
+    expect(JSON.parse(readFileSync(join(inst, 'state.json'), 'utf8'))).toMatchObject({ cpus: 3 });
     await leftNothing(home);
   }, 600_000);
 

@@ -13,7 +13,7 @@ import type { LiveInstance } from '../../src/workflows/running.js';
 import { LocalDirStorage } from '../../src/engine/storage.js';
 import { instanceFiles, type InstanceState } from '../../src/vm/instance.js';
 import { isSuspended, readSaved, SAVED_FORMAT } from '../../src/vm/saved-state.js';
-import { DiskFullError, VmStateError } from '../../src/errors.js';
+import { DiskFullError, ExitCode, VmStateError } from '../../src/errors.js';
 import { runCleanups } from '../../src/cleanup.js';
 import type { Engine } from '../../src/engine/engine.js';
 import type { GuestSsh } from '../../src/ssh/client.js';
@@ -107,6 +107,17 @@ describe('suspend, against a fake VM host', () => {
     expect(err).toBeInstanceOf(VmStateError);
     expect((err as Error).message).toMatch(/a device refuses migration/);
     expect(fake!.qmp.at(-1)).toBe('cont');
+    expect(fake!.removed()).toBe(false);
+    expect(savedFiles(dir)).toEqual([]);
+  });
+
+  it('a save QEMU reports failed (not a full disk) is a VmStateError (exit 13) with its reason; the guest runs on, nothing kept', async () => {
+    const { live, dir } = await setUp(migrating('failed', { 'error-desc': 'a device went away' }), false);
+    const err = await suspendInstance(live, 10).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VmStateError);
+    expect((err as VmStateError).exitCode).toBe(ExitCode.vmStateFailed);
+    expect((err as Error).message).toBe('saving the guest state failed: a device went away');
+    expect(fake!.qmp.slice(-2)).toEqual(['migrate_cancel', 'cont']);
     expect(fake!.removed()).toBe(false);
     expect(savedFiles(dir)).toEqual([]);
   });

@@ -140,4 +140,24 @@ describe('QmpClient over the VM container relay', () => {
     const garbage = await QmpClient.open(socketChannel(sock2), 300).catch((e: unknown) => e);
     expect((garbage as Error).message).toMatch(/not a QEMU monitor answer while waiting for the greeting: SSH-2\.0/);
   });
+
+  it('a monitor that greets and then never answers times out at the session deadline; a closed client refuses further commands', async () => {
+    const sock = sockIn();
+    server = createServer((s) => {
+      s.write(`${JSON.stringify({ QMP: { version: {}, capabilities: [] } })}\n`);
+      s.on('data', () => undefined); // reads everything, answers nothing
+    });
+    await new Promise<void>((r) => server!.listen(sock, () => r()));
+    const silent = await QmpClient.open(socketChannel(sock), 1).catch((e: unknown) => e);
+    expect(silent).toBeInstanceOf(VmStateError);
+    expect((silent as Error).message).toBe('QMP: timed out waiting for the answer to qmp_capabilities');
+    server.close();
+    server = undefined;
+    const sock2 = join(dir, 'fine.sock');
+    mon = await fakeMonitor(sock2, () => ({ return: {} }));
+    const q = await QmpClient.open(socketChannel(sock2), 5);
+    await q.close();
+    const closed = await q.execute('cont').catch((e: unknown) => e);
+    expect((closed as Error).message).toBe('QMP: the monitor is closed (cont)');
+  });
 });
