@@ -12,7 +12,8 @@ exec 2>&1
 if [ -z "$test_source" ]; then exec "$@"; fi
 "$@" &
 make_pid=$!
-aarch64-linux-gnu-gcc -static -O2 -Wall -Wextra -Werror -o "$test_binary" "$test_source"
-test_rc=$?
+# Run as `sh -e`: a failing compile must not end the script while make still runs.
+test_rc=0
+aarch64-linux-gnu-gcc -static -O2 -Wall -Wextra -Werror -o "$test_binary" "$test_source" || test_rc=$?
 wait "$make_pid" || exit $?
 [ "$test_rc" -eq 0 ] || exit 1

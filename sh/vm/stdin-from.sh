@@ -5,7 +5,8 @@
 # Exit codes: the command's.
 file=$1
 shift
-"$@" < "$file"
-rc=$?
+# Run as `sh -e`: a failing command must not skip the removal.
+rc=0
+"$@" < "$file" || rc=$?
 rm -f "$file"
 exit "$rc"

@@ -10,8 +10,8 @@ import { GUEST_SSH_FORWARD } from '../vm/guest-access.js';
 import { IN_CONTAINER, hostKeyAlias, type InstanceFiles } from '../vm/instance.js';
 import { hostControlPath, sshCommand, type SshTarget } from './args.js';
 import { privateControlDir } from './control-dir.js';
-import { shScript } from '../shell.js';
-import { script, scriptCommand } from '../scripts.js';
+import { guestScript, type GuestCommand } from './guest-command.js';
+import { scriptCommand } from '../scripts.js';
 
 export type SshMode = 'host' | 'container';
 
@@ -86,16 +86,17 @@ export class GuestSsh {
     return this.vmExec;
   }
 
-  private command(remote: string[], opts: { batch: boolean; tty?: boolean; connectTimeoutSec?: number; reuse?: boolean }): string[] {
+  private command(remote: GuestCommand | undefined, opts: { batch: boolean; tty?: boolean; connectTimeoutSec?: number; reuse?: boolean }): string[] {
+    const line = remote ? [remote.line] : [];
     // M5DEV_SSH_REUSE=no: a fresh connection (and host-key check) every time, no ControlMaster.
     if (process.env.M5DEV_SSH_REUSE === 'no') opts = { ...opts, reuse: false };
     return this.mode === 'host'
-      ? sshCommand(hostTarget(this.files, this.name, this.hostPort, this.proxyCommand), remote, opts)
-      : sshCommand(containerTarget(this.name), remote, opts);
+      ? sshCommand(hostTarget(this.files, this.name, this.hostPort, this.proxyCommand), line, opts)
+      : sshCommand(containerTarget(this.name), line, opts);
   }
 
   /** Run a command and capture its output (readiness probes, module tests). */
-  async capture(remote: string[], opts: { connectTimeoutSec?: number; reuse?: boolean; timeoutMs?: number } = {}): Promise<GuestResult> {
+  async capture(remote: GuestCommand, opts: { connectTimeoutSec?: number; reuse?: boolean; timeoutMs?: number } = {}): Promise<GuestResult> {
     const argv = this.command(remote, { batch: true, ...opts });
     if (this.mode === 'container') return this.vm().capture(argv);
     return this.spawnCapture(argv, 'ignore', opts.timeoutMs).result;
@@ -105,14 +106,14 @@ export class GuestSsh {
    * Copy a host file to the guest (written to a temp name, then renamed).
    */
   upload(localPath: string, remotePath: string, mode = '0644'): Promise<GuestResult> {
-    return this.captureFrom(localPath, [shScript(script('putFile'), 'm5dev-upload', [remotePath, mode])]);
+    return this.captureFrom(localPath, guestScript('putFile', [remotePath, mode]));
   }
 
   /**
    * Run a command with a host file on its stdin, on the shared connection. In container mode the
    * file goes into the VM container first (a tar stream over the Engine API), then over its ssh.
    */
-  async captureFrom(localPath: string, remote: string[], opts: { timeoutMs?: number } = {}): Promise<GuestResult> {
+  async captureFrom(localPath: string, remote: GuestCommand, opts: { timeoutMs?: number } = {}): Promise<GuestResult> {
     if (this.mode === 'container') {
       return this.fromStaged(remote, `m5dev-upload-${basename(localPath)}`, async (dir, name) =>
         this.vm().putLocalFile(dir, localPath, name),
@@ -127,7 +128,7 @@ export class GuestSsh {
   }
 
   /** Container mode: put the input in the VM container's /tmp, run the command there with it on stdin, remove it. */
-  private async fromStaged(remote: string[], name: string, stage: (dir: string, name: string) => Promise<void>): Promise<GuestResult> {
+  private async fromStaged(remote: GuestCommand, name: string, stage: (dir: string, name: string) => Promise<void>): Promise<GuestResult> {
     await stage('/tmp', name);
     const argv = this.command(remote, { batch: true });
     return this.vm().capture(scriptCommand('stdinFrom', [`/tmp/${name}`, ...argv]));
@@ -137,7 +138,7 @@ export class GuestSsh {
    * Run a command with `input` on its stdin and its stdout into `output` (tar streams for `m5dev
    * cp`), on a connection of its own: a shared master would hold the pipes open.
    */
-  async pipe(remote: string[], io: { input?: NodeJS.ReadableStream; output?: NodeJS.WritableStream }): Promise<{ exitCode: number; stderr: string }> {
+  async pipe(remote: GuestCommand, io: { input?: NodeJS.ReadableStream; output?: NodeJS.WritableStream }): Promise<{ exitCode: number; stderr: string }> {
     const argv = this.command(remote, { batch: true, reuse: false });
     if (this.mode === 'container') return this.vm().pipe(argv, io);
     const child = spawn(argv[0]!, argv.slice(1), { stdio: [io.input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
@@ -166,7 +167,7 @@ export class GuestSsh {
    * reads (the SSH round trip, sudo) overlaps whatever produces the data. The timeout runs from
    * the feed.
    */
-  startFed(remote: string[], opts: { timeoutMs?: number } = {}): FedCommand {
+  startFed(remote: GuestCommand, opts: { timeoutMs?: number } = {}): FedCommand {
     let feed!: (data: Buffer | undefined) => void;
     const input = new Promise<Buffer | undefined>((resolve) => {
       feed = resolve;
@@ -215,8 +216,8 @@ export class GuestSsh {
   }
 
   /** Run with this process's stdio (m5dev ssh / m5dev exec): returns the guest command's exit code. */
-  async interactive(remote: string[]): Promise<number> {
-    const argv = this.command(remote, { batch: false, tty: remote.length === 0 && Boolean(process.stdin.isTTY) });
+  async interactive(remote: GuestCommand | undefined): Promise<number> {
+    const argv = this.command(remote, { batch: false, tty: remote === undefined && Boolean(process.stdin.isTTY) });
     if (this.mode === 'container') return this.vm().interactive(argv);
     return new Promise((resolve, reject) => {
       const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' });

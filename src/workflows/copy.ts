@@ -9,8 +9,7 @@ import { basename, dirname, join, posix, relative, resolve } from 'node:path';
 import { CopyError, UsageError } from '../errors.js';
 import { INSTANCE_NAME_RE } from '../paths.js';
 import { onCleanup } from '../cleanup.js';
-import { shScript } from '../shell.js';
-import { script } from '../scripts.js';
+import { guestScript } from '../ssh/guest-command.js';
 import type { GuestSsh } from '../ssh/client.js';
 
 /** The name the copied file or tree has inside the tar stream, on both sides. */
@@ -56,7 +55,7 @@ export async function copy(ssh: GuestSsh, plan: CopyPlan): Promise<{ target: str
     if (!existsSync(local)) throw new UsageError(`${plan.local} does not exist`);
     const name = basename(local);
     const input = tar.pack(dirname(local), { entries: [name], map: (h) => ({ ...h, name: ENTRY + h.name.slice(name.length) }) }) as unknown as NodeJS.ReadableStream;
-    const res = await ssh.pipe([shScript(script('cpUnpack'), 'm5dev-cp', [plan.remote, name, ENTRY])], { input });
+    const res = await ssh.pipe(guestScript('cpUnpack', [plan.remote, name, ENTRY]), { input });
     if (res.exitCode !== 0) throw new CopyError(`copying ${plan.local} to guest:${plan.remote} failed (exit ${res.exitCode})`, res.stderr);
     return { target: `guest:${res.stderr.trim().split('\n').pop()}` };
   }
@@ -91,7 +90,7 @@ export async function copy(ssh: GuestSsh, plan: CopyPlan): Promise<{ target: str
       },
     } as Options;
     const output = tar.extract(staging, options) as unknown as NodeJS.WritableStream;
-    const res = await ssh.pipe([shScript(script('cpPack'), 'm5dev-cp', [plan.remote])], { output }).catch((e: unknown) => {
+    const res = await ssh.pipe(guestScript('cpPack', [plan.remote]), { output }).catch((e: unknown) => {
       if (escapes.length) return { exitCode: -1, stderr: '' };
       throw new CopyError(`copying guest:${plan.remote} to ${plan.local} failed: ${(e as Error).message}`, '');
     });

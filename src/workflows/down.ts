@@ -5,6 +5,7 @@ import { privateControlDir } from '../ssh/control-dir.js';
 import { guestSsh } from '../ssh/guest.js';
 import type { VmHost } from '../vmhost/vm-host.js';
 import { rmSync } from 'node:fs';
+import { guestArgv } from '../ssh/guest-command.js';
 
 export interface DownResult {
   name: string;
@@ -25,7 +26,7 @@ export async function stopInstance(inst: StoppableInstance, graceSec = 60): Prom
   const running = vms.find((v) => v.e.running);
   if (running && graceSec > 0) {
     const ssh = guestSsh(files, state, running.e.sshPort, running.vm);
-    await ssh.capture(['sudo', 'systemctl', 'poweroff'], { connectTimeoutSec: 5, timeoutMs: 15_000, reuse: false }).catch(() => undefined);
+    await ssh.capture(guestArgv(['systemctl', 'poweroff'], { root: true }), { connectTimeoutSec: 5, timeoutMs: 15_000, reuse: false }).catch(() => undefined);
     clean = await running.vm.waitExit(graceSec * 1000);
   }
   for (const v of vms) await v.vm.remove();

@@ -17,8 +17,8 @@ import { containerEnv, makeArgs } from '../kernel/build-spec.js';
 import type { HomeStores } from '../engine/instance-storage.js';
 import { builtFor, moduleSources, parseTap, tapPassed, vermagicOf, type TapSummary } from '../module/artifacts.js';
 import type { FedCommand, GuestSsh } from '../ssh/client.js';
-import { shScript } from '../shell.js';
-import { script as shFile, scriptCommand } from '../scripts.js';
+import { guestArgv, guestScript, type GuestCommand } from '../ssh/guest-command.js';
+import { scriptCommand } from '../scripts.js';
 
 const MOD_MOUNT = '/mod';
 /** The user-space test program, if the module tree has one. */
@@ -158,8 +158,8 @@ async function buildModule(ctx: ModuleCtx, task: { skip: (m: string) => void; ti
   task.title = `Built ${ctx.build.modules.join(', ')} for ${kernel.release}${ctx.build.test ? ` and ${TEST_BINARY}` : ''}`;
 }
 
-async function guest(ssh: GuestSsh, text: string, args: string[] = [], opts: { root?: boolean } = {}): Promise<{ exitCode: number; output: string }> {
-  const r = await ssh.capture([shScript(text, 'm5dev-module', args, opts)], { timeoutMs: 120_000 });
+async function guest(ssh: GuestSsh, cmd: GuestCommand): Promise<{ exitCode: number; output: string }> {
+  const r = await ssh.capture(cmd, { timeoutMs: 120_000 });
   return { exitCode: r.exitCode, output: `${r.stdout}${r.stderr}` };
 }
 
@@ -224,12 +224,12 @@ export function moduleLoadTasks(): ListrTask<ModuleCtx>[] {
 }
 
 /** The guest's side of `module load` (sh/guest/module-load.sh), as one command under one sudo. */
-export function loadCommand(release: string, params: string[]): string {
-  return shScript(shFile('moduleLoad'), 'm5dev-module', [release, ...params], { root: true });
+export function loadCommand(release: string, params: string[]): GuestCommand {
+  return guestScript('moduleLoad', [release, ...params], { root: true });
 }
 
 function startLoad(ctx: ModuleCtx, release: string): FedCommand {
-  return ctx.ssh!.startFed([loadCommand(release, ctx.params)], { timeoutMs: 120_000 });
+  return ctx.ssh!.startFed(loadCommand(release, ctx.params), { timeoutMs: 120_000 });
 }
 
 /** The built modules as one tar, in memory (a few hundred KiB). */
@@ -249,7 +249,7 @@ export function moduleTestTasks(): ListrTask<ModuleCtx>[] {
         if (!b.test) throw new UsageError(`${ctx.srcDir} has no ${TEST_SOURCE}`, 'Add a test program there; it prints TAP and exits 0 on success.');
         const up = await ctx.ssh!.upload(join(b.dir, b.test), `/tmp/${b.test}`, '0755');
         if (up.exitCode !== 0) throw new ModuleError('copying the test to the guest failed', `${up.stdout}${up.stderr}`);
-        const r = await guest(ctx.ssh!, `/tmp/${b.test}`);
+        const r = await guest(ctx.ssh!, guestArgv([`/tmp/${b.test}`]));
         ctx.tapText = r.output;
         ctx.tap = parseTap(r.output);
         if (r.exitCode !== 0 || !tapPassed(ctx.tap)) {
@@ -262,7 +262,7 @@ export function moduleTestTasks(): ListrTask<ModuleCtx>[] {
       title: 'Unload the module cleanly',
       task: async (ctx, task) => {
         const names = ctx.build!.modules.map(moduleName);
-        const r = await guest(ctx.ssh!, shFile('moduleUnload'), names, { root: true });
+        const r = await guest(ctx.ssh!, guestScript('moduleUnload', names, { root: true }));
         if (r.exitCode !== 0) throw new ModuleError('unloading the module failed or the kernel complained', r.output);
         task.title = `Unloaded ${names.join(', ')}; no kernel warnings`;
       },

@@ -7,6 +7,7 @@ import { guestSsh } from '../ssh/guest.js';
 import type { Storage, TailVia } from '../engine/storage.js';
 import type { Engine } from '../engine/engine.js';
 import type { RunningVm, VmHost } from '../vmhost/vm-host.js';
+import { userCommand } from '../ssh/guest-command.js';
 
 export interface OpenedInstance {
   engine: Engine;
@@ -65,7 +66,8 @@ export async function liveInstance(name: string): Promise<LiveInstance> {
  * guest or process cannot answer as this one). Only if ssh cannot connect (exit 255) do we ask the
  * engine, to report a stopped instance clearly. Container mode needs the VM container anyway.
  */
-export async function runInGuest(name: string, remote: string[]): Promise<number> {
+export async function runInGuest(name: string, words: string[]): Promise<number> {
+  const remote = userCommand(words);
   const { chooseSshMode } = await import('../ssh/client.js');
   if (chooseSshMode() === 'container') return (await liveInstance(name)).ssh.interactive(remote);
   const files = openInstance(layout(), name);

@@ -15,6 +15,7 @@ import { SAVED_FORMAT, commitSaved, saveSteps, dropSaved, guestStamps } from '..
 import type { LiveInstance } from './running.js';
 import { stopInstance } from './down.js';
 import { mountShares, unmountShares } from './guest-shares.js';
+import { guestArgv } from '../ssh/guest-command.js';
 
 export interface SuspendResult {
   name: string;
@@ -35,7 +36,7 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
   await dropSaved(storage);
   // Flush the guest's page cache first: should the saved state ever be discarded (`up --no-resume`,
   // a changed disk), the disk still holds everything written before the suspend.
-  const sync = await live.ssh.capture(['sync'], { connectTimeoutSec: 10, timeoutMs: 120_000 }).catch(() => undefined);
+  const sync = await live.ssh.capture(guestArgv(['sync']), { connectTimeoutSec: 10, timeoutMs: 120_000 }).catch(() => undefined);
   const synced = sync?.exitCode === 0;
   // QEMU will not save a guest with a 9p export mounted: unmount, and mount again if the save fails.
   const shares = live.state.shares ?? [];
@@ -97,7 +98,8 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
     await session(30, (q) => q.execute('quit')).catch(() => undefined);
     // QEMU has exited, or is stopped now (which the released disks allow); the state is committed
     // before anything else can fail, then its container and stale SSH connection go, as in `down`.
-    if (!(await vm.waitExit(30_000))) await vm.remove();
+    // An engine that does not answer for a moment must not leave a complete save uncommitted.
+    if (!(await vm.waitExit(30_000).catch(() => false))) await vm.remove().catch(() => undefined);
     const saved = await storage.stat([`${STORED.vmState}.tmp`, `${STORED.ram}.tmp`]);
     const bytes = (saved.get(`${STORED.vmState}.tmp`)?.size ?? 0) + (format === SAVED_FORMAT.ramFile ? (saved.get(`${STORED.ram}.tmp`)?.allocated ?? 0) : 0);
     await commitSaved(storage, { format, launchKey, stamps: await guestStamps(storage), bytes, savedAt: new Date().toISOString(), saveMs: Date.now() - t0 });

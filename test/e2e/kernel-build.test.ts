@@ -56,6 +56,21 @@ describe('m5dev kernel build', () => {
     rmSync(scratch, { recursive: true, force: true });
   }, 300_000);
 
+  it('a tarball that does not extract is exit 11 with tar\'s words, and leaves no partial tree and no container', async () => {
+    const scratch = mkdtempSync(join(tmpdir(), 'm5dev-kernel-junk-'));
+    const junk = `junk-${process.pid}.tar.xz`;
+    const bytes = Buffer.from(`not an xz archive ${Date.now()}\n`.repeat(64));
+    writeFileSync(join(kt.dir, junk), bytes);
+    const res = await cli(kernelBuildArgs(kt, `${mirror.url}/${junk}`, { version: '9.9.9', sha256: createHash('sha256').update(bytes).digest('hex') }), { M5DEV_HOME: scratch });
+    expect(res.code, res.stderr).toBe(11);
+    expect(res.stderr).toMatch(/Extracting the kernel source failed \(exit \d+\)/);
+    expect(res.stderr).toMatch(/xz|format|compress/i); // tar's (xz's) own words in the output tail
+    expect(await containersOfHome(scratch)).toEqual([]);
+    expect(filesIn(join(scratch, 'kernels', 'src'))).toEqual([]); // neither a tree nor its .partial
+    rmSync(join(kt.dir, junk), { force: true });
+    rmSync(scratch, { recursive: true, force: true });
+  }, 600_000);
+
   it('refuses a tarball of another release than the one asked for', async () => {
     const res = await cli(kernelArgs('6.6.33'), env);
     expect(res.code, res.stderr).toBe(11);

@@ -12,9 +12,9 @@ describe('the module load script', () => {
 
   it('is valid sh, sent under one sudo with the release and the parameters as its arguments', () => {
     expect(spawnSync('sh', ['-n', '-c', script('moduleLoad')]).status).toBe(0);
-    const cmd = loadCommand('6.6.33', ['x=1', 'y=0x10']);
+    const cmd = loadCommand('6.6.33', ['x=1', 'y=0x10']).line;
     expect(cmd.startsWith('sudo -n sh -c ')).toBe(true);
-    expect(cmd.endsWith(' m5dev-module 6.6.33 x=1 y=0x10')).toBe(true);
+    expect(cmd.endsWith(' m5dev-moduleLoad 6.6.33 x=1 y=0x10')).toBe(true);
   });
 
   it('refuses another kernel before it reads its input, naming the running one', () => {

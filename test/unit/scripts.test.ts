@@ -7,9 +7,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SCRIPTS, script } from '../../src/scripts.js';
+import { SCRIPTS, script, scriptCommand } from '../../src/scripts.js';
 
-const run = (name: keyof typeof SCRIPTS, args: string[], input?: Buffer) => spawnSync('sh', ['-c', script(name), `m5dev-${name}`, ...args], { input });
+/** As m5dev runs each: a guest script through the guest's shell (`sh -c`, GuestCommand), the others as `sh -ec` (scriptCommand). */
+const run = (name: keyof typeof SCRIPTS, args: string[], input?: Buffer, env?: NodeJS.ProcessEnv) => {
+  const [cmd, ...argv] = SCRIPTS[name].startsWith('guest/') ? ['sh', '-c', script(name), `m5dev-${name}`, ...args] : scriptCommand(name, args);
+  return spawnSync(cmd!, argv, { input, env: env ?? process.env });
+};
 
 describe('shipped shell scripts', () => {
   it('every one exists, starts with its header (arguments, exit codes) and parses', () => {
@@ -115,8 +119,17 @@ describe('shipped shell scripts', () => {
     expect(existsSync(join(base, 'dest file.part'))).toBe(false);
   });
 
-  it('module-build.sh and kernel-make.sh keep make\'s exit code and merge its output', () => {
+  it('module-build.sh and kernel-make.sh keep make\'s exit code and merge its output; a test program that does not compile waits for make', () => {
     const base = mkdtempSync(join(tmpdir(), 'm5dev-make-sh-'));
+    // A cross compiler that fails (this machine has none), and a make that takes a while.
+    mkdirSync(join(base, 'bin'));
+    writeFileSync(join(base, 'bin', 'aarch64-linux-gnu-gcc'), '#!/bin/sh\necho "m5_test.c: error: broken" >&2\nexit 1\n', { mode: 0o755 });
+    const env = { ...process.env, PATH: `${join(base, 'bin')}:${process.env.PATH}` };
+    const slowMake = ['sh', '-c', 'sleep 0.3; echo make-done'];
+    const testFails = run('moduleBuild', [base, 'test/m5_test.c', 'm5-test', ...slowMake], undefined, env);
+    expect([testFails.status, testFails.stdout.toString()]).toEqual([1, 'm5_test.c: error: broken\nmake-done\n']);
+    const bothFail = run('moduleBuild', [base, 'test/m5_test.c', 'm5-test', 'sh', '-c', 'sleep 0.3; echo make-failed; exit 2'], undefined, env);
+    expect([bothFail.status, bothFail.stdout.toString()]).toEqual([2, 'm5_test.c: error: broken\nmake-failed\n']);
     const built = run('moduleBuild', [base, '', 'm5-test', 'sh', '-c', 'pwd; echo to-stderr >&2; exit 4']);
     expect(built.status).toBe(4);
     expect(built.stdout.toString()).toBe(`${base}\nto-stderr\n`);

@@ -7,9 +7,8 @@ import type { ListrTask } from 'listr2';
 import { PassThrough } from 'node:stream';
 import { CopyError } from '../../errors.js';
 import { writeState, STORED } from '../../vm/instance.js';
-import { shScript } from '../../shell.js';
+import { guestArgv, guestScript } from '../../ssh/guest-command.js';
 import { guestStampPath } from '../../kernel/guest-tree.js';
-import { script } from '../../scripts.js';
 import type { VmExec } from '../../vmhost/vm-host.js';
 import { waitForSsh } from '../../vm/readiness.js';
 import type { GuestSsh } from '../../ssh/client.js';
@@ -27,7 +26,7 @@ export function provisionTasks(): ListrTask<UpCtx>[] {
         ctx.bootSeconds = await waitForSsh({
           readConsole: () => storage.readTail(STORED.console, 64 * 1024, { vm, mountedAt: '/instance' }),
           timeoutMs: ctx.config.bootTimeoutSec * 1000,
-          probe: () => ssh.capture(['true'], { connectTimeoutSec: 5, timeoutMs: 30_000 }),
+          probe: () => ssh.capture(guestArgv(['true']), { connectTimeoutSec: 5, timeoutMs: 30_000 }),
           alive: () => vm.isRunning(),
           onProgress: (line) => {
             if (line) task.output = line;
@@ -37,7 +36,7 @@ export function provisionTasks(): ListrTask<UpCtx>[] {
         ctx.scope?.keep();
         // A resumed guest's clock stands where it was suspended, and a directly booted kernel may not read the RTC.
         if (ctx.resumed || ctx.kernel) {
-          const set = await ssh.capture(['sudo', '-n', 'date', '-u', '-s', `@${(Date.now() / 1000).toFixed(3)}`], { timeoutMs: 30_000 });
+          const set = await ssh.capture(guestArgv(['date', '-u', '-s', `@${(Date.now() / 1000).toFixed(3)}`], { root: true }), { timeoutMs: 30_000 });
           if (set.exitCode !== 0) ctx.notes.push(`guest clock not set: ${set.stderr.trim().split('\n').pop() ?? ''}`);
         }
         await ctx.dropping;
@@ -55,7 +54,7 @@ export function provisionTasks(): ListrTask<UpCtx>[] {
           return;
         }
         const ssh = upSsh(ctx);
-        const inGuest = (await ssh.capture(['cat', `/${guestStampPath(kernel.release)}`], { timeoutMs: 30_000 })).stdout.trim();
+        const inGuest = (await ssh.capture(guestArgv(['cat', `/${guestStampPath(kernel.release)}`]), { timeoutMs: 30_000 })).stdout.trim();
         if (inGuest === kernel.guestTree.stamp) {
           task.skip(`already in the guest: /lib/modules/${kernel.release}, build → /usr/src/linux-headers-${kernel.release}`);
           return;
@@ -87,7 +86,7 @@ async function installGuestTree(vm: VmExec, ssh: GuestSsh, kernel: KernelBoot): 
   const stream = new PassThrough();
   const [packed, unpacked] = await Promise.all([
     vm.pipe(['tar', '-cz', '-C', kernel.guestTree!.dir, 'lib', 'usr'], { output: stream }),
-    ssh.pipe([shScript(script('installKernelTree'), 'm5dev-kernel-tree', [kernel.release], { root: true })], { input: stream }),
+    ssh.pipe(guestScript('installKernelTree', [kernel.release], { root: true }), { input: stream }),
   ]);
   if (packed.exitCode !== 0 || unpacked.exitCode !== 0) {
     throw new CopyError(`installing /lib/modules/${kernel.release} in the guest failed`, `${packed.stderr}${unpacked.stderr}`.trim());
