@@ -46,8 +46,8 @@ async function cleanUp(run: Kind['run'], docker: Docker, home: string, removeHom
   if (removeHome) execFileSync('rm', ['-rf', home]);
 }
 
-function engineScript(name: string, images: string[]): string {
-  return execFileSync('bash', [join(ROOT, 'scripts', 'engines', name), 'start', ...images], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+function engineScript(name: string, images: string[], env: NodeJS.ProcessEnv = {}): string {
+  return execFileSync('bash', [join(ROOT, 'scripts', 'engines', name), 'start', ...images], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } }).trim();
 }
 
 /** The e2e core, against one engine kind. */
@@ -111,14 +111,16 @@ describe('Podman (rootful, Docker-compatible socket)', () => {
   let podmanHost: string;
   let pinned: string;
   let registryDir: string;
+  let registry: string | undefined;
   beforeAll(async () => {
     // The toolchain reaches Podman through a registry, pinned by digest: `image push` here, `image pull` there.
     registryDir = mkdtempSync(join(tmpdir(), 'm5dev-registry-'));
-    const registry = startRegistry(registryDir);
+    registry = await startRegistry(registryDir);
     const pushed = await cli(['--json', 'image', 'push', `${registry}/m5dev/toolchain:e2e`], { DOCKER_HOST: '' });
     if (pushed.code !== 0) throw new Error(`image push failed: ${pushed.stderr}`);
     pinned = (JSON.parse(pushed.stdout) as { ref: string }).ref;
-    const host = (podmanHost = engineScript('podman-engine.sh', []));
+    // This run's registry port: Podman trusts plain HTTP only from a registry its registries.conf names.
+    const host = (podmanHost = engineScript('podman-engine.sh', [], { M5DEV_TEST_REGISTRY: registry }));
     const home = mkdtempSync(join(tmpdir(), 'm5dev-podman-'));
     k = {
       // Every command on Podman uses the pulled image by its digest (M5DEV_TOOLCHAIN, as --toolchain).
@@ -131,6 +133,8 @@ describe('Podman (rootful, Docker-compatible socket)', () => {
   afterAll(async () => {
     if (k) await cleanUp(k.run, k.docker, k.home, false);
     if (registryDir) stopRegistry(registryDir);
+    // The tag the push left on the local engine names this run's port: nothing else will use it.
+    if (registry) await new Docker().getImage(`${registry}/m5dev/toolchain:e2e`).remove({ noprune: true }).catch(() => undefined);
   });
 
   it('pulls the toolchain by digest: the image the local engine built, byte for byte', async () => {

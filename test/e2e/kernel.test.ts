@@ -144,6 +144,31 @@ describe('the module loop on the cross-built kernel', () => {
     rmSync(src, { recursive: true, force: true });
   }, 600_000);
 
+  it('module failures in the guest are exit 12 with the guest\'s words, and the guest runs on: an init that fails, a test that fails', async () => {
+    const bad = mkdtempSync(join(tmpdir(), 'm5dev-module-init-fails-'));
+    writeFileSync(join(bad, 'Kbuild'), 'obj-m := refuses_m5dev.o\n');
+    writeFileSync(
+      join(bad, 'refuses_m5dev.c'),
+      ['#include <linux/module.h>', 'static int __init refuses_init(void) { pr_info("refuses_m5dev: no device here\\n"); return -ENODEV; }', 'module_init(refuses_init);', 'MODULE_LICENSE("GPL");', ''].join('\n'),
+    );
+    const load = await cli(['module', 'load', '--name', NAME, '--src', bad], env);
+    expect(load.code, load.stderr).toBe(12);
+    expect(load.stderr).toMatch(/copying or loading the module in the guest failed/);
+    expect(load.stderr).toMatch(/No such device|refuses_m5dev/);
+    // A test program that reports a failed check: the module it tested is built and loaded, the run says which check.
+    const src = mkdtempSync(join(tmpdir(), 'm5dev-module-test-fails-'));
+    cpSync(join(ROOT, 'module'), src, { recursive: true });
+    writeFileSync(join(src, 'test', 'm5_test.c'), '#include <stdio.h>\nint main(void) { puts("1..2"); puts("ok 1 - fine"); puts("not ok 2 - made to fail"); return 1; }\n');
+    const test = await cli(['module', 'test', '--name', NAME, '--src', src], env);
+    expect(test.code, test.stderr).toBe(12);
+    expect(test.stderr).toMatch(/1 check\(s\) failed in the guest \(exit 1\)/);
+    expect(test.stderr).toContain('not ok 2 - made to fail');
+    const still = await cli(['exec', '--name', NAME, '--', 'grep -c refuses_m5dev /proc/modules; sudo rmmod m5; echo alive'], env);
+    expect(still.stdout.trim().split('\n')).toEqual(['0', 'alive']);
+    rmSync(bad, { recursive: true, force: true });
+    rmSync(src, { recursive: true, force: true });
+  }, 600_000);
+
   describe('m5ops answered by the host (the module, an unprivileged arm64 client, QEMU)', () => {
     const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
     const exec = (script: string) => cli(['exec', '--name', NAME, '--', script], env);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { ROOT, cli } from './cli.js';
 import { LABELS } from '../../src/docker/labels.js';
-import { fixture, type Fixture } from './fixture.js';
+import { fixture, freePort, type Fixture } from './fixture.js';
 import { serveDir, type FileServer } from './http-server.js';
 
 /** What the engine tests boot: the fixture served on loopback, and this checkout's toolchain image. */
@@ -49,11 +49,12 @@ export async function containersOn(docker: Docker, home: string): Promise<Docker
   return docker.listContainers({ all: true, filters: { label: [`${LABELS.home}=${home}`] } });
 }
 
-/** The tests' registry on loopback (Debian's docker-registry), where podman-engine.sh expects it. */
-export const TEST_REGISTRY = process.env.M5DEV_TEST_REGISTRY ?? '127.0.0.1:25124';
-
-export function startRegistry(dir: string): string {
-  const port = TEST_REGISTRY.split(':')[1]!;
+/**
+ * The tests' registry on loopback (Debian's docker-registry), on a port free now (or
+ * M5DEV_TEST_REGISTRY's): HOST:PORT. Podman is told it with the same variable (podman-engine.sh).
+ */
+export async function startRegistry(dir: string): Promise<string> {
+  const port = process.env.M5DEV_TEST_REGISTRY?.split(':')[1] ?? String(await freePort());
   return execFileSync('bash', [join(ROOT, 'scripts', 'engines', 'registry.sh'), 'start', dir, port], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
 }
 

@@ -203,7 +203,7 @@ describe('the toolchain lock (real engine, Debian mirror)', () => {
 
   it('a base served by a registry is locked by its digest, then pulled and built by that digest', async () => {
     const regDir = mkdtempSync(join(tmpdir(), 'm5dev-registry-'));
-    const registry = startRegistry(regDir);
+    const registry = await startRegistry(regDir);
     try {
       const base = `${registry}/debian:bookworm-slim`;
       await docker.getImage(DEFAULTS.baseImage).tag({ repo: `${registry}/debian`, tag: 'bookworm-slim' });
@@ -231,6 +231,11 @@ describe('the toolchain lock (real engine, Debian mirror)', () => {
       tags.push((JSON.parse(built.stdout) as { tag: string }).tag);
     } finally {
       stopRegistry(regDir);
+      // This run's registry (its port) is gone: the base keeps no name or digest of it.
+      const info = await docker.getImage(DEFAULTS.baseImage).inspect().catch(() => undefined);
+      for (const ref of [...(info?.RepoTags ?? []), ...(info?.RepoDigests ?? [])].filter((r) => r.startsWith(`${registry}/`))) {
+        await docker.getImage(ref).remove({ force: true }).catch(() => undefined);
+      }
     }
   }, 900_000);
 
