@@ -23,11 +23,11 @@ export function onCleanup(label: string, fn: Disposer): () => void {
 
 /** An operation's undo actions (see the file's header). */
 export class CleanupScope implements AsyncDisposable {
-  private entries: { fn: Disposer; label: string; onKeep?: () => void }[] = [];
+  private readonly entries: { fn: Disposer; label: string; onKeep?: () => void }[] = [];
   private readonly unregister: () => void;
 
   constructor(readonly label: string) {
-    this.unregister = onCleanup(label, () => this.undo());
+    this.unregister = onCleanup(label, () => drain(this.entries));
   }
 
   /** Undo `fn` when the scope ends without keep(); `onKeep` runs instead when it is kept. A handle to drop it early (its job is done). */
@@ -35,32 +35,19 @@ export class CleanupScope implements AsyncDisposable {
     const entry = { fn, label, onKeep };
     this.entries.push(entry);
     return () => {
-      this.entries = this.entries.filter((e) => e !== entry);
+      const i = this.entries.indexOf(entry);
+      if (i >= 0) this.entries.splice(i, 1);
     };
   }
 
   /** What the operation made so far stays: nothing deferred until now is undone. */
   keep(): void {
-    const kept = this.entries;
-    this.entries = [];
-    for (const e of kept) e.onKeep?.();
-  }
-
-  /** Run the deferred undo actions, newest first; one that fails is reported and the rest still run. */
-  private async undo(): Promise<void> {
-    while (this.entries.length > 0) {
-      const entry = this.entries.pop()!;
-      try {
-        await entry.fn();
-      } catch (e) {
-        process.stderr.write(`m5dev: cleanup "${entry.label}" failed: ${(e as Error).message}\n`);
-      }
-    }
+    for (const e of this.entries.splice(0)) e.onKeep?.();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     this.unregister();
-    await this.undo();
+    await drain(this.entries);
   }
 }
 
@@ -68,9 +55,14 @@ export function cleanupScope(label: string): CleanupScope {
   return new CleanupScope(label);
 }
 
-export async function runCleanups(): Promise<void> {
-  while (stack.length > 0) {
-    const entry = stack.pop()!;
+export function runCleanups(): Promise<void> {
+  return drain(stack);
+}
+
+/** Run undo actions newest first, taking each off `entries` before it runs; one that fails is reported and the rest still run. */
+async function drain(entries: { fn: Disposer; label: string }[]): Promise<void> {
+  while (entries.length > 0) {
+    const entry = entries.pop()!;
     try {
       await entry.fn();
     } catch (e) {

@@ -144,6 +144,16 @@ export class ToolError extends M5devError {
   }
 }
 
+/**
+ * The error of a tool step that exited non-zero (a tool container, or a step beside QEMU): a full
+ * disk is a DiskFullError wherever it happened; else the step's own typed error, or a ToolError.
+ */
+export function toolStepError(run: { description: string; failure?: (message: string, outputTail: string) => Error }, exitCode: number, output: string): Error {
+  const message = `${run.description} failed (exit ${exitCode})`;
+  if (isDiskFull(output)) return new DiskFullError(`running ${run.description}`, undefined, tail(output, 8));
+  return run.failure ? run.failure(message, tail(output, 25)) : new ToolError(message, tail(output, 25));
+}
+
 export class KernelBuildError extends M5devError {
   constructor(message: string, logTail: string, hint = 'See the build log tail above; fix the config fragment or the source and retry.') {
     super(message, ExitCode.kernelBuildFailed, hint, logTail);

@@ -4,7 +4,7 @@ import type Docker from 'dockerode';
 import { PassThrough } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { cleanupScope, isInterrupting, type CleanupScope } from '../cleanup.js';
-import { DiskFullError, ExitCode, InterruptedError, M5devError, PortInUseError, ToolError, isDiskFull, tail } from '../errors.js';
+import { ExitCode, InterruptedError, M5devError, PortInUseError, toolStepError } from '../errors.js';
 import { isNotFound, keepFromSweep } from './client.js';
 import { CLIENT, LABELS, baseLabels } from './labels.js';
 import { clientAlive } from '../client-id.js';
@@ -75,11 +75,7 @@ export async function runTool(docker: Docker, run: ToolRun): Promise<string> {
   const { StatusCode } = (await container.wait()) as { StatusCode: number };
   await following;
   const output = await containerLogs(docker, container.id);
-  if (StatusCode !== 0) {
-    const message = `${run.description} failed (exit ${StatusCode})`;
-    if (isDiskFull(output)) throw new DiskFullError(`running ${run.description}`, undefined, tail(output, 8));
-    throw run.failure ? run.failure(message, tail(output, 25)) : new ToolError(message, tail(output, 25));
-  }
+  if (StatusCode !== 0) throw toolStepError(run, StatusCode, output);
   await run.after?.(containerFiles(docker, container.id));
   return output;
 }

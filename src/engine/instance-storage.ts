@@ -32,15 +32,15 @@ export async function homeStores(engine: Engine, home: HomeLayout, helperImage: 
   return stores;
 }
 
-/**
- * The storage of an existing instance, on the engine it was created on. An instance made before
- * m5dev recorded its engine lived in the client's own files.
- */
 /** The files mode an instance was made with (an instance from before the record was made with `shared`). */
 export function recordedFilesMode(state: InstanceState): FilesMode {
   return state.engine?.files ?? 'shared';
 }
 
+/**
+ * The storage of an existing instance, on the engine it was created on. An instance made before
+ * m5dev recorded its engine lived in the client's own files.
+ */
 export function existingInstanceStorage(engine: Engine, home: HomeLayout, files: InstanceFiles, state: InstanceState): Storage {
   const recorded = state.engine;
   if (recorded && recorded.host !== engine.endpoint.host) {

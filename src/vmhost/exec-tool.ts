@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { cleanupScope } from '../cleanup.js';
-import { DiskFullError, ToolError, isDiskFull, tail } from '../errors.js';
+import { ToolError, toolStepError } from '../errors.js';
 import type { RunningVm } from './vm-host.js';
 
 export interface ExecToolRun {
@@ -34,11 +34,7 @@ export async function execTool(host: ExecHost, run: ExecToolRun): Promise<string
   await run.before?.(dir);
   const r = await host.capture(run.cmd(dir), { env: run.env });
   const output = `${r.stdout}${r.stderr}`;
-  if (r.exitCode !== 0) {
-    const message = `${run.description} failed (exit ${r.exitCode})`;
-    if (isDiskFull(output)) throw new DiskFullError(`running ${run.description}`, undefined, tail(output, 8));
-    throw run.failure ? run.failure(message, tail(output, 25)) : new ToolError(message, tail(output, 25));
-  }
+  if (r.exitCode !== 0) throw toolStepError(run, r.exitCode, output);
   await run.after?.(dir);
   return output;
 }

@@ -4,7 +4,6 @@ import { guestScript } from '../ssh/guest-command.js';
 import type { GuestSsh } from '../ssh/client.js';
 import { SHARE_EXIT, mountScriptArgs, ownerNotes, type Share } from '../vm/shares.js';
 
-
 /**
  * Mount every share not mounted yet (at boot, after a resume, and idempotently on a running guest);
  * returns notes on shares the guest user does not own.
