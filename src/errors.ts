@@ -24,6 +24,7 @@ export const ExitCode = {
   shareFailed: 18,
   m5opsFailed: 19,
   engineHostKey: 20,
+  networkUnavailable: 21,
   interrupted: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -91,6 +92,22 @@ export function engineLost(e: unknown): EngineLostError | undefined {
   if (socketError) return new EngineLostError(err.code!);
   if (/socket hang up/.test(err?.message ?? '')) return new EngineLostError('socket hang up');
   return undefined;
+}
+
+/** The engine could not give the instance's VM container a network of its own (its address pools are all in use). */
+export class NetworkUnavailableError extends M5devError {
+  constructor(cause: string) {
+    super(
+      `The engine has no free address range for the instance's network (${cause})`,
+      ExitCode.networkUnavailable,
+      'Each running or suspended instance has a bridge network of its own, and Docker\'s default address pools hold about 30. Remove networks nothing uses (`docker network prune`; `m5dev down` and `destroy` remove their instance\'s), or give the engine more pools (`default-address-pools` in daemon.json), then run `m5dev up` again.',
+    );
+  }
+}
+
+/** The engine's answer when no address pool is left for a new bridge network (Docker; Podman). */
+export function isPoolExhausted(message: string): boolean {
+  return /non-overlapping IPv4 address pool|could not find .*(free|available) subnet|subnet.*exhausted/i.test(message);
 }
 
 export class ImageBuildError extends M5devError {

@@ -8,7 +8,7 @@ import { ExitCode, InterruptedError, M5devError, PortInUseError, toolStepError }
 import { isNotFound, keepFromSweep } from './client.js';
 import { CLIENT, LABELS, baseLabels } from './labels.js';
 import { clientAlive } from '../client-id.js';
-import { ensureInstanceNetwork } from './networks.js';
+import { ensureInstanceNetwork, removeNetwork } from './networks.js';
 import { scriptCommand } from '../scripts.js';
 import { getFiles, getTree, putFiles, putLocalFile, type FileData } from '../engine/archive.js';
 
@@ -145,7 +145,8 @@ export function vmContainerName(instance: string, home: string): string {
  */
 export async function startVmContainer(docker: Docker, scope: CleanupScope, spec: VmContainerSpec): Promise<Docker.Container> {
   const portKey = `${spec.containerPort}/tcp`;
-  await ensureInstanceNetwork(docker, spec.name, spec.home, spec.instance);
+  // A network this launch made goes again with a failed launch (undone after the container).
+  if (await ensureInstanceNetwork(docker, spec.name, spec.home, spec.instance)) scope.defer(`network ${spec.instance}`, () => removeNetwork(docker, spec.name));
   const container = await docker.createContainer({
     name: spec.name,
     Image: spec.image,

@@ -104,6 +104,6 @@ export interface VmHost {
    * without its cleanups (kill -9): they would go on writing into files the next command owns.
    */
   sweepOrphans(): Promise<number>;
-  /** Remove what the host keeps for an instance besides its VM (its network): `m5dev destroy`. */
+  /** Remove what the host keeps for an instance besides its VM (its network): `m5dev down` of an instance with no saved state, and `destroy`. */
   forget(instance: string): Promise<void>;
 }

@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { cli, startCli } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { fixture, freePort, type Fixture } from '../helpers/fixture.js';
-import { containersOfHome, docker, removeContainersOfHome } from '../helpers/docker.js';
+import { containersOfHome, docker, networksOfHome, removeContainersOfHome } from '../helpers/docker.js';
 
 let fx: Fixture;
 let server: FileServer;
@@ -335,6 +335,7 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     expect(res.code, res.stderr).toBe(130);
     expect(res.stderr).toMatch(/Interrupted: cleaning up/);
     expect(await containersOfHome(home)).toEqual([]);
+    expect((await networksOfHome(home)).filter((n) => n.startsWith('m5dev-intr-'))).toEqual([]);
     expect(partials()).toEqual([]);
     expect(readdirSync(join(home, 'instances', 'intr')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   }, 300_000);

@@ -14,7 +14,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import type Docker from 'dockerode';
 import { cli, ROOT, startCli } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
-import { containersOn, engineFixture, startRemoteEngine, stopRemoteEngine, volumesOfHome } from '../helpers/engines.js';
+import { containersOn, engineFixture, fillAddressPools, networksOn, startRemoteEngine, stopRemoteEngine, volumesOfHome } from '../helpers/engines.js';
 
 let server: FileServer;
 let home: string;
@@ -136,11 +136,27 @@ describe('a remote engine (tcp://, its own filesystem and network)', () => {
     expect(after.stdout.trim().split('\n')).toEqual([token, before.stdout.trim()]);
   }, 600_000);
 
-  it('down, then destroy removes the engine\'s volume and the client\'s files', async () => {
+  it('down removes the container and its network; with no address pool left, up is exit 21 and loses nothing; destroy removes the engine\'s volume and the client\'s files', async () => {
+    expect(await networksOn(remote.docker, home)).toHaveLength(1); // the running instance's own
     const down = await cli(['down'], env);
     expect(down.code, down.stderr).toBe(0);
     expect(down.stdout).toMatch(/default stopped/);
     expect(await containersOn(remote.docker, home)).toEqual([]);
+    expect(await networksOn(remote.docker, home)).toEqual([]);
+    // Every address pool of the engine taken (by the test's own networks): up says so, and makes nothing.
+    const files = clientFiles();
+    const release = await fillAddressPools(remote.docker);
+    try {
+      const full = await cli(['up'], env);
+      expect(full.code, full.stderr).toBe(21);
+      expect(full.stderr).toMatch(/no free address range for the instance's network/);
+      expect(full.stderr).toMatch(/hint: .*docker network prune/);
+      expect(await containersOn(remote.docker, home)).toEqual([]);
+      expect(await networksOn(remote.docker, home)).toEqual([]);
+      expect(clientFiles()).toEqual(files);
+    } finally {
+      await release();
+    }
     const destroy = await cli(['destroy'], env);
     expect(destroy.code, destroy.stderr).toBe(0);
     expect((await volumesOfHome(remote.docker, home)).map((v) => v.replace(/^m5dev-[0-9a-f]+-/, ''))).toEqual(['blobs']);

@@ -10,6 +10,11 @@ export async function containersOfHome(home: string, instance?: string): Promise
   return docker.listContainers({ all: true, filters: { label } });
 }
 
+/** The names of an m5dev home's networks on the local engine (one per instance that runs or is suspended). */
+export async function networksOfHome(home: string): Promise<string[]> {
+  return (await docker.listNetworks({ filters: { label: [`${LABELS.home}=${home}`] } })).map((n) => n.Name).sort();
+}
+
 export async function removeContainersOfHome(home: string, instance?: string): Promise<void> {
   for (const c of await containersOfHome(home, instance)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
   // The instances' own networks (see src/docker/networks.ts), once their containers are gone.

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { ROOT, cli } from './cli.js';
 import { LABELS } from '../../src/docker/labels.js';
+import { TEST_LABEL } from './docker.js';
 import { fixture, freePort, type Fixture } from './fixture.js';
 import { serveDir, type FileServer } from './http-server.js';
 
@@ -47,6 +48,36 @@ export async function volumesOfHome(docker: Docker, home: string): Promise<strin
 
 export async function containersOn(docker: Docker, home: string): Promise<Docker.ContainerInfo[]> {
   return docker.listContainers({ all: true, filters: { label: [`${LABELS.home}=${home}`] } });
+}
+
+/** The names of the networks an m5dev home has on an engine (one per instance that runs or is suspended). */
+export async function networksOn(docker: Docker, home: string): Promise<string[]> {
+  return (await docker.listNetworks({ filters: { label: [`${LABELS.home}=${home}`] } })).map((n) => n.Name).sort();
+}
+
+/**
+ * Take every address pool the engine has left, with bridge networks of the test's own (labelled
+ * TEST_LABEL); returns their removal. At most `max`: an engine with more pools than that is not full.
+ */
+export async function fillAddressPools(docker: Docker, max = 64): Promise<() => Promise<void>> {
+  const made: string[] = [];
+  const release = async () => {
+    for (const id of made.splice(0)) await docker.getNetwork(id).remove().catch(() => undefined);
+  };
+  try {
+    for (let i = 0; i < max; i++) {
+      const n = await docker.createNetwork({ Name: `m5dev-test-fill-${process.pid}-${i}`, Driver: 'bridge', Labels: { [TEST_LABEL]: 'pool-fill' } }).catch((e: Error) => e);
+      if (n instanceof Error) {
+        if (/address pool|subnet/i.test(n.message)) return release;
+        throw n;
+      }
+      made.push(n.id);
+    }
+    throw new Error(`the engine still had address pools after ${max} networks`);
+  } catch (e) {
+    await release();
+    throw e;
+  }
 }
 
 /**

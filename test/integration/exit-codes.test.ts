@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, cli, startCli } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
-import { containersOfHome } from '../helpers/docker.js';
+import { containersOfHome, networksOfHome } from '../helpers/docker.js';
 import { freePort } from '../helpers/fixture.js';
 import { ExitCode } from '../../src/errors.js';
 import { STORED } from '../../src/vm/instance.js';
@@ -40,6 +40,7 @@ afterAll(async () => {
 const freshHome = () => mkdtempSync(join(tmpdir(), 'm5dev-exit-home-'));
 async function leftNothing(home: string, name = 'default'): Promise<void> {
   expect(await containersOfHome(home)).toEqual([]);
+  expect(await networksOfHome(home)).toEqual([]); // a failed first up removes the network it made
   const tmp = join(home, 'tmp');
   expect(existsSync(tmp) ? readdirSync(tmp) : []).toEqual([]);
   const inst = join(home, 'instances', name);

@@ -9,7 +9,7 @@ import { fnv1a64, sshCommand, sshConfigBlock, sshOptions, sshPath, hostControlPa
 import { proxyCommandLine } from '../../src/ssh/proxy.js';
 import { bootFailure, lastConsoleLine } from '../../src/vm/readiness.js';
 import { chooseRenderer } from '../../src/cli/ui.js';
-import { ExitCode, UsageError, engineLost, tail } from '../../src/errors.js';
+import { ExitCode, UsageError, engineLost, isPoolExhausted, tail } from '../../src/errors.js';
 import { demuxBuffer } from '../../src/docker/containers.js';
 import { imageBuildSkipped, toolchainTag } from '../../src/workflows/image-build.js';
 import { execShortcut } from '../../src/cli/shortcut.js';
@@ -141,6 +141,12 @@ describe('errors and UI', () => {
     // A missing file is not a lost engine, nor is an error m5dev already explained.
     expect(engineLost(Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT', syscall: 'open' }))).toBeUndefined();
     expect(engineLost(new UsageError('bad flag'))).toBeUndefined();
+  });
+  it('knows the engine\'s answer when no address pool is left for a network (Docker, Podman), and nothing else', () => {
+    expect(isPoolExhausted('(HTTP code 404) driver not found - could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network')).toBe(true);
+    expect(isPoolExhausted('could not find free subnet from subnet pools')).toBe(true);
+    expect(isPoolExhausted('(HTTP code 404) no such network')).toBe(false);
+    expect(isPoolExhausted('network with name m5dev-default-1 already exists')).toBe(false);
   });
   it('keeps log tails short', () => {
     expect(tail('1\n2\n3\n4\n', 2)).toBe('3\n4');

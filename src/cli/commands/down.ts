@@ -21,7 +21,11 @@ export function registerDown(program: Command): void {
       const { res, suspended } = await instanceLock(cmd, opts.name, async () => {
         const inst = await openOnEngine(opts.name);
         const { stopInstance } = await import('../../workflows/down.js');
-        return { res: await stopInstance(inst, Number(opts.grace)), suspended: await isSuspended(inst.storage) };
+        const res = await stopInstance(inst, Number(opts.grace));
+        const suspended = await isSuspended(inst.storage);
+        // Its network goes with it, unless a saved state waits to be resumed on it.
+        if (!suspended) await inst.host.forget(opts.name);
+        return { res, suspended };
       });
       if (globalOpts(cmd).json) printJson(res);
       else if (res.wasRunning) process.stdout.write(`${opts.name} stopped${res.clean ? '' : ' (forced)'}\n`);
