@@ -149,7 +149,11 @@ async function buildModule(ctx: ModuleCtx, task: { skip: (m: string) => void; ti
     if (modules.length === 0) throw new ModuleError('the build produced no .ko', '', 'Check obj-m in the module Makefile.');
     const vermagic = vermagicOf(readFileSync(join(partial, modules[0]!))) ?? '';
     if (!builtFor(vermagic, kernel.release)) {
-      throw new ModuleError(`${modules[0]} has vermagic "${vermagic}", not kernel ${kernel.release}`, '', 'Rebuild the kernel: `m5dev kernel build`.');
+      throw new ModuleError(
+        `${modules[0]} has vermagic "${vermagic}", not kernel ${kernel.release}`,
+        '',
+        'The kernel would refuse it. Check that the module does not set its own vermagic (MODULE_INFO); if it does not, the built kernel tree is not the one on record: `m5dev kernel build --rebuild`.',
+      );
     }
     const build: ModuleBuild = { dir, modules, test: hasTest ? TEST_BINARY : undefined, vermagic, release: kernel.release };
     writeFileSync(join(partial, RECORD), `${JSON.stringify(build, null, 2)}\n`);

@@ -150,7 +150,7 @@ describe('m5dev kernel build', () => {
     rmSync(src, { recursive: true, force: true });
   }, 900_000);
 
-  it('module build failures are exit 12: a compile error (the compiler\'s words shown), a Makefile that builds no .ko', async () => {
+  it('module build failures are exit 12: a compile error (the compiler\'s words shown), a Makefile that builds no .ko, a .ko of another kernel', async () => {
     const src = mkdtempSync(join(tmpdir(), 'm5dev-module-bad-'));
     cpSync(join(ROOT, 'module'), src, { recursive: true });
     appendFileSync(join(src, 'm5.c'), `\nint m5dev_broken_${process.pid} = this_symbol_does_not_exist;\n`);
@@ -165,8 +165,20 @@ describe('m5dev kernel build', () => {
     expect(none.code, none.stderr).toBe(12);
     expect(none.stderr).toMatch(/the build produced no \.ko/);
     expect(none.stderr).toMatch(/hint: Check obj-m in the module Makefile/);
+    // A module that says it was built for another kernel (as one built against a tree its Makefile
+    // hard-codes would): refused before anything could load it, and nothing cached.
+    const other = mkdtempSync(join(tmpdir(), 'm5dev-module-other-'));
+    writeFileSync(join(other, 'Kbuild'), 'obj-m := other_m5dev.o\n');
+    writeFileSync(join(other, 'other_m5dev.c'), ['#include <linux/module.h>', 'MODULE_INFO(vermagic, "0.0.1-elsewhere SMP mod_unload aarch64");', 'MODULE_LICENSE("GPL");', ''].join('\n'));
+    const elsewhere = await cli(['module', 'build', '--kernel', kt.version, '--src', other], env);
+    expect(elsewhere.code, elsewhere.stderr).toBe(12);
+    expect(elsewhere.stderr).toContain(`other_m5dev.ko has vermagic "0.0.1-elsewhere SMP mod_unload aarch64", not kernel ${kt.version}`);
+    expect(elsewhere.stderr).toMatch(/hint: The kernel would refuse it\. Check that the module does not set its own vermagic/);
+    const again = await cli(['module', 'build', '--kernel', kt.version, '--src', other], env);
+    expect(again.code, again.stderr).toBe(12); // not a cache hit of what was refused
     rmSync(src, { recursive: true, force: true });
     rmSync(empty, { recursive: true, force: true });
+    rmSync(other, { recursive: true, force: true });
   }, 900_000);
 
   it('kernel build --config: a fragment whose symbol this release does not know is refused, naming it, before any compile', async () => {

@@ -144,7 +144,7 @@ describe('the module loop on the cross-built kernel', () => {
     rmSync(src, { recursive: true, force: true });
   }, 600_000);
 
-  it('module failures in the guest are exit 12 with the guest\'s words, and the guest runs on: an init that fails, a test that fails', async () => {
+  it('module failures in the guest are exit 12 with the guest\'s words, and the guest runs on: an init that fails, a test that fails, a test that cannot be copied in, a module that will not unload', async () => {
     const bad = mkdtempSync(join(tmpdir(), 'm5dev-module-init-fails-'));
     writeFileSync(join(bad, 'Kbuild'), 'obj-m := refuses_m5dev.o\n');
     writeFileSync(
@@ -165,8 +165,40 @@ describe('the module loop on the cross-built kernel', () => {
     expect(test.stderr).toContain('not ok 2 - made to fail');
     const still = await cli(['exec', '--name', NAME, '--', 'grep -c refuses_m5dev /proc/modules; sudo rmmod m5; echo alive'], env);
     expect(still.stdout.trim().split('\n')).toEqual(['0', 'alive']);
+    // The test program cannot be copied in (its temporary name in the guest is a directory of root's).
+    expect((await cli(['exec', '--name', NAME, '--', 'sudo mkdir -p /tmp/m5-test.part/x'], env)).code).toBe(0);
+    const noCopy = await cli(['module', 'test', '--name', NAME], env);
+    expect(noCopy.code, noCopy.stderr).toBe(12);
+    expect(noCopy.stderr).toMatch(/copying the test to the guest failed/);
+    expect(noCopy.stderr).toMatch(/Is a directory|Permission denied/);
+    expect((await cli(['exec', '--name', NAME, '--', 'sudo rm -rf /tmp/m5-test.part; sudo rmmod m5; echo alive'], env)).stdout).toBe('alive\n');
+    // A test whose child keeps /dev/gem5_bridge open: the module is in use, so it does not unload.
+    const holds = mkdtempSync(join(tmpdir(), 'm5dev-module-held-'));
+    cpSync(join(ROOT, 'module'), holds, { recursive: true });
+    writeFileSync(
+      join(holds, 'test', 'm5_test.c'),
+      [
+        '#include <fcntl.h>',
+        '#include <stdio.h>',
+        '#include <unistd.h>',
+        'int main(void) {',
+        '  int fd = open("/dev/gem5_bridge", O_RDWR);',
+        '  puts("1..1"); printf("%s 1 - opened\\n", fd < 0 ? "not ok" : "ok"); fflush(stdout);',
+        '  if (fd >= 0 && fork() == 0) { setsid(); close(0); close(1); close(2); sleep(120); }',
+        '  return fd < 0;',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const held = await cli(['module', 'test', '--name', NAME, '--src', holds], env);
+    expect(held.code, held.stderr).toBe(12);
+    expect(held.stderr).toMatch(/unloading the module failed or the kernel complained/);
+    expect(held.stderr).toMatch(/in use/);
+    const freed = await cli(['exec', '--name', NAME, '--', 'sudo pkill -x m5-test; for i in $(seq 50); do sudo rmmod m5 2>/dev/null && break; sleep 0.2; done; grep -q \'^m5 \' /proc/modules || echo alive'], env);
+    expect(freed.stdout, freed.stderr).toBe('alive\n');
     rmSync(bad, { recursive: true, force: true });
     rmSync(src, { recursive: true, force: true });
+    rmSync(holds, { recursive: true, force: true });
   }, 600_000);
 
   describe('m5ops answered by the host (the module, an unprivileged arm64 client, QEMU)', () => {
@@ -269,7 +301,7 @@ describe('the module loop on the cross-built kernel', () => {
       expect(JSON.parse(exited.stdout)).toMatchObject({ op: 'exit', code: 0 });
     }, 600_000);
 
-    it('--m5ops-exit poweroff: the guest\'s fail ends the VM, m5ops wait returns its code, and up starts it again', async () => {
+    it('--m5ops-exit poweroff: the guest\'s fail ends the VM and m5ops wait returns its code (the next test\'s up starts it again)', async () => {
       expect((await cli(['down', '--name', NAME], env)).code).toBe(0);
       writeFileSync(join(scratch, 'job.sh'), 'echo job ran\n');
       const up = await cli(['up', '--name', NAME, '--kernel', kt.version, '--no-ram-file', '--ssh-port', String(port), '--boot-timeout', '600', '--m5ops-exit', 'poweroff', '--m5ops-readfile', join(scratch, 'job.sh')], env);
@@ -282,10 +314,6 @@ describe('the module loop on the cross-built kernel', () => {
       expect(res.code, res.stderr).toBe(3);
       const st = JSON.parse((await cli(['--json', 'status', '--name', NAME], env)).stdout) as { state: string; m5ops: { exit: string; lastExit: { code: number } } };
       expect(st).toMatchObject({ state: 'exited', m5ops: { exit: 'poweroff', lastExit: { code: 3 } } });
-      // Back to the instance the next tests expect (the default policy: continue).
-      const again = await cli(['up', '--name', NAME, '--kernel', kt.version, '--no-ram-file', '--ssh-port', String(port), '--boot-timeout', '600'], env);
-      expect(again.code, again.stderr).toBe(0);
-      expect(JSON.parse((await cli(['--json', 'status', '--name', NAME], env)).stdout).m5ops.exit).toBe('continue');
     }, 1_200_000);
   });
 
@@ -299,7 +327,10 @@ describe('the module loop on the cross-built kernel', () => {
     cpSync(join(ROOT, 'module'), work, { recursive: true });
     execFileSync('chown', ['-R', '1000:1000', work]);
     {
-      expect((await cli(['down', '--name', NAME], env)).code).toBe(0);
+      // The VM the poweroff test above ended (one boot less than a down and a boot of its own); run
+      // alone, this test stops whatever runs first.
+      const before = JSON.parse((await cli(['--json', 'status', '--name', NAME], env)).stdout) as { state: string };
+      if (before.state !== 'exited') expect((await cli(['down', '--name', NAME], env)).code).toBe(0);
       // --no-ram-file: the mode the next test suspends in (the default RAM file is guest.test.ts's).
       // A third share on a file system that keeps no user extended attributes (as some hosts' are):
       // up finds that out before QEMU starts and exports it with mapped-file instead.
@@ -309,6 +340,8 @@ describe('the module loop on the cross-built kernel', () => {
       execFileSync('chown', ['1000:1000', ramShare]);
       const up = await cli(['--json', 'up', '--name', NAME, '--kernel', kt.version, '--no-ram-file', '--ssh-port', String(port), '--boot-timeout', '600', '--share', `${work}:m5`, '--share', `${debs}:/opt/debs`, '--share', `${ramShare}:/opt/ram`], env);
       expect(up.code, up.stderr).toBe(0);
+      // Started again after its poweroff, with the default m5ops policy (continue) when none is asked for.
+      expect(JSON.parse((await cli(['--json', 'status', '--name', NAME], env)).stdout).m5ops.exit).toBe('continue');
       const upJson = JSON.parse(up.stdout) as { notes: string[] };
       expect(upJson).toMatchObject({ kernel: kt.version, shares: [{ host: work, guest: '/home/ubuntu/m5' }, { host: debs, guest: '/opt/debs' }, { host: ramShare, guest: '/opt/ram' }] });
       // The debs belong to root here: the guest user is told it may not write there (the tree is its own).

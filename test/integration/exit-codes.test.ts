@@ -145,6 +145,20 @@ describe('exit codes before a guest answers', () => {
     await leftNothing(home);
   }, 600_000);
 
+  it(`${ExitCode.shareFailed}: a share that is not a directory is refused before anything is fetched or started`, async () => {
+    const home = freshHome();
+    const project = mkdtempSync(join(tmpdir(), 'm5dev-exit-project-')); // outside the m5dev home, which is never shared
+    const file = join(project, 'not-a-dir');
+    writeFileSync(file, 'a file\n');
+    const res = await cli(await upArgs('blank.img', ['--share', file]), { M5DEV_HOME: home });
+    expect(res.code, res.stderr).toBe(ExitCode.shareFailed);
+    expect(res.stderr).toContain(`m5dev: error: ${file} is not a directory`);
+    expect(res.stderr).toMatch(/hint: Share an existing directory: --share HOST_DIR\[:GUEST_PATH\]/);
+    expect(res.stderr).not.toMatch(/Download|Instance disk/);
+    await leftNothing(home);
+    rmSync(project, { recursive: true, force: true });
+  }, 120_000);
+
   it(`${ExitCode.doctorFailed}: doctor with no engine to reach; up refused by the disk check before it starts anything`, async () => {
     const home = freshHome();
     const doc = await cli(['--json', 'doctor'], { M5DEV_HOME: home, DOCKER_HOST: `tcp://127.0.0.1:${await freePort()}` });

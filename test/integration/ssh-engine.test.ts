@@ -79,6 +79,16 @@ describe('an ssh:// engine', () => {
     expect(await refusedWith(`@revoked ${entry(hostKey)}${entry(otherKey)}`)).toMatch(/showed an SSH host key marked @revoked/);
   }, 60_000);
 
+  it('is refused when ssh-keygen is missing, so that no key can be checked (nothing reaches the engine)', async () => {
+    knownHosts(entry(hostKey));
+    const before = relayed;
+    const res = await cli(['status'], { HOME: home, M5DEV_HOME: join(home, 'm5dev'), DOCKER_HOST: `ssh://tester@127.0.0.1:${port}`, DOCKER_CONTEXT: '', SSH_AUTH_SOCK: '', PATH: join(home, 'no-tools') });
+    expect(res.code, res.stderr).toBe(20);
+    expect(res.stderr).toMatch(/cannot check the SSH host key of \[127\.0\.0\.1\]:\d+: ssh-keygen \(OpenSSH\) is not installed/);
+    expect(res.stderr).toMatch(/hint: Install the OpenSSH client/);
+    expect(relayed).toBe(before);
+  }, 60_000);
+
   it('is used when its host key is on record, in a plain or a hashed known_hosts entry', async () => {
     knownHosts(entry(hostKey));
     const plain = await status();

@@ -5,7 +5,9 @@
  * guest and keep nothing half-saved; a save that completes must be committed and the VM stopped.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suspendInstance } from '../../src/workflows/suspend.js';
@@ -21,18 +23,27 @@ import { fakeVm, type Answer, type FakeVm } from '../helpers/fake-vm-host.js';
 
 let root: string;
 let fake: FakeVm | undefined;
+let mounted: string | undefined;
 
 afterEach(async () => {
   await fake?.close();
   fake = undefined;
+  if (mounted) execFileSync('umount', ['-l', mounted]);
+  mounted = undefined;
   rmSync(root, { recursive: true, force: true });
 });
 
-async function setUp(answer: Answer, ramFile: boolean): Promise<{ live: LiveInstance; dir: string; tmpfs: string }> {
+/** `instanceFsKiB`: the instance directory on a tmpfs of that size (a disk that fills up for real). */
+async function setUp(answer: Answer, ramFile: boolean, instanceFsKiB?: number): Promise<{ live: LiveInstance; dir: string; tmpfs: string }> {
   root = mkdtempSync(join(tmpdir(), 'm5dev-suspend-wf-'));
   const dir = join(root, 'instance');
   const tmpfs = join(root, 'tmpfs');
   rmSync(dir, { recursive: true, force: true });
+  if (instanceFsKiB) {
+    mkdirSync(dir);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${instanceFsKiB}k,mode=0700`, 'm5dev-test-full', dir]);
+    mounted = dir;
+  }
   const storage = new LocalDirStorage(dir);
   await storage.ensure();
   writeFileSync(join(dir, 'disk.qcow2'), 'disk');
@@ -132,6 +143,19 @@ describe('suspend, against a fake VM host', () => {
     expect(fake!.removed()).toBe(false);
     expect(savedFiles(dir)).toEqual([]);
     expect(existsSync(join(dir, 'vmstate.tmp'))).toBe(false);
+  });
+
+  it('a RAM file the instance\'s disk has no room for: a full disk (exit 16), the guest resumed, nothing half-saved', async () => {
+    const { live, dir, tmpfs } = await setUp(migrating('completed'), true, 512);
+    writeFileSync(join(tmpfs, 'ram'), randomBytes(2 * 2 ** 20)); // no holes: 2 MiB of data onto 512 KiB
+    const err = await suspendInstance(live, 10).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DiskFullError);
+    expect((err as DiskFullError).exitCode).toBe(ExitCode.diskFull);
+    expect((err as Error).message).toBe('No space left on the device while saving the guest\'s RAM; the guest keeps running');
+    expect(fake!.qmp.at(-1)).toBe('cont');
+    expect(fake!.removed()).toBe(false);
+    expect(savedFiles(dir)).toEqual([]);
+    expect(await isSuspended(live.storage)).toBe(false);
   });
 
   it('Ctrl-C during a save that never ends: the cancel ends the save\'s session (QEMU takes one client at a time), resumes the guest, keeps nothing', async () => {

@@ -1,6 +1,11 @@
 /** `m5dev cp`'s pure parts: which side is a guest's, and which links would leave a copied tree. */
 import { describe, expect, it } from 'vitest';
-import { copyPlan, linkEscapes, parseCopySide } from '../../src/workflows/copy.js';
+import { mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { CopyError, ExitCode } from '../../src/errors.js';
+import type { GuestSsh } from '../../src/ssh/client.js';
+import { copy, copyPlan, linkEscapes, parseCopySide } from '../../src/workflows/copy.js';
 
 describe('m5dev cp sides', () => {
   it('NAME:PATH names an instance, guest:PATH the --name one; a colon after a slash is a local path', () => {
@@ -64,5 +69,66 @@ describe('links in a copied tree, as the kernel resolves them', () => {
     symlinkSync('b/..', join(root, 'c'));
     expect(linkEscapes('b', 'symlink', 'a/..')).toBe(false); // by string it looks inside…
     expect(linksLeaving(root)).toEqual(['b -> a/..', 'c -> b/..']); // …the kernel says otherwise
+  });
+});
+
+/**
+ * copy() with a stand-in for the guest's SSH: cp-pack.sh's tar stream made here from a local tree
+ * (what a guest could send), or cp-unpack.sh's exit code; exit 17 on each path, nothing half-copied.
+ */
+describe('m5dev cp: what the guest sends or answers (exit 17)', () => {
+  const guestSending = (tree: string) =>
+    ({
+      pipe: async (_cmd: unknown, io: { output?: NodeJS.WritableStream }) => {
+        const { pack } = await import('tar-fs');
+        const done = new Promise<void>((resolve, reject) => io.output!.once('finish', resolve).once('error', reject));
+        (pack(dirname(tree), { entries: [basename(tree)] }) as unknown as NodeJS.ReadableStream).pipe(io.output!);
+        await done;
+        return { exitCode: 0, stderr: '' };
+      },
+    }) as unknown as GuestSsh;
+  const scratch = () => mkdtempSync(join(tmpdir(), 'm5dev-cp-unit-'));
+
+  it('a chain of links that leaves the tree once resolved is refused, and nothing lands', async () => {
+    const guest = join(scratch(), 'tree');
+    mkdirSync(guest);
+    writeFileSync(join(guest, 'f'), 'x');
+    symlinkSync('.', join(guest, 'a'));
+    symlinkSync('a/..', join(guest, 'b'));
+    const host = scratch();
+    const err = await copy(guestSending(guest), { to: 'host', remote: '/home/ubuntu/tree', local: host }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CopyError);
+    expect((err as CopyError).exitCode).toBe(ExitCode.copyFailed);
+    expect((err as CopyError).message).toMatch(/holds a link that leads out of the copied tree: .*b.*; nothing was copied/);
+    expect(readdirSync(host)).toEqual([]);
+  });
+
+  it('a guest file onto a host directory is refused; the directory is as it was', async () => {
+    const guest = join(scratch(), 'x');
+    writeFileSync(guest, 'a file in the guest');
+    const host = scratch();
+    mkdirSync(join(host, 'x'));
+    writeFileSync(join(host, 'x', 'kept'), 'mine');
+    const err = await copy(guestSending(guest), { to: 'host', remote: '/tmp/x', local: host }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CopyError);
+    expect((err as CopyError).message).toBe(`cannot overwrite directory ${join(host, 'x')} with a file`);
+    expect(readdirSync(host)).toEqual(['x']);
+    expect(readdirSync(join(host, 'x'))).toEqual(['kept']);
+  });
+
+  it('the guest refusing the unpack, or ssh not starting: a CopyError with the guest\'s words', async () => {
+    const src = scratch();
+    writeFileSync(join(src, 'f'), 'x');
+    const refusing = { pipe: async () => ({ exitCode: 1, stderr: 'cp-unpack: cannot overwrite directory /tmp/f\n' }) } as unknown as GuestSsh;
+    const refused = await copy(refusing, { to: 'guest', local: join(src, 'f'), remote: '/tmp/f' }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(CopyError);
+    expect((refused as CopyError).message).toBe(`copying ${join(src, 'f')} to guest:/tmp/f failed (exit 1)`);
+    expect((refused as CopyError).details).toMatch(/cannot overwrite directory/);
+    const noSsh = { pipe: async () => Promise.reject(new Error('spawn ssh ENOENT')) } as unknown as GuestSsh;
+    const host = scratch();
+    const failed = await copy(noSsh, { to: 'host', remote: '/tmp/f', local: host }).catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(CopyError);
+    expect((failed as CopyError).message).toMatch(/copying guest:\/tmp\/f to .* failed: spawn ssh ENOENT/);
+    expect(readdirSync(host)).toEqual([]); // the staging directory is gone too
   });
 });

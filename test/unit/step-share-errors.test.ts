@@ -1,0 +1,64 @@
+/**
+ * Exit 16 (DiskFullError) and 18 (ShareError) on the paths where what a step or the guest answered
+ * decides the error: a step beside QEMU that ran out of space, a guest that cannot mount its shares.
+ */
+import { describe, expect, it } from 'vitest';
+import { DiskFullError, ExitCode, ModuleError, ShareError, ToolError, toolStepError } from '../../src/errors.js';
+import { execTool, type ExecHost } from '../../src/vmhost/exec-tool.js';
+import { mountShares } from '../../src/workflows/guest-shares.js';
+import { SHARE_EXIT } from '../../src/vm/shares.js';
+import type { GuestSsh } from '../../src/ssh/client.js';
+
+const answering = (exitCode: number, stderr: string, stdout = '') => ({ capture: async () => ({ exitCode, stdout, stderr }) });
+
+describe('a failed tool step (a tool container, or a step beside QEMU)', () => {
+  it('is DiskFullError when it ran out of space, whatever its own error would be; else its own error, else ToolError', () => {
+    const own = (message: string, tail: string) => new ModuleError(message, tail);
+    const full = toolStepError({ description: 'Building the module', failure: own }, 2, 'cc1: error: No space left on device\n');
+    expect(full).toBeInstanceOf(DiskFullError);
+    expect((full as DiskFullError).exitCode).toBe(ExitCode.diskFull);
+    expect(full.message).toBe('No space left on the device while running Building the module');
+    const mine = toolStepError({ description: 'Building the module', failure: own }, 2, 'm5.c:3: error: x undeclared\n');
+    expect(mine).toBeInstanceOf(ModuleError);
+    expect(mine.message).toBe('Building the module failed (exit 2)');
+    expect(toolStepError({ description: 'Converting' }, 1, 'qemu-img: bad\n')).toBeInstanceOf(ToolError);
+  });
+
+  it('beside QEMU: a full disk is exit 16, and the step directory is removed after the step failed', async () => {
+    const calls: string[][] = [];
+    const host: ExecHost = {
+      id: 'f'.repeat(64),
+      putFiles: async () => undefined,
+      capture: async (cmd) => {
+        calls.push(cmd);
+        return cmd[0] === 'make' ? { exitCode: 2, stdout: '', stderr: 'ld: final link failed: No space left on device\n' } : { exitCode: 0, stdout: '', stderr: '' };
+      },
+    };
+    const err = await execTool(host, { cmd: (dir) => ['make', '-C', dir], description: 'Building the module', failure: (m, t) => new ModuleError(m, t) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DiskFullError);
+    expect((err as DiskFullError).exitCode).toBe(ExitCode.diskFull);
+    const dir = calls[0]![3]!;
+    expect(calls[0]).toEqual(['mkdir', '-m', '0700', dir]);
+    expect(calls.at(-1)).toEqual(['rm', '-rf', dir]);
+  });
+});
+
+describe('ShareError (exit 18) from the guest\'s mount script', () => {
+  const shares = [{ host: '/src', guest: '/home/ubuntu/src' }];
+  it('no 9p in the guest kernel, no extended attributes on the share, any other failure: each its own words; success gives the owner notes', async () => {
+    const ninep = await mountShares(answering(SHARE_EXIT.noNinep, 'the kernel has no 9p\n') as unknown as GuestSsh, shares).catch((e: unknown) => e);
+    expect(ninep).toBeInstanceOf(ShareError);
+    expect((ninep as ShareError).exitCode).toBe(ExitCode.shareFailed);
+    expect((ninep as ShareError).hint).toMatch(/Boot a kernel with 9p over virtio/);
+    const xattrs = await mountShares(answering(SHARE_EXIT.noXattrs, '/home/ubuntu/src: no extended attributes\n') as unknown as GuestSsh, shares).catch((e: unknown) => e);
+    expect(xattrs).toBeInstanceOf(ShareError);
+    expect((xattrs as ShareError).message).toBe('cannot use the shares: /home/ubuntu/src: no extended attributes');
+    expect((xattrs as ShareError).hint).toMatch(/nothing the guest does becomes a setuid file or device on the host/);
+    const other = await mountShares(answering(32, 'mount: /home/ubuntu/src: wrong fs type\n') as unknown as GuestSsh, shares).catch((e: unknown) => e);
+    expect(other).toBeInstanceOf(ShareError);
+    expect((other as ShareError).exitCode).toBe(ExitCode.shareFailed);
+    expect((other as ShareError).message).toBe('mounting the shares in the guest failed');
+    expect((other as ShareError).details).toBe('mount: /home/ubuntu/src: wrong fs type');
+    await expect(mountShares(answering(0, '') as unknown as GuestSsh, shares)).resolves.toEqual([]);
+  });
+});
