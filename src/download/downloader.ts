@@ -203,16 +203,22 @@ function drainTo(body: NodeJS.ReadableStream, file: string, record: ResumeRecord
   };
   checkpoint();
   return new Promise<number>((resolve, reject) => {
+    // Settled once: after a failed write the body may still end or fail, and the file is closed.
+    let settled = false;
     const fail = (e: unknown) => {
+      if (settled) return;
+      settled = true;
       try {
         checkpoint();
       } catch {
         // the record keeps its last checkpoint
       }
       closeSync(fd);
+      (body as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.(); // nothing more to read
       reject(e instanceof Error ? e : new Error(String(e)));
     };
     body.on('data', (chunk: Buffer) => {
+      if (settled) return;
       try {
         writeSync(fd, chunk);
         if (Math.floor((received + chunk.length) / CHECKPOINT_BYTES) > Math.floor(received / CHECKPOINT_BYTES)) {
@@ -230,14 +236,16 @@ function drainTo(body: NodeJS.ReadableStream, file: string, record: ResumeRecord
         onProgress(received);
       }
     });
-    body.once('error', fail);
+    body.on('error', fail);
     body.once('end', () => {
+      if (settled) return;
       try {
         checkpoint();
       } catch (e) {
         fail(e);
         return;
       }
+      settled = true;
       closeSync(fd);
       onProgress(received);
       resolve(received);

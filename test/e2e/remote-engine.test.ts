@@ -6,10 +6,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kernelBuildArgs, kernelTarball, kernelTestHome, runInstanceName, sweepDeadRunInstances, type KernelTarball } from '../helpers/kernel.js';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import type Docker from 'dockerode';
 import { cli, ROOT, startCli } from '../helpers/cli.js';
@@ -196,6 +196,7 @@ describe('the module loop on a remote engine', () => {
   let kenv: NodeJS.ProcessEnv;
   let kernelArgs: string[];
   let localSha = '';
+  let localRecord: { build: string; image: string };
 
   beforeAll(async () => {
     kt = kernelTarball();
@@ -205,6 +206,7 @@ describe('the module loop on a remote engine', () => {
     const local = await cli(['--json', ...kernelArgs], { M5DEV_HOME: khome, DOCKER_HOST: '' });
     if (local.code !== 0) throw new Error(`local kernel build failed: ${local.stderr}`);
     localSha = (JSON.parse(local.stdout) as { imageSha256: string }).imageSha256;
+    localRecord = JSON.parse(local.stdout) as { build: string; image: string };
     kenv = { M5DEV_HOME: khome, DOCKER_HOST: remote.host };
     await sweepDeadRunInstances(khome, 'rkmod', kenv);
     // The remote engine's data outlives a run: its kernel volume goes, so the copy below is a real one every run.
@@ -216,6 +218,31 @@ describe('the module loop on a remote engine', () => {
     await mirror?.close();
     if (kt) rmSync(kt.dir, { recursive: true, force: true });
   });
+
+  it('a finished build whose Image is not the one on record is refused where it landed (exit 11), and not kept as a build', async () => {
+    // Another home with this machine's build of the same inputs, its Image changed by one byte.
+    const other = mkdtempSync(join(tmpdir(), 'm5dev-kcopy-'));
+    const src = join(kernelTestHome(), 'kernels', localRecord.build);
+    const dst = join(other, 'kernels', localRecord.build);
+    const image = join(other, 'kernels', localRecord.image);
+    mkdirSync(dirname(image), { recursive: true });
+    cpSync(join(src, 'm5dev-kernel.json'), join(dst, 'm5dev-kernel.json'));
+    const bytes = readFileSync(join(kernelTestHome(), 'kernels', localRecord.image));
+    bytes[4096] = bytes[4096]! ^ 0xff;
+    writeFileSync(image, bytes);
+    const oenv = { M5DEV_HOME: other, DOCKER_HOST: remote.host };
+    try {
+      for (const attempt of [1, 2]) {
+        const res = await cli(kernelArgs, oenv);
+        expect(res.code, `attempt ${attempt}: ${res.stderr}`).toBe(11);
+        expect(res.stderr).toMatch(new RegExp(`the copied Image has sha256 [0-9a-f]{64}, not ${localSha}`));
+        expect(res.stderr).toMatch(/hint: Run `m5dev kernel build --rebuild` to build it on this engine/);
+      }
+    } finally {
+      for (const v of await volumesOfHome(remote.docker, other)) await remote.docker.getVolume(v).remove({ force: true });
+      rmSync(other, { recursive: true, force: true });
+    }
+  }, 900_000);
 
   it('kernel build copies this machine\'s finished build in, verified on the engine', async () => {
     const res = await cli(['--json', ...kernelArgs], kenv);

@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, cli, startCli } from '../helpers/cli.js';
@@ -28,10 +28,14 @@ beforeAll(async () => {
   execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', join(dir, 'blank.img'), '64M']);
   // A qcow2 header over garbage: qemu-img takes it for qcow2 and cannot read it.
   writeFileSync(join(dir, 'broken.img'), Buffer.concat([Buffer.from([0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3]), Buffer.alloc(4096, 0xa5)]));
+  // Random bytes, larger than the small home below can hold.
+  writeFileSync(join(dir, 'large.img'), randomBytes(8 * 2 ** 20));
   images = await serveDir(dir);
 }, 120_000);
 
+const mounts: string[] = [];
 afterAll(async () => {
+  for (const m of mounts) execFileSync('umount', ['-l', m]);
   await images?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -157,6 +161,20 @@ describe('exit codes before a guest answers', () => {
     expect(res.stderr).not.toMatch(/Download|Instance disk/);
     await leftNothing(home);
     rmSync(project, { recursive: true, force: true });
+  }, 120_000);
+
+  it(`${ExitCode.diskFull}: the disk fills up during the download: nothing enters the cache, the bytes so far are kept to continue`, async () => {
+    const home = freshHome();
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m,mode=0700', 'm5dev-test-full', home]);
+    mounts.push(home);
+    const res = await cli(await upArgs('large.img'), { M5DEV_HOME: home, M5DEV_MIN_FREE_GIB: '0' });
+    expect(res.code, res.stderr).toBe(ExitCode.diskFull);
+    expect(res.stderr).toMatch(/m5dev: error: No space left on the device while downloading large\.img/);
+    expect(res.stderr).toMatch(/hint: Free space in .*\/tmp/);
+    expect(existsSync(join(home, 'blobs', 'sha256', sha('large.img')))).toBe(false);
+    expect(statSync(join(home, 'tmp', `${sha('large.img')}.part`)).size).toBeGreaterThan(0);
+    expect(await containersOfHome(home)).toEqual([]);
+    expect(await networksOfHome(home)).toEqual([]);
   }, 120_000);
 
   it(`${ExitCode.doctorFailed}: doctor with no engine to reach; up refused by the disk check before it starts anything`, async () => {
