@@ -1,9 +1,13 @@
 /**
- * Exit 16 (DiskFullError) and 18 (ShareError) on the paths where what a step or the guest answered
- * decides the error: a step beside QEMU that ran out of space, a guest that cannot mount its shares.
+ * Exit 16 (DiskFullError), 17 (CopyError) and 18 (ShareError) on the paths where what a step or the
+ * guest answered decides the error: a step beside QEMU that ran out of space, a kernel module tree
+ * the guest could not install, a guest that cannot mount its shares.
  */
 import { describe, expect, it } from 'vitest';
-import { DiskFullError, ExitCode, ModuleError, ShareError, ToolError, toolStepError } from '../../src/errors.js';
+import { CopyError, DiskFullError, ExitCode, ModuleError, ShareError, ToolError, toolStepError } from '../../src/errors.js';
+import { installGuestTree } from '../../src/workflows/up/provision.js';
+import type { KernelBoot } from '../../src/workflows/up/context.js';
+import type { VmExec } from '../../src/vmhost/vm-host.js';
 import { execTool, type ExecHost } from '../../src/vmhost/exec-tool.js';
 import { mountShares } from '../../src/workflows/guest-shares.js';
 import { SHARE_EXIT } from '../../src/vm/shares.js';
@@ -40,6 +44,24 @@ describe('a failed tool step (a tool container, or a step beside QEMU)', () => {
     const dir = calls[0]![3]!;
     expect(calls[0]).toEqual(['mkdir', '-m', '0700', dir]);
     expect(calls.at(-1)).toEqual(['rm', '-rf', dir]);
+  });
+});
+
+describe('the built kernel\'s module tree, installed in the guest at boot', () => {
+  it('a tree the guest could not install is exit 17 with both sides\' words', async () => {
+    const kernel = { release: '6.1.192', guestTree: { dir: '/kernels/build/k/m5dev-guest' } } as unknown as KernelBoot;
+    const packing = { pipe: async (_argv: string[], io: { output?: NodeJS.WritableStream }) => (io.output!.end(), { exitCode: 0, stderr: '' }) } as unknown as VmExec;
+    const refusing = {
+      pipe: async (_cmd: unknown, io: { input?: NodeJS.ReadableStream }) => {
+        io.input!.resume();
+        return { exitCode: 1, stderr: 'install-kernel-tree: /lib/modules/6.1.192 incomplete\n' };
+      },
+    } as unknown as GuestSsh;
+    const err = await installGuestTree(packing, refusing, kernel).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CopyError);
+    expect((err as CopyError).exitCode).toBe(ExitCode.copyFailed);
+    expect((err as CopyError).message).toBe('installing /lib/modules/6.1.192 in the guest failed');
+    expect((err as CopyError).details).toBe('install-kernel-tree: /lib/modules/6.1.192 incomplete');
   });
 });
 

@@ -82,7 +82,7 @@ export function provisionTasks(): ListrTask<UpCtx>[] {
 }
 
 /** The kernel storage's guest tree, packed in the VM container (which mounts it), unpacked in the guest. */
-async function installGuestTree(vm: VmExec, ssh: GuestSsh, kernel: KernelBoot): Promise<void> {
+export async function installGuestTree(vm: VmExec, ssh: GuestSsh, kernel: KernelBoot): Promise<void> {
   const stream = new PassThrough();
   const [packed, unpacked] = await Promise.all([
     vm.pipe(['tar', '-cz', '-C', kernel.guestTree!.dir, 'lib', 'usr'], { output: stream }),
