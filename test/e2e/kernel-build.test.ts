@@ -193,10 +193,22 @@ describe('m5dev kernel build', () => {
   }, 900_000);
 
   // A full second build (about as long as the first): opt in with M5DEV_TEST_REPRO=1 (`make test-repro`).
-  it.runIf(process.env.M5DEV_TEST_REPRO === '1')('rebuilds bit-identically (reproducible Image)', async () => {
+  // One rebuild shows both sides: the record it replaces names another Image than the real one, so
+  // m5dev must call the rebuild DIFFERENT (exit 11), while the new Image is bit-identical to the real one.
+  it.runIf(process.env.M5DEV_TEST_REPRO === '1')('rebuilds bit-identically (reproducible Image); a rebuild that differs from its record is exit 11', async () => {
+    const before = await cli(['--json', ...kernelArgs(kt.version)], env);
+    expect(before.code, before.stderr).toBe(0);
+    const real = JSON.parse(before.stdout) as KernelJson & { build: string };
+    const recordFile = join(kernelTestHome(), 'kernels', real.build, 'm5dev-kernel.json');
+    const record = JSON.parse(readFileSync(recordFile, 'utf8')) as { imageSha256: string };
+    writeFileSync(recordFile, JSON.stringify({ ...record, imageSha256: '0'.repeat(64) }));
     const res = await cli(['--json', ...kernelArgs(kt.version), '--rebuild'], env);
-    expect(res.code, res.stderr).toBe(0);
-    expect((JSON.parse(res.stdout) as KernelJson).reproducible).toBe(true);
+    expect(res.code, res.stderr).toBe(11);
+    const rebuilt = JSON.parse(res.stdout) as KernelJson;
+    expect(rebuilt.reproducible).toBe(false);
+    expect(rebuilt.imageSha256).toBe(real.imageSha256);
+    const plain = JSON.parse(readFileSync(recordFile, 'utf8')) as { imageSha256: string };
+    expect(plain.imageSha256).toBe(real.imageSha256); // the new record is the real one
   }, 3_600_000);
 });
 
