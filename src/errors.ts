@@ -105,9 +105,9 @@ export class NetworkUnavailableError extends M5devError {
   }
 }
 
-/** The engine's answer when no address pool is left for a new bridge network (Docker; Podman). */
+/** The engine's answer when no address pool is left for a new bridge network (Docker before and after its new allocator; Podman). */
 export function isPoolExhausted(message: string): boolean {
-  return /non-overlapping IPv4 address pool|could not find .*(free|available) subnet|subnet.*exhausted/i.test(message);
+  return /non-overlapping IPv4 address pool|address pools have been fully subnetted|could not find .*(free|available) subnet|subnet.*exhausted/i.test(message);
 }
 
 export class ImageBuildError extends M5devError {

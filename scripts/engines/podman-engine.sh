@@ -40,9 +40,19 @@ case "${1:-start}" in
       kill "$(cat "$PID")" 2>/dev/null || true
       sleep 1
     fi
+    # Likewise a service started with a TMPDIR that is gone (a test run's scratch directory, removed
+    # when that run ended): podman stages image copies there. The service starts without TMPDIR.
+    if [ -f "$PID" ]; then
+      svc_tmp="$( { tr '\0' '\n' < "/proc/$(cat "$PID")/environ"; } 2>/dev/null | sed -n 's/^TMPDIR=//p' || true)"
+      if [ -n "$svc_tmp" ] && [ ! -d "$svc_tmp" ]; then
+        log "restarting the service: its TMPDIR $svc_tmp was removed"
+        kill "$(cat "$PID")" 2>/dev/null || true
+        sleep 1
+      fi
+    fi
     if ! DOCKER_HOST="unix://$SOCK" docker version >/dev/null 2>&1; then
       rm -f "$SOCK"
-      (cd / && exec setsid podman system service --time=0 "unix://$SOCK" >/var/log/m5dev-test-podman.log 2>&1 < /dev/null) &
+      (cd / && exec env -u TMPDIR setsid podman system service --time=0 "unix://$SOCK" >/var/log/m5dev-test-podman.log 2>&1 < /dev/null) &
       echo $! > "$PID"
       for _ in $(seq 1 60); do DOCKER_HOST="unix://$SOCK" docker version >/dev/null 2>&1 && break; sleep 0.5; done
     fi

@@ -130,6 +130,8 @@ export interface VmContainerSpec {
   kvm: boolean;
   /** A tmpfs of the container's own (gone with it). */
   tmpfs?: { path: string; sizeMiB: number };
+  /** After a failure: keep the instance's network (a saved state waits to be resumed on it). */
+  keepNetwork: () => Promise<boolean>;
 }
 
 /** Container names are global to the engine: suffix a hash of M5DEV_HOME so homes never collide. */
@@ -145,8 +147,12 @@ export function vmContainerName(instance: string, home: string): string {
  */
 export async function startVmContainer(docker: Docker, scope: CleanupScope, spec: VmContainerSpec): Promise<Docker.Container> {
   const portKey = `${spec.containerPort}/tcp`;
-  // A network this launch made goes again with a failed launch (undone after the container).
-  if (await ensureInstanceNetwork(docker, spec.name, spec.home, spec.instance)) scope.defer(`network ${spec.instance}`, () => removeNetwork(docker, spec.name));
+  // The network goes again with a failed launch (undone after the container, and deferred before
+  // it is made, so a Ctrl-C while the engine makes it removes it too), unless a saved state waits on it.
+  scope.defer(`network ${spec.instance}`, async () => {
+    if (!(await spec.keepNetwork())) await removeNetwork(docker, spec.name);
+  });
+  await ensureInstanceNetwork(docker, spec.name, spec.home, spec.instance);
   const container = await docker.createContainer({
     name: spec.name,
     Image: spec.image,

@@ -4,7 +4,7 @@
  * containers, which sit on other bridges (the engine isolates bridges from each other).
  *
  * Its life: made by the `up` that launches the VM, kept while the VM runs or its saved state waits
- * (a resume finds it), removed by the `up` that made it when that fails, by `down` and by
+ * (a resume finds it), removed when an `up` fails and no saved state waits, by `down` and by
  * `destroy`. An engine's address pools hold only about 30 bridges, so none may be left behind.
  */
 import type Docker from 'dockerode';

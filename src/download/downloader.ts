@@ -213,9 +213,12 @@ function drainTo(body: NodeJS.ReadableStream, file: string, record: ResumeRecord
       } catch {
         // the record keeps its last checkpoint
       }
-      closeSync(fd);
-      (body as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.(); // nothing more to read
-      reject(e instanceof Error ? e : new Error(String(e)));
+      try {
+        closeSync(fd);
+      } finally {
+        (body as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.(); // nothing more to read
+        reject(e instanceof Error ? e : new Error(String(e)));
+      }
     };
     body.on('data', (chunk: Buffer) => {
       if (settled) return;
@@ -246,7 +249,12 @@ function drainTo(body: NodeJS.ReadableStream, file: string, record: ResumeRecord
         return;
       }
       settled = true;
-      closeSync(fd);
+      try {
+        closeSync(fd);
+      } catch (e) {
+        reject(e instanceof Error ? e : new Error(String(e)));
+        return;
+      }
       onProgress(received);
       resolve(received);
     });

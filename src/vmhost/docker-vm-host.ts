@@ -77,6 +77,7 @@ export class DockerVmHost implements VmHost {
       containerPort: spec.guestSshForward,
       kvm: spec.kvm,
       tmpfs: spec.tmpfs,
+      keepNetwork: spec.stillNeeded,
     });
     return runningVm(this.docker, { id: container.id, instance: spec.instance, sshPort: spec.sshPort });
   }

@@ -79,6 +79,8 @@ export interface VmLaunch {
   kvm: boolean;
   /** A tmpfs of the VM's own, gone with it (the RAM file). */
   tmpfs?: { path: string; sizeMiB: number };
+  /** After a failed launch: whether the instance still needs what the host keeps for it (a saved state waits to be resumed). */
+  stillNeeded: () => Promise<boolean>;
 }
 
 export interface VmHost {

@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, cli, startCli } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
-import { containersOfHome, networksOfHome } from '../helpers/docker.js';
+import { containersOfHome, docker, networksOfHome } from '../helpers/docker.js';
+import { fillAddressPools } from '../helpers/engines.js';
 import { freePort } from '../helpers/fixture.js';
 import { ExitCode } from '../../src/errors.js';
 import { STORED } from '../../src/vm/instance.js';
@@ -98,7 +99,7 @@ describe('exit codes before a guest answers', () => {
     expect(readdirSync(join(home, 'instances', 'default')).filter((f) => f.startsWith('disk'))).toEqual([]);
   }, 600_000);
 
-  it(`${ExitCode.bootFailed}: no SSH within --boot-timeout; the console's tail is shown and no container is left; suspended, up --no-resume drops the saved state and boots what was asked`, async () => {
+  it(`${ExitCode.bootFailed}: no SSH within --boot-timeout; the console's tail is shown and no container is left; suspended, a resume with no network to be had is exit 21 and keeps the state, up --no-resume drops it and boots what was asked`, async () => {
     const home = freshHome();
     const res = await cli(await upArgs('blank.img', ['--boot-timeout', '20']), { M5DEV_HOME: home });
     expect(res.code, res.stderr).toBe(ExitCode.bootFailed);
@@ -124,6 +125,25 @@ describe('exit codes before a guest answers', () => {
     expect(refused.stderr).toMatch(/is suspended, but the VM settings/);
     expect(saved()).toHaveLength(2);
     expect(await containersOfHome(home)).toEqual([]);
+    // The same machine (a saved state to resume) while the engine has no address pool for its
+    // network: exit 21, and the saved state is kept for the next up (nothing was tried).
+    const state = JSON.parse(readFileSync(join(inst, 'state.json'), 'utf8')) as { launchKey: string; ramFile?: boolean };
+    const same = { ...record, launchKey: state.launchKey, format: state.ramFile ? SAVED_FORMAT.ramFile : SAVED_FORMAT.stream };
+    writeFileSync(join(inst, STORED.vmStateRecord), JSON.stringify(same));
+    if (state.ramFile) writeFileSync(join(inst, STORED.ram), 'RAM');
+    const release = await fillAddressPools(docker);
+    try {
+      const full = await cli(await upArgs('blank.img', ['--boot-timeout', '10']), { M5DEV_HOME: home });
+      expect(full.code, full.stderr).toBe(ExitCode.networkUnavailable);
+      expect(full.stderr).toMatch(/resuming the guest saved at/);
+      expect(full.stderr).toMatch(/hint: .*docker network prune/);
+    } finally {
+      await release();
+    }
+    expect(saved()).toHaveLength(2);
+    expect(await containersOfHome(home)).toEqual([]);
+    expect(await networksOfHome(home)).toEqual([]);
+    writeFileSync(join(inst, STORED.vmStateRecord), JSON.stringify(record));
     // --no-resume: the saved state is dropped and the machine asked for boots afresh (again no guest answers).
     const fresh = await cli(await upArgs('blank.img', ['--cpus', '3', '--no-resume', '--boot-timeout', '10']), { M5DEV_HOME: home });
     expect(fresh.code, fresh.stderr).toBe(ExitCode.bootFailed);

@@ -144,6 +144,7 @@ describe('errors and UI', () => {
   });
   it('knows the engine\'s answer when no address pool is left for a network (Docker, Podman), and nothing else', () => {
     expect(isPoolExhausted('(HTTP code 404) driver not found - could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network')).toBe(true);
+    expect(isPoolExhausted('all predefined address pools have been fully subnetted')).toBe(true);
     expect(isPoolExhausted('could not find free subnet from subnet pools')).toBe(true);
     expect(isPoolExhausted('(HTTP code 404) no such network')).toBe(false);
     expect(isPoolExhausted('network with name m5dev-default-1 already exists')).toBe(false);

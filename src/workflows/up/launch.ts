@@ -5,7 +5,7 @@
 import type { ListrTask } from 'listr2';
 import { rmSync } from 'node:fs';
 import { mountLabel, type Mount } from '../../docker/mounts.js';
-import { PortInUseError, UsageError } from '../../errors.js';
+import { NetworkUnavailableError, PortInUseError, UsageError } from '../../errors.js';
 import { MESSAGES } from '../../messages.js';
 import { mappedFileNote, shareMounts } from '../../vm/shares.js';
 import { writeState, IN_CONTAINER, CACHE_IN_CONTAINER, RAM_TMPFS, STORED } from '../../vm/instance.js';
@@ -20,7 +20,7 @@ import { withQmp } from '../../vm/qmp.js';
 import type { RunningVm } from '../../vmhost/vm-host.js';
 import type { Storage } from '../../engine/storage.js';
 import { removeInVm } from '../../vmhost/vm-files.js';
-import { loadSteps, restoringRam, savedFilesIn, SAVED_FORMAT, type ResumePlan, type SavedFormat, type SavedRecord, dropSaved, launchKey, resumePlan, viewSaved } from '../../vm/saved-state.js';
+import { loadSteps, restoringRam, savedFilesIn, SAVED_FORMAT, type ResumePlan, type SavedFormat, type SavedRecord, dropSaved, isSuspended, launchKey, resumePlan, viewSaved } from '../../vm/saved-state.js';
 import { M5OPS_PLUGIN } from '../m5ops.js';
 import { probeShareModels } from '../share-probe.js';
 import { baseState, upSkipped, type UpCtx } from './context.js';
@@ -129,6 +129,7 @@ async function startVm(ctx: UpCtx, spec: LaunchSpec, qemu: string[]): Promise<vo
     guestSshForward: GUEST_SSH_FORWARD,
     kvm: spec.machine.accel === 'kvm',
     tmpfs: ctx.config.ramFile ? { path: RAM_TMPFS.dir, sizeMiB: ctx.config.memoryMiB + 64 } : undefined,
+    stillNeeded: () => isSuspended(ctx.storage!),
   }, ctx.scope!);
 }
 
@@ -140,15 +141,16 @@ async function resumeSaved(ctx: UpCtx, spec: LaunchSpec, record: SavedRecord): P
   const storage = ctx.storage!;
   try {
     const qemu = [...spec.cmd, ...RESUME_ARGS];
-    await startVm(ctx, spec, record.format === SAVED_FORMAT.ramFile ? restoringRam(IN_CONTAINER.ram, RAM_TMPFS.file, qemu) : qemu);
+    await startOnFreePort(ctx, () => startVm(ctx, spec, record.format === SAVED_FORMAT.ramFile ? restoringRam(IN_CONTAINER.ram, RAM_TMPFS.file, qemu) : qemu));
     await continueSaved(ctx.vm!, storage, record.format);
     // The record went before `cont` (loadSteps): the memory files left are garbage, removed while SSH comes up.
     // A failure leaves only garbage, which the next up drops (nothing to resume without the record).
     ctx.dropping = dropSaved(storage).catch(() => undefined);
     return true;
   } catch (e) {
-    // Ctrl-C: the container's cleanup removes it; a state not yet consumed stays resumable.
-    if (isInterrupting()) throw e;
+    // Ctrl-C: the container's cleanup removes it; a state not yet consumed stays resumable. So it
+    // does when the engine could not start the VM at all (no port, no network): nothing was tried.
+    if (isInterrupting() || e instanceof PortInUseError || e instanceof NetworkUnavailableError) throw e;
     // QEMU's last word (a RAM file it refused, a stream it could not load) says more than the QMP error.
     const vm = ctx.vm;
     const why = vm ? lastConsoleLine(await vm.console().catch(() => '')) : '';
