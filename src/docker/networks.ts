@@ -12,19 +12,18 @@ import { NetworkUnavailableError, isPoolExhausted } from '../errors.js';
 import { isNotFound } from './client.js';
 import { LABELS, baseLabels } from './labels.js';
 
-/** Make the instance's network if it is missing; true when this call made it. */
-export async function ensureInstanceNetwork(docker: Docker, name: string, home: string, instance: string): Promise<boolean> {
+/** Make the instance's network if it is missing. */
+export async function ensureInstanceNetwork(docker: Docker, name: string, home: string, instance: string): Promise<void> {
   try {
     await docker.getNetwork(name).inspect();
-    return false;
+    return;
   } catch (e) {
     if (!isNotFound(e)) throw e;
   }
   try {
     await docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { ...baseLabels('network', home), [LABELS.instance]: instance } });
-    return true;
   } catch (e) {
-    if ((e as { statusCode?: number }).statusCode === 409) return false; // made at the same moment by another m5dev
+    if ((e as { statusCode?: number }).statusCode === 409) return; // made at the same moment by another m5dev
     const message = (e as Error).message ?? '';
     if (isPoolExhausted(message)) throw new NetworkUnavailableError(message.replace(/^\(HTTP code \d+\)\s*[^-]*-\s*/, '').trim());
     throw e;

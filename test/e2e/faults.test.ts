@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'no
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { cli, startCli, type CliResult } from '../helpers/cli.js';
+import { smallDisks } from '../helpers/small-disk.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { fixture, freePort, type Fixture } from '../helpers/fixture.js';
 import { containersOfHome, docker, removeContainersOfHome } from '../helpers/docker.js';
@@ -22,16 +23,8 @@ let env: NodeJS.ProcessEnv;
 let imageUrl: string;
 let port: number;
 const NAME = 'raw';
-const mounts: string[] = [];
-
-/** A tmpfs of `size` at `dir` (remounted with the new size when it is one already). */
-function tmpfs(dir: string, size: string): void {
-  if (mounts.includes(dir)) execFileSync('mount', ['-o', `remount,size=${size}`, dir]);
-  else {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'm5dev-test-full', dir]);
-    mounts.push(dir);
-  }
-}
+const disks = smallDisks();
+const tmpfs = (dir: string, size: string) => disks.mount(dir, size);
 
 beforeAll(async () => {
   fx = fixture();
@@ -50,7 +43,7 @@ afterAll(async () => {
     await removeContainersOfHome(home);
     await server?.close();
   } finally {
-    for (const m of mounts.reverse()) execFileSync('umount', ['-l', m]);
+    disks.unmountAll();
   }
 });
 

@@ -14,7 +14,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import type Docker from 'dockerode';
 import { cli, ROOT, startCli } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
-import { containersOn, engineFixture, fillAddressPools, networksOn, startRemoteEngine, stopRemoteEngine, volumesOfHome } from '../helpers/engines.js';
+import { containersOn, engineFixture, fillAddressPools, startRemoteEngine, stopRemoteEngine, volumesOfHome } from '../helpers/engines.js';
+import { networksOn } from '../helpers/docker.js';
 
 let server: FileServer;
 let home: string;

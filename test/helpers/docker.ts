@@ -10,10 +10,13 @@ export async function containersOfHome(home: string, instance?: string): Promise
   return docker.listContainers({ all: true, filters: { label } });
 }
 
-/** The names of an m5dev home's networks on the local engine (one per instance that runs or is suspended). */
-export async function networksOfHome(home: string): Promise<string[]> {
-  return (await docker.listNetworks({ filters: { label: [`${LABELS.home}=${home}`] } })).map((n) => n.Name).sort();
+/** The names of the networks an m5dev home has on an engine (one per instance that runs or is suspended). */
+export async function networksOn(engine: Docker, home: string): Promise<string[]> {
+  return (await engine.listNetworks({ filters: { label: [`${LABELS.home}=${home}`] } })).map((n) => n.Name).sort();
 }
+
+/** The same on the local engine. */
+export const networksOfHome = (home: string): Promise<string[]> => networksOn(docker, home);
 
 export async function removeContainersOfHome(home: string, instance?: string): Promise<void> {
   for (const c of await containersOfHome(home, instance)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);

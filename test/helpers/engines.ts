@@ -5,6 +5,7 @@ import Docker from 'dockerode';
 import { ROOT, cli } from './cli.js';
 import { LABELS } from '../../src/docker/labels.js';
 import { TEST_LABEL } from './docker.js';
+import { isPoolExhausted } from '../../src/errors.js';
 import { fixture, freePort, type Fixture } from './fixture.js';
 import { serveDir, type FileServer } from './http-server.js';
 
@@ -50,11 +51,6 @@ export async function containersOn(docker: Docker, home: string): Promise<Docker
   return docker.listContainers({ all: true, filters: { label: [`${LABELS.home}=${home}`] } });
 }
 
-/** The names of the networks an m5dev home has on an engine (one per instance that runs or is suspended). */
-export async function networksOn(docker: Docker, home: string): Promise<string[]> {
-  return (await docker.listNetworks({ filters: { label: [`${LABELS.home}=${home}`] } })).map((n) => n.Name).sort();
-}
-
 /**
  * Take every address pool the engine has left, with bridge networks of the test's own (labelled
  * TEST_LABEL); returns their removal. At most `max`: an engine with more pools than that is not full.
@@ -68,7 +64,7 @@ export async function fillAddressPools(docker: Docker, max = 64): Promise<() => 
     for (let i = 0; i < max; i++) {
       const n = await docker.createNetwork({ Name: `m5dev-test-fill-${process.pid}-${i}`, Driver: 'bridge', Labels: { [TEST_LABEL]: 'pool-fill' } }).catch((e: Error) => e);
       if (n instanceof Error) {
-        if (/address pool|subnet/i.test(n.message)) return release;
+        if (isPoolExhausted(n.message)) return release; // the answer m5dev must recognise too
         throw n;
       }
       made.push(n.id);

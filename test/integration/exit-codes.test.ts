@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, cli, startCli } from '../helpers/cli.js';
+import { smallDisks } from '../helpers/small-disk.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { containersOfHome, docker, networksOfHome } from '../helpers/docker.js';
 import { fillAddressPools } from '../helpers/engines.js';
@@ -34,9 +35,9 @@ beforeAll(async () => {
   images = await serveDir(dir);
 }, 120_000);
 
-const mounts: string[] = [];
+const disks = smallDisks();
 afterAll(async () => {
-  for (const m of mounts) execFileSync('umount', ['-l', m]);
+  disks.unmountAll();
   await images?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -185,8 +186,7 @@ describe('exit codes before a guest answers', () => {
 
   it(`${ExitCode.diskFull}: the disk fills up during the download: nothing enters the cache, the bytes so far are kept to continue`, async () => {
     const home = freshHome();
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m,mode=0700', 'm5dev-test-full', home]);
-    mounts.push(home);
+    disks.mount(home, '2m');
     const res = await cli(await upArgs('large.img'), { M5DEV_HOME: home, M5DEV_MIN_FREE_GIB: '0' });
     expect(res.code, res.stderr).toBe(ExitCode.diskFull);
     expect(res.stderr).toMatch(/m5dev: error: No space left on the device while downloading large\.img/);

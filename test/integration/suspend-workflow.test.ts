@@ -5,7 +5,6 @@
  * guest and keep nothing half-saved; a save that completes must be committed and the VM stopped.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,16 +19,16 @@ import { runCleanups } from '../../src/cleanup.js';
 import type { Engine } from '../../src/engine/engine.js';
 import type { GuestSsh } from '../../src/ssh/client.js';
 import { fakeVm, type Answer, type FakeVm } from '../helpers/fake-vm-host.js';
+import { smallDisks } from '../helpers/small-disk.js';
 
 let root: string;
 let fake: FakeVm | undefined;
-let mounted: string | undefined;
+const disks = smallDisks();
 
 afterEach(async () => {
   await fake?.close();
   fake = undefined;
-  if (mounted) execFileSync('umount', ['-l', mounted]);
-  mounted = undefined;
+  disks.unmountAll();
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -41,8 +40,7 @@ async function setUp(answer: Answer, ramFile: boolean, instanceFsKiB?: number): 
   rmSync(dir, { recursive: true, force: true });
   if (instanceFsKiB) {
     mkdirSync(dir);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${instanceFsKiB}k,mode=0700`, 'm5dev-test-full', dir]);
-    mounted = dir;
+    disks.mount(dir, `${instanceFsKiB}k`);
   }
   const storage = new LocalDirStorage(dir);
   await storage.ensure();
