@@ -7,7 +7,7 @@ export const MESSAGES = {
   imageCached: (tag: string) => `cached: ${tag} already built from this context`,
   imageBuilt: (tag: string) => `built ${tag}`,
   lockDrift: (drift: { name: string; locked: string; served: string }[]) =>
-    `the mirror no longer serves ${drift.length} locked version${drift.length === 1 ? '' : 's'}; installed the served one${drift.length === 1 ? '' : 's'} instead: ${drift.map((d) => `${d.name} ${d.locked} → ${d.served}`).join(', ')} (strict: --strict-lock or M5DEV_STRICT_LOCK=1; see docs/pinning.md)`,
+    `${drift.length} locked version${drift.length === 1 ? '' : 's'} no longer served, or no longer installable beside this base; installed the served one${drift.length === 1 ? '' : 's'} instead: ${drift.map((d) => `${d.name} ${d.locked} → ${d.served}`).join(', ')} (strict: --strict-lock or M5DEV_STRICT_LOCK=1; see docs/pinning.md)`,
   interrupted: 'Interrupted: cleaning up…',
   downloadCached: (sha: string) => `cached: sha256 ${sha.slice(0, 12)}… already in the store`,
   diskExists: 'cached: the instance disk already exists (destroy to reset)',

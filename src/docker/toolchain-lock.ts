@@ -124,6 +124,16 @@ export function lockFailure(log: string): { message: string; hint: string } | un
       hint: 'Debian mirrors drop superseded versions. This is a strict build (--strict-lock or M5DEV_STRICT_LOCK=1): without it the served versions are installed and named. Or point the lock\'s `snapshot` line at a snapshot archive from the lock\'s date (snapshot.debian.org keeps every version), or move to the served versions with `m5dev image lock`.',
     };
   }
+  const unsatisfiable = of('unsatisfiable');
+  if (unsatisfiable.length) {
+    const named = unsatisfiable.filter((u) => u !== '- -');
+    return {
+      message: named.length
+        ? `the toolchain lock pins ${named.slice(0, 5).join(', ')}${named.length > 5 ? ` and ${named.length - 5} more` : ''}, which no longer installs beside this base image's packages`
+        : "the toolchain lock's packages no longer install together, even at the versions the mirror serves (apt's words above)",
+      hint: "The base image or the mirror moved on since the lock was made: a locked package needs an exact version of another that has changed. Without --strict-lock (or M5DEV_STRICT_LOCK=1) the served versions of the packages named are installed and named; or build on the lock's own base (its digest) and snapshot archive, or move the lock with `m5dev image lock`.",
+    };
+  }
   const missing = of('missing');
   return {
     message: `after installing, the toolchain image lacks locked versions: ${missing.slice(0, 6).join(', ')}${missing.length > 6 ? ` and ${missing.length - 6} more` : ''}`,

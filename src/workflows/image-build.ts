@@ -38,9 +38,9 @@ export interface ImageCtx {
   imageId?: string;
   /** A toolchain image to use as it is (`--toolchain REF`, M5DEV_TOOLCHAIN): loaded, pulled by digest, or built elsewhere. */
   given?: string;
-  /** `--strict-lock` / M5DEV_STRICT_LOCK=1: a locked version the mirror no longer serves fails the build (its own tag). */
+  /** `--strict-lock` / M5DEV_STRICT_LOCK=1: a locked version the mirror no longer serves, or that no longer installs, fails the build (its own tag). */
   strict?: boolean;
-  /** Locked packages this build installed at another version, because the mirror no longer serves the locked one. */
+  /** Locked packages this build installed at another version: the mirror no longer serves the locked one, or it no longer installs beside the base's packages. */
   drift?: LockDrift[];
 }
 

@@ -192,6 +192,56 @@ describe('the toolchain lock (real engine, Debian mirror)', () => {
     }
   }, 600_000);
 
+  /**
+   * A base that moved on since the lock was made, without the mirror: a repository of the build's
+   * own (file:, no network needed) serves m5dev-fake-dev 1 and 2, each needing m5dev-fake-lib of
+   * its own version exactly, and the base already holds lib 2 (as a base bootstrapped after a
+   * security update holds the new zlib1g). The lock pins dev 1: served, and no longer installable.
+   */
+  const movedBaseContext = (): string => {
+    const { ctx, path } = contextCopy();
+    const lock = readFileSync(path, 'utf8').split('\n').filter((l) => !l.startsWith('pkg ')).join('\n');
+    writeFileSync(path, `${lock}pkg amd64 m5dev-fake-dev:all 1\npkg arm64 m5dev-fake-dev:all 1\n`);
+    toolchainStageOnly(ctx);
+    writeFileSync(join(ctx, 'm5dev-tools', 'm5dev-test-moved-base'), [
+      'set -eu',
+      'mkdir /repo',
+      'mk() {',
+      '  d="$(mktemp -d)"; mkdir "$d/DEBIAN"',
+      '  printf "Package: %s\\nVersion: %s\\nArchitecture: all\\nMaintainer: m5dev tests <t@localhost>\\nDescription: a test package\\n" "$1" "$2" > "$d/DEBIAN/control"',
+      '  [ -z "$3" ] || echo "Depends: $3" >> "$d/DEBIAN/control"',
+      '  dpkg-deb -b "$d" "/repo/$1_$2_all.deb" >/dev/null',
+      '}',
+      'mk m5dev-fake-lib 1 ""; mk m5dev-fake-lib 2 ""',
+      'mk m5dev-fake-dev 1 "m5dev-fake-lib (= 1)"; mk m5dev-fake-dev 2 "m5dev-fake-lib (= 2)"',
+      'cd /repo',
+      'for f in *.deb; do dpkg-deb -f "$f"; echo "Filename: ./$f"; echo "Size: $(stat -c %s "$f")"; echo "SHA256: $(sha256sum "$f" | cut -d" " -f1)"; echo; done > Packages',
+      'rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*',
+      'echo "deb [trusted=yes] file:/repo ./" > /etc/apt/sources.list',
+      'apt-get update -qq',
+      'apt-get install -y -qq m5dev-fake-lib=2 >/dev/null',
+      '',
+    ].join('\n'));
+    const dockerfile = join(ctx, 'Dockerfile');
+    writeFileSync(dockerfile, readFileSync(dockerfile, 'utf8').replace(/^ARG M5DEV_STRICT_LOCK=0$/m, 'RUN sh /usr/local/bin/m5dev-test-moved-base\nARG M5DEV_STRICT_LOCK=0'));
+    return ctx;
+  };
+
+  it('a locked version still served that no longer installs beside the base\'s packages: the served one by default, named; exit 4 naming it with --strict-lock', async () => {
+    const ctx = movedBaseContext();
+    const res = await cli(['--json', 'image', 'build', '--context', ctx], { M5DEV_HOME: mkdtempSync(join(tmpdir(), 'm5dev-home-')) });
+    expect(res.code, res.stderr).toBe(0);
+    const out = JSON.parse(res.stdout) as { tag: string; drift: unknown[] };
+    tags.push(out.tag);
+    expect(out.drift).toEqual([{ name: 'm5dev-fake-dev:all', locked: '1', served: '2' }]);
+    expect(res.stderr).toContain(`m5dev: notice: ${out.tag} differs from the toolchain lock: m5dev-fake-dev:all 1 → 2`);
+    expect(await dpkg(out.tag)).toEqual(expect.arrayContaining(['m5dev-fake-dev:all=2', 'm5dev-fake-lib:all=2']));
+    const strict = await cli(['image', 'build', '--strict-lock', '--context', ctx], { M5DEV_HOME: mkdtempSync(join(tmpdir(), 'm5dev-home-')) });
+    expect(strict.code, strict.stderr).toBe(4);
+    expect(strict.stderr).toMatch(/m5dev: error: Image build failed: the toolchain lock pins m5dev-fake-dev:all 1, which no longer installs beside this base image's packages/);
+    expect(strict.stderr).toMatch(/m5dev-fake-dev : Depends: m5dev-fake-lib \(= 1\)/);
+  }, 600_000);
+
   it('`image lock --snapshot URL` refuses an archive that does not answer, and leaves the lock as it was', async () => {
     const { ctx, path } = contextCopy();
     const before = readFileSync(path, 'utf8');

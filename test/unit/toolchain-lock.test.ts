@@ -72,6 +72,10 @@ describe('toolchain lock', () => {
     );
     expect(lockFailure('m5dev-lock: no-arch riscv64')?.hint).toMatch(/m5dev image lock/);
     expect(lockFailure('m5dev-lock: missing gcc:amd64=1')?.message).toMatch(/lacks locked versions: gcc:amd64=1/);
+    expect(lockFailure('m5dev-lock: unsatisfiable zlib1g-dev:amd64 1:1.2.13.dfsg-1\n')?.message).toBe(
+      "the toolchain lock pins zlib1g-dev:amd64 1:1.2.13.dfsg-1, which no longer installs beside this base image's packages",
+    );
+    expect(lockFailure('m5dev-lock: unsatisfiable - -')?.message).toMatch(/no longer install together, even at the versions the mirror serves/);
     expect(lockFailure('all good')).toBeUndefined();
     expect(debianArch('x86_64')).toBe('amd64');
     expect(debianArch('aarch64')).toBe('arm64');

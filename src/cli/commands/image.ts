@@ -16,7 +16,7 @@ export function registerImage(program: Command): void {
     .description('build the toolchain image; a no-op when docker/ (with its package lock) is unchanged')
     .option('--base-image <ref>', 'base image (build arg BASE_IMAGE)', DEFAULTS.baseImage)
     .option('--context <dir>', 'build context directory (default: the packaged docker/)')
-    .option('--strict-lock', 'fail (exit 4, naming each package) when the mirror no longer serves a locked version, instead of installing the served one; also M5DEV_STRICT_LOCK=1')
+    .option('--strict-lock', 'fail (exit 4, naming each package) when a locked version is no longer served or no longer installs beside the base, instead of installing the served one; also M5DEV_STRICT_LOCK=1')
     .action(async (opts: { baseImage: string; context?: string; strictLock?: boolean }, cmd: Command) => {
       const g = globalOpts(cmd);
       const { imageTasks, newImageCtx, imageLockDrift } = await import('../../workflows/image-build.js');
@@ -27,7 +27,7 @@ export function registerImage(program: Command): void {
       // A cached image says what its build installed in place of the lock's versions.
       const drift = ctx.image.drift ?? (ctx.image.tag && !ctx.image.given ? await imageLockDrift(ctx.image.engine!, ctx.image.tag) : []);
       const result = { tag: ctx.image.tag, imageId: ctx.image.imageId, cached: ctx.image.cached === true, contextHash: ctx.image.hash, strict: ctx.image.strict === true, drift };
-      if (drift.length && !g.quiet) process.stderr.write(`m5dev: notice: ${ctx.image.tag} differs from the toolchain lock: ${describeDrift(drift)} (the mirror no longer serves the locked versions)\n`);
+      if (drift.length && !g.quiet) process.stderr.write(`m5dev: notice: ${ctx.image.tag} differs from the toolchain lock: ${describeDrift(drift)} (locked versions the mirror no longer serves, or that no longer install beside this base)\n`);
       if (g.json) printJson(result);
       else process.stdout.write(`${result.tag}${result.cached ? ' (cached)' : ''}\n`);
     });
