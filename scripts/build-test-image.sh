@@ -3,11 +3,17 @@
 # (GPT, ESP = partition 15 with a standalone GRUB arm64 EFI at \EFI\BOOT\BOOTAA64.EFI,
 # ext4 root = partition 1 labelled cloudimg-rootfs, qcow2), with real cloud-init and openssh-server.
 # cloud-init runs its init stage in full (users, SSH keys, hosts, growpart: all m5dev's user-data
-# needs) but not the config and final stages' modules (locale-gen, apt, ntp, runcmd, …): under TCG
-# they cost each boot ~20 s of both cores after SSH is up, which the other tests running meanwhile
-# pay for. A guest of Ubuntu's image runs them; nothing m5dev does depends on them.
+# needs) but not the config and final stages (locale-gen, apt, ntp, runcmd, …): under TCG they cost
+# each boot ~20 s of both cores after SSH is up, which the other tests running meanwhile pay for,
+# and with no module left, still ~12 s of a vCPU each to start Python: their services are masked.
+# A guest of Ubuntu's image runs them; nothing m5dev does depends on them.
 # Neither does anything in it use TLS: the CA certificates are left out of the package (its
 # configure step, one emulated process after another for each of ~140 certificates, took 1.5 min).
+# e2scrub_reap is masked too. Building costs one core for 10 minutes or more, so three things the
+# package scripts would do under qemu-user are done once, or not at all: the initramfs is made once at the
+# end (not by the kernel's hook and again by the trigger), Python modules are byte-compiled by one
+# process at the end (not by an emulated py3compile per package), and no SSH host keys are made
+# (cloud-init installs m5dev's; the RSA key alone took seconds).
 # The initramfs holds only what finds the root disk (virtio over MMIO, virtio-blk; ext4 is built
 # in): Debian's default (MODULES=most) copies hundreds of modules, each through emulated tools,
 # for minutes, and every boot then loads a larger initrd under TCG. The rest loads from the disk.
@@ -50,12 +56,16 @@ mmdebstrap --arch=arm64 --variant=minbase --mode=root --format=directory \
   --essential-hook='mkdir -p "$1/etc/initramfs-tools/conf.d" "$1/usr/share/initramfs-tools/modules.d"' \
   --essential-hook='echo MODULES=list > "$1/etc/initramfs-tools/conf.d/m5dev-fixture"' \
   --essential-hook='printf "virtio_mmio\nvirtio_pci\nvirtio_blk\n" > "$1/usr/share/initramfs-tools/modules.d/m5dev-fixture"' \
+  --essential-hook='for f in /usr/sbin/update-initramfs /usr/bin/py3compile; do chroot "$1" dpkg-divert --quiet --local --rename --add "$f" && printf "#!/bin/sh\nexit 0\n" > "$1$f" && chmod 755 "$1$f"; done' \
+  --essential-hook='mkdir -p "$1/etc/ssh" && for t in rsa ecdsa ed25519; do : > "$1/etc/ssh/ssh_host_${t}_key"; done' \
   --customize-hook='echo "LABEL=cloudimg-rootfs / ext4 defaults,discard 0 1" > "$1/etc/fstab"' \
   --customize-hook='echo "m5dev-fixture" > "$1/etc/hostname"' \
   --customize-hook='printf "datasource_list: [ NoCloud, None ]\n" > "$1/etc/cloud/cloud.cfg.d/90-m5dev-fixture.cfg"' \
-  --customize-hook='printf "cloud_config_modules: []\ncloud_final_modules: [final_message]\n" > "$1/etc/cloud/cloud.cfg.d/91-m5dev-fixture-stages.cfg"' \
+  --customize-hook='for f in /usr/sbin/update-initramfs /usr/bin/py3compile; do rm "$1$f" && chroot "$1" dpkg-divert --quiet --local --rename --remove "$f"; done' \
+  --customize-hook='chroot "$1" python3 -m compileall -q -j0 /usr/lib/python3/dist-packages /usr/share/python3 >/dev/null' \
+  --customize-hook='chroot "$1" update-initramfs -c -k all' \
   --customize-hook='rm -f "$1"/etc/ssh/ssh_host_*' \
-  --customize-hook='chroot "$1" systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer systemd-timesyncd.service >/dev/null 2>&1 || true' \
+  --customize-hook='chroot "$1" systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer systemd-timesyncd.service cloud-config.service cloud-final.service >/dev/null 2>&1 || true' \
   --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
   bookworm "$rootfs" >&2
 
