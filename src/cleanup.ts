@@ -55,18 +55,35 @@ export function cleanupScope(label: string): CleanupScope {
   return new CleanupScope(label);
 }
 
-export function runCleanups(): Promise<void> {
-  return drain(stack);
+/**
+ * Every open scope's undo actions (the signal path), and then any that another path has under way:
+ * a scope that ended as the signal came (its operation failed because the signal stopped a
+ * container) runs its own undo, which must finish before the process exits.
+ */
+export async function runCleanups(): Promise<void> {
+  await drain(stack);
+  while (running.size > 0) await Promise.allSettled([...running]);
 }
+
+/** Undo actions under way, whichever drain runs them. */
+const running = new Set<Promise<void>>();
 
 /** Run undo actions newest first, taking each off `entries` before it runs; one that fails is reported and the rest still run. */
 async function drain(entries: { fn: Disposer; label: string }[]): Promise<void> {
   while (entries.length > 0) {
     const entry = entries.pop()!;
+    const undo = (async () => {
+      try {
+        await entry.fn();
+      } catch (e) {
+        process.stderr.write(`m5dev: cleanup "${entry.label}" failed: ${(e as Error).message}\n`);
+      }
+    })();
+    running.add(undo);
     try {
-      await entry.fn();
-    } catch (e) {
-      process.stderr.write(`m5dev: cleanup "${entry.label}" failed: ${(e as Error).message}\n`);
+      await undo;
+    } finally {
+      running.delete(undo);
     }
   }
 }

@@ -4,6 +4,7 @@
  * has the same paths on every engine:
  *   src/<tarball sha256>/        extracted source (shared by every config)
  *   build/<key>/                 an out-of-tree build; complete once it holds m5dev-kernel.json
+ *   build/<key>.previous/        the finished build a --rebuild replaces, until the new one is complete
  *   fragments/<sha256>.config    the Kconfig fragments builds were configured with
  *   <version>.latest.json        the last successful build of a version (what `up --kernel` boots)
  * External module builds are the client's: $M5DEV_HOME/kernels/modules/<key>-<src hash>/.
@@ -32,6 +33,8 @@ export interface KernelRecord {
 
 export const srcName = (tarballSha256: string): string => `src/${tarballSha256}`;
 export const buildName = (key: string): string => `build/${key}`;
+/** Where `kernel build --rebuild` keeps the finished build of a key until its replacement is complete. */
+export const asideName = (key: string): string => `build/${key}.previous`;
 export const fragmentName = (sha256: string): string => `fragments/${sha256}.config`;
 export const IMAGE_IN_BUILD = 'arch/arm64/boot/Image';
 export const RECORD_IN_BUILD = 'm5dev-kernel.json';

@@ -16,13 +16,14 @@ import type { HomeLayout } from '../paths.js';
 import { BlobStore } from '../download/store.js';
 import { fetchVerified } from '../download/downloader.js';
 import { KernelBuildError } from '../errors.js';
-import { onCleanup } from '../cleanup.js';
+import { onCleanup, type CleanupScope } from '../cleanup.js';
 import { makefileVersion, type KernelSource } from '../kernel/source.js';
 import { checkConfig, describeMismatches, parseConfig } from '../kernel/config-fragment.js';
 import { compileArgs, configureArgs, containerEnv, kernelBuildKey, kernelPaths } from '../kernel/build-spec.js';
-import { IMAGE_IN_BUILD, KERNELS_MOUNT, RECORD_IN_BUILD, buildName, fragmentName, inContainer, markLatest, publishBuild, readBuildRecord, srcName, type KernelRecord } from '../kernel/cache.js';
+import { IMAGE_IN_BUILD, KERNELS_MOUNT, RECORD_IN_BUILD, asideName, buildName, fragmentName, inContainer, markLatest, publishBuild, readBuildRecord, srcName, type KernelRecord } from '../kernel/cache.js';
 import { CACHE_IN_CONTAINER } from '../vm/instance.js';
 import type { HomeStores } from '../engine/instance-storage.js';
+import type { Storage } from '../engine/storage.js';
 import { scriptCommand } from '../scripts.js';
 import { guestTreeCommand, guestTreeName, hasGuestTree } from '../kernel/guest-tree.js';
 import { progressLine, throttledLines } from './progress.js';
@@ -46,6 +47,10 @@ export interface KernelCtx {
   record?: KernelRecord;
   /** Image digest of the build this one replaced (with --rebuild). */
   previousSha256?: string;
+  /** The operation's undo actions (a --rebuild puts the finished build it set aside back). */
+  scope?: CleanupScope;
+  /** Drops the put-back of the build set aside, once its replacement is complete. */
+  keepRebuild?: () => Promise<void>;
   seconds?: number;
 }
 
@@ -88,6 +93,34 @@ function tool(ctx: KernelCtx, description: string, cmd: string[], owns: string[]
   });
 }
 
+/**
+ * `--rebuild`: the finished build moves aside. Should this build fail or be cut short (Ctrl-C,
+ * SIGTERM), the operation's scope puts it back; once the new build is published, it is removed.
+ */
+async function setAside(ctx: KernelCtx, ks: Storage, key: string): Promise<void> {
+  const [build, aside] = [buildName(key), asideName(key)];
+  await ks.removeTree(aside);
+  await ks.syncRename([[build, aside]]);
+  const putBack = async () => {
+    await ks.removeTree(build);
+    await ks.syncRename([[aside, build]]);
+  };
+  const drop = ctx.scope ? ctx.scope.defer('put the finished kernel build back', putBack) : () => undefined;
+  ctx.keepRebuild = async () => {
+    drop();
+    await ks.removeTree(aside);
+  };
+}
+
+/** A rebuild killed outright (kill -9) left the last finished build aside: it comes back, over whatever the rebuild left. */
+async function restoreAside(ks: Storage, key: string): Promise<KernelRecord | undefined> {
+  const [build, aside] = [buildName(key), asideName(key)];
+  if ((await ks.stat([`${aside}/${RECORD_IN_BUILD}`])).size === 0) return undefined;
+  await ks.removeTree(build);
+  await ks.syncRename([[aside, build]]);
+  return readBuildRecord(ks, key);
+}
+
 export function kernelTasks(): ListrTask<KernelCtx>[] {
   return [
     { title: 'Toolchain image', task: (_ctx, task) => task.newListr<KernelCtx>(imageTasks<KernelCtx>(), { concurrent: false }) },
@@ -99,11 +132,13 @@ export function kernelTasks(): ListrTask<KernelCtx>[] {
         ctx.fragmentSha256 = createHash('sha256').update(readFileSync(ctx.fragmentPath)).digest('hex');
         const compiler = await ctx.image.engine!.toolchainCompiler(ctx.image.tag!, ctx.image.imageId!, ctx.home.root);
         ctx.key = kernelBuildKey({ version: ctx.source.version, tarballSha256: ctx.source.sha256, fragmentSha256: ctx.fragmentSha256, toolchainTag: toolchainIdentity(ctx.image), compiler });
-        const existing = await readBuildRecord(ks, ctx.key);
+        const existing = (await readBuildRecord(ks, ctx.key)) ?? (await restoreAside(ks, ctx.key));
         if (ctx.rebuild) {
-          // From scratch: neither the finished tree nor an interrupted one is reused.
+          // From scratch: neither the finished tree nor an interrupted one is reused. The finished
+          // one is set aside (a rename), not removed, until its replacement is complete.
           ctx.previousSha256 = existing?.imageSha256;
-          await ks.removeTree(buildName(ctx.key));
+          if (existing) await setAside(ctx, ks, ctx.key);
+          else await ks.removeTree(buildName(ctx.key));
         } else if (existing) {
           ctx.record = existing;
           await markLatest(ks, existing);
@@ -246,6 +281,7 @@ export function kernelTasks(): ListrTask<KernelCtx>[] {
           configSha256: await ks.sha256(`${build}/.config`),
         };
         await publishBuild(ks, record);
+        await ctx.keepRebuild?.();
         ctx.record = record;
         task.title = `Built ${record.release} in ${ctx.seconds.toFixed(0)} s (Image sha256 ${record.imageSha256.slice(0, 12)}…)`;
       },

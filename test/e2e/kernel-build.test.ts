@@ -192,6 +192,51 @@ describe('m5dev kernel build', () => {
     expect(res.stderr).not.toMatch(/\n\s+at /);
   }, 900_000);
 
+  it('a --rebuild cut short keeps the finished build: Ctrl-C puts it back at once, and after kill -9 the next run does', async () => {
+    // The finished build of these inputs, in a home of this test's own (the shared one's guests
+    // read theirs meanwhile): its record and Image, with no source tree, so the rebuild sets the
+    // build aside and then spends its first minute extracting; it is stopped there.
+    const shared = await cli(['--json', ...kernelArgs(kt.version)], env);
+    expect(shared.code, shared.stderr).toBe(0);
+    const real = JSON.parse(shared.stdout) as KernelJson & { build: string; key: string; image: string };
+    const home = mkdtempSync(join(tmpdir(), 'm5dev-kernel-rebuild-'));
+    const [build, aside] = [join(home, 'kernels', real.build), join(home, 'kernels', `${real.build}.previous`)];
+    cpSync(join(kernelTestHome(), 'kernels', real.build, 'm5dev-kernel.json'), join(build, 'm5dev-kernel.json'));
+    cpSync(real.imagePath, join(home, 'kernels', real.image));
+    const record = readFileSync(join(build, 'm5dev-kernel.json'), 'utf8');
+    try {
+      for (const signal of ['SIGINT', 'SIGKILL'] as const) {
+        const run = startCli([...kernelArgs(kt.version), '--rebuild'], { M5DEV_HOME: home });
+        let err = '';
+        run.child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+        const deadline = Date.now() + 300_000;
+        while (!/Extract the source/.test(err) || !existsSync(aside)) {
+          if (Date.now() > deadline) throw new Error(`the rebuild never reached the extraction: ${err}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(existsSync(join(build, 'm5dev-kernel.json'))).toBe(false); // set aside, not removed
+        run.child.kill(signal);
+        const res = await run.done;
+        if (signal === 'SIGINT') {
+          expect(res.code, res.stderr).toBe(130);
+          expect(existsSync(aside)).toBe(false); // put back before m5dev exited
+          expect(readFileSync(join(build, 'm5dev-kernel.json'), 'utf8')).toBe(record);
+        } else {
+          expect(existsSync(join(aside, 'm5dev-kernel.json'))).toBe(true); // nothing ran: still aside
+        }
+        // The next run finds the finished build as it was (a kill -9 left it aside: put back first).
+        const next = await cli(['--json', ...kernelArgs(kt.version)], { M5DEV_HOME: home });
+        expect(next.code, next.stderr).toBe(0);
+        expect(next.stderr).toMatch(/cached: .* built from these inputs/);
+        expect((JSON.parse(next.stdout) as KernelJson).imageSha256).toBe(real.imageSha256);
+        expect(existsSync(aside)).toBe(false);
+        expect(await containersOfHome(home)).toEqual([]);
+      }
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  }, 900_000);
+
   // A full second build (about as long as the first): opt in with M5DEV_TEST_REPRO=1 (`make test-repro`).
   // One rebuild shows both sides: the record it replaces names another Image than the real one, so
   // m5dev must call the rebuild DIFFERENT (exit 11), while the new Image is bit-identical to the real one.

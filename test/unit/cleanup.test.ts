@@ -31,6 +31,29 @@ describe('CleanupScope', () => {
     expect(log).toEqual(['vm kept', 'undo later']);
   });
 
+  it('the signal path waits for an undo another path has under way (a scope that ended as the signal came)', async () => {
+    const log: string[] = [];
+    let release!: () => void;
+    const operation = async () => {
+      await using scope = cleanupScope('kernel build');
+      scope.defer('put the build back', async () => {
+        await new Promise<void>((r) => (release = r));
+        log.push('put back');
+      });
+      throw new Error('the container was stopped');
+    };
+    const failed = operation().catch(() => log.push('operation failed'));
+    await new Promise((r) => setTimeout(r, 5)); // the scope's own undo is under way
+    let signalPathDone = false;
+    const signalPath = runCleanups().then(() => (signalPathDone = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(signalPathDone).toBe(false); // it would exit the process here, the build half put back
+    release();
+    await signalPath;
+    await failed;
+    expect(log).toEqual(['put back', 'operation failed']);
+  });
+
   it('one undo that fails is reported and the rest still run', async () => {
     const log: string[] = [];
     const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);

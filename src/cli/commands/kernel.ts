@@ -10,6 +10,7 @@ import { DEFAULT_KERNEL_VERSION, resolveKernelSource } from '../../kernel/source
 import type { KernelCtx } from '../../workflows/kernel-build.js';
 import { globalOpts, locked } from '../options.js';
 import { printJson, runTasks } from '../ui.js';
+import { cleanupScope } from '../../cleanup.js';
 
 interface KernelFlags {
   version: string;
@@ -44,7 +45,14 @@ export function registerKernel(program: Command): void {
       const { kernelTasks, newKernelCtx } = await import('../../workflows/kernel-build.js');
       const ctx = newKernelCtx(layout(), source, fragment, { baseImage: f.baseImage, jobs, rebuild: f.rebuild });
       // One build per source tree at a time (they share its extraction); a second identical build waits, then reuses the first.
-      const done = await locked(cmd, `kernel-${source.sha256}`, `the kernel cache of linux-${source.version}`, () => runTasks<KernelCtx>(kernelTasks(), ctx, g));
+      // Its undo actions run while the lock is held (a --rebuild cut short puts the finished build back before another build looks).
+      const done = await locked(cmd, `kernel-${source.sha256}`, `the kernel cache of linux-${source.version}`, async () => {
+        await using scope = cleanupScope('kernel build');
+        ctx.scope = scope;
+        const finished = await runTasks<KernelCtx>(kernelTasks(), ctx, g);
+        scope.keep();
+        return finished;
+      });
       const rec = done.record!;
       const reproducible = done.previousSha256 === undefined ? null : done.previousSha256 === rec.imageSha256;
       // The Image on this machine when the engine shares its files; else it is only on the engine.
