@@ -6,7 +6,8 @@
  * The kernel lands in the tests' shared kernel home, where kernel.test.ts and the others boot it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -193,16 +194,17 @@ describe('m5dev kernel build', () => {
   }, 900_000);
 
   it('a --rebuild cut short keeps the finished build: Ctrl-C puts it back at once, and after kill -9 the next run does', async () => {
-    // The finished build of these inputs, in a home of this test's own (the shared one's guests
-    // read theirs meanwhile): its record and Image, with no source tree, so the rebuild sets the
-    // build aside and then spends its first minute extracting; it is stopped there.
+    // The finished build of these inputs (its tree, with the guest's module tree in it), copied into
+    // a home of this test's own (the shared one's guests read theirs meanwhile), with no source
+    // tree: the rebuild sets the build aside and then spends its first minute extracting; it is
+    // stopped there.
     const shared = await cli(['--json', ...kernelArgs(kt.version)], env);
     expect(shared.code, shared.stderr).toBe(0);
     const real = JSON.parse(shared.stdout) as KernelJson & { build: string; key: string; image: string };
     const home = mkdtempSync(join(tmpdir(), 'm5dev-kernel-rebuild-'));
     const [build, aside] = [join(home, 'kernels', real.build), join(home, 'kernels', `${real.build}.previous`)];
-    cpSync(join(kernelTestHome(), 'kernels', real.build, 'm5dev-kernel.json'), join(build, 'm5dev-kernel.json'));
-    cpSync(real.imagePath, join(home, 'kernels', real.image));
+    mkdirSync(join(build, '..'), { recursive: true });
+    execFileSync('cp', ['-a', join(kernelTestHome(), 'kernels', real.build), build]);
     const record = readFileSync(join(build, 'm5dev-kernel.json'), 'utf8');
     try {
       for (const signal of ['SIGINT', 'SIGKILL'] as const) {
@@ -211,7 +213,11 @@ describe('m5dev kernel build', () => {
         run.child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
         const deadline = Date.now() + 300_000;
         while (!/Extract the source/.test(err) || !existsSync(aside)) {
-          if (Date.now() > deadline) throw new Error(`the rebuild never reached the extraction: ${err}`);
+          if (Date.now() > deadline) {
+            run.child.kill('SIGINT');
+            await run.done;
+            throw new Error(`the rebuild never reached its extraction with the finished build set aside: ${err}`);
+          }
           await new Promise((r) => setTimeout(r, 100));
         }
         expect(existsSync(join(build, 'm5dev-kernel.json'))).toBe(false); // set aside, not removed
