@@ -47,7 +47,7 @@ export interface KernelCtx {
   record?: KernelRecord;
   /** Image digest of the build this one replaced (with --rebuild). */
   previousSha256?: string;
-  /** The operation's undo actions (a --rebuild puts the finished build it set aside back). */
+  /** The operation's undo actions (a --rebuild puts the finished build it set aside back); set by the command. */
   scope?: CleanupScope;
   /** Drops the put-back of the build set aside, once its replacement is complete. */
   keepRebuild?: () => Promise<void>;
@@ -98,26 +98,25 @@ function tool(ctx: KernelCtx, description: string, cmd: string[], owns: string[]
  * SIGTERM), the operation's scope puts it back; once the new build is published, it is removed.
  */
 async function setAside(ctx: KernelCtx, ks: Storage, key: string): Promise<void> {
-  const [build, aside] = [buildName(key), asideName(key)];
-  await ks.removeTree(aside);
-  await ks.syncRename([[build, aside]]);
-  const putBack = async () => {
-    await ks.removeTree(build);
-    await ks.syncRename([[aside, build]]);
-  };
-  const drop = ctx.scope ? ctx.scope.defer('put the finished kernel build back', putBack) : () => undefined;
+  await ks.removeTree(asideName(key));
+  await ks.syncRename([[buildName(key), asideName(key)]]);
+  const drop = ctx.scope!.defer('put the finished kernel build back', () => putBack(ks, key));
   ctx.keepRebuild = async () => {
     drop();
-    await ks.removeTree(aside);
+    await ks.removeTree(asideName(key));
   };
 }
 
-/** A rebuild killed outright (kill -9) left the last finished build aside: it comes back, over whatever the rebuild left. */
+/** The build set aside back in its place, over whatever the rebuild left there. */
+async function putBack(ks: Storage, key: string): Promise<void> {
+  await ks.removeTree(buildName(key));
+  await ks.syncRename([[asideName(key), buildName(key)]]);
+}
+
+/** A rebuild killed outright (kill -9) left the last finished build aside: it comes back. */
 async function restoreAside(ks: Storage, key: string): Promise<KernelRecord | undefined> {
-  const [build, aside] = [buildName(key), asideName(key)];
-  if ((await ks.stat([`${aside}/${RECORD_IN_BUILD}`])).size === 0) return undefined;
-  await ks.removeTree(build);
-  await ks.syncRename([[aside, build]]);
+  if ((await ks.stat([`${asideName(key)}/${RECORD_IN_BUILD}`])).size === 0) return undefined;
+  await putBack(ks, key);
   return readBuildRecord(ks, key);
 }
 
