@@ -4,16 +4,19 @@
 #   registry.sh stop DIR
 # Docker trusts registries on 127.0.0.0/8 over plain HTTP, so no TLS is needed.
 set -euo pipefail
-log() { echo "registry: $*" >&2; }
+log() { echo "registry: $(date +%T.%3N) $*" >&2; }
+trap 'log "line $LINENO: a command exited $?"' ERR
 dir="$(realpath -m "${2:?usage: registry.sh start|stop DIR [PORT]}")" # absolute: the registry runs from /
 case "$1" in
   start)
     port="${3:?usage: registry.sh start DIR PORT}"
     if ! command -v docker-registry >/dev/null; then
       log "installing docker-registry"
-      for _ in $(seq 1 60); do apt-get update -q >/dev/null 2>&1 && break; sleep 5; done # the host's own apt may hold the lists' lock
-      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends --no-upgrade docker-registry >/dev/null
+      for _ in $(seq 1 60); do apt-get update -q >/dev/null && break; sleep 5; done # the host's own apt may hold the lists' lock
+      log "apt-get update done"
+      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends --no-upgrade docker-registry >/dev/null || { rc=$?; log "apt-get install docker-registry exited $rc"; exit "$rc"; }
     fi
+    log "starting $(command -v docker-registry) on 127.0.0.1:$port"
     mkdir -p "$dir/data"
     cat > "$dir/config.yml" <<YAML
 version: 0.1
@@ -27,7 +30,7 @@ YAML
       if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "127.0.0.1:$port"; exit 0; fi
       sleep 0.2
     done
-    log "did not come up; see $dir/registry.log"; exit 1 ;;
+    log "did not come up; its log:"; cat "$dir/registry.log" >&2; exit 1 ;;
   stop)
     [[ -f "$dir/pid" ]] && kill "$(cat "$dir/pid")" 2>/dev/null || true
     rm -f "$dir/pid" ;;

@@ -1,5 +1,5 @@
 /** Engines other than the local one, started by the project's own scripts (see scripts/engines/). */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { ROOT, cli } from './cli.js';
@@ -82,7 +82,14 @@ export async function fillAddressPools(docker: Docker, max = 64): Promise<() => 
  */
 export async function startRegistry(dir: string): Promise<string> {
   const port = process.env.M5DEV_TEST_REGISTRY?.split(':')[1] ?? String(await freePort());
-  return execFileSync('bash', [join(ROOT, 'scripts', 'engines', 'registry.sh'), 'start', dir, port], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  const script = join(ROOT, 'scripts', 'engines', 'registry.sh');
+  const t0 = Date.now();
+  const res = spawnSync('bash', [script, 'start', dir, port], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (res.status !== 0) {
+    const how = res.error ? `could not run (${res.error.message})` : res.signal ? `was killed by ${res.signal}` : `exited ${res.status}`;
+    throw new Error(`registry.sh start ${dir} ${port} ${how} after ${Date.now() - t0} ms; its stderr:\n${res.stderr || '(nothing)'}`);
+  }
+  return res.stdout.trim();
 }
 
 export function stopRegistry(dir: string): void {
