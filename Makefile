@@ -2,12 +2,16 @@
 SHELL := /bin/bash
 export M5DEV_FIXTURE_CACHE ?= $(HOME)/.cache/m5dev-fixtures
 
-.PHONY: all setup deps build lint test test-unit test-repro test-remote-kernel test-arm64-image up up-offline fixture bench soak clean
+.PHONY: all setup setup-tests deps build lint test test-unit test-repro test-remote-kernel test-arm64-image up up-offline fixture bench soak clean
 
 all: build
 
 setup:
 	bash scripts/setup-host.sh
+
+# setup, and what the tests' engines and registry need (installed before any test runs).
+setup-tests:
+	bash scripts/setup-host.sh --tests
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -28,7 +32,7 @@ fixture: setup
 
 # Cheap tiers first (a unit failure stops the run before any image is built or guest booted); the
 # fixture image builds in the background from the start, while scripts/run-tests.sh builds and lints.
-test: setup
+test: setup-tests
 	bash scripts/run-tests.sh
 
 test-unit: build
@@ -43,12 +47,12 @@ up-offline: setup build fixture
 	node dist/cli/main.js up --image-url "file://$$dir/$$img" --image-sha256 "$$(cut -d' ' -f1 "$$dir/SHA256SUMS")"
 
 # The reproducibility checks: a second toolchain image build from nothing, a second full kernel build.
-test-repro: setup build fixture
+test-repro: setup-tests build fixture
 	M5DEV_TEST_REPRO=1 npx vitest run test/integration/image.test.ts -t "locked package|clean rebuild"
 	M5DEV_TEST_REPRO=1 npx vitest run test/e2e/kernel-build.test.ts
 
 # A second full kernel build, on a remote engine's volume, bit-identical to the local one (results in docs/any-engine.md).
-test-remote-kernel: setup build fixture
+test-remote-kernel: setup-tests build fixture
 	M5DEV_TEST_REMOTE_KERNEL=1 M5DEV_FIXTURE_DIR="$$(bash scripts/build-test-image.sh)" npx vitest run test/e2e/remote-engine.test.ts -t 'gets the toolchain|module loop on a remote engine'
 
 # The toolchain image built and used for linux/arm64 under emulation (slow; results in docs/arm64-image.md).

@@ -3,7 +3,9 @@
 # a running Docker engine (Debian's docker.io; dockerd started when `docker info` fails), the locally
 # bootstrapped base image when no registry can serve it, the tools the test fixture is built with, and
 # python3 (the unit tests run the QMP client that m5dev runs inside the VM container) and shellcheck
-# (`npm run lint` checks every shell script).
+# (`npm run lint` checks every shell script). With --tests, also what the test suite's engines and
+# registry need (Debian's docker-registry, Podman, rootless Docker's helpers): installed here, before
+# any test runs, never by a test on the fly (a test's apt could meet the host's apt, or another tier's).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
@@ -11,6 +13,10 @@ log() { echo "setup-host: $*" >&2; }
 as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
 pkgs=(mmdebstrap qemu-user-static binfmt-support arch-test fdisk dosfstools mtools qemu-utils e2fsprogs openssh-client make ca-certificates python3 shellcheck)
+if [[ ${1:-} == --tests ]]; then
+  # scripts/engines/: registry.sh, podman-engine.sh, rootless-engine.sh (after ../shared/harness/).
+  pkgs+=(docker-registry podman uidmap slirp4netns fuse-overlayfs rootlesskit)
+fi
 # A Docker that is already there (Docker CE, a static client and engine, a reachable DOCKER_HOST)
 # is used as it is: Debian's docker.io is installed only when there is neither an engine nor a dockerd.
 if ! docker info >/dev/null 2>&1 && ! command -v dockerd >/dev/null 2>&1; then

@@ -25,12 +25,17 @@ storage: { filesystem: { rootdirectory: $dir/data }, delete: { enabled: true } }
 http: { addr: 127.0.0.1:$port }
 YAML
     (cd / && exec setsid docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 < /dev/null) &
-    echo $! > "$dir/pid"
+    pid=$!
+    echo "$pid" > "$dir/pid"
+    # Up when *this* registry answers its API on the port (another listener there is not it).
+    answers() { (exec 3<>"/dev/tcp/127.0.0.1/$port" && printf 'GET /v2/ HTTP/1.0\r\n\r\n' >&3 && timeout 2 grep -qi '^docker-distribution-api-version: registry/2' <&3) 2>/dev/null; }
     for _ in $(seq 1 50); do
-      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "127.0.0.1:$port"; exit 0; fi
+      if ! kill -0 "$pid" 2>/dev/null; then log "docker-registry exited; its log:"; cat "$dir/registry.log" >&2; exit 1; fi
+      if answers; then echo "127.0.0.1:$port"; exit 0; fi
       sleep 0.2
     done
-    log "did not come up; its log:"; cat "$dir/registry.log" >&2; exit 1 ;;
+    kill "$pid" 2>/dev/null || true
+    log "did not answer on 127.0.0.1:$port in 10 s; its log:"; cat "$dir/registry.log" >&2; exit 1 ;;
   stop)
     [[ -f "$dir/pid" ]] && kill "$(cat "$dir/pid")" 2>/dev/null || true
     rm -f "$dir/pid" ;;

@@ -251,6 +251,25 @@ describe('the toolchain lock (real engine, Debian mirror)', () => {
     expect(readFileSync(path, 'utf8')).toBe(before);
   }, 300_000);
 
+  it('a registry that cannot start says why: its exit code, how long it took, and its own words (here: the port is taken)', async () => {
+    const { createServer } = await import('node:net');
+    const taken = createServer(() => undefined);
+    await new Promise<void>((ok) => taken.listen(0, '127.0.0.1', ok));
+    const port = (taken.address() as { port: number }).port;
+    const saved = process.env.M5DEV_TEST_REGISTRY;
+    process.env.M5DEV_TEST_REGISTRY = `127.0.0.1:${port}`;
+    try {
+      // Another listener on the port is not the registry: the script must not take its answer for one.
+      const err = await startRegistry(mkdtempSync(join(tmpdir(), 'm5dev-registry-'))).then(() => undefined, (e: unknown) => e as Error);
+      expect(err?.message).toMatch(new RegExp(`registry\\.sh start .* ${port} exited 1 after \\d+ ms; its stderr:`));
+      expect(err?.message).toMatch(/docker-registry exited; its log:[\s\S]*address already in use/);
+    } finally {
+      if (saved === undefined) delete process.env.M5DEV_TEST_REGISTRY;
+      else process.env.M5DEV_TEST_REGISTRY = saved;
+      taken.close();
+    }
+  });
+
   it('a base served by a registry is locked by its digest, then pulled and built by that digest', async () => {
     const regDir = mkdtempSync(join(tmpdir(), 'm5dev-registry-'));
     const registry = await startRegistry(regDir);
