@@ -4,9 +4,9 @@
  */
 import { readFileSync, existsSync, realpathSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import { UsageError } from './errors.js';
+import { UntrustedConfigError, UsageError } from './errors.js';
 import { checkShares, hostShareRefusal, parseShare, type Share } from './vm/shares.js';
-import { homedir } from 'node:os';
+import { availableParallelism, homedir, totalmem } from 'node:os';
 import { layout } from './paths.js';
 
 export const SEED_IMAGE_URL =
@@ -63,6 +63,78 @@ export const DEFAULTS: VmConfig = {
   m5opsAddr: 0x10010000,
   m5opsExit: 'continue',
 };
+
+/**
+ * What each setting does, for the trust rules of a cloned repository's m5dev.json (the guest and a
+ * repository's file are untrusted): `code` chooses code or bytes the host runs or boots (the
+ * toolchain's base image, the cloud image and its digest): refused from a repository's file unless
+ * `up --trust-config NAME` names it; `resource` is capped to what this host has; `data` is checked
+ * where it is parsed (shares and the readfile inside the file's own tree, shares read-only).
+ */
+export const SETTING_TRUST: Record<keyof VmConfig, 'code' | 'resource' | 'data'> = {
+  imageUrl: 'code',
+  imageSha256: 'code',
+  baseImage: 'code',
+  disk: 'data',
+  diskGrow: 'data',
+  sshPort: 'data',
+  cpus: 'resource',
+  memoryMiB: 'resource',
+  cpu: 'data',
+  accel: 'data',
+  bootTimeoutSec: 'data',
+  ramFile: 'data',
+  shares: 'data',
+  tcgCacheMiB: 'resource',
+  m5opsAddr: 'data',
+  m5opsReadfile: 'data',
+  m5opsExit: 'data',
+};
+
+/** The settings a repository's m5dev.json may set only when `--trust-config` names them. */
+export const CODE_SETTINGS = (Object.keys(SETTING_TRUST) as (keyof VmConfig)[]).filter((k) => SETTING_TRUST[k] === 'code');
+
+/** `--trust-config a,b`: each a setting that chooses code. */
+export function parseTrustList(text: string | undefined): Set<keyof VmConfig> {
+  const names = (text ?? '').split(',').map((n) => n.trim()).filter(Boolean);
+  for (const n of names) {
+    if (!(CODE_SETTINGS as string[]).includes(n)) throw new UsageError(`--trust-config: "${n}" is not a setting that chooses code`, `Name some of: ${CODE_SETTINGS.join(', ')}.`);
+  }
+  return new Set(names as (keyof VmConfig)[]);
+}
+
+/** What this host can give a guest: its cores, and three quarters of its memory. */
+export interface HostResources {
+  cpus: number;
+  memoryMiB: number;
+}
+
+export function hostResources(): HostResources {
+  return { cpus: availableParallelism(), memoryMiB: Math.floor((totalmem() / (1 << 20)) * 0.75) };
+}
+
+/**
+ * Pure: a repository's resource settings capped to what the host has; each cap as a note for the
+ * user (printed: the file asked, the host decides).
+ */
+export function capResources(file: Partial<VmConfig>, host: HostResources, source: string): { config: Partial<VmConfig>; notes: string[] } {
+  const config = { ...file };
+  const notes: string[] = [];
+  if (config.cpus !== undefined && config.cpus > host.cpus) {
+    notes.push(`${source} asks for ${config.cpus} vCPUs; capped to ${host.cpus} (this host's cores)`);
+    config.cpus = host.cpus;
+  }
+  if (config.memoryMiB !== undefined && config.memoryMiB > host.memoryMiB) {
+    notes.push(`${source} asks for ${config.memoryMiB} MiB of guest memory; capped to ${host.memoryMiB} MiB (three quarters of this host's)`);
+    config.memoryMiB = host.memoryMiB;
+  }
+  if (config.tcgCacheMiB !== undefined && config.tcgCacheMiB > host.memoryMiB / 4) {
+    const cap = Math.max(32, Math.floor(host.memoryMiB / 4));
+    notes.push(`${source} asks for a ${config.tcgCacheMiB} MiB translated-code cache; capped to ${cap} MiB`);
+    config.tcgCacheMiB = cap;
+  }
+  return { config, notes };
+}
 
 /** The m5ops range's size (gem5's, and gem5_bridge's default gem5_bridge_rangesize). */
 export const M5OPS_SIZE = 0x10000;
@@ -137,15 +209,16 @@ export function parseConfig(raw: unknown, source: string, baseDir = process.cwd(
         out.ramFile = value;
         break;
       case 'shares':
-        if (!Array.isArray(value)) throw bad('a list of "HOST_DIR[:GUEST_PATH]" strings or {"host", "guest"} objects');
+        if (!Array.isArray(value)) throw bad('a list of "HOST_DIR[:GUEST_PATH][:ro]" strings or {"host", "guest", "readOnly"} objects');
         out.shares = checkShares(
           value.map((v: unknown) => {
             if (typeof v === 'string') return parseShare(v, baseDir, source);
-            const o = v as { host?: unknown; guest?: unknown } | null;
-            if (o && typeof o === 'object' && typeof o.host === 'string' && (o.guest === undefined || typeof o.guest === 'string')) {
-              return parseShare(o.guest === undefined ? o.host : `${o.host}:${o.guest}`, baseDir, source);
+            const o = v as { host?: unknown; guest?: unknown; readOnly?: unknown } | null;
+            if (o && typeof o === 'object' && typeof o.host === 'string' && (o.guest === undefined || typeof o.guest === 'string') && (o.readOnly === undefined || typeof o.readOnly === 'boolean')) {
+              const share = parseShare(o.guest === undefined ? o.host : `${o.host}:${o.guest}`, baseDir, source);
+              return { ...share, readOnly: o.readOnly ?? share.readOnly };
             }
-            throw bad('a list of "HOST_DIR[:GUEST_PATH]" strings or {"host", "guest"} objects');
+            throw bad('a list of "HOST_DIR[:GUEST_PATH][:ro]" strings or {"host", "guest", "readOnly"} objects');
           }),
           source,
         );
@@ -200,16 +273,17 @@ export function parseMemory(text: string): number {
   return m[2]?.toUpperCase() === 'G' ? n * 1024 : n;
 }
 
-export function loadConfigFile(dir = process.cwd()): Partial<VmConfig> {
+/**
+ * A cloned repository's m5dev.json (in `dir`): untrusted. Settings that choose code are refused
+ * (exit 22) unless `trusted` names them; what it shares with the guest and its readfile must lie in
+ * its own tree, and its shares are read-only (a writable one is given on the command line).
+ */
+export function loadConfigFile(dir = process.cwd(), trusted: ReadonlySet<keyof VmConfig> = new Set()): Partial<VmConfig> {
   const file = join(dir, 'm5dev.json');
-  if (!existsSync(file)) return {};
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new UsageError(`${file}: not valid JSON (${(e as Error).message})`);
-  }
-  const config = parseConfig(raw, file, dir);
+  const config = readConfig(file, dir);
+  if (config === undefined) return {};
+  const refused = CODE_SETTINGS.filter((k) => config[k] !== undefined && !trusted.has(k));
+  if (refused.length) throw new UntrustedConfigError(file, refused);
   // A cloned repository's m5dev.json is not trusted: what it hands the guest must be its own tree.
   const root = realPath(dir) ?? dir;
   // Fails closed: a path whose links cannot be resolved is not inside.
@@ -220,9 +294,27 @@ export function loadConfigFile(dir = process.cwd()): Partial<VmConfig> {
   const hint = 'An m5dev.json may share with the guest only what lies in its own directory tree; give anything else on the command line (--share, --m5ops-readfile).';
   for (const share of config.shares ?? []) {
     if (!inside(share.host)) throw new UsageError(`${file}: the share ${share.host} lies outside ${root}`, hint);
+    share.readOnly = true;
   }
   if (config.m5opsReadfile && !inside(config.m5opsReadfile)) throw new UsageError(`${file}: the m5ops readfile ${config.m5opsReadfile} lies outside ${root}`, hint);
   return config;
+}
+
+/** The user's own settings, `$M5DEV_HOME/config.json` (same keys as m5dev.json): trusted, as flags are. */
+export function loadUserConfig(home: string): Partial<VmConfig> {
+  const file = join(home, 'config.json');
+  return readConfig(file, home) ?? {};
+}
+
+function readConfig(file: string, dir: string): Partial<VmConfig> | undefined {
+  if (!existsSync(file)) return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  return parseConfig(raw, file, dir);
 }
 
 /**
@@ -237,8 +329,9 @@ export function realPath(p: string): string | undefined {
   }
 }
 
-export function resolveConfig(flags: Partial<VmConfig>, file: Partial<VmConfig>): VmConfig {
-  return { ...DEFAULTS, ...file, ...stripUndefined(flags) };
+/** Flag > the repository's m5dev.json > the user's own config > default. */
+export function resolveConfig(flags: Partial<VmConfig>, file: Partial<VmConfig>, user: Partial<VmConfig> = {}): VmConfig {
+  return { ...DEFAULTS, ...user, ...file, ...stripUndefined(flags) };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

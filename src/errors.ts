@@ -25,6 +25,7 @@ export const ExitCode = {
   m5opsFailed: 19,
   engineHostKey: 20,
   networkUnavailable: 21,
+  untrustedConfig: 22,
   interrupted: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -206,6 +207,17 @@ export class CopyError extends M5devError {
 export class ShareError extends M5devError {
   constructor(message: string, hint: string, details?: string) {
     super(message, ExitCode.shareFailed, hint, details);
+  }
+}
+
+/** A repository's m5dev.json sets what chooses code the host runs, and the command line did not trust it. */
+export class UntrustedConfigError extends M5devError {
+  constructor(file: string, settings: string[]) {
+    super(
+      `${file} sets ${settings.map((k) => `"${k}"`).join(', ')}, which choose${settings.length === 1 ? 's' : ''} code this machine runs or boots: a cloned repository's m5dev.json may not, and nothing was run`,
+      ExitCode.untrustedConfig,
+      `Read what it names; to use it, say so on the command line: \`m5dev up --trust-config ${settings.join(',')}\` (or give the value itself as a flag, or put it in your own $M5DEV_HOME/config.json).`,
+    );
   }
 }
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { INSTANCE_NAME_RE, instanceDir, type HomeLayout } from '../paths.js';
 import { InstanceNotFoundError, UsageError } from '../errors.js';
 import type { InstanceEngine } from '../engine/engine.js';
-import type { Share } from './shares.js';
+import { shareExports, type NinepExport, type Share } from './shares.js';
 
 export interface InstanceState {
   name: string;
@@ -27,6 +27,8 @@ export interface InstanceState {
   tcgCacheMiB?: number;
   /** Host directories mounted in the guest (part of the launch: a suspended guest resumes with them). */
   shares?: Share[];
+  /** Their 9p exports as launched (a writable share's .git read-only over it); absent: launched before m5dev recorded them. */
+  exports?: NinepExport[];
   /** The m5ops device it was launched with (absent: launched by an m5dev without it). */
   m5ops?: { addr: number; exit: 'continue' | 'poweroff' };
   /** The engine the instance's data lives on (absent: created before m5dev recorded it; a local engine). */
@@ -36,6 +38,11 @@ export interface InstanceState {
   /** launchKey() of the running VM container (a suspend records it). */
   launchKey?: string;
   createdAt: string;
+}
+
+/** The 9p exports the instance was launched with (an older record: one per share, none read-only). */
+export function exportsOf(state: Pick<InstanceState, 'shares' | 'exports'>): NinepExport[] {
+  return state.exports ?? shareExports((state.shares ?? []).map((s) => ({ ...s, readOnly: Boolean(s.readOnly) })), [], () => false);
 }
 
 export interface InstanceFiles {

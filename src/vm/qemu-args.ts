@@ -1,6 +1,6 @@
 /** The QEMU command line, from a pure function (paths are as seen inside the VM container). */
 import type { MachineChoice } from './machine.js';
-import { shareQemuArgs, type ShareModel } from './shares.js';
+import { shareQemuArgs, type NinepExport } from './shares.js';
 
 export interface QemuSpec {
   machine: MachineChoice;
@@ -20,8 +20,8 @@ export interface QemuSpec {
    * Absent: anonymous RAM, saved whole into the migration stream.
    */
   ramFile?: string;
-  /** Host directories exported over 9p (vm/shares.ts): the model of each share, in order. */
-  shares?: ShareModel[];
+  /** Host directories exported over 9p (vm/shares.ts), in order. */
+  shares?: NinepExport[];
   /** TCG's translated-code cache, MiB (QEMU's own default is 1 GiB, nearly all of it resident once a guest has booted). */
   tcgCacheMiB?: number;
   /**

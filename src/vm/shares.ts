@@ -16,6 +16,24 @@ export interface Share {
   host: string;
   /** Absolute path in the guest. */
   guest: string;
+  /**
+   * The guest cannot change it (QEMU exports it readonly): `HOST:GUEST:ro`, `"readOnly": true`, and
+   * every share a repository's m5dev.json names. A writable share is code the host may run later.
+   */
+  readOnly: boolean;
+}
+
+/**
+ * One 9p export: a share, or the `.git` of a writable share, exported read-only over it, so the
+ * guest cannot set `core.fsmonitor`, hooks or aliases that the host's git would run.
+ */
+export interface NinepExport {
+  tag: string;
+  /** Where the VM container sees it. */
+  path: string;
+  guest: string;
+  readOnly: boolean;
+  model: ShareModel;
 }
 
 /** Where the VM container sees share i, and the 9p mount tag the guest mounts it by. */
@@ -24,7 +42,22 @@ export const shareTag = (i: number): string => `m5dev${i}`;
 export const containerPath = (i: number): string => `${SHARES_IN_CONTAINER}/${i}`;
 /** The VM container's mounts of the shares (the probe mounts the same paths read-only). */
 export const shareMounts = (shares: Share[], readOnly = false): Mount[] =>
-  shares.map((s, i) => ({ kind: 'bind', source: s.host, target: containerPath(i), readOnly }));
+  shares.map((s, i) => ({ kind: 'bind', source: s.host, target: containerPath(i), readOnly: readOnly || s.readOnly }));
+
+/** The name of the directory a writable share's git metadata lives in. */
+export const GIT_DIR = '.git';
+
+/**
+ * Pure: the 9p exports of `shares` (in order; `models[i]` is share i's), each writable share's
+ * `.git` directory (when `hasGitDir(i)`) exported read-only right after it.
+ */
+export function shareExports(shares: Share[], models: ShareModel[], hasGitDir: (i: number) => boolean): NinepExport[] {
+  return shares.flatMap((s, i) => {
+    const own: NinepExport = { tag: shareTag(i), path: containerPath(i), guest: s.guest, readOnly: s.readOnly, model: models[i] ?? 'mapped-xattr' };
+    if (s.readOnly || !hasGitDir(i)) return [own];
+    return [own, { tag: `${shareTag(i)}git`, path: `${containerPath(i)}/${GIT_DIR}`, guest: `${s.guest}/${GIT_DIR}`, readOnly: true, model: own.model }];
+  });
+}
 
 const GUEST_HOME = `/home/${GUEST_USER}`;
 /** Guest places a share must not cover: the system, and where m5dev installs a kernel's modules. */
@@ -56,7 +89,11 @@ export function hostShareRefusal(real: string, home: string, private_: string[] 
  * `HOST[:GUEST]`: HOST relative to `baseDir` (the working directory, or m5dev.json's directory);
  * GUEST absolute, or relative to the guest user's home; default the guest user's home/<HOST's name>.
  */
-export function parseShare(spec: string, baseDir: string, source: string): Share {
+export function parseShare(spec: string, baseDir: string, source: string, readOnlyDefault = false): Share {
+  // A trailing `:ro` or `:rw` (HOST:GUEST:ro, or HOST::ro for the default guest path).
+  const mode = /:(ro|rw)$/.exec(spec)?.[1];
+  const readOnly = mode === undefined ? readOnlyDefault : mode === 'ro';
+  if (mode !== undefined) spec = spec.slice(0, -3).replace(/:$/, '');
   const colon = spec.indexOf(':');
   const hostPart = colon < 0 ? spec : spec.slice(0, colon);
   const guestPart = colon < 0 ? '' : spec.slice(colon + 1);
@@ -68,7 +105,7 @@ export function parseShare(spec: string, baseDir: string, source: string): Share
   if (!isAbsolute(host)) throw new UsageError(`${source}: share host path ${hostPart} is not a path`);
   if (RESERVED.includes(guest) || RESERVED_TREES.some((d) => guest === d || guest.startsWith(`${d}/`))) throw new UsageError(`${source}: a share cannot cover ${guest} in the guest`, `Mount it in the guest user's home or /opt, e.g. ${GUEST_HOME}/${name}.`);
   if (/[\s,]/.test(guest)) throw new UsageError(`${source}: the guest path ${JSON.stringify(guest)} has a space or comma`, 'Pick a guest path without them (the host path may have them).');
-  return { host, guest };
+  return { host, guest, readOnly };
 }
 
 /** Two shares on one guest path, or one inside another, cannot both be mounted as asked. */
@@ -84,7 +121,7 @@ export function checkShares(shares: Share[], source: string): Share[] {
 }
 
 export const sameShares = (a: Share[] = [], b: Share[] = []): boolean =>
-  a.length === b.length && a.every((s, i) => s.host === b[i]!.host && s.guest === b[i]!.guest);
+  a.length === b.length && a.every((s, i) => s.host === b[i]?.host && s.guest === b[i]?.guest && Boolean(s.readOnly) === Boolean(b[i]?.readOnly));
 
 /**
  * How QEMU keeps what the guest sets on a share's files, never applying it to the host file:
@@ -95,20 +132,21 @@ export const sameShares = (a: Share[] = [], b: Share[] = []): boolean =>
 export type ShareModel = 'mapped-xattr' | 'mapped-file';
 
 /**
- * QEMU's side: one 9p export and device per share (paths as the VM container sees them).
+ * QEMU's side: one 9p export and device per export (paths as the VM container sees them).
  *
  * With either model of ShareModel, what the guest sets (owner, group, mode bits, device nodes,
  * links) is kept aside and never applied to the host file. On the host a file the guest creates is
  * a plain file (or directory) of QEMU's user, mode 0644 (0755): guest root cannot plant a setuid
  * file, a device node or a link leading out of the share, however it chowns and chmods. The guest
- * sees what it set; host files without that record show their host owner and mode.
+ * sees what it set; host files without that record show their host owner and mode. A read-only
+ * export refuses every change (EROFS), whatever the guest mounts it as.
  */
-export function shareQemuArgs(models: ShareModel[]): string[] {
-  return models.flatMap((model, i) => [
+export function shareQemuArgs(exports: NinepExport[]): string[] {
+  return exports.flatMap((e) => [
     '-fsdev',
-    `local,id=fsdev${i},path=${containerPath(i)},security_model=${model},fmode=0644,dmode=0755`,
+    `local,id=fs${e.tag},path=${e.path},security_model=${e.model},fmode=0644,dmode=0755${e.readOnly ? ',readonly=on' : ''}`,
     '-device',
-    `virtio-9p-device,fsdev=fsdev${i},mount_tag=${shareTag(i)}`,
+    `virtio-9p-device,fsdev=fs${e.tag},mount_tag=${e.tag}`,
   ]);
 }
 
@@ -155,9 +193,14 @@ export const MOUNT_OPTIONS = 'trans=virtio,version=9p2000.L,msize=512000,cache=n
 /** Exit codes of sh/guest/mount-shares.sh and unmount-shares.sh. */
 export const SHARE_EXIT = { noNinep: 3, inUse: 4, noXattrs: 5 } as const;
 
-/** sh/guest/mount-shares.sh's arguments: the guest user, the mount options, then each share's tag and dir. */
-export function mountScriptArgs(shares: Share[]): string[] {
-  return [GUEST_USER, MOUNT_OPTIONS, ...mountArgs(shares)];
+/** sh/guest/mount-shares.sh's arguments: the guest user, the mount options, then each export's tag, dir and ro|rw. */
+export function mountScriptArgs(exports: NinepExport[]): string[] {
+  return [GUEST_USER, MOUNT_OPTIONS, ...exports.flatMap((e) => [e.tag, e.guest, e.readOnly ? 'ro' : 'rw'])];
+}
+
+/** sh/guest/unmount-shares.sh's arguments: the guest dirs, nested ones (a share's .git) first. */
+export function unmountScriptArgs(exports: NinepExport[]): string[] {
+  return exports.map((e) => e.guest).reverse();
 }
 
 /** Pure: mount-shares.sh's lines (shares whose owner is not the guest user) as notes for the user. */
@@ -167,8 +210,4 @@ export function ownerNotes(stdout: string): string[] {
     .map((l) => /^(\d+) (.+)$/.exec(l.trim()))
     .filter((m): m is RegExpExecArray => m !== null)
     .map(([, uid, dir]) => `share ${dir} belongs to uid ${uid} on the host, not to ${GUEST_USER}: the guest user writes there only where its permissions allow (9p shows the host's owners; chown it on the host to uid 1000, or use sudo)`);
-}
-
-export function mountArgs(shares: Share[]): string[] {
-  return shares.flatMap((s, i) => [shareTag(i), s.guest]);
 }

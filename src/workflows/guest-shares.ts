@@ -2,14 +2,14 @@
 import { ShareError, VmStateError } from '../errors.js';
 import { guestScript } from '../ssh/guest-command.js';
 import type { GuestSsh } from '../ssh/client.js';
-import { SHARE_EXIT, mountScriptArgs, ownerNotes, type Share } from '../vm/shares.js';
+import { SHARE_EXIT, mountScriptArgs, ownerNotes, unmountScriptArgs, type NinepExport } from '../vm/shares.js';
 
 /**
  * Mount every share not mounted yet (at boot, after a resume, and idempotently on a running guest);
  * returns notes on shares the guest user does not own.
  */
-export async function mountShares(ssh: GuestSsh, shares: Share[]): Promise<string[]> {
-  const res = await ssh.capture(guestScript('mountShares', mountScriptArgs(shares), { root: true }), { timeoutMs: 60_000 });
+export async function mountShares(ssh: GuestSsh, exports: NinepExport[]): Promise<string[]> {
+  const res = await ssh.capture(guestScript('mountShares', mountScriptArgs(exports), { root: true }), { timeoutMs: 60_000 });
   if (res.exitCode === SHARE_EXIT.noNinep) {
     throw new ShareError(
       `cannot mount the shares: ${res.stderr.trim()}`,
@@ -27,8 +27,8 @@ export async function mountShares(ssh: GuestSsh, shares: Share[]): Promise<strin
 }
 
 /** Unmount them before QEMU saves the guest: it refuses to save one with a 9p export mounted. */
-export async function unmountShares(ssh: GuestSsh, shares: Share[]): Promise<void> {
-  const res = await ssh.capture(guestScript('unmountShares', shares.map((s) => s.guest), { root: true }), { timeoutMs: 60_000 });
+export async function unmountShares(ssh: GuestSsh, exports: NinepExport[]): Promise<void> {
+  const res = await ssh.capture(guestScript('unmountShares', unmountScriptArgs(exports), { root: true }), { timeoutMs: 60_000 });
   if (res.exitCode === SHARE_EXIT.inUse) {
     throw new VmStateError(
       'cannot suspend: a share is in use in the guest',

@@ -8,7 +8,7 @@
  */
 import { DiskFullError, InterruptedError, VmStateError, isDiskFull } from '../errors.js';
 import { isInterrupting, onCleanup } from '../cleanup.js';
-import { IN_CONTAINER, RAM_TMPFS, STORED } from '../vm/instance.js';
+import { IN_CONTAINER, RAM_TMPFS, STORED, exportsOf } from '../vm/instance.js';
 import { withQmp, type QmpClient } from '../vm/qmp.js';
 import { removeInVm } from '../vmhost/vm-files.js';
 import { SAVED_FORMAT, commitSaved, saveSteps, dropSaved, guestStamps } from '../vm/saved-state.js';
@@ -39,7 +39,7 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
   const sync = await live.ssh.capture(guestArgv(['sync']), { connectTimeoutSec: 10, timeoutMs: 120_000 }).catch(() => undefined);
   const synced = sync?.exitCode === 0;
   // QEMU will not save a guest with a 9p export mounted: unmount, and mount again if the save fails.
-  const shares = live.state.shares ?? [];
+  const shares = exportsOf(live.state);
   if (shares.length) {
     await unmountShares(live.ssh, shares).catch(async (e: unknown) => {
       await mountShares(live.ssh, shares).catch(() => undefined); // those unmounted before the busy one

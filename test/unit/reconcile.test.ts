@@ -6,7 +6,7 @@ import { reconcile, type Asked, type Observed } from '../../src/vm/reconcile.js'
 
 const state: InstanceState = {
   name: 'dev', sshPort: 5555, imageSha256: 'a'.repeat(64), imageUrl: DEFAULTS.imageUrl, disk: 'raw', cpus: 4, memoryMiB: 4096,
-  accel: 'tcg', cpu: 'max', ramFile: true, kernel: '6.6.33', kernelVersion: '6.6.33', shares: [{ host: '/h/m5', guest: '/home/ubuntu/m5' }],
+  accel: 'tcg', cpu: 'max', ramFile: true, kernel: '6.6.33', kernelVersion: '6.6.33', shares: [{ host: '/h/m5', guest: '/home/ubuntu/m5', readOnly: false }],
   m5ops: { addr: 0x10010000, exit: 'continue' }, createdAt: 'then',
 };
 const observed = (o: Partial<Observed> = {}): Observed => ({ name: 'dev', state, live: false, suspended: false, kernelRelease: undefined, disks: new Set(['raw']), ...o });

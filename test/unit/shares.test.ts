@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseConfig } from '../../src/config.js';
 import { UsageError } from '../../src/errors.js';
-import { checkShares, mappedFileNote, mountArgs, ownerNotes, parseShare, sameShares, shareModels, shareQemuArgs } from '../../src/vm/shares.js';
+import { checkShares, mappedFileNote, mountScriptArgs, ownerNotes, parseShare, sameShares, shareExports, shareModels, shareQemuArgs, unmountScriptArgs } from '../../src/vm/shares.js';
 import { qemuArgs } from '../../src/vm/qemu-args.js';
 import { chooseMachine } from '../../src/vm/machine.js';
 import { guestTreeCommand, guestTreeStamp } from '../../src/kernel/guest-tree.js';
@@ -13,10 +13,17 @@ import { ROOT } from '../helpers/cli.js';
 
 describe('share specs', () => {
   it('HOST[:GUEST]: host relative to the base dir, guest absolute or under the guest user\'s home', () => {
-    expect(parseShare('src', '/work', 't')).toEqual({ host: '/work/src', guest: '/home/ubuntu/src' });
-    expect(parseShare('/a/my tree:/opt/tree/', '/work', 't')).toEqual({ host: '/a/my tree', guest: '/opt/tree' });
-    expect(parseShare('.:m5', '/work/m5dev', 't')).toEqual({ host: '/work/m5dev', guest: '/home/ubuntu/m5' });
-    expect(parseShare('../x:a/../b', '/work/m5dev', 't')).toEqual({ host: '/work/x', guest: '/home/ubuntu/b' });
+    expect(parseShare('src', '/work', 't')).toEqual({ host: '/work/src', guest: '/home/ubuntu/src', readOnly: false });
+    expect(parseShare('/a/my tree:/opt/tree/', '/work', 't')).toEqual({ host: '/a/my tree', guest: '/opt/tree', readOnly: false });
+    expect(parseShare('.:m5', '/work/m5dev', 't')).toEqual({ host: '/work/m5dev', guest: '/home/ubuntu/m5', readOnly: false });
+    expect(parseShare('../x:a/../b', '/work/m5dev', 't')).toEqual({ host: '/work/x', guest: '/home/ubuntu/b', readOnly: false });
+    // :ro and :rw at the end; HOST::ro keeps the default guest path; a default read-only (m5dev.json) yields to :rw.
+    expect(parseShare('src:/opt/s:ro', '/work', 't')).toEqual({ host: '/work/src', guest: '/opt/s', readOnly: true });
+    expect(parseShare('src::ro', '/work', 't')).toEqual({ host: '/work/src', guest: '/home/ubuntu/src', readOnly: true });
+    expect(parseShare('src:ro', '/work', 't')).toEqual({ host: '/work/src', guest: '/home/ubuntu/src', readOnly: true });
+    expect(parseShare('src', '/work', 't', true).readOnly).toBe(true);
+    expect(parseShare('src:/opt/s:rw', '/work', 't', true)).toEqual({ host: '/work/src', guest: '/opt/s', readOnly: false });
+    expect(parseShare('src:/opt/rox', '/work', 't').guest).toBe('/opt/rox');
   });
 
   it.each([
@@ -35,10 +42,15 @@ describe('share specs', () => {
   });
 
   it('refuses shares that overlap in the guest', () => {
-    const a = { host: '/a', guest: '/opt/a' };
-    expect(() => checkShares([a, { host: '/b', guest: '/opt/a/b' }], 't')).toThrow(/overlap/);
-    expect(() => checkShares([a, { host: '/b', guest: '/opt/a' }], 't')).toThrow(/overlap/);
-    expect(checkShares([a, { host: '/b', guest: '/opt/ab' }], 't')).toHaveLength(2);
+    const a = { host: '/a', guest: '/opt/a', readOnly: false };
+    const b = (guest: string) => ({ host: '/b', guest, readOnly: false });
+    expect(() => checkShares([a, b('/opt/a/b')], 't')).toThrow(/overlap/);
+    // Reverse-nested: the second share holds the first.
+    expect(() => checkShares([b('/opt/a/b'), a], 't')).toThrow(/overlap/);
+    expect(() => checkShares([a, b('/opt')], 't')).toThrow(/overlap/);
+    expect(() => checkShares([a, b('/opt/a')], 't')).toThrow(/overlap/);
+    expect(checkShares([a, b('/opt/ab')], 't')).toHaveLength(2);
+    expect(checkShares([b('/opt/ab'), a], 't')).toHaveLength(2);
   });
 
   it('m5dev.json "shares": strings or {host, guest}, relative to the file\'s directory; each must exist', () => {
@@ -47,36 +59,63 @@ describe('share specs', () => {
     mkdirSync(join(proj, 'debs'));
     expect(parseConfig({ shares: ['.', { host: 'debs', guest: '/opt/debs' }, { host: x }] }, 'm5dev.json', proj)).toEqual({
       shares: [
-        { host: proj, guest: `/home/ubuntu/${basename(proj)}` },
-        { host: join(proj, 'debs'), guest: '/opt/debs' },
-        { host: x, guest: `/home/ubuntu/${basename(x)}` },
+        { host: proj, guest: `/home/ubuntu/${basename(proj)}`, readOnly: false },
+        { host: join(proj, 'debs'), guest: '/opt/debs', readOnly: false },
+        { host: x, guest: `/home/ubuntu/${basename(x)}`, readOnly: false },
       ],
     });
+    // Read-only by ":ro" or "readOnly": true; ":rw" says writable; "readOnly" must be a boolean.
+    expect(parseConfig({ shares: ['.:/opt/p:ro', 'debs::ro', { host: x, readOnly: true }, 'debs:/opt/d:rw'] }, 'm5dev.json', proj)).toEqual({
+      shares: [
+        { host: proj, guest: '/opt/p', readOnly: true },
+        { host: join(proj, 'debs'), guest: '/home/ubuntu/debs', readOnly: true },
+        { host: x, guest: `/home/ubuntu/${basename(x)}`, readOnly: true },
+        { host: join(proj, 'debs'), guest: '/opt/d', readOnly: false },
+      ],
+    });
+    expect(() => parseConfig({ shares: [{ host: x, readOnly: 'yes' }] }, 'm5dev.json', proj)).toThrow(/"shares" must be a list/);
     expect(() => parseConfig({ shares: ['missing'] }, 'm5dev.json', proj)).toThrow(/the share .*missing is not a directory m5dev can resolve/);
     expect(() => parseConfig({ shares: 'src' }, 'm5dev.json')).toThrow(/"shares" must be a list/);
     expect(() => parseConfig({ shares: [{ guest: '/x' }] }, 'm5dev.json')).toThrow(/"shares" must be a list/);
   });
 
   it('compares share lists by value and order', () => {
-    const s = [{ host: '/a', guest: '/b' }];
-    expect(sameShares(s, [{ host: '/a', guest: '/b' }])).toBe(true);
+    const s = [{ host: '/a', guest: '/b', readOnly: false }];
+    expect(sameShares(s, [{ host: '/a', guest: '/b', readOnly: false }])).toBe(true);
+    expect(sameShares(s, [{ host: '/a', guest: '/b', readOnly: true }])).toBe(false);
+    expect(sameShares(s, [{ host: '/a', guest: '/c', readOnly: false }])).toBe(false);
+    expect(sameShares(s, [{ host: '/x', guest: '/b', readOnly: false }])).toBe(false);
     expect(sameShares(s, [])).toBe(false);
+    expect(sameShares([], s)).toBe(false);
     expect(sameShares(undefined, [])).toBe(true);
   });
 });
 
 describe('shares in QEMU and the guest', () => {
   it('exports each container path over virtio-9p with its own tag, in the model its file system allows', () => {
-    expect(shareQemuArgs(['mapped-xattr', 'mapped-file'])).toEqual([
-      '-fsdev', 'local,id=fsdev0,path=/shares/0,security_model=mapped-xattr,fmode=0644,dmode=0755', '-device', 'virtio-9p-device,fsdev=fsdev0,mount_tag=m5dev0',
-      '-fsdev', 'local,id=fsdev1,path=/shares/1,security_model=mapped-file,fmode=0644,dmode=0755', '-device', 'virtio-9p-device,fsdev=fsdev1,mount_tag=m5dev1',
+    const two = [{ host: '/a', guest: '/g/a', readOnly: false }, { host: '/b', guest: '/g/b', readOnly: true }];
+    const exports = shareExports(two, ['mapped-xattr', 'mapped-file'], () => false);
+    expect(shareQemuArgs(exports)).toEqual([
+      '-fsdev', 'local,id=fsm5dev0,path=/shares/0,security_model=mapped-xattr,fmode=0644,dmode=0755', '-device', 'virtio-9p-device,fsdev=fsm5dev0,mount_tag=m5dev0',
+      '-fsdev', 'local,id=fsm5dev1,path=/shares/1,security_model=mapped-file,fmode=0644,dmode=0755,readonly=on', '-device', 'virtio-9p-device,fsdev=fsm5dev1,mount_tag=m5dev1',
     ]);
+    // A writable share's .git is exported again, read-only, over it (mounted after it, unmounted before it);
+    // a read-only share needs no second export.
+    const withGit = shareExports(two, ['mapped-xattr', 'mapped-xattr'], () => true);
+    expect(withGit.map((e) => [e.tag, e.path, e.guest, e.readOnly])).toEqual([
+      ['m5dev0', '/shares/0', '/g/a', false],
+      ['m5dev0git', '/shares/0/.git', '/g/a/.git', true],
+      ['m5dev1', '/shares/1', '/g/b', true],
+    ]);
+    expect(shareQemuArgs(withGit)[5]).toBe('local,id=fsm5dev0git,path=/shares/0/.git,security_model=mapped-xattr,fmode=0644,dmode=0755,readonly=on');
+    expect(mountScriptArgs(withGit)).toEqual(['ubuntu', expect.stringContaining('trans=virtio'), 'm5dev0', '/g/a', 'rw', 'm5dev0git', '/g/a/.git', 'ro', 'm5dev1', '/g/b', 'ro']);
+    expect(unmountScriptArgs(withGit)).toEqual(['/g/b', '/g/a/.git', '/g/a']);
     // The probe's answer per share: only a clear "file" (ENOTSUP) gives up the extended attributes.
     expect(shareModels('0 xattr\n1 file\n', 2)).toEqual(['mapped-xattr', 'mapped-file']);
     // Matched by index, whatever else the container printed; no answer keeps mapped-xattr.
     expect(shareModels('a warning\n1 file\n', 3)).toEqual(['mapped-xattr', 'mapped-file', 'mapped-xattr']);
     expect(shareModels('', 1)).toEqual(['mapped-xattr']);
-    expect(mappedFileNote({ host: '/mnt/x', guest: '/opt/x' })).toMatch(/^share \/opt\/x: the file system of \/mnt\/x keeps no extended attributes/);
+    expect(mappedFileNote({ host: '/mnt/x', guest: '/opt/x', readOnly: false })).toMatch(/^share \/opt\/x: the file system of \/mnt\/x keeps no extended attributes/);
     const base = {
       machine: chooseMachine({ requested: 'tcg', hostArch: 'x86_64', kvmUsable: false }),
       cpus: 2, memoryMiB: 2048, flash0: '/f0', flash1: '/f1', disk: { path: '/d', format: 'raw' as const }, seed: { path: '/s', format: 'qcow2' as const },
@@ -86,11 +125,10 @@ describe('shares in QEMU and the guest', () => {
     // QEMU drops to the invoking user (a non-root user on a rootful engine) once it has opened its files.
     expect(qemuArgs(base)).not.toContain('-runas');
     expect(qemuArgs({ ...base, runAs: { uid: 1001, gid: 1002 } }).slice(-2)).toEqual(['-runas', '1001:1002']);
-    const direct = qemuArgs({ ...base, shares: ['mapped-xattr'], kernel: { image: '/I', append: 'root=/dev/vda1' } });
-    expect(direct.join(' ')).toContain('virtio-9p-device,fsdev=fsdev0,mount_tag=m5dev0');
+    const direct = qemuArgs({ ...base, shares: shareExports([two[0]!], ['mapped-xattr'], () => false), kernel: { image: '/I', append: 'root=/dev/vda1' } });
+    expect(direct.join(' ')).toContain('virtio-9p-device,fsdev=fsm5dev0,mount_tag=m5dev0');
     // The instance disk stays the last block device (vda for a directly booted kernel).
     expect(direct.lastIndexOf('virtio-blk-device,drive=hd0')).toBeGreaterThan(direct.lastIndexOf('virtio-blk-device,drive=cidata'));
-    expect(mountArgs([{ host: '/a', guest: '/g/a' }, { host: '/b', guest: '/g/b' }])).toEqual(['m5dev0', '/g/a', 'm5dev1', '/g/b']);
   });
 
   it('turns the mount script\'s owner lines into notes', () => {

@@ -66,7 +66,7 @@ describe('the built kernel\'s module tree, installed in the guest at boot', () =
 });
 
 describe('ShareError (exit 18) from the guest\'s mount script', () => {
-  const shares = [{ host: '/src', guest: '/home/ubuntu/src' }];
+  const shares = [{ tag: 'm5dev0', path: '/shares/0', guest: '/home/ubuntu/src', readOnly: false, model: 'mapped-xattr' as const }];
   it('no 9p in the guest kernel, no extended attributes on the share, any other failure: each its own words; success gives the owner notes', async () => {
     const ninep = await mountShares(answering(SHARE_EXIT.noNinep, 'the kernel has no 9p\n') as unknown as GuestSsh, shares).catch((e: unknown) => e);
     expect(ninep).toBeInstanceOf(ShareError);

@@ -73,7 +73,7 @@ describe('suspendedSettings', () => {
     expect(suspendedSettings(state, new Set())).toEqual({ cpus: 4, memoryMiB: 4096, cpu: 'max', accel: 'tcg', ramFile: true, shares: [] });
     expect(suspendedSettings(state, new Set(['cpus', 'cpu', 'ramFile', 'shares']))).toEqual({ memoryMiB: 4096, accel: 'tcg' });
     // A suspended guest resumes with the shares it had: QEMU's devices must be the ones it saved.
-    const shared = { ...state, shares: [{ host: '/src', guest: '/home/ubuntu/src' }] };
+    const shared = { ...state, shares: [{ host: '/src', guest: '/home/ubuntu/src', readOnly: false }] };
     expect(suspendedSettings(shared, new Set()).shares).toEqual(shared.shares);
     expect(suspendedSettings({ ...state, ramFile: undefined }, new Set())).toMatchObject({ ramFile: false });
   });

@@ -20,7 +20,7 @@ describe('VmStateError (exit 13)', () => {
   });
 
   it('shares that would not unmount before a save: in use (its own hint) or another failure; the guest keeps running either way', async () => {
-    const share = [{ host: '/src', guest: '/mnt/src' }];
+    const share = [{ tag: 'm5dev0', path: '/shares/0', guest: '/mnt/src', readOnly: false, model: 'mapped-xattr' as const }];
     const inUse = await unmountShares(answering(SHARE_EXIT.inUse, 'umount: /mnt/src: target is busy') as unknown as GuestSsh, share).catch((e: unknown) => e);
     expect((inUse as VmStateError).message).toBe('cannot suspend: a share is in use in the guest');
     const other = await unmountShares(answering(1, 'umount: bad') as unknown as GuestSsh, share).catch((e: unknown) => e);

@@ -1,6 +1,6 @@
 /** `m5dev up`: Prepare (cached artefacts) then Start (QEMU in its container) and wait for SSH. */
 import { Command, Option } from 'commander';
-import { DEFAULTS, hex, loadConfigFile, parseConfig, parseMemory, resolveConfig, type VmConfig } from '../../config.js';
+import { CODE_SETTINGS, DEFAULTS, capResources, hex, hostResources, loadConfigFile, loadUserConfig, parseConfig, parseMemory, parseTrustList, resolveConfig, type VmConfig } from '../../config.js';
 import { layout } from '../../paths.js';
 import type { UpCtx } from '../../workflows/up.js';
 import { printJson, runTasks } from '../ui.js';
@@ -29,6 +29,7 @@ interface UpFlags {
   m5opsAddr?: string;
   m5opsReadfile?: string;
   m5opsExit?: string;
+  trustConfig?: string;
   resume: boolean;
 }
 
@@ -77,7 +78,8 @@ export function registerUp(program: Command): void {
     .option('--ram-file', 'guest RAM is a file in the VM container\'s tmpfs, so `m5dev suspend`/`up` save and load only the device state and copy the RAM file (default)')
     .option('--no-ram-file', 'guest RAM is ordinary memory, saved whole into QEMU\'s migration stream on suspend (slower resume)')
     .option('--tcg-cache <MiB>', `under TCG, QEMU's translated-code cache (default ${DEFAULTS.tcgCacheMiB}; QEMU's own default is 1024, nearly all of it resident after a boot)`)
-    .option('--share <HOST_DIR[:GUEST_PATH]>', 'mount a host directory in the guest, writable (repeatable; default guest path /home/ubuntu/<name>; replaces m5dev.json "shares"); needs an engine that sees this machine\'s files', (v: string, acc: string[] = []) => [...acc, v])
+    .option('--share <HOST_DIR[:GUEST_PATH][:ro]>', 'mount a host directory in the guest, writable unless :ro (its .git stays read-only; repeatable; default guest path /home/ubuntu/<name>; replaces m5dev.json "shares", which are read-only); needs an engine that sees this machine\'s files', (v: string, acc: string[] = []) => [...acc, v])
+    .option('--trust-config <settings>', `let ./m5dev.json set these settings that choose code (comma-separated: ${CODE_SETTINGS.join(', ')}); without it they are refused (exit 22)`)
     .option('--m5ops-addr <addr>', `guest-physical base of the m5ops range (64 KiB; default ${hex(DEFAULTS.m5opsAddr)}, gem5's on Arm)`)
     .option('--m5ops-readfile <file>', "what the guest's `m5 readfile` reads (copied in; `m5dev m5ops readfile FILE` replaces it while the guest runs)")
     .addOption(new Option('--m5ops-exit <policy>', "on the guest's m5 exit/fail: record it (continue, the default) or also power the VM off with its code").choices(['continue', 'poweroff']))
@@ -86,16 +88,21 @@ export function registerUp(program: Command): void {
       const g = globalOpts(cmd);
       const names = [...new Set((flags.name ?? ['default']).map(validateName))];
       const fromFlags = flagsToConfig(flags);
-      const fromFile = loadConfigFile();
-      const config = resolveConfig(fromFlags, fromFile);
+      const home = layout();
+      // A cloned repository's m5dev.json: what chooses code is refused unless trusted by name, and
+      // the resources it asks for are capped to this host's (each cap printed).
+      const capped = capResources(loadConfigFile(process.cwd(), parseTrustList(flags.trustConfig)), hostResources(), 'm5dev.json');
+      const fromFile = capped.config;
+      for (const n of capped.notes) process.stderr.write(`m5dev: ${n}\n`);
+      const config = resolveConfig(fromFlags, fromFile, loadUserConfig(home.root));
       // What the guest is given, and who said so: a cloned repository's m5dev.json is not trusted, so
       // what it sets is shown even with --quiet (which silences progress, not this).
       for (const s of config.shares) {
-        if (!fromFlags.shares || !g.quiet) process.stderr.write(`m5dev: share ${s.host} → guest ${s.guest} (from ${fromFlags.shares ? 'the command line' : 'm5dev.json'})\n`);
+        if (!fromFlags.shares || !g.quiet) process.stderr.write(`m5dev: share ${s.host} → guest ${s.guest}, ${s.readOnly ? 'read-only' : 'writable'} (from ${fromFlags.shares ? 'the command line' : 'm5dev.json'})\n`);
       }
-      if (!fromFlags.imageUrl && fromFile.imageUrl) process.stderr.write(`m5dev: m5dev.json sets the cloud image: ${fromFile.imageUrl}${fromFile.imageSha256 ? ` (sha256 ${fromFile.imageSha256})` : ''}\n`);
+      if (!fromFlags.imageUrl && fromFile.imageUrl) process.stderr.write(`m5dev: m5dev.json sets the cloud image (trusted by --trust-config): ${fromFile.imageUrl}${fromFile.imageSha256 ? ` (sha256 ${fromFile.imageSha256})` : ''}\n`);
+      if (!fromFlags.baseImage && fromFile.baseImage) process.stderr.write(`m5dev: m5dev.json sets the toolchain's base image (trusted by --trust-config): ${fromFile.baseImage}\n`);
       if (!fromFlags.m5opsReadfile && fromFile.m5opsReadfile) process.stderr.write(`m5dev: m5dev.json sets the m5ops readfile: ${fromFile.m5opsReadfile}\n`);
-      const home = layout();
       const explicit = new Set(Object.keys(fromFlags) as (keyof VmConfig)[]);
       if (names.length > 1 && explicit.has('sshPort')) throw new UsageError('--ssh-port names one port, and several instances were asked for', 'Leave it out: each instance gets its own free port from 5555 up.');
       const { newUpCtx, inInstanceScope, upTasks, upSeveralTasks } = await import('../../workflows/up.js');

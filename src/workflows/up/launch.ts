@@ -7,7 +7,9 @@ import { rmSync } from 'node:fs';
 import { mountLabel, type Mount } from '../../docker/mounts.js';
 import { NetworkUnavailableError, PortInUseError, UsageError } from '../../errors.js';
 import { MESSAGES } from '../../messages.js';
-import { mappedFileNote, shareMounts } from '../../vm/shares.js';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { GIT_DIR, mappedFileNote, shareExports, shareMounts, type NinepExport } from '../../vm/shares.js';
 import { writeState, IN_CONTAINER, CACHE_IN_CONTAINER, RAM_TMPFS, STORED } from '../../vm/instance.js';
 import { KERNELS_MOUNT } from '../../kernel/cache.js';
 import { chooseMachine, type MachineChoice } from '../../vm/machine.js';
@@ -41,6 +43,8 @@ interface LaunchSpec {
   machine: MachineChoice;
   binds: Mount[];
   cmd: string[];
+  /** The shares' 9p exports (recorded: provision and suspend mount and unmount these). */
+  exports: NinepExport[];
   /** The launch key: a saved state resumes only into the same key (vm/saved-state.ts). */
   key: string;
 }
@@ -61,6 +65,8 @@ async function launchSpec(ctx: UpCtx): Promise<LaunchSpec> {
   binds.push(...shareMounts(ctx.config.shares));
   const shareModels = await probeShareModels(engine, ctx.image.tag!, ctx.home.root, ctx.config.shares);
   shareModels.forEach((m, i) => m === 'mapped-file' && ctx.notes.push(mappedFileNote(ctx.config.shares[i]!)));
+  // A writable share's git metadata is exported read-only over it: the host's git runs what it says.
+  const exports = shareExports(ctx.config.shares, shareModels, (i) => isDir(join(ctx.config.shares[i]!.host, GIT_DIR)));
   const cmd = qemuArgs({
     machine,
     cpus: ctx.config.cpus,
@@ -74,13 +80,15 @@ async function launchSpec(ctx: UpCtx): Promise<LaunchSpec> {
     qmpSocket: IN_CONTAINER.qmp,
     ramFile: ctx.config.ramFile ? RAM_TMPFS.file : undefined,
     kernel: ctx.kernel ? { image: ctx.kernel.image, append: ctx.kernel.append } : undefined,
-    shares: shareModels,
+    shares: exports,
     tcgCacheMiB: ctx.config.tcgCacheMiB,
     m5ops: { plugin: M5OPS_PLUGIN, addr: ctx.config.m5opsAddr, dir: '/instance', exit: ctx.config.m5opsExit },
     runAs: ctx.placement!.owner,
   });
-  return { machine, binds, cmd, key: launchKey({ image: ctx.image.tag!, cmd, binds: binds.map(mountLabel) }) };
+  return { machine, binds, cmd, exports, key: launchKey({ image: ctx.image.tag!, cmd, binds: binds.map(mountLabel) }) };
 }
+
+const isDir = (p: string): boolean => existsSync(p) && statSync(p).isDirectory();
 
 /** Resume the saved state, or boot: a saved state of other settings refuses; one that cannot resume is dropped, with a note. */
 async function savedStatePlan(ctx: UpCtx, spec: LaunchSpec): Promise<ResumePlan> {
@@ -109,6 +117,7 @@ function recordLaunch(ctx: UpCtx, spec: LaunchSpec): void {
     ramFile: ctx.config.ramFile,
     tcgCacheMiB: ctx.config.tcgCacheMiB,
     shares: ctx.config.shares.length ? ctx.config.shares : undefined,
+    exports: spec.exports.length ? spec.exports : undefined,
     m5ops: { addr: ctx.config.m5opsAddr, exit: ctx.config.m5opsExit },
     image: ctx.image.tag,
     engine: ctx.placement!.record,

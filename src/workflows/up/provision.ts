@@ -6,7 +6,7 @@
 import type { ListrTask } from 'listr2';
 import { PassThrough } from 'node:stream';
 import { CopyError } from '../../errors.js';
-import { writeState, STORED } from '../../vm/instance.js';
+import { writeState, exportsOf, STORED } from '../../vm/instance.js';
 import { guestArgv, guestScript } from '../../ssh/guest-command.js';
 import { guestStampPath } from '../../kernel/guest-tree.js';
 import type { VmExec } from '../../vmhost/vm-host.js';
@@ -68,14 +68,14 @@ export function provisionTasks(): ListrTask<UpCtx>[] {
       skip: (ctx) => (ctx.config.shares.length ? false : 'no shares (up --share HOST_DIR[:GUEST_PATH])'),
       task: async (ctx, task) => {
         try {
-          ctx.notes.push(...(await mountShares(upSsh(ctx), ctx.config.shares)));
+          ctx.notes.push(...(await mountShares(upSsh(ctx), exportsOf(ctx.state!))));
         } catch (e) {
           // The guest runs on without them: the instance stops asking for them (a later up, a suspend).
-          ctx.state = { ...ctx.state!, shares: undefined };
+          ctx.state = { ...ctx.state!, shares: undefined, exports: undefined };
           writeState(ctx.files, ctx.state);
           throw e;
         }
-        task.title = `Shared ${ctx.config.shares.map((s) => `${s.host} → ${s.guest}`).join(', ')} (9p)`;
+        task.title = `Shared ${ctx.config.shares.map((s) => `${s.host} → ${s.guest}${s.readOnly ? ' (read-only)' : ''}`).join(', ')} (9p)`;
       },
     },
   ];
