@@ -32,24 +32,40 @@ export interface ToolRun {
   after?: (files: ContainerFiles) => Promise<void>;
   /** The engine's default network instead of none (apt resolving the toolchain lock). */
   network?: boolean;
+  /**
+   * Code the user did not write runs here (a module's Kbuild may come from a share the guest
+   * writes): as this uid:gid, with no capability at all, no way to gain one (no-new-privileges),
+   * and no network. Its files come in and go out only as tar streams.
+   */
+  confined?: { uid: number; gid: number };
+}
+
+/** HostConfig for a confined tool run (see ToolRun.confined). */
+export function confinement(c: { uid: number; gid: number } | undefined): { User?: string; HostConfig: Record<string, unknown> } {
+  if (!c) return { HostConfig: {} };
+  return { User: `${c.uid}:${c.gid}`, HostConfig: { CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges'], NetworkMode: 'none' } };
 }
 
 /** A container's files, in and out as tar streams over the Engine API (a ToolRun's hooks get them; so does a RunningVm). */
 export interface ContainerFiles {
-  putFiles(dir: string, files: FileData[]): Promise<void>;
+  /** Small files into `dir`; with `owner`, they and the directories they make belong to that uid:gid. */
+  putFiles(dir: string, files: FileData[], owner?: { uid: number; gid: number }): Promise<void>;
   /** Stream one client file into `dir` as `name`. */
   putLocalFile(dir: string, localPath: string, name: string): Promise<void>;
   getFiles(path: string): Promise<Map<string, Buffer>>;
-  /** The regular files and directories under `path` into the client directory `localDir`. */
+  /**
+   * The regular files and directories under `path` into the client directory `localDir`, as plain
+   * files of whoever runs m5dev (no links, devices, setuid/setgid/sticky bits or archive owners).
+   */
   getTree(path: string, localDir: string): Promise<void>;
 }
 
 export function containerFiles(docker: Docker, id: string): ContainerFiles {
   return {
-    putFiles: (dir, files) => putFiles(docker, id, dir, files),
+    putFiles: (dir, files, owner) => putFiles(docker, id, dir, files, owner),
     putLocalFile: (dir, localPath, name) => putLocalFile(docker, id, dir, localPath, name),
     getFiles: (path) => getFiles(docker, id, path),
-    getTree: (path, localDir) => getTree(docker, id, path, localDir),
+    getTree: (path, localDir) => getTree(docker, id, path, localDir, { plain: true }),
   };
 }
 
@@ -58,12 +74,14 @@ export async function runTool(docker: Docker, run: ToolRun): Promise<string> {
   const script = run.chownPaths && run.owner
     ? scriptCommand('thenChown', [`${run.owner.uid}:${run.owner.gid}`, String(run.chownPaths.length), ...run.chownPaths, ...run.cmd])
     : run.cmd;
+  const confined = confinement(run.confined);
   const container = await docker.createContainer({
     Image: run.image,
     Cmd: script,
     Env: run.env,
     Labels: baseLabels('tool', run.home),
-    HostConfig: { Mounts: run.binds.map(engineMount), ...(run.network ? {} : { NetworkMode: 'none' }) },
+    ...(confined.User ? { User: confined.User } : {}),
+    HostConfig: { Mounts: run.binds.map(engineMount), ...(run.network ? {} : { NetworkMode: 'none' }), ...confined.HostConfig },
   });
   // Removed when the run ends, whatever happened (and on Ctrl-C while it runs).
   await using scope = cleanupScope(`tool: ${run.description}`);

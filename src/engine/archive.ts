@@ -14,13 +14,30 @@ export interface FileData {
   mode?: number;
 }
 
-/** Write small files into `dir` of a container (created or running). */
-export async function putFiles(docker: Docker, containerId: string, dir: string, files: FileData[]): Promise<void> {
+/**
+ * Write small files into `dir` of a container (created or running). With `owner`, the files and
+ * every directory their names make belong to that uid:gid (a confined tool run writes beside them).
+ */
+export async function putFiles(docker: Docker, containerId: string, dir: string, files: FileData[], owner?: { uid: number; gid: number }): Promise<void> {
   const { pack } = await import('tar-stream');
   const tar = pack();
-  for (const f of files) tar.entry({ name: f.name, mode: f.mode ?? 0o644, mtime: new Date() }, typeof f.data === 'string' ? Buffer.from(f.data) : f.data);
+  const ids = owner ? { uid: owner.uid, gid: owner.gid } : {};
+  if (owner) {
+    for (const d of tarDirs(files.map((f) => f.name))) tar.entry({ name: d, type: 'directory', mode: 0o755, mtime: new Date(), ...ids });
+  }
+  for (const f of files) tar.entry({ name: f.name, mode: f.mode ?? 0o644, mtime: new Date(), ...ids }, typeof f.data === 'string' ? Buffer.from(f.data) : f.data);
   tar.finalize();
   await docker.getContainer(containerId).putArchive(tar as unknown as NodeJS.ReadableStream, { path: dir });
+}
+
+/** Pure: every directory the names make (`a/b/c` → `a`, `a/b`), parents first. */
+export function tarDirs(names: string[]): string[] {
+  const dirs = new Set<string>();
+  for (const n of names) {
+    const parts = n.split('/').filter(Boolean);
+    for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+  }
+  return [...dirs].sort((a, b) => a.split('/').length - b.split('/').length || a.localeCompare(b));
 }
 
 /** Stream one file of the client into `dir` of a container (large files: the cloud image). */

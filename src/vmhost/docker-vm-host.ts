@@ -33,10 +33,6 @@ function runningVm(docker: Docker, c: { id: string; instance: string; sshPort: n
     monitor: async (timeoutSec) => QmpClient.open(await exec.channel(relayCommand({ unix: IN_CONTAINER.qmp, waitSec: timeoutSec })), timeoutSec),
     console: () => containerLogs(docker, c.id),
     isRunning: async () => (await inspectContainer(docker, c.id))?.State.Running === true,
-    provides: async (imageId, path) => {
-      const info = await inspectContainer(docker, c.id);
-      return Boolean(info?.State.Running && info.Image === imageId && info.Mounts.some((m) => m.Destination === path));
-    },
     waitExit: (ms) => waitExit(docker, c.id, ms),
     remove: () => forceRemove(docker, c.id),
   };

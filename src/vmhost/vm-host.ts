@@ -50,8 +50,6 @@ export interface RunningVm extends VmExec {
   console(): Promise<string>;
   /** Whether QEMU still runs. */
   isRunning(): Promise<boolean>;
-  /** Whether it runs the image `imageId` with something mounted at `path` (so a tool step can run in it). */
-  provides(imageId: string, path: string): Promise<boolean>;
   /** Wait up to `ms` for QEMU to exit; false on timeout. */
   waitExit(ms: number): Promise<boolean>;
   /** Stop and remove it now (idempotent). */

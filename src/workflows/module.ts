@@ -8,8 +8,6 @@ import type { ListrTask } from 'listr2';
 import { homeStoresTask, imageTasks, newImageCtx, toolchainIdentity, type ImageCtx } from './image-build.js';
 import type { HomeLayout } from '../paths.js';
 import { hashFiles, listContext } from '../docker/build-context.js';
-import { execTool } from '../vmhost/exec-tool.js';
-import type { RunningVm } from '../vmhost/vm-host.js';
 import { ModuleError, UsageError } from '../errors.js';
 import { publishDir } from '../staging.js';
 import { KERNELS_MOUNT, inContainer, moduleBuildDir, requireKernel, type KernelRecord } from '../kernel/cache.js';
@@ -44,8 +42,6 @@ export interface ModuleCtx {
   srcDir: string;
   params: string[];
   ssh?: GuestSsh;
-  /** The running guest's VM container: the build runs in it when it has this toolchain and the kernel trees. */
-  vm?: RunningVm;
   /** Load into the guest after the build: its side of the load starts with the build (startLoad). */
   loadAfterBuild?: boolean;
   pendingLoad?: FedCommand;
@@ -118,33 +114,25 @@ async function buildModule(ctx: ModuleCtx, task: { skip: (m: string) => void; ti
     const files = (mod: string) => sources.map((rel) => ({ name: `${mod}/${rel}`, data: readFileSync(join(ctx.srcDir, rel)) }));
     const failure = (message: string, out: string) => new ModuleError(message, out, 'Fix the compile error above and run the command again.');
     // Sources in and results out as tar streams: the engine needs to see nothing of this machine.
-    const vm = ctx.vm;
-    if (vm && (await vm.provides(ctx.image.imageId!, KERNELS_MOUNT))) {
-      // The running guest's VM container has this toolchain and the kernel trees: no tool container.
-      await execTool(vm, {
-        cmd: (at) => buildCmd(`${at}/mod`),
-        env: containerEnv(),
-        description: 'Building the module',
-        before: (at) => vm.putFiles(at, files('mod')),
-        after: (at) => vm.getTree(`${at}/mod`, partial),
-        failure,
-      });
-    } else {
-      await ctx.image.engine!.runTool({
-        image: ctx.image.tag!,
-        cmd: buildCmd(MOD_MOUNT),
-        binds: [ctx.stores!.kernels.bind(KERNELS_MOUNT, true)],
-        env: containerEnv(),
-        home: ctx.home.root,
-        description: 'Building the module',
-        before: (box) => box.putFiles('/', files(MOD_MOUNT.slice(1))),
-        after: (box) => box.getTree(MOD_MOUNT, partial),
-        onLine: (l) => {
-          task.output = l;
-        },
-        failure,
-      });
-    }
+    // The tree may hold what the guest wrote (a share): its Kbuild runs in a container of its own,
+    // never beside QEMU, as the invoking user, with no capability, network or share, and only
+    // plain files come back (ToolRun.confined, ContainerFiles.getTree).
+    const user = buildUser();
+    await ctx.image.engine!.runTool({
+      image: ctx.image.tag!,
+      cmd: buildCmd(MOD_MOUNT),
+      binds: [ctx.stores!.kernels.bind(KERNELS_MOUNT, true)],
+      env: containerEnv(),
+      home: ctx.home.root,
+      description: 'Building the module',
+      confined: user,
+      before: (box) => box.putFiles('/', files(MOD_MOUNT.slice(1)), user),
+      after: (box) => box.getTree(MOD_MOUNT, partial),
+      onLine: (l) => {
+        task.output = l;
+      },
+      failure,
+    });
     const modules = readdirSync(partial).filter((f) => f.endsWith('.ko')).sort();
     if (modules.length === 0) throw new ModuleError('the build produced no .ko', '', 'Check obj-m in the module Makefile.');
     const vermagic = vermagicOf(readFileSync(join(partial, modules[0]!))) ?? '';
@@ -160,6 +148,11 @@ async function buildModule(ctx: ModuleCtx, task: { skip: (m: string) => void; ti
     return build;
   });
   task.title = `Built ${ctx.build.modules.join(', ')} for ${kernel.release}${ctx.build.test ? ` and ${TEST_BINARY}` : ''}`;
+}
+
+/** Who a module build runs as: the invoking user (root's builds too: without a capability, and with nothing of the host's to reach). */
+export function buildUser(): { uid: number; gid: number } {
+  return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
 }
 
 async function guest(ssh: GuestSsh, cmd: GuestCommand): Promise<{ exitCode: number; output: string }> {

@@ -4,7 +4,7 @@
  * the fixture guest; the m5 module built against that tree, loaded over SSH and tested in the guest.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
@@ -325,6 +325,9 @@ describe('the module loop on the cross-built kernel', () => {
     const work = mkdtempSync(join(tmpdir(), 'm5dev share '));
     seedWork = work;
     cpSync(join(ROOT, 'module'), work, { recursive: true });
+    // A git checkout: its metadata is what the host's git runs (hooks, core.fsmonitor), so the guest sees it read-only.
+    mkdirSync(join(work, '.git'));
+    writeFileSync(join(work, '.git', 'config'), '[core]\n\tbare = false\n');
     execFileSync('chown', ['-R', '1000:1000', work]);
     {
       // The VM the poweroff test above ended (one boot less than a down and a boot of its own); run
@@ -338,15 +341,14 @@ describe('the module loop on the cross-built kernel', () => {
       execFileSync('mount', ['-t', 'ramfs', 'ramfs', ram]);
       ramShare = ram; // mounted: afterAll unmounts it
       execFileSync('chown', ['1000:1000', ramShare]);
-      const up = await cli(['--json', 'up', '--name', NAME, '--kernel', kt.version, '--no-ram-file', '--ssh-port', String(port), '--boot-timeout', '600', '--share', `${work}:m5`, '--share', `${debs}:/opt/debs`, '--share', `${ramShare}:/opt/ram`], env);
+      const up = await cli(['--json', 'up', '--name', NAME, '--kernel', kt.version, '--no-ram-file', '--ssh-port', String(port), '--boot-timeout', '600', '--share', `${work}:m5`, '--share', `${debs}:/opt/debs:ro`, '--share', `${ramShare}:/opt/ram`], env);
       expect(up.code, up.stderr).toBe(0);
       // Started again after its poweroff, with the default m5ops policy (continue) when none is asked for.
       expect(JSON.parse((await cli(['--json', 'status', '--name', NAME], env)).stdout).m5ops.exit).toBe('continue');
       const upJson = JSON.parse(up.stdout) as { notes: string[] };
-      expect(upJson).toMatchObject({ kernel: kt.version, shares: [{ host: work, guest: '/home/ubuntu/m5' }, { host: debs, guest: '/opt/debs' }, { host: ramShare, guest: '/opt/ram' }] });
-      // The debs belong to root here: the guest user is told it may not write there (the tree is its own).
+      expect(upJson).toMatchObject({ kernel: kt.version, shares: [{ host: work, guest: '/home/ubuntu/m5', readOnly: false }, { host: debs, guest: '/opt/debs', readOnly: true }, { host: ramShare, guest: '/opt/ram', readOnly: false }] });
+      // The debs are read-only (no owner note: nobody writes there); the tree is the guest user's own.
       expect(upJson.notes.sort()).toEqual([
-        expect.stringMatching(/^share \/opt\/debs belongs to uid 0 on the host, not to ubuntu/),
         expect.stringMatching(/^share \/opt\/ram: the file system of \S+ keeps no extended attributes, so QEMU keeps the guest's owners and modes in \.virtfs_metadata/),
       ]);
       // The line holds on it too: what guest root plants is a plain file of the invoking user on the host.
@@ -402,6 +404,41 @@ describe('the module loop on the cross-built kernel', () => {
       const after = await cli(['exec', '--name', NAME, '--', "cat '/home/ubuntu/m5/while suspended.txt'; grep -c '^m5 ' /proc/modules"], env);
       expect(after.stdout).toBe('still shared\n1\n');
       expect((await cli(['exec', '--name', NAME, '--', 'sudo rmmod m5'], env)).code).toBe(0);
+      // Read-only means read-only, for guest root too: a :ro share, and a writable share's .git.
+      const ro = await cli(['exec', '--name', NAME, '--', 'cat ~/m5/.git/config >/dev/null && echo readable; sudo sh -c "echo x >> /home/ubuntu/m5/.git/config" 2>&1; sudo touch /opt/debs/x 2>&1; true'], env);
+      expect(ro.stdout).toMatch(/^readable\n.*Read-only file system\n.*Read-only file system\n$/);
+      expect(readFileSync(join(work, '.git', 'config'), 'utf8')).toBe('[core]\n\tbare = false\n');
+      expect(existsSync(join(debs, 'x'))).toBe(false);
+    }
+    {
+      // The host boundary: guest root writes a Kbuild into the shared tree; m5dev's next module
+      // load builds that tree. Its $(shell) runs, but in a container of its own, as the invoking
+      // user, with no capability, network or share; only plain files come back.
+      const kbuild = [
+        'obj-m := m5.o',
+        '$(shell id -u > $(src)/m5dev-build-uid; grep CapEff /proc/self/status > $(src)/m5dev-build-caps; ls /sys/class/net > $(src)/m5dev-build-net; ls /shares > $(src)/m5dev-build-shares 2>&1; cp /bin/sh $(src)/rootsh; chmod 4755 $(src)/rootsh; cp /bin/sh /shares/0/rootsh; chmod 4755 /shares/0/rootsh)',
+        '',
+      ].join('\n');
+      const planted = await cli(['exec', '--name', NAME, '--', `printf '%s' '${kbuild.replace(/'/g, "'\\''")}' | sudo tee /home/ubuntu/m5/Kbuild >/dev/null`], env);
+      expect(planted.code, planted.stderr).toBe(0);
+      const load = await cli(['--json', 'module', 'load', '--name', NAME, '--src', work], env);
+      expect(load.code, load.stderr).toBe(0);
+      const dir = (JSON.parse(load.stdout) as { dir: string }).dir;
+      expect(readFileSync(join(dir, 'm5dev-build-uid'), 'utf8').trim()).toBe(String(process.getuid!()));
+      expect(readFileSync(join(dir, 'm5dev-build-caps'), 'utf8')).toMatch(/^CapEff:\s+0000000000000000$/m);
+      expect(readFileSync(join(dir, 'm5dev-build-net'), 'utf8').trim()).toBe('lo');
+      expect(readFileSync(join(dir, 'm5dev-build-shares'), 'utf8')).toMatch(/No such file or directory/);
+      // What came back is plain: the shell it copied has no setuid bit; nothing reached the share.
+      expect(statSync(join(dir, 'rootsh')).mode & 0o7000).toBe(0);
+      expect(existsSync(join(work, 'rootsh'))).toBe(false);
+      const special = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => {
+        const p = join(d, e.name);
+        if (e.isDirectory()) return special(p);
+        return statSync(p).mode & 0o6000 ? [p] : [];
+      });
+      expect(special(work)).toEqual([]);
+      expect(special(dir)).toEqual([]);
+      expect((await cli(['exec', '--name', NAME, '--', 'sudo rmmod m5 && sudo rm /home/ubuntu/m5/Kbuild'], env)).code).toBe(0);
     }
   }, 1_200_000);
 

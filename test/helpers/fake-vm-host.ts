@@ -68,7 +68,6 @@ export async function fakeVm(opts: { instanceDir: string; tmpfsDir: string; sock
     monitor: (timeoutSec) => QmpClient.open(socketChannel(socketPath), timeoutSec),
     console: async () => '',
     isRunning: async () => !removed && !exited,
-    provides: async () => false,
     waitExit: async () => exited || removed,
     remove: async () => {
       removed = true;

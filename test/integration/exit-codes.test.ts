@@ -70,17 +70,42 @@ describe('exit codes before a guest answers', () => {
     const home = freshHome();
     const project = mkdtempSync(join(tmpdir(), 'm5dev-project-'));
     mkdirSync(join(project, 'src'));
-    writeFileSync(join(project, 'm5dev.json'), JSON.stringify({ imageUrl: `${images.url}/from-json.img`, imageSha256: 'b'.repeat(64), shares: ['src:/opt/src'] }));
-    const res = await cli(['--quiet', 'up', '--ssh-port', String(await freePort())], { M5DEV_HOME: home }, { cwd: project });
+    writeFileSync(join(project, 'm5dev.json'), JSON.stringify({ imageUrl: `${images.url}/from-json.img`, imageSha256: 'b'.repeat(64), shares: ['src:/opt/src'], cpus: 64 }));
+    // A cloned repository's file may not choose the image the guest boots: refused, naming each setting, nothing fetched.
+    const untrusted = await cli(['--quiet', 'up', '--ssh-port', String(await freePort())], { M5DEV_HOME: home }, { cwd: project });
+    expect(untrusted.code, untrusted.stderr).toBe(ExitCode.untrustedConfig);
+    expect(untrusted.stderr).toMatch(/m5dev: error: \S+m5dev\.json sets "imageUrl", "imageSha256", which choose code this machine runs or boots/);
+    expect(untrusted.stderr).toContain('hint: Read what it names; to use it, say so on the command line: `m5dev up --trust-config imageUrl,imageSha256`');
+    expect(images.requests.map((r) => r.path)).not.toContain('/from-json.img');
+    const res = await cli(['--quiet', 'up', '--trust-config', 'imageUrl,imageSha256', '--ssh-port', String(await freePort())], { M5DEV_HOME: home }, { cwd: project });
     expect(res.code, res.stderr).toBe(ExitCode.downloadFailed);
-    expect(res.stderr).toContain(`m5dev: m5dev.json sets the cloud image: ${images.url}/from-json.img (sha256 ${'b'.repeat(64)})`);
-    expect(res.stderr).toContain(`m5dev: share ${join(project, 'src')} → guest /opt/src (from m5dev.json)`);
+    expect(res.stderr).toContain(`m5dev: m5dev.json sets the cloud image (trusted by --trust-config): ${images.url}/from-json.img (sha256 ${'b'.repeat(64)})`);
+    expect(res.stderr).toContain(`m5dev: share ${join(project, 'src')} → guest /opt/src, read-only (from m5dev.json)`);
+    expect(res.stderr).toMatch(/m5dev: m5dev\.json asks for 64 vCPUs; capped to \d+ \(this host's cores\)/);
     expect(res.stderr).toContain(`m5dev: error: GET ${images.url}/from-json.img answered HTTP 404`);
     // --quiet: m5dev's own lines and the hint, no task list.
     expect(res.stderr.split('\n').filter(Boolean).filter((l) => !/^(m5dev: |hint: )/.test(l))).toEqual([]);
     await leftNothing(home);
     rmSync(project, { recursive: true, force: true });
   }, 600_000);
+
+  it(`${ExitCode.untrustedConfig}: a cloned m5dev.json naming the toolchain's base image is refused before anything is pulled or built`, async () => {
+    const home = freshHome();
+    const project = mkdtempSync(join(tmpdir(), 'm5dev-project-'));
+    const evil = `127.0.0.1:9/m5dev-evil-${process.pid}/base:latest`;
+    writeFileSync(join(project, 'm5dev.json'), JSON.stringify({ baseImage: evil }));
+    const res = await cli(['up', '--ssh-port', String(await freePort())], { M5DEV_HOME: home }, { cwd: project });
+    expect(res.code, res.stderr).toBe(ExitCode.untrustedConfig);
+    expect(res.stderr).toMatch(/sets "baseImage", which chooses code this machine runs or boots: a cloned repository's m5dev\.json may not, and nothing was run/);
+    expect(res.stderr).not.toMatch(/Toolchain image|Base image|pull/i);
+    expect(res.stderr).not.toMatch(/\n\s+at /);
+    // Unknown trust names are a usage error.
+    const bad = await cli(['up', '--trust-config', 'cpus'], { M5DEV_HOME: home }, { cwd: project });
+    expect(bad.code).toBe(ExitCode.usage);
+    expect(bad.stderr).toMatch(/--trust-config: "cpus" is not a setting that chooses code/);
+    await leftNothing(home);
+    rmSync(project, { recursive: true, force: true });
+  });
 
   it('--version prints the package version and nothing else', async () => {
     const res = await cli(['--version']);

@@ -8,14 +8,13 @@ import { CopyError, DiskFullError, ExitCode, ModuleError, ShareError, ToolError,
 import { installGuestTree } from '../../src/workflows/up/provision.js';
 import type { KernelBoot } from '../../src/workflows/up/context.js';
 import type { VmExec } from '../../src/vmhost/vm-host.js';
-import { execTool, type ExecHost } from '../../src/vmhost/exec-tool.js';
 import { mountShares } from '../../src/workflows/guest-shares.js';
 import { SHARE_EXIT } from '../../src/vm/shares.js';
 import type { GuestSsh } from '../../src/ssh/client.js';
 
 const answering = (exitCode: number, stderr: string, stdout = '') => ({ capture: async () => ({ exitCode, stdout, stderr }) });
 
-describe('a failed tool step (a tool container, or a step beside QEMU)', () => {
+describe('a failed tool step', () => {
   it('is DiskFullError when it ran out of space, whatever its own error would be; else its own error, else ToolError', () => {
     const own = (message: string, tail: string) => new ModuleError(message, tail);
     const full = toolStepError({ description: 'Building the module', failure: own }, 2, 'cc1: error: No space left on device\n');
@@ -26,24 +25,6 @@ describe('a failed tool step (a tool container, or a step beside QEMU)', () => {
     expect(mine).toBeInstanceOf(ModuleError);
     expect(mine.message).toBe('Building the module failed (exit 2)');
     expect(toolStepError({ description: 'Converting' }, 1, 'qemu-img: bad\n')).toBeInstanceOf(ToolError);
-  });
-
-  it('beside QEMU: a full disk is exit 16, and the step directory is removed after the step failed', async () => {
-    const calls: string[][] = [];
-    const host: ExecHost = {
-      id: 'f'.repeat(64),
-      putFiles: async () => undefined,
-      capture: async (cmd) => {
-        calls.push(cmd);
-        return cmd[0] === 'make' ? { exitCode: 2, stdout: '', stderr: 'ld: final link failed: No space left on device\n' } : { exitCode: 0, stdout: '', stderr: '' };
-      },
-    };
-    const err = await execTool(host, { cmd: (dir) => ['make', '-C', dir], description: 'Building the module', failure: (m, t) => new ModuleError(m, t) }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(DiskFullError);
-    expect((err as DiskFullError).exitCode).toBe(ExitCode.diskFull);
-    const dir = calls[0]![3]!;
-    expect(calls[0]).toEqual(['mkdir', '-m', '0700', dir]);
-    expect(calls.at(-1)).toEqual(['rm', '-rf', dir]);
   });
 });
 

@@ -63,7 +63,6 @@ export function registerModule(program: Command): void {
     const { moduleBuildTasks, moduleLoadTasks, moduleTestTasks, newModuleCtx } = await import('../../workflows/module.js');
     const ctx = newModuleCtx(live.home, version, resolve(f.src ?? MODULE_DIR), f.baseImage, params);
     ctx.ssh = live.ssh;
-    ctx.vm = live.vm;
     ctx.loadAfterBuild = true;
     const tasks = [...moduleBuildTasks(), ...moduleLoadTasks(), ...(test ? moduleTestTasks() : [])];
     const done = await runTasks<ModuleCtx>(tasks, ctx, g);
