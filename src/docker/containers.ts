@@ -152,6 +152,23 @@ export interface VmContainerSpec {
   keepNetwork: () => Promise<boolean>;
 }
 
+/**
+ * The VM container's capabilities: none of Docker's defaults but these (no MKNOD, NET_RAW,
+ * SETFCAP, SETPCAP, NET_BIND_SERVICE, SYS_CHROOT, AUDIT_WRITE, FSETID), and no way to gain more.
+ */
+export const VM_CAPABILITIES = [
+  // QEMU and the steps beside it (docker exec: the RAM copy, the saved state, the relay) run as
+  // root on files that belong to the invoking user (a local engine sharing this machine's files):
+  'DAC_OVERRIDE', // open and write them
+  'FOWNER', // set their times, modes and QEMU's user.virtfs.* attributes on a share
+  'CHOWN', // hand files made in the instance to that user
+  // QEMU's -runas: it opens its devices, disks and sockets as root, then becomes that user.
+  'SETUID',
+  'SETGID',
+  // Stop QEMU (a user's process by then) from an exec beside it.
+  'KILL',
+] as const;
+
 /** Container names are global to the engine: suffix a hash of M5DEV_HOME so homes never collide. */
 export function vmContainerName(instance: string, home: string): string {
   return `m5dev-${instance}-${createHash('sha256').update(home).digest('hex').slice(0, 6)}`;
@@ -183,6 +200,9 @@ export async function startVmContainer(docker: Docker, scope: CleanupScope, spec
       PortBindings: { [portKey]: [{ HostIp: '127.0.0.1', HostPort: String(spec.hostPort) }] },
       NetworkMode: spec.name,
       Devices: spec.kvm ? [{ PathOnHost: '/dev/kvm', PathInContainer: '/dev/kvm', CgroupPermissions: 'rwm' }] : [],
+      CapDrop: ['ALL'],
+      CapAdd: [...VM_CAPABILITIES],
+      SecurityOpt: ['no-new-privileges'],
       Init: false,
     },
   }).catch((e: unknown) => {

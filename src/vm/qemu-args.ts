@@ -67,6 +67,7 @@ export function qemuArgs(s: QemuSpec): string[] {
     ...shareQemuArgs(s.shares ?? []),
     ...(s.m5ops ? ['-plugin', `file=${s.m5ops.plugin},base=0x${s.m5ops.addr.toString(16)},dir=${s.m5ops.dir},exit=${s.m5ops.exit}`] : []),
     ...(s.runAs ? ['-runas', `${s.runAs.uid}:${s.runAs.gid}`] : []),
+    '-sandbox', sandbox(s),
   ];
   if (s.kernel) {
     // Direct boot: no firmware; QEMU hands the kernel its device tree.
@@ -74,6 +75,17 @@ export function qemuArgs(s: QemuSpec): string[] {
     if (s.kernel.initrd) args.push('-initrd', s.kernel.initrd);
   }
   return args;
+}
+
+/**
+ * QEMU's seccomp sandbox: no obsolete system calls, no scheduler or CPU-affinity changes, and no
+ * set*uid once the guest runs. Two parts of the strictest setting do not fit yet: -runas itself is
+ * a setuid (QEMU dies of it under elevateprivileges=deny), so that stays allowed when QEMU drops to
+ * the invoking user; and the suspend and resume streams run through `exec:cat` (QEMU 7.2 has no
+ * file: migration), which is a spawn.
+ */
+export function sandbox(s: Pick<QemuSpec, 'runAs'>): string {
+  return `on,obsolete=deny,resourcecontrol=deny,elevateprivileges=${s.runAs ? 'allow' : 'deny'},spawn=allow`;
 }
 
 /**
