@@ -12,7 +12,7 @@ import { isExit, parseLog, type M5opEvent } from '../m5ops/ops.js';
 import { join } from 'node:path';
 
 /** The plugin's files in the instance (as the VM container sees it: /instance/…). */
-export const M5OPS_STORED = { log: 'm5ops.log', readfile: 'm5ops-readfile', out: 'm5out' } as const;
+export const M5OPS_STORED = { log: 'm5ops.log', readfile: 'm5ops-readfile', out: 'm5out', cursor: 'm5ops-wait.json' } as const;
 /** The plugin in the toolchain image. */
 export const M5OPS_PLUGIN = '/usr/local/lib/m5dev/m5ops.so';
 
@@ -61,33 +61,84 @@ export async function readEvents(storage: Storage, via?: TailVia): Promise<M5opE
   return parseLog(await storage.readTail(M5OPS_STORED.log, MAX_LOG, via));
 }
 
+/**
+ * Where `m5ops wait` is in the exits of a launch: the launch (its `start` record's host time) and
+ * how many of its exits earlier waits returned. Kept in the instance (M5OPS_STORED.cursor).
+ */
+export interface WaitCursor {
+  launch: number;
+  returned: number;
+}
+
 export interface WaitSource {
   read: () => Promise<M5opEvent[]>;
   /** Is the VM still running (QEMU may have powered it off on the guest's exit)? */
   alive: () => Promise<boolean>;
+  cursor: () => Promise<WaitCursor | undefined>;
+  /** Record what this wait returned (so the next wait returns the exit after it). */
+  advance: (c: WaitCursor) => Promise<void>;
+}
+
+/** Pure: the latest launch's id (its start record's time; 0 when the log has none) and its exits, in order. */
+export function latestRun(events: M5opEvent[]): { launch: number; exits: M5opEvent[] } {
+  const at = events.map((e) => e.op).lastIndexOf('start');
+  return { launch: at < 0 ? 0 : events[at]!.time, exits: events.slice(at + 1).filter(isExit) };
+}
+
+/** Pure: the index of the first exit of `launch` a wait may return. */
+export function firstUnreturned(launch: number, cursor: WaitCursor | undefined): number {
+  return cursor?.launch === launch ? cursor.returned : 0;
 }
 
 /**
- * The guest's next exit/fail/panic after this call; when the VM has already stopped, the last one
- * of its run (a `--m5ops-exit poweroff` job may end before anyone waits). Polls the log.
+ * The first exit/fail/panic of the latest launch that no earlier wait on this instance returned
+ * (so `exec 'm5 exit'; m5ops wait` returns at once), or with `future`, the first one after this
+ * call. Polls the log; `onWaiting` is called when it has to wait. A launch that starts meanwhile
+ * (an up after the VM stopped) is followed from its start.
  */
-export async function waitForExit(src: WaitSource, timeoutMs: number, onWaiting?: () => void, pollMs = 250): Promise<M5opEvent> {
-  const seen = (await src.read()).filter(isExit).length;
-  onWaiting?.();
+export async function waitForExit(src: WaitSource, timeoutMs: number, opts: { future?: boolean; onWaiting?: () => void; pollMs?: number } = {}): Promise<M5opEvent> {
+  const first = latestRun(await src.read());
+  let launch = first.launch;
+  let next = opts.future ? first.exits.length : firstUnreturned(launch, await src.cursor());
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  for (let polls = 0; ; polls++) {
     const alive = await src.alive();
-    const events = await src.read();
-    const exits = events.filter(isExit);
-    if (exits.length > seen) return exits[seen]!;
+    const run = latestRun(await src.read());
+    if (run.launch !== launch) {
+      launch = run.launch;
+      next = 0;
+    }
+    const e = run.exits[next];
+    if (e) {
+      await src.advance({ launch, returned: next + 1 });
+      return e;
+    }
     if (!alive) {
-      const run = events.slice(events.map((e) => e.op).lastIndexOf('start') + 1).filter(isExit);
-      if (run.length) return run[run.length - 1]!;
-      throw new M5opsError('the VM stopped without an m5 exit or fail', 'Start it with `m5dev up`; `m5dev m5ops log` shows what the guest did.');
+      throw new M5opsError(
+        next ? `the VM stopped, and its ${next} m5 exit/fail record(s) were returned by earlier waits` : 'the VM stopped without an m5 exit or fail',
+        'Start it with `m5dev up`; `m5dev m5ops log` shows what the guest did.',
+      );
     }
     if (Date.now() >= deadline) {
       throw new M5opsError(`no m5 exit or fail within ${Math.round(timeoutMs / 1000)} s`, 'The guest runs on; wait again, or look at `m5dev m5ops log`.');
     }
-    await new Promise((r) => setTimeout(r, pollMs));
+    if (polls === 0) opts.onWaiting?.();
+    await new Promise((r) => setTimeout(r, opts.pollMs ?? 250));
   }
+}
+
+/** The wait cursor in the instance's storage (a damaged one counts as none). */
+export function cursorStore(storage: Storage): Pick<WaitSource, 'cursor' | 'advance'> {
+  return {
+    cursor: async () => {
+      const raw = await storage.read(M5OPS_STORED.cursor);
+      try {
+        const c = raw ? (JSON.parse(raw.toString('utf8')) as Partial<WaitCursor>) : undefined;
+        return c && typeof c.launch === 'number' && typeof c.returned === 'number' ? { launch: c.launch, returned: c.returned } : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    advance: (c) => storage.write([{ name: M5OPS_STORED.cursor, data: `${JSON.stringify(c)}\n` }]),
+  };
 }

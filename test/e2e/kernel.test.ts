@@ -299,6 +299,19 @@ describe('the module loop on the cross-built kernel', () => {
       const exited = await again.done;
       expect(exited.code, exited.stderr).toBe(0);
       expect(JSON.parse(exited.stdout)).toMatchObject({ op: 'exit', code: 0 });
+      // No race: a job that ended before CI called wait is not lost; each exit is returned once.
+      expect((await exec('./m5op fail 0 5')).code).toBe(0);
+      const late = await cli(['m5ops', 'wait', '--name', NAME, '--timeout', '30'], env);
+      expect(late.code, late.stderr).toBe(5);
+      expect(late.stderr).not.toMatch(/waiting for/);
+      const none = await cli(['m5ops', 'wait', '--name', NAME, '--timeout', '2'], env);
+      expect(none.code, none.stderr).toBe(19);
+      expect(none.stderr).toMatch(/m5dev: error: no m5 exit or fail within 2 s/);
+      // --new: only what comes after the call.
+      expect((await exec('./m5op fail 0 8')).code).toBe(0);
+      const future = await startWait(['--new']);
+      expect((await exec('./m5op fail 0 6')).code).toBe(0);
+      expect((await future.done).code).toBe(6);
     }, 600_000);
 
     it('--m5ops-exit poweroff: the guest\'s fail ends the VM and m5ops wait returns its code (the next test\'s up starts it again)', async () => {

@@ -1,7 +1,7 @@
 /** m5ops' pure parts: the op log, waiting for an exit, the base address, the QEMU argument. */
 import { describe, expect, it } from 'vitest';
 import { describeEvent, isExit, lastExit, M5OPS, parseLog, type M5opEvent } from '../../src/m5ops/ops.js';
-import { waitForExit } from '../../src/workflows/m5ops.js';
+import { firstUnreturned, latestRun, waitForExit, type WaitCursor } from '../../src/workflows/m5ops.js';
 import { parseConfig, parseM5opsAddr, resolveConfig } from '../../src/config.js';
 import { M5opsError, UsageError } from '../../src/errors.js';
 
@@ -23,34 +23,68 @@ describe('the op log', () => {
 });
 
 describe('waitForExit', () => {
-  const source = (runs: M5opEvent[][], alive: boolean[]) => {
+  const source = (runs: M5opEvent[][], alive: boolean[], cursor?: WaitCursor) => {
     let i = 0;
+    const advanced: WaitCursor[] = [];
     return {
+      advanced,
       read: async () => runs[Math.min(i, runs.length - 1)]!,
       alive: async () => {
         const a = alive[Math.min(i, alive.length - 1)]!;
         i++;
         return a;
       },
+      cursor: async () => cursor,
+      advance: async (c: WaitCursor) => {
+        advanced.push(c);
+        cursor = c;
+      },
     };
   };
+  const start = (time: number) => ev('start', { time });
 
-  it('returns the next exit, not one from before it started', async () => {
-    const old = [ev('start'), ev('fail', { code: 1 })];
-    const e = await waitForExit(source([old, old, [...old, ev('exit', { code: 0 })]], [true]), 5000, undefined, 1);
-    expect(e).toMatchObject({ op: 'exit', code: 0 });
-  });
-
-  it('a VM that already stopped: the last exit of its run; none: an error', async () => {
-    const run = [ev('start'), ev('fail', { code: 9 }), ev('start'), ev('fail', { code: 3 })];
-    expect(await waitForExit(source([run], [false]), 1000, undefined, 1)).toMatchObject({ code: 3 });
-    await expect(waitForExit(source([[ev('fail', { code: 3 }), ev('start')]], [false]), 1000, undefined, 1)).rejects.toThrow(/stopped without an m5 exit/);
-  });
-
-  it('times out with exit 19', async () => {
-    const err = await waitForExit(source([[ev('start')]], [true]), 20, undefined, 5).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(M5opsError);
+  it('returns an exit that came before the wait, once: the next wait returns the one after it (no race with the job)', async () => {
+    const run = [start(1), ev('fail', { code: 1 }), ev('exit', { code: 0 })];
+    const src = source([run], [true]);
+    let waited = false;
+    expect(await waitForExit(src, 5000, { pollMs: 1, onWaiting: () => (waited = true) })).toMatchObject({ op: 'fail', code: 1 });
+    expect(waited).toBe(false);
+    expect(await waitForExit(src, 5000, { pollMs: 1 })).toMatchObject({ op: 'exit', code: 0 });
+    expect(src.advanced).toEqual([{ launch: 1, returned: 1 }, { launch: 1, returned: 2 }]);
+    // Nothing left: it waits (and says so), then times out.
+    const err = await waitForExit(src, 20, { pollMs: 5, onWaiting: () => (waited = true) }).catch((e: unknown) => e);
     expect((err as M5opsError).exitCode).toBe(19);
+    expect(waited).toBe(true);
+  });
+
+  it('a cursor of another launch counts for nothing; the exits of earlier launches are not this one\'s', async () => {
+    const run = [start(1), ev('fail', { code: 9 }), start(2), ev('fail', { code: 3 }), ev('fail', { code: 4 })];
+    expect(await waitForExit(source([run], [true], { launch: 1, returned: 1 }), 1000, { pollMs: 1 })).toMatchObject({ code: 3 });
+    expect(await waitForExit(source([run], [true], { launch: 2, returned: 1 }), 1000, { pollMs: 1 })).toMatchObject({ code: 4 });
+  });
+
+  it('--new: only an exit after the call; a launch that starts while it waits is followed from its start', async () => {
+    const old = [start(1), ev('fail', { code: 1 })];
+    expect(await waitForExit(source([old, old, [...old, ev('exit', { code: 0 })]], [true]), 5000, { future: true, pollMs: 1 })).toMatchObject({ op: 'exit', code: 0 });
+    const relaunched = [...old, start(5), ev('fail', { code: 6 })];
+    const src = source([old, relaunched], [true], { launch: 1, returned: 1 });
+    expect(await waitForExit(src, 5000, { pollMs: 1 })).toMatchObject({ code: 6 });
+    expect(src.advanced).toEqual([{ launch: 5, returned: 1 }]);
+  });
+
+  it('a VM that already stopped: its first exit no wait returned; none left: an error that says so', async () => {
+    const run = [start(1), ev('fail', { code: 9 }), start(2), ev('fail', { code: 3 }), ev('exit', { code: 0 })];
+    expect(await waitForExit(source([run], [false]), 1000, { pollMs: 1 })).toMatchObject({ code: 3 });
+    await expect(waitForExit(source([[ev('fail', { code: 3 }), start(4)]], [false]), 1000, { pollMs: 1 })).rejects.toThrow(/stopped without an m5 exit/);
+    await expect(waitForExit(source([run], [false], { launch: 2, returned: 2 }), 1000, { pollMs: 1 })).rejects.toThrow(/its 2 m5 exit\/fail record\(s\) were returned by earlier waits/);
+  });
+
+  it('the latest run and where a wait starts in it', () => {
+    expect(latestRun([ev('exit', { code: 0 })])).toMatchObject({ launch: 0, exits: [{ op: 'exit' }] });
+    expect(latestRun([start(3), ev('dump_stats'), ev('panic', { code: 134 })]).exits.map((e) => e.op)).toEqual(['panic']);
+    expect(firstUnreturned(3, { launch: 3, returned: 2 })).toBe(2);
+    expect(firstUnreturned(3, { launch: 4, returned: 2 })).toBe(0);
+    expect(firstUnreturned(3, undefined)).toBe(0);
   });
 });
 

@@ -6,7 +6,7 @@ import { printJson } from '../ui.js';
 import { instanceReader, openOnEngine } from '../../workflows/running.js';
 import { parseIntOption } from '../../config.js';
 import { describeEvent, exitStatus, printable } from '../../m5ops/ops.js';
-import { M5OPS_STORED, putReadfile, readEvents, waitForExit } from '../../workflows/m5ops.js';
+import { M5OPS_STORED, cursorStore, putReadfile, readEvents, waitForExit } from '../../workflows/m5ops.js';
 
 async function instance(name: string) {
   const opened = await openOnEngine(name);
@@ -51,15 +51,20 @@ export function registerM5ops(program: Command): void {
 
   m5ops
     .command('wait')
-    .description("block until the guest's next m5 exit or fail, then exit with its code (exit: 0)")
+    .description("block until the guest's next m5 exit or fail that no earlier wait returned (since the VM's launch: one that came before the wait counts), then exit with its code (exit: 0)")
     .option('--name <name>', 'instance name', 'default')
     .option('--timeout <seconds>', 'give up after this long (exit 19; the guest runs on)', '3600')
-    .action(async (opts: { name: string; timeout: string }, cmd: Command) => {
+    .option('--new', 'only an exit or fail that comes after this call')
+    .action(async (opts: { name: string; timeout: string; new?: boolean }, cmd: Command) => {
       const g = globalOpts(cmd);
       const timeout = parseIntOption(opts.timeout, '--timeout', 1, 7 * 86400);
       const inst = await instance(opts.name);
-      const e = await waitForExit({ read: inst.events, alive: async () => (await inst.running()) !== undefined }, timeout * 1000, () => {
-        if (!g.quiet) process.stderr.write(`m5dev: waiting for ${opts.name}'s next m5 exit or fail (up to ${timeout} s)\n`);
+      const source = { read: inst.events, alive: async () => (await inst.running()) !== undefined, ...cursorStore(inst.storage) };
+      const e = await waitForExit(source, timeout * 1000, {
+        future: opts.new,
+        onWaiting: () => {
+          if (!g.quiet) process.stderr.write(`m5dev: waiting for ${opts.name}'s next m5 exit or fail (up to ${timeout} s)\n`);
+        },
       });
       if (g.json) printJson(e);
       else if (!g.quiet) process.stderr.write(`m5dev: ${describeEvent(e)}\n`);
