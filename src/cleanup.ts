@@ -92,9 +92,23 @@ export function isInterrupting(): boolean {
   return interrupting;
 }
 
-/** The exit code of the signal being handled (129 HUP, 130 INT, 143 TERM), whichever path exits first. */
+/** The exit code of the signal being handled (129 HUP, 130 INT, 143 TERM) or of an abort, whichever path exits first. */
 export function interruptExitCode(): number | undefined {
-  return signalled ? SIGNAL_EXIT[signalled] : undefined;
+  return signalled ? SIGNAL_EXIT[signalled] : aborted;
+}
+
+let aborted: number | undefined;
+
+/**
+ * Stop the command from outside its own flow, as a signal does (a lock lost under it: going on
+ * could meet another m5dev on the same files): print `message`, run the cleanups, exit `code`.
+ */
+export function abortCommand(message: string, code: number): void {
+  if (interrupting) return;
+  interrupting = true;
+  aborted = code;
+  process.stderr.write(message);
+  void runCleanups().finally(() => process.exit(code));
 }
 
 /** The shell's exit code for a death by each signal we handle: 128 + its number. */

@@ -10,8 +10,8 @@
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
-import { BusyError, InterruptedError } from './errors.js';
-import { isInterrupting, onCleanup } from './cleanup.js';
+import { BusyError, ExitCode, InterruptedError } from './errors.js';
+import { abortCommand, isInterrupting, onCleanup } from './cleanup.js';
 import { CLIENT, clientAlive } from './client-id.js';
 
 export const STALE_MS = 10_000;
@@ -81,7 +81,8 @@ export async function withLock<T>(home: string, resource: string, opts: LockOpti
         lockfilePath: `${path}.lock`,
         stale: LIBRARY_STALE_MS,
         update: STALE_MS / 2,
-        onCompromised: (e) => process.stderr.write(`m5dev: warning: lost the lock on ${opts.what} (${e.message}); another m5dev may use it at the same time\n`),
+        // Another process took the lock (or removed it): going on could meet it on the same files.
+        onCompromised: (e) => abortCommand(`m5dev: error: lost the lock on ${opts.what} (${e.message}): another m5dev may be using it; stopped, and what this command had begun is undone\nhint: See who holds it with \`m5dev status\`; run the command again when it is free.\n`, ExitCode.busy),
       });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw e;

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { DiskFullError, M5devError, ExitCode, UsageError, engineLost, isDiskFull } from '../errors.js';
 import { installSignalHandlers, interruptExitCode, runCleanups } from '../cleanup.js';
 import { MESSAGES } from '../messages.js';
+import { terminalText } from '../terminal-text.js';
 import { registerImage } from './commands/image.js';
 import { registerVm } from './commands/vm.js';
 import { registerKernel } from './commands/kernel.js';
@@ -60,13 +61,14 @@ function describeError(e: unknown): number {
     return ExitCode.usage; // commander already printed the message
   }
   if (e instanceof M5devError) {
-    process.stderr.write(`m5dev: error: ${e.message}\n`);
-    if (e.details) process.stderr.write(`${e.details.replace(/^/gm, '  | ')}\n`);
-    if (e.hint) process.stderr.write(`hint: ${e.hint}\n`);
+    // Messages and details carry guest output (its stderr, names it chose): printed as text only.
+    process.stderr.write(`m5dev: error: ${terminalText(e.message)}\n`);
+    if (e.details) process.stderr.write(`${terminalText(e.details).replace(/^/gm, '  | ')}\n`);
+    if (e.hint) process.stderr.write(`hint: ${terminalText(e.hint)}\n`);
     return e.exitCode;
   }
   const err = e as Error;
-  process.stderr.write(`m5dev: unexpected error: ${err?.message ?? String(e)}\n`);
+  process.stderr.write(`m5dev: unexpected error: ${terminalText(err?.message ?? String(e))}\n`);
   if (process.env.M5DEV_DEBUG) process.stderr.write(`${err?.stack ?? ''}\n`);
   else process.stderr.write('hint: this is a bug in m5dev; rerun with M5DEV_DEBUG=1 for a stack trace and report it.\n');
   return ExitCode.unexpected;

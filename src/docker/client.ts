@@ -5,7 +5,7 @@ import { onCleanup } from '../cleanup.js';
 import { LABELS, SESSION_ID } from './labels.js';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { modemOptions, resolveEndpoint, type ConfigReader, type Endpoint, type SshHostCheck } from '../engine/endpoint.js';
+import { modemOptions, plaintextWarning, resolveEndpoint, type ConfigReader, type Endpoint, type SshHostCheck } from '../engine/endpoint.js';
 import { hostKeyAlgorithms, knownHostsName, lookupKnownHosts, verdict } from '../engine/known-hosts.js';
 
 let cached: Docker | undefined;
@@ -29,6 +29,8 @@ export async function connectDocker(): Promise<Docker> {
   const { default: DockerClass } = await import('dockerode');
   const endpoint = currentEndpoint();
   const check = endpoint.transport === 'ssh' ? sshHostCheck(endpoint) : undefined;
+  const plaintext = plaintextWarning(endpoint);
+  if (plaintext) process.stderr.write(`m5dev: warning: ${plaintext}\n`);
   const docker = new DockerClass(modemOptions(endpoint, readConfigFile, process.env, check) as Docker.DockerOptions);
   try {
     await withTimeout(docker.ping(), endpoint.transport === 'ssh' ? 20_000 : 5000);

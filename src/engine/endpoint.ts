@@ -152,3 +152,17 @@ export function modemOptions(e: Endpoint, read: ConfigReader, env: NodeJS.Proces
     }
   }
 }
+
+/**
+ * Pure: the warning a plaintext tcp:// engine deserves (undefined for any other): whoever reaches
+ * its port controls the engine, root on its host, and on a network every byte m5dev sends
+ * (sources, keys, the guest's files) can be read and changed on the way.
+ */
+export function plaintextWarning(e: Endpoint): string | undefined {
+  if (e.transport !== 'tcp' || e.tls) return undefined;
+  const host = new URL(e.host.replace(/^tcp:/, 'http:')).hostname.replace(/^\[(.*)\]$/, '$1');
+  const loopback = host === 'localhost' || host === '::1' || /^127\./.test(host);
+  return loopback
+    ? `the engine ${e.host} (${e.source}) speaks plain TCP: every local user who can reach that port controls it (root on its host); prefer its unix socket, or TLS (DOCKER_TLS_VERIFY=1)`
+    : `the engine ${e.host} (${e.source}) speaks plain TCP over the network: anyone on the path can read and change what m5dev sends and take over the engine (root on its host); use TLS (DOCKER_TLS_VERIFY=1 with DOCKER_CERT_PATH) or ssh://`;
+}

@@ -3,6 +3,7 @@
  * src/sim/pseudo_inst.cc), and the record the QEMU side keeps of them, pure: the plugin appends
  * one JSON object a line to the instance's m5ops.log; commands read it back here.
  */
+import { printable } from '../terminal-text.js';
 
 /** gem5's function numbers: bits 15..8 of the offset into the 64 KiB range. */
 export const M5OPS: Record<number, string> = {
@@ -77,11 +78,6 @@ export function lastExit(events: M5opEvent[]): M5opEvent | undefined {
   return events.filter(isExit).pop();
 }
 
-/** Guest-chosen text made safe for a terminal: control characters shown as \xNN. */
-export function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
 
 /** A process exit status for a guest's code: its low byte, except that a failure never reads as 0 (fail(256)). */
 export function exitStatus(code: number): number {

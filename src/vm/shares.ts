@@ -10,6 +10,7 @@ import { isAbsolute, posix, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { Mount } from '../docker/mounts.js';
 import { GUEST_USER } from './guest-access.js';
+import { printable } from '../terminal-text.js';
 
 export interface Share {
   /** Absolute path on the client (the engine must see it: a local engine sharing our files). */
@@ -209,5 +210,5 @@ export function ownerNotes(stdout: string): string[] {
     .split('\n')
     .map((l) => /^(\d+) (.+)$/.exec(l.trim()))
     .filter((m): m is RegExpExecArray => m !== null)
-    .map(([, uid, dir]) => `share ${dir} belongs to uid ${uid} on the host, not to ${GUEST_USER}: the guest user writes there only where its permissions allow (9p shows the host's owners; chown it on the host to uid 1000, or use sudo)`);
+    .map(([, uid, dir]) => `share ${printable(dir!)} belongs to uid ${uid} on the host, not to ${GUEST_USER}: the guest user writes there only where its permissions allow (9p shows the host's owners; chown it on the host to uid 1000, or use sudo)`);
 }

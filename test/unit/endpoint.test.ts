@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { contextDirName, modemOptions, resolveEndpoint, transportOf, type ConfigReader } from '../../src/engine/endpoint.js';
+import { contextDirName, modemOptions, plaintextWarning, resolveEndpoint, transportOf, type ConfigReader } from '../../src/engine/endpoint.js';
 import { normalizeArch, volumeName } from '../../src/engine/engine.js';
 
 /** A docker config dir held in memory: path → content. */
@@ -45,6 +45,17 @@ describe('engine endpoint resolution (as the docker CLI)', () => {
     const r2 = reader({ [join(CFG, 'cert.pem')]: 'C', [join(CFG, 'key.pem')]: 'K' });
     const e2 = resolveEndpoint({ HOME, DOCKER_HOST: 'tcp://h:2376', DOCKER_TLS: '1' }, r2);
     expect(modemOptions(e2, r2, {})).toEqual({ protocol: 'https', host: 'h', port: '2376', cert: 'C', key: 'K', rejectUnauthorized: false });
+  });
+
+  it('warns of a plaintext tcp:// engine, on loopback and on the network; never of TLS, ssh or a socket', () => {
+    const none: ConfigReader = () => undefined;
+    const at = (env: NodeJS.ProcessEnv) => plaintextWarning(resolveEndpoint(env, none));
+    expect(at({ DOCKER_HOST: 'tcp://127.0.0.1:2375' })).toMatch(/^the engine tcp:\/\/127\.0\.0\.1:2375 \(DOCKER_HOST\) speaks plain TCP: every local user who can reach that port controls it/);
+    expect(at({ DOCKER_HOST: 'tcp://[::1]:2375' })).toMatch(/every local user/);
+    expect(at({ DOCKER_HOST: 'tcp://build.example:2375' })).toMatch(/over the network: anyone on the path can read and change what m5dev sends/);
+    expect(at({ DOCKER_HOST: 'tcp://build.example:2376', DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: '/nonexistent' })).toBeUndefined();
+    expect(at({ DOCKER_HOST: 'ssh://me@build.example' })).toBeUndefined();
+    expect(at({})).toBeUndefined();
   });
 
   it('follows DOCKER_CONTEXT, then the current context of config.json; DOCKER_HOST wins over both', () => {

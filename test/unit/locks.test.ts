@@ -80,4 +80,34 @@ describe('instance locks', () => {
     utimesSync(join(home, 'locks', 'instance-u.lock'), old, old);
     expect(await tryLock('instance-u')).toBe('got it');
   }, 60_000);
+
+  it('a lock lost under a running command stops it (exit 15, its undo run), instead of a warning while it goes on', async () => {
+    home = mkdtempSync(join(tmpdir(), 'm5dev-locks-'));
+    const script = join(home, 'lose.mjs');
+    const cleanup = resolve(import.meta.dirname, '../../dist/cleanup.js');
+    writeFileSync(script, [
+      `import { withLock } from ${JSON.stringify(LOCKS_JS)};`,
+      `import { onCleanup } from ${JSON.stringify(cleanup)};`,
+      `await withLock(${JSON.stringify(home)}, 'instance-l', { wait: false, what: 'instance l' }, async () => {`,
+      "  onCleanup('half-made thing', () => console.log('undone'));",
+      "  console.log('held');",
+      '  await new Promise(() => setInterval(() => {}, 1000));',
+      '});',
+      '',
+    ].join('\n'));
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    holder = child;
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const deadline = Date.now() + 10_000;
+    while (!out.includes('held') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    // Someone else removes the lock (another machine took it over, a user cleared locks/).
+    rmSync(join(home, 'locks', 'instance-l.lock'), { recursive: true, force: true });
+    const code = await new Promise<number | null>((ok) => child.on('exit', ok));
+    expect(code).toBe(15);
+    expect(err).toMatch(/^m5dev: error: lost the lock on instance l \(.*\): another m5dev may be using it; stopped/);
+    expect(out).toContain('undone');
+  }, 60_000);
 });

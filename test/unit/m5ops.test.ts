@@ -105,8 +105,14 @@ describe('m5ops settings', () => {
 
 describe('guest text and codes on the host', () => {
   it('control characters are shown, not sent to the terminal; a failure never exits 0', async () => {
-    const { printable, exitStatus } = await import('../../src/m5ops/ops.js');
+    const { exitStatus } = await import('../../src/m5ops/ops.js');
+    const { printable, terminalText } = await import('../../src/terminal-text.js');
     expect(printable('a\u001b[2Jb\nc')).toBe('a\\x1b[2Jb\\x0ac');
+    // The console and error details: lines, tabs and colour stay; OSC 52 (a clipboard write), screen
+    // clears, a lone carriage return (hides what came before it) and C1 controls are shown, not sent.
+    expect(terminalText('ok\r\n\t\u001b[0;32m OK \u001b[0m\n')).toBe('ok\r\n\t\u001b[0;32m OK \u001b[0m\n');
+    expect(terminalText('\u001b]52;c;ZXZpbA==\u0007x')).toBe('\\x1b]52;c;ZXZpbA==\\x07x');
+    expect(terminalText('a\u001b[2J\rb\u009bc')).toBe('a\\x1b[2J\\x0db\\x9bc');
     expect([exitStatus(0), exitStatus(7), exitStatus(256), exitStatus(-1), exitStatus(300)]).toEqual([0, 7, 1, 255, 44]);
   });
 });

@@ -35,6 +35,11 @@ describe('reportError', () => {
     expect(r.stderr).toBe('m5dev: error: the share is gone\nhint: Share an existing directory.\n');
   });
 
+  it('guest words in the message and details reach the terminal as text: no escape sequence but colour', () => {
+    const r = report(new ShareError('mount of \u001b]0;title\u0007 failed', 'Look.', 'dmesg: \u001b]52;c;ZXZpbA==\u0007\nline two'));
+    expect(r.stderr).toBe('m5dev: error: mount of \\x1b]0;title\\x07 failed\n  | dmesg: \\x1b]52;c;ZXZpbA==\\x07\n  | line two\nhint: Look.\n');
+  });
+
   it(`anything else: exit ${ExitCode.unexpected}, called a bug, the stack only with M5DEV_DEBUG`, () => {
     const bug = new TypeError("Cannot read properties of undefined (reading 'sshPort')");
     const r = report(bug);

@@ -5,7 +5,8 @@ import { globalOpts } from '../options.js';
 import { printJson } from '../ui.js';
 import { instanceReader, openOnEngine } from '../../workflows/running.js';
 import { parseIntOption } from '../../config.js';
-import { describeEvent, exitStatus, printable } from '../../m5ops/ops.js';
+import { describeEvent, exitStatus } from '../../m5ops/ops.js';
+import { printable } from '../../terminal-text.js';
 import { M5OPS_STORED, cursorStore, putReadfile, readEvents, waitForExit } from '../../workflows/m5ops.js';
 
 async function instance(name: string) {
