@@ -29,5 +29,5 @@ export async function runShortcut(s: ExecShortcut): Promise<number> {
     import('../workflows/running.js'),
   ]);
   installSignalHandlers(() => process.stderr.write(`\nm5dev: ${MESSAGES.interrupted}\n`));
-  return runInGuest(s.name, s.remote);
+  return runInGuest(s.name, s.remote, 'exec');
 }

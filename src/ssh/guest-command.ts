@@ -28,7 +28,13 @@ export function guestScript(name: GuestScript, args: string[], opts: { root?: bo
   return command(shScript(script(name), `m5dev-${name}`, args, opts));
 }
 
-/** The user's words, joined as ssh joins them: the guest's shell parses the line (`m5dev exec -- 'a; b'`). */
-export function userCommand(words: string[]): GuestCommand | undefined {
-  return words.length ? command(words.join(' ')) : undefined;
+/**
+ * The user's words. `ssh`: joined as ssh joins them, so the guest's shell parses the line.
+ * `exec`: as docker exec, kubectl exec and limactl shell do: two or more words are an argv, each
+ * passed exactly (`m5dev exec -- sh -c 'a; b'`); a single word is a shell command line
+ * (`m5dev exec -- 'cd /tmp && ls'`).
+ */
+export function userCommand(words: string[], style: 'ssh' | 'exec' = 'ssh'): GuestCommand | undefined {
+  if (!words.length) return undefined;
+  return style === 'exec' && words.length > 1 ? guestArgv(words) : command(words.join(' '));
 }

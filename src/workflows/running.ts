@@ -66,8 +66,8 @@ export async function liveInstance(name: string): Promise<LiveInstance> {
  * guest or process cannot answer as this one). Only if ssh cannot connect (exit 255) do we ask the
  * engine, to report a stopped instance clearly. Container mode needs the VM container anyway.
  */
-export async function runInGuest(name: string, words: string[]): Promise<number> {
-  const remote = userCommand(words);
+export async function runInGuest(name: string, words: string[], style: 'ssh' | 'exec'): Promise<number> {
+  const remote = userCommand(words, style);
   const { chooseSshMode } = await import('../ssh/client.js');
   if (chooseSshMode() === 'container') return (await liveInstance(name)).ssh.interactive(remote);
   const files = openInstance(layout(), name);

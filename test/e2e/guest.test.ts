@@ -73,6 +73,14 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     expect(who.stdout.split('\n').slice(0, 3)).toEqual(['ubuntu', '0', '/bin/bash']);
     const fail = await cli(['exec', '--', 'exit 7'], env);
     expect(fail.code).toBe(7);
+    // Two or more words are an argv, passed exactly (as docker exec): sh -c gets its whole script.
+    const argv = await cli(['exec', '--', 'sh', '-c', 'echo a; echo "$1"', 'zero', 'it\'s $HOME'], env);
+    expect(argv.stdout).toBe("a\nit's $HOME\n");
+    // The same through the full CLI (a global option first: not the fast path), and ssh -- joins as ssh does.
+    const full = await cli(['--quiet', 'exec', '--name', 'default', '--', 'sh', '-c', 'echo a; echo b'], env);
+    expect(full.stdout, full.stderr).toBe('a\nb\n');
+    const joined = await cli(['ssh', '--', 'echo', 'a;', 'echo', 'b'], env);
+    expect(joined.stdout, joined.stderr).toBe('a\nb\n');
     // The seed's "+10G": cloud-init's growpart and resizefs grew the 2 GiB root into the grown disk.
     const df = await cli(['exec', '--', 'df', '--output=size', '-B', '1G', '/'], env);
     expect(Number(df.stdout.trim().split('\n').pop())).toBeGreaterThanOrEqual(11);

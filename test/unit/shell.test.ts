@@ -24,6 +24,12 @@ describe('shell command lines', () => {
     expect(put.startsWith('sudo -n sh -c ')).toBe(true);
     expect(put.endsWith(" m5dev-putFile '/tmp/x y' 0644")).toBe(true);
     expect(userCommand(['echo', 'a;', 'echo', 'b'])!.line).toBe('echo a; echo b');
+    expect(userCommand(['echo', 'a;', 'echo', 'b'], 'ssh')!.line).toBe('echo a; echo b');
     expect(userCommand([])).toBeUndefined();
+    // exec: two or more words are an argv, passed exactly; one word is a shell line.
+    const sh = (words: string[]) => execFileSync('sh', ['-c', userCommand(words, 'exec')!.line], { encoding: 'utf8' });
+    expect(sh(['sh', '-c', 'echo a; echo b'])).toBe('a\nb\n');
+    expect(sh(['printf', '%s|', 'a b', '$(echo no)', ''])).toBe('a b|$(echo no)||');
+    expect(sh(['echo one; echo two'])).toBe('one\ntwo\n');
   });
 });

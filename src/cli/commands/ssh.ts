@@ -16,17 +16,17 @@ export function registerSsh(program: Command): void {
     .option('--name <name>', 'instance name', 'default')
     .argument('[cmd...]', 'command to run instead of a shell')
     .action(async (cmdArgs: string[], opts: { name: string }) => {
-      process.exitCode = await runInGuest(opts.name, cmdArgs);
+      process.exitCode = await runInGuest(opts.name, cmdArgs, 'ssh');
     });
 
   program
     .command('exec')
-    .description('run a command in the guest; exits with the guest command\'s exit code')
+    .description('run a command in the guest; exits with the guest command\'s exit code. Two or more words are its argv, passed exactly (as docker exec); one word is a shell command line')
     .option('--name <name>', 'instance name', 'default')
     .argument('<cmd...>', 'command (after --)')
     .action(async (cmdArgs: string[], opts: { name: string }) => {
       if (cmdArgs.length === 0) throw new UsageError('exec needs a command: m5dev exec -- uname -r');
-      process.exitCode = await runInGuest(opts.name, cmdArgs);
+      process.exitCode = await runInGuest(opts.name, cmdArgs, 'exec');
     });
 
   program
