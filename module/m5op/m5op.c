@@ -9,7 +9,7 @@
  *   m5op readfile [OFFSET]        the host's readfile to stdout, from OFFSET
  *   m5op writefile FILE [NAME]    FILE to the host's out directory as NAME (default: FILE's name)
  *   m5op exit [DELAY_NS]          m5_exit
- *   m5op fail DELAY_NS CODE       m5_fail
+ *   m5op fail CODE [DELAY_NS]     m5_fail (gem5's `m5 fail` order: the code first)
  *   m5op op FUNC [ARG...]         any op by number (up to 6 arguments); print its result
  *   m5op bench N                  N sums; print the mean round trip in ns
  *
@@ -193,7 +193,7 @@ static int writefile(const char *path, const char *name)
 static int usage(void)
 {
 	fprintf(stderr, "usage: m5op sum A B C D E F | readfile [OFFSET] | writefile FILE [NAME] | exit [DELAY_NS] |\n"
-			"            fail DELAY_NS CODE | op FUNC [ARG...] | bench N\n");
+			"            fail CODE [DELAY_NS] | op FUNC [ARG...] | bench N\n");
 	return 2;
 }
 
@@ -220,8 +220,9 @@ int main(int argc, char **argv)
 		m5op(OP_EXIT, argc == 3 ? num(argv[2]) : 0, 0, 0, 0, 0, 0);
 		return 0;
 	}
-	if (!strcmp(argv[1], "fail") && argc == 4) {
-		m5op(OP_FAIL, num(argv[2]), num(argv[3]), 0, 0, 0, 0);
+	if (!strcmp(argv[1], "fail") && (argc == 3 || argc == 4)) {
+		/* gem5's m5_fail(delay, code): x0 the delay, x1 the code. */
+		m5op(OP_FAIL, argc == 4 ? num(argv[3]) : 0, num(argv[2]), 0, 0, 0, 0);
 		return 0;
 	}
 	if (!strcmp(argv[1], "op") && argc >= 3 && argc <= 9) {

@@ -280,9 +280,9 @@ describe('the module loop on the cross-built kernel', () => {
       expect(log.find((e) => e.op === 'write_file' && e.file === 'escape.bin')?.note).toMatch(/the guest asked for "\.\.\/\.\.\/escape\.bin"/);
     }, 300_000);
 
-    it('m5ops wait returns the code of fail(0, 7); an unknown op answers 0; the same after suspend → resume', async () => {
+    it('m5ops wait returns the code of `m5op fail 7`; an unknown op answers 0; the same after suspend → resume', async () => {
       const waiting = await startWait();
-      const failed = await exec('./m5op fail 0 7; ./m5op op 0x55 1 2');
+      const failed = await exec('./m5op fail 7; ./m5op op 0x55 1 2');
       expect(failed.code, failed.stderr).toBe(0);
       expect(failed.stdout.trim()).toBe('0');
       const res = await waiting.done;
@@ -300,7 +300,7 @@ describe('the module loop on the cross-built kernel', () => {
       expect(exited.code, exited.stderr).toBe(0);
       expect(JSON.parse(exited.stdout)).toMatchObject({ op: 'exit', code: 0 });
       // No race: a job that ended before CI called wait is not lost; each exit is returned once.
-      expect((await exec('./m5op fail 0 5')).code).toBe(0);
+      expect((await exec('./m5op fail 5')).code).toBe(0);
       const late = await cli(['m5ops', 'wait', '--name', NAME, '--timeout', '30'], env);
       expect(late.code, late.stderr).toBe(5);
       expect(late.stderr).not.toMatch(/waiting for/);
@@ -308,9 +308,9 @@ describe('the module loop on the cross-built kernel', () => {
       expect(none.code, none.stderr).toBe(19);
       expect(none.stderr).toMatch(/m5dev: error: no m5 exit or fail within 2 s/);
       // --new: only what comes after the call.
-      expect((await exec('./m5op fail 0 8')).code).toBe(0);
+      expect((await exec('./m5op fail 8')).code).toBe(0);
       const future = await startWait(['--new']);
-      expect((await exec('./m5op fail 0 6')).code).toBe(0);
+      expect((await exec('./m5op fail 6')).code).toBe(0);
       expect((await future.done).code).toBe(6);
     }, 600_000);
 
@@ -321,7 +321,7 @@ describe('the module loop on the cross-built kernel', () => {
       expect(up.code, up.stderr).toBe(0);
       expect((await cli(['module', 'load', '--name', NAME], env)).code).toBe(0);
       // gem5's habit: the job comes in through readfile; its end goes out through m5 fail.
-      const job = await exec('./m5op readfile | sh; (sleep 1; ./m5op fail 0 3) >/dev/null 2>&1 &');
+      const job = await exec('./m5op readfile | sh; (sleep 1; ./m5op fail 3) >/dev/null 2>&1 &');
       expect(job.stdout).toBe('job ran\n');
       const res = await cli(['m5ops', 'wait', '--name', NAME, '--timeout', '300'], env);
       expect(res.code, res.stderr).toBe(3);
