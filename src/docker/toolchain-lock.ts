@@ -162,6 +162,12 @@ export interface LockDrift {
 }
 
 /** The "m5dev-lock-drift: NAME LOCKED SERVED" lines of a build log (or the image's lock-drift record, "NAME LOCKED SERVED"). */
+/** The marker m5dev-install-locked puts before each drift line of a build's log. */
+export const DRIFT_MARK = 'm5dev-lock-drift: ';
+
+/** Pure: whether a build log line is a drift line (only marked ones: a package's own output may look alike). */
+export const isDriftLine = (line: string): boolean => line.startsWith(DRIFT_MARK);
+
 export function parseDrift(log: string): LockDrift[] {
   const out: LockDrift[] = [];
   for (const line of log.split(/\r?\n/)) {

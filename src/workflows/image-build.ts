@@ -10,7 +10,7 @@ import { homeStores, type HomeStores } from '../engine/instance-storage.js';
 import { checkError, platformCheck } from '../engine/doctor.js';
 import { DOCKER_CONTEXT } from '../assets.js';
 import { toolchainTag } from '../docker/toolchain-tag.js';
-import { LOCK_FILE, debianArch, lockFailure, parseDrift, parseLock, type LockDrift, type ToolchainLock } from '../docker/toolchain-lock.js';
+import { LOCK_FILE, debianArch, isDriftLine, lockFailure, parseDrift, parseLock, type LockDrift, type ToolchainLock } from '../docker/toolchain-lock.js';
 import { ImageBuildError, UsageError } from '../errors.js';
 import { pullImage } from '../docker/image-transfer.js';
 import { existsSync, readFileSync } from 'node:fs';
@@ -130,7 +130,7 @@ export function imageTasks<Ctx extends { image: ImageCtx }>(): ListrTask<Ctx>[] 
           labels: { ...baseLabels('toolchain'), [LABELS.contextHash]: img.hash!, [LABELS.toolsHash]: img.toolsHash! },
           explain: lockFailure,
           onLine: (line) => {
-            if (line.startsWith('m5dev-lock-drift: ')) driftLines.push(line);
+            if (isDriftLine(line)) driftLines.push(line);
             task.output = line;
           },
         });

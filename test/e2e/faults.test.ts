@@ -121,7 +121,8 @@ describe('faults: nothing is lost, and the next command repairs', () => {
   it('two `up` at once, the first killed with -9 mid-boot: the second waits, takes over and reaches SSH', async () => {
     tmpfs(home, '8g');
     const first = startCli(up(), env);
-    await new Promise((r) => setTimeout(r, 1500));
+    // The second starts once the first holds the instance's lock (its holder record is written), not after a guess.
+    await until(async () => existsSync(join(home, 'locks', `instance-${NAME}.holder.json`)), 60_000);
     const second = startCli(up(), env);
     await until(async () => (await containersOfHome(home)).some((c) => c.Labels['dev.m5dev.role'] === 'vm' && c.State === 'running'), 300_000);
     first.child.kill('SIGKILL');

@@ -182,7 +182,7 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     expect(JSON.parse(status.stdout)).toMatchObject({ name: 'default', state: 'running', sshPort: port, accel: 'tcg' });
     // Without --name: the engine and every instance of the home.
     const all = JSON.parse((await cli(['--json', 'status'], env)).stdout) as { engine: unknown; instances: { name: string; state: string }[] };
-    expect(all.engine).toBeTruthy();
+    expect(all.engine).toMatchObject({ product: 'docker', arch: expect.stringMatching(/^(x86_64|aarch64)$/), version: expect.any(String) });
     expect(all.instances.map((i) => [i.name, i.state])).toContainEqual(['default', 'running']);
     const cfg = await cli(['ssh-config'], env);
     const cfgFile = join(home, 'ssh_config');

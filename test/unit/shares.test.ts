@@ -162,7 +162,22 @@ describe('host places a share may not be (issue: the host boundary)', () => {
   it('refuses the system, every user\'s files, and the user\'s secrets (inside them or containing them)', async () => {
     const { hostShareRefusal } = await import('../../src/vm/shares.js');
     const home = '/home/dev';
-    for (const p of ['/', '/etc', '/etc/ssh', '/usr/src', '/var/lib/docker', '/root', '/home', '/proc/1']) expect(hostShareRefusal(p, home), p).toBeDefined();
+    // Each refused for its own reason (a refusal for the wrong one would hide a broken rule).
+    const why: [string, RegExp][] = [
+      ['/', /^\/ holds every user's files$/],
+      ['/root', /^\/root holds every user's files$/],
+      ['/home', /^\/home holds every user's files$/],
+      ['/etc', /^\/etc is a system directory of the host$/],
+      ['/etc/ssh', /^\/etc is a system directory of the host$/],
+      ['/usr/src', /^\/usr is a system directory/],
+      ['/var/lib/docker', /^\/var is a system directory/],
+      ['/proc/1', /^\/proc is a system directory/],
+      ['/lib64', /^\/lib64 is a system directory/],
+    ];
+    for (const [p, re] of why) expect(hostShareRefusal(p, home), p).toMatch(re);
+    // A sibling whose name starts like a system directory is not one.
+    expect(hostShareRefusal('/etcetera', home)).toBeUndefined();
+    expect(hostShareRefusal('/home/dev/.sshx', home)).toBeUndefined();
     for (const p of ['/home/dev', '/home/dev/.ssh', '/home/dev/.ssh/keys', '/home/dev/.cache/m5dev/instances']) expect(hostShareRefusal(p, home), p).toMatch(/the guest would reach/);
     expect(hostShareRefusal('/srv/m5home', home, ['/srv/m5home/x'])).toMatch(/the guest would reach \/srv\/m5home\/x/);
     for (const p of ['/home/dev/m5', '/tmp/work', '/root/.cache/m5dev-fixtures/debs', '/srv/project']) expect(hostShareRefusal(p, home), p).toBeUndefined();

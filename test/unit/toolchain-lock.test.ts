@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { debianArch, describeChange, describeDrift, diffPackages, formatLock, lockFailure, ownRepoDigest, parseDrift, parseLock, parseSimulation, snapshotSources } from '../../src/docker/toolchain-lock.js';
+import { debianArch, describeChange, describeDrift, diffPackages, formatLock, lockFailure, ownRepoDigest, isDriftLine, parseDrift, parseLock, parseSimulation, snapshotSources } from '../../src/docker/toolchain-lock.js';
 import { spawnSync } from 'node:child_process';
 import { contextHash } from '../../src/docker/build-context.js';
 import { UsageError } from '../../src/errors.js';
@@ -109,10 +109,15 @@ describe('snapshot sources', () => {
 describe('lock drift and base digests', () => {
   it('reads drift lines from a build log (only the marked ones) and from the image record', () => {
     const log = 'Step 4/7 : RUN x\nm5dev-lock-drift: linux-libc-dev:amd64 6.1.192-2 6.1.192-3\nRemoving intermediate container abc\nfoo:bar 1 2 3\n';
-    const marked = log.split('\n').filter((l) => l.startsWith('m5dev-lock-drift: ')).join('\n');
+    // The product's own filter: only marked lines (the last line of the log looks like one, unmarked).
+    const marked = log.split('\n').filter(isDriftLine).join('\n');
     expect(parseDrift(marked)).toEqual([{ name: 'linux-libc-dev:amd64', locked: '6.1.192-2', served: '6.1.192-3' }]);
     expect(parseDrift('tini:amd64 0.0.1-gone 0.19.0-1\n\n')).toEqual([{ name: 'tini:amd64', locked: '0.0.1-gone', served: '0.19.0-1' }]);
     expect(parseDrift('')).toEqual([]);
+    expect(log.split('\n').filter(isDriftLine)).toHaveLength(1);
+    expect(isDriftLine(' m5dev-lock-drift: a:amd64 1 2')).toBe(false);
+    // A package name always carries its architecture.
+    expect(parseDrift('tini 1 2\nm5dev-lock-drift: zlib1g 1 2')).toEqual([]);
     expect(describeDrift(parseDrift('a:amd64 1 2\nb:all 3 4'))).toBe('a:amd64 1 → 2, b:all 3 → 4');
   });
 
