@@ -8,10 +8,12 @@
  * util/m5/src/abi/arm64/m5op_addr.S, src/sim/pseudo_inst.{hh,cc}). A store there runs the op too,
  * as in gem5, and its result is dropped. Every op answers: an unknown one is logged and returns 0.
  *
- * Arguments (-plugin file=m5ops.so,base=0x10010000,dir=/instance,exit=continue|poweroff):
+ * Arguments (-plugin file=m5ops.so,base=0x10010000,dir=/instance,exit=continue|poweroff[,stats=insns]):
  *   dir/m5ops-readfile   what the guest's readfile reads (opened at each call: replace it any time)
- *   dir/m5out/           where writefile's files land, named by the guest, never outside it
+ *   dir/m5out/           where writefile's files land, named by the guest, never outside it; and
+ *                        stats.txt, where dump_stats appends gem5's text format
  *   dir/m5ops.log        one JSON object a line per op (not sum, nor a readfile/writefile continuation)
+ *   stats=insns          count the instructions the vCPUs run (simInsts in stats.txt; it costs time)
  */
 #include "qemu/osdep.h"
 #include "qemu/qemu-plugin.h"
@@ -25,16 +27,19 @@
 #include "qapi/qapi-commands-control.h"
 #include "qapi/qapi-types-control.h"
 #include <sys/statvfs.h>
+#include <ftw.h>
+#include "m5out-policy.h"
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 
 #define M5OPS_SIZE 0x10000
-/* At most this much a readfile or writefile call (gem5's m5 loops on what a call did). */
-#define READ_CAP (1024 * 1024)
+/* A readfile or writefile call moves its bytes CHUNK at a time, at most CALL_CAP a call (gem5's m5
+   and libm5 ask for the whole buffer in one call, and loop on what a call did). */
+#define CHUNK (1024 * 1024)
+#define CALL_CAP (1024ULL * 1024 * 1024)
 #define NAME_MAX_LEN 4096
-/* The log stops growing past this (one line says so); m5out stops taking bytes past quota= (8 GiB)
-   or when the filesystem would keep less than RESERVE free. */
-#define LOG_CAP (64LL * 1024 * 1024)
+/* m5out stops taking bytes past quota= (8 GiB, apparent sizes and entries: m5out-policy.h), or when
+   the filesystem would keep less than RESERVE free. The log's cap is in m5out-policy.h too. */
 #define RESERVE (1024LL * 1024 * 1024)
 
 static MemoryRegion m5ops_mr;
@@ -45,8 +50,17 @@ static bool poweroff;
 static int exit_code = -1;
 static long long log_bytes;
 static long long out_bytes;
+static long long out_entries;
+static bool log_full_noted;
 static long long quota = 8LL * 1024 * 1024 * 1024;
 static bool in_op;
+/* Stats (dump_stats, reset_stats): since the last reset, QEMU's virtual clock and the host's, and
+   with stats=insns the instructions the vCPUs ran (counted per translated block, inline). */
+static int64_t stats_vclock0;
+static int64_t stats_host0;
+static bool count_insns;
+static uint64_t insns;
+static uint64_t insns0;
 static uid_t owner_uid;
 static gid_t owner_gid;
 
@@ -141,25 +155,60 @@ static void log_op(CPUState *cs, unsigned func, const uint64_t *x, uint64_t resu
         json_str(line, note);
     }
     g_string_append(line, "}\n");
-    if (log_bytes + (long long)line->len > LOG_CAP) {
-        static const char full[] = "{\"time\":0,\"vclockNs\":0,\"vcpu\":-1,\"func\":-1,\"op\":\"log_full\",\"args\":[],\"result\":\"0x0\",\"note\":\"m5ops.log reached its cap: later ops are not logged\"}\n";
-        if (log_bytes <= LOG_CAP && write(log_fd, full, sizeof(full) - 1) > 0) {
-            log_bytes = LOG_CAP + 1;
+    /* Past the cap only exits, fails and panics are written (m5ops wait must see them). */
+    if (m5ops_log_keeps(log_bytes, line->len, code != NULL)) {
+        if (write(log_fd, line->str, line->len) > 0) {
+            log_bytes += (long long)line->len;
         }
-    } else if (write(log_fd, line->str, line->len) > 0) {
-        log_bytes += (long long)line->len;
+    } else if (!log_full_noted) {
+        static const char full[] = "{\"time\":0,\"vclockNs\":0,\"vcpu\":-1,\"func\":-1,\"op\":\"log_full\",\"args\":[],\"result\":\"0x0\",\"note\":\"m5ops.log reached its cap: later ops are not logged, but exits, fails and panics are\"}\n";
+        log_full_noted = true;
+        if (m5ops_log_keeps(log_bytes, sizeof(full) - 1, true) && write(log_fd, full, sizeof(full) - 1) > 0) {
+            log_bytes += (long long)(sizeof(full) - 1);
+        }
     }
     g_string_free(line, true);
 }
 
-/* Guest virtual memory through the vCPU's page tables, one page at a time: bytes done. */
+/*
+ * The guest's own page permissions, at its current privilege (as gem5 translates an m5op's buffer):
+ * QEMU's TCG probe of one page, without faulting (nonfault, no return address), at the MMU index the
+ * vCPU uses now (arm_mmu_idx: EL0 is core index 0, EL1 2, EL1 with PAN 4). Both are exported by
+ * the QEMU this plugin is built for (target/arm/helper.c, accel/tcg/cputlb.c; declared here, as the
+ * plugin is built without the target's headers). A page that is not mapped, not writable (for a
+ * write) or not readable (for a read), or that is device memory or ROM, is refused.
+ */
+extern int probe_access_flags(void *env, uint64_t addr, int access_type, int mmu_idx, bool nonfault, void **phost, uintptr_t retaddr);
+extern int arm_mmu_idx(void *env);
+extern bool tcg_allowed; /* TCG runs this VM (sysemu/tcg.h's tcg_enabled(), whose guard is the target's) */
+#define M5OPS_TLB_INVALID 0x200 /* TLB_INVALID_MASK with ARM's TARGET_PAGE_BITS_MIN 10 (cpu-all.h) */
+#define M5OPS_TLB_MMIO 0x80
+#define M5OPS_TLB_DISCARD_WRITE 0x10
+
+static bool guest_may(CPUState *cs, uint64_t addr, bool is_write)
+{
+    void *host = NULL;
+    int flags;
+
+    if (!tcg_allowed) {
+        return true; /* KVM: no TCG TLB to ask (docs/security.md: open) */
+    }
+    flags = probe_access_flags(cs->env_ptr, addr, is_write ? 1 : 0, arm_mmu_idx(cs->env_ptr) & 0xf, true, &host, 0);
+    return !(flags & (M5OPS_TLB_INVALID | M5OPS_TLB_MMIO | (is_write ? M5OPS_TLB_DISCARD_WRITE : 0)));
+}
+
+/*
+ * Guest virtual memory, one page at a time, each page only as far as the guest itself may access
+ * it now (guest_may): bytes done, stopping at the first page it may not. An unprivileged user's
+ * readfile cannot write into a page it maps read-only (a root-owned file's page cache).
+ */
 static size_t guest_rw(CPUState *cs, uint64_t addr, uint8_t *buf, size_t len, bool is_write)
 {
     size_t done = 0;
 
     while (done < len) {
         size_t piece = MIN(len - done, 4096 - ((addr + done) & 4095));
-        if (cpu_memory_rw_debug(cs, addr + done, buf + done, piece, is_write) != 0) {
+        if (!guest_may(cs, addr + done, is_write) || cpu_memory_rw_debug(cs, addr + done, buf + done, piece, is_write) != 0) {
             break;
         }
         done += piece;
@@ -185,132 +234,275 @@ static char *guest_string(CPUState *cs, uint64_t addr)
 }
 
 /*
- * The guest names a file under m5out: a relative path whose "", "." and ".." parts are dropped
- * (so it never leaves m5out), each directory opened without following a link (only QEMU writes
- * there, but the check costs nothing). Returns an fd for writing, or -1.
+ * The guest names a file under m5out (cleaned by m5out_clean_name: it never leaves m5out), each
+ * directory opened without following a link, the file opened without blocking (a FIFO or device
+ * someone placed there is refused, never waited on). `*made` counts the entries it created (each
+ * costs quota). Returns an fd for writing a regular file, or -1 with errno set.
  */
-static int open_out(const char *name, bool truncate, GString *clean)
+static int open_out(const char *clean, int parts, int *made)
 {
-    gchar **parts = g_strsplit(name, "/", -1);
+    gchar **names = g_strsplit(clean, "/", -1);
     int dfd = dup(out_fd);
     int fd = -1;
-    int last = -1;
 
-    for (int i = 0; parts[i]; i++) {
-        if (parts[i][0] && strcmp(parts[i], ".") && strcmp(parts[i], "..")) {
-            last = i;
-        }
-    }
-    if (last < 0) {
-        errno = EINVAL; /* nothing left of the name */
-    }
-    for (int i = 0; parts[i] && dfd >= 0; i++) {
-        if (!parts[i][0] || !strcmp(parts[i], ".") || !strcmp(parts[i], "..")) {
-            continue;
-        }
-        if (clean->len) {
-            g_string_append_c(clean, '/');
-        }
-        g_string_append(clean, parts[i]);
-        if (i == last) {
+    *made = 0;
+    for (int i = 0; names[i] && dfd >= 0; i++) {
+        if (i == parts - 1) {
             struct stat fst;
-            fd = openat(dfd, parts[i], O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0644);
-            if (fd >= 0 && fstat(fd, &fst) == 0 && (fst.st_uid != owner_uid || fst.st_gid != owner_gid) && fchown(fd, owner_uid, owner_gid) != 0) {
+            fd = openat(dfd, names[i], O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+            if (fd < 0 && errno == ENOENT) {
+                if (out_entries >= M5OUT_MAX_ENTRIES) {
+                    errno = EDQUOT;
+                    break;
+                }
+                fd = openat(dfd, names[i], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);
+                if (fd >= 0) {
+                    ++*made;
+                }
+            }
+            if (fd >= 0 && (fstat(fd, &fst) != 0 || !S_ISREG(fst.st_mode))) {
+                close(fd);
+                fd = -1;
+                errno = EINVAL; /* not a regular file */
+            } else if (fd >= 0 && (fst.st_uid != owner_uid || fst.st_gid != owner_gid) && fchown(fd, owner_uid, owner_gid) != 0) {
                 /* an engine that maps ids (rootless) owns it already */
             }
             break;
         }
-        if (mkdirat(dfd, parts[i], 0755) == 0 && fchownat(dfd, parts[i], owner_uid, owner_gid, AT_SYMLINK_NOFOLLOW) != 0) {
-            /* as above */
+        if (out_entries + *made < M5OUT_MAX_ENTRIES && mkdirat(dfd, names[i], 0755) == 0) {
+            ++*made;
+            if (fchownat(dfd, names[i], owner_uid, owner_gid, AT_SYMLINK_NOFOLLOW) != 0) {
+                /* as above */
+            }
         }
-        int next = openat(dfd, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int next = openat(dfd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         close(dfd);
         dfd = next;
     }
     if (dfd >= 0) {
         close(dfd);
     }
-    g_strfreev(parts);
+    g_strfreev(names);
     return fd;
 }
 
 static uint64_t op_readfile(CPUState *cs, const uint64_t *x, char **note)
 {
-    uint64_t len = MIN(x[1], (uint64_t)READ_CAP);
+    uint64_t len = MIN(x[1], (uint64_t)CALL_CAP);
     g_autofree char *path = g_build_filename(dir, "m5ops-readfile", NULL);
     g_autofree uint8_t *buf = NULL;
-    ssize_t got = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    uint64_t done = 0;
+    /* Never blocks: a FIFO or device put there is refused, not waited on. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    struct stat st;
 
     if (fd < 0) {
         *note = g_strdup("no readfile (m5dev up --m5ops-readfile FILE, or m5dev m5ops readfile FILE)");
         return 0;
     }
-    buf = g_malloc(len ? len : 1);
-    while ((uint64_t)got < len) {
-        ssize_t r = pread(fd, buf + got, len - got, (off_t)(x[2] + got));
-        if (r <= 0) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        *note = g_strdup("the readfile is not a regular file: refused");
+        return 0;
+    }
+    buf = g_malloc(MIN(len, (uint64_t)CHUNK) + 1);
+    while (done < len) {
+        uint64_t want = MIN(len - done, (uint64_t)CHUNK);
+        ssize_t got = 0;
+        while ((uint64_t)got < want) {
+            ssize_t r = pread(fd, buf + got, want - got, (off_t)(x[2] + done + got));
+            if (r <= 0) {
+                break;
+            }
+            got += r;
+        }
+        if (got <= 0) {
+            break; /* the end of the file */
+        }
+        size_t put = guest_rw(cs, x[0] + done, buf, (size_t)got, true);
+        done += put;
+        if (put < (size_t)got) {
+            *note = g_strdup_printf("guest buffer at 0x%" PRIx64 " not writable by the guest after %" PRIu64 " bytes", x[0], done);
             break;
         }
-        got += r;
-    }
-    close(fd);
-    if (got > 0) {
-        size_t put = guest_rw(cs, x[0], buf, (size_t)got, true);
-        if (put < (size_t)got) {
-            *note = g_strdup_printf("guest buffer at 0x%" PRIx64 " not mapped after %zu bytes", x[0], put);
-            got = (ssize_t)put;
+        if ((uint64_t)got < want) {
+            break;
         }
     }
-    return (uint64_t)got;
+    close(fd);
+    return done;
 }
 
 /*
- * At most READ_CAP bytes a call, and the count done is returned (gem5's m5 loops until it has written
- * all; never 0 for a non-empty call, which would make it loop forever): a failure, or m5out's quota,
- * drops the rest of the call's bytes and says so in the log.
+ * The guest's bytes into m5out/NAME at an offset, CHUNK at a time (at most CALL_CAP a call). The
+ * count written is returned: a refusal, m5out's quota, a failed write or a guest page the guest
+ * may not read ends the call short (0 when nothing was written), so the guest sees it (gem5's m5
+ * reports a short write as a failure); the log says why.
  */
 static uint64_t op_writefile(CPUState *cs, const uint64_t *x, char **file, char **note)
 {
     g_autofree char *name = guest_string(cs, x[3]);
     g_autofree uint8_t *buf = NULL;
-    uint64_t want = MIN(x[1], (uint64_t)READ_CAP);
+    char clean[NAME_MAX_LEN];
+    uint64_t len = MIN(x[1], (uint64_t)CALL_CAP);
+    uint64_t done = 0;
     struct statvfs vfs;
-    GString *clean;
-    size_t got;
-    int fd;
+    struct stat fst;
+    int parts, made, fd;
 
     if (!name || !name[0]) {
         *note = g_strdup(name ? "empty file name" : "file name not readable in guest memory");
-        return want;
+        return 0;
     }
-    if (x[2] > (uint64_t)quota || out_bytes + (long long)want > quota ||
-        (fstatvfs(out_fd, &vfs) == 0 && (long long)vfs.f_bavail * (long long)vfs.f_frsize < RESERVE + (long long)want)) {
-        *note = g_strdup_printf("m5out is full (quota %lld bytes a run, %lld kept free on the host): %" PRIu64 " bytes dropped", quota, RESERVE, want);
-        return want;
+    switch (m5out_clean_name(name, clean, sizeof(clean), &parts)) {
+    case M5OUT_OK:
+        break;
+    case M5OUT_CONTROL:
+        *note = g_strdup("the file name has a control character: refused");
+        return 0;
+    case M5OUT_DEEP:
+        *note = g_strdup_printf("the file name is more than %d directories deep: refused", M5OUT_MAX_DEPTH);
+        return 0;
+    default:
+        *note = g_strdup_printf("nothing is left of the file name \"%.200s\": refused", name);
+        return 0;
     }
-    clean = g_string_new(NULL);
-    fd = open_out(name, x[2] == 0, clean);
-    *file = g_string_free(clean, false);
+    *file = g_strdup(clean);
+    fd = open_out(clean, parts, &made);
+    out_entries += made;
+    out_bytes += made * M5OUT_ENTRY_COST;
     if (fd < 0) {
-        *note = g_strdup_printf("cannot open m5out/%s: %s", *file, strerror(errno));
-        return want;
+        *note = g_strdup_printf("cannot open m5out/%s: %s", *file, errno == EDQUOT ? "m5out holds too many files" : strerror(errno));
+        return 0;
     }
     if (strcmp(*file, name) && x[2] == 0) {
         *note = g_strdup_printf("the guest asked for \"%.200s\"", name);
     }
-    buf = g_malloc(want ? want : 1);
-    got = guest_rw(cs, x[0], buf, want, false);
-    if (got && pwrite(fd, buf, got, (off_t)x[2]) != (ssize_t)got) {
-        g_free(*note);
-        *note = g_strdup_printf("write failed: %s", strerror(errno));
-    } else if (got < want) {
-        g_free(*note);
-        *note = g_strdup_printf("guest buffer at 0x%" PRIx64 " not mapped after %zu bytes", x[0], got);
+    /* The first call of a file starts it afresh: what it held is given back to the quota. */
+    if (x[2] == 0 && fstat(fd, &fst) == 0 && fst.st_size > 0 && ftruncate(fd, 0) == 0) {
+        out_bytes -= (long long)fst.st_size;
     }
-    out_bytes += (long long)got;
+    buf = g_malloc(MIN(len, (uint64_t)CHUNK) + 1);
+    while (done < len) {
+        uint64_t want = MIN(len - done, (uint64_t)CHUNK);
+        long long old_size = fstat(fd, &fst) == 0 ? (long long)fst.st_size : -1;
+        long long cost = old_size >= 0 ? m5out_growth(old_size, x[2] + done, want) : INT64_MAX;
+        size_t got;
+
+        if (!m5out_fits(out_bytes, cost, quota) ||
+            (fstatvfs(out_fd, &vfs) == 0 && (long long)vfs.f_bavail * (long long)vfs.f_frsize < RESERVE + cost)) {
+            g_free(*note);
+            *note = g_strdup_printf("m5out is full (quota %lld bytes of apparent size and entries for the instance, %lld kept free on the host): written %" PRIu64 " of %" PRIu64 " bytes", quota, RESERVE, done, len);
+            break;
+        }
+        got = guest_rw(cs, x[0] + done, buf, want, false);
+        if (got && pwrite(fd, buf, got, (off_t)(x[2] + done)) != (ssize_t)got) {
+            g_free(*note);
+            *note = g_strdup_printf("write failed after %" PRIu64 " bytes: %s", done, strerror(errno));
+            break;
+        }
+        /* Charged: how much the file's apparent size grew. */
+        if (fstat(fd, &fst) == 0 && (long long)fst.st_size > old_size) {
+            out_bytes += (long long)fst.st_size - old_size;
+        }
+        done += got;
+        if (got < want) {
+            g_free(*note);
+            *note = g_strdup_printf("guest buffer at 0x%" PRIx64 " not readable by the guest after %" PRIu64 " bytes", x[0], done);
+            break;
+        }
+    }
     close(fd);
-    return want;
+    return done;
+}
+
+/*
+ * Append `text` to m5out/NAME (a name of ours), charged to the quota like a writefile.
+ * Returns false (and sets *note) when it could not.
+ */
+static bool append_out(const char *name, const char *text, char **note)
+{
+    size_t len = strlen(text);
+    struct stat fst;
+    int made = 0;
+    int fd = open_out(name, 1, &made);
+
+    out_entries += made;
+    out_bytes += made * M5OUT_ENTRY_COST;
+    if (fd < 0 || fstat(fd, &fst) != 0) {
+        *note = g_strdup_printf("cannot open m5out/%s: %s", name, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        return false;
+    }
+    if (!m5out_fits(out_bytes, (long long)len, quota)) {
+        *note = g_strdup_printf("m5out is full: m5out/%s not written", name);
+        close(fd);
+        return false;
+    }
+    if (pwrite(fd, text, len, fst.st_size) != (ssize_t)len) {
+        *note = g_strdup_printf("writing m5out/%s failed: %s", name, strerror(errno));
+        close(fd);
+        return false;
+    }
+    out_bytes += (long long)len;
+    close(fd);
+    return true;
+}
+
+/* One stat line as gem5's text output writes it: name, value, then "# description (unit)". */
+static void stat_line(GString *out, const char *name, const char *value, const char *desc, const char *unit)
+{
+    g_string_append_printf(out, "%-40s %20s                       # %s (%s)\n", name, value, desc, unit);
+}
+
+/* dump_stats: a block of gem5's stats.txt, appended to m5out/stats.txt (gem5 writes it there too). */
+static void dump_stats(char **note)
+{
+    int64_t vclock = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) - stats_vclock0;
+    int64_t host = g_get_monotonic_time() - stats_host0;
+    GString *out = g_string_new("\n---------- Begin Simulation Statistics ----------\n");
+    char v[64];
+
+    g_snprintf(v, sizeof(v), "%.6f", (double)vclock / 1e9);
+    stat_line(out, "simSeconds", v, "Number of seconds simulated", "Second");
+    g_snprintf(v, sizeof(v), "%" PRId64, vclock * 1000);
+    stat_line(out, "simTicks", v, "Number of ticks simulated", "Tick");
+    stat_line(out, "simFreq", "1000000000000", "The number of ticks per simulated second", "Tick/Second");
+    g_snprintf(v, sizeof(v), "%.2f", (double)host / 1e6);
+    stat_line(out, "hostSeconds", v, "Real time elapsed on the host", "Second");
+    if (count_insns) {
+        uint64_t n = qatomic_read(&insns) - insns0;
+        g_snprintf(v, sizeof(v), "%" PRIu64, n);
+        stat_line(out, "simInsts", v, "Number of instructions simulated", "Count");
+        g_snprintf(v, sizeof(v), "%.0f", host > 0 ? (double)n / ((double)host / 1e6) : 0.0);
+        stat_line(out, "hostInstRate", v, "Simulator instruction rate (inst/s)", "Count/Second");
+    }
+    g_string_append(out, "\n---------- End Simulation Statistics   ----------\n");
+    append_out("stats.txt", out->str, note);
+    g_string_free(out, true);
+}
+
+static void reset_stats(void)
+{
+    stats_vclock0 = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+    stats_host0 = g_get_monotonic_time();
+    insns0 = qatomic_read(&insns);
+}
+
+/*
+ * stats=insns: each translated block adds its instruction count when it runs. An atomic add in a
+ * callback: QEMU 7.2's inline add is not atomic, and vCPUs run in threads of their own (MTTCG).
+ */
+static void tb_exec(unsigned int vcpu, void *n)
+{
+    qatomic_add(&insns, (uint64_t)(uintptr_t)n);
+}
+
+static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
+{
+    qemu_plugin_register_vcpu_tb_exec_cb(tb, tb_exec, QEMU_PLUGIN_CB_NO_REGS, (void *)(uintptr_t)qemu_plugin_tb_n_insns(tb));
 }
 
 static uint64_t m5op(unsigned func)
@@ -361,6 +553,14 @@ static uint64_t m5op(unsigned func)
     case 0x4f: /* write_file: likewise */
         result = op_writefile(cs, x, &file, &note);
         logged = x[2] == 0 || note;
+        /* A write the host could not complete is fatal to a gem5 simulation; here it is a failure
+           with code 1 (m5ops wait and run return it; poweroff ends the VM), and the guest sees the
+           short count: never a silent success. */
+        if (result < MIN(x[1], CALL_CAP)) {
+            has_code = true;
+            code = 1;
+            logged = true;
+        }
         break;
     case 0x21: /* exit(delay) */
         has_code = true;
@@ -373,6 +573,16 @@ static uint64_t m5op(unsigned func)
     case 0x54: /* panic: gem5 aborts */
         has_code = true;
         code = 134;
+        break;
+    case 0x41: /* dump_stats(delay, period): now (delay and period are simulated-time schedules gem5 keeps) */
+        dump_stats(&note);
+        break;
+    case 0x40: /* reset_stats */
+        reset_stats();
+        break;
+    case 0x42: /* dump_reset_stats */
+        dump_stats(&note);
+        reset_stats();
         break;
     case 0x30: /* init_param: gem5's System.init_param, 0 by default */
         result = 0;
@@ -426,6 +636,16 @@ static int m5ops_main(void)
     return exit_code >= 0 ? exit_code : status;
 }
 
+/* nftw: each entry under m5out (not m5out itself) costs its apparent size and M5OUT_ENTRY_COST. */
+static int count_out(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    if (ftw->level > 0) {
+        out_entries++;
+        out_bytes += M5OUT_ENTRY_COST + (type == FTW_F ? (long long)st->st_size : 0);
+    }
+    return 0;
+}
+
 static int fail(const char *fmt, const char *what)
 {
     fprintf(stderr, "m5ops: ");
@@ -452,6 +672,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             quota = (long long)g_ascii_strtoull(argv[i] + 6, NULL, 0);
         } else if (!strcmp(argv[i], "exit=continue")) {
             poweroff = false;
+        } else if (!strcmp(argv[i], "stats=insns")) {
+            count_insns = true;
         } else {
             return fail("unknown argument %s", argv[i]);
         }
@@ -480,6 +702,10 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         /* rootless engines map ids: the owner is right already */
     }
     out_fd = open(out, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    /* The quota is the instance's, across launches: what m5out already holds counts. */
+    if (nftw(out, count_out, 16, FTW_PHYS) != 0) {
+        return fail("cannot read %s", out);
+    }
     logpath = g_build_filename(dir, "m5ops.log", NULL);
     log_fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (out_fd < 0 || log_fd < 0) {
@@ -501,6 +727,10 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         if (write(log_fd, line, strlen(line)) < 0) {
             /* the ops still answer */
         }
+    }
+    reset_stats();
+    if (count_insns) {
+        qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
     }
     memory_region_init_io(&m5ops_mr, NULL, &m5ops_ops, NULL, "m5ops", M5OPS_SIZE);
     /* Over virt's PCIe MMIO window (priority 0), which would answer all ones. */

@@ -14,6 +14,7 @@ import { ChecksumMismatchError } from '../errors.js';
 import { statfs } from 'node:fs/promises';
 import { getFiles, getTree, putFiles, putLocalFile, putLocalTree, type FileData } from './archive.js';
 import { sha256File } from '../download/store.js';
+import { copySparse } from './sparse-copy.js';
 import type { VmExec } from '../vmhost/vm-host.js';
 import { scriptCommand } from '../scripts.js';
 import { isNotFound } from '../docker/client.js';
@@ -176,9 +177,9 @@ export class LocalDirStorage implements Storage {
     for (const { rel } of walkFiles(this.p(name))) {
       const to = join(localDir, rel);
       mkdirSync(dirname(to), { recursive: true });
-      // A copy, not a link or the stored file's owner: the invoking user's file.
+      // A copy, not a link or the stored file's owner: the invoking user's file; holes stay holes.
       rmSync(to, { force: true });
-      copyFileSync(join(this.p(name), rel), to);
+      copySparse(join(this.p(name), rel), to);
     }
   }
 

@@ -7,6 +7,7 @@ import { instanceReader, openOnEngine } from '../../workflows/running.js';
 import { parseIntOption } from '../../config.js';
 import { describeEvent, exitStatus } from '../../m5ops/ops.js';
 import { printable } from '../../terminal-text.js';
+import { UsageError } from '../../errors.js';
 import { M5OPS_STORED, cursorStore, putReadfile, readEvents, waitForExit } from '../../workflows/m5ops.js';
 
 async function instance(name: string) {
@@ -85,17 +86,23 @@ export function registerM5ops(program: Command): void {
 
   m5ops
     .command('out [dest]')
-    .description("list the files the guest wrote with `m5 writefile` (m5out/ in the instance); with DEST, copy them there")
+    .description("list the files the guest wrote with `m5 writefile` (m5out/ in the instance); with DEST, copy them there (holes stay holes); --clear empties m5out and so gives the instance its whole quota again")
     .option('--name <name>', 'instance name', 'default')
-    .action(async (dest: string | undefined, opts: { name: string }, cmd: Command) => {
+    .option('--clear', 'remove what the guest wrote (after copying it to DEST, if given); the VM must not be running')
+    .action(async (dest: string | undefined, opts: { name: string; clear?: boolean }, cmd: Command) => {
       const g = globalOpts(cmd);
       const inst = await instance(opts.name);
+      // The running plugin counts m5out's quota from what it held at launch: clear only between launches.
+      if (opts.clear && (await inst.running()) !== undefined) {
+        throw new UsageError(`${opts.name} is running: m5out's quota is counted by its QEMU`, `Copy what you need (\`m5dev m5ops out DEST\`), then \`m5dev down --name ${opts.name}\` (or suspend) and clear it.`);
+      }
       const files = await inst.storage.listTree(M5OPS_STORED.out);
       if (dest) {
         mkdirSync(dest, { recursive: true });
         await inst.storage.exportTree(M5OPS_STORED.out, dest);
       }
-      if (g.json) printJson({ dir: M5OPS_STORED.out, files, copiedTo: dest ?? null });
+      if (opts.clear) await inst.storage.removeTree(M5OPS_STORED.out);
+      if (g.json) printJson({ dir: M5OPS_STORED.out, files, copiedTo: dest ?? null, cleared: opts.clear === true });
       else for (const f of files) process.stdout.write(`${String(f.size).padStart(12)}  ${printable(f.path)}\n`);
     });
 }
