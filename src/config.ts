@@ -45,6 +45,8 @@ export interface VmConfig {
   m5opsReadfile?: string;
   /** What a guest's m5 exit/fail does: recorded only (gem5 images call `m5 exit` after boot), or also powers the VM off. */
   m5opsExit: 'continue' | 'poweroff';
+  /** What dump_stats reports besides the clocks: `insns` also counts the instructions the vCPUs run (simInsts; it costs time). */
+  m5opsStats: 'clock' | 'insns';
 }
 
 export const DEFAULTS: VmConfig = {
@@ -62,6 +64,7 @@ export const DEFAULTS: VmConfig = {
   tcgCacheMiB: 256,
   m5opsAddr: 0x10010000,
   m5opsExit: 'continue',
+  m5opsStats: 'clock',
 };
 
 /**
@@ -89,6 +92,7 @@ export const SETTING_TRUST: Record<keyof VmConfig, 'code' | 'resource' | 'data'>
   m5opsAddr: 'data',
   m5opsReadfile: 'data',
   m5opsExit: 'data',
+  m5opsStats: 'data',
 };
 
 /** The settings a repository's m5dev.json may set only when `--trust-config` names them. */
@@ -238,6 +242,10 @@ export function parseConfig(raw: unknown, source: string, baseDir = process.cwd(
       case 'm5opsExit':
         if (value !== 'continue' && value !== 'poweroff') throw bad('"continue" or "poweroff"');
         out.m5opsExit = value;
+        break;
+      case 'm5opsStats':
+        if (value !== 'clock' && value !== 'insns') throw bad('"clock" or "insns"');
+        out.m5opsStats = value;
         break;
       case 'm5opsReadfile':
         if (typeof value !== 'string' || value.length === 0) throw bad('a file path');

@@ -7,7 +7,11 @@
  *
  *   m5op sum A B C D E F          print the sum (gem5's op 0x23)
  *   m5op readfile [OFFSET]        the host's readfile to stdout, from OFFSET
- *   m5op writefile FILE [NAME]    FILE to the host's out directory as NAME (default: FILE's name)
+ *   m5op writefile FILE [NAME [OFFSET]]  FILE to the host's out directory as NAME (default: FILE's
+ *                                 name), from OFFSET in the host file (default 0)
+ *   m5op readfile-into FILE       the host's readfile into FILE mapped read-only and shared, without
+ *                                 touching it first: prints what the host says it wrote (the host
+ *                                 must refuse: the page is not writable; a boundary test)
  *   m5op exit [DELAY_NS]          m5_exit
  *   m5op fail CODE [DELAY_NS]     m5_fail (gem5's `m5 fail` order: the code first)
  *   m5op op FUNC [ARG...]         any op by number (up to 6 arguments); print its result
@@ -33,7 +37,7 @@
 
 #define DEV "/dev/gem5_bridge"
 #define RANGE_PARAM "/sys/module/m5/parameters/gem5_bridge_rangesize"
-#define CHUNK (64 * 1024)
+#define CHUNK (4 * 1024 * 1024) /* one call moves up to 4 MiB, as gem5's m5 asks for a whole buffer */
 
 enum { OP_EXIT = 0x21, OP_FAIL = 0x22, OP_SUM = 0x23, OP_WRITEFILE = 0x4f, OP_READFILE = 0x50 };
 
@@ -149,11 +153,11 @@ static int readfile(uint64_t offset)
 	}
 }
 
-static int writefile(const char *path, const char *name)
+static int writefile(const char *path, const char *name, uint64_t offset)
 {
 	uint8_t *buf = buffer(CHUNK);
 	char *host = (char *)buffer(4096);
-	uint64_t offset = 0;
+	const uint64_t start = offset;
 	int fd = open(path, O_RDONLY);
 
 	if (fd < 0)
@@ -170,8 +174,8 @@ static int writefile(const char *path, const char *name)
 			die(path);
 		if (r == 0) {
 			/* An empty file still creates (and truncates) its host copy: one call at offset 0. */
-			if (offset == 0)
-				m5op(OP_WRITEFILE, (uintptr_t)buf, 0, 0, (uintptr_t)host, 0, 0);
+			if (offset == start)
+				m5op(OP_WRITEFILE, (uintptr_t)buf, 0, offset, (uintptr_t)host, 0, 0);
 			break;
 		}
 		for (ssize_t done = 0; done < r;) {
@@ -186,13 +190,31 @@ static int writefile(const char *path, const char *name)
 		}
 	}
 	close(fd);
-	printf("%" PRIu64 "\n", offset);
+	printf("%" PRIu64 "\n", offset - start);
+	return 0;
+}
+
+static int readfile_into(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	struct stat st;
+	uint8_t *map;
+
+	if (fd < 0 || fstat(fd, &st) != 0 || st.st_size == 0)
+		die(path);
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		die("mmap");
+	/* Present, and read-only: a read faults it in. */
+	if (map[0] == 0xff && map[st.st_size - 1] == 0xff)
+		fprintf(stderr, "m5op: (all ones)\n");
+	printf("%" PRIu64 "\n", m5op(OP_READFILE, (uintptr_t)map, (uint64_t)st.st_size, 0, 0, 0, 0));
 	return 0;
 }
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: m5op sum A B C D E F | readfile [OFFSET] | writefile FILE [NAME] | exit [DELAY_NS] |\n"
+	fprintf(stderr, "usage: m5op sum A B C D E F | readfile [OFFSET] | readfile-into FILE | writefile FILE [NAME [OFFSET]] | exit [DELAY_NS] |\n"
 			"            fail CODE [DELAY_NS] | op FUNC [ARG...] | bench N\n");
 	return 2;
 }
@@ -212,10 +234,12 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "readfile") && argc <= 3)
 		return readfile(argc == 3 ? num(argv[2]) : 0);
-	if (!strcmp(argv[1], "writefile") && (argc == 3 || argc == 4)) {
-		const char *name = argc == 4 ? argv[3] : strrchr(argv[2], '/') ? strrchr(argv[2], '/') + 1 : argv[2];
-		return writefile(argv[2], name);
+	if (!strcmp(argv[1], "writefile") && argc >= 3 && argc <= 5) {
+		const char *name = argc >= 4 ? argv[3] : strrchr(argv[2], '/') ? strrchr(argv[2], '/') + 1 : argv[2];
+		return writefile(argv[2], name, argc == 5 ? num(argv[4]) : 0);
 	}
+	if (!strcmp(argv[1], "readfile-into") && argc == 3)
+		return readfile_into(argv[2]);
 	if (!strcmp(argv[1], "exit") && argc <= 3) {
 		m5op(OP_EXIT, argc == 3 ? num(argv[2]) : 0, 0, 0, 0, 0, 0);
 		return 0;

@@ -69,9 +69,12 @@ export function parseLog(text: string): M5opEvent[] {
   return out;
 }
 
-/** Ops that end a gem5 run: `m5ops wait` returns at the next one. */
+/**
+ * Ops that end a gem5 run: `m5ops wait` returns at the next one. A writefile the host could not
+ * complete is one too (code 1: gem5's simulation dies of it).
+ */
 export function isExit(e: M5opEvent): boolean {
-  return e.code !== undefined && (e.op === 'exit' || e.op === 'fail' || e.op === 'panic');
+  return e.code !== undefined && (e.op === 'exit' || e.op === 'fail' || e.op === 'panic' || e.op === 'write_file');
 }
 
 export function lastExit(events: M5opEvent[]): M5opEvent | undefined {

@@ -52,9 +52,12 @@ export function reconcile(o: Observed, a: Asked): Plan {
     if (a.explicit.has('shares') && !sameShares(config.shares, state?.shares)) {
       return { kind: 'refuse', error: new UsageError(`instance ${name} is running with other shares`, `${stopFirst(name)} with the shares you want (a suspended guest resumes with the shares it had).`) };
     }
-    const m5opsChanged = (a.explicit.has('m5opsAddr') && config.m5opsAddr !== state?.m5ops?.addr) || (a.explicit.has('m5opsExit') && config.m5opsExit !== state?.m5ops?.exit);
+    const m5opsChanged =
+      (a.explicit.has('m5opsAddr') && config.m5opsAddr !== state?.m5ops?.addr) ||
+      (a.explicit.has('m5opsExit') && config.m5opsExit !== state?.m5ops?.exit) ||
+      (a.explicit.has('m5opsStats') && config.m5opsStats !== (state?.m5ops?.stats ?? 'clock'));
     if (m5opsChanged) {
-      return { kind: 'refuse', error: new UsageError(`instance ${name} is running with another m5ops device`, `${stopFirst(name)} with --m5ops-addr/--m5ops-exit (a readfile can change on a running guest: \`m5dev m5ops readfile FILE\`).`) };
+      return { kind: 'refuse', error: new UsageError(`instance ${name} is running with another m5ops device`, `${stopFirst(name)} with --m5ops-addr/--m5ops-exit/--m5ops-stats (a readfile can change on a running guest: \`m5dev m5ops readfile FILE\`).`) };
     }
     return { kind: 'attach', config: { ...config, shares: state?.shares ?? [] } };
   }
@@ -77,5 +80,6 @@ export function suspendedSettings(state: InstanceState, explicit: ReadonlySet<ke
   if (!explicit.has('shares')) keep.shares = state.shares ?? [];
   if (!explicit.has('m5opsAddr') && state.m5ops) keep.m5opsAddr = state.m5ops.addr;
   if (!explicit.has('m5opsExit') && state.m5ops) keep.m5opsExit = state.m5ops.exit;
+  if (!explicit.has('m5opsStats') && state.m5ops) keep.m5opsStats = state.m5ops.stats ?? 'clock';
   return keep;
 }

@@ -15,6 +15,7 @@ import { fixture, freePort, type Fixture } from '../helpers/fixture.js';
 import { kernelBuildArgs, kernelTarball, kernelTestHome, runInstanceName, sweepDeadRunInstances, type KernelTarball } from '../helpers/kernel.js';
 import { docker, removeContainersOfHome, TEST_LABEL } from '../helpers/docker.js';
 import { expectShareHoldsTheLine } from '../helpers/share-boundary.js';
+import { parseStats } from '../../src/m5ops/stats.js';
 
 let fx: Fixture;
 let kt: KernelTarball;
@@ -247,8 +248,8 @@ describe('the module loop on the cross-built kernel', () => {
       expect(st.m5ops).toMatchObject({ addr: '0x10010000', size: '0x10000', exit: 'continue' });
     }, 300_000);
 
-    it('readfile: a 300 kB host file byte-identical in the guest, and again after it changed on the running guest', async () => {
-      for (const size of [300_000, 123_457]) {
+    it('readfile: a 300 kB and a 5 MB host file (a 4 MiB call) byte-identical in the guest, and again after it changed on the running guest', async () => {
+      for (const size of [300_000, 5_000_000, 123_457]) {
         const data = randomBytes(size);
         writeFileSync(join(scratch, 'readfile.bin'), data);
         const set = await cli(['m5ops', 'readfile', '--name', NAME, join(scratch, 'readfile.bin')], env);
@@ -278,6 +279,66 @@ describe('the module loop on the cross-built kernel', () => {
       expect(existsSync(join(home, 'escape.bin'))).toBe(false);
       const log = JSON.parse((await cli(['--json', 'm5ops', 'log', '--name', NAME], env)).stdout) as { op: string; file?: string; note?: string }[];
       expect(log.find((e) => e.op === 'write_file' && e.file === 'escape.bin')?.note).toMatch(/the guest asked for "\.\.\/\.\.\/escape\.bin"/);
+    }, 300_000);
+
+    it("stats: dump_stats appends gem5's stats.txt to m5out, the virtual clock since the last reset", async () => {
+      const dumped = await exec('./m5op op 0x40 0 0 && sleep 1 && ./m5op op 0x42 0 0 && ./m5op op 0x41 0 0');
+      expect(dumped.code, dumped.stderr).toBe(0);
+      const dest = join(scratch, 'stats-out');
+      expect((await cli(['m5ops', 'out', '--name', NAME, dest], env)).code).toBe(0);
+      const blocks = parseStats(readFileSync(join(dest, 'stats.txt'), 'utf8'));
+      expect(blocks.length).toBeGreaterThanOrEqual(2);
+      type Block = { simSeconds: number; simTicks: number; simFreq: number; hostSeconds: number; simInsts?: number };
+      const [slept, after] = blocks.slice(-2) as [Block, Block];
+      // A second of the guest's time passed between the reset and the first dump; the second dump follows a reset.
+      expect(slept.simSeconds).toBeGreaterThan(0.9);
+      expect(Math.abs(slept.simTicks / 1e12 - slept.simSeconds)).toBeLessThan(1e-6);
+      expect(slept.simFreq).toBe(1e12);
+      expect(slept.hostSeconds).toBeGreaterThan(0);
+      expect(after.simSeconds).toBeLessThan(slept.simSeconds);
+      expect(slept.simInsts).toBeUndefined(); // not counted unless --m5ops-stats insns
+    }, 300_000);
+
+    it('the boundary: readfile never writes a page the guest user may not; m5out counts apparent size and refuses control characters; a FIFO never blocks QEMU', async () => {
+      // A root-owned file the user can only read, mapped read-only and shared: the host must not write its page cache.
+      expect((await exec('sudo sh -c "printf original > /etc/m5dev-ro && chmod 0644 /etc/m5dev-ro"')).code).toBe(0);
+      // (Read from the page cache: a write through the mapping would show here, on disk or not.)
+      const into = await exec('./m5op readfile-into /etc/m5dev-ro; cat /etc/m5dev-ro');
+      expect(into.stdout, into.stderr).toBe('0\noriginal');
+      // A writable buffer still gets every byte (the readfile is the 123457-byte one of the test above).
+      expect((await exec('./m5op readfile | wc -c')).stdout.trim()).toBe('123457');
+      // One byte at 8 GiB costs 8 GiB of quota (apparent size), so it does not fit; a name with a control character is refused.
+      // Each is a short write the guest sees (0 bytes taken: m5op fails), never a silent success.
+      const far = await exec('printf x > /tmp/one; ./m5op writefile /tmp/one far.bin 8589934592; echo "far $?"; ./m5op writefile /tmp/one "$(printf \'bad\\033]52;c;eA==\\007\')"; echo "ctl $?"');
+      expect(far.stdout.trim().split('\n'), far.stderr).toEqual(['far 1', 'ctl 1']);
+      expect(far.stderr).toMatch(/writefile took 0 of 1 bytes at offset 8589934592/);
+      // Each ends the run as gem5's would (its simulation dies of it): m5ops wait returns code 1, once each.
+      for (const what of [/far\.bin.*m5out is full/, /control character: refused/]) {
+        const w = await cli(['m5ops', 'wait', '--name', NAME, '--timeout', '10'], env);
+        expect(w.code, w.stderr).toBe(1);
+        expect(w.stderr).toMatch(what);
+      }
+      const log = JSON.parse((await cli(['--json', 'm5ops', 'log', '--name', NAME], env)).stdout) as { op: string; file?: string; note?: string }[];
+      expect(log.filter((e) => e.op === 'read_file').at(-2)?.note).toMatch(/not writable by the guest after 0 bytes/);
+      expect(log.find((e) => e.op === 'write_file' && e.file === 'far.bin')?.note).toMatch(/m5out is full \(quota 8589934592 bytes of apparent size/);
+      expect(log.some((e) => e.op === 'write_file' && /the file name has a control character: refused/.test(e.note ?? ''))).toBe(true);
+      const files = (JSON.parse((await cli(['--json', 'm5ops', 'out', '--name', NAME], env)).stdout) as { files: { path: string; size: number }[] }).files;
+      expect(files.find((f) => f.path === 'far.bin')?.size).toBe(0);
+      expect(files.some((f) => f.path.startsWith('bad'))).toBe(false);
+      // Clearing m5out waits for the VM to stop (its QEMU counts the quota).
+      const clear = await cli(['m5ops', 'out', '--clear', '--name', NAME], env);
+      expect(clear.code).toBe(2);
+      expect(clear.stderr).toMatch(/is running: m5out's quota is counted by its QEMU/);
+      // A FIFO put where the readfile lives: the guest's readfile gets nothing at once, QEMU does not block.
+      const readfile = join(home, 'instances', NAME, 'm5ops-readfile');
+      const kept = readFileSync(readfile);
+      rmSync(readfile);
+      execFileSync('mkfifo', [readfile]);
+      const fifo = await exec('timeout 60 ./m5op readfile | wc -c; ./m5op sum 1 2 3 4 5 6');
+      expect(fifo.stdout.trim().split('\n')).toEqual(['0', '21']);
+      rmSync(readfile);
+      writeFileSync(join(scratch, 'readfile.bin'), kept);
+      expect((await cli(['m5ops', 'readfile', '--name', NAME, join(scratch, 'readfile.bin')], env)).code).toBe(0);
     }, 300_000);
 
     it('m5ops wait returns the code of `m5op fail 7`; an unknown op answers 0; the same after suspend → resume', async () => {
@@ -317,16 +378,27 @@ describe('the module loop on the cross-built kernel', () => {
     it('--m5ops-exit poweroff: the guest\'s fail ends the VM and m5ops wait returns its code (the next test\'s up starts it again)', async () => {
       expect((await cli(['down', '--name', NAME], env)).code).toBe(0);
       writeFileSync(join(scratch, 'job.sh'), 'echo job ran\n');
-      const up = await cli(['up', '--name', NAME, '--kernel', kt.version, '--no-ram-file', '--ssh-port', String(port), '--boot-timeout', '600', '--m5ops-exit', 'poweroff', '--m5ops-readfile', join(scratch, 'job.sh')], env);
+      const up = await cli(['up', '--name', NAME, '--kernel', kt.version, '--no-ram-file', '--ssh-port', String(port), '--boot-timeout', '600', '--m5ops-exit', 'poweroff', '--m5ops-stats', 'insns', '--m5ops-readfile', join(scratch, 'job.sh')], env);
       expect(up.code, up.stderr).toBe(0);
       expect((await cli(['module', 'load', '--name', NAME], env)).code).toBe(0);
       // gem5's habit: the job comes in through readfile; its end goes out through m5 fail.
-      const job = await exec('./m5op readfile | sh; (sleep 1; ./m5op fail 3) >/dev/null 2>&1 &');
+      const job = await exec('./m5op readfile | sh; ./m5op op 0x42 0 0; (sleep 1; ./m5op op 0x41 0 0; ./m5op fail 3) >/dev/null 2>&1 &');
       expect(job.stdout).toBe('job ran\n');
       const res = await cli(['m5ops', 'wait', '--name', NAME, '--timeout', '300'], env);
       expect(res.code, res.stderr).toBe(3);
       const st = JSON.parse((await cli(['--json', 'status', '--name', NAME], env)).stdout) as { state: string; m5ops: { exit: string; lastExit: { code: number } } };
       expect(st).toMatchObject({ state: 'exited', m5ops: { exit: 'poweroff', lastExit: { code: 3 } } });
+      // --m5ops-stats insns: the job's last dump counts the instructions the guest ran in its second.
+      const dest = join(scratch, 'insns-out');
+      expect((await cli(['m5ops', 'out', '--name', NAME, dest], env)).code).toBe(0);
+      const last = parseStats(readFileSync(join(dest, 'stats.txt'), 'utf8')).at(-1) as { simInsts: number; hostInstRate: number };
+      expect(last.simInsts).toBeGreaterThan(1_000_000);
+      expect(last.hostInstRate).toBeGreaterThan(0);
+      // Stopped now: m5out can be cleared, and with it the instance's quota.
+      const cleared = await cli(['--json', 'm5ops', 'out', '--clear', '--name', NAME], env);
+      expect(cleared.code, cleared.stderr).toBe(0);
+      expect(JSON.parse(cleared.stdout)).toMatchObject({ cleared: true });
+      expect(existsSync(join(home, 'instances', NAME, 'm5out'))).toBe(false);
     }, 1_200_000);
   });
 

@@ -14,6 +14,10 @@ describe('the op log', () => {
     expect(events.map((e) => e.op)).toEqual(['start', 'fail']);
     expect(lastExit(events)).toMatchObject({ op: 'fail', code: 7 });
     expect(isExit(ev('dump_stats'))).toBe(false);
+    // A writefile the host could not complete ends the run with code 1; a complete one is no exit.
+    expect(isExit(ev('write_file', { code: 1, note: 'm5out is full' }))).toBe(true);
+    expect(isExit(ev('write_file', { file: 'a' }))).toBe(false);
+    expect(isExit(ev('exit'))).toBe(false);
     expect(describeEvent(ev('exit', { args: ['0x0'], code: 0 }))).toBe('2023-11-14T22:13:20.000Z vcpu0 exit(0x0) = 0x0  [code 0]');
   });
 
@@ -100,6 +104,10 @@ describe('m5ops settings', () => {
     expect(resolveConfig({}, {})).toMatchObject({ m5opsAddr: 0x10010000, m5opsExit: 'continue' });
     expect(parseConfig({ m5opsExit: 'poweroff', m5opsReadfile: 'job.sh', m5opsAddr: '0x10020000' }, 'm5dev.json', '/proj')).toEqual({ m5opsExit: 'poweroff', m5opsReadfile: '/proj/job.sh', m5opsAddr: 0x10020000 });
     expect(() => parseConfig({ m5opsExit: 'halt' }, 'x')).toThrow(/"continue" or "poweroff"/);
+    // Stats: the clocks by default; instruction counting is asked for, and reaches the plugin's arguments.
+    expect(resolveConfig({}, {}).m5opsStats).toBe('clock');
+    expect(parseConfig({ m5opsStats: 'insns' }, 'x')).toEqual({ m5opsStats: 'insns' });
+    expect(() => parseConfig({ m5opsStats: 'cycles' }, 'x')).toThrow(/"clock" or "insns"/);
   });
 });
 

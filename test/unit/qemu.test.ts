@@ -106,5 +106,9 @@ describe('the m5ops device', () => {
     const args = qemuArgs(spec({ m5ops: { plugin: '/usr/local/lib/m5dev/m5ops.so', addr: 0x10010000, dir: '/instance', exit: 'poweroff' } }));
     expect(args[args.indexOf('-plugin') + 1]).toBe('file=/usr/local/lib/m5dev/m5ops.so,base=0x10010000,dir=/instance,exit=poweroff');
     expect(qemuArgs(spec())).not.toContain('-plugin');
+    const counting = qemuArgs(spec({ m5ops: { plugin: '/p.so', addr: 0x10010000, dir: '/instance', exit: 'continue', stats: 'insns' } }));
+    expect(counting[counting.indexOf('-plugin') + 1]).toBe('file=/p.so,base=0x10010000,dir=/instance,exit=continue,stats=insns');
+    const clock = qemuArgs(spec({ m5ops: { plugin: '/p.so', addr: 0x10010000, dir: '/instance', exit: 'continue', stats: 'clock' } }));
+    expect(clock[clock.indexOf('-plugin') + 1]).toBe('file=/p.so,base=0x10010000,dir=/instance,exit=continue');
   });
 });

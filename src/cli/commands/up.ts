@@ -29,6 +29,7 @@ interface UpFlags {
   m5opsAddr?: string;
   m5opsReadfile?: string;
   m5opsExit?: string;
+  m5opsStats?: string;
   trustConfig?: string;
   resume: boolean;
 }
@@ -53,6 +54,7 @@ export function flagsToConfig(f: UpFlags): Partial<VmConfig> {
       m5opsAddr: f.m5opsAddr,
       m5opsReadfile: f.m5opsReadfile,
       m5opsExit: f.m5opsExit,
+      m5opsStats: f.m5opsStats,
     },
     'command line',
   );
@@ -83,6 +85,7 @@ export function registerUp(program: Command): void {
     .option('--m5ops-addr <addr>', `guest-physical base of the m5ops range (64 KiB; default ${hex(DEFAULTS.m5opsAddr)}, gem5's on Arm)`)
     .option('--m5ops-readfile <file>', "what the guest's `m5 readfile` reads (copied in; `m5dev m5ops readfile FILE` replaces it while the guest runs)")
     .addOption(new Option('--m5ops-exit <policy>', "on the guest's m5 exit/fail: record it (continue, the default) or also power the VM off with its code").choices(['continue', 'poweroff']))
+    .addOption(new Option('--m5ops-stats <what>', "what the guest's dump_stats writes to m5out/stats.txt (gem5's format): the clocks (clock, the default), or also the instructions run (insns: simInsts; slower)").choices(['clock', 'insns']))
     .option('--no-resume', 'boot afresh, discarding the memory saved by `m5dev suspend` (the disk was synced when it suspended)')
     .action(async (flags: UpFlags, cmd: Command) => {
       const g = globalOpts(cmd);

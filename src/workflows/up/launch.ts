@@ -82,7 +82,7 @@ async function launchSpec(ctx: UpCtx): Promise<LaunchSpec> {
     kernel: ctx.kernel ? { image: ctx.kernel.image, append: ctx.kernel.append } : undefined,
     shares: exports,
     tcgCacheMiB: ctx.config.tcgCacheMiB,
-    m5ops: { plugin: M5OPS_PLUGIN, addr: ctx.config.m5opsAddr, dir: '/instance', exit: ctx.config.m5opsExit },
+    m5ops: { plugin: M5OPS_PLUGIN, addr: ctx.config.m5opsAddr, dir: '/instance', exit: ctx.config.m5opsExit, stats: ctx.config.m5opsStats },
     runAs: ctx.placement!.owner,
   });
   return { machine, binds, cmd, exports, key: launchKey({ image: ctx.image.tag!, cmd, binds: binds.map(mountLabel) }) };
@@ -118,7 +118,7 @@ function recordLaunch(ctx: UpCtx, spec: LaunchSpec): void {
     tcgCacheMiB: ctx.config.tcgCacheMiB,
     shares: ctx.config.shares.length ? ctx.config.shares : undefined,
     exports: spec.exports.length ? spec.exports : undefined,
-    m5ops: { addr: ctx.config.m5opsAddr, exit: ctx.config.m5opsExit },
+    m5ops: { addr: ctx.config.m5opsAddr, exit: ctx.config.m5opsExit, stats: ctx.config.m5opsStats },
     image: ctx.image.tag,
     engine: ctx.placement!.record,
     launchKey: spec.key,
