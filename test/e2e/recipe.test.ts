@@ -4,8 +4,9 @@
  * the recipe (a recipe that drifts from them fails here):
  *  - $M5DEV_TARBALL is this checkout's `npm pack` (the release asset the recipe downloads);
  *  - `actions/cache` restores $M5DEV_HOME's kernels/ and blobs/ from the tests' kernel home (as a
- *    cache hit of an earlier run would), `actions/checkout` is the module tree with an m5dev.json
- *    naming the fixture image (Ubuntu's is out of reach), `actions/setup-node` is this Node;
+ *    cache hit of an earlier run would), `actions/checkout` is the module tree, and the fixture image
+ *    (Ubuntu's is out of reach) is named by $M5DEV_HOME/config.json, the operator's own settings (a
+ *    repository's m5dev.json may not choose what boots), `actions/setup-node` is this Node;
  *  - `m5dev kernel build` gets the test kernel tarball (kernel.org is out of reach), and the
  *    recipe's 6.6.33 becomes that kernel's version.
  */
@@ -108,7 +109,10 @@ describe('examples/github-actions.yml', () => {
         const action = step.uses.replace(/@.*$/, '');
         if (action === 'actions/checkout') {
           cpSync(join(ROOT, 'module'), workspace, { recursive: true });
-          writeFileSync(join(workspace, 'm5dev.json'), JSON.stringify({ imageUrl: `${images.url}/${fx.image}`, imageSha256: fx.sha256 }));
+          // The fixture image instead of Ubuntu's: the CI operator's own choice ($M5DEV_HOME/config.json,
+          // trusted), not the repository's (an m5dev.json may not choose what boots).
+          mkdirSync(home, { recursive: true });
+          writeFileSync(join(home, 'config.json'), JSON.stringify({ imageUrl: `${images.url}/${fx.image}`, imageSha256: fx.sha256 }));
         } else if (action === 'actions/cache') {
           // A cache hit: what an earlier run saved under the recipe's paths.
           const paths = String(step.with?.path ?? '').split('\n').map((p) => expr(p.trim(), jobEnv)).filter(Boolean);
