@@ -89,7 +89,9 @@ export function launchKey(launch: { image: string; cmd: string[]; binds: string[
 
 /** The files the guest writes that a saved state depends on, and the files of a saved state. */
 const GUEST_WRITTEN = [STORED.diskRaw, STORED.diskOverlay, STORED.flash1];
-const SAVED_FILES = [STORED.vmState, STORED.ram, `${STORED.vmState}.tmp`, `${STORED.ram}.tmp`, `${STORED.vmStateRecord}.tmp`];
+/** Written once a save is complete, before QEMU quits: what the record will say, but its disk stamps. */
+export const PENDING_RECORD = 'vmstate.pending.json';
+const SAVED_FILES = [STORED.vmState, STORED.ram, `${STORED.vmState}.tmp`, `${STORED.ram}.tmp`, `${STORED.vmStateRecord}.tmp`, PENDING_RECORD];
 
 /** One look at the storage for a resume decision (one helper container on a volume). */
 export interface SavedView {
@@ -170,6 +172,49 @@ export async function commitSaved(st: Storage, record: SavedRecord): Promise<voi
   await st.syncRename(pairs);
   await st.write([{ name: `${STORED.vmStateRecord}.tmp`, data: `${JSON.stringify(record, null, 2)}\n` }]);
   await st.syncRename([[`${STORED.vmStateRecord}.tmp`, STORED.vmStateRecord]]);
+  await st.remove([PENDING_RECORD]);
+}
+
+/** A save that is complete, whose commit has not been made yet (PENDING_RECORD). */
+export type PendingCommit = Omit<SavedRecord, 'stamps' | 'bytes'>;
+
+/**
+ * Mark a save complete, before QEMU quits (it releases the disks then): if the commit after that
+ * fails (a full disk for the record, a lost engine), the next `up` finishes it instead of dropping
+ * a complete save (finishPending).
+ */
+export async function markComplete(st: Storage, pending: PendingCommit): Promise<void> {
+  await st.write([{ name: PENDING_RECORD, data: `${JSON.stringify(pending)}\n` }]);
+}
+
+/**
+ * Finish the commit of a save that was complete (PENDING_RECORD) when no record was written after
+ * it: only while no VM runs (its disks are as QEMU left them when it quit, so their stamps now are
+ * the save's). The state files are renamed into place where the cut-short commit had not; the
+ * record is written last, as commitSaved does. Undefined (and nothing changed) when there is none,
+ * or when its files are not all there.
+ */
+export async function finishPending(st: Storage): Promise<SavedRecord | undefined> {
+  const raw = await st.read(PENDING_RECORD);
+  if (!raw) return undefined;
+  let pending: PendingCommit;
+  try {
+    pending = JSON.parse(raw.toString('utf8')) as PendingCommit;
+  } catch {
+    return undefined;
+  }
+  if ((pending.format !== SAVED_FORMAT.stream && pending.format !== SAVED_FORMAT.ramFile) || typeof pending.launchKey !== 'string') return undefined;
+  const view = await viewSaved(st);
+  const files = pending.format === SAVED_FORMAT.ramFile ? [STORED.vmState, STORED.ram] : [STORED.vmState];
+  if (!files.every((f) => view.saved.has(f) || view.saved.has(`${f}.tmp`))) return undefined;
+  await st.syncRename(files.filter((f) => view.saved.has(`${f}.tmp`)).map((f): [string, string] => [`${f}.tmp`, f]));
+  const sizes = await st.stat(files);
+  const bytes = (sizes.get(STORED.vmState)?.size ?? 0) + (pending.format === SAVED_FORMAT.ramFile ? (sizes.get(STORED.ram)?.allocated ?? 0) : 0);
+  const record: SavedRecord = { ...pending, stamps: view.stamps, bytes };
+  await st.write([{ name: `${STORED.vmStateRecord}.tmp`, data: `${JSON.stringify(record, null, 2)}\n` }]);
+  await st.syncRename([[`${STORED.vmStateRecord}.tmp`, STORED.vmStateRecord]]);
+  await st.remove([PENDING_RECORD]);
+  return record;
 }
 
 /** Forget a saved state (the record first, in one pass: without it the memory files are never used). */

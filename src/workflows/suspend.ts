@@ -11,7 +11,7 @@ import { isInterrupting, onCleanup } from '../cleanup.js';
 import { IN_CONTAINER, RAM_TMPFS, STORED, exportsOf } from '../vm/instance.js';
 import { withQmp, type QmpClient } from '../vm/qmp.js';
 import { removeInVm } from '../vmhost/vm-files.js';
-import { SAVED_FORMAT, commitSaved, saveSteps, dropSaved, guestStamps } from '../vm/saved-state.js';
+import { SAVED_FORMAT, commitSaved, saveSteps, dropSaved, guestStamps, markComplete } from '../vm/saved-state.js';
 import type { LiveInstance } from './running.js';
 import { stopInstance } from './down.js';
 import { mountShares, unmountShares } from './guest-shares.js';
@@ -95,6 +95,9 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
   // finishes the suspend (QEMU stopped, the state committed) instead of cancelling it.
   let finishing: Promise<number> | undefined;
   const finish = () => (finishing ??= (async () => {
+    // Complete: should the commit below be cut short after QEMU quits, the next up finishes it.
+    // (A mark that cannot be written leaves only this safety net out: the commit goes on.)
+    await markComplete(storage, { format, launchKey, savedAt: new Date().toISOString(), saveMs: Date.now() - t0 }).catch(() => undefined);
     await session(30, (q) => q.execute('quit')).catch(() => undefined);
     // QEMU has exited, or is stopped now (which the released disks allow); the state is committed
     // before anything else can fail, then its container and stale SSH connection go, as in `down`.

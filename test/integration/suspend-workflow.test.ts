@@ -13,7 +13,7 @@ import { suspendInstance } from '../../src/workflows/suspend.js';
 import type { LiveInstance } from '../../src/workflows/running.js';
 import { LocalDirStorage } from '../../src/engine/storage.js';
 import { instanceFiles, type InstanceState } from '../../src/vm/instance.js';
-import { isSuspended, readSaved, SAVED_FORMAT } from '../../src/vm/saved-state.js';
+import { finishPending, isSuspended, readSaved, SAVED_FORMAT } from '../../src/vm/saved-state.js';
 import { DiskFullError, ExitCode, VmStateError } from '../../src/errors.js';
 import { runCleanups } from '../../src/cleanup.js';
 import type { Engine } from '../../src/engine/engine.js';
@@ -86,6 +86,44 @@ describe('suspend, against a fake VM host', () => {
     const record = await readSaved(live.storage);
     expect(record).toMatchObject({ format: SAVED_FORMAT.stream, launchKey: 'key-1', bytes: 'device state'.length });
     expect(record!.stamps.map((s) => s.file).sort()).toEqual(['disk.qcow2', 'flash1.img']);
+  });
+
+  it('a complete save whose commit is cut short after QEMU quit (the record cannot be written) is finished by the next up, not dropped', async () => {
+    const { live, dir } = await setUp(migrating('completed'), true);
+    // The instance's storage refuses the record once: the state is renamed into place, then the commit stops.
+    const real = live.storage;
+    let refused = false;
+    const failing = Object.create(real) as typeof real;
+    failing.write = async (files) => {
+      if (!refused && files.some((f) => f.name === 'vmstate.json.tmp')) {
+        refused = true;
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      }
+      return real.write(files);
+    };
+    const err = await suspendInstance({ ...live, storage: failing }, 10).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(fake!.qmp.at(-1)).toBe('quit');
+    expect(savedFiles(dir).sort()).toEqual(['ram', 'vmstate', 'vmstate.pending.json']);
+    expect(await readSaved(real)).toBeUndefined();
+    // The next up, with no VM running: the commit is finished (the record written last), the mark gone.
+    const record = await finishPending(real);
+    expect(record).toMatchObject({ format: SAVED_FORMAT.ramFile, launchKey: 'key-1', bytes: expect.any(Number) });
+    expect(record!.stamps.map((st) => st.file).sort()).toEqual(['disk.qcow2', 'flash1.img']);
+    expect(await readSaved(real)).toEqual(record);
+    expect(savedFiles(dir).sort()).toEqual(['ram', 'vmstate', 'vmstate.json']);
+    // Nothing pending: nothing to finish.
+    expect(await finishPending(real)).toBeUndefined();
+  });
+
+  it('a pending mark whose files are not all there finishes nothing, and a normal commit leaves no mark', async () => {
+    const { live, dir } = await setUp(migrating('completed'), false);
+    await suspendInstance(live, 10);
+    expect(savedFiles(dir)).not.toContain('vmstate.pending.json');
+    writeFileSync(join(dir, 'vmstate.pending.json'), JSON.stringify({ format: SAVED_FORMAT.ramFile, launchKey: 'k', savedAt: 'then', saveMs: 1 }));
+    rmSync(join(dir, 'vmstate.json'));
+    expect(await finishPending(live.storage)).toBeUndefined(); // format 2 needs the RAM file, and there is none
+    expect(existsSync(join(dir, 'vmstate.json'))).toBe(false);
   });
 
   it('commits a completed save with a RAM file: the RAM copied out of the tmpfs beside the device state', async () => {

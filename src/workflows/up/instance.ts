@@ -11,7 +11,7 @@ import { readState } from '../../vm/instance.js';
 import { diskName } from '../../vm/prepare.js';
 import { checkError, storageDiskCheck } from '../../engine/doctor.js';
 import { placeInstance } from '../../vmhost/placement.js';
-import { readSaved } from '../../vm/saved-state.js';
+import { finishPending, readSaved } from '../../vm/saved-state.js';
 import { kernelBootFor } from '../kernel-boot.js';
 import { STATUS_FILES, type UpCtx } from './context.js';
 
@@ -33,6 +33,11 @@ export function instanceTask(): ListrTask<UpCtx> {
         const live = found.find((c) => c.running);
         for (const c of found) if (!c.running) await host.attach(c).remove();
         ctx.saved = live ? undefined : await readSaved(ctx.storage!);
+        if (!live && !ctx.saved) {
+          // A complete save whose commit was cut short after QEMU quit: finished now, not dropped.
+          ctx.saved = await finishPending(ctx.storage!);
+          if (ctx.saved) ctx.notes.push(`finished committing the suspend of ${ctx.saved.savedAt}, which had saved completely`);
+        }
         const plan = reconcile(
           {
             name: ctx.name,
