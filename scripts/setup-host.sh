@@ -15,8 +15,9 @@ as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 pkgs=(mmdebstrap qemu-user-static binfmt-support arch-test fdisk dosfstools mtools qemu-utils e2fsprogs openssh-client make ca-certificates python3 shellcheck)
 if [[ ${1:-} == --tests ]]; then
   # scripts/engines/: registry.sh, podman-engine.sh, rootless-engine.sh (after ../shared/harness/);
-  # the unit tier compiles the m5ops plugin's pure C policy with the host compiler.
-  pkgs+=(docker-registry podman uidmap slirp4netns fuse-overlayfs rootlesskit gcc libc6-dev)
+  # the unit tier compiles the m5ops plugin's pure C policy with the host compiler;
+  # xmllint checks the JUnit XML of module test --junit.
+  pkgs+=(docker-registry podman uidmap slirp4netns fuse-overlayfs rootlesskit gcc libc6-dev libxml2-utils)
 fi
 # A Docker that is already there (Docker CE, a static client and engine, a reachable DOCKER_HOST)
 # is used as it is: Debian's docker.io is installed only when there is neither an engine nor a dockerd.

@@ -4,6 +4,7 @@ import { DiskFullError, M5devError, ExitCode, UsageError, engineLost, isDiskFull
 import { installSignalHandlers, interruptExitCode, runCleanups } from '../cleanup.js';
 import { MESSAGES } from '../messages.js';
 import { terminalText } from '../terminal-text.js';
+import { annotateError } from './annotations.js';
 import { registerImage } from './commands/image.js';
 import { registerVm } from './commands/vm.js';
 import { registerKernel } from './commands/kernel.js';
@@ -61,6 +62,7 @@ function describeError(e: unknown): number {
     return ExitCode.usage; // commander already printed the message
   }
   if (e instanceof M5devError) {
+    annotateError(`m5dev (exit ${e.exitCode})`, `${e.message}${e.hint ? `\n${e.hint}` : ''}`);
     // Messages and details carry guest output (its stderr, names it chose): printed as text only.
     process.stderr.write(`m5dev: error: ${terminalText(e.message)}\n`);
     if (e.details) process.stderr.write(`${terminalText(e.details).replace(/^/gm, '  | ')}\n`);
@@ -68,6 +70,7 @@ function describeError(e: unknown): number {
     return e.exitCode;
   }
   const err = e as Error;
+  annotateError(`m5dev (exit ${ExitCode.unexpected}, a bug)`, err?.message ?? String(e));
   process.stderr.write(`m5dev: unexpected error: ${terminalText(err?.message ?? String(e))}\n`);
   if (process.env.M5DEV_DEBUG) process.stderr.write(`${err?.stack ?? ''}\n`);
   else process.stderr.write('hint: this is a bug in m5dev; rerun with M5DEV_DEBUG=1 for a stack trace and report it.\n');

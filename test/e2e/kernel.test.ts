@@ -80,8 +80,15 @@ describe('the module loop on the cross-built kernel', () => {
   }, 900_000);
 
   it('module test: builds m5 against the tree, loads it, passes its unprivileged test, unloads cleanly', async () => {
-    const res = await cli(['--json', 'module', 'test', '--name', NAME], env);
+    const junit = join(mkdtempSync(join(tmpdir(), 'm5dev-junit-')), 'module-test.xml');
+    const res = await cli(['--json', 'module', 'test', '--name', NAME, '--junit', junit], env);
     expect(res.code, `${res.stdout}\n${res.stderr}`).toBe(0);
+    // The JUnit report: one testcase per check, none failed, the guest's output beside them, well-formed.
+    const xml = readFileSync(junit, 'utf8');
+    expect(xml).toMatch(/<testsuite name="m5dev module test module" tests="6" failures="0" errors="0" skipped="0"/);
+    expect(xml.match(/<testcase /g)).toHaveLength(6);
+    expect(xml).toMatch(/<system-out><!\[CDATA\[[\s\S]*^1\.\.6$/m);
+    execFileSync('xmllint', ['--noout', junit]);
     const out = JSON.parse(res.stdout) as { modules: string[]; vermagic: string; loadLog: string; test: { passed: number; planned: number; failed: string[] } };
     expect(out.modules).toEqual(['m5.ko']);
     expect(out.vermagic.split(' ')[0]).toBe(kt.version);
@@ -160,8 +167,15 @@ describe('the module loop on the cross-built kernel', () => {
     const src = mkdtempSync(join(tmpdir(), 'm5dev-module-test-fails-'));
     cpSync(join(ROOT, 'module'), src, { recursive: true });
     writeFileSync(join(src, 'test', 'm5_test.c'), '#include <stdio.h>\nint main(void) { puts("1..2"); puts("ok 1 - fine"); puts("not ok 2 - made to fail"); return 1; }\n');
-    const test = await cli(['module', 'test', '--name', NAME, '--src', src], env);
+    // Under GitHub Actions: the failed check and the error are annotations; the JUnit report is written all the same.
+    const junit = join(src, 'report.xml');
+    const test = await cli(['module', 'test', '--name', NAME, '--src', src, '--junit', junit], { ...env, GITHUB_ACTIONS: 'true' });
     expect(test.code, test.stderr).toBe(12);
+    expect(test.stdout).toContain('::error title=module test::not ok - made to fail\n');
+    expect(test.stdout).toMatch(/^::error title=m5dev \(exit 12\)::1 check\(s\) failed in the guest/m);
+    const report = readFileSync(junit, 'utf8');
+    expect(report).toMatch(/tests="2" failures="1"/);
+    expect(report).toContain('<failure message="not ok 2 - made to fail" type="TAP">');
     expect(test.stderr).toMatch(/1 check\(s\) failed in the guest \(exit 1\)/);
     expect(test.stderr).toContain('not ok 2 - made to fail');
     const still = await cli(['exec', '--name', NAME, '--', 'grep -c refuses_m5dev /proc/modules; sudo rmmod m5; echo alive'], env);

@@ -82,7 +82,7 @@ describe('examples/github-actions.yml', () => {
     const jobEnv: Record<string, string> = {};
     for (const [k, v] of Object.entries(job.env)) jobEnv[k] = expr(String(v), jobEnv);
     jobEnv.M5DEV_TARBALL = tarball;
-    const env: NodeJS.ProcessEnv = { ...process.env, ...jobEnv, RUNNER_TEMP: runnerTemp, CI: 'true', NPM_CONFIG_PREFIX: prefix, NPM_CONFIG_UPDATE_NOTIFIER: 'false', PATH: `${join(prefix, 'bin')}${delimiter}${process.env.PATH}` };
+    const env: NodeJS.ProcessEnv = { ...process.env, ...jobEnv, RUNNER_TEMP: runnerTemp, CI: 'true', GITHUB_ACTIONS: 'true', NPM_CONFIG_PREFIX: prefix, NPM_CONFIG_UPDATE_NOTIFIER: 'false', PATH: `${join(prefix, 'bin')}${delimiter}${process.env.PATH}` };
     delete env.M5DEV_FIXTURE_DIR;
     const home = jobEnv.M5DEV_HOME!;
 
@@ -146,6 +146,8 @@ describe('examples/github-actions.yml', () => {
     expect(ran.map((s) => s.name)).toEqual(job.steps.filter((s) => s.if !== 'failure()').map((s) => s.name ?? s.uses ?? ''));
     expect(ran.find((s) => /module/i.test(s.name) && /test/i.test(s.name))!.out).toMatch(/^ok \d/m);
     expect(existsSync(join(runnerTemp, 'm5dev-toolchain.tar'))).toBe(true);
+    // The module test's JUnit report, for the CI's test view: every check passed.
+    expect(readFileSync(join(runnerTemp, 'm5dev-junit.xml'), 'utf8')).toMatch(/<testsuite name="m5dev module test [^"]*" tests="6" failures="0"/);
     expect(await containersOfHome(home)).toEqual([]);
   }, 3_600_000);
 });

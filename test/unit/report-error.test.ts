@@ -35,6 +35,29 @@ describe('reportError', () => {
     expect(r.stderr).toBe('m5dev: error: the share is gone\nhint: Share an existing directory.\n');
   });
 
+  it('under GitHub Actions, an error is also an ::error annotation on stdout (and only there)', () => {
+    let stdout = '';
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
+      stdout += String(s);
+      return true;
+    });
+    const saved = process.env.GITHUB_ACTIONS;
+    try {
+      process.env.GITHUB_ACTIONS = 'true';
+      const r = report(new ShareError('the share is gone', 'Share an existing directory.'));
+      expect(r.code).toBe(ExitCode.shareFailed);
+      expect(stdout).toBe('::error title=m5dev (exit 18)::the share is gone%0AShare an existing directory.\n');
+      stdout = '';
+      delete process.env.GITHUB_ACTIONS;
+      report(new ShareError('x', 'y'));
+      expect(stdout).toBe('');
+    } finally {
+      spy.mockRestore();
+      if (saved === undefined) delete process.env.GITHUB_ACTIONS;
+      else process.env.GITHUB_ACTIONS = saved;
+    }
+  });
+
   it('guest words in the message and details reach the terminal as text: no escape sequence but colour', () => {
     const r = report(new ShareError('mount of \u001b]0;title\u0007 failed', 'Look.', 'dmesg: \u001b]52;c;ZXZpbA==\u0007\nline two'));
     expect(r.stderr).toBe('m5dev: error: mount of \\x1b]0;title\\x07 failed\n  | dmesg: \\x1b]52;c;ZXZpbA==\\x07\n  | line two\nhint: Look.\n');

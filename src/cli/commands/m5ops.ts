@@ -8,6 +8,7 @@ import { parseIntOption } from '../../config.js';
 import { describeEvent, exitStatus } from '../../m5ops/ops.js';
 import { printable } from '../../terminal-text.js';
 import { UsageError } from '../../errors.js';
+import { annotateError } from '../annotations.js';
 import { M5OPS_STORED, cursorStore, putReadfile, readEvents, waitForExit } from '../../workflows/m5ops.js';
 
 async function instance(name: string) {
@@ -71,6 +72,7 @@ export function registerM5ops(program: Command): void {
       if (g.json) printJson(e);
       else if (!g.quiet) process.stderr.write(`m5dev: ${describeEvent(e)}\n`);
       process.exitCode = exitStatus(e.code ?? 0);
+      if (process.exitCode !== 0) annotateError(`guest m5 ${e.op} (exit ${process.exitCode})`, describeEvent(e), { json: g.json });
     });
 
   m5ops

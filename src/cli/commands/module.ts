@@ -1,6 +1,9 @@
 /** `m5dev module build|load|test`: the edit → build → load → test loop against the booted kernel. */
 import type { Command } from 'commander';
-import { resolve } from 'node:path';
+import { renameSync, writeFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { tapToJunit } from '../../module/junit.js';
+import { annotateError } from '../annotations.js';
 import { DEFAULTS } from '../../config.js';
 import { layout } from '../../paths.js';
 import { MODULE_DIR } from '../../assets.js';
@@ -18,6 +21,7 @@ interface ModuleFlags {
   src?: string;
   param: string[];
   baseImage: string;
+  junit?: string;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -35,6 +39,14 @@ function common(cmd: Command, withInstance: boolean): Command {
     cmd.option('--kernel <version>', 'kernel version to build against', DEFAULT_KERNEL_VERSION);
   }
   return cmd;
+}
+
+/** The module test's report as JUnit XML, written whole (a temporary file renamed into place). */
+function writeJunit(file: string, tap: string, src: string, seconds: number): void {
+  const xml = tapToJunit(tap, { suite: `m5dev module test ${basename(src)}`, classname: `m5dev.module.${basename(src).replace(/[^A-Za-z0-9_]/g, '_')}`, timestamp: new Date().toISOString().replace(/\.\d+Z$/, ''), seconds });
+  const tmp = `${file}.m5dev-tmp`;
+  writeFileSync(tmp, xml);
+  renameSync(tmp, file);
 }
 
 export function registerModule(program: Command): void {
@@ -65,7 +77,18 @@ export function registerModule(program: Command): void {
     ctx.ssh = live.ssh;
     ctx.loadAfterBuild = true;
     const tasks = [...moduleBuildTasks(), ...moduleLoadTasks(), ...(test ? moduleTestTasks() : [])];
-    const done = await runTasks<ModuleCtx>(tasks, ctx, g);
+    const started = Date.now();
+    let done: ModuleCtx;
+    try {
+      done = await runTasks<ModuleCtx>(tasks, ctx, g);
+    } finally {
+      // The report is written whether the test passed or not (a failing one is when CI needs it),
+      // once the guest's TAP is in: each failed check is also a GitHub annotation.
+      if (test && ctx.tapText !== undefined) {
+        if (f.junit) writeJunit(f.junit, ctx.tapText, ctx.srcDir, (Date.now() - started) / 1000);
+        for (const check of ctx.tap?.failed ?? []) annotateError('module test', `not ok - ${check}`, { json: g.json });
+      }
+    }
     if (g.json) printJson({ ...done.build, cached: done.cached === true, loadLog: done.loadLog, ...done.loaded, test: done.tap ?? null });
     else if (test) process.stdout.write(done.tapText ?? '');
     else {
@@ -77,7 +100,7 @@ export function registerModule(program: Command): void {
   common(mod.command('load').description('build if needed, copy the module into the running guest and insmod it'), true).action((f: ModuleFlags, cmd: Command) =>
     inGuest(f, cmd, false),
   );
-  common(mod.command('test').description('build, load, run the user-space test in the guest as the unprivileged user, unload'), true).action(
-    (f: ModuleFlags, cmd: Command) => inGuest(f, cmd, true),
-  );
+  common(mod.command('test').description('build, load, run the user-space test in the guest as the unprivileged user, unload'), true)
+    .option('--junit <file>', 'also write the test\'s TAP as JUnit XML (one testcase per check, the guest\'s output as system-out), pass or fail')
+    .action((f: ModuleFlags, cmd: Command) => inGuest(f, cmd, true));
 }

@@ -1,0 +1,28 @@
+/**
+ * GitHub Actions workflow commands: under GITHUB_ACTIONS=true, an m5dev error, a failed check of a
+ * module test and a guest's failing m5 exit are also printed as `::error` annotations, which the
+ * run's summary and the pull request show. Nothing anywhere else.
+ */
+
+/** Pure: a workflow command's property or message, escaped as the runner reads it. */
+export function ghEscape(s: string, property = false): string {
+  const t = s.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+  return property ? t.replace(/:/g, '%3A').replace(/,/g, '%2C') : t;
+}
+
+/** Pure: one `::error` line. */
+export function errorAnnotation(title: string, message: string): string {
+  return `::error title=${ghEscape(title, true)}::${ghEscape(message)}\n`;
+}
+
+export function inGithubActions(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.GITHUB_ACTIONS === 'true';
+}
+
+/**
+ * Print an `::error` annotation under GitHub Actions: on stdout, where the runner reads workflow
+ * commands, or on stderr when stdout carries a `--json` result (the runner reads both).
+ */
+export function annotateError(title: string, message: string, opts: { json?: boolean } = {}, env: NodeJS.ProcessEnv = process.env): void {
+  if (inGithubActions(env)) (opts.json ? process.stderr : process.stdout).write(errorAnnotation(title, message));
+}
