@@ -134,7 +134,8 @@ export function imageTasks<Ctx extends { image: ImageCtx }>(): ListrTask<Ctx>[] 
             task.output = line;
           },
         });
-        img.drift = parseDrift(driftLines.join('\n'));
+        // A build the engine's layer cache answered replays no output: then the image's own record says it.
+        img.drift = driftLines.length ? parseDrift(driftLines.join('\n')) : await imageLockDrift(img.engine!, img.tag!);
         task.title = MESSAGES.imageBuilt(img.tag!);
         if (img.drift.length) task.title += `; ${MESSAGES.lockDrift(img.drift)}`;
       },

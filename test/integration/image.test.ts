@@ -180,6 +180,12 @@ describe('the toolchain lock (real engine, Debian mirror)', () => {
     const again = await cli(['--json', 'image', 'build', '--context', ctx], { M5DEV_HOME: mkdtempSync(join(tmpdir(), 'm5dev-home-')) });
     expect(again.code, again.stderr).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({ tag: out.tag, cached: true, drift: out.drift });
+    // The tag gone but its layers kept (another run's leftovers): a rebuild the layer cache answers
+    // prints no drift lines, and still names the drift (found by a run that met such a cache).
+    await docker.getImage(out.tag).remove({ noprune: true });
+    const fromCache = await cli(['--json', 'image', 'build', '--context', ctx], { M5DEV_HOME: mkdtempSync(join(tmpdir(), 'm5dev-home-')) });
+    expect(fromCache.code, fromCache.stderr).toBe(0);
+    expect(JSON.parse(fromCache.stdout)).toMatchObject({ tag: out.tag, cached: false, drift: out.drift });
   }, 600_000);
 
   it('--strict-lock (and M5DEV_STRICT_LOCK=1) fails the same lock with exit 4, naming the package, under its own tag', async () => {
