@@ -170,6 +170,11 @@ export async function commitSaved(st: Storage, record: SavedRecord): Promise<voi
   const pairs: [string, string][] = [[`${STORED.vmState}.tmp`, STORED.vmState]];
   if (record.format === SAVED_FORMAT.ramFile) pairs.push([`${STORED.ram}.tmp`, STORED.ram]);
   await st.syncRename(pairs);
+  await writeRecord(st, record);
+}
+
+/** The commit point: the record, written and renamed into place on stable storage; the pending mark goes with it. */
+async function writeRecord(st: Storage, record: SavedRecord): Promise<void> {
   await st.write([{ name: `${STORED.vmStateRecord}.tmp`, data: `${JSON.stringify(record, null, 2)}\n` }]);
   await st.syncRename([[`${STORED.vmStateRecord}.tmp`, STORED.vmStateRecord]]);
   await st.remove([PENDING_RECORD]);
@@ -211,9 +216,7 @@ export async function finishPending(st: Storage): Promise<SavedRecord | undefine
   const sizes = await st.stat(files);
   const bytes = (sizes.get(STORED.vmState)?.size ?? 0) + (pending.format === SAVED_FORMAT.ramFile ? (sizes.get(STORED.ram)?.allocated ?? 0) : 0);
   const record: SavedRecord = { ...pending, stamps: view.stamps, bytes };
-  await st.write([{ name: `${STORED.vmStateRecord}.tmp`, data: `${JSON.stringify(record, null, 2)}\n` }]);
-  await st.syncRename([[`${STORED.vmStateRecord}.tmp`, STORED.vmStateRecord]]);
-  await st.remove([PENDING_RECORD]);
+  await writeRecord(st, record);
   return record;
 }
 
