@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from './assets.js';
 
+import type { QmpFd } from './vm/qmp.js';
+
 export const SCRIPTS = {
   /** Guest, root: GUEST_USER MOUNT_OPTIONS then TAG DIR pairs. */
   mountShares: 'guest/mount-shares.sh',
@@ -47,7 +49,7 @@ export const SCRIPTS = {
   volume: 'tool/volume.sh',
   /** VM container: FILE CMD...; the command with FILE on its stdin, then FILE removed. */
   stdinFrom: 'vm/stdin-from.sh',
-  /** VM container, python3: `unix PATH WAIT_SECONDS` or `tcp HOST PORT`; a byte relay on stdin/stdout. */
+  /** VM container, python3: `unix PATH WAIT_SECONDS [NAME=r|w:FILE]...` or `tcp HOST PORT`; a byte relay on stdin/stdout (files handed over with getfd). */
   relay: 'vm/relay.py',
 } as const;
 
@@ -65,8 +67,9 @@ export function script(name: keyof typeof SCRIPTS): string {
 }
 
 /** The VM container's relay to a socket inside it (sh/vm/relay.py), as an exec command. */
-export function relayCommand(to: { unix: string; waitSec: number } | { tcp: string; port: number }): string[] {
-  const args = 'unix' in to ? ['unix', to.unix, String(to.waitSec)] : ['tcp', to.tcp, String(to.port)];
+export function relayCommand(to: { unix: string; waitSec: number; fds?: QmpFd[] } | { tcp: string; port: number }): string[] {
+  const fds = 'unix' in to ? (to.fds ?? []).map((f) => `${f.name}=${f.mode === 'write' ? 'w' : 'r'}:${f.path}`) : [];
+  const args = 'unix' in to ? ['unix', to.unix, String(to.waitSec), ...fds] : ['tcp', to.tcp, String(to.port)];
   return ['python3', '-c', script('relay'), ...args];
 }
 

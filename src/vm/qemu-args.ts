@@ -78,14 +78,13 @@ export function qemuArgs(s: QemuSpec): string[] {
 }
 
 /**
- * QEMU's seccomp sandbox: no obsolete system calls, no scheduler or CPU-affinity changes, and no
- * set*uid once the guest runs. Two parts of the strictest setting do not fit yet: -runas itself is
- * a setuid (QEMU dies of it under elevateprivileges=deny), so that stays allowed when QEMU drops to
- * the invoking user; and the suspend and resume streams run through `exec:cat` (QEMU 7.2 has no
- * file: migration), which is a spawn.
+ * QEMU's seccomp sandbox: no obsolete system calls, no scheduler or CPU-affinity changes, no new
+ * process (the suspend and resume streams are files the monitor's relay hands QEMU with getfd, not
+ * `exec:` commands), and no set*uid once the guest runs, except that -runas itself is a setuid (QEMU
+ * dies of it under elevateprivileges=deny, measured): allowed when QEMU drops to the invoking user.
  */
 export function sandbox(s: Pick<QemuSpec, 'runAs'>): string {
-  return `on,obsolete=deny,resourcecontrol=deny,elevateprivileges=${s.runAs ? 'allow' : 'deny'},spawn=allow`;
+  return `on,obsolete=deny,resourcecontrol=deny,elevateprivileges=${s.runAs ? 'allow' : 'deny'},spawn=deny`;
 }
 
 /**

@@ -36,6 +36,17 @@ const POLL_MS = 50;
 
 type Message = Record<string, unknown>;
 
+/**
+ * A file the monitor's relay opens in the VM container and hands QEMU over the QMP socket with the
+ * `getfd` command that follows (SCM_RIGHTS): a migration stream with no process spawned for it, so
+ * QEMU runs with `-sandbox spawn=deny`. `path` is the container's.
+ */
+export interface QmpFd {
+  name: string;
+  path: string;
+  mode: 'read' | 'write';
+}
+
 export class QmpClient {
   private pending = '';
   private readonly messages: Message[] = [];

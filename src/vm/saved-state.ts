@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { STORED } from './instance.js';
-import type { QmpStep } from './qmp.js';
+import type { QmpFd, QmpStep } from './qmp.js';
 import type { Storage } from '../engine/storage.js';
 
 /** Size and mtime of a file the guest writes (its disk, its UEFI variables), as its storage reports them. */
@@ -33,31 +33,38 @@ function capabilitySteps(format: SavedFormat): QmpStep[] {
 /** Unlimited: QEMU's default migration bandwidth cap is for networks, not a local file. */
 const MAX_BANDWIDTH = 2 ** 40;
 
+/** The save's stream: `target` in the VM container, opened by the monitor's relay and handed to QEMU (no `exec:` process). */
+export const saveStream = (target: string): QmpFd => ({ name: 'm5dev-save', path: target, mode: 'write' });
+/** The resume's stream: `source` in the VM container, likewise. */
+export const loadStream = (source: string): QmpFd => ({ name: 'm5dev-load', path: source, mode: 'read' });
+
 /**
- * The QMP steps of a save to `target` (in the VM container); the last result is query-migrate's.
+ * The QMP steps of a save into `stream` (its session's relay holds the file); the last result is query-migrate's.
  * The guest is paused first, so the save is one consistent pass: a live save of a running guest
  * under TCG could miss pages the guest dirtied meanwhile (measured: a resumed guest under memory
  * load oopsed about once in ten), and a suspended guest has no use for the shorter pause anyway.
  */
-export function saveSteps(format: SavedFormat, target: string): QmpStep[] {
+export function saveSteps(format: SavedFormat, stream: QmpFd): QmpStep[] {
   return [
     ...capabilitySteps(format),
     { execute: 'migrate-set-parameters', arguments: { 'max-bandwidth': MAX_BANDWIDTH } },
     { execute: 'stop' },
-    { execute: 'migrate', arguments: { uri: `exec:cat > ${target}` } },
+    { execute: 'getfd', arguments: { fdname: stream.name } },
+    { execute: 'migrate', arguments: { uri: `fd:${stream.name}` } },
     { execute: 'query-migrate', poll: { field: 'status', until: ['completed', 'failed', 'cancelled'] } },
   ];
 }
 
 /**
- * The QMP steps of a resume from `source` into a QEMU started with `-S -incoming defer`: load
+ * The QMP steps of a resume from `stream` (its session's relay holds the file) into a QEMU started with `-S -incoming defer`: load
  * (with a RAM file, only the devices), consume the record before the guest runs (a saved state is
  * resumed at most once), run.
  */
-export function loadSteps(format: SavedFormat, source: string, record: string): QmpStep[] {
+export function loadSteps(format: SavedFormat, stream: QmpFd, record: string): QmpStep[] {
   return [
     ...capabilitySteps(format),
-    { execute: 'migrate-incoming', arguments: { uri: `exec:cat ${source}` } },
+    { execute: 'getfd', arguments: { fdname: stream.name } },
+    { execute: 'migrate-incoming', arguments: { uri: `fd:${stream.name}` } },
     { execute: 'query-status', poll: { field: 'status', while: ['inmigrate'], expect: ['paused'] } },
     { unlink: record },
     { execute: 'cont' },

@@ -30,7 +30,7 @@ function runningVm(docker: Docker, c: { id: string; instance: string; sshPort: n
     id: c.id,
     instance: c.instance,
     sshPort: c.sshPort,
-    monitor: async (timeoutSec) => QmpClient.open(await exec.channel(relayCommand({ unix: IN_CONTAINER.qmp, waitSec: timeoutSec })), timeoutSec),
+    monitor: async (timeoutSec, fds) => QmpClient.open(await exec.channel(relayCommand({ unix: IN_CONTAINER.qmp, waitSec: timeoutSec, fds })), timeoutSec),
     console: () => containerLogs(docker, c.id),
     isRunning: async () => (await inspectContainer(docker, c.id))?.State.Running === true,
     waitExit: (ms) => waitExit(docker, c.id, ms),

@@ -7,7 +7,7 @@
 import type { CleanupScope } from '../cleanup.js';
 import type { ContainerFiles, ExecChannel, ExecResult } from '../docker/containers.js';
 import type { Mount } from '../docker/mounts.js';
-import type { QmpClient } from '../vm/qmp.js';
+import type { QmpClient, QmpFd } from '../vm/qmp.js';
 
 export interface VmHostFeatures {
   /** The host sees the client's files at the same paths (bind mounts of the client's dirs, shares). */
@@ -44,8 +44,8 @@ export interface RunningVm extends VmExec {
   readonly instance: string;
   /** The host port that reaches the guest's SSH forward. */
   readonly sshPort: number;
-  /** A QMP session (negotiated) on the monitor socket; close it when done. */
-  monitor(timeoutSec: number): Promise<QmpClient>;
+  /** A QMP session (negotiated) on the monitor socket, holding `fds` for QEMU's `getfd`; close it when done. */
+  monitor(timeoutSec: number, fds?: QmpFd[]): Promise<QmpClient>;
   /** QEMU's console output so far (the container's log). */
   console(): Promise<string>;
   /** Whether QEMU still runs. */

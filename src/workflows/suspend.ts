@@ -9,9 +9,9 @@
 import { DiskFullError, InterruptedError, VmStateError, isDiskFull } from '../errors.js';
 import { isInterrupting, onCleanup } from '../cleanup.js';
 import { IN_CONTAINER, RAM_TMPFS, STORED, exportsOf } from '../vm/instance.js';
-import { withQmp, type QmpClient } from '../vm/qmp.js';
+import { withQmp, type QmpClient, type QmpFd } from '../vm/qmp.js';
 import { removeInVm } from '../vmhost/vm-files.js';
-import { SAVED_FORMAT, commitSaved, saveSteps, dropSaved, guestStamps, markComplete } from '../vm/saved-state.js';
+import { SAVED_FORMAT, commitSaved, saveStream, saveSteps, dropSaved, guestStamps, markComplete } from '../vm/saved-state.js';
 import type { LiveInstance } from './running.js';
 import { stopInstance } from './down.js';
 import { mountShares, unmountShares } from './guest-shares.js';
@@ -27,7 +27,8 @@ export interface SuspendResult {
 
 export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Promise<SuspendResult> {
   const { storage, vm } = live;
-  const session = <T>(timeoutSec: number, use: (q: QmpClient) => Promise<T>) => withQmp(() => vm.monitor(timeoutSec), use);
+  const session = <T>(timeoutSec: number, use: (q: QmpClient) => Promise<T>, fds?: QmpFd[]) => withQmp(() => vm.monitor(timeoutSec, fds), use);
+  const stream = saveStream(`${IN_CONTAINER.vmState}.tmp`);
   const launchKey = live.state.launchKey;
   if (!launchKey) {
     throw new VmStateError(`instance ${live.name} was started by an older m5dev that did not record its launch`, '', 'Run `m5dev down` and `m5dev up` once; it can be suspended after that.');
@@ -63,10 +64,14 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
   });
   const t0 = Date.now();
   try {
-    const results = await session(timeoutSec, (q) => {
-      saving = q;
-      return q.run(saveSteps(format, `${IN_CONTAINER.vmState}.tmp`), (path) => removeInVm(vm, path));
-    }).finally(() => {
+    const results = await session(
+      timeoutSec,
+      (q) => {
+        saving = q;
+        return q.run(saveSteps(format, stream), (path) => removeInVm(vm, path));
+      },
+      [stream],
+    ).finally(() => {
       saving = undefined;
     });
     const status = results.at(-1) as { status?: string; 'error-desc'?: string };

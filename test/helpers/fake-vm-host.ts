@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fakeMonitor, socketChannel, type Answer } from './fake-qmp.js';
 import { join } from 'node:path';
-import { QmpClient } from '../../src/vm/qmp.js';
+import { QmpClient, type QmpFd } from '../../src/vm/qmp.js';
 import { RAM_TMPFS } from '../../src/vm/instance.js';
 import type { ExecResult } from '../../src/docker/containers.js';
 import type { RunningVm, VmEntry, VmHost } from '../../src/vmhost/vm-host.js';
@@ -28,7 +28,8 @@ export interface FakeVm {
 
 /**
  * `instanceDir` plays the container's /instance, `tmpfsDir` its RAM tmpfs. The fake QEMU performs a
- * `migrate` to `exec:cat > PATH` by writing `savedBytes` to PATH (mapped), as QEMU's save would.
+ * `migrate` to `fd:NAME` by writing `savedBytes` to the file the session's relay was given for NAME
+ * (mapped), as QEMU's save would.
  */
 export async function fakeVm(opts: { instanceDir: string; tmpfsDir: string; socketDir: string; answer: Answer; savedBytes?: Buffer }): Promise<FakeVm> {
   const execs: string[][] = [];
@@ -37,9 +38,11 @@ export async function fakeVm(opts: { instanceDir: string; tmpfsDir: string; sock
   const map = (s: string) => s.replace(/^\/instance(?=\/|$)/, opts.instanceDir).replace(new RegExp(`^${RAM_TMPFS.dir}(?=/|$)`), opts.tmpfsDir);
   mkdirSync(opts.tmpfsDir, { recursive: true });
   const socketPath = join(opts.socketDir, 'qmp.sock');
+  let sessionFds: QmpFd[] = [];
   const monitor = await fakeMonitor(socketPath, opts.answer, (cmd, args) => {
     if (cmd === 'migrate') {
-      const target = /^exec:cat > (.+)$/.exec(String(args?.uri ?? ''))?.[1];
+      const name = /^fd:(.+)$/.exec(String(args?.uri ?? ''))?.[1];
+      const target = sessionFds.find((f) => f.name === name && f.mode === 'write')?.path;
       if (target) writeFileSync(map(target), opts.savedBytes ?? Buffer.from('device state'));
     }
     if (cmd === 'quit') exited = true;
@@ -65,7 +68,10 @@ export async function fakeVm(opts: { instanceDir: string; tmpfsDir: string; sock
     putLocalFile: unsupported,
     getFiles: unsupported,
     getTree: unsupported,
-    monitor: (timeoutSec) => QmpClient.open(socketChannel(socketPath), timeoutSec),
+    monitor: (timeoutSec, fds) => {
+      sessionFds = fds ?? [];
+      return QmpClient.open(socketChannel(socketPath), timeoutSec);
+    },
     console: async () => '',
     isRunning: async () => !removed && !exited,
     waitExit: async () => exited || removed,

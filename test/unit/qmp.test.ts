@@ -4,24 +4,79 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { QmpClient, withQmp, type QmpChannel, type QmpStep } from '../../src/vm/qmp.js';
+import { QmpClient, withQmp, type QmpChannel, type QmpFd, type QmpStep } from '../../src/vm/qmp.js';
 import { relayCommand } from '../../src/scripts.js';
 import { VmStateError } from '../../src/errors.js';
 import { fakeMonitor, socketChannel, type FakeMonitor } from '../helpers/fake-qmp.js';
 
 /** The relay as the VM container runs it, here: its stdin/stdout are the channel. */
-function relayChannel(socket: string, waitSec: number): QmpChannel {
-  const [cmd, ...args] = relayCommand({ unix: socket, waitSec });
+function relayChannel(socket: string, waitSec: number, fds?: QmpFd[]): QmpChannel {
+  const [cmd, ...args] = relayCommand({ unix: socket, waitSec, fds });
   const child = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   const done = new Promise<{ exitCode: number; stderr: string }>((resolve) => child.on('close', (code) => resolve({ exitCode: code ?? 1, stderr })));
   return { output: child.stdout, input: child.stdin, done };
 }
+
+/**
+ * A QEMU monitor that takes file descriptors as QEMU does (SCM_RIGHTS with the `getfd` command):
+ * `migrate` to `fd:NAME` writes "device state" to the fd; `migrate-incoming` from one returns what it read.
+ */
+const FD_MONITOR = [
+  'import json, os, socket, sys',
+  's = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1)',
+  'c, _ = s.accept()',
+  'c.sendall(b\'{"QMP": {"version": {}, "capabilities": []}}\\n\')',
+  'fds, buf = {}, b""',
+  'while True:',
+  '    data, got, _f, _a = socket.recv_fds(c, 65536, 4)',
+  '    if not data: break',
+  '    buf += data',
+  '    while b"\\n" in buf:',
+  '        line, buf = buf.split(b"\\n", 1)',
+  '        m = json.loads(line); cmd = m["execute"]; args = m.get("arguments", {}); ret = {}',
+  '        if cmd == "getfd": fds[args["fdname"]] = got.pop(0)',
+  '        elif cmd == "migrate": os.write(fds.pop(args["uri"][3:]), b"device state")',
+  '        elif cmd == "migrate-incoming": ret = {"read": os.read(fds.pop(args["uri"][3:]), 100).decode()}',
+  '        c.sendall((json.dumps({"return": ret}) + "\\n").encode())',
+].join('\n');
+
+describe('files handed to QEMU by the relay (getfd): a migration stream with no process spawned for it', () => {
+  it('opens the save for writing (given to its directory\'s owner) and the resume for reading, and passes each with its getfd', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'm5dev-qmpfd-'));
+    const sock = join(dir, 'qmp.sock');
+    const server = spawn('python3', ['-c', FD_MONITOR, sock], { stdio: ['ignore', 'ignore', 'inherit'] });
+    try {
+      for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
+      writeFileSync(join(dir, 'vmstate'), 'saved before');
+      const fds: QmpFd[] = [{ name: 'm5dev-save', path: join(dir, 'vmstate.tmp'), mode: 'write' }, { name: 'm5dev-load', path: join(dir, 'vmstate'), mode: 'read' }];
+      const read = await withQmp(() => QmpClient.open(relayChannel(sock, 5, fds), 5), async (q) => {
+        await q.execute('getfd', { fdname: 'm5dev-save' });
+        await q.execute('migrate', { uri: 'fd:m5dev-save' });
+        await q.execute('getfd', { fdname: 'm5dev-load' });
+        return q.execute('migrate-incoming', { uri: 'fd:m5dev-load' });
+      });
+      expect(readFileSync(join(dir, 'vmstate.tmp'), 'utf8')).toBe('device state');
+      expect(statSync(join(dir, 'vmstate.tmp')).uid).toBe(statSync(dir).uid);
+      expect(read).toEqual({ read: 'saved before' });
+    } finally {
+      server.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a file it cannot open ends the session before QEMU is asked anything, with the reason', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'm5dev-qmpfd-'));
+    const err = await QmpClient.open(relayChannel(join(dir, 'none.sock'), 1, [{ name: 'm5dev-load', path: join(dir, 'missing'), mode: 'read' }]), 5).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/cannot open .*missing for m5dev-load/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
 
 describe('QmpClient over the VM container relay', () => {
   let dir: string;

@@ -127,8 +127,8 @@ describe('shares in QEMU and the guest', () => {
     const dropping = qemuArgs({ ...base, runAs: { uid: 1001, gid: 1002 } });
     expect(dropping.slice(dropping.indexOf('-runas'), dropping.indexOf('-runas') + 2)).toEqual(['-runas', '1001:1002']);
     // The seccomp sandbox: set*uid denied unless QEMU must drop to the user itself (-runas is a setuid).
-    expect(dropping.slice(-2)).toEqual(['-sandbox', 'on,obsolete=deny,resourcecontrol=deny,elevateprivileges=allow,spawn=allow']);
-    expect(qemuArgs(base).slice(-2)).toEqual(['-sandbox', 'on,obsolete=deny,resourcecontrol=deny,elevateprivileges=deny,spawn=allow']);
+    expect(dropping.slice(-2)).toEqual(['-sandbox', 'on,obsolete=deny,resourcecontrol=deny,elevateprivileges=allow,spawn=deny']);
+    expect(qemuArgs(base).slice(-2)).toEqual(['-sandbox', 'on,obsolete=deny,resourcecontrol=deny,elevateprivileges=deny,spawn=deny']);
     const direct = qemuArgs({ ...base, shares: shareExports([two[0]!], ['mapped-xattr'], () => false), kernel: { image: '/I', append: 'root=/dev/vda1' } });
     expect(direct.join(' ')).toContain('virtio-9p-device,fsdev=fsm5dev0,mount_tag=m5dev0');
     // The instance disk stays the last block device (vda for a directly booted kernel).

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SAVED_FORMAT, commitSaved, dropSaved, guestStamps, isSuspended, viewSaved, launchKey, loadSteps, readSaved, restoringRam, resumePlan, saveSteps, savedFilesPresent, type SavedRecord } from '../../src/vm/saved-state.js';
+import { SAVED_FORMAT, commitSaved, dropSaved, guestStamps, isSuspended, viewSaved, launchKey, loadStream, loadSteps, readSaved, restoringRam, resumePlan, saveStream, saveSteps, savedFilesPresent, type SavedRecord } from '../../src/vm/saved-state.js';
 import { LocalDirStorage } from '../../src/engine/storage.js';
 import { instanceFiles, type InstanceState } from '../../src/vm/instance.js';
 import type { QmpStep } from '../../src/vm/qmp.js';
@@ -48,22 +48,27 @@ describe('saveSteps / loadSteps', () => {
   const names = (steps: QmpStep[]) => steps.map((s) => ('execute' in s ? s.execute : 'unlink'));
   const ignoreShared = '"capability":"x-ignore-shared","state":true';
   it('leaves RAM out of the stream only when a RAM file holds it, on both ends', () => {
-    for (const steps of [saveSteps(SAVED_FORMAT.stream, '/i/s'), loadSteps(SAVED_FORMAT.stream, '/i/s', '/i/r')]) expect(JSON.stringify(steps)).not.toContain(ignoreShared);
-    for (const steps of [saveSteps(SAVED_FORMAT.ramFile, '/i/s'), loadSteps(SAVED_FORMAT.ramFile, '/i/s', '/i/r')]) {
+    for (const steps of [saveSteps(SAVED_FORMAT.stream, saveStream('/i/s')), loadSteps(SAVED_FORMAT.stream, loadStream('/i/s'), '/i/r')]) expect(JSON.stringify(steps)).not.toContain(ignoreShared);
+    for (const steps of [saveSteps(SAVED_FORMAT.ramFile, saveStream('/i/s')), loadSteps(SAVED_FORMAT.ramFile, loadStream('/i/s'), '/i/r')]) {
       expect(JSON.stringify(steps[0])).toContain(ignoreShared);
     }
   });
   it('pauses the guest before the save (one consistent pass, not a live one) and waits for the outcome', () => {
-    const steps = names(saveSteps(SAVED_FORMAT.stream, '/instance/vmstate.tmp'));
+    const steps = names(saveSteps(SAVED_FORMAT.stream, saveStream('/instance/vmstate.tmp')));
     expect(steps.indexOf('stop')).toBeGreaterThanOrEqual(0);
     expect(steps.indexOf('stop')).toBeLessThan(steps.indexOf('migrate'));
     expect(steps.at(-1)).toBe('query-migrate');
-    expect(JSON.stringify(saveSteps(SAVED_FORMAT.stream, '/instance/vmstate.tmp'))).toContain('exec:cat > /instance/vmstate.tmp');
+    // The stream is a file handed over with getfd (no exec: process: QEMU runs with spawn=deny).
+    const save = saveSteps(SAVED_FORMAT.stream, saveStream('/instance/vmstate.tmp'));
+    expect(save.slice(-3, -1)).toEqual([{ execute: 'getfd', arguments: { fdname: 'm5dev-save' } }, { execute: 'migrate', arguments: { uri: 'fd:m5dev-save' } }]);
+    expect(JSON.stringify(save)).not.toContain('exec:');
+    expect(saveStream('/instance/vmstate.tmp')).toEqual({ name: 'm5dev-save', path: '/instance/vmstate.tmp', mode: 'write' });
   });
   it('consumes the record after the load and before the guest runs', () => {
-    const steps = loadSteps(SAVED_FORMAT.ramFile, '/instance/vmstate', '/instance/vmstate.json');
-    expect(names(steps)).toEqual(['migrate-set-capabilities', 'migrate-incoming', 'query-status', 'unlink', 'cont']);
-    expect(steps[3]).toEqual({ unlink: '/instance/vmstate.json' });
+    const steps = loadSteps(SAVED_FORMAT.ramFile, loadStream('/instance/vmstate'), '/instance/vmstate.json');
+    expect(names(steps)).toEqual(['migrate-set-capabilities', 'getfd', 'migrate-incoming', 'query-status', 'unlink', 'cont']);
+    expect(steps[2]).toEqual({ execute: 'migrate-incoming', arguments: { uri: 'fd:m5dev-load' } });
+    expect(steps[4]).toEqual({ unlink: '/instance/vmstate.json' });
   });
 });
 

@@ -22,7 +22,7 @@ import { withQmp } from '../../vm/qmp.js';
 import type { RunningVm } from '../../vmhost/vm-host.js';
 import type { Storage } from '../../engine/storage.js';
 import { removeInVm } from '../../vmhost/vm-files.js';
-import { loadSteps, restoringRam, savedFilesIn, SAVED_FORMAT, type ResumePlan, type SavedFormat, type SavedRecord, dropSaved, isSuspended, launchKey, resumePlan, viewSaved } from '../../vm/saved-state.js';
+import { loadStream, loadSteps, restoringRam, savedFilesIn, SAVED_FORMAT, type ResumePlan, type SavedFormat, type SavedRecord, dropSaved, isSuspended, launchKey, resumePlan, viewSaved } from '../../vm/saved-state.js';
 import { M5OPS_PLUGIN } from '../m5ops.js';
 import { probeShareModels } from '../share-probe.js';
 import { baseState, upSkipped, type UpCtx } from './context.js';
@@ -35,7 +35,8 @@ async function continueSaved(vm: RunningVm, storage: Storage, format: SavedForma
   // The record goes between load and `cont`: on a local directory an unlink here, else an rm beside QEMU.
   const local = storage.clientPath(STORED.vmStateRecord);
   const unlink = local ? async () => rmSync(local, { force: true }) : (path: string) => removeInVm(vm, path);
-  await withQmp(() => vm.monitor(120), (q) => q.run(loadSteps(format, IN_CONTAINER.vmState, IN_CONTAINER.vmStateRecord), unlink));
+  const stream = loadStream(IN_CONTAINER.vmState);
+  await withQmp(() => vm.monitor(120, [stream]), (q) => q.run(loadSteps(format, stream, IN_CONTAINER.vmStateRecord), unlink));
 }
 
 /** What QEMU is started with: decided once, the same for a boot and a resume (whose key must match). */
