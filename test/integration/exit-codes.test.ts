@@ -107,10 +107,41 @@ describe('exit codes before a guest answers', () => {
     rmSync(project, { recursive: true, force: true });
   });
 
-  it('--version prints the package version and nothing else', async () => {
-    const res = await cli(['--version']);
-    expect(res.code).toBe(0);
-    expect(res.stdout).toBe(`${(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}\n`);
+  it('--version and -V print the package version and nothing else', async () => {
+    const version = `${(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}\n`;
+    for (const flag of ['--version', '-V']) {
+      const res = await cli([flag]);
+      expect(res.code).toBe(0);
+      expect(res.stdout).toBe(version);
+      expect(res.stderr).toBe('');
+    }
+  });
+
+  it('global options and the plain outputs through the CLI: --help, -q, --toolchain, status and status --name of a missing instance', async () => {
+    const home = freshHome();
+    const help = await cli(['--help']);
+    expect(help.code).toBe(0);
+    for (const c of ['up', 'exec', 'suspend', 'kernel', 'module', 'm5ops', 'image', 'doctor']) expect(help.stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
+    // -q is --quiet: m5dev's own error and hint, no task list.
+    const quiet = await cli(['-q', 'down', '--name', 'missing'], { M5DEV_HOME: home });
+    expect(quiet.code).toBe(ExitCode.instanceNotFound);
+    expect(quiet.stderr).toBe('m5dev: error: Instance "missing" does not exist\nhint: Start it with `m5dev up --name missing`.\n');
+    // --toolchain REF: that image as it is, never a build; one the engine lacks is a usage error that says how to give it.
+    const given = await cli(['-q', '--toolchain', 'm5dev-test/absent:1', 'image', 'build'], { M5DEV_HOME: home });
+    expect(given.code, given.stderr).toBe(ExitCode.usage);
+    expect(given.stderr).toMatch(/toolchain image m5dev-test\/absent:1 is not on the engine/);
+    expect(given.stderr).toMatch(/hint: Load it with `m5dev image load FILE`/);
+    // status as text: the engine, then each instance or a word on how to start one.
+    const status = await cli(['status'], { M5DEV_HOME: home });
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/^engine: (docker|podman) \S+ \S+\/\S+ at \S+ \(.*\)\nno instances \(start one with `m5dev up`\)\n$/);
+    const missing = await cli(['status', '--name', 'missing'], { M5DEV_HOME: home });
+    expect(missing.code).toBe(ExitCode.instanceNotFound);
+    expect(missing.stderr).toMatch(/Instance "missing" does not exist/);
+    // A snapshot that is not a URL is refused before anything runs.
+    const snap = await cli(['image', 'lock', '--snapshot', 'notaurl'], { M5DEV_HOME: home });
+    expect(snap.code).toBe(ExitCode.usage);
+    expect(snap.stderr).toMatch(/--snapshot notaurl is not an http\(s\) URL/);
   });
 
   it(`${ExitCode.toolFailed}: a tool step fails (qemu-img cannot read the image), with the tool's own words`, async () => {
