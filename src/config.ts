@@ -2,8 +2,8 @@
  * Pinned defaults and the optional project config file (m5dev.json in the working directory).
  * Precedence: command-line flag > m5dev.json > these defaults. Pure except `loadConfigFile`.
  */
-import { readFileSync, existsSync, realpathSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { readFileSync, existsSync, realpathSync, statfsSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
 import { UntrustedConfigError, UsageError } from './errors.js';
 import { checkShares, hostShareRefusal, parseShare, type Share } from './vm/shares.js';
 import { availableParallelism, homedir, totalmem } from 'node:os';
@@ -79,7 +79,7 @@ export const SETTING_TRUST: Record<keyof VmConfig, 'code' | 'resource' | 'data'>
   imageSha256: 'code',
   baseImage: 'code',
   disk: 'data',
-  diskGrow: 'data',
+  diskGrow: 'resource',
   sshPort: 'data',
   cpus: 'resource',
   memoryMiB: 'resource',
@@ -107,14 +107,34 @@ export function parseTrustList(text: string | undefined): Set<keyof VmConfig> {
   return new Set(names as (keyof VmConfig)[]);
 }
 
-/** What this host can give a guest: its cores, and three quarters of its memory. */
+/** What this host can give a guest: its cores, three quarters of its memory, the free space where instances live. */
 export interface HostResources {
   cpus: number;
   memoryMiB: number;
+  diskFreeGiB: number;
 }
 
-export function hostResources(): HostResources {
-  return { cpus: availableParallelism(), memoryMiB: Math.floor((totalmem() / (1 << 20)) * 0.75) };
+export function hostResources(home: string): HostResources {
+  return { cpus: availableParallelism(), memoryMiB: Math.floor((totalmem() / (1 << 20)) * 0.75), diskFreeGiB: freeGiB(home) };
+}
+
+/** Free space of the file system that holds `dir` (or its nearest existing parent), GiB. */
+function freeGiB(dir: string): number {
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      const st = statfsSync(d);
+      return Math.floor((st.bavail * st.bsize) / 2 ** 30);
+    } catch {
+      if (dirname(d) === d) return 0;
+    }
+  }
+}
+
+/** Pure: a `diskGrow` size ("+10G") in bytes. */
+export function growBytes(size: string): number {
+  const m = /^\+?(\d+)([KMGT]?)$/.exec(size);
+  if (!m) return Number.NaN;
+  return Number(m[1]) * 1024 ** ' KMGT'.indexOf(m[2] || ' ');
 }
 
 /**
@@ -131,6 +151,11 @@ export function capResources(file: Partial<VmConfig>, host: HostResources, sourc
   if (config.memoryMiB !== undefined && config.memoryMiB > host.memoryMiB) {
     notes.push(`${source} asks for ${config.memoryMiB} MiB of guest memory; capped to ${host.memoryMiB} MiB (three quarters of this host's)`);
     config.memoryMiB = host.memoryMiB;
+  }
+  if (config.diskGrow !== undefined && growBytes(config.diskGrow) > host.diskFreeGiB * 2 ** 30) {
+    const cap = `+${host.diskFreeGiB}G`;
+    notes.push(`${source} asks to grow the disk by ${config.diskGrow.slice(1)}; capped to ${cap.slice(1)} (the free space where instances live)`);
+    config.diskGrow = cap;
   }
   if (config.tcgCacheMiB !== undefined && config.tcgCacheMiB > host.memoryMiB / 4) {
     const cap = Math.max(32, Math.floor(host.memoryMiB / 4));

@@ -707,6 +707,17 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         return fail("cannot read %s", out);
     }
     logpath = g_build_filename(dir, "m5ops.log", NULL);
+    /* A log at its cap starts afresh at the next launch (the old one kept as m5ops.log.1): the
+       cap is a launch's, and exits are always written (m5ops wait reads the latest launch). */
+    {
+        struct stat old;
+        if (stat(logpath, &old) == 0 && old.st_size >= M5OPS_LOG_CAP) {
+            g_autofree char *kept = g_strconcat(logpath, ".1", NULL);
+            if (rename(logpath, kept) != 0) {
+                /* then it goes on past the cap for exits only, as before */
+            }
+        }
+    }
     log_fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (out_fd < 0 || log_fd < 0) {
         return fail("cannot open %s", out_fd < 0 ? out : logpath);

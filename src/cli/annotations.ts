@@ -3,6 +3,7 @@
  * module test and a guest's failing m5 exit are also printed as `::error` annotations, which the
  * run's summary and the pull request show. Nothing anywhere else.
  */
+import { randomBytes } from 'node:crypto';
 
 /** Pure: a workflow command's property or message, escaped as the runner reads it. */
 export function ghEscape(s: string, property = false): string {
@@ -25,4 +26,15 @@ export function inGithubActions(env: NodeJS.ProcessEnv = process.env): boolean {
  */
 export function annotateError(title: string, message: string, opts: { json?: boolean } = {}, env: NodeJS.ProcessEnv = process.env): void {
   if (inGithubActions(env)) (opts.json ? process.stderr : process.stdout).write(errorAnnotation(title, message));
+}
+
+/**
+ * Guest output for the log under GitHub Actions: inside a stop-commands block (a token the guest
+ * cannot guess), so a line the guest prints (`::add-mask::`, a forged `::error`) is text, not a
+ * command to the runner. Elsewhere, the text as it is.
+ */
+export function guestBlock(text: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (!inGithubActions(env) || text === '') return text;
+  const token = `m5dev-${randomBytes(12).toString('hex')}`;
+  return `::stop-commands::${token}\n${text}${text.endsWith('\n') ? '' : '\n'}::${token}::\n`;
 }

@@ -1,10 +1,13 @@
 /** The command tree, and the mapping of typed errors to messages, hints and exit codes. */
 import { Command, CommanderError } from 'commander';
 import { DiskFullError, M5devError, ExitCode, UsageError, engineLost, isDiskFull } from '../errors.js';
-import { installSignalHandlers, interruptExitCode, runCleanups } from '../cleanup.js';
+import { installSignalHandlers, interruptExitCode, isInterrupting, runCleanups } from '../cleanup.js';
 import { MESSAGES } from '../messages.js';
 import { terminalText } from '../terminal-text.js';
-import { annotateError } from './annotations.js';
+import { annotateError, guestBlock } from './annotations.js';
+
+/** `--json` on the command line: stdout carries the result, so annotations go to stderr. */
+const jsonRequested = (): boolean => process.argv.includes('--json');
 import { registerImage } from './commands/image.js';
 import { registerVm } from './commands/vm.js';
 import { registerKernel } from './commands/kernel.js';
@@ -62,15 +65,15 @@ function describeError(e: unknown): number {
     return ExitCode.usage; // commander already printed the message
   }
   if (e instanceof M5devError) {
-    annotateError(`m5dev (exit ${e.exitCode})`, `${e.message}${e.hint ? `\n${e.hint}` : ''}`);
+    annotateError(`m5dev (exit ${e.exitCode})`, `${e.message}${e.hint ? `\n${e.hint}` : ''}`, { json: jsonRequested() });
     // Messages and details carry guest output (its stderr, names it chose): printed as text only.
     process.stderr.write(`m5dev: error: ${terminalText(e.message)}\n`);
-    if (e.details) process.stderr.write(`${terminalText(e.details).replace(/^/gm, '  | ')}\n`);
+    if (e.details) process.stderr.write(guestBlock(`${terminalText(e.details).replace(/^/gm, '  | ')}\n`));
     if (e.hint) process.stderr.write(`hint: ${terminalText(e.hint)}\n`);
     return e.exitCode;
   }
   const err = e as Error;
-  annotateError(`m5dev (exit ${ExitCode.unexpected}, a bug)`, err?.message ?? String(e));
+  annotateError(`m5dev (exit ${ExitCode.unexpected}, a bug)`, err?.message ?? String(e), { json: jsonRequested() });
   process.stderr.write(`m5dev: unexpected error: ${terminalText(err?.message ?? String(e))}\n`);
   if (process.env.M5DEV_DEBUG) process.stderr.write(`${err?.stack ?? ''}\n`);
   else process.stderr.write('hint: this is a bug in m5dev; rerun with M5DEV_DEBUG=1 for a stack trace and report it.\n');
@@ -85,6 +88,12 @@ export async function run(argv: string[]): Promise<number> {
   }
   try {
     await buildProgram().parseAsync(argv);
+    // A command stopped from outside its flow (a signal, a lost lock) that still ran to its end:
+    // its cleanups finish first, and it exits as the stop said, never 0.
+    if (isInterrupting()) {
+      await runCleanups();
+      return interruptExitCode() ?? ExitCode.interrupted;
+    }
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
   } catch (e) {
     await runCleanups();

@@ -13,6 +13,11 @@ export interface JunitOptions {
   timestamp?: string;
   /** Seconds the test took. */
   seconds?: number;
+  /**
+   * m5dev's own verdict (the test program's exit code, and whether its TAP passed): when it says
+   * failed and no testcase does, a testcase says so, so the report is never green when m5dev is not.
+   */
+  outcome?: { exitCode: number; passed: boolean };
 }
 
 interface Case {
@@ -52,6 +57,9 @@ export function tapToJunit(tap: string, o: JunitOptions): string {
   if (planned === undefined) cases.push({ name: 'TAP plan', failure: 'the test program printed no plan (1..N)' });
   else if (planned !== cases.length) cases.push({ name: 'TAP plan', failure: `planned ${planned} tests, ran ${cases.length}` });
   if (bailed !== undefined) cases.push({ name: 'bail out', failure: bailed });
+  if (o.outcome && (o.outcome.exitCode !== 0 || !o.outcome.passed) && !cases.some((c) => c.failure !== undefined)) {
+    cases.push({ name: 'test program', failure: `the test program exited ${o.outcome.exitCode}${o.outcome.passed ? '' : ' and its TAP did not pass (m5dev counts a TODO failure and a plan of 0 as failed)'}` });
+  }
   const failures = cases.filter((c) => c.failure !== undefined).length;
   const skipped = cases.filter((c) => c.skipped !== undefined).length;
   const time = o.seconds !== undefined ? ` time="${o.seconds.toFixed(3)}"` : '';

@@ -180,11 +180,15 @@ export async function commitSaved(st: Storage, record: SavedRecord): Promise<voi
   await writeRecord(st, record);
 }
 
-/** The commit point: the record, written and renamed into place on stable storage; the pending mark goes with it. */
+/**
+ * The commit point: the record, written and renamed into place on stable storage. The pending mark
+ * goes just before the rename: a committed record never has a mark beside it (a resume consumes the
+ * record, and a mark left behind could later commit that used state again).
+ */
 async function writeRecord(st: Storage, record: SavedRecord): Promise<void> {
   await st.write([{ name: `${STORED.vmStateRecord}.tmp`, data: `${JSON.stringify(record, null, 2)}\n` }]);
-  await st.syncRename([[`${STORED.vmStateRecord}.tmp`, STORED.vmStateRecord]]);
   await st.remove([PENDING_RECORD]);
+  await st.syncRename([[`${STORED.vmStateRecord}.tmp`, STORED.vmStateRecord]]);
 }
 
 /** A save that is complete, whose commit has not been made yet (PENDING_RECORD). */

@@ -41,9 +41,17 @@ export interface NinepExport {
 export const SHARES_IN_CONTAINER = '/shares';
 export const shareTag = (i: number): string => `m5dev${i}`;
 export const containerPath = (i: number): string => `${SHARES_IN_CONTAINER}/${i}`;
-/** The VM container's mounts of the shares (the probe mounts the same paths read-only). */
-export const shareMounts = (shares: Share[], readOnly = false): Mount[] =>
-  shares.map((s, i) => ({ kind: 'bind', source: s.host, target: containerPath(i), readOnly: readOnly || s.readOnly }));
+/**
+ * The VM container's mounts of the shares (the probe mounts the same paths read-only); a writable
+ * share whose `hasGitDir(i)` gets its `.git` bound again, read-only, over it: QEMU itself cannot
+ * write there, whatever the guest mounts.
+ */
+export const shareMounts = (shares: Share[], hasGitDir: (i: number) => boolean = () => false, readOnly = false): Mount[] =>
+  shares.flatMap((s, i): Mount[] => {
+    const own: Mount = { kind: 'bind', source: s.host, target: containerPath(i), readOnly: readOnly || s.readOnly };
+    if (readOnly || s.readOnly || !hasGitDir(i)) return [own];
+    return [own, { kind: 'bind', source: posix.join(s.host, GIT_DIR), target: `${containerPath(i)}/${GIT_DIR}`, readOnly: true }];
+  });
 
 /** The name of the directory a writable share's git metadata lives in. */
 export const GIT_DIR = '.git';

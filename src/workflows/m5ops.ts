@@ -16,8 +16,11 @@ export const M5OPS_STORED = { log: 'm5ops.log', readfile: 'm5ops-readfile', out:
 /** The plugin in the toolchain image. */
 export const M5OPS_PLUGIN = '/usr/local/lib/m5dev/m5ops.so';
 
-/** More than any log a session writes (sum and the continuation calls of a file are not logged). */
-const MAX_LOG = 64 * 2 ** 20;
+/**
+ * More than any log a launch writes: its cap (64 MiB) and the exits' reserve past it (16 MiB),
+ * with room (docker/m5ops/m5out-policy.h); a log at its cap starts afresh at the next launch.
+ */
+const MAX_LOG = 96 * 2 ** 20;
 
 /**
  * Copy a host file in as the guest's readfile; it appears whole (the guest may be reading the old

@@ -52,6 +52,8 @@ export interface ModuleCtx {
   loaded?: LoadReport;
   tap?: TapSummary;
   tapText?: string;
+  /** The test program's exit code. */
+  tapExit?: number;
 }
 
 export function newModuleCtx(home: HomeLayout, version: string, srcDir: string, baseImage: string, params: string[] = []): ModuleCtx {
@@ -248,6 +250,7 @@ export function moduleTestTasks(): ListrTask<ModuleCtx>[] {
         if (up.exitCode !== 0) throw new ModuleError('copying the test to the guest failed', `${up.stdout}${up.stderr}`);
         const r = await guest(ctx.ssh!, guestArgv([`/tmp/${b.test}`]));
         ctx.tapText = r.output;
+        ctx.tapExit = r.exitCode;
         ctx.tap = parseTap(r.output);
         if (r.exitCode !== 0 || !tapPassed(ctx.tap)) {
           throw new ModuleError(`${ctx.tap.failed.length || 'some'} check(s) failed in the guest (exit ${r.exitCode})`, r.output);

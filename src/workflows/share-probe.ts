@@ -11,7 +11,7 @@ export async function probeShareModels(engine: Engine, image: string, home: stri
   const out = await engine.runTool({
     image,
     cmd: [...XATTR_PROBE, ...shares.map((_, i) => containerPath(i))],
-    binds: shareMounts(shares, true),
+    binds: shareMounts(shares, () => false, true),
     home,
     description: 'the shares\' file system probe',
   });

@@ -506,6 +506,9 @@ describe('the module loop on the cross-built kernel', () => {
       // Read-only means read-only, for guest root too: a :ro share, and a writable share's .git.
       const ro = await cli(['exec', '--name', NAME, '--', 'cat ~/m5/.git/config >/dev/null && echo readable; sudo sh -c "echo x >> /home/ubuntu/m5/.git/config" 2>&1; sudo touch /opt/debs/x 2>&1; true'], env);
       expect(ro.stdout).toMatch(/^readable\n.*Read-only file system\n.*Read-only file system\n$/);
+      // Guest root takes its read-only view away and writes through the writable share: QEMU itself cannot.
+      const bypass = await cli(['exec', '--name', NAME, '--', 'sudo umount /home/ubuntu/m5/.git && sudo sh -c "echo x >> /home/ubuntu/m5/.git/config" 2>&1; sudo mount -t 9p -o trans=virtio,version=9p2000.L,ro m5dev0git /home/ubuntu/m5/.git; mountpoint -q /home/ubuntu/m5/.git && echo remounted'], env);
+      expect(bypass.stdout).toMatch(/Read-only file system\nremounted\n$/);
       expect(readFileSync(join(work, '.git', 'config'), 'utf8')).toBe('[core]\n\tbare = false\n');
       expect(existsSync(join(debs, 'x'))).toBe(false);
     }

@@ -113,8 +113,8 @@ describe("a cloned repository's m5dev.json", () => {
   });
 
   it('asks for resources the host caps, and says so', async () => {
-    const { capResources } = await import('../../src/config.js');
-    const host = { cpus: 2, memoryMiB: 8000 };
+    const { capResources, growBytes } = await import('../../src/config.js');
+    const host = { cpus: 2, memoryMiB: 8000, diskFreeGiB: 50 };
     const { config, notes } = capResources({ cpus: 64, memoryMiB: 1 << 20, tcgCacheMiB: 4096, sshPort: 6000 }, host, 'm5dev.json');
     expect(config).toEqual({ cpus: 2, memoryMiB: 8000, tcgCacheMiB: 2000, sshPort: 6000 });
     expect(notes).toEqual([
@@ -123,5 +123,9 @@ describe("a cloned repository's m5dev.json", () => {
       'm5dev.json asks for a 4096 MiB translated-code cache; capped to 2000 MiB',
     ]);
     expect(capResources({ cpus: 2, memoryMiB: 8000, tcgCacheMiB: 2000 }, host, 'f')).toEqual({ config: { cpus: 2, memoryMiB: 8000, tcgCacheMiB: 2000 }, notes: [] });
+    // A disk to grow past the free space: the guest could fill this host's disk.
+    expect(capResources({ diskGrow: '+1000T' }, host, 'm5dev.json')).toEqual({ config: { diskGrow: '+50G' }, notes: ['m5dev.json asks to grow the disk by 1000T; capped to 50G (the free space where instances live)'] });
+    expect(capResources({ diskGrow: '+50G' }, host, 'f').notes).toEqual([]);
+    expect([growBytes('+10G'), growBytes('512M'), growBytes('3'), growBytes('+1T')]).toEqual([10 * 2 ** 30, 512 * 2 ** 20, 3, 2 ** 40]);
   });
 });

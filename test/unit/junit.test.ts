@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tapToJunit } from '../../src/module/junit.js';
-import { errorAnnotation, ghEscape, inGithubActions } from '../../src/cli/annotations.js';
+import { errorAnnotation, ghEscape, guestBlock, inGithubActions } from '../../src/cli/annotations.js';
 
 const opts = { suite: 'm5dev module test m5', classname: 'm5dev.module.m5', timestamp: '2026-12-04T23:00:00', seconds: 1.5 };
 
@@ -34,6 +34,19 @@ describe('JUnit XML from a module test\'s TAP', () => {
     expect(ctl).toContain('name="a\ufffdb"');
   });
 
+  it('is never green when m5dev says the test failed: an exit code, a TODO failure, a plan of 0', () => {
+    const crashed = tapToJunit('1..1\nok 1 - a\n', { ...opts, outcome: { exitCode: 139, passed: true } });
+    expect(crashed).toMatch(/failures="1"/);
+    expect(crashed).toContain('<failure message="the test program exited 139" type="TAP">');
+    const todo = tapToJunit('1..1\nnot ok 1 - later # TODO\n', { ...opts, outcome: { exitCode: 0, passed: false } });
+    expect(todo).toMatch(/failures="1"/);
+    expect(todo).toMatch(/the test program exited 0 and its TAP did not pass/);
+    expect(tapToJunit('1..0\n', { ...opts, outcome: { exitCode: 0, passed: false } })).toMatch(/failures="1"/);
+    // Agreeing verdicts add nothing; a failure already there is the reason.
+    expect(tapToJunit('1..1\nok 1 - a\n', { ...opts, outcome: { exitCode: 0, passed: true } })).toMatch(/tests="1" failures="0"/);
+    expect(tapToJunit('1..1\nnot ok 1 - a\n', { ...opts, outcome: { exitCode: 1, passed: false } })).toMatch(/tests="1" failures="1"/);
+  });
+
   it('is well-formed XML (libxml2\'s xmllint: make setup-tests installs it)', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'm5dev-junit-')), 'r.xml');
     writeFileSync(file, tapToJunit('1..2\nok 1 - a "b" <c>\nnot ok 2 - d & e\n]]>\u0001\n', opts));
@@ -47,6 +60,14 @@ describe('GitHub Actions annotations', () => {
     expect(ghEscape('a: b, c', true)).toBe('a%3A b%2C c');
     expect(errorAnnotation('m5dev (exit 12)', 'module build failed\nhint: fix it')).toBe('::error title=m5dev (exit 12)::module build failed%0Ahint: fix it\n');
     expect(inGithubActions({ GITHUB_ACTIONS: 'true' })).toBe(true);
+    // Guest output under Actions: no line of it is a command to the runner (a token it cannot guess).
+    const block = guestBlock('ok 1\n::add-mask::secret\n', { GITHUB_ACTIONS: 'true' });
+    const token = /^::stop-commands::(m5dev-[0-9a-f]{24})\n/.exec(block)?.[1];
+    expect(token).toBeDefined();
+    expect(block).toBe(`::stop-commands::${token}\nok 1\n::add-mask::secret\n::${token}::\n`);
+    expect(guestBlock('x', { GITHUB_ACTIONS: 'true' })).toMatch(/^::stop-commands::\S+\nx\n::\S+::\n$/);
+    expect(guestBlock('text\n', {})).toBe('text\n');
+    expect(guestBlock('', { GITHUB_ACTIONS: 'true' })).toBe('');
     expect(inGithubActions({ CI: 'true' })).toBe(false);
   });
 });

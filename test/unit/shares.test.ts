@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseConfig } from '../../src/config.js';
 import { UsageError } from '../../src/errors.js';
-import { checkShares, mappedFileNote, mountScriptArgs, ownerNotes, parseShare, sameShares, shareExports, shareModels, shareQemuArgs, unmountScriptArgs } from '../../src/vm/shares.js';
+import { checkShares, mappedFileNote, mountScriptArgs, shareMounts, ownerNotes, parseShare, sameShares, shareExports, shareModels, shareQemuArgs, unmountScriptArgs } from '../../src/vm/shares.js';
 import { qemuArgs } from '../../src/vm/qemu-args.js';
 import { chooseMachine } from '../../src/vm/machine.js';
 import { guestTreeCommand, guestTreeStamp } from '../../src/kernel/guest-tree.js';
@@ -110,6 +110,16 @@ describe('shares in QEMU and the guest', () => {
     expect(shareQemuArgs(withGit)[5]).toBe('local,id=fsm5dev0git,path=/shares/0/.git,security_model=mapped-xattr,fmode=0644,dmode=0755,readonly=on');
     expect(mountScriptArgs(withGit)).toEqual(['ubuntu', expect.stringContaining('trans=virtio'), 'm5dev0', '/g/a', 'rw', 'm5dev0git', '/g/a/.git', 'ro', 'm5dev1', '/g/b', 'ro']);
     expect(unmountScriptArgs(withGit)).toEqual(['/g/b', '/g/a/.git', '/g/a']);
+    // And in the VM container, under QEMU: the writable share's .git is bound read-only over it, so
+    // guest root gets nothing by unmounting its view or mounting the share's tag a second time.
+    expect(shareMounts(two, () => true)).toEqual([
+      { kind: 'bind', source: '/a', target: '/shares/0', readOnly: false },
+      { kind: 'bind', source: '/a/.git', target: '/shares/0/.git', readOnly: true },
+      { kind: 'bind', source: '/b', target: '/shares/1', readOnly: true },
+    ]);
+    expect(shareMounts(two)).toHaveLength(2);
+    // The probe mounts everything read-only, and no .git apart.
+    expect(shareMounts(two, () => true, true).map((m) => [m.target, m.readOnly])).toEqual([['/shares/0', true], ['/shares/1', true]]);
     // The probe's answer per share: only a clear "file" (ENOTSUP) gives up the extended attributes.
     expect(shareModels('0 xattr\n1 file\n', 2)).toEqual(['mapped-xattr', 'mapped-file']);
     // Matched by index, whatever else the container printed; no answer keeps mapped-xattr.

@@ -3,13 +3,13 @@ import type { Command } from 'commander';
 import { renameSync, writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { tapToJunit } from '../../module/junit.js';
-import { annotateError } from '../annotations.js';
+import { annotateError, guestBlock } from '../annotations.js';
 import { DEFAULTS } from '../../config.js';
 import { layout } from '../../paths.js';
 import { MODULE_DIR } from '../../assets.js';
 import { UsageError } from '../../errors.js';
 import { DEFAULT_KERNEL_VERSION } from '../../kernel/source.js';
-import { parseModuleParams } from '../../module/artifacts.js';
+import { parseModuleParams, tapPassed } from '../../module/artifacts.js';
 import { liveInstance } from '../../workflows/running.js';
 import type { ModuleCtx } from '../../workflows/module.js';
 import { globalOpts } from '../options.js';
@@ -42,8 +42,8 @@ function common(cmd: Command, withInstance: boolean): Command {
 }
 
 /** The module test's report as JUnit XML, written whole (a temporary file renamed into place). */
-function writeJunit(file: string, tap: string, src: string, seconds: number): void {
-  const xml = tapToJunit(tap, { suite: `m5dev module test ${basename(src)}`, classname: `m5dev.module.${basename(src).replace(/[^A-Za-z0-9_]/g, '_')}`, timestamp: new Date().toISOString().replace(/\.\d+Z$/, ''), seconds });
+function writeJunit(file: string, tap: string, src: string, seconds: number, outcome: { exitCode: number; passed: boolean }): void {
+  const xml = tapToJunit(tap, { suite: `m5dev module test ${basename(src)}`, classname: `m5dev.module.${basename(src).replace(/[^A-Za-z0-9_]/g, '_')}`, timestamp: new Date().toISOString().replace(/\.\d+Z$/, ''), seconds, outcome });
   const tmp = `${file}.m5dev-tmp`;
   writeFileSync(tmp, xml);
   renameSync(tmp, file);
@@ -85,12 +85,13 @@ export function registerModule(program: Command): void {
       // The report is written whether the test passed or not (a failing one is when CI needs it),
       // once the guest's TAP is in: each failed check is also a GitHub annotation.
       if (test && ctx.tapText !== undefined) {
-        if (f.junit) writeJunit(f.junit, ctx.tapText, ctx.srcDir, (Date.now() - started) / 1000);
+        const outcome = { exitCode: ctx.tapExit ?? 1, passed: ctx.tap !== undefined && tapPassed(ctx.tap) };
+        if (f.junit) writeJunit(f.junit, ctx.tapText, ctx.srcDir, (Date.now() - started) / 1000, outcome);
         for (const check of ctx.tap?.failed ?? []) annotateError('module test', `not ok - ${check}`, { json: g.json });
       }
     }
     if (g.json) printJson({ ...done.build, cached: done.cached === true, loadLog: done.loadLog, ...done.loaded, test: done.tap ?? null });
-    else if (test) process.stdout.write(done.tapText ?? '');
+    else if (test) process.stdout.write(guestBlock(done.tapText ?? ''));
     else {
       const l = done.loaded!;
       process.stdout.write(`${done.loadLog ?? ''}${[...l.devices.map((d) => `device ${d}`), ...Object.entries(l.parameters).map(([k, v]) => `parameter ${k} = ${v}`)].join('\n')}\n`);

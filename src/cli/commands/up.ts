@@ -94,7 +94,7 @@ export function registerUp(program: Command): void {
       const home = layout();
       // A cloned repository's m5dev.json: what chooses code is refused unless trusted by name, and
       // the resources it asks for are capped to this host's (each cap printed).
-      const capped = capResources(loadConfigFile(process.cwd(), parseTrustList(flags.trustConfig)), hostResources(), 'm5dev.json');
+      const capped = capResources(loadConfigFile(process.cwd(), parseTrustList(flags.trustConfig)), hostResources(home.root), 'm5dev.json');
       const fromFile = capped.config;
       for (const n of capped.notes) process.stderr.write(`m5dev: ${n}\n`);
       const config = resolveConfig(fromFlags, fromFile, loadUserConfig(home.root));

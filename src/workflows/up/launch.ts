@@ -9,7 +9,7 @@ import { NetworkUnavailableError, PortInUseError, UsageError } from '../../error
 import { MESSAGES } from '../../messages.js';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { GIT_DIR, mappedFileNote, shareExports, shareMounts, type NinepExport } from '../../vm/shares.js';
+import { GIT_DIR, mappedFileNote, shareExports, shareMounts, shareTag, type NinepExport } from '../../vm/shares.js';
 import { writeState, IN_CONTAINER, CACHE_IN_CONTAINER, RAM_TMPFS, STORED } from '../../vm/instance.js';
 import { KERNELS_MOUNT } from '../../kernel/cache.js';
 import { chooseMachine, type MachineChoice } from '../../vm/machine.js';
@@ -63,11 +63,15 @@ async function launchSpec(ctx: UpCtx): Promise<LaunchSpec> {
   });
   const binds = [ctx.storage!.bind('/instance'), ctx.blobs!.bind(CACHE_IN_CONTAINER, true)];
   if (ctx.kernel) binds.push(ctx.kernels!.bind(KERNELS_MOUNT, true));
-  binds.push(...shareMounts(ctx.config.shares));
   const shareModels = await probeShareModels(engine, ctx.image.tag!, ctx.home.root, ctx.config.shares);
   shareModels.forEach((m, i) => m === 'mapped-file' && ctx.notes.push(mappedFileNote(ctx.config.shares[i]!)));
-  // A writable share's git metadata is exported read-only over it: the host's git runs what it says.
-  const exports = shareExports(ctx.config.shares, shareModels, (i) => isDir(join(ctx.config.shares[i]!.host, GIT_DIR)));
+  // A writable share's git metadata is read-only for QEMU itself (a bind over it in the VM container:
+  // guest root cannot write it by unmounting the guest's view or mounting the share's tag again),
+  // and exported read-only over the share. A resume keeps what its launch decided (the launch key).
+  const recorded = ctx.saved && ctx.state?.exports;
+  const hasGit = (i: number) => (recorded ? recorded.some((e) => e.tag === `${shareTag(i)}git`) : isDir(join(ctx.config.shares[i]!.host, GIT_DIR)));
+  binds.push(...shareMounts(ctx.config.shares, hasGit));
+  const exports = shareExports(ctx.config.shares, shareModels, hasGit);
   const cmd = qemuArgs({
     machine,
     cpus: ctx.config.cpus,
