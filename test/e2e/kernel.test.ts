@@ -396,7 +396,7 @@ describe('the module loop on the cross-built kernel', () => {
       expect(up.code, up.stderr).toBe(0);
       expect((await cli(['module', 'load', '--name', NAME], env)).code).toBe(0);
       // gem5's habit: the job comes in through readfile; its end goes out through m5 fail.
-      const job = await exec('./m5op readfile | sh; ./m5op op 0x42 0 0; (sleep 1; ./m5op op 0x41 0 0; ./m5op fail 3) >/dev/null 2>&1 &');
+      const job = await exec('./m5op readfile | sh; ./m5op op 0x42 0 0 >/dev/null; (sleep 1; ./m5op op 0x41 0 0; ./m5op fail 3) >/dev/null 2>&1 &');
       expect(job.stdout).toBe('job ran\n');
       const res = await cli(['m5ops', 'wait', '--name', NAME, '--timeout', '300'], env);
       expect(res.code, res.stderr).toBe(3);
