@@ -406,7 +406,7 @@ describe('the module loop on the cross-built kernel', () => {
       const dest = join(scratch, 'insns-out');
       expect((await cli(['m5ops', 'out', '--name', NAME, dest], env)).code).toBe(0);
       const last = parseStats(readFileSync(join(dest, 'stats.txt'), 'utf8')).at(-1) as { simInsts: number; hostInstRate: number };
-      expect(last.simInsts).toBeGreaterThan(1_000_000);
+      expect(last.simInsts).toBeGreaterThan(10_000); // a second of a mostly idle guest, a process started in it
       expect(last.hostInstRate).toBeGreaterThan(0);
       // Stopped now: m5out can be cleared, and with it the instance's quota.
       const cleared = await cli(['--json', 'm5ops', 'out', '--clear', '--name', NAME], env);
