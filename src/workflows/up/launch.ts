@@ -7,7 +7,7 @@ import { rmSync } from 'node:fs';
 import { mountLabel, type Mount } from '../../docker/mounts.js';
 import { NetworkUnavailableError, PortInUseError, UsageError } from '../../errors.js';
 import { MESSAGES } from '../../messages.js';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { GIT_DIR, mappedFileNote, shareExports, shareMounts, shareTag, type NinepExport } from '../../vm/shares.js';
 import { writeState, IN_CONTAINER, CACHE_IN_CONTAINER, RAM_TMPFS, STORED } from '../../vm/instance.js';
@@ -69,7 +69,7 @@ async function launchSpec(ctx: UpCtx): Promise<LaunchSpec> {
   // guest root cannot write it by unmounting the guest's view or mounting the share's tag again),
   // and exported read-only over the share. A resume keeps what its launch decided (the launch key).
   const recorded = ctx.saved && ctx.state?.exports;
-  const hasGit = (i: number) => (recorded ? recorded.some((e) => e.tag === `${shareTag(i)}git`) : isDir(join(ctx.config.shares[i]!.host, GIT_DIR)));
+  const hasGit = (i: number) => (recorded ? recorded.some((e) => e.tag === `${shareTag(i)}git`) : isRealDir(join(ctx.config.shares[i]!.host, GIT_DIR)));
   binds.push(...shareMounts(ctx.config.shares, hasGit));
   const exports = shareExports(ctx.config.shares, shareModels, hasGit);
   const cmd = qemuArgs({
@@ -93,7 +93,11 @@ async function launchSpec(ctx: UpCtx): Promise<LaunchSpec> {
   return { machine, binds, cmd, exports, key: launchKey({ image: ctx.image.tag!, cmd, binds: binds.map(mountLabel) }) };
 }
 
-const isDir = (p: string): boolean => existsSync(p) && statSync(p).isDirectory();
+/**
+ * A directory itself, not a link to one: a share's `.git` that is a link (a cloned tree may hold one,
+ * the guest may make one) is never followed on the host, by the bind or by QEMU's export.
+ */
+const isRealDir = (p: string): boolean => existsSync(p) && lstatSync(p).isDirectory();
 
 /** Resume the saved state, or boot: a saved state of other settings refuses; one that cannot resume is dropped, with a note. */
 async function savedStatePlan(ctx: UpCtx, spec: LaunchSpec): Promise<ResumePlan> {
