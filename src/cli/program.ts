@@ -5,9 +5,6 @@ import { installSignalHandlers, interruptExitCode, isInterrupting, runCleanups }
 import { MESSAGES } from '../messages.js';
 import { terminalText } from '../terminal-text.js';
 import { annotateError, guestBlock } from './annotations.js';
-
-/** `--json` on the command line: stdout carries the result, so annotations go to stderr. */
-const jsonRequested = (): boolean => process.argv.includes('--json');
 import { registerImage } from './commands/image.js';
 import { registerVm } from './commands/vm.js';
 import { registerKernel } from './commands/kernel.js';
@@ -15,6 +12,9 @@ import { registerModule } from './commands/module.js';
 import { addExamples } from './examples.js';
 
 export const VERSION = '0.1.0';
+
+/** `--json` on the command line: stdout carries the result, so annotations go to stderr. */
+const jsonRequested = (): boolean => process.argv.includes('--json');
 
 export function buildProgram(): Command {
   const program = new Command('m5dev')

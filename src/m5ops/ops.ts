@@ -81,7 +81,6 @@ export function lastExit(events: M5opEvent[]): M5opEvent | undefined {
   return events.filter(isExit).pop();
 }
 
-
 /** A process exit status for a guest's code: its low byte, except that a failure never reads as 0 (fail(256)). */
 export function exitStatus(code: number): number {
   return (code & 0xff) !== 0 || code === 0 ? code & 0xff : 1;

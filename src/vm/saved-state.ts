@@ -191,6 +191,15 @@ async function writeRecord(st: Storage, record: SavedRecord): Promise<void> {
   await st.syncRename([[`${STORED.vmStateRecord}.tmp`, STORED.vmStateRecord]]);
 }
 
+/**
+ * What a save takes on disk: its state file's size, and for format 2 the blocks its sparse RAM file
+ * holds; `suffix` '.tmp' for the files of a save not renamed into place yet.
+ */
+export async function savedBytes(st: Storage, format: SavedFormat, suffix = ''): Promise<number> {
+  const sizes = await st.stat([`${STORED.vmState}${suffix}`, `${STORED.ram}${suffix}`]);
+  return (sizes.get(`${STORED.vmState}${suffix}`)?.size ?? 0) + (format === SAVED_FORMAT.ramFile ? (sizes.get(`${STORED.ram}${suffix}`)?.allocated ?? 0) : 0);
+}
+
 /** A save that is complete, whose commit has not been made yet (PENDING_RECORD). */
 export type PendingCommit = Omit<SavedRecord, 'stamps' | 'bytes'>;
 
@@ -224,9 +233,7 @@ export async function finishPending(st: Storage): Promise<SavedRecord | undefine
   const files = pending.format === SAVED_FORMAT.ramFile ? [STORED.vmState, STORED.ram] : [STORED.vmState];
   if (!files.every((f) => view.saved.has(f) || view.saved.has(`${f}.tmp`))) return undefined;
   await st.syncRename(files.filter((f) => view.saved.has(`${f}.tmp`)).map((f): [string, string] => [`${f}.tmp`, f]));
-  const sizes = await st.stat(files);
-  const bytes = (sizes.get(STORED.vmState)?.size ?? 0) + (pending.format === SAVED_FORMAT.ramFile ? (sizes.get(STORED.ram)?.allocated ?? 0) : 0);
-  const record: SavedRecord = { ...pending, stamps: view.stamps, bytes };
+  const record: SavedRecord = { ...pending, stamps: view.stamps, bytes: await savedBytes(st, pending.format) };
   await writeRecord(st, record);
   return record;
 }

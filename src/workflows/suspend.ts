@@ -8,10 +8,10 @@
  */
 import { DiskFullError, InterruptedError, VmStateError, isDiskFull } from '../errors.js';
 import { isInterrupting, onCleanup } from '../cleanup.js';
-import { IN_CONTAINER, RAM_TMPFS, STORED, exportsOf } from '../vm/instance.js';
+import { IN_CONTAINER, RAM_TMPFS, exportsOf } from '../vm/instance.js';
 import { withQmp, type QmpClient, type QmpFd } from '../vm/qmp.js';
 import { removeInVm } from '../vmhost/vm-files.js';
-import { SAVED_FORMAT, commitSaved, saveStream, saveSteps, dropSaved, guestStamps, markComplete } from '../vm/saved-state.js';
+import { SAVED_FORMAT, commitSaved, saveStream, saveSteps, dropSaved, guestStamps, markComplete, savedBytes } from '../vm/saved-state.js';
 import type { LiveInstance } from './running.js';
 import { stopInstance } from './down.js';
 import { mountShares, unmountShares } from './guest-shares.js';
@@ -108,8 +108,7 @@ export async function suspendInstance(live: LiveInstance, timeoutSec = 300): Pro
     // before anything else can fail, then its container and stale SSH connection go, as in `down`.
     // An engine that does not answer for a moment must not leave a complete save uncommitted.
     if (!(await vm.waitExit(30_000).catch(() => false))) await vm.remove().catch(() => undefined);
-    const saved = await storage.stat([`${STORED.vmState}.tmp`, `${STORED.ram}.tmp`]);
-    const bytes = (saved.get(`${STORED.vmState}.tmp`)?.size ?? 0) + (format === SAVED_FORMAT.ramFile ? (saved.get(`${STORED.ram}.tmp`)?.allocated ?? 0) : 0);
+    const bytes = await savedBytes(storage, format, '.tmp');
     await commitSaved(storage, { format, launchKey, stamps: await guestStamps(storage), bytes, savedAt: new Date().toISOString(), saveMs: Date.now() - t0 });
     await stopInstance(live, 0);
     return bytes;

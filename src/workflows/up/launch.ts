@@ -3,12 +3,11 @@
  * booting afresh when the resume fails), on a free SSH port; it records the instance's state.
  */
 import type { ListrTask } from 'listr2';
-import { rmSync } from 'node:fs';
+import { existsSync, lstatSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { mountLabel, type Mount } from '../../docker/mounts.js';
 import { NetworkUnavailableError, PortInUseError, UsageError } from '../../errors.js';
 import { MESSAGES } from '../../messages.js';
-import { existsSync, lstatSync } from 'node:fs';
-import { join } from 'node:path';
 import { GIT_DIR, mappedFileNote, shareExports, shareMounts, shareTag, type NinepExport } from '../../vm/shares.js';
 import { writeState, IN_CONTAINER, CACHE_IN_CONTAINER, RAM_TMPFS, STORED } from '../../vm/instance.js';
 import { KERNELS_MOUNT } from '../../kernel/cache.js';
