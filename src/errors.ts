@@ -26,6 +26,7 @@ export const ExitCode = {
   engineHostKey: 20,
   networkUnavailable: 21,
   untrustedConfig: 22,
+  jobTimedOut: 23,
   interrupted: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -261,5 +262,12 @@ export function tail(text: string, lines = 20): string {
 export class M5opsError extends M5devError {
   constructor(message: string, hint?: string, details?: string) {
     super(message, ExitCode.m5opsFailed, hint, details);
+  }
+}
+
+/** `m5dev run`: the job did not end (its guest's fail, or its Nth exit) within --timeout. */
+export class JobTimeoutError extends M5devError {
+  constructor(message: string, hint?: string) {
+    super(message, ExitCode.jobTimedOut, hint);
   }
 }

@@ -38,3 +38,10 @@ export function guestBlock(text: string, env: NodeJS.ProcessEnv = process.env): 
   const token = `m5dev-${randomBytes(12).toString('hex')}`;
   return `::stop-commands::${token}\n${text}${text.endsWith('\n') ? '' : '\n'}::${token}::\n`;
 }
+
+/** Guest output streamed as it comes: guestBlock's opening and closing lines around it (both '' outside GitHub Actions). */
+export function guestStream(env: NodeJS.ProcessEnv = process.env): { open: string; close: string } {
+  if (!inGithubActions(env)) return { open: '', close: '' };
+  const token = `m5dev-${randomBytes(12).toString('hex')}`;
+  return { open: `::stop-commands::${token}\n`, close: `::${token}::\n` };
+}

@@ -1,5 +1,6 @@
 /** How progress is shown: renderer chosen once; progress always on stderr, results on stdout. */
 import type { ListrTask } from 'listr2';
+import type { Reporter } from '../workflows/report.js';
 
 export interface UiOptions {
   quiet?: boolean;
@@ -14,15 +15,13 @@ export function chooseRenderer(opts: UiOptions, env: NodeJS.ProcessEnv = process
   return 'default';
 }
 
-export async function runTasks<Ctx extends object>(tasks: ListrTask<Ctx>[], ctx: Ctx, opts: UiOptions): Promise<Ctx> {
-  const renderer = chooseRenderer(opts);
-  const { Listr, ListrLogger, ProcessOutput } = await import('listr2'); // loaded on first use
+/** listr's options for `renderer`, on stderr; M5DEV_TIMINGS=1: every finished step says how long it took. */
+async function listrOptions(renderer: RendererName): Promise<object> {
+  const { ListrLogger, ProcessOutput } = await import('listr2'); // loaded on first use
   const processOutput = new ProcessOutput(process.stderr, process.stderr);
   const logger = new ListrLogger({ useIcons: true, processOutput });
-  // M5DEV_TIMINGS=1: every finished step says how long it took (where the time of a command goes).
   const timing = process.env.M5DEV_TIMINGS === '1' ? { timer: { field: (ms: number) => `${Math.round(ms)} ms`, format: () => (text: string) => text } } : {};
-  const list = new Listr<Ctx, 'default' | 'simple' | 'silent', 'simple'>(tasks, {
-    ctx,
+  return {
     renderer,
     fallbackRenderer: 'simple',
     exitOnError: true,
@@ -31,8 +30,43 @@ export async function runTasks<Ctx extends object>(tasks: ListrTask<Ctx>[], ctx:
     rendererOptions: renderer === 'simple' ? { logger, ...timing } : { collapseSkips: false, showSkipMessage: true, collapseSubtasks: false, logger, ...timing },
     fallbackRendererOptions: { logger, ...timing },
     processOutput,
-  } as never);
+  };
+}
+
+export async function runTasks<Ctx extends object>(tasks: ListrTask<Ctx>[], ctx: Ctx, opts: UiOptions): Promise<Ctx> {
+  const { Listr } = await import('listr2');
+  const list = new Listr<Ctx, 'default' | 'simple' | 'silent', 'simple'>(tasks, { ctx, ...(await listrOptions(chooseRenderer(opts))) } as never);
   return list.run();
+}
+
+/**
+ * The workflows' Reporter drawn by listr: each step one task as it comes. `prefix` names the
+ * instance when several run at once (they are then drawn as plain lines: one live display each
+ * would overwrite the others').
+ */
+export function listrReporter(opts: UiOptions & { prefix?: string }): Reporter {
+  const renderer = opts.prefix && chooseRenderer(opts) === 'default' ? 'simple' : chooseRenderer(opts);
+  const named = (title: string) => (opts.prefix ? `${opts.prefix}: ${title}` : title);
+  const run = async (task: ListrTask<object>) => {
+    const { Listr } = await import('listr2');
+    await new Listr<object, RendererName, 'simple'>([task], { ctx: {}, ...(await listrOptions(renderer)) } as never).run();
+  };
+  return {
+    step: async <T>(title: string, body: (s: import('../workflows/report.js').Step) => Promise<T>): Promise<T> => {
+      let result: { value: T } | undefined;
+      await run({
+        title: named(title),
+        task: async (_ctx, task) => {
+          let skipped: string | undefined;
+          const value = await body({ output: (line) => (task.output = line), title: (text) => (task.title = named(text)), skip: (reason) => (skipped = reason) });
+          result = { value };
+          if (skipped !== undefined) task.skip(skipped);
+        },
+      });
+      return result!.value;
+    },
+    skipped: (title, reason) => run({ title: named(title), skip: () => reason, task: () => undefined }),
+  };
 }
 
 /** One JSON result on stdout (the contract for --json). */

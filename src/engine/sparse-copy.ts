@@ -12,8 +12,8 @@ export function allZero(b: Buffer): boolean {
   return true;
 }
 
-/** `from` into a new file `to` (mode 0644, the caller's): same bytes, zero chunks as holes. */
-export function copySparse(from: string, to: string): void {
+/** `from` into a new file `to` (mode 0644, the caller's): same bytes, zero chunks as holes; `seen` gets every chunk read, in order. */
+export function copySparse(from: string, to: string, seen?: (chunk: Buffer) => void): void {
   const src = openSync(from, 'r');
   try {
     const dst = openSync(to, 'wx', 0o644);
@@ -24,6 +24,7 @@ export function copySparse(from: string, to: string): void {
         const n = readSync(src, buf, 0, Math.min(CHUNK, size - at), at);
         if (n <= 0) break;
         const part = buf.subarray(0, n);
+        seen?.(part);
         if (!allZero(part)) writeSync(dst, part, 0, n, at);
         at += n;
       }

@@ -37,6 +37,8 @@ export interface InstanceState {
   image?: string;
   /** launchKey() of the running VM container (a suspend records it). */
   launchKey?: string;
+  /** An instance of `m5dev run`: its disk is a qcow2 overlay on a user's disk image (in the blob cache by sha256, as imageSha256), booted without seed or SSH. */
+  job?: { image: string; format: 'raw' | 'qcow2' };
   createdAt: string;
 }
 

@@ -100,3 +100,8 @@ export async function makeDisk(env: ToolEnv, kind: DiskKind, baseSha256: string,
   const disk = kind === 'raw' ? IN_CONTAINER.diskRaw : IN_CONTAINER.diskOverlay;
   await tool(env, kind === 'raw' ? 'qemu-img convert/resize' : 'qemu-img overlay', scriptCommand('makeDisk', [kind, base, disk, grow]));
 }
+
+/** A job's disk (`m5dev run`): a qcow2 overlay on the user's image in the blob cache, of the format m5dev judged, not grown. */
+export async function makeJobDisk(env: ToolEnv, imageSha256: string, format: 'raw' | 'qcow2'): Promise<void> {
+  await tool(env, 'qemu-img overlay', scriptCommand('makeDisk', ['overlay', `${CACHE_IN_CONTAINER}/${imageSha256}`, IN_CONTAINER.diskOverlay, '-', format]));
+}

@@ -9,7 +9,8 @@ export interface QemuSpec {
   flash0: string;
   flash1: string;
   disk: { path: string; format: 'raw' | 'qcow2' };
-  seed: { path: string; format: 'raw' | 'qcow2' };
+  /** The cloud-init seed (a job's disk image, `m5dev run`, boots without one). */
+  seed?: { path: string; format: 'raw' | 'qcow2' };
   /** Port inside the container that slirp forwards to guest 22. */
   guestSshForward: number;
   consoleLog: string;
@@ -94,6 +95,6 @@ export function sandbox(s: Pick<QemuSpec, 'runAs'>): string {
  */
 function blockDevices(s: QemuSpec): string[] {
   const disk = ['-drive', `if=none,file=${s.disk.path},format=${s.disk.format},id=hd0,cache=writeback,discard=unmap`, '-device', 'virtio-blk-device,drive=hd0'];
-  const seed = ['-drive', `if=none,file=${s.seed.path},format=${s.seed.format},id=cidata,readonly=on`, '-device', 'virtio-blk-device,drive=cidata'];
+  const seed = s.seed ? ['-drive', `if=none,file=${s.seed.path},format=${s.seed.format},id=cidata,readonly=on`, '-device', 'virtio-blk-device,drive=cidata'] : [];
   return s.kernel ? [...seed, ...disk] : [...disk, ...seed];
 }

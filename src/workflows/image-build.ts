@@ -1,5 +1,6 @@
 /** Prepare the toolchain image: engine reachable, base image present, image built once per context hash. */
 import type { ListrTask } from 'listr2';
+import { outputReporter, type Reporter } from './report.js';
 import { connectEngine, type Engine, type EngineInfo } from '../engine/engine.js';
 import { contextHash, toolchainStageHash } from '../docker/build-context.js';
 import { buildImage, ensureBaseImage, imageId, imageLabels, readImageFile } from '../docker/images.js';
@@ -21,26 +22,36 @@ export { TOOLCHAIN_REPO, toolchainTag } from '../docker/toolchain-tag.js';
 /** Where m5dev-install-locked records the image's drift from its lock ("NAME LOCKED SERVED" lines). */
 const DRIFT_RECORD = '/usr/local/share/m5dev/lock-drift';
 
-export interface ImageCtx {
-  /** Owner for files tool containers write into the client's directories (see Engine.owner). */
-  owner?: { uid: number; gid: number };
+/** What toolchain image is wanted: the build context and base, or an image given as it is. */
+export interface ToolchainRequest {
   contextDir: string;
   baseImage: string;
-  engine?: Engine;
-  engineInfo?: EngineInfo;
-  baseId?: string;
-  hash?: string;
-  /** The toolchain stage's own hash (toolchainStageHash): kernel and module builds are keyed by it. */
-  toolsHash?: string;
-  tag?: string;
-  /** Set when the tag already existed before this run. */
-  cached?: boolean;
-  imageId?: string;
   /** A toolchain image to use as it is (`--toolchain REF`, M5DEV_TOOLCHAIN): loaded, pulled by digest, or built elsewhere. */
   given?: string;
   /** `--strict-lock` / M5DEV_STRICT_LOCK=1: a locked version the mirror no longer serves, or that no longer installs, fails the build (its own tag). */
-  strict?: boolean;
-  /** Locked packages this build installed at another version: the mirror no longer serves the locked one, or it no longer installs beside the base's packages. */
+  strict: boolean;
+}
+
+/** The engine, connected and checked. */
+export interface ConnectedEngine {
+  engine: Engine;
+  info: EngineInfo;
+}
+
+/** The toolchain image on the engine, found or built: every phase after it runs in or beside it. */
+export interface Toolchain extends ConnectedEngine {
+  request: ToolchainRequest;
+  /** The base image as it was built from (a lock-pinned base by its registry digest); absent for a given image. */
+  baseImage?: string;
+  tag: string;
+  imageId: string;
+  /** The build context's hash (absent for a given image from before that label). */
+  hash?: string;
+  /** The toolchain stage's own hash (toolchainStageHash): kernel and module builds are keyed by it. */
+  toolsHash?: string;
+  /** The tag existed before this run. */
+  cached: boolean;
+  /** Locked packages this build installed at another version; undefined when it was not built here. */
   drift?: LockDrift[];
 }
 
@@ -50,97 +61,111 @@ export interface ImageCtx {
  * pulled by digest under another name; for an image from before that label, the tag its context
  * hash gives; else the reference it was given by.
  */
-export function toolchainIdentity(img: ImageCtx): string {
+export function toolchainIdentity(img: { toolsHash?: string; hash?: string; tag: string }): string {
   if (img.toolsHash) return `m5dev/toolchain-stage:${img.toolsHash.slice(0, 16)}`;
-  return img.hash ? toolchainTag(img.hash) : img.tag!;
+  return img.hash ? toolchainTag(img.hash) : img.tag;
 }
 
-export function newImageCtx(baseImage: string, contextDir = DOCKER_CONTEXT, given = process.env.M5DEV_TOOLCHAIN || undefined, strict = process.env.M5DEV_STRICT_LOCK === '1'): ImageCtx {
+export function toolchainRequest(baseImage: string, contextDir = DOCKER_CONTEXT, given = process.env.M5DEV_TOOLCHAIN || undefined, strict = process.env.M5DEV_STRICT_LOCK === '1'): ToolchainRequest {
   return { contextDir, baseImage, given, strict };
 }
 
 /** The build args of the toolchain image; a strict build is its own image (and tag). */
-export function toolchainBuildArgs(img: ImageCtx): Record<string, string> {
-  return { BASE_IMAGE: img.baseImage, ...(img.strict ? { M5DEV_STRICT_LOCK: '1' } : {}) };
-}
-
-
-/** Pure skip predicate: a reason string when the image for this hash already exists. */
-export function imageBuildSkipped(ctx: ImageCtx): string | false {
-  return ctx.cached && ctx.tag ? MESSAGES.imageCached(ctx.tag) : false;
+export function toolchainBuildArgs(req: Pick<ToolchainRequest, 'baseImage' | 'strict'>): Record<string, string> {
+  return { BASE_IMAGE: req.baseImage, ...(req.strict ? { M5DEV_STRICT_LOCK: '1' } : {}) };
 }
 
 /** Connect to the engine, check its platform, and sweep what a killed m5dev left running there. */
-export function engineTask<Ctx extends { image: ImageCtx }>(): ListrTask<Ctx> {
-  return {
-    title: 'Connect to the Docker engine',
-    task: async (ctx, task) => {
-      ctx.image.engine = await connectEngine();
-      const e = (ctx.image.engineInfo = await ctx.image.engine.info());
-      const platform = platformCheck(e);
-      if (platform.status === 'fail') throw checkError(platform);
-      // What an m5dev killed with -9 left running on this engine goes before we touch the files it wrote.
-      const orphans = await ctx.image.engine.sweepOrphanTools();
-      task.title = `Docker engine: ${e.product} ${e.version}, ${e.os}/${e.arch}${e.rootless ? ', rootless' : ''} at ${e.host} (${e.source})${orphans ? `; removed ${orphans} tool container${orphans === 1 ? '' : 's'} of a killed m5dev` : ''}`;
-    },
-  };
+export function connectToEngine(report: Reporter): Promise<ConnectedEngine> {
+  return report.step('Connect to the Docker engine', async (s) => {
+    const engine = await connectEngine();
+    const info = await engine.info();
+    const platform = platformCheck(info);
+    if (platform.status === 'fail') throw checkError(platform);
+    // What an m5dev killed with -9 left running on this engine goes before we touch the files it wrote.
+    const orphans = await engine.sweepOrphanTools();
+    s.title(`Docker engine: ${info.product} ${info.version}, ${info.os}/${info.arch}${info.rootless ? ', rootless' : ''} at ${info.host} (${info.source})${orphans ? `; removed ${orphans} tool container${orphans === 1 ? '' : 's'} of a killed m5dev` : ''}`);
+    return { engine, info };
+  });
 }
 
+/** The toolchain image: the engine, the base image (pinned by the lock), the image built once per context hash. */
+export async function ensureToolchain(report: Reporter, req: ToolchainRequest): Promise<Toolchain> {
+  const connected = await connectToEngine(report);
+  const { engine } = connected;
+  if (req.given) {
+    const given = req.given;
+    return report.step('Base image', async (s) => {
+      const found = await useGivenToolchain(engine, given);
+      s.title(`Toolchain image ${given} (given; ${found.imageId.slice(7, 19)})`);
+      return { ...connected, request: req, ...found, cached: true };
+    });
+  }
+  const found = await report.step('Base image', async (s) => {
+    // A base the lock pins by registry digest is pulled and built by that digest.
+    const lock = readContextLock(req.contextDir);
+    const arch = debianArch(connected.info.arch);
+    if (lock && !lock.packages.has(arch)) {
+      const why = lockFailure(`m5dev-lock: no-arch ${arch}`)!;
+      throw new ImageBuildError(why.message, '', why.hint);
+    }
+    const pinned = lock?.bases.get(arch);
+    const baseImage = pinned?.repoDigest && pinned.ref === req.baseImage ? `${pinned.ref.replace(/:[^/:]+$/, '')}@${pinned.repoDigest}` : req.baseImage;
+    const baseId = await ensureBaseImage(engine.docker, baseImage);
+    const args = { ...toolchainBuildArgs({ baseImage, strict: req.strict }), BASE_IMAGE_ID: baseId };
+    const hash = contextHash(req.contextDir, args);
+    const tag = toolchainTag(hash);
+    s.title(`Base image ${baseImage} (${baseId.slice(7, 19)})`);
+    return { baseImage, hash, toolsHash: toolchainStageHash(req.contextDir, args), tag, existing: await imageId(engine.docker, tag) };
+  });
+  const { existing, ...image } = found;
+  if (existing) {
+    await report.skipped('Build the toolchain image', MESSAGES.imageCached(image.tag));
+    return { ...connected, request: req, ...image, imageId: existing, cached: true };
+  }
+  return report.step('Build the toolchain image', async (s) => {
+    const driftLines: string[] = [];
+    const id = await buildImage(engine.docker, {
+      contextDir: req.contextDir,
+      tag: image.tag,
+      buildArgs: toolchainBuildArgs({ baseImage: image.baseImage, strict: req.strict }),
+      labels: { ...baseLabels('toolchain'), [LABELS.contextHash]: image.hash, [LABELS.toolsHash]: image.toolsHash },
+      explain: lockFailure,
+      onLine: (line) => {
+        if (isDriftLine(line)) driftLines.push(line);
+        s.output(line);
+      },
+    });
+    // A build the engine's layer cache answered replays no output: then the image's own record says it.
+    const drift = driftLines.length ? parseDrift(driftLines.join('\n')) : await imageLockDrift(engine, image.tag);
+    s.title(`${MESSAGES.imageBuilt(image.tag)}${drift.length ? `; ${MESSAGES.lockDrift(drift)}` : ''}`);
+    return { ...connected, request: req, ...image, imageId: id, cached: false, drift };
+  });
+}
+
+/**
+ * The listr context of the commands that are not phases yet (kernel build, module, image lock):
+ * the request, and the toolchain once its task made it.
+ */
+export interface ImageCtx {
+  request: ToolchainRequest;
+  toolchain?: Toolchain;
+  /** Owner for files tool containers write into the client's directories (see Engine.owner). */
+  owner?: { uid: number; gid: number };
+}
+
+export function newImageCtx(baseImage: string, contextDir = DOCKER_CONTEXT): ImageCtx {
+  return { request: toolchainRequest(baseImage, contextDir) };
+}
+
+/** The toolchain image as one listr task of those commands: its steps' titles as the task's output. */
 export function imageTasks<Ctx extends { image: ImageCtx }>(): ListrTask<Ctx>[] {
-  return [
-    engineTask<Ctx>(),
-    {
-      title: 'Base image',
-      task: async (ctx, task) => {
-        const docker = ctx.image.engine!.docker;
-        if (ctx.image.given) {
-          await useGivenToolchain(ctx.image.engine!, ctx.image);
-          task.title = `Toolchain image ${ctx.image.given} (given; ${ctx.image.imageId!.slice(7, 19)})`;
-          return;
-        }
-        // A base the lock pins by registry digest is pulled and built by that digest.
-        const lock = readContextLock(ctx.image.contextDir);
-        const arch = debianArch(ctx.image.engineInfo!.arch);
-        if (lock && !lock.packages.has(arch)) {
-          const why = lockFailure(`m5dev-lock: no-arch ${arch}`)!;
-          throw new ImageBuildError(why.message, '', why.hint);
-        }
-        const pinned = lock?.bases.get(arch);
-        if (pinned?.repoDigest && pinned.ref === ctx.image.baseImage) ctx.image.baseImage = `${pinned.ref.replace(/:[^/:]+$/, '')}@${pinned.repoDigest}`;
-        ctx.image.baseId = await ensureBaseImage(docker, ctx.image.baseImage);
-        ctx.image.hash = contextHash(ctx.image.contextDir, { ...toolchainBuildArgs(ctx.image), BASE_IMAGE_ID: ctx.image.baseId });
-        ctx.image.toolsHash = toolchainStageHash(ctx.image.contextDir, { ...toolchainBuildArgs(ctx.image), BASE_IMAGE_ID: ctx.image.baseId });
-        ctx.image.tag = toolchainTag(ctx.image.hash);
-        const existing = await imageId(docker, ctx.image.tag);
-        ctx.image.cached = existing !== undefined;
-        if (existing) ctx.image.imageId = existing;
-        task.title = `Base image ${ctx.image.baseImage} (${ctx.image.baseId.slice(7, 19)})`;
-      },
-    },
-    {
-      title: 'Build the toolchain image',
-      skip: (ctx) => imageBuildSkipped(ctx.image),
-      task: async (ctx, task) => {
-        const img = ctx.image;
-        const driftLines: string[] = [];
-        img.imageId = await buildImage(img.engine!.docker, {
-          contextDir: img.contextDir,
-          tag: img.tag!,
-          buildArgs: toolchainBuildArgs(img),
-          labels: { ...baseLabels('toolchain'), [LABELS.contextHash]: img.hash!, [LABELS.toolsHash]: img.toolsHash! },
-          explain: lockFailure,
-          onLine: (line) => {
-            if (isDriftLine(line)) driftLines.push(line);
-            task.output = line;
-          },
-        });
-        // A build the engine's layer cache answered replays no output: then the image's own record says it.
-        img.drift = driftLines.length ? parseDrift(driftLines.join('\n')) : await imageLockDrift(img.engine!, img.tag!);
-        task.title = MESSAGES.imageBuilt(img.tag!);
-        if (img.drift.length) task.title += `; ${MESSAGES.lockDrift(img.drift)}`;
-      },
-    },
-  ];
+  return [{ title: 'Toolchain image', task: async (ctx, task) => void (ctx.image.toolchain = await ensureToolchain(outputReporter((line) => (task.output = line)), ctx.image.request)) }];
+}
+
+/** The engine alone, as a listr task (image lock). */
+export function engineTask<Ctx extends { image: ImageCtx; engine?: ConnectedEngine }>(): ListrTask<Ctx> {
+  return { title: 'Docker engine', task: async (ctx, task) => void (ctx.engine = await connectToEngine(outputReporter((line) => (task.output = line)))) };
 }
 
 /** Kernel and module builds: the engine's blob and kernel storages, and the owner of what tools write there. */
@@ -148,8 +173,9 @@ export function homeStoresTask<Ctx extends { image: ImageCtx; home: HomeLayout; 
   return {
     title: 'Kernel cache on the engine',
     task: async (ctx, task) => {
-      ctx.stores = await homeStores(ctx.image.engine!, ctx.home, ctx.image.tag!);
-      ctx.image.owner = ctx.image.engine!.owner(ctx.stores.mode, ctx.image.engineInfo!.rootless);
+      const tc = ctx.image.toolchain!;
+      ctx.stores = await homeStores(tc.engine, ctx.home, tc.tag);
+      ctx.image.owner = tc.engine.owner(ctx.stores.mode, tc.info.rootless);
       task.title = ctx.stores.mode === 'shared' ? `Kernel cache in ${ctx.home.kernels}` : 'Kernel cache in a volume on the engine';
     },
   };
@@ -158,7 +184,7 @@ export function homeStoresTask<Ctx extends { image: ImageCtx; home: HomeLayout; 
 /** The toolchain tag this package would build on an engine (its base image must be there). */
 export async function toolchainTagOn(engine: Engine, baseImage: string, contextDir = DOCKER_CONTEXT): Promise<string | undefined> {
   const baseId = await imageId(engine.docker, baseImage);
-  return baseId ? toolchainTag(contextHash(contextDir, { ...toolchainBuildArgs({ baseImage, contextDir, strict: process.env.M5DEV_STRICT_LOCK === '1' }), BASE_IMAGE_ID: baseId })) : undefined;
+  return baseId ? toolchainTag(contextHash(contextDir, { ...toolchainBuildArgs({ baseImage, strict: process.env.M5DEV_STRICT_LOCK === '1' }), BASE_IMAGE_ID: baseId })) : undefined;
 }
 
 /** What a toolchain image recorded of its lock's drift (an image built before the record, or given, has none). */
@@ -176,16 +202,11 @@ export function readContextLock(contextDir: string): ToolchainLock | undefined {
  * `--toolchain REF`: that image, as it is. A digest-pinned REF missing from the engine is pulled
  * (and verified by the engine against the digest); anything else must be there already.
  */
-async function useGivenToolchain(engine: Engine, img: ImageCtx): Promise<void> {
+async function useGivenToolchain(engine: Engine, ref: string): Promise<{ tag: string; imageId: string; hash?: string; toolsHash?: string }> {
   const docker = engine.docker;
-  const ref = img.given!;
   let id = await imageId(docker, ref);
   if (!id && /@sha256:[0-9a-f]{64}$/.test(ref)) id = (await pullImage(docker, ref)).id;
   if (!id) throw new UsageError(`toolchain image ${ref} is not on the engine`, 'Load it with `m5dev image load FILE`, or give it pinned by digest (REF@sha256:…) so it is pulled.');
   const labels = await imageLabels(docker, ref);
-  img.tag = ref;
-  img.imageId = id;
-  img.hash = labels[LABELS.contextHash];
-  img.toolsHash = labels[LABELS.toolsHash];
-  img.cached = true;
+  return { tag: ref, imageId: id, hash: labels[LABELS.contextHash], toolsHash: labels[LABELS.toolsHash] };
 }

@@ -10,13 +10,14 @@ import type { ListrTask } from 'listr2';
 import { ensureBaseImage } from '../docker/images.js';
 import { LOCK_FILE, diffPackages, formatLock, ownRepoDigest, parseSimulation, snapshotSources, type PackageChange, type ToolchainLock } from '../docker/toolchain-lock.js';
 import { ImageBuildError } from '../errors.js';
-import { engineTask, readContextLock, type ImageCtx } from './image-build.js';
+import { engineTask, readContextLock, type ConnectedEngine, type ImageCtx } from './image-build.js';
 import type { HomeLayout } from '../paths.js';
 import { scriptCommand } from '../scripts.js';
 
 export interface LockCtx {
   image: ImageCtx;
   home: HomeLayout;
+  engine?: ConnectedEngine;
   /** A snapshot archive URL to resolve against and record ('-' clears it; undefined keeps the lock's). */
   snapshot?: string;
   arch?: string;
@@ -34,24 +35,24 @@ export function lockTasks(): ListrTask<LockCtx>[] {
     {
       title: 'Base image',
       task: async (ctx, task) => {
-        const docker = ctx.image.engine!.docker;
-        ctx.baseId = await ensureBaseImage(docker, ctx.image.baseImage);
-        const info = await docker.getImage(ctx.image.baseImage).inspect();
-        ctx.repoDigest = ownRepoDigest(ctx.image.baseImage, info.RepoDigests);
-        task.title = `Base image ${ctx.image.baseImage} (${ctx.baseId.slice(7, 19)}${ctx.repoDigest ? `, ${ctx.repoDigest.slice(0, 19)}…` : ', no registry digest'})`;
+        const docker = ctx.engine!.engine.docker;
+        ctx.baseId = await ensureBaseImage(docker, ctx.image.request.baseImage);
+        const info = await docker.getImage(ctx.image.request.baseImage).inspect();
+        ctx.repoDigest = ownRepoDigest(ctx.image.request.baseImage, info.RepoDigests);
+        task.title = `Base image ${ctx.image.request.baseImage} (${ctx.baseId.slice(7, 19)}${ctx.repoDigest ? `, ${ctx.repoDigest.slice(0, 19)}…` : ', no registry digest'})`;
       },
     },
     {
       title: 'Resolve the packages with apt on the base image',
       task: async (ctx, task) => {
-        ctx.lockPath = join(ctx.image.contextDir, LOCK_FILE);
-        const old: ToolchainLock = readContextLock(ctx.image.contextDir) ?? { bases: new Map(), packages: new Map() };
+        ctx.lockPath = join(ctx.image.request.contextDir, LOCK_FILE);
+        const old: ToolchainLock = readContextLock(ctx.image.request.contextDir) ?? { bases: new Map(), packages: new Map() };
         let snapshot = ctx.snapshot === undefined ? old.snapshot : ctx.snapshot === '-' ? undefined : ctx.snapshot;
-        const script = readFileSync(join(ctx.image.contextDir, 'm5dev-tools', 'm5dev-toolchain-packages'));
+        const script = readFileSync(join(ctx.image.request.contextDir, 'm5dev-tools', 'm5dev-toolchain-packages'));
         // The same apt sources as the image build writes: read from its install script, not copied here.
-        const sources = snapshotSources(readFileSync(join(ctx.image.contextDir, 'm5dev-tools', 'm5dev-install-locked'), 'utf8'));
-        const out = await ctx.image.engine!.runTool({
-          image: ctx.image.baseImage,
+        const sources = snapshotSources(readFileSync(join(ctx.image.request.contextDir, 'm5dev-tools', 'm5dev-install-locked'), 'utf8'));
+        const out = await ctx.engine!.engine.runTool({
+          image: ctx.image.request.baseImage,
           cmd: scriptCommand('resolvePackages', [snapshot ?? '', '/tmp/m5dev-snapshot-sources', '/tmp/m5dev-toolchain-packages']),
           binds: [],
           home: ctx.home.root,
@@ -78,7 +79,7 @@ export function lockTasks(): ListrTask<LockCtx>[] {
         ctx.arch = arch;
         ctx.changes = diffPackages(old.packages.get(arch), resolved);
         const next: ToolchainLock = { snapshot, bases: new Map(old.bases), packages: new Map(old.packages) };
-        next.bases.set(arch, { ref: ctx.image.baseImage, id: ctx.baseId!, repoDigest: ctx.repoDigest });
+        next.bases.set(arch, { ref: ctx.image.request.baseImage, id: ctx.baseId!, repoDigest: ctx.repoDigest });
         next.packages.set(arch, resolved);
         writeFileSync(`${ctx.lockPath}.tmp`, formatLock(next));
         renameSync(`${ctx.lockPath}.tmp`, ctx.lockPath);

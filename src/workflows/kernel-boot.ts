@@ -2,7 +2,15 @@
 import { inContainer, requireKernel } from '../kernel/cache.js';
 import { guestTreeName, guestTreeStamp, hasGuestTree } from '../kernel/guest-tree.js';
 import type { Storage } from '../engine/storage.js';
-import type { KernelBoot } from './up.js';
+/** The Image as the VM container sees it, the version it was built as and the release it reports. */
+export interface KernelBoot {
+  version: string;
+  image: string;
+  release: string;
+  append: string;
+  /** The build's guest module tree (kernel/guest-tree.ts) as the VM container sees it, if it was made. */
+  guestTree?: { dir: string; stamp: string };
+}
 
 /**
  * No initramfs: the kernel mounts the root itself. The instance disk is the first virtio-blk

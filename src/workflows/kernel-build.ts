@@ -79,8 +79,8 @@ export const kernelSkipped = {
 /** A tool run with the kernel storage at /kernels (and the blob cache at /cache, read-only); `owns` are chowned back. */
 function tool(ctx: KernelCtx, description: string, cmd: string[], owns: string[], onLine?: (l: string) => void): Promise<string> {
   const { blobs, kernels } = ctx.stores!;
-  return ctx.image.engine!.runTool({
-    image: ctx.image.tag!,
+  return ctx.image.toolchain!.engine.runTool({
+    image: ctx.image.toolchain!.tag,
     cmd,
     binds: [kernels.bind(KERNELS_MOUNT), blobs.bind(CACHE_IN_CONTAINER, true)],
     env: containerEnv(),
@@ -122,15 +122,15 @@ async function restoreAside(ks: Storage, key: string): Promise<KernelRecord | un
 
 export function kernelTasks(): ListrTask<KernelCtx>[] {
   return [
-    { title: 'Toolchain image', task: (_ctx, task) => task.newListr<KernelCtx>(imageTasks<KernelCtx>(), { concurrent: false }) },
+    ...imageTasks<KernelCtx>(),
     homeStoresTask<KernelCtx>(),
     {
       title: 'Build inputs',
       task: async (ctx, task) => {
         const ks = ctx.stores!.kernels;
         ctx.fragmentSha256 = createHash('sha256').update(readFileSync(ctx.fragmentPath)).digest('hex');
-        const compiler = await ctx.image.engine!.toolchainCompiler(ctx.image.tag!, ctx.image.imageId!, ctx.home.root);
-        ctx.key = kernelBuildKey({ version: ctx.source.version, tarballSha256: ctx.source.sha256, fragmentSha256: ctx.fragmentSha256, toolchainTag: toolchainIdentity(ctx.image), compiler });
+        const compiler = await ctx.image.toolchain!.engine.toolchainCompiler(ctx.image.toolchain!.tag, ctx.image.toolchain!.imageId, ctx.home.root);
+        ctx.key = kernelBuildKey({ version: ctx.source.version, tarballSha256: ctx.source.sha256, fragmentSha256: ctx.fragmentSha256, toolchainTag: toolchainIdentity(ctx.image.toolchain!), compiler });
         const existing = (await readBuildRecord(ks, ctx.key)) ?? (await restoreAside(ks, ctx.key));
         if (ctx.rebuild) {
           // From scratch: neither the finished tree nor an interrupted one is reused. The finished
@@ -276,7 +276,7 @@ export function kernelTasks(): ListrTask<KernelCtx>[] {
           build,
           image,
           imageSha256: await ks.sha256(image),
-          toolchainTag: toolchainIdentity(ctx.image),
+          toolchainTag: toolchainIdentity(ctx.image.toolchain!),
           configSha256: await ks.sha256(`${build}/.config`),
         };
         await publishBuild(ks, record);

@@ -70,7 +70,7 @@ function readBuild(dir: string): ModuleBuild | undefined {
 
 export function moduleBuildTasks(): ListrTask<ModuleCtx>[] {
   return [
-    { title: 'Toolchain image', task: (_ctx, task) => task.newListr<ModuleCtx>(imageTasks<ModuleCtx>(), { concurrent: false }) },
+    ...imageTasks<ModuleCtx>(),
     homeStoresTask<ModuleCtx>(),
     {
       title: 'Kernel tree',
@@ -99,8 +99,8 @@ export function moduleBuildTasks(): ListrTask<ModuleCtx>[] {
 async function buildModule(ctx: ModuleCtx, task: { skip: (m: string) => void; title: string; output: string }): Promise<void> {
   const kernel = ctx.kernel!;
   const sources = moduleSources(listContext(ctx.srcDir));
-  const compiler = await ctx.image.engine!.toolchainCompiler(ctx.image.tag!, ctx.image.imageId!, ctx.home.root);
-  const dir = moduleBuildDir(ctx.home, kernel.key, hashFiles(ctx.srcDir, sources, { toolchain: toolchainIdentity(ctx.image), compiler }));
+  const compiler = await ctx.image.toolchain!.engine.toolchainCompiler(ctx.image.toolchain!.tag, ctx.image.toolchain!.imageId, ctx.home.root);
+  const dir = moduleBuildDir(ctx.home, kernel.key, hashFiles(ctx.srcDir, sources, { toolchain: toolchainIdentity(ctx.image.toolchain!), compiler }));
   const cached = readBuild(dir);
   if (cached) {
     ctx.build = cached;
@@ -120,8 +120,8 @@ async function buildModule(ctx: ModuleCtx, task: { skip: (m: string) => void; ti
     // never beside QEMU, as the invoking user, with no capability, network or share, and only
     // plain files come back (ToolRun.confined, ContainerFiles.getTree).
     const user = buildUser();
-    await ctx.image.engine!.runTool({
-      image: ctx.image.tag!,
+    await ctx.image.toolchain!.engine.runTool({
+      image: ctx.image.toolchain!.tag,
       cmd: buildCmd(MOD_MOUNT),
       binds: [ctx.stores!.kernels.bind(KERNELS_MOUNT, true)],
       env: containerEnv(),

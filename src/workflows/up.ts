@@ -1,63 +1,64 @@
 /**
- * `m5dev up`: composed of its phases (workflows/up/), each a list of tasks that skip with a reason
- * when their output is there already: the instance found and reconciled with what was asked, the
- * artefacts prepared, QEMU launched (boot or resume), the guest provisioned over SSH.
+ * `m5dev up` for one instance, as phases with typed values: find the instance and reconcile it with
+ * what was asked (attach, or start), prepare its artefacts, launch QEMU (boot or resume), provision
+ * the guest over SSH. Each phase takes what it needs and returns what it made; progress goes to a
+ * Reporter. What the launch made (the VM container) is undone when a later phase fails before the
+ * guest answers, or on Ctrl-C.
  */
-import type { ListrTask } from 'listr2';
 import { cleanupScope } from '../cleanup.js';
-import { imageTasks } from './image-build.js';
-import { toolchainTask, type UpCtx } from './up/context.js';
-import { instanceTask } from './up/instance.js';
-import { prepareTasks } from './up/prepare.js';
-import { launchTask } from './up/launch.js';
-import { provisionTasks } from './up/provision.js';
+import { UsageError } from '../errors.js';
+import { MESSAGES } from '../messages.js';
+import type { VmConfig } from '../config.js';
+import type { InstanceState } from '../vm/instance.js';
+import type { RunningVm } from '../vmhost/vm-host.js';
+import type { Toolchain } from './image-build.js';
+import type { KernelBoot } from './kernel-boot.js';
+import type { Reporter } from './report.js';
+import { findInstance, type UpRequest } from './up/instance.js';
+import { prepare } from './up/prepare.js';
+import { launch, type Running } from './up/launch.js';
+import { provision } from './up/provision.js';
 
-export { newUpCtx, upSkipped, type KernelBoot, type UpCtx } from './up/context.js';
+export type { UpRequest } from './up/instance.js';
 
-/**
- * One instance's `up` as one operation: what it makes and defers on `ctx.scope` (the VM container)
- * is undone when it fails or is interrupted, unless provision kept it (the guest answered).
- */
-export async function inInstanceScope(ctx: UpCtx, run: () => Promise<unknown>): Promise<void> {
-  await using scope = cleanupScope(`up ${ctx.name}`);
-  ctx.scope = scope;
-  await run();
+/** What `up` made of one instance. */
+export interface UpResult {
+  name: string;
+  sshPort: number;
+  state: InstanceState;
+  kernel: KernelBoot | undefined;
+  config: VmConfig;
+  bootSeconds: number;
+  alreadyRunning: boolean;
+  resumed: boolean;
+  notes: string[];
+  vm: RunningVm;
 }
 
-export function upTasks(): ListrTask<UpCtx>[] {
-  return [toolchainTask(), instanceTask(), ...prepareTasks(), launchTask(), ...provisionTasks()];
-}
-
-/**
- * Several instances at once (`up --name a --name b`): one task per instance, run concurrently, each
- * with its own context; the toolchain image is made (or found) once, before them.
- */
-export function upSeveralTasks(ctxs: UpCtx[]): ListrTask<{ ctxs: UpCtx[] }>[] {
-  return [
-    {
-      title: 'Toolchain image',
-      task: async (_ctx, task) => {
-        await task.newListr<UpCtx>(imageTasks<UpCtx>(), { concurrent: false, ctx: ctxs[0]! }).run();
-        for (const c of ctxs.slice(1)) c.image = ctxs[0]!.image;
-      },
-    },
-    {
-      title: `Instances ${ctxs.map((c) => c.name).join(', ')}`,
-      task: (_ctx, task) =>
-        task.newListr(
-          ctxs.map((c) => ({
-            title: c.name,
-            task: async (_x, sub) => {
-              try {
-                await inInstanceScope(c, () => sub.newListr<UpCtx>(upTasks().slice(1), { concurrent: false, ctx: c }).run());
-              } catch (e) {
-                c.failure = e;
-                throw e;
-              }
-            },
-          })),
-          { concurrent: true, exitOnError: false },
-        ),
-    },
-  ];
+export async function upInstance(report: Reporter, toolchain: Toolchain, req: UpRequest): Promise<UpResult> {
+  await using scope = cleanupScope(`up ${req.name}`);
+  const plan = await findInstance(report, toolchain, req);
+  let running: Running;
+  if (plan.kind === 'attach') {
+    const { found, vm } = plan;
+    if (!found.state) throw new UsageError(`instance ${req.name} runs, but its state file is gone`, `Stop it (\`m5dev down --name ${req.name}\`), then run up again.`);
+    await report.skipped('Prepare and start QEMU', MESSAGES.alreadyRunning(req.name));
+    running = { found, vm, state: found.state, sshPort: vm.sshPort, resumed: false, dropping: Promise.resolve() };
+  } else {
+    running = await launch(report, await prepare(report, plan.found, plan.saved), scope);
+  }
+  const { bootSeconds } = await provision(report, running, scope);
+  const { found } = running;
+  return {
+    name: req.name,
+    sshPort: running.sshPort,
+    state: running.state,
+    kernel: found.kernel,
+    config: found.config,
+    bootSeconds,
+    alreadyRunning: plan.kind === 'attach',
+    resumed: running.resumed,
+    notes: found.notes,
+    vm: running.vm,
+  };
 }

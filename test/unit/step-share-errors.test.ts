@@ -6,7 +6,6 @@
 import { describe, expect, it } from 'vitest';
 import { CopyError, DiskFullError, ExitCode, ModuleError, ShareError, ToolError, toolStepError } from '../../src/errors.js';
 import { installGuestTree } from '../../src/workflows/up/provision.js';
-import type { KernelBoot } from '../../src/workflows/up/context.js';
 import type { VmExec } from '../../src/vmhost/vm-host.js';
 import { mountShares } from '../../src/workflows/guest-shares.js';
 import { SHARE_EXIT } from '../../src/vm/shares.js';
@@ -30,7 +29,6 @@ describe('a failed tool step', () => {
 
 describe('the built kernel\'s module tree, installed in the guest at boot', () => {
   it('a tree the guest could not install is exit 17 with both sides\' words', async () => {
-    const kernel = { release: '6.1.192', guestTree: { dir: '/kernels/build/k/m5dev-guest' } } as unknown as KernelBoot;
     const packing = { pipe: async (_argv: string[], io: { output?: NodeJS.WritableStream }) => (io.output!.end(), { exitCode: 0, stderr: '' }) } as unknown as VmExec;
     const refusing = {
       pipe: async (_cmd: unknown, io: { input?: NodeJS.ReadableStream }) => {
@@ -38,7 +36,7 @@ describe('the built kernel\'s module tree, installed in the guest at boot', () =
         return { exitCode: 1, stderr: 'install-kernel-tree: /lib/modules/6.1.192 incomplete\n' };
       },
     } as unknown as GuestSsh;
-    const err = await installGuestTree(packing, refusing, kernel).catch((e: unknown) => e);
+    const err = await installGuestTree(packing, refusing, '6.1.192', '/kernels/build/k/m5dev-guest').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CopyError);
     expect((err as CopyError).exitCode).toBe(ExitCode.copyFailed);
     expect((err as CopyError).message).toBe('installing /lib/modules/6.1.192 in the guest failed');

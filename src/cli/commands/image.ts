@@ -1,13 +1,14 @@
 /** `m5dev image build` (build or reuse the toolchain image) and `m5dev image lock` (re-resolve its package lock). */
 import type { Command } from 'commander';
-import type { ImageCtx } from '../../workflows/image-build.js';
+import type { Toolchain } from '../../workflows/image-build.js';
 import type { LockCtx } from '../../workflows/image-lock.js';
-import { runTasks, printJson } from '../ui.js';
+import { listrReporter, runTasks, printJson } from '../ui.js';
 import { globalOpts, locked } from '../options.js';
 import { DEFAULTS } from '../../config.js';
 import { layout } from '../../paths.js';
 import { UsageError } from '../../errors.js';
 import { progressLine } from '../../workflows/progress.js';
+import type { Step } from '../../workflows/report.js';
 
 export function registerImage(program: Command): void {
   const image = program.command('image').description('manage the toolchain image (QEMU, EFI firmware, cloud-image-utils, cross gcc)');
@@ -19,15 +20,15 @@ export function registerImage(program: Command): void {
     .option('--strict-lock', 'fail (exit 4, naming each package) when a locked version is no longer served or no longer installs beside the base, instead of installing the served one; also M5DEV_STRICT_LOCK=1')
     .action(async (opts: { baseImage: string; context?: string; strictLock?: boolean }, cmd: Command) => {
       const g = globalOpts(cmd);
-      const { imageTasks, newImageCtx, imageLockDrift } = await import('../../workflows/image-build.js');
+      const { ensureToolchain, toolchainRequest, imageLockDrift } = await import('../../workflows/image-build.js');
       const { describeDrift } = await import('../../docker/toolchain-lock.js');
-      const image = newImageCtx(opts.baseImage, opts.context);
-      if (opts.strictLock) image.strict = true;
-      const ctx = await runTasks<{ image: ImageCtx }>(imageTasks(), { image }, g);
+      const request = toolchainRequest(opts.baseImage, opts.context);
+      if (opts.strictLock) request.strict = true;
+      const tc = await ensureToolchain(listrReporter(g), request);
       // A cached image says what its build installed in place of the lock's versions.
-      const drift = ctx.image.drift ?? (ctx.image.tag && !ctx.image.given ? await imageLockDrift(ctx.image.engine!, ctx.image.tag) : []);
-      const result = { tag: ctx.image.tag, imageId: ctx.image.imageId, cached: ctx.image.cached === true, contextHash: ctx.image.hash, strict: ctx.image.strict === true, drift };
-      if (drift.length && !g.quiet) process.stderr.write(`m5dev: notice: ${ctx.image.tag} differs from the toolchain lock: ${describeDrift(drift)} (locked versions the mirror no longer serves, or that no longer install beside this base)\n`);
+      const drift = tc.drift ?? (tc.request.given ? [] : await imageLockDrift(tc.engine, tc.tag));
+      const result = { tag: tc.tag, imageId: tc.imageId, cached: tc.cached, contextHash: tc.hash, strict: request.strict, drift };
+      if (drift.length && !g.quiet) process.stderr.write(`m5dev: notice: ${tc.tag} differs from the toolchain lock: ${describeDrift(drift)} (locked versions the mirror no longer serves, or that no longer install beside this base)\n`);
       if (g.json) printJson(result);
       else process.stdout.write(`${result.tag}${result.cached ? ' (cached)' : ''}\n`);
     });
@@ -67,10 +68,8 @@ export function registerImage(program: Command): void {
       const { saveImage } = await import('../../docker/image-transfer.js');
       let saved: { sha256: string; bytes: number } | undefined;
       const img = await onToolchain(cmd, opts.baseImage, 'Save the toolchain image', async (i, task) => {
-        saved = await saveImage(i.engine!.docker, i.tag!, file, (p) => {
-          task.output = progressLine(p.bytes, p.total, 1);
-        });
-        task.title = `Saved ${i.tag} to ${file} (${(saved.bytes / 2 ** 20).toFixed(0)} MiB)`;
+        saved = await saveImage(i.engine.docker, i.tag, file, (p) => task.output(progressLine(p.bytes, p.total, 1)));
+        task.title(`Saved ${i.tag} to ${file} (${(saved.bytes / 2 ** 20).toFixed(0)} MiB)`);
       });
       const result = { file, sha256: saved!.sha256, bytes: saved!.bytes, tag: img.tag, imageId: img.imageId };
       if (g.json) printJson(result);
@@ -101,8 +100,8 @@ export function registerImage(program: Command): void {
       const { pushImage } = await import('../../docker/image-transfer.js');
       let pinned = '';
       await onToolchain(cmd, opts.baseImage, `Push to ${ref}`, async (i, task) => {
-        pinned = await pushImage(i.engine!.docker, i.tag!, ref);
-        task.title = `Pushed ${pinned}`;
+        pinned = await pushImage(i.engine.docker, i.tag, ref);
+        task.title(`Pushed ${pinned}`);
       });
       if (g.json) printJson({ ref: pinned });
       else process.stdout.write(`${pinned}\n`);
@@ -122,8 +121,10 @@ export function registerImage(program: Command): void {
 }
 
 /** The toolchain image (found, or built as `image build` would), then one more step with it. */
-async function onToolchain(cmd: Command, baseImage: string, title: string, step: (img: ImageCtx, task: { output: string; title: string }) => Promise<void>): Promise<ImageCtx> {
-  const { imageTasks, newImageCtx } = await import('../../workflows/image-build.js');
-  const ctx = await runTasks<{ image: ImageCtx }>([...imageTasks(), { title, task: (c, task) => step(c.image, task) }], { image: newImageCtx(baseImage) }, globalOpts(cmd));
-  return ctx.image;
+async function onToolchain(cmd: Command, baseImage: string, title: string, step: (tc: Toolchain, s: Step) => Promise<void>): Promise<Toolchain> {
+  const { ensureToolchain, toolchainRequest } = await import('../../workflows/image-build.js');
+  const report = listrReporter(globalOpts(cmd));
+  const tc = await ensureToolchain(report, toolchainRequest(baseImage));
+  await report.step(title, (s) => step(tc, s));
+  return tc;
 }

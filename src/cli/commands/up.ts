@@ -2,8 +2,8 @@
 import { Command, Option } from 'commander';
 import { CODE_SETTINGS, DEFAULTS, capResources, hex, hostResources, loadConfigFile, loadUserConfig, parseConfig, parseMemory, parseTrustList, resolveConfig, type VmConfig } from '../../config.js';
 import { layout } from '../../paths.js';
-import type { UpCtx } from '../../workflows/up.js';
-import { printJson, runTasks } from '../ui.js';
+import type { UpRequest } from '../../workflows/up.js';
+import { listrReporter, printJson } from '../ui.js';
 import { globalOpts, instanceLock } from '../options.js';
 import { validateName } from '../../vm/instance.js';
 import { UsageError } from '../../errors.js';
@@ -108,43 +108,46 @@ export function registerUp(program: Command): void {
       if (!fromFlags.m5opsReadfile && fromFile.m5opsReadfile) process.stderr.write(`m5dev: m5dev.json sets the m5ops readfile: ${fromFile.m5opsReadfile}\n`);
       const explicit = new Set(Object.keys(fromFlags) as (keyof VmConfig)[]);
       if (names.length > 1 && explicit.has('sshPort')) throw new UsageError('--ssh-port names one port, and several instances were asked for', 'Leave it out: each instance gets its own free port from 5555 up.');
-      const { newUpCtx, inInstanceScope, upTasks, upSeveralTasks } = await import('../../workflows/up.js');
-      const ctxs = names.map((name) => {
-        const ctx = newUpCtx(name, config, explicit, home);
-        ctx.kernelVersion = flags.kernel;
-        ctx.noResume = !flags.resume;
-        if (!fromFlags.m5opsReadfile && fromFile.m5opsReadfile) ctx.readfileWithin = process.cwd();
-        return ctx;
-      });
-      // Every instance's lock first (in name order, so two such commands cannot deadlock), then all at once.
-      const byName = [...ctxs].sort((a, b) => a.name.localeCompare(b.name));
-      const lockAll = (i: number, fn: () => Promise<void>): Promise<void> => (i === byName.length ? fn() : instanceLock(cmd, byName[i]!.name, () => lockAll(i + 1, fn)));
-      await lockAll(0, async () => {
-        if (ctxs.length === 1) await inInstanceScope(ctxs[0]!, () => runTasks<UpCtx>(upTasks(), ctxs[0]!, g));
-        else await runTasks(upSeveralTasks(ctxs), { ctxs }, g);
-      });
-      const failed = ctxs.filter((c) => c.failure !== undefined);
-      for (const c of failed) if (ctxs.length > 1 && !g.quiet) process.stderr.write(`m5dev: ${c.name}: ${(c.failure as Error).message}\n`);
-      const done = ctxs.filter((c) => c.failure === undefined);
-      const results = done.map((c) => ({
-        name: c.name,
-        sshPort: c.sshPort,
-        accel: c.state?.accel,
-        cpu: c.state?.cpu,
-        kernel: c.kernel?.release ?? null,
-        shares: c.config.shares,
-        bootSeconds: c.bootSeconds,
-        alreadyRunning: Boolean(c.running),
-        resumed: Boolean(c.resumed),
-        notes: c.notes,
-        container: c.vm?.id,
+      const [{ upInstance }, { ensureToolchain, toolchainRequest }] = await Promise.all([import('../../workflows/up.js'), import('../../workflows/image-build.js')]);
+      const requests: UpRequest[] = names.map((name) => ({
+        name,
+        home,
+        config,
+        explicit,
+        kernelVersion: flags.kernel,
+        noResume: !flags.resume,
+        readfileWithin: !fromFlags.m5opsReadfile && fromFile.m5opsReadfile ? process.cwd() : undefined,
       }));
-      if (g.json && (results.length || !failed.length)) printJson(ctxs.length === 1 ? results[0] : results);
+      // Every instance's lock first (in name order, so two such commands cannot deadlock), then the
+      // toolchain image once, then the instances at once: one failing does not stop the others.
+      const byName = [...names].sort((a, b) => a.localeCompare(b));
+      const lockAll = <T>(i: number, fn: () => Promise<T>): Promise<T> => (i === byName.length ? fn() : instanceLock(cmd, byName[i]!, () => lockAll(i + 1, fn)));
+      const outcomes = await lockAll(0, async () => {
+        const toolchain = await ensureToolchain(listrReporter(g), toolchainRequest(config.baseImage));
+        const several = requests.length > 1;
+        return Promise.allSettled(requests.map((r) => upInstance(listrReporter({ ...g, prefix: several ? r.name : undefined }), toolchain, r)));
+      });
+      const failed = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [{ name: names[i]!, error: o.reason as unknown }] : []));
+      for (const f of failed) if (names.length > 1 && !g.quiet) process.stderr.write(`m5dev: ${f.name}: ${(f.error as Error).message}\n`);
+      const results = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : [])).map((r) => ({
+        name: r.name,
+        sshPort: r.sshPort,
+        accel: r.state.accel,
+        cpu: r.state.cpu,
+        kernel: r.kernel?.release ?? null,
+        shares: r.config.shares,
+        bootSeconds: r.bootSeconds,
+        alreadyRunning: r.alreadyRunning,
+        resumed: r.resumed,
+        notes: r.notes,
+        container: r.vm.id,
+      }));
+      if (g.json && (results.length || !failed.length)) printJson(names.length === 1 ? results[0] : results);
       else {
         for (const r of results) {
           process.stdout.write(`${r.name} is ${r.resumed ? 'resumed' : 'up'}: m5dev ssh${r.name === 'default' ? '' : ` --name ${r.name}`}  (127.0.0.1:${r.sshPort})\n`);
         }
       }
-      if (failed.length) throw failed[0]!.failure;
+      if (failed.length) throw failed[0]!.error;
     });
 }

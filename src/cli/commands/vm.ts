@@ -9,6 +9,7 @@ import { registerSuspend } from './suspend.js';
 import { registerDoctor } from './doctor.js';
 import { registerCp } from './cp.js';
 import { registerM5ops } from './m5ops.js';
+import { registerRun } from './run.js';
 
 export function registerVm(program: Command): void {
   registerUp(program);
@@ -20,4 +21,5 @@ export function registerVm(program: Command): void {
   registerDown(program);
   registerDoctor(program);
   registerM5ops(program);
+  registerRun(program);
 }

@@ -1,0 +1,108 @@
+/** `m5dev run`: boot a disk image whose own init runs the job through m5ops (gem5-resources' protocol); its console on stdout, the guest's code as ours. */
+import { Command, Option } from 'commander';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEFAULTS, capResources, hex, hostResources, loadUserConfig, parseIntOption, parseMemory, parseConfig, resolveConfig, type VmConfig } from '../../config.js';
+import { layout } from '../../paths.js';
+import { validateName, STORED } from '../../vm/instance.js';
+import { cleanupScope } from '../../cleanup.js';
+import { describeEvent, exitStatus } from '../../m5ops/ops.js';
+import { listrReporter, printJson } from '../ui.js';
+import { globalOpts, instanceLock } from '../options.js';
+import { annotateError, guestStream } from '../annotations.js';
+import { M5OPS_STORED } from '../../workflows/m5ops.js';
+
+interface RunFlags {
+  disk: string;
+  name: string;
+  kernel?: string;
+  append?: string;
+  exits: string;
+  timeout: string;
+  out?: string;
+  cpus?: string;
+  memory?: string;
+  cpu?: string;
+  accel?: string;
+  tcgCache?: string;
+  m5opsAddr?: string;
+  m5opsReadfile?: string;
+  m5opsStats?: string;
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description("boot a disk image that runs its job by itself (gem5-resources' images: no SSH, no cloud-init), stream its console, end at the guest's m5 fail or its Nth m5 exit, and exit with the guest's code")
+    .requiredOption('--disk <image>', 'the disk image to boot (raw or qcow2; copied into the blob cache by content, never written: the guest writes a qcow2 overlay)')
+    .option('--name <name>', 'instance name', 'run')
+    .option('--kernel <version>', 'direct-boot the kernel built by `m5dev kernel build --version <version>` with the image\'s root filesystem (default: the image boots itself through UEFI)')
+    .option('--append <args>', `the directly booted kernel's command line (default "${'root=/dev/vda1 rw rootwait console=ttyAMA0'}")`)
+    .option('--exits <n>', "the guest's m5 exit that ends the job (gem5-resources' images exit once booted, then again when their script is done: 2)", '1')
+    .option('--timeout <seconds>', 'give up after this long (exit 23)', '3600')
+    .option('--out <dir>', "copy what the guest wrote (m5out: writefile's files, stats.txt) and its console (system.terminal) to DIR when the job ends")
+    .option('--cpus <n>', `vCPUs (default ${DEFAULTS.cpus})`)
+    .option('--memory <size>', `guest memory, e.g. 2048, 4G (default ${DEFAULTS.memoryMiB} MiB)`)
+    .option('--cpu <model>', 'QEMU -cpu model (default cortex-a57 under TCG, host under KVM)')
+    .addOption(new Option('--accel <accel>', 'accelerator').choices(['auto', 'kvm', 'tcg']))
+    .option('--tcg-cache <MiB>', `under TCG, QEMU's translated-code cache (default ${DEFAULTS.tcgCacheMiB})`)
+    .option('--m5ops-addr <addr>', `guest-physical base of the m5ops range (default ${hex(DEFAULTS.m5opsAddr)}, gem5's on Arm)`)
+    .option('--m5ops-readfile <file>', "what the guest's `m5 readfile` reads (gem5-resources' images run it as their script)")
+    .addOption(new Option('--m5ops-stats <what>', "what dump_stats writes to m5out/stats.txt: the clocks, or also the instructions run").choices(['clock', 'insns']))
+    .action(async (flags: RunFlags, cmd: Command) => {
+      const g = globalOpts(cmd);
+      const name = validateName(flags.name);
+      const exits = parseIntOption(flags.exits, '--exits', 1, 1000);
+      const timeoutSec = parseIntOption(flags.timeout, '--timeout', 1, 7 * 86400);
+      const home = layout();
+      const fromFlags = parseConfig(
+        {
+          cpus: flags.cpus,
+          memoryMiB: flags.memory === undefined ? undefined : parseMemory(flags.memory),
+          cpu: flags.cpu,
+          accel: flags.accel,
+          tcgCacheMiB: flags.tcgCache,
+          m5opsAddr: flags.m5opsAddr,
+          m5opsReadfile: flags.m5opsReadfile,
+          m5opsStats: flags.m5opsStats,
+        },
+        'command line',
+      );
+      // The user's own config is trusted; what a job asks of the machine is capped to this host's, as up's is.
+      const capped = capResources(fromFlags, hostResources(home.root), 'the command line');
+      for (const n of capped.notes) process.stderr.write(`m5dev: ${n}\n`);
+      const config = resolveConfig(capped.config, {}, loadUserConfig(home.root));
+      const explicit = new Set(Object.keys(fromFlags) as (keyof VmConfig)[]);
+      const [{ startJob, watchJob }, { ensureToolchain, toolchainRequest }] = await Promise.all([import('../../workflows/run.js'), import('../../workflows/image-build.js')]);
+      const console = g.json ? process.stderr : process.stdout;
+      const result = await instanceLock(cmd, name, async () => {
+        const report = listrReporter(g);
+        const toolchain = await ensureToolchain(report, toolchainRequest(config.baseImage));
+        await using scope = cleanupScope(`run ${name}`);
+        const started = Date.now();
+        const running = await startJob(report, toolchain, { name, home, config, explicit, disk: flags.disk, kernelVersion: flags.kernel, append: flags.append }, scope);
+        const stream = guestStream();
+        console.write(stream.open);
+        const end = await watchJob(running, {
+          exits,
+          timeoutMs: timeoutSec * 1000,
+          onConsole: (text) => console.write(text),
+          onExit: (n) => !g.quiet && process.stderr.write(`m5dev: guest m5 exit ${n} of ${exits}\n`),
+        }).finally(() => console.write(stream.close));
+        const seconds = (Date.now() - started) / 1000;
+        await running.vm.remove();
+        const storage = running.found.placement.storage;
+        if (flags.out) {
+          mkdirSync(flags.out, { recursive: true });
+          if ((await storage.listTree(M5OPS_STORED.out)).length) await storage.exportTree(M5OPS_STORED.out, flags.out);
+          writeFileSync(join(flags.out, 'system.terminal'), (await storage.read(STORED.console)) ?? '');
+        }
+        return { name, end, seconds, out: flags.out ?? null };
+      });
+      const code = result.end.kind === 'exit' ? 0 : exitStatus(result.end.code);
+      if (g.json) printJson({ name, ended: result.end.kind, code: result.end.code, exitStatus: code, event: result.end.event, seconds: result.seconds, out: result.out });
+      else if (!g.quiet) process.stderr.write(`m5dev: job ended in ${result.seconds.toFixed(1)} s: ${describeEvent(result.end.event)}\n`);
+      if (code !== 0) annotateError(`guest m5 ${result.end.kind} (exit ${code})`, describeEvent(result.end.event), { json: g.json });
+      process.exitCode = code;
+    });
+}

@@ -1,0 +1,70 @@
+/**
+ * The guest's serial console as it comes (`m5dev run` streams it): read from where the last read
+ * ended, from the instance's console file (directly when the engine shares it, else beside QEMU).
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
+import { IN_CONTAINER, STORED } from '../vm/instance.js';
+import type { Storage } from '../engine/storage.js';
+import type { VmExec } from '../vmhost/vm-host.js';
+import { terminalText } from '../terminal-text.js';
+
+/** At most this much per read (a guest that floods its console is followed, not buffered whole). */
+const MAX_READ = 4 << 20;
+
+export interface ConsoleFollower {
+  /** The bytes written since the last call. */
+  next(): Promise<Buffer>;
+}
+
+export function followConsole(storage: Storage, vm: Pick<VmExec, 'capture'>): ConsoleFollower {
+  let offset = 0;
+  const local = storage.clientPath(STORED.console);
+  const readLocal = (): Buffer => {
+    let fd: number;
+    try {
+      fd = openSync(local!, 'r');
+    } catch {
+      return Buffer.alloc(0); // QEMU has not made it yet
+    }
+    try {
+      const size = fstatSync(fd).size;
+      const buf = Buffer.alloc(Math.max(0, Math.min(size - offset, MAX_READ)));
+      const n = buf.length ? readSync(fd, buf, 0, buf.length, offset) : 0;
+      return buf.subarray(0, n);
+    } finally {
+      closeSync(fd);
+    }
+  };
+  const readRemote = async (): Promise<Buffer> => {
+    const r = await vm.capture(['sh', '-c', 'tail -c +"$1" "$2" 2>/dev/null | head -c "$3" | base64 | tr -d "\\n"', 'sh', String(offset + 1), IN_CONTAINER.console, String(MAX_READ)]);
+    return Buffer.from(r.stdout.trim(), 'base64');
+  };
+  return {
+    next: async () => {
+      const got = local ? readLocal() : await readRemote();
+      offset += got.length;
+      return got;
+    },
+  };
+}
+
+/** Console bytes to whole lines of safe text (terminal-text.ts): a line is shown once it ends, the rest at `end`. */
+export class ConsoleLines {
+  private readonly decoder = new StringDecoder('utf8');
+  private pending = '';
+
+  push(bytes: Buffer): string {
+    this.pending += this.decoder.write(bytes);
+    const cut = this.pending.lastIndexOf('\n') + 1;
+    const whole = this.pending.slice(0, cut);
+    this.pending = this.pending.slice(cut);
+    return terminalText(whole);
+  }
+
+  end(): string {
+    const rest = this.pending + this.decoder.end();
+    this.pending = '';
+    return rest ? terminalText(`${rest}\n`) : '';
+  }
+}
