@@ -8,12 +8,14 @@
  * util/m5/src/abi/arm64/m5op_addr.S, src/sim/pseudo_inst.{hh,cc}). A store there runs the op too,
  * as in gem5, and its result is dropped. Every op answers: an unknown one is logged and returns 0.
  *
- * Arguments (-plugin file=m5ops.so,base=0x10010000,dir=/instance,exit=continue|poweroff[,stats=insns]):
+ * Arguments (-plugin file=m5ops.so,base=0x10010000,dir=/instance,exit=continue|poweroff[,exits=N][,stats=insns]):
  *   dir/m5ops-readfile   what the guest's readfile reads (opened at each call: replace it any time)
  *   dir/m5out/           where writefile's files land, named by the guest, never outside it; and
  *                        stats.txt, where dump_stats appends gem5's text format
  *   dir/m5ops.log        one JSON object a line per op (not sum, nor a readfile/writefile continuation)
  *   stats=insns          count the instructions the vCPUs run (simInsts in stats.txt; it costs time)
+ *   exits=N              with exit=poweroff: a fail or panic powers off at once, an exit only when it
+ *                        is the guest's Nth (m5dev run --exits: a job's end, as gem5's simulation ends)
  */
 #include "qemu/osdep.h"
 #include "qemu/qemu-plugin.h"
@@ -47,6 +49,8 @@ static char *dir;
 static int log_fd = -1;
 static int out_fd = -1;
 static bool poweroff;
+static unsigned long exits_wanted = 1;
+static unsigned long exits_seen;
 static int exit_code = -1;
 static long long log_bytes;
 static long long out_bytes;
@@ -600,7 +604,8 @@ static uint64_t m5op(unsigned func)
     if (logged) {
         log_op(cs, func, x, result, has_code ? &code : NULL, file, note);
     }
-    if (has_code && poweroff) {
+    /* An exit before the Nth (exits=N) is recorded and the guest runs on. */
+    if (has_code && poweroff && !(func == 0x21 && ++exits_seen < exits_wanted)) {
         /* QEMU's own exit status becomes the guest's code (see m5ops_main). */
         exit_code = (code & 0xff) || !code ? code & 0xff : 1; /* fail(256) is a failure, not 0 */
         qemu_system_shutdown_request(SHUTDOWN_CAUSE_GUEST_SHUTDOWN);
@@ -672,6 +677,11 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             quota = (long long)g_ascii_strtoull(argv[i] + 6, NULL, 0);
         } else if (!strcmp(argv[i], "exit=continue")) {
             poweroff = false;
+        } else if (g_str_has_prefix(argv[i], "exits=")) {
+            exits_wanted = g_ascii_strtoull(argv[i] + 6, NULL, 10);
+            if (exits_wanted < 1) {
+                return fail("%s", "exits= must be 1 or more");
+            }
         } else if (!strcmp(argv[i], "stats=insns")) {
             count_insns = true;
         } else {

@@ -37,8 +37,13 @@ export function followConsole(storage: Storage, vm: Pick<VmExec, 'capture'>): Co
     }
   };
   const readRemote = async (): Promise<Buffer> => {
-    const r = await vm.capture(['sh', '-c', 'tail -c +"$1" "$2" 2>/dev/null | head -c "$3" | base64 | tr -d "\\n"', 'sh', String(offset + 1), IN_CONTAINER.console, String(MAX_READ)]);
-    return Buffer.from(r.stdout.trim(), 'base64');
+    try {
+      const r = await vm.capture(['sh', '-c', 'tail -c +"$1" "$2" 2>/dev/null | head -c "$3" | base64 | tr -d "\\n"', 'sh', String(offset + 1), IN_CONTAINER.console, String(MAX_READ)]);
+      if (r.exitCode === 0) return Buffer.from(r.stdout.trim(), 'base64');
+    } catch {
+      // QEMU's container has stopped (the guest powered off): read the storage itself.
+    }
+    return ((await storage.read(STORED.console)) ?? Buffer.alloc(0)).subarray(offset, offset + MAX_READ);
   };
   return {
     next: async () => {

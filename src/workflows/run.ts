@@ -40,6 +40,8 @@ export interface RunRequest {
   kernelVersion?: string;
   /** `--append`: the directly booted kernel's command line (default: root on the image's first partition, console on the serial port). */
   append?: string;
+  /** The guest's exit that ends the job (a fail or panic ends it at once). */
+  exits: number;
   readfileWithin?: string;
 }
 
@@ -84,7 +86,7 @@ export async function startJob(report: Reporter, toolchain: Toolchain, req: RunR
   });
   await readfileStep(report, found);
   const state = { ...baseState(req.name, found.config, image.sha256), imageUrl: req.disk, job: { image: req.disk, format: image.format } };
-  return launch(report, { found, state, saved: undefined }, scope, 'job');
+  return launch(report, { found, state, saved: undefined }, scope, { kind: 'job', exits: req.exits });
 }
 
 /** The first bytes of a file (the judgement's header). */
@@ -107,7 +109,7 @@ async function jobInstance(toolchain: Toolchain, req: RunRequest): Promise<Found
   // A job always boots from its image: a saved guest of an earlier run is not resumed.
   await dropSaved(placement.storage);
   const kernel = located.kernel && { ...located.kernel, append: req.append ?? DIRECT_BOOT_APPEND };
-  const config: VmConfig = { ...req.config, disk: 'overlay', shares: [] };
+  const config: VmConfig = { ...req.config, disk: 'overlay', shares: [], m5opsExit: 'poweroff' };
   return {
     request: { name: req.name, home: req.home, config, explicit: req.explicit, kernelVersion: req.kernelVersion, noResume: true, readfileWithin: req.readfileWithin },
     toolchain,
@@ -122,7 +124,7 @@ async function jobInstance(toolchain: Toolchain, req: RunRequest): Promise<Found
 }
 
 export interface WatchOptions {
-  /** The exit that ends the job (gem5-resources' images: 2). */
+  /** The exit that ends the job (gem5-resources' images: 2): QEMU powers off there, this only reports it. */
   exits: number;
   timeoutMs: number;
   /** The console's new text, as whole lines made safe for a terminal. */
@@ -148,10 +150,13 @@ export async function watchJob(running: Running, o: WatchOptions): Promise<JobEn
   for (;;) {
     const alive = await vm.isRunning();
     await drain();
-    const exits = latestRun(await readEvents(storage, via)).exits;
+    // Beside QEMU while it runs; once QEMU has powered off (the job's end), from the storage itself.
+    const exits = latestRun(await readEvents(storage, alive ? via : undefined).catch(() => readEvents(storage))).exits;
     const end = jobEnd(exits, o.exits);
     const seen = exitsSeen(exits);
-    if (seen > reported && !end) o.onExit?.((reported = seen));
+    // Exits before the one that ends the job are reported, also when the end came in the same poll.
+    const before = end?.kind === 'exit' ? seen - 1 : seen;
+    if (before > reported) o.onExit?.((reported = before));
     if (end || !alive || Date.now() >= deadline) {
       await drain();
       const rest = lines.end();

@@ -16,6 +16,8 @@ import { cli, ROOT, startCli } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { containersOn, engineFixture, fillAddressPools, startRemoteEngine, stopRemoteEngine, volumesOfHome } from '../helpers/engines.js';
 import { networksOn } from '../helpers/docker.js';
+import { gem5Standin } from '../helpers/gem5-standin.js';
+import type { Fixture } from '../helpers/fixture.js';
 
 let server: FileServer;
 let home: string;
@@ -23,9 +25,10 @@ let env: NodeJS.ProcessEnv;
 let remote: { host: string; docker: Docker };
 let imageUrl: string;
 let toolchain: string;
+let fx: Fixture;
 
 beforeAll(async () => {
-  ({ server, imageUrl, toolchain } = await engineFixture());
+  ({ server, imageUrl, toolchain, fx } = await engineFixture());
   remote = startRemoteEngine([]); // the toolchain goes in by `m5dev image save` → `image load` (the first test)
   home = mkdtempSync(join(tmpdir(), 'm5dev-remote-'));
   env = { M5DEV_HOME: home, DOCKER_HOST: remote.host };
@@ -183,6 +186,23 @@ describe('a remote engine (tcp://, its own filesystem and network)', () => {
     expect((await volumesOfHome(remote.docker, home)).map((v) => v.replace(/^m5dev-[0-9a-f]+-/, ''))).toEqual(['blobs']);
     expect(existsSync(join(home, 'instances', 'default'))).toBe(false);
   }, 180_000);
+
+  it('runs a gem5-style disk image (m5dev run): the image copied to the engine, the console streamed through the Engine API, the guest\'s code, m5out out', async () => {
+    const image = await gem5Standin(fx, toolchain);
+    const scratch = mkdtempSync(join(tmpdir(), 'm5dev-remote-run-'));
+    const script = join(scratch, 'job.sh');
+    writeFileSync(script, 'echo "remote job"\necho made-remotely > /tmp/r\nm5 writefile /tmp/r r.txt\nm5 fail 5\n');
+    const out = join(scratch, 'out');
+    const res = await cli(['run', '--disk', image, '--exits', '2', '--m5ops-readfile', script, '--out', out, '--timeout', '600'], env);
+    expect(res.code, res.stderr).toBe(5);
+    expect(res.stderr).toMatch(/Copied the disk image to the engine \(verified there/);
+    expect(res.stdout).toMatch(/standin-init: booted[\s\S]*remote job/);
+    expect(readFileSync(join(out, 'r.txt'), 'utf8')).toBe('made-remotely\n');
+    expect(readFileSync(join(out, 'system.terminal'), 'utf8')).toMatch(/remote job/);
+    expect(await containersOn(remote.docker, home)).toEqual([]);
+    expect((await cli(['destroy', '--name', 'run'], env)).code).toBe(0);
+    rmSync(scratch, { recursive: true, force: true });
+  }, 900_000);
 });
 
 /**

@@ -111,4 +111,12 @@ describe('the m5ops device', () => {
     const clock = qemuArgs(spec({ m5ops: { plugin: '/p.so', addr: 0x10010000, dir: '/instance', exit: 'continue', stats: 'clock' } }));
     expect(clock[clock.indexOf('-plugin') + 1]).toBe('file=/p.so,base=0x10010000,dir=/instance,exit=continue');
   });
+  it("a job's (m5dev run): QEMU powers off at the Nth exit, and boots without a seed", () => {
+    const job = qemuArgs(spec({ seed: undefined, m5ops: { plugin: '/p.so', addr: 0x10010000, dir: '/instance', exit: 'poweroff', exits: 2 } }));
+    expect(job[job.indexOf('-plugin') + 1]).toBe('file=/p.so,base=0x10010000,dir=/instance,exit=poweroff,exits=2');
+    expect(job.join(' ')).not.toContain('cidata');
+    expect(job.filter((a) => a.startsWith('if=none,file=/instance/')).length).toBe(1);
+    const once = qemuArgs(spec({ m5ops: { plugin: '/p.so', addr: 0x10010000, dir: '/instance', exit: 'poweroff', exits: 1 } }));
+    expect(once[once.indexOf('-plugin') + 1]).toBe('file=/p.so,base=0x10010000,dir=/instance,exit=poweroff');
+  });
 });

@@ -80,7 +80,7 @@ export function registerRun(program: Command): void {
         const toolchain = await ensureToolchain(report, toolchainRequest(config.baseImage));
         await using scope = cleanupScope(`run ${name}`);
         const started = Date.now();
-        const running = await startJob(report, toolchain, { name, home, config, explicit, disk: flags.disk, kernelVersion: flags.kernel, append: flags.append }, scope);
+        const running = await startJob(report, toolchain, { name, home, config, explicit, disk: flags.disk, kernelVersion: flags.kernel, append: flags.append, exits }, scope);
         const stream = guestStream();
         console.write(stream.open);
         const end = await watchJob(running, {

@@ -29,9 +29,12 @@ import type { Prepared } from './prepare.js';
 
 /**
  * What the guest boots from: a cloud image's instance disk (raw or overlay, as the config says) with
- * its cloud-init seed, or a job's disk image (`m5dev run`: a qcow2 overlay on the user's image, no seed).
+ * its cloud-init seed, or a job's disk image (`m5dev run`: a qcow2 overlay on the user's image, no
+ * seed), which QEMU powers off at the guest's first fail or panic, or its `exits`th exit.
  */
-export type GuestMedia = 'cloud' | 'job';
+export type GuestMedia = { kind: 'cloud' } | { kind: 'job'; exits: number };
+
+const CLOUD: GuestMedia = { kind: 'cloud' };
 
 /** The VM as launched: QEMU runs, the instance's state records how. */
 export interface Running {
@@ -89,7 +92,7 @@ async function launchSpec(p: Prepared, media: GuestMedia): Promise<LaunchSpec> {
   const hasGit = (i: number) => (recorded ? recorded.some((e) => e.tag === `${shareTag(i)}git`) : isRealDir(join(config.shares[i]!.host, GIT_DIR)));
   binds.push(...shareMounts(config.shares, hasGit));
   const exports = shareExports(config.shares, shareModels, hasGit);
-  const overlay = media === 'job' || config.disk === 'overlay';
+  const overlay = media.kind === 'job' || config.disk === 'overlay';
   const cmd = qemuArgs({
     machine,
     cpus: config.cpus,
@@ -97,7 +100,7 @@ async function launchSpec(p: Prepared, media: GuestMedia): Promise<LaunchSpec> {
     flash0: IN_CONTAINER.flash0,
     flash1: IN_CONTAINER.flash1,
     disk: { path: overlay ? IN_CONTAINER.diskOverlay : IN_CONTAINER.diskRaw, format: overlay ? 'qcow2' : 'raw' },
-    seed: media === 'cloud' ? { path: IN_CONTAINER.seed, format: 'qcow2' } : undefined,
+    seed: media.kind === 'cloud' ? { path: IN_CONTAINER.seed, format: 'qcow2' } : undefined,
     guestSshForward: GUEST_SSH_FORWARD,
     consoleLog: IN_CONTAINER.console,
     qmpSocket: IN_CONTAINER.qmp,
@@ -105,7 +108,7 @@ async function launchSpec(p: Prepared, media: GuestMedia): Promise<LaunchSpec> {
     kernel: kernel ? { image: kernel.image, append: kernel.append } : undefined,
     shares: exports,
     tcgCacheMiB: config.tcgCacheMiB,
-    m5ops: { plugin: M5OPS_PLUGIN, addr: config.m5opsAddr, dir: '/instance', exit: config.m5opsExit, stats: config.m5opsStats },
+    m5ops: { plugin: M5OPS_PLUGIN, addr: config.m5opsAddr, dir: '/instance', exit: media.kind === 'job' ? 'poweroff' : config.m5opsExit, stats: config.m5opsStats, exits: media.kind === 'job' ? media.exits : undefined },
     runAs: placement.owner,
   });
   return { machine, binds, cmd, exports, key: launchKey({ image: toolchain.tag, cmd, binds: binds.map(mountLabel) }) };
@@ -202,7 +205,7 @@ async function resumeSaved(p: Prepared, spec: LaunchSpec, record: SavedRecord, s
 }
 
 /** Launch QEMU for a prepared instance: resume its saved guest when it fits this launch, else boot. */
-export function launch(report: Reporter, p: Prepared, scope: CleanupScope, media: GuestMedia = 'cloud'): Promise<Running> {
+export function launch(report: Reporter, p: Prepared, scope: CleanupScope, media: GuestMedia = CLOUD): Promise<Running> {
   return report.step('Start QEMU in its container', async (s) => {
     const { found } = p;
     const spec = await launchSpec(p, media);

@@ -1,0 +1,104 @@
+/**
+ * `m5dev run` (issue "gem5's own workloads"): a stand-in for a gem5-resources arm64 image, derived
+ * from the fixture by scripts/gem5-standin-image.sh (test/helpers/gem5-standin.ts) (its own /sbin/init, a hook that does exit,
+ * readfile, the script, exit; no systemd, network, SSH or cloud-init), booted through UEFI as
+ * theirs are. The job's console comes on stdout as it runs, its code is m5dev's, m5out and the
+ * console land in --out, the user's image is never written, and no container is left.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { cli } from '../helpers/cli.js';
+import { fixture } from '../helpers/fixture.js';
+import { containersOfHome, removeContainersOfHome } from '../helpers/docker.js';
+import { gem5Standin } from '../helpers/gem5-standin.js';
+
+let scratch: string;
+let home: string;
+let env: NodeJS.ProcessEnv;
+let image: string;
+let imageSha: string;
+
+const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+const job = (name: string, text: string) => {
+  const path = join(scratch, name);
+  writeFileSync(path, text);
+  return path;
+};
+
+beforeAll(async () => {
+  scratch = mkdtempSync(join(tmpdir(), 'm5dev-run-'));
+  home = join(scratch, 'home');
+  env = { M5DEV_HOME: home };
+  const img = await cli(['--json', 'image', 'build'], env);
+  expect(img.code, img.stderr).toBe(0);
+  image = await gem5Standin(fixture(), (JSON.parse(img.stdout) as { tag: string }).tag);
+  imageSha = sha256(image);
+}, 900_000);
+
+afterAll(async () => {
+  await removeContainersOfHome(home);
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+describe('m5dev run: a gem5-style disk image, no SSH and no cloud-init', () => {
+  it('streams the console, ends at the guest\'s fail with its code, and leaves m5out and the console in --out', async () => {
+    const script = job('job.sh', 'echo "hello from the job"\necho result > /tmp/r\nm5 writefile /tmp/r sub/result.txt\nm5 fail 3\necho "never printed"\n');
+    const out = join(scratch, 'out');
+    const res = await cli(['run', '--disk', image, '--exits', '2', '--m5ops-readfile', script, '--out', out, '--timeout', '600'], env);
+    expect(res.code, res.stderr).toBe(3);
+    // The image's own init and hook, then the script, in order, on stdout.
+    expect(res.stdout).toMatch(/standin-init: booted[\s\S]*after_boot: running the host's script[\s\S]*hello from the job/);
+    expect(res.stdout).not.toMatch(/never printed/);
+    expect(res.stderr).toMatch(/guest m5 exit 1 of 2/);
+    expect(res.stderr).toMatch(/job ended in [\d.]+ s: .* fail\(0x0, 0x3\)/);
+    expect(readFileSync(join(out, 'sub', 'result.txt'), 'utf8')).toBe('result\n');
+    expect(readFileSync(join(out, 'system.terminal'), 'utf8')).toMatch(/standin-init: booted[\s\S]*hello from the job/);
+    // Kept in the instance too; the VM is gone; the user's image was never written.
+    expect(readFileSync(join(home, 'instances', 'run', 'console.log'), 'utf8')).toMatch(/hello from the job/);
+    expect(await containersOfHome(home)).toEqual([]);
+    expect(sha256(image)).toBe(imageSha);
+  }, 900_000);
+
+  it('a raw image, ended at its 2nd exit (code 0, --json); the last run\'s m5out is not this one\'s', async () => {
+    const raw = join(scratch, 'gem5-standin.raw');
+    execFileSync('qemu-img', ['convert', '-O', 'raw', image, raw]);
+    const out = join(scratch, 'out-raw');
+    const res = await cli(['--json', 'run', '--disk', raw, '--exits', '2', '--m5ops-readfile', job('ok.sh', 'echo "job two"\n'), '--out', out, '--timeout', '600'], env);
+    expect(res.code, res.stderr).toBe(0);
+    // --json: the result alone on stdout, the console on stderr.
+    const r = JSON.parse(res.stdout) as { ended: string; code: number; exitStatus: number; out: string };
+    expect(r).toMatchObject({ ended: 'exit', code: 0, exitStatus: 0, out });
+    expect(res.stderr).toMatch(/job two/);
+    expect(existsSync(join(out, 'sub'))).toBe(false);
+    expect(readFileSync(join(out, 'system.terminal'), 'utf8')).toMatch(/job two/);
+    expect(await containersOfHome(home)).toEqual([]);
+  }, 900_000);
+
+  it('a job that never reaches its exit times out (exit 23), leaving no VM', async () => {
+    const res = await cli(['run', '--disk', image, '--exits', '3', '--m5ops-readfile', job('short.sh', 'true\n'), '--timeout', '60'], env);
+    expect(res.code, res.stderr).toBe(23);
+    expect(res.stderr).toMatch(/did not end within 60 s \(2 of 3 m5 exits, no fail\)/);
+    expect(res.stdout).toMatch(/standin-init: the hook returned/);
+    expect(await containersOfHome(home)).toEqual([]);
+  }, 900_000);
+
+  it('refuses an image that names another file, a missing one, and up on a job\'s instance, before anything boots', async () => {
+    const backed = join(scratch, 'backed.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', image, backed]);
+    const b = await cli(['run', '--disk', backed, '--name', 'refused'], env);
+    expect(b.code, b.stderr).toBe(2);
+    expect(b.stderr).toMatch(/cannot be run: it is a qcow2 with a backing file/);
+    expect(b.stderr).toMatch(/hint: Flatten it/);
+    const missing = await cli(['run', '--disk', join(scratch, 'nope.img')], env);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/nope\.img is not a file/);
+    const up = await cli(['up', '--name', 'run'], env);
+    expect(up.code).toBe(2);
+    expect(up.stderr).toMatch(/instance run runs disk-image jobs \(m5dev run\)/);
+    expect(await containersOfHome(home)).toEqual([]);
+  }, 300_000);
+});

@@ -1,0 +1,97 @@
+/** `m5dev run`'s pure decisions: a user's disk image judged by its bytes, when a job ends, the console made safe line by line; and its blob import. */
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, readdirSync, truncateSync, writeFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { judgeDiskImage } from '../../src/vm/disk-image.js';
+import { jobEnd, exitsSeen } from '../../src/m5ops/job.js';
+import type { M5opEvent } from '../../src/m5ops/ops.js';
+import { ConsoleLines } from '../../src/workflows/console-follow.js';
+import { storeLocalFile } from '../../src/download/local-blob.js';
+import { BlobStore } from '../../src/download/store.js';
+import { layout } from '../../src/paths.js';
+
+/** A qcow2 header: magic, version, backing file offset, and (v3) the incompatible features. */
+function qcow2(version: number, backingOffset = 0n, incompatible = 0n, length = 104): Buffer {
+  const b = Buffer.alloc(length);
+  b.writeUInt32BE(0x514649fb, 0);
+  b.writeUInt32BE(version, 4);
+  b.writeBigUInt64BE(backingOffset, 8);
+  if (length >= 80) b.writeBigUInt64BE(incompatible, 72);
+  return b;
+}
+
+describe('a disk image judged by its own bytes', () => {
+  it('qcow2 by its magic, raw otherwise (never a format QEMU would probe)', () => {
+    expect(judgeDiskImage(qcow2(3), 1 << 30)).toEqual({ ok: true, format: 'qcow2' });
+    expect(judgeDiskImage(qcow2(2, 0n, 0n, 72), 1 << 30)).toEqual({ ok: true, format: 'qcow2' });
+    expect(judgeDiskImage(Buffer.from('QFI'), 3)).toEqual({ ok: true, format: 'raw' });
+    expect(judgeDiskImage(Buffer.alloc(104), 1 << 20)).toEqual({ ok: true, format: 'raw' });
+  });
+  it('refuses a qcow2 that names another file, one it cannot read, and an empty file', () => {
+    expect(judgeDiskImage(qcow2(3, 0x200n), 1 << 30)).toMatchObject({ ok: false, reason: expect.stringMatching(/backing file/) });
+    expect(judgeDiskImage(qcow2(2, 0x200n, 0n, 72), 1 << 30)).toMatchObject({ ok: false, reason: expect.stringMatching(/backing file/) });
+    expect(judgeDiskImage(qcow2(3, 0n, 1n << 2n), 1 << 30)).toMatchObject({ ok: false, reason: expect.stringMatching(/external data file/) });
+    // Other incompatible bits (dirty, corrupt, compression type) are QEMU's to judge.
+    expect(judgeDiskImage(qcow2(3, 0n, 0b11n), 1 << 30)).toEqual({ ok: true, format: 'qcow2' });
+    expect(judgeDiskImage(qcow2(4), 1 << 30)).toMatchObject({ ok: false, reason: expect.stringMatching(/version 4/) });
+    expect(judgeDiskImage(qcow2(3, 0n, 0n, 60), 60)).toMatchObject({ ok: false, reason: expect.stringMatching(/cut short/) });
+    expect(judgeDiskImage(qcow2(3, 0n, 0n, 76), 76)).toMatchObject({ ok: false, reason: expect.stringMatching(/cut short/) });
+    expect(judgeDiskImage(Buffer.alloc(0), 0)).toMatchObject({ ok: false, reason: 'it is empty' });
+  });
+});
+
+const ev = (op: string, code?: number): M5opEvent => ({ time: 1, vclockNs: 1, vcpu: 0, func: 0, op, args: [], result: '0x0', code });
+
+describe('when a job ends', () => {
+  it('at its Nth exit, counting only exits', () => {
+    expect(jobEnd([], 1)).toBeUndefined();
+    expect(jobEnd([ev('exit', 0)], 2)).toBeUndefined();
+    expect(jobEnd([ev('exit', 0), ev('exit', 0)], 2)).toMatchObject({ kind: 'exit', code: 0 });
+    const first = ev('exit', 0);
+    expect(jobEnd([first, ev('exit', 0)], 1)?.event).toBe(first);
+    expect(exitsSeen([ev('exit', 0), ev('fail', 3), ev('exit', 0)])).toBe(2);
+  });
+  it('at the first fail or panic, whatever the exits wanted', () => {
+    expect(jobEnd([ev('exit', 0), ev('fail', 3)], 2)).toMatchObject({ kind: 'fail', code: 3 });
+    expect(jobEnd([ev('panic', 134)], 5)).toMatchObject({ kind: 'panic', code: 134 });
+    expect(jobEnd([ev('fail', 0)], 1)).toMatchObject({ kind: 'fail', code: 0 });
+    expect(jobEnd([ev('fail')], 1)).toMatchObject({ kind: 'fail', code: 1 });
+    // The exit that would end it comes after the fail: the fail ends it.
+    expect(jobEnd([ev('fail', 4), ev('exit', 0)], 1)).toMatchObject({ kind: 'fail', code: 4 });
+  });
+});
+
+describe('the console, line by line', () => {
+  it('shows a line once it ends, a multi-byte character split across reads whole, and the rest at the end', () => {
+    const c = new ConsoleLines();
+    const e = Buffer.from('héllo\n', 'utf8');
+    expect(c.push(e.subarray(0, 2))).toBe('');
+    expect(c.push(e.subarray(2))).toBe('héllo\n');
+    expect(c.push(Buffer.from('no end'))).toBe('');
+    expect(c.end()).toBe('no end\n');
+    expect(c.end()).toBe('');
+  });
+  it('never passes an escape sequence, even one split across reads', () => {
+    const c = new ConsoleLines();
+    expect(c.push(Buffer.from('a\u001b'))).toBe('');
+    expect(c.push(Buffer.from(']52;c;eA==\u0007\n'))).toBe('a\\x1b]52;c;eA==\\x07\n');
+  });
+});
+
+describe('a local file into the blob store', () => {
+  it('named by its content, sparse, once; a store that has it copies nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'm5dev-localblob-'));
+    const store = new BlobStore(layout(join(dir, 'home')));
+    const img = join(dir, 'disk.img');
+    writeFileSync(img, 'head');
+    truncateSync(img, 64 << 20);
+    const sha = createHash('sha256').update(readFileSync(img)).digest('hex');
+    expect(await storeLocalFile(store, img)).toEqual({ sha256: sha, copied: true });
+    expect(readFileSync(store.path(sha)).equals(readFileSync(img))).toBe(true);
+    expect(statSync(store.path(sha)).blocks * 512).toBeLessThan(1 << 20);
+    expect(await storeLocalFile(store, img)).toEqual({ sha256: sha, copied: false });
+    expect(readdirSync(join(dir, 'home', 'tmp'))).toEqual([]);
+  });
+});
