@@ -47,6 +47,14 @@ export interface VmConfig {
   m5opsExit: 'continue' | 'poweroff';
   /** What dump_stats reports besides the clocks: `insns` also counts the instructions the vCPUs run (simInsts; it costs time). */
   m5opsStats: 'clock' | 'insns';
+  /** What the guest's init_param answers, by key (gem5's `m5 initparam KEY`; '' is its default init_param). */
+  m5opsParams: M5opsParam[];
+}
+
+/** One init_param value: a key of up to 16 characters (gem5's m5 packs it in two registers) and a 64-bit value, in decimal. */
+export interface M5opsParam {
+  key: string;
+  value: string;
 }
 
 export const DEFAULTS: VmConfig = {
@@ -65,6 +73,7 @@ export const DEFAULTS: VmConfig = {
   m5opsAddr: 0x10010000,
   m5opsExit: 'continue',
   m5opsStats: 'clock',
+  m5opsParams: [],
 };
 
 /**
@@ -93,6 +102,7 @@ export const SETTING_TRUST: Record<keyof VmConfig, 'code' | 'resource' | 'data'>
   m5opsReadfile: 'data',
   m5opsExit: 'data',
   m5opsStats: 'data',
+  m5opsParams: 'data',
 };
 
 /** The settings a repository's m5dev.json may set only when `--trust-config` names them. */
@@ -272,6 +282,10 @@ export function parseConfig(raw: unknown, source: string, baseDir = process.cwd(
         if (value !== 'clock' && value !== 'insns') throw bad('"clock" or "insns"');
         out.m5opsStats = value;
         break;
+      case 'm5opsParams':
+        if (!Array.isArray(value)) throw bad('a list of "KEY=VALUE" (KEY up to 16 characters, VALUE a 64-bit number)');
+        out.m5opsParams = value.map((v) => parseM5opsParam(v, bad));
+        break;
       case 'm5opsReadfile':
         if (typeof value !== 'string' || value.length === 0) throw bad('a file path');
         out.m5opsReadfile = isAbsolute(value) ? value : join(baseDir, value);
@@ -285,6 +299,17 @@ export function parseConfig(raw: unknown, source: string, baseDir = process.cwd(
     }
   }
   return out;
+}
+
+/** `KEY=VALUE` for init_param: KEY up to 16 printable characters without `,` or `=` (empty: gem5's default init_param), VALUE 0 … 2^64-1 (decimal or 0x hex). */
+export function parseM5opsParam(text: unknown, bad: (want: string) => Error): M5opsParam {
+  const want = '"KEY=VALUE" (KEY up to 16 characters, no "," or "="; VALUE a 64-bit number, decimal or 0x hex)';
+  if (typeof text !== 'string') throw bad(want);
+  const m = /^([\x21-\x2b\x2d-\x3c\x3e-\x7e]{0,16})=(0x[0-9a-fA-F]{1,16}|\d{1,20})$/.exec(text);
+  if (!m) throw bad(want);
+  const value = BigInt(m[2]!);
+  if (value >= 2n ** 64n) throw bad(want);
+  return { key: m[1]!, value: value.toString() };
 }
 
 /** A whole-number command-line option within bounds. */

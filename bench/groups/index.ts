@@ -11,7 +11,8 @@ import { guestWorkflowGroup } from './h-guest-workflow.js';
 import { sideBySideGroup } from './i-side-by-side.js';
 import { tcgCacheGroup } from './j-tcg-cache.js';
 import { m5opsGroup } from './k-m5ops.js';
+import { jobRunGroup } from './l-run.js';
 
 /** In the order they run: the bench-instance groups first (one instance), then those with their own. */
-export const GROUPS: BenchGroup[] = [timeToShell, noOp, moduleLoop, suspendResumeGroup, kernelCompile, guestWorkflowGroup, m5opsGroup, sideBySideGroup, tcgCacheGroup, remoteEngineGroup, againstBaseGroup];
+export const GROUPS: BenchGroup[] = [timeToShell, noOp, moduleLoop, suspendResumeGroup, kernelCompile, guestWorkflowGroup, m5opsGroup, jobRunGroup, sideBySideGroup, tcgCacheGroup, remoteEngineGroup, againstBaseGroup];
 

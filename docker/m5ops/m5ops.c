@@ -16,6 +16,10 @@
  *   stats=insns          count the instructions the vCPUs run (simInsts in stats.txt; it costs time)
  *   exits=N              with exit=poweroff: a fail or panic powers off at once, an exit only when it
  *                        is the guest's Nth (m5dev run --exits: a job's end, as gem5's simulation ends)
+ *   checkpoint=pause     a checkpoint op pauses the VM after it is logged, for m5dev run to save it
+ *                        and continue the guest (without it the op is only logged)
+ *   param=KEY=VALUE      what init_param answers for KEY (up to 16 characters, as gem5's m5 packs it
+ *                        in two registers; an empty KEY is gem5's default init_param); repeatable
  */
 #include "qemu/osdep.h"
 #include "qemu/qemu-plugin.h"
@@ -50,6 +54,10 @@ static int log_fd = -1;
 static int out_fd = -1;
 static bool poweroff;
 static unsigned long exits_wanted = 1;
+static bool checkpoint_pause;
+#define MAX_PARAMS 32
+static struct { char key[17]; uint64_t value; } params[MAX_PARAMS];
+static int n_params;
 static unsigned long exits_seen;
 static int exit_code = -1;
 static long long log_bytes;
@@ -588,8 +596,30 @@ static uint64_t m5op(unsigned func)
         dump_stats(&note);
         reset_stats();
         break;
-    case 0x30: /* init_param: gem5's System.init_param, 0 by default */
+    case 0x30: { /* init_param(key_str1, key_str2): the key packed little-endian in two registers, as gem5's */
+        char key[17] = { 0 };
+        uint64_t regs[2] = { cpu_to_le64(x[0]), cpu_to_le64(x[1]) };
+        memcpy(key, regs, 16);
         result = 0;
+        note = g_strdup_printf("key \"%s\": not given (answered 0)", key);
+        for (int i = 0; i < n_params; i++) {
+            if (!strcmp(params[i].key, key)) {
+                result = params[i].value;
+                g_free(note);
+                note = g_strdup_printf("key \"%s\"", key);
+                break;
+            }
+        }
+        break;
+    }
+    case 0x43: /* checkpoint(delay, period): taken now (gem5 schedules it delay ns on, then every period ns) */
+        if (checkpoint_pause) {
+            qemu_system_vmstop_request_prepare();
+            qemu_system_vmstop_request(RUN_STATE_PAUSED);
+            note = g_strdup(x[0] || x[1] ? "paused for m5dev to take it now (delay and period are not honoured)" : "paused for m5dev to take it");
+        } else {
+            note = g_strdup("recorded only: m5dev run takes checkpoints");
+        }
         break;
     case 0x53: { /* add_symbol(addr, symbol) */
         note = guest_string(cs, x[1]);
@@ -677,6 +707,18 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             quota = (long long)g_ascii_strtoull(argv[i] + 6, NULL, 0);
         } else if (!strcmp(argv[i], "exit=continue")) {
             poweroff = false;
+        } else if (!strcmp(argv[i], "checkpoint=pause")) {
+            checkpoint_pause = true;
+        } else if (g_str_has_prefix(argv[i], "param=")) {
+            const char *kv = argv[i] + 6;
+            const char *eq = strchr(kv, '=');
+            if (!eq || eq - kv > 16 || n_params == MAX_PARAMS) {
+                return fail("bad %s (param=KEY=VALUE, KEY up to 16 characters, at most 32)", argv[i]);
+            }
+            memcpy(params[n_params].key, kv, eq - kv);
+            params[n_params].key[eq - kv] = 0;
+            params[n_params].value = g_ascii_strtoull(eq + 1, NULL, 0);
+            n_params++;
         } else if (g_str_has_prefix(argv[i], "exits=")) {
             exits_wanted = g_ascii_strtoull(argv[i] + 6, NULL, 10);
             if (exits_wanted < 1) {

@@ -33,12 +33,6 @@ async function listrOptions(renderer: RendererName): Promise<object> {
   };
 }
 
-export async function runTasks<Ctx extends object>(tasks: ListrTask<Ctx>[], ctx: Ctx, opts: UiOptions): Promise<Ctx> {
-  const { Listr } = await import('listr2');
-  const list = new Listr<Ctx, 'default' | 'simple' | 'silent', 'simple'>(tasks, { ctx, ...(await listrOptions(chooseRenderer(opts))) } as never);
-  return list.run();
-}
-
 /**
  * The workflows' Reporter drawn by listr: each step one task as it comes. `prefix` names the
  * instance when several run at once (they are then drawn as plain lines: one live display each

@@ -5,8 +5,8 @@ import { onCleanup } from '../cleanup.js';
 import { LABELS, SESSION_ID } from './labels.js';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { modemOptions, plaintextWarning, resolveEndpoint, type ConfigReader, type Endpoint, type SshHostCheck } from '../engine/endpoint.js';
-import { hostKeyAlgorithms, knownHostsName, lookupKnownHosts, verdict } from '../engine/known-hosts.js';
+import { modemOptions, plaintextWarning, resolveEndpoint, type ConfigReader, type Endpoint, type SshHostCheck } from './endpoint.js';
+import { hostKeyAlgorithms, knownHostsName, lookupKnownHosts, verdict } from './known-hosts.js';
 
 let cached: Docker | undefined;
 
@@ -99,4 +99,12 @@ async function sweepSession(docker: Docker): Promise<void> {
   await new Promise((r) => setTimeout(r, 300)); // let in-flight create calls land
   const list = await docker.listContainers({ all: true, filters: { label: [`${LABELS.session}=${SESSION_ID}`] } });
   await Promise.all(list.filter((c) => !kept.has(c.Id)).map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+}
+
+/** The Engine API client, as the layers above docker/ hold it: a handle they pass back to docker/'s functions. */
+export type DockerClient = Docker;
+
+/** What the engine says of itself (`docker info` and `docker version`). */
+export async function engineFacts(docker: Docker): Promise<[unknown, unknown]> {
+  return Promise.all([docker.info(), docker.version()]);
 }

@@ -10,7 +10,7 @@ import { CLIENT, LABELS, baseLabels } from './labels.js';
 import { clientAlive } from '../client-id.js';
 import { ensureInstanceNetwork, removeNetwork } from './networks.js';
 import { scriptCommand } from '../scripts.js';
-import { getFiles, getTree, putFiles, putLocalFile, type FileData } from '../engine/archive.js';
+import { getFiles, getTree, putFiles, putLocalFile, type FileData } from './archive.js';
 
 export interface ToolRun {
   image: string;
@@ -380,3 +380,25 @@ export async function execInteractive(docker: Docker, id: string, cmd: string[])
   return info.ExitCode ?? 1;
 }
 
+
+/** A container that is created, never started: files go in and out of it by tar (`use` gets its id); removed after. */
+export async function withIdleContainer<T>(docker: Docker, spec: { image: string; cmd: string[]; labels: Record<string, string>; mounts: Docker.MountSettings[] }, use: (id: string) => Promise<T>): Promise<T> {
+  const c = await docker.createContainer({ Image: spec.image, Cmd: spec.cmd, Labels: spec.labels, HostConfig: { Mounts: spec.mounts, NetworkMode: 'none' } });
+  try {
+    return await use(c.id);
+  } finally {
+    await forceRemove(docker, c.id).catch(() => undefined);
+  }
+}
+
+/** Run a short container with no network to its end and return its stdout; removed after. The engine's refusal (a statusCode) propagates. */
+export async function runForOutput(docker: Docker, spec: { image: string; cmd: string[]; labels: Record<string, string>; mounts: Docker.MountSettings[] }): Promise<string> {
+  const c = await docker.createContainer({ Image: spec.image, Cmd: spec.cmd, Labels: spec.labels, HostConfig: { Mounts: spec.mounts, NetworkMode: 'none' } });
+  try {
+    await c.start();
+    await c.wait();
+    return demuxBuffer((await c.logs({ stdout: true, stderr: false })) as unknown as Buffer);
+  } finally {
+    await c.remove({ force: true }).catch(() => undefined);
+  }
+}

@@ -5,7 +5,7 @@ import { isNotFound } from './client.js';
 import { packContext } from './build-context.js';
 import { MESSAGES } from '../messages.js';
 import { baseLabels } from './labels.js';
-import { getFiles } from '../engine/archive.js';
+import { getFiles } from './archive.js';
 
 export async function imageId(docker: Docker, ref: string): Promise<string | undefined> {
   try {

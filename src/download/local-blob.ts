@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { DownloadError } from '../errors.js';
-import { copySparse } from '../engine/sparse-copy.js';
+import { copySparse } from '../sparse-copy.js';
 import { sha256File, type BlobStore } from './store.js';
 
 export async function storeLocalFile(store: BlobStore, path: string): Promise<{ sha256: string; copied: boolean }> {

@@ -4,16 +4,15 @@
  * guessed from the client: CPU architecture, rootless or not, Podman or Docker, whether it sees the
  * client's files, whether /dev/kvm can be given to a container.
  */
-import type Docker from 'dockerode';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { connectDocker, currentEndpoint } from '../docker/client.js';
-import type { Endpoint } from './endpoint.js';
+import { connectDocker, currentEndpoint, engineFacts, type DockerClient } from '../docker/client.js';
+import type { Endpoint } from '../docker/endpoint.js';
 import { LocalDirStorage, VolumeStorage, type Storage } from './storage.js';
 import { LABELS, baseLabels } from '../docker/labels.js';
 import { UsageError } from '../errors.js';
-import type { ToolRun } from '../docker/containers.js';
+import { runForOutput, type ToolRun } from '../docker/containers.js';
 
 /** `shared`: the engine sees the client's files at the same paths; `volumes`: it does not. */
 export type FilesMode = 'shared' | 'volumes';
@@ -46,13 +45,13 @@ export class Engine {
   private kvm?: boolean;
 
   constructor(
-    readonly docker: Docker,
+    readonly docker: DockerClient,
     readonly endpoint: Endpoint,
   ) {}
 
   async info(): Promise<EngineInfo> {
     if (this.described) return this.described;
-    const [info, version] = await Promise.all([this.docker.info(), this.docker.version()]);
+    const [info, version] = await engineFacts(this.docker);
     const i = info as { ID?: string; Architecture?: string; OSType?: string; SecurityOptions?: string[]; ServerVersion?: string; host?: { security?: { rootless?: boolean } } };
     const v = version as { Components?: { Name?: string }[]; Version?: string };
     const podman = (v.Components ?? []).some((c) => /podman/i.test(c.Name ?? ''));
@@ -99,21 +98,13 @@ export class Engine {
     const token = randomBytes(16).toString('hex');
     writeFileSync(join(dir, marker), token);
     try {
-      const c = await this.docker.createContainer({
-        Image: image,
-        Cmd: ['cat', `/m5dev-probe/${marker}`],
-        Labels: baseLabels('tool'),
-        HostConfig: { Mounts: [{ Type: 'bind', Source: dir, Target: '/m5dev-probe', ReadOnly: true }], NetworkMode: 'none' },
+      const out = await runForOutput(this.docker, {
+        image,
+        cmd: ['cat', `/m5dev-probe/${marker}`],
+        labels: baseLabels('tool'),
+        mounts: [{ Type: 'bind', Source: dir, Target: '/m5dev-probe', ReadOnly: true }],
       });
-      try {
-        await c.start();
-        await c.wait();
-        const { demuxBuffer } = await import('../docker/containers.js');
-        const out = demuxBuffer((await c.logs({ stdout: true, stderr: false })) as unknown as Buffer);
-        return out.trim() === token ? 'shared' : 'volumes';
-      } finally {
-        await c.remove({ force: true }).catch(() => undefined);
-      }
+      return out.trim() === token ? 'shared' : 'volumes';
     } catch (e) {
       // The engine answered that it has no such path (or refuses the bind): it cannot see our files.
       // Anything else (the engine went away) is no answer, and is never cached as one.

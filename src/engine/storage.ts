@@ -7,18 +7,18 @@
  * containers and tar streams. Workflows use only this interface, never a path of the engine.
  */
 import { engineMount, type Mount } from '../docker/mounts.js';
-import type Docker from 'dockerode';
 import { closeSync, constants, copyFileSync, cpSync, existsSync, lstatSync, readdirSync, realpathSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ChecksumMismatchError } from '../errors.js';
 import { statfs } from 'node:fs/promises';
-import { getFiles, getTree, putFiles, putLocalFile, putLocalTree, type FileData } from './archive.js';
+import { getFiles, getTree, putFiles, putLocalFile, putLocalTree, type FileData } from '../docker/archive.js';
 import { sha256File } from '../download/store.js';
-import { copySparse } from './sparse-copy.js';
+import { copySparse } from '../sparse-copy.js';
 import type { VmExec } from '../vmhost/vm-host.js';
 import { scriptCommand } from '../scripts.js';
-import { isNotFound } from '../docker/client.js';
-import { runTool } from '../docker/containers.js';
+import { isNotFound, type DockerClient } from '../docker/client.js';
+import { ensureVolume, removeVolume } from '../docker/volumes.js';
+import { runTool, withIdleContainer } from '../docker/containers.js';
 import { LABELS, baseLabels } from '../docker/labels.js';
 
 /** Size and mtime of a stored file (mtime as the storage reports it; compare only stamps of one storage). */
@@ -241,7 +241,7 @@ export class VolumeStorage implements Storage {
   }
 
   constructor(
-    private readonly docker: Docker,
+    private readonly docker: DockerClient,
     readonly volume: string,
     private readonly labels: Record<string, string>,
     /** An image present on the engine with sh and coreutils (the toolchain or its base image). */
@@ -253,29 +253,14 @@ export class VolumeStorage implements Storage {
   }
 
   async ensure(): Promise<void> {
-    try {
-      await this.docker.getVolume(this.volume).inspect();
-    } catch (e) {
-      if (!isNotFound(e)) throw e;
-      await this.docker.createVolume({ Name: this.volume, Labels: this.labels });
-    }
+    await ensureVolume(this.docker, this.volume, this.labels);
   }
 
   /** A helper container with the volume mounted (not started): files go in and out by tar. */
   private async withHelper<T>(cmd: string[], use: (id: string) => Promise<T>): Promise<T> {
     await this.ensure();
-    const c = await this.docker.createContainer({
-      Image: this.helperImage(),
-      Cmd: cmd,
-      // A tool container of this session (swept on failure), not the volume's own labels.
-      Labels: baseLabels('tool', this.labels[LABELS.home]),
-      HostConfig: { Mounts: [engineMount(this.bind(AT))], NetworkMode: 'none' },
-    });
-    try {
-      return await use(c.id);
-    } finally {
-      await this.docker.getContainer(c.id).remove({ force: true }).catch(() => undefined);
-    }
+    // A tool container of this session (swept on failure), not the volume's own labels.
+    return withIdleContainer(this.docker, { image: this.helperImage(), cmd, labels: baseLabels('tool', this.labels[LABELS.home]), mounts: [engineMount(this.bind(AT))] }, use);
   }
 
   /** One operation of sh/tool/volume.sh on the volume (mounted at the helper's AT) as a tool run: its output, or a ToolError. */
@@ -374,11 +359,7 @@ export class VolumeStorage implements Storage {
   }
 
   async destroy(): Promise<void> {
-    try {
-      await this.docker.getVolume(this.volume).remove({ force: true });
-    } catch (e) {
-      if (!isNotFound(e)) throw e;
-    }
+    await removeVolume(this.docker, this.volume);
   }
 }
 

@@ -30,7 +30,7 @@ export interface InstanceState {
   /** Their 9p exports as launched (a writable share's .git read-only over it); absent: launched before m5dev recorded them. */
   exports?: NinepExport[];
   /** The m5ops device it was launched with (absent: launched by an m5dev without it). */
-  m5ops?: { addr: number; exit: 'continue' | 'poweroff'; stats?: 'clock' | 'insns' };
+  m5ops?: { addr: number; exit: 'continue' | 'poweroff'; stats?: 'clock' | 'insns'; params?: { key: string; value: string }[] };
   /** The engine the instance's data lives on (absent: created before m5dev recorded it; a local engine). */
   engine?: InstanceEngine;
   /** The toolchain image the VM container runs (its helper image for storage on a volume). */

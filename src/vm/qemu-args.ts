@@ -29,7 +29,19 @@ export interface QemuSpec {
    * gem5's m5ops at `addr` (docker/m5ops/m5ops.c, loaded as a plugin): its files live in `dir` (the
    * instance as the container sees it); `exit` says whether a guest's m5 exit/fail powers the VM off.
    */
-  m5ops?: { plugin: string; addr: number; dir: string; exit: 'continue' | 'poweroff'; stats?: 'clock' | 'insns'; /** With poweroff: the exit that powers off (a fail or panic at once); a job's end (`m5dev run --exits`). */ exits?: number };
+  m5ops?: {
+    plugin: string;
+    addr: number;
+    dir: string;
+    exit: 'continue' | 'poweroff';
+    stats?: 'clock' | 'insns';
+    /** With poweroff: the exit that powers off (a fail or panic at once); a job's end (`m5dev run --exits`). */
+    exits?: number;
+    /** A checkpoint op pauses the VM for m5dev to save it (`m5dev run`, which watches the guest). */
+    checkpoints?: boolean;
+    /** init_param's answers by key. */
+    params?: { key: string; value: string }[];
+  };
   /** Direct kernel boot (skips firmware and bootloader). */
   kernel?: { image: string; append: string; initrd?: string };
   /**
@@ -66,7 +78,7 @@ export function qemuArgs(s: QemuSpec): string[] {
     // an idle guest holds what it uses, not all it ever touched, and suspend copies less.
     '-device', 'virtio-balloon-device,free-page-reporting=on',
     ...shareQemuArgs(s.shares ?? []),
-    ...(s.m5ops ? ['-plugin', `file=${s.m5ops.plugin},base=0x${s.m5ops.addr.toString(16)},dir=${s.m5ops.dir},exit=${s.m5ops.exit}${s.m5ops.exits && s.m5ops.exits > 1 ? `,exits=${s.m5ops.exits}` : ''}${s.m5ops.stats === 'insns' ? ',stats=insns' : ''}`] : []),
+    ...(s.m5ops ? ['-plugin', pluginArg(s.m5ops)] : []),
     ...(s.runAs ? ['-runas', `${s.runAs.uid}:${s.runAs.gid}`] : []),
     '-sandbox', sandbox(s),
   ];
@@ -76,6 +88,20 @@ export function qemuArgs(s: QemuSpec): string[] {
     if (s.kernel.initrd) args.push('-initrd', s.kernel.initrd);
   }
   return args;
+}
+
+/** The m5ops plugin's options (docker/m5ops/m5ops.c names each). Pure. */
+function pluginArg(m: NonNullable<QemuSpec['m5ops']>): string {
+  return [
+    `file=${m.plugin}`,
+    `base=0x${m.addr.toString(16)}`,
+    `dir=${m.dir}`,
+    `exit=${m.exit}`,
+    ...(m.exits && m.exits > 1 ? [`exits=${m.exits}`] : []),
+    ...(m.stats === 'insns' ? ['stats=insns'] : []),
+    ...(m.checkpoints ? ['checkpoint=pause'] : []),
+    ...(m.params ?? []).map((p) => `param=${p.key}=${p.value}`),
+  ].join(',');
 }
 
 /**

@@ -94,6 +94,18 @@ export function launchKey(launch: { image: string; cmd: string[]; binds: string[
   return createHash('sha256').update(JSON.stringify([launch.image, launch.cmd, launch.binds])).digest('hex');
 }
 
+/**
+ * The machine a checkpoint restores into, wherever its instance lives: the toolchain image, QEMU's
+ * command line with the m5ops plugin's behaviour options left out (how many exits end a job, the
+ * init_param values: they change what the host answers, not the machine's state), and the mount
+ * targets (not the instance's own paths). Pure.
+ */
+export function portableKey(launch: { image: string; cmd: string[]; targets: string[] }): string {
+  const plugin = launch.cmd.indexOf('-plugin') + 1;
+  const cmd = launch.cmd.map((a, i) => (i === plugin && plugin > 0 ? a.split(',').filter((o) => !/^(exits|param|checkpoint)=/.test(o)).join(',') : a));
+  return createHash('sha256').update(JSON.stringify(['portable', launch.image, cmd, launch.targets])).digest('hex');
+}
+
 /** The files the guest writes that a saved state depends on, and the files of a saved state. */
 const GUEST_WRITTEN = [STORED.diskRaw, STORED.diskOverlay, STORED.flash1];
 /** Written once a save is complete, before QEMU quits: what the record will say, but its disk stamps. */

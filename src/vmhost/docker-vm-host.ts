@@ -2,7 +2,7 @@
  * The VM host of the Docker engine (and Podman's Docker API): QEMU in a container of its own, on
  * its own network, SSH published on 127.0.0.1; exec, files and QMP over the Engine API.
  */
-import type Docker from 'dockerode';
+import type { DockerClient as Docker } from '../docker/client.js';
 import { containerFiles, containerLogs, execCapture, execChannel, execInteractive, execPipe, forceRemove, inspectContainer, listVmContainers, startVmContainer, sweepOrphanTools, vmContainerName, waitExit, type VmContainerInfo } from '../docker/containers.js';
 import { removeInstanceNetworks } from '../docker/networks.js';
 import type { CleanupScope } from '../cleanup.js';

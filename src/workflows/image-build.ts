@@ -1,13 +1,10 @@
 /** Prepare the toolchain image: engine reachable, base image present, image built once per context hash. */
-import type { ListrTask } from 'listr2';
-import { outputReporter, type Reporter } from './report.js';
+import type { Reporter } from './report.js';
 import { connectEngine, type Engine, type EngineInfo } from '../engine/engine.js';
 import { contextHash, toolchainStageHash } from '../docker/build-context.js';
 import { buildImage, ensureBaseImage, imageId, imageLabels, readImageFile } from '../docker/images.js';
 import { LABELS, baseLabels } from '../docker/labels.js';
 import { MESSAGES } from '../messages.js';
-import type { HomeLayout } from '../paths.js';
-import { homeStores, type HomeStores } from '../engine/instance-storage.js';
 import { checkError, platformCheck } from '../engine/doctor.js';
 import { DOCKER_CONTEXT } from '../assets.js';
 import { toolchainTag } from '../docker/toolchain-tag.js';
@@ -141,44 +138,6 @@ export async function ensureToolchain(report: Reporter, req: ToolchainRequest): 
     s.title(`${MESSAGES.imageBuilt(image.tag)}${drift.length ? `; ${MESSAGES.lockDrift(drift)}` : ''}`);
     return { ...connected, request: req, ...image, imageId: id, cached: false, drift };
   });
-}
-
-/**
- * The listr context of the commands that are not phases yet (kernel build, module, image lock):
- * the request, and the toolchain once its task made it.
- */
-export interface ImageCtx {
-  request: ToolchainRequest;
-  toolchain?: Toolchain;
-  /** Owner for files tool containers write into the client's directories (see Engine.owner). */
-  owner?: { uid: number; gid: number };
-}
-
-export function newImageCtx(baseImage: string, contextDir = DOCKER_CONTEXT): ImageCtx {
-  return { request: toolchainRequest(baseImage, contextDir) };
-}
-
-/** The toolchain image as one listr task of those commands: its steps' titles as the task's output. */
-export function imageTasks<Ctx extends { image: ImageCtx }>(): ListrTask<Ctx>[] {
-  return [{ title: 'Toolchain image', task: async (ctx, task) => void (ctx.image.toolchain = await ensureToolchain(outputReporter((line) => (task.output = line)), ctx.image.request)) }];
-}
-
-/** The engine alone, as a listr task (image lock). */
-export function engineTask<Ctx extends { image: ImageCtx; engine?: ConnectedEngine }>(): ListrTask<Ctx> {
-  return { title: 'Docker engine', task: async (ctx, task) => void (ctx.engine = await connectToEngine(outputReporter((line) => (task.output = line)))) };
-}
-
-/** Kernel and module builds: the engine's blob and kernel storages, and the owner of what tools write there. */
-export function homeStoresTask<Ctx extends { image: ImageCtx; home: HomeLayout; stores?: HomeStores }>(): ListrTask<Ctx> {
-  return {
-    title: 'Kernel cache on the engine',
-    task: async (ctx, task) => {
-      const tc = ctx.image.toolchain!;
-      ctx.stores = await homeStores(tc.engine, ctx.home, tc.tag);
-      ctx.image.owner = tc.engine.owner(ctx.stores.mode, tc.info.rootless);
-      task.title = ctx.stores.mode === 'shared' ? `Kernel cache in ${ctx.home.kernels}` : 'Kernel cache in a volume on the engine';
-    },
-  };
 }
 
 /** The toolchain tag this package would build on an engine (its base image must be there). */

@@ -10,8 +10,7 @@ import { cpus } from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import type { ListrTask } from 'listr2';
-import { homeStoresTask, imageTasks, newImageCtx, toolchainIdentity, type ImageCtx } from './image-build.js';
+import { toolchainIdentity, type Toolchain } from './image-build.js';
 import type { HomeLayout } from '../paths.js';
 import { BlobStore } from '../download/store.js';
 import { fetchVerified } from '../download/downloader.js';
@@ -22,86 +21,229 @@ import { checkConfig, describeMismatches, parseConfig } from '../kernel/config-f
 import { compileArgs, configureArgs, containerEnv, kernelBuildKey, kernelPaths } from '../kernel/build-spec.js';
 import { IMAGE_IN_BUILD, KERNELS_MOUNT, RECORD_IN_BUILD, asideName, buildName, fragmentName, inContainer, markLatest, publishBuild, readBuildRecord, srcName, type KernelRecord } from '../kernel/cache.js';
 import { CACHE_IN_CONTAINER } from '../vm/instance.js';
-import type { HomeStores } from '../engine/instance-storage.js';
+import { homeStores, type HomeStores } from '../engine/instance-storage.js';
 import type { Storage } from '../engine/storage.js';
 import { scriptCommand } from '../scripts.js';
 import { guestTreeCommand, guestTreeName, hasGuestTree } from '../kernel/guest-tree.js';
 import { progressLine, throttledLines } from './progress.js';
+import { stepUnless, type Reporter } from './report.js';
 
-export interface KernelCtx {
-  image: ImageCtx;
+export interface KernelRequest {
   home: HomeLayout;
-  store: BlobStore;
   source: KernelSource;
   fragmentPath: string;
   jobs: number;
   /** Rebuild even when a finished build exists (to check reproducibility). */
   rebuild: boolean;
-  stores?: HomeStores;
-  fragmentSha256?: string;
-  key?: string;
-  /** This machine's own finished build of the key, when the engine's storage is elsewhere. */
-  localBuild?: KernelRecord;
-  /** Whether the engine's kernel storage has the extracted source tree. */
-  extracted?: boolean;
-  record?: KernelRecord;
-  /** Image digest of the build this one replaced (with --rebuild). */
+}
+
+export function kernelRequest(home: HomeLayout, source: KernelSource, fragmentPath: string, opts: { jobs?: number; rebuild?: boolean }): KernelRequest {
+  return { home, source, fragmentPath, jobs: opts.jobs ?? cpus().length, rebuild: opts.rebuild ?? false };
+}
+
+/** The engine's blob and kernel storages, and who owns what tools write there (kernel build, module). */
+export interface ToolStores {
+  toolchain: Toolchain;
+  stores: HomeStores;
+  owner?: { uid: number; gid: number };
+}
+
+export function openToolStores(report: Reporter, toolchain: Toolchain, home: HomeLayout): Promise<ToolStores> {
+  return report.step('Kernel cache on the engine', async (s) => {
+    const stores = await homeStores(toolchain.engine, home, toolchain.tag);
+    s.title(stores.mode === 'shared' ? `Kernel cache in ${home.kernels}` : 'Kernel cache in a volume on the engine');
+    return { toolchain, stores, owner: toolchain.engine.owner(stores.mode, toolchain.info.rootless) };
+  });
+}
+
+/** What the build made: its record, the engine's stores, and for a --rebuild the Image it replaced. */
+export interface KernelBuilt {
+  record: KernelRecord;
+  stores: HomeStores;
   previousSha256?: string;
-  /** The operation's undo actions (a --rebuild puts the finished build it set aside back); set by the command. */
-  scope?: CleanupScope;
-  /** Drops the put-back of the build set aside, once its replacement is complete. */
-  keepRebuild?: () => Promise<void>;
-  seconds?: number;
+  /** Seconds the compile took (0 when cached or copied). */
+  seconds: number;
 }
-
-export function newKernelCtx(home: HomeLayout, source: KernelSource, fragmentPath: string, opts: { baseImage: string; jobs?: number; rebuild?: boolean }): KernelCtx {
-  return {
-    image: newImageCtx(opts.baseImage),
-    home,
-    store: new BlobStore(home),
-    source,
-    fragmentPath,
-    jobs: opts.jobs ?? cpus().length,
-    rebuild: opts.rebuild ?? false,
-  };
-}
-
-export const kernelSkipped = {
-  built: (ctx: KernelCtx) => (ctx.record ? `cached: ${ctx.record.release} built from these inputs (${ctx.record.key})` : false),
-  download: (ctx: KernelCtx) =>
-    kernelSkipped.built(ctx) || (ctx.extracted ? 'cached: source tree already extracted on the engine' : ctx.store.has(ctx.source.sha256) ? `cached: linux-${ctx.source.version} tarball verified in the store` : false),
-  copyTarball: (ctx: KernelCtx) =>
-    kernelSkipped.built(ctx) || (ctx.extracted ? 'cached: source tree already extracted on the engine' : ctx.stores?.blobs.clientPath(ctx.source.sha256) ? 'the engine reads the client\'s blob cache' : false),
-  extract: (ctx: KernelCtx) => kernelSkipped.built(ctx) || (ctx.extracted ? 'cached: source tree already extracted' : false),
-  compile: (ctx: KernelCtx) => kernelSkipped.built(ctx) || (ctx.localBuild ? `copied: ${ctx.localBuild.release} was built from these inputs on this machine` : false),
-};
 
 /** A tool run with the kernel storage at /kernels (and the blob cache at /cache, read-only); `owns` are chowned back. */
-function tool(ctx: KernelCtx, description: string, cmd: string[], owns: string[], onLine?: (l: string) => void): Promise<string> {
-  const { blobs, kernels } = ctx.stores!;
-  return ctx.image.toolchain!.engine.runTool({
-    image: ctx.image.toolchain!.tag,
+function tool(ts: ToolStores, home: HomeLayout, description: string, cmd: string[], owns: string[], onLine?: (l: string) => void): Promise<string> {
+  const { blobs, kernels } = ts.stores;
+  return ts.toolchain.engine.runTool({
+    image: ts.toolchain.tag,
     cmd,
     binds: [kernels.bind(KERNELS_MOUNT), blobs.bind(CACHE_IN_CONTAINER, true)],
     env: containerEnv(),
-    home: ctx.home.root,
+    home: home.root,
     chownPaths: owns.map(inContainer),
-    owner: ctx.image.owner,
+    owner: ts.owner,
     description,
     onLine,
     failure: (message, out) => new KernelBuildError(message, out),
   });
 }
 
+/** What the build inputs found: the key, a finished build (or this machine's), the source tree. */
+interface Inputs {
+  key: string;
+  fragmentSha256: string;
+  existing?: KernelRecord;
+  localBuild?: KernelRecord;
+  previousSha256?: string;
+  extracted: boolean;
+  /** Drops the put-back of the build set aside (--rebuild), once its replacement is complete. */
+  keepRebuild?: () => Promise<void>;
+}
+
+/**
+ * `m5dev kernel build` as one phase: the toolchain's stores, the inputs and their key, then each
+ * step skipped with a reason when what it makes is there (a finished build skips them all).
+ * `scope`: a --rebuild cut short puts the finished build it set aside back.
+ */
+export async function buildKernel(report: Reporter, toolchain: Toolchain, req: KernelRequest, scope: CleanupScope): Promise<KernelBuilt> {
+  const { source, home } = req;
+  const ts = await openToolStores(report, toolchain, home);
+  const ks = ts.stores.kernels;
+  const store = new BlobStore(home);
+  const inputs = await report.step('Build inputs', async (s): Promise<Inputs> => {
+    const fragmentSha256 = createHash('sha256').update(readFileSync(req.fragmentPath)).digest('hex');
+    const compiler = await toolchain.engine.toolchainCompiler(toolchain.tag, toolchain.imageId, home.root);
+    const key = kernelBuildKey({ version: source.version, tarballSha256: source.sha256, fragmentSha256, toolchainTag: toolchainIdentity(toolchain), compiler });
+    const found = (await readBuildRecord(ks, key)) ?? (await restoreAside(ks, key));
+    const inputs: Inputs = { key, fragmentSha256, extracted: (await ks.stat([`${srcName(source.sha256)}/Makefile`])).size > 0 };
+    if (req.rebuild) {
+      // From scratch: neither the finished tree nor an interrupted one is reused. The finished
+      // one is set aside (a rename), not removed, until its replacement is complete.
+      inputs.previousSha256 = found?.imageSha256;
+      if (found) inputs.keepRebuild = await setAside(scope, ks, key);
+      else await ks.removeTree(buildName(key));
+    } else if (found) {
+      inputs.existing = found;
+      await markLatest(ks, found);
+    } else if (!ks.clientPath(buildName(key))) {
+      // The engine keeps its own kernel cache: a build of these inputs on this machine is copied in, not redone.
+      const local = join(home.kernels, buildName(key), RECORD_IN_BUILD);
+      if (existsSync(local)) inputs.localBuild = JSON.parse(readFileSync(local, 'utf8')) as KernelRecord;
+    }
+    s.title(`Build inputs: linux-${source.version}, config ${fragmentSha256.slice(0, 12)}…, key ${key}`);
+    return inputs;
+  });
+  const { key, existing, localBuild } = inputs;
+  const built = existing ? `cached: ${existing.release} built from these inputs (${existing.key})` : false;
+  const sourceThere = built || (inputs.extracted && 'cached: source tree already extracted on the engine');
+  await stepUnless(report, 'Download the kernel source', sourceThere || (store.has(source.sha256) && `cached: linux-${source.version} tarball verified in the store`), async (s) => {
+    const abort = new AbortController();
+    const undo = onCleanup('abort kernel download', () => abort.abort());
+    try {
+      await fetchVerified({ url: source.url, sha256: source.sha256, store, signal: abort.signal, onProgress: (p) => s.output(progressLine(p.received, p.total, p.attempt)) });
+    } finally {
+      undo();
+    }
+    s.title(`Downloaded and verified linux-${source.version} (sha256 ${source.sha256.slice(0, 12)}…)`);
+  });
+  await stepUnless(report, 'Copy the kernel source to the engine', sourceThere || (ts.stores.blobs.clientPath(source.sha256) !== undefined && "the engine reads the client's blob cache"), async (s) => {
+    const blobs = ts.stores.blobs;
+    if ((await blobs.stat([source.sha256])).size === 0) await blobs.importFile(store.path(source.sha256), source.sha256, source.sha256);
+    s.title(`Kernel source on the engine (verified there, sha256 ${source.sha256.slice(0, 12)}…)`);
+  });
+  await stepUnless(report, 'Extract the source', built || (inputs.extracted && 'cached: source tree already extracted'), async () => {
+    // Into a partial tree renamed whole: a cut-short extraction is never taken for a source tree.
+    // A failed extraction (a full disk) gives its space back; one cut short by Ctrl-C is removed by the next run.
+    await tool(ts, home, 'Extracting the kernel source', scriptCommand('extractSource', [`${CACHE_IN_CONTAINER}/${source.sha256}`, inContainer(srcName(source.sha256))]), [srcName(source.sha256)]).catch(async (e: unknown) => {
+      await ks.removeTree(`${srcName(source.sha256)}.partial`);
+      throw e;
+    });
+  });
+  await stepUnless(report, 'Check the source release', built, async (s) => {
+    const makefile = await ks.read(`${srcName(source.sha256)}/Makefile`);
+    const found = makefile ? makefileVersion(makefile.toString('utf8')) : undefined;
+    if (found !== source.version) {
+      throw new KernelBuildError(
+        `the tarball is linux-${found ?? '?'}, not linux-${source.version}`,
+        `${source.url}`,
+        `A module must be built against the exact kernel it runs: pass --version ${found ?? '<release>'} for this tarball, or point --kernel-url at linux-${source.version}.`,
+      );
+    }
+    s.title(`Source is linux-${found}`);
+  });
+  const copied = await stepUnless(report, "Copy this machine's finished build to the engine", built || (!localBuild && 'no finished build of these inputs here'), async (s) => {
+    const rec = localBuild!;
+    const name = buildName(key);
+    await ks.importTree(join(home.kernels, name), name);
+    // Verified where it landed: the Image must be the one the build recorded.
+    const sha = await ks.sha256(rec.image);
+    if (sha !== rec.imageSha256) {
+      await ks.removeTree(name);
+      throw new KernelBuildError(`the copied Image has sha256 ${sha}, not ${rec.imageSha256}`, '', 'Run `m5dev kernel build --rebuild` to build it on this engine.');
+    }
+    await markLatest(ks, rec);
+    s.title(`Copied the build of ${rec.release} to the engine (Image verified there)`);
+    return rec;
+  });
+  const compiled = existing ?? copied;
+  let seconds = 0;
+  let record: KernelRecord;
+  if (compiled) {
+    await report.skipped('Configure (allnoconfig + fragment)', built || `copied: ${compiled.release} was built from these inputs on this machine`);
+    await report.skipped('Cross-compile Image and modules', built || `copied: ${compiled.release} was built from these inputs on this machine`);
+    record = compiled;
+  } else {
+    const paths = kernelPaths(source.sha256, key);
+    const build = buildName(key);
+    await report.step('Configure (allnoconfig + fragment)', async (s) => {
+      await ks.write([{ name: fragmentName(inputs.fragmentSha256), data: readFileSync(req.fragmentPath) }]);
+      await tool(ts, home, 'Configuring the kernel', scriptCommand('kernelMake', [paths.build, ...configureArgs(paths, inContainer(fragmentName(inputs.fragmentSha256)))]), [build]);
+      const config = await ks.read(`${build}/.config`);
+      const bad = checkConfig(parseConfig(readFileSync(req.fragmentPath, 'utf8')), parseConfig(config?.toString('utf8') ?? ''));
+      if (bad.length) {
+        throw new KernelBuildError(
+          `${bad.length} option(s) of ${req.fragmentPath} did not survive into .config`,
+          describeMismatches(bad),
+          'Kconfig drops a symbol whose dependencies are off or that this release lacks: add the dependency to the fragment or remove the line.',
+        );
+      }
+      s.title('Configured: every fragment option is in .config');
+    });
+    record = await report.step('Cross-compile Image and modules', async (s) => {
+      const started = Date.now();
+      // A failed or interrupted build keeps its tree (no record yet): the next run continues incrementally.
+      await tool(ts, home, 'Building the kernel', scriptCommand('kernelMake', [paths.build, ...compileArgs(paths, req.jobs)]), [build], throttledLines((line) => s.output(line)));
+      seconds = (Date.now() - started) / 1000;
+      const image = `${build}/${IMAGE_IN_BUILD}`;
+      const rec: KernelRecord = {
+        version: source.version,
+        release: ((await ks.read(`${build}/include/config/kernel.release`))?.toString('utf8') ?? '').trim(),
+        key,
+        src: srcName(source.sha256),
+        build,
+        image,
+        imageSha256: await ks.sha256(image),
+        toolchainTag: toolchainIdentity(toolchain),
+        configSha256: await ks.sha256(`${build}/.config`),
+      };
+      await publishBuild(ks, rec);
+      await inputs.keepRebuild?.();
+      s.title(`Built ${rec.release} in ${seconds.toFixed(0)} s (Image sha256 ${rec.imageSha256.slice(0, 12)}…)`);
+      return rec;
+    });
+  }
+  // Also for a build made before this step existed: it needs only the finished tree.
+  await report.step('Guest module tree (modules, modules.dep, a build tree with arm64 host programs)', async (s) => {
+    if (await hasGuestTree(ks, record)) return s.skip(`cached: /lib/modules/${record.release} and its build tree for the guest`);
+    await tool(ts, home, 'Making the guest module tree', guestTreeCommand(record), [guestTreeName(record)]);
+    s.title(`Guest module tree: /lib/modules/${record.release}, build → /usr/src/linux-headers-${record.release} (host programs for arm64)`);
+  });
+  return { record, stores: ts.stores, previousSha256: inputs.previousSha256, seconds };
+}
+
 /**
  * `--rebuild`: the finished build moves aside. Should this build fail or be cut short (Ctrl-C,
  * SIGTERM), the operation's scope puts it back; once the new build is published, it is removed.
  */
-async function setAside(ctx: KernelCtx, ks: Storage, key: string): Promise<void> {
+async function setAside(scope: CleanupScope, ks: Storage, key: string): Promise<() => Promise<void>> {
   await ks.removeTree(asideName(key));
   await ks.syncRename([[buildName(key), asideName(key)]]);
-  const drop = ctx.scope!.defer('put the finished kernel build back', () => putBack(ks, key));
-  ctx.keepRebuild = async () => {
+  const drop = scope.defer('put the finished kernel build back', () => putBack(ks, key));
+  return async () => {
     drop();
     await ks.removeTree(asideName(key));
   };
@@ -120,184 +262,3 @@ async function restoreAside(ks: Storage, key: string): Promise<KernelRecord | un
   return readBuildRecord(ks, key);
 }
 
-export function kernelTasks(): ListrTask<KernelCtx>[] {
-  return [
-    ...imageTasks<KernelCtx>(),
-    homeStoresTask<KernelCtx>(),
-    {
-      title: 'Build inputs',
-      task: async (ctx, task) => {
-        const ks = ctx.stores!.kernels;
-        ctx.fragmentSha256 = createHash('sha256').update(readFileSync(ctx.fragmentPath)).digest('hex');
-        const compiler = await ctx.image.toolchain!.engine.toolchainCompiler(ctx.image.toolchain!.tag, ctx.image.toolchain!.imageId, ctx.home.root);
-        ctx.key = kernelBuildKey({ version: ctx.source.version, tarballSha256: ctx.source.sha256, fragmentSha256: ctx.fragmentSha256, toolchainTag: toolchainIdentity(ctx.image.toolchain!), compiler });
-        const existing = (await readBuildRecord(ks, ctx.key)) ?? (await restoreAside(ks, ctx.key));
-        if (ctx.rebuild) {
-          // From scratch: neither the finished tree nor an interrupted one is reused. The finished
-          // one is set aside (a rename), not removed, until its replacement is complete.
-          ctx.previousSha256 = existing?.imageSha256;
-          if (existing) await setAside(ctx, ks, ctx.key);
-          else await ks.removeTree(buildName(ctx.key));
-        } else if (existing) {
-          ctx.record = existing;
-          await markLatest(ks, existing);
-        } else if (!ks.clientPath(buildName(ctx.key))) {
-          // The engine keeps its own kernel cache: a build of these inputs on this machine is copied in, not redone.
-          const local = join(ctx.home.kernels, buildName(ctx.key), RECORD_IN_BUILD);
-          if (existsSync(local)) ctx.localBuild = JSON.parse(readFileSync(local, 'utf8')) as KernelRecord;
-        }
-        ctx.extracted = (await ks.stat([`${srcName(ctx.source.sha256)}/Makefile`])).size > 0;
-        task.title = `Build inputs: linux-${ctx.source.version}, config ${ctx.fragmentSha256.slice(0, 12)}…, key ${ctx.key}`;
-      },
-    },
-    {
-      title: 'Download the kernel source',
-      skip: kernelSkipped.download,
-      task: async (ctx, task) => {
-        const abort = new AbortController();
-        const undo = onCleanup('abort kernel download', () => abort.abort());
-        try {
-          await fetchVerified({
-            url: ctx.source.url,
-            sha256: ctx.source.sha256,
-            store: ctx.store,
-            signal: abort.signal,
-            onProgress: (p) => {
-              task.output = progressLine(p.received, p.total, p.attempt);
-            },
-          });
-        } finally {
-          undo();
-        }
-        task.title = `Downloaded and verified linux-${ctx.source.version} (sha256 ${ctx.source.sha256.slice(0, 12)}…)`;
-      },
-    },
-    {
-      title: 'Copy the kernel source to the engine',
-      skip: kernelSkipped.copyTarball,
-      task: async (ctx, task) => {
-        const blobs = ctx.stores!.blobs;
-        if ((await blobs.stat([ctx.source.sha256])).size === 0) await blobs.importFile(ctx.store.path(ctx.source.sha256), ctx.source.sha256, ctx.source.sha256);
-        task.title = `Kernel source on the engine (verified there, sha256 ${ctx.source.sha256.slice(0, 12)}…)`;
-      },
-    },
-    {
-      title: 'Extract the source',
-      skip: kernelSkipped.extract,
-      task: async (ctx) => {
-        // Into a partial tree renamed whole: a cut-short extraction is never taken for a source tree.
-        const final = inContainer(srcName(ctx.source.sha256));
-        // A failed extraction (a full disk) gives its space back; one cut short by Ctrl-C is removed by the next run.
-        const dropPartial = () => ctx.stores!.kernels.removeTree(`${srcName(ctx.source.sha256)}.partial`);
-        await tool(
-          ctx,
-          'Extracting the kernel source',
-          scriptCommand('extractSource', [`${CACHE_IN_CONTAINER}/${ctx.source.sha256}`, final]),
-          [srcName(ctx.source.sha256)],
-        ).catch(async (e: unknown) => {
-          await dropPartial();
-          throw e;
-        });
-      },
-    },
-    {
-      title: 'Check the source release',
-      skip: kernelSkipped.built,
-      task: async (ctx, task) => {
-        const makefile = await ctx.stores!.kernels.read(`${srcName(ctx.source.sha256)}/Makefile`);
-        const found = makefile ? makefileVersion(makefile.toString('utf8')) : undefined;
-        if (found !== ctx.source.version) {
-          throw new KernelBuildError(
-            `the tarball is linux-${found ?? '?'}, not linux-${ctx.source.version}`,
-            `${ctx.source.url}`,
-            `A module must be built against the exact kernel it runs: pass --version ${found ?? '<release>'} for this tarball, or point --kernel-url at linux-${ctx.source.version}.`,
-          );
-        }
-        task.title = `Source is linux-${found}`;
-      },
-    },
-    {
-      title: 'Copy this machine\'s finished build to the engine',
-      skip: (ctx) => kernelSkipped.built(ctx) || (ctx.localBuild ? false : 'no finished build of these inputs here'),
-      task: async (ctx, task) => {
-        const ks = ctx.stores!.kernels;
-        const name = buildName(ctx.key!);
-        await ks.importTree(join(ctx.home.kernels, name), name);
-        // Verified where it landed: the Image must be the one the build recorded.
-        const sha = await ks.sha256(ctx.localBuild!.image);
-        if (sha !== ctx.localBuild!.imageSha256) {
-          await ks.removeTree(name);
-          throw new KernelBuildError(`the copied Image has sha256 ${sha}, not ${ctx.localBuild!.imageSha256}`, '', 'Run `m5dev kernel build --rebuild` to build it on this engine.');
-        }
-        await markLatest(ks, ctx.localBuild!);
-        ctx.record = ctx.localBuild;
-        task.title = `Copied the build of ${ctx.localBuild!.release} to the engine (Image verified there)`;
-      },
-    },
-    {
-      title: 'Configure (allnoconfig + fragment)',
-      skip: kernelSkipped.built,
-      task: async (ctx, task) => {
-        const ks = ctx.stores!.kernels;
-        const paths = kernelPaths(ctx.source.sha256, ctx.key!);
-        await ks.write([{ name: fragmentName(ctx.fragmentSha256!), data: readFileSync(ctx.fragmentPath) }]);
-        await tool(ctx, 'Configuring the kernel', scriptCommand('kernelMake', [paths.build, ...configureArgs(paths, inContainer(fragmentName(ctx.fragmentSha256!)))]), [buildName(ctx.key!)]);
-        const config = await ks.read(`${buildName(ctx.key!)}/.config`);
-        const bad = checkConfig(parseConfig(readFileSync(ctx.fragmentPath, 'utf8')), parseConfig(config?.toString('utf8') ?? ''));
-        if (bad.length) {
-          throw new KernelBuildError(
-            `${bad.length} option(s) of ${ctx.fragmentPath} did not survive into .config`,
-            describeMismatches(bad),
-            'Kconfig drops a symbol whose dependencies are off or that this release lacks: add the dependency to the fragment or remove the line.',
-          );
-        }
-        task.title = 'Configured: every fragment option is in .config';
-      },
-    },
-    {
-      title: 'Cross-compile Image and modules',
-      skip: kernelSkipped.built,
-      task: async (ctx, task) => {
-        const ks = ctx.stores!.kernels;
-        const started = Date.now();
-        const build = buildName(ctx.key!);
-        // A failed or interrupted build keeps its tree (no record yet): the next run continues incrementally.
-        const paths = kernelPaths(ctx.source.sha256, ctx.key!);
-        await tool(ctx, 'Building the kernel', scriptCommand('kernelMake', [paths.build, ...compileArgs(paths, ctx.jobs)]), [build], throttledLines((line) => {
-          task.output = line;
-        }));
-        ctx.seconds = (Date.now() - started) / 1000;
-        const image = `${build}/${IMAGE_IN_BUILD}`;
-        const record: KernelRecord = {
-          version: ctx.source.version,
-          release: ((await ks.read(`${build}/include/config/kernel.release`))?.toString('utf8') ?? '').trim(),
-          key: ctx.key!,
-          src: srcName(ctx.source.sha256),
-          build,
-          image,
-          imageSha256: await ks.sha256(image),
-          toolchainTag: toolchainIdentity(ctx.image.toolchain!),
-          configSha256: await ks.sha256(`${build}/.config`),
-        };
-        await publishBuild(ks, record);
-        await ctx.keepRebuild?.();
-        ctx.record = record;
-        task.title = `Built ${record.release} in ${ctx.seconds.toFixed(0)} s (Image sha256 ${record.imageSha256.slice(0, 12)}…)`;
-      },
-    },
-    {
-      // Also for a build made before this step existed: it needs only the finished tree.
-      title: 'Guest module tree (modules, modules.dep, a build tree with arm64 host programs)',
-      task: async (ctx, task) => {
-        const rec = ctx.record!;
-        const ks = ctx.stores!.kernels;
-        if (await hasGuestTree(ks, rec)) {
-          task.skip(`cached: /lib/modules/${rec.release} and its build tree for the guest`);
-          return;
-        }
-        await tool(ctx, 'Making the guest module tree', guestTreeCommand(rec), [guestTreeName(rec)]);
-        task.title = `Guest module tree: /lib/modules/${rec.release}, build → /usr/src/linux-headers-${rec.release} (host programs for arm64)`;
-      },
-    },
-  ];
-}

@@ -4,15 +4,15 @@
  */
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { ListrTask } from 'listr2';
-import { homeStoresTask, imageTasks, newImageCtx, toolchainIdentity, type ImageCtx } from './image-build.js';
+import { toolchainIdentity, type Toolchain } from './image-build.js';
+import { openToolStores, type ToolStores } from './kernel-build.js';
+import type { Reporter, Step } from './report.js';
 import type { HomeLayout } from '../paths.js';
 import { hashFiles, listContext } from '../docker/build-context.js';
 import { ModuleError, UsageError } from '../errors.js';
 import { publishDir } from '../staging.js';
 import { KERNELS_MOUNT, inContainer, moduleBuildDir, requireKernel, type KernelRecord } from '../kernel/cache.js';
 import { containerEnv, makeArgs } from '../kernel/build-spec.js';
-import type { HomeStores } from '../engine/instance-storage.js';
 import { builtFor, moduleSources, parseTap, tapPassed, vermagicOf, type TapSummary } from '../module/artifacts.js';
 import type { FedCommand, GuestSsh } from '../ssh/client.js';
 import { guestArgv, guestScript, type GuestCommand } from '../ssh/guest-command.js';
@@ -32,35 +32,41 @@ export interface ModuleBuild {
   release: string;
 }
 
-export interface ModuleCtx {
-  image: ImageCtx;
+/** What to build: the module tree, against which built kernel, loaded with which parameters. */
+export interface ModuleRequest {
   home: HomeLayout;
-  /** The kernel version to build against, and its build on the engine (found by the Kernel tree step). */
+  /** The kernel version to build against (its build on the engine is found by the Kernel tree step). */
   version: string;
-  stores?: HomeStores;
-  kernel?: KernelRecord;
   srcDir: string;
   params: string[];
-  ssh?: GuestSsh;
-  /** Load into the guest after the build: its side of the load starts with the build (startLoad). */
-  loadAfterBuild?: boolean;
-  pendingLoad?: FedCommand;
-  build?: ModuleBuild;
-  cached?: boolean;
-  loadLog?: string;
-  /** What loading added in the guest: device nodes, and sysfs parameters with their values. */
-  loaded?: LoadReport;
-  tap?: TapSummary;
-  tapText?: string;
-  /** The test program's exit code. */
-  tapExit?: number;
 }
 
-export function newModuleCtx(home: HomeLayout, version: string, srcDir: string, baseImage: string, params: string[] = []): ModuleCtx {
+export function moduleRequest(home: HomeLayout, version: string, srcDir: string, params: string[] = []): ModuleRequest {
   if (!existsSync(join(srcDir, 'Makefile')) && !existsSync(join(srcDir, 'Kbuild'))) {
     throw new UsageError(`${srcDir} has no Makefile or Kbuild`, 'Point --src at a module directory (obj-m := ...).');
   }
-  return { image: newImageCtx(baseImage), home, version, srcDir, params };
+  return { home, version, srcDir, params };
+}
+
+/** The module built (or found built) for a kernel. */
+export interface ModuleBuilt {
+  build: ModuleBuild;
+  cached: boolean;
+  kernel: KernelRecord;
+}
+
+/** What loading did in the guest: insmod's words, and the device nodes and parameters it added. */
+export interface ModuleLoaded {
+  built: ModuleBuilt;
+  log: string;
+  report: LoadReport;
+}
+
+/** The guest's TAP from the module's test, as it came (also when checks failed). */
+export interface TapRun {
+  text: string;
+  exitCode: number;
+  summary: TapSummary;
 }
 
 function readBuild(dir: string): ModuleBuild | undefined {
@@ -68,71 +74,63 @@ function readBuild(dir: string): ModuleBuild | undefined {
   return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as ModuleBuild) : undefined;
 }
 
-export function moduleBuildTasks(): ListrTask<ModuleCtx>[] {
-  return [
-    ...imageTasks<ModuleCtx>(),
-    homeStoresTask<ModuleCtx>(),
-    {
-      title: 'Kernel tree',
-      task: async (ctx, task) => {
-        ctx.kernel = await requireKernel(ctx.stores!.kernels, ctx.version);
-        task.title = `Kernel tree ${ctx.kernel.release} (${ctx.kernel.key})`;
-      },
-    },
-    {
-      title: 'Build the module',
-      task: async (ctx, task) => {
-        const kernel = ctx.kernel!;
-        // The guest's side of the load (SSH, sudo, the release check) starts now and waits for the build.
-        if (ctx.loadAfterBuild) ctx.pendingLoad = startLoad(ctx, kernel.release);
-        try {
-          await buildModule(ctx, task);
-        } catch (e) {
-          ctx.pendingLoad?.feed(undefined);
-          throw e;
-        }
-      },
-    },
-  ];
+/**
+ * Build the module against the kernel build of `req.version`. `beside`: work to start once the
+ * kernel is known and to run during the build (the guest's side of a load); it is told of a
+ * failed build (`undefined`).
+ */
+export async function buildModule(report: Reporter, toolchain: Toolchain, req: ModuleRequest, beside?: (release: string) => { failed(): void }): Promise<ModuleBuilt> {
+  const ts = await openToolStores(report, toolchain, req.home);
+  const kernel = await report.step('Kernel tree', async (s) => {
+    const k = await requireKernel(ts.stores.kernels, req.version);
+    s.title(`Kernel tree ${k.release} (${k.key})`);
+    return k;
+  });
+  return report.step('Build the module', async (s) => {
+    // The guest's side of the load (SSH, sudo, the release check) starts now and waits for the build.
+    const started = beside?.(kernel.release);
+    try {
+      return await compileModule(ts, req, kernel, s);
+    } catch (e) {
+      started?.failed();
+      throw e;
+    }
+  });
 }
 
-async function buildModule(ctx: ModuleCtx, task: { skip: (m: string) => void; title: string; output: string }): Promise<void> {
-  const kernel = ctx.kernel!;
-  const sources = moduleSources(listContext(ctx.srcDir));
-  const compiler = await ctx.image.toolchain!.engine.toolchainCompiler(ctx.image.toolchain!.tag, ctx.image.toolchain!.imageId, ctx.home.root);
-  const dir = moduleBuildDir(ctx.home, kernel.key, hashFiles(ctx.srcDir, sources, { toolchain: toolchainIdentity(ctx.image.toolchain!), compiler }));
+async function compileModule(ts: ToolStores, req: ModuleRequest, kernel: KernelRecord, s: Step): Promise<ModuleBuilt> {
+  const { toolchain } = ts;
+  const sources = moduleSources(listContext(req.srcDir));
+  const compiler = await toolchain.engine.toolchainCompiler(toolchain.tag, toolchain.imageId, req.home.root);
+  const dir = moduleBuildDir(req.home, kernel.key, hashFiles(req.srcDir, sources, { toolchain: toolchainIdentity(toolchain), compiler }));
   const cached = readBuild(dir);
   if (cached) {
-    ctx.build = cached;
-    ctx.cached = true;
-    task.skip(`cached: these sources are already built for ${cached.release}`);
-    return;
+    s.skip(`cached: these sources are already built for ${cached.release}`);
+    return { build: cached, cached: true, kernel };
   }
-  ctx.build = await publishDir(dir, 'partial module build', async (partial) => {
+  const build = await publishDir(dir, 'partial module build', async (partial) => {
     const hasTest = sources.includes(TEST_SOURCE);
     const paths = { src: inContainer(kernel.src), build: inContainer(kernel.build) };
     // sh/tool/module-build.sh: kbuild, and the test program beside it when there is one; run in `mod`.
     const buildCmd = (mod: string) => scriptCommand('moduleBuild', [mod, hasTest ? TEST_SOURCE : '', TEST_BINARY, ...makeArgs(paths, ['modules'], { extra: [`M=${mod}`] })]);
-    const files = (mod: string) => sources.map((rel) => ({ name: `${mod}/${rel}`, data: readFileSync(join(ctx.srcDir, rel)) }));
+    const files = (mod: string) => sources.map((rel) => ({ name: `${mod}/${rel}`, data: readFileSync(join(req.srcDir, rel)) }));
     const failure = (message: string, out: string) => new ModuleError(message, out, 'Fix the compile error above and run the command again.');
     // Sources in and results out as tar streams: the engine needs to see nothing of this machine.
     // The tree may hold what the guest wrote (a share): its Kbuild runs in a container of its own,
     // never beside QEMU, as the invoking user, with no capability, network or share, and only
     // plain files come back (ToolRun.confined, ContainerFiles.getTree).
     const user = buildUser();
-    await ctx.image.toolchain!.engine.runTool({
-      image: ctx.image.toolchain!.tag,
+    await toolchain.engine.runTool({
+      image: toolchain.tag,
       cmd: buildCmd(MOD_MOUNT),
-      binds: [ctx.stores!.kernels.bind(KERNELS_MOUNT, true)],
+      binds: [ts.stores.kernels.bind(KERNELS_MOUNT, true)],
       env: containerEnv(),
-      home: ctx.home.root,
+      home: req.home.root,
       description: 'Building the module',
       confined: user,
       before: (box) => box.putFiles('/', files(MOD_MOUNT.slice(1)), user),
       after: (box) => box.getTree(MOD_MOUNT, partial),
-      onLine: (l) => {
-        task.output = l;
-      },
+      onLine: (l) => s.output(l),
       failure,
     });
     const modules = readdirSync(partial).filter((f) => f.endsWith('.ko')).sort();
@@ -145,11 +143,12 @@ async function buildModule(ctx: ModuleCtx, task: { skip: (m: string) => void; ti
         'The kernel would refuse it. Check that the module does not set its own vermagic (MODULE_INFO); if it does not, the built kernel tree is not the one on record: `m5dev kernel build --rebuild`.',
       );
     }
-    const build: ModuleBuild = { dir, modules, test: hasTest ? TEST_BINARY : undefined, vermagic, release: kernel.release };
-    writeFileSync(join(partial, RECORD), `${JSON.stringify(build, null, 2)}\n`);
-    return build;
+    const made: ModuleBuild = { dir, modules, test: hasTest ? TEST_BINARY : undefined, vermagic, release: kernel.release };
+    writeFileSync(join(partial, RECORD), `${JSON.stringify(made, null, 2)}\n`);
+    return made;
   });
-  task.title = `Built ${ctx.build.modules.join(', ')} for ${kernel.release}${ctx.build.test ? ` and ${TEST_BINARY}` : ''}`;
+  s.title(`Built ${build.modules.join(', ')} for ${kernel.release}${build.test ? ` and ${TEST_BINARY}` : ''}`);
+  return { build, cached: false, kernel };
 }
 
 /** Who a module build runs as: the invoking user (root's builds too: without a capability, and with nothing of the host's to reach). */
@@ -191,44 +190,41 @@ function moduleName(ko: string): string {
   return basename(ko, '.ko').replace(/-/g, '_');
 }
 
-export function moduleLoadTasks(): ListrTask<ModuleCtx>[] {
-  return [
-    {
-      title: 'Copy and load the module',
-      task: async (ctx, task) => {
-        const b = ctx.build!;
-        const load = ctx.pendingLoad ?? startLoad(ctx, b.release);
-        // The input: a header line of `file.ko:module_name` pairs, then the modules as a tar.
-        const header = `${b.modules.map((ko) => `${ko}:${moduleName(ko)}`).join(' ')}\n`;
-        load.feed(Buffer.concat([Buffer.from(header), await modulesTar(b)]));
-        const r = await load.result;
-        const output = `${r.stdout}${r.stderr}`;
-        const running = new RegExp(`^${MODULE_LOAD.releaseMark}(.*)$`, 'm').exec(output)?.[1];
-        if (r.exitCode === MODULE_LOAD.exit.wrongRelease && running !== undefined) {
-          throw new ModuleError(
-            `the guest runs ${running}, the module is built for ${b.release}`,
-            '',
-            `A module loads only into the kernel it was built against: \`m5dev down\`, then \`m5dev up --kernel ${ctx.version}\`.`,
-          );
-        }
-        const [log, report = ''] = output.split(`${MODULE_LOAD.mark}\n`);
-        ctx.loadLog = log;
-        if (r.exitCode !== 0) throw new ModuleError(`copying or loading the module in the guest failed`, output);
-        ctx.loaded = parseLoadReport(report);
-        const devices = ctx.loaded.devices.length ? `; ${ctx.loaded.devices.join(', ')}` : '';
-        task.title = `Loaded ${b.modules.join(', ')} into ${b.release}${devices}`;
-      },
-    },
-  ];
+/** Build the module, its load into the guest starting beside the build, then copy it in and insmod it. */
+export async function loadModule(report: Reporter, toolchain: Toolchain, req: ModuleRequest, ssh: GuestSsh): Promise<ModuleLoaded> {
+  let load: FedCommand | undefined;
+  const built = await buildModule(report, toolchain, req, (release) => {
+    const started = (load = ssh.startFed(loadCommand(release, req.params), { timeoutMs: 120_000 }));
+    return { failed: () => started.feed(undefined) };
+  });
+  return report.step('Copy and load the module', async (s) => {
+    const b = built.build;
+    const pending = load ?? ssh.startFed(loadCommand(b.release, req.params), { timeoutMs: 120_000 });
+    // The input: a header line of `file.ko:module_name` pairs, then the modules as a tar.
+    const header = `${b.modules.map((ko) => `${ko}:${moduleName(ko)}`).join(' ')}\n`;
+    pending.feed(Buffer.concat([Buffer.from(header), await modulesTar(b)]));
+    const r = await pending.result;
+    const output = `${r.stdout}${r.stderr}`;
+    const running = new RegExp(`^${MODULE_LOAD.releaseMark}(.*)$`, 'm').exec(output)?.[1];
+    if (r.exitCode === MODULE_LOAD.exit.wrongRelease && running !== undefined) {
+      throw new ModuleError(
+        `the guest runs ${running}, the module is built for ${b.release}`,
+        '',
+        `A module loads only into the kernel it was built against: \`m5dev down\`, then \`m5dev up --kernel ${req.version}\`.`,
+      );
+    }
+    const [log = '', added = ''] = output.split(`${MODULE_LOAD.mark}\n`);
+    if (r.exitCode !== 0) throw new ModuleError(`copying or loading the module in the guest failed`, output);
+    const loaded = parseLoadReport(added);
+    const devices = loaded.devices.length ? `; ${loaded.devices.join(', ')}` : '';
+    s.title(`Loaded ${b.modules.join(', ')} into ${b.release}${devices}`);
+    return { built, log, report: loaded };
+  });
 }
 
 /** The guest's side of `module load` (sh/guest/module-load.sh), as one command under one sudo. */
 export function loadCommand(release: string, params: string[]): GuestCommand {
   return guestScript('moduleLoad', [release, ...params], { root: true });
-}
-
-function startLoad(ctx: ModuleCtx, release: string): FedCommand {
-  return ctx.ssh!.startFed(loadCommand(release, ctx.params), { timeoutMs: 120_000 });
 }
 
 /** The built modules as one tar, in memory (a few hundred KiB). */
@@ -239,33 +235,30 @@ async function modulesTar(b: ModuleBuild): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-export function moduleTestTasks(): ListrTask<ModuleCtx>[] {
-  return [
-    {
-      title: 'Run the user-space test in the guest (unprivileged)',
-      task: async (ctx, task) => {
-        const b = ctx.build!;
-        if (!b.test) throw new UsageError(`${ctx.srcDir} has no ${TEST_SOURCE}`, 'Add a test program there; it prints TAP and exits 0 on success.');
-        const up = await ctx.ssh!.upload(join(b.dir, b.test), `/tmp/${b.test}`, '0755');
-        if (up.exitCode !== 0) throw new ModuleError('copying the test to the guest failed', `${up.stdout}${up.stderr}`);
-        const r = await guest(ctx.ssh!, guestArgv([`/tmp/${b.test}`]));
-        ctx.tapText = r.output;
-        ctx.tapExit = r.exitCode;
-        ctx.tap = parseTap(r.output);
-        if (r.exitCode !== 0 || !tapPassed(ctx.tap)) {
-          throw new ModuleError(`${ctx.tap.failed.length || 'some'} check(s) failed in the guest (exit ${r.exitCode})`, r.output);
-        }
-        task.title = `Test passed: ${ctx.tap.passed}/${ctx.tap.planned} checks`;
-      },
-    },
-    {
-      title: 'Unload the module cleanly',
-      task: async (ctx, task) => {
-        const names = ctx.build!.modules.map(moduleName);
-        const r = await guest(ctx.ssh!, guestScript('moduleUnload', names, { root: true }));
-        if (r.exitCode !== 0) throw new ModuleError('unloading the module failed or the kernel complained', r.output);
-        task.title = `Unloaded ${names.join(', ')}; no kernel warnings`;
-      },
-    },
-  ];
+/**
+ * The module's user-space test in the guest (unprivileged), then a clean unload. `onTap` gets the
+ * guest's TAP as it came, before a failed check fails the step (a report is wanted most then).
+ */
+export async function testModule(report: Reporter, ssh: GuestSsh, req: ModuleRequest, built: ModuleBuilt, onTap: (tap: TapRun) => void): Promise<TapRun> {
+  const b = built.build;
+  const tap = await report.step('Run the user-space test in the guest (unprivileged)', async (s) => {
+    if (!b.test) throw new UsageError(`${req.srcDir} has no ${TEST_SOURCE}`, 'Add a test program there; it prints TAP and exits 0 on success.');
+    const up = await ssh.upload(join(b.dir, b.test), `/tmp/${b.test}`, '0755');
+    if (up.exitCode !== 0) throw new ModuleError('copying the test to the guest failed', `${up.stdout}${up.stderr}`);
+    const r = await guest(ssh, guestArgv([`/tmp/${b.test}`]));
+    const run: TapRun = { text: r.output, exitCode: r.exitCode, summary: parseTap(r.output) };
+    onTap(run);
+    if (r.exitCode !== 0 || !tapPassed(run.summary)) {
+      throw new ModuleError(`${run.summary.failed.length || 'some'} check(s) failed in the guest (exit ${r.exitCode})`, r.output);
+    }
+    s.title(`Test passed: ${run.summary.passed}/${run.summary.planned} checks`);
+    return run;
+  });
+  await report.step('Unload the module cleanly', async (s) => {
+    const names = b.modules.map(moduleName);
+    const r = await guest(ssh, guestScript('moduleUnload', names, { root: true }));
+    if (r.exitCode !== 0) throw new ModuleError('unloading the module failed or the kernel complained', r.output);
+    s.title(`Unloaded ${names.join(', ')}; no kernel warnings`);
+  });
+  return tap;
 }

@@ -35,13 +35,3 @@ export const silentReporter: Reporter = {
   skipped: async () => undefined,
 };
 
-/** Each step as lines of one outer task's output: its title, and what it ended as (a phase inside a listr task). */
-export function outputReporter(show: (line: string) => void): Reporter {
-  return {
-    step: async (title, run) => {
-      show(title);
-      return run({ output: show, title: show, skip: (reason) => show(`${title}: skipped (${reason})`) });
-    },
-    skipped: async (title, reason) => show(`${title}: skipped (${reason})`),
-  };
-}

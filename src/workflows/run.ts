@@ -20,6 +20,7 @@ import { dropSaved } from '../vm/saved-state.js';
 import { DIRECT_BOOT_APPEND } from './kernel-boot.js';
 import { jobEnd, exitsSeen, type JobEnd } from '../m5ops/job.js';
 import { latestRun, M5OPS_STORED, readEvents } from './m5ops.js';
+import { CHECKPOINTS, copyCheckpointIn, findCheckpoint, takeCheckpoint, type CheckpointRecord } from './checkpoint.js';
 import type { CleanupScope } from '../cleanup.js';
 import type { Toolchain } from './image-build.js';
 import { stepUnless, type Reporter } from './report.js';
@@ -34,8 +35,8 @@ export interface RunRequest {
   /** The machine: cpus, memory, accel, m5ops base and stats, the readfile (shares and disk kind are not a job's). */
   config: VmConfig;
   explicit: ReadonlySet<keyof VmConfig>;
-  /** The user's disk image (raw or qcow2; never written). */
-  disk: string;
+  /** What boots: the user's disk image (raw or qcow2; never written), or a checkpoint of an earlier run, resumed. */
+  from: { disk: string } | { checkpoint: { name: string; index: number } };
   /** `--kernel VERSION`: m5dev's build of it boots, with the image's root filesystem. */
   kernelVersion?: string;
   /** `--append`: the directly booted kernel's command line (default: root on the image's first partition, console on the serial port). */
@@ -53,24 +54,22 @@ interface JobImage {
 
 /** Prepare and launch a job's VM; its removal is deferred on `scope` (a run never keeps it). */
 export async function startJob(report: Reporter, toolchain: Toolchain, req: RunRequest, scope: CleanupScope): Promise<Running> {
-  const store = new BlobStore(req.home);
-  const image = await report.step('Disk image', async (s): Promise<JobImage> => {
-    const st = statSync(req.disk, { throwIfNoEntry: false });
-    if (!st?.isFile()) throw new UsageError(`${req.disk} is not a file`, 'Give the disk image to boot: m5dev run --disk IMAGE (raw or qcow2).');
-    const { sha256, copied } = await storeLocalFile(store, req.disk);
-    // Judged on the copy it will boot (the store's bytes are the ones named by the digest).
-    const judged = judgeDiskImage(readHead(store.path(sha256)), st.size);
-    if (!judged.ok) throw new UsageError(`${req.disk} cannot be run: ${judged.reason}`, 'Flatten it into one self-contained image first: qemu-img convert -O qcow2 IMAGE flat.qcow2');
-    s.title(`Disk image ${req.disk}: ${judged.format}, sha256 ${sha256.slice(0, 12)}…${copied ? ' (copied into the blob cache)' : ' (in the blob cache)'}`);
-    return { sha256, format: judged.format };
-  });
+  const from = req.from;
+  const source = 'checkpoint' in from ? await report.step('Checkpoint', async (s) => {
+    const found = await findCheckpoint(toolchain, req.home, from.checkpoint);
+    s.title(`Checkpoint ${from.checkpoint.index} of ${from.checkpoint.name} (taken ${found.record.takenAt})`);
+    return found;
+  }) : undefined;
+  const image: JobImage = source ? { sha256: source.record.imageSha256, format: source.record.imageFormat } : await diskImage(report, req.home, 'disk' in from ? from.disk : '');
+  const what = 'disk' in from ? from.disk : `checkpoint ${from.checkpoint.name}:${from.checkpoint.index}`;
   const found = await report.step('Instance', async (s) => {
     const found = await jobInstance(toolchain, req);
-    s.title(`Instance ${req.name} (a job on ${req.disk})`);
+    s.title(`Instance ${req.name} (a job on ${what})`);
     return found;
   });
   const { placement, stored } = found;
   const env = toolEnv(found);
+  const store = new BlobStore(req.home);
   await stepUnless(report, 'Copy the disk image to the engine', placement.blobs.clientPath(image.sha256) !== undefined && "the engine reads the client's blob cache", async (s) => {
     if ((await placement.blobs.stat([image.sha256])).has(image.sha256)) return s.skip('cached on the engine');
     await placement.blobs.importFile(store.path(image.sha256), image.sha256, image.sha256);
@@ -78,15 +77,40 @@ export async function startJob(report: Reporter, toolchain: Toolchain, req: RunR
   });
   const flash = 'UEFI flash (QEMU_EFI.fd padded to 64 MiB)';
   await stepUnless(report, flash, (found.kernel && 'a directly booted kernel needs no firmware') || (stored.has(STORED.flash0) && stored.has(STORED.flash1) && MESSAGES.flashExists), () => makeFlash(env));
-  await report.step('Job disk: a qcow2 overlay on the image (the image is never written)', async () => {
-    // A job starts from the image as it is: the last run's overlay, log and m5out go (its console is replaced at launch).
+  // A job starts from the image as it is, or from the checkpoint: the last run's overlay, log and m5out go (its console is replaced at launch).
+  const fresh = async () => {
     await placement.storage.remove([STORED.diskOverlay, `${STORED.diskOverlay}.tmp`, M5OPS_STORED.log, `${M5OPS_STORED.log}.1`, M5OPS_STORED.cursor]);
     await placement.storage.removeTree(M5OPS_STORED.out);
-    await makeJobDisk(env, image.sha256, image.format);
-  });
+    await placement.storage.removeTree(CHECKPOINTS);
+  };
+  const saved = source
+    ? await report.step(`Restore checkpoint ${source.record.index}: its memory, disk overlay and UEFI variables copied in`, async () => {
+        await fresh();
+        return copyCheckpointIn(toolchain, req.home, source, placement.storage, placement.owner);
+      })
+    : await report.step('Job disk: a qcow2 overlay on the image (the image is never written)', async () => {
+        await fresh();
+        await makeJobDisk(env, image.sha256, image.format);
+        return undefined;
+      });
   await readfileStep(report, found);
-  const state = { ...baseState(req.name, found.config, image.sha256), imageUrl: req.disk, job: { image: req.disk, format: image.format } };
-  return launch(report, { found, state, saved: undefined }, scope, { kind: 'job', exits: req.exits });
+  const state = { ...baseState(req.name, found.config, image.sha256), imageUrl: what, job: { image: what, format: image.format } };
+  return launch(report, { found, state, saved, restore: source ? { portableKey: source.record.portableKey } : undefined }, scope, { kind: 'job', exits: req.exits });
+}
+
+/** The user's image into the blob cache by content, judged by its own bytes. */
+function diskImage(report: Reporter, home: HomeLayout, disk: string): Promise<JobImage> {
+  return report.step('Disk image', async (s): Promise<JobImage> => {
+    const st = statSync(disk, { throwIfNoEntry: false });
+    if (!st?.isFile()) throw new UsageError(`${disk} is not a file`, 'Give the disk image to boot: m5dev run --disk IMAGE (raw or qcow2).');
+    const store = new BlobStore(home);
+    const { sha256, copied } = await storeLocalFile(store, disk);
+    // Judged on the copy it will boot (the store's bytes are the ones named by the digest).
+    const judged = judgeDiskImage(readHead(store.path(sha256)), st.size);
+    if (!judged.ok) throw new UsageError(`${disk} cannot be run: ${judged.reason}`, 'Flatten it into one self-contained image first: qemu-img convert -O qcow2 IMAGE flat.qcow2');
+    s.title(`Disk image ${disk}: ${judged.format}, sha256 ${sha256.slice(0, 12)}…${copied ? ' (copied into the blob cache)' : ' (in the blob cache)'}`);
+    return { sha256, format: judged.format };
+  });
 }
 
 /** The first bytes of a file (the judgement's header). */
@@ -131,6 +155,8 @@ export interface WatchOptions {
   onConsole: (text: string) => void;
   /** Each exit seen before the last (`n` of `wanted`). */
   onExit?: (n: number) => void;
+  /** Each checkpoint the guest asked for, once saved (the guest stood still meanwhile). */
+  onCheckpoint?: (c: CheckpointRecord) => void;
   pollMs?: number;
 }
 
@@ -147,11 +173,16 @@ export async function watchJob(running: Running, o: WatchOptions): Promise<JobEn
   };
   const deadline = Date.now() + o.timeoutMs;
   let reported = 0;
+  let taken = 0;
   for (;;) {
     const alive = await vm.isRunning();
     await drain();
     // Beside QEMU while it runs; once QEMU has powered off (the job's end), from the storage itself.
-    const exits = latestRun(await readEvents(storage, alive ? via : undefined).catch(() => readEvents(storage))).exits;
+    const events = await readEvents(storage, alive ? via : undefined).catch(() => readEvents(storage));
+    const exits = latestRun(events).exits;
+    // The plugin paused the guest at each checkpoint op: saved, then it runs on.
+    const asked = events.slice(events.map((e) => e.op).lastIndexOf('start') + 1).filter((e) => e.op === 'checkpoint');
+    for (const c of asked.slice(taken)) o.onCheckpoint?.(await takeCheckpoint(running, ++taken, c.vclockNs));
     const end = jobEnd(exits, o.exits);
     const seen = exitsSeen(exits);
     // Exits before the one that ends the job are reported, also when the end came in the same poll.

@@ -43,7 +43,7 @@ export async function upInstance(report: Reporter, toolchain: Toolchain, req: Up
     const { found, vm } = plan;
     if (!found.state) throw new UsageError(`instance ${req.name} runs, but its state file is gone`, `Stop it (\`m5dev down --name ${req.name}\`), then run up again.`);
     await report.skipped('Prepare and start QEMU', MESSAGES.alreadyRunning(req.name));
-    running = { found, vm, state: found.state, sshPort: vm.sshPort, resumed: false, dropping: Promise.resolve() };
+    running = { found, vm, state: found.state, sshPort: vm.sshPort, resumed: false, dropping: Promise.resolve(), portableKey: '' };
   } else {
     running = await launch(report, await prepare(report, plan.found, plan.saved), scope);
   }

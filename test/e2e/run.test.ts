@@ -86,6 +86,43 @@ describe('m5dev run: a gem5-style disk image, no SSH and no cloud-init', () => {
     expect(await containersOfHome(home)).toEqual([]);
   }, 900_000);
 
+  it('a checkpoint the guest takes restores into a second run that continues from it, not from boot; init_param answers --m5ops-param', async () => {
+    // /tmp is a tmpfs in the stand-in: the token lives in the guest's memory only.
+    const script = job('ckpt.sh', [
+      'echo "token-$(od -An -N8 -tx8 /dev/urandom | tr -d " ")" > /tmp/x',
+      'echo "before the checkpoint"',
+      'm5 op 0x43 0 0 >/dev/null',
+      'echo "after the checkpoint, param $(m5 op 0x30 0x657a6973 0)"', // init_param("size"), packed as gem5's m5 packs it
+      'm5 writefile /tmp/x token.txt',
+      '',
+    ].join('\n'));
+    const out1 = join(scratch, 'ckpt-1');
+    const first = await cli(['--json', 'run', '--disk', image, '--exits', '2', '--m5ops-readfile', script, '--out', out1, '--timeout', '600'], env);
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ ended: 'exit', checkpoints: [1] });
+    expect(first.stderr).toMatch(/checkpoint 1 saved \(the guest stood still \d+ ms\)/);
+    expect(first.stderr).toMatch(/after the checkpoint, param 0/);
+    const token = readFileSync(join(out1, 'token.txt'), 'utf8');
+    expect(token).toMatch(/^token-[0-9a-f]{16}\n$/);
+    const list = await cli(['--json', 'checkpoints', '--name', 'run'], env);
+    expect(list.code, list.stderr).toBe(0);
+    expect(JSON.parse(list.stdout)).toMatchObject([{ index: 1, format: 2 }]);
+    // A new instance from the checkpoint: it goes on from the op (the hook's last exit is its first).
+    const out2 = join(scratch, 'ckpt-2');
+    const second = await cli(['run', '--from-checkpoint', 'run:1', '--name', 'restored', '--exits', '1', '--m5ops-param', 'size=42', '--out', out2, '--timeout', '600'], env);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toMatch(/Restore checkpoint 1/);
+    expect(second.stdout).toMatch(/after the checkpoint, param 42/);
+    expect(second.stdout).not.toMatch(/standin-init: booted|before the checkpoint/);
+    expect(readFileSync(join(out2, 'token.txt'), 'utf8')).toBe(token);
+    expect(await containersOfHome(home)).toEqual([]);
+    // Another machine cannot take it.
+    const other = await cli(['run', '--from-checkpoint', 'run:1', '--name', 'other', '--memory', '1024', '--timeout', '60'], env);
+    expect(other.code, other.stderr).toBe(2);
+    expect(other.stderr).toMatch(/the checkpoint was taken on another machine/);
+    expect(await containersOfHome(home)).toEqual([]);
+  }, 900_000);
+
   it('refuses an image that names another file, a missing one, and up on a job\'s instance, before anything boots', async () => {
     const backed = join(scratch, 'backed.qcow2');
     execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', image, backed]);
@@ -96,6 +133,12 @@ describe('m5dev run: a gem5-style disk image, no SSH and no cloud-init', () => {
     const missing = await cli(['run', '--disk', join(scratch, 'nope.img')], env);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/nope\.img is not a file/);
+    const neither = await cli(['run'], env);
+    expect(neither.code).toBe(2);
+    expect(neither.stderr).toMatch(/run boots --disk IMAGE or --from-checkpoint NAME:K/);
+    const nothing = await cli(['run', '--from-checkpoint', 'run:9', '--name', 'x'], env);
+    expect(nothing.code).toBe(2);
+    expect(nothing.stderr).toMatch(/instance run has no checkpoint 9/);
     const up = await cli(['up', '--name', 'run'], env);
     expect(up.code).toBe(2);
     expect(up.stderr).toMatch(/instance run runs disk-image jobs \(m5dev run\)/);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { confinement } from '../../src/docker/containers.js';
-import { tarDirs } from '../../src/engine/archive.js';
+import { tarDirs } from '../../src/docker/archive.js';
 import { buildUser } from '../../src/workflows/module.js';
 
 describe('a confined tool run (a module build: its Kbuild may be the guest\'s)', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { contextDirName, modemOptions, plaintextWarning, resolveEndpoint, transportOf, type ConfigReader } from '../../src/engine/endpoint.js';
+import { contextDirName, modemOptions, plaintextWarning, resolveEndpoint, transportOf, type ConfigReader } from '../../src/docker/endpoint.js';
 import { normalizeArch, volumeName } from '../../src/engine/engine.js';
 
 /** A docker config dir held in memory: path → content. */
@@ -98,7 +98,7 @@ describe('engine facts', () => {
 });
 
 describe('ssh:// engine host keys (known-hosts.ts)', async () => {
-  const { parseKnownHosts, verdict, hostKeyAlgorithms, knownHostsName } = await import('../../src/engine/known-hosts.js');
+  const { parseKnownHosts, verdict, hostKeyAlgorithms, knownHostsName } = await import('../../src/docker/known-hosts.js');
   const key = Buffer.from('the ed25519 key blob');
   const out = [
     '# Host [h]:2222 found: line 3',

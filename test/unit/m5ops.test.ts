@@ -108,6 +108,10 @@ describe('m5ops settings', () => {
     expect(resolveConfig({}, {}).m5opsStats).toBe('clock');
     expect(parseConfig({ m5opsStats: 'insns' }, 'x')).toEqual({ m5opsStats: 'insns' });
     expect(() => parseConfig({ m5opsStats: 'cycles' }, 'x')).toThrow(/"clock" or "insns"/);
+    expect(resolveConfig({}, {}).m5opsParams).toEqual([]);
+    expect(parseConfig({ m5opsParams: ['size=4', '=0x2'] }, 'x')).toEqual({ m5opsParams: [{ key: 'size', value: '4' }, { key: '', value: '2' }] });
+    expect(() => parseConfig({ m5opsParams: 'size=4' }, 'x')).toThrow(/KEY=VALUE/);
+    expect(() => parseConfig({ m5opsParams: ['size'] }, 'x')).toThrow(/KEY=VALUE/);
   });
 });
 

@@ -11,6 +11,23 @@ import { ConsoleLines } from '../../src/workflows/console-follow.js';
 import { storeLocalFile } from '../../src/download/local-blob.js';
 import { BlobStore } from '../../src/download/store.js';
 import { layout } from '../../src/paths.js';
+import { portableKey } from '../../src/vm/saved-state.js';
+import { parseCheckpointRef } from '../../src/workflows/checkpoint.js';
+import { parseM5opsParam } from '../../src/config.js';
+import { qemuArgs, type QemuSpec } from '../../src/vm/qemu-args.js';
+import { chooseMachine } from '../../src/vm/machine.js';
+
+const baseSpec = (): QemuSpec => ({
+  machine: chooseMachine({ requested: 'tcg', hostArch: 'x86_64', kvmUsable: false }),
+  cpus: 2,
+  memoryMiB: 2048,
+  flash0: '/instance/flash0.img',
+  flash1: '/instance/flash1.img',
+  disk: { path: '/instance/disk.qcow2', format: 'qcow2' },
+  guestSshForward: 2222,
+  consoleLog: '/instance/console.log',
+  qmpSocket: '/instance/qmp.sock',
+});
 
 /** A qcow2 header: magic, version, backing file offset, and (v3) the incompatible features. */
 function qcow2(version: number, backingOffset = 0n, incompatible = 0n, length = 104): Buffer {
@@ -93,5 +110,35 @@ describe('a local file into the blob store', () => {
     expect(statSync(store.path(sha)).blocks * 512).toBeLessThan(1 << 20);
     expect(await storeLocalFile(store, img)).toEqual({ sha256: sha, copied: false });
     expect(readdirSync(join(dir, 'home', 'tmp'))).toEqual([]);
+  });
+});
+
+describe('checkpoints and init_param', () => {
+  it('a checkpoint restores into the same machine wherever its instance lives: the portable key', () => {
+    const cmd = (plugin: string) => ['qemu-system-aarch64', '-m', '2048', '-plugin', plugin, '-sandbox', 'on'];
+    const a = portableKey({ image: 't:1', cmd: cmd('file=/p.so,base=0x10010000,dir=/instance,exit=poweroff,exits=2,checkpoint=pause,param=size=4'), targets: ['/instance', '/cache:ro'] });
+    // How many exits end the job and what init_param answers are not the machine.
+    expect(portableKey({ image: 't:1', cmd: cmd('file=/p.so,base=0x10010000,dir=/instance,exit=poweroff,checkpoint=pause'), targets: ['/instance', '/cache:ro'] })).toBe(a);
+    // The m5ops base, the memory, the toolchain and the mounts are.
+    expect(portableKey({ image: 't:1', cmd: cmd('file=/p.so,base=0x20000000,dir=/instance,exit=poweroff'), targets: ['/instance', '/cache:ro'] })).not.toBe(a);
+    expect(portableKey({ image: 't:2', cmd: cmd('file=/p.so,base=0x10010000,dir=/instance,exit=poweroff'), targets: ['/instance', '/cache:ro'] })).not.toBe(a);
+    expect(portableKey({ image: 't:1', cmd: cmd('file=/p.so,base=0x10010000,dir=/instance,exit=poweroff').map((x) => (x === '2048' ? '4096' : x)), targets: ['/instance', '/cache:ro'] })).not.toBe(a);
+    expect(portableKey({ image: 't:1', cmd: cmd('file=/p.so,base=0x10010000,dir=/instance,exit=poweroff'), targets: ['/instance', '/cache:ro', '/kernels:ro'] })).not.toBe(a);
+  });
+  it('NAME:K names a checkpoint', () => {
+    expect(parseCheckpointRef('run:1')).toEqual({ name: 'run', index: 1 });
+    expect(parseCheckpointRef('job-2.a:12')).toEqual({ name: 'job-2.a', index: 12 });
+    for (const bad of ['run', 'run:0', ':1', 'run:x', 'Run:1', 'run:1:2', '../x:1']) expect(() => parseCheckpointRef(bad), bad).toThrow(/is not NAME:K/);
+  });
+  it('init_param values: a key of up to 16 characters and a 64-bit value', () => {
+    const bad = (w: string) => new Error(w);
+    expect(parseM5opsParam('size=4', bad)).toEqual({ key: 'size', value: '4' });
+    expect(parseM5opsParam('=0x10', bad)).toEqual({ key: '', value: '16' });
+    expect(parseM5opsParam('sixteen-chars-ok=18446744073709551615', bad)).toEqual({ key: 'sixteen-chars-ok', value: '18446744073709551615' });
+    for (const b of ['size', 'seventeen-chars-x=1', 'a,b=1', 'a b=1', 'k=18446744073709551616', 'k=-1', 'k=0x', 'k=1.5', 'k=\u0007']) expect(() => parseM5opsParam(b, bad), b).toThrow(/KEY=VALUE/);
+  });
+  it("QEMU's plugin options: checkpoints paused for run, each init_param value", () => {
+    const args = qemuArgs({ ...baseSpec(), m5ops: { plugin: '/p.so', addr: 0x10010000, dir: '/instance', exit: 'poweroff', exits: 2, checkpoints: true, params: [{ key: 'size', value: '4' }, { key: '', value: '7' }] } });
+    expect(args[args.indexOf('-plugin') + 1]).toBe('file=/p.so,base=0x10010000,dir=/instance,exit=poweroff,exits=2,checkpoint=pause,param=size=4,param==7');
   });
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { closeSync, mkdtempSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { allZero, copySparse } from '../../src/engine/sparse-copy.js';
+import { allZero, copySparse } from '../../src/sparse-copy.js';
 
 describe('a sparse copy (m5ops out of a file the guest wrote at a far offset)', () => {
   it('keeps every byte and the length, and leaves zeros as holes', () => {

@@ -1,8 +1,8 @@
 /** `m5dev image build` (build or reuse the toolchain image) and `m5dev image lock` (re-resolve its package lock). */
 import type { Command } from 'commander';
 import type { Toolchain } from '../../workflows/image-build.js';
-import type { LockCtx } from '../../workflows/image-lock.js';
-import { listrReporter, runTasks, printJson } from '../ui.js';
+import { listrReporter, printJson } from '../ui.js';
+import { DOCKER_CONTEXT } from '../../assets.js';
 import { globalOpts, locked } from '../options.js';
 import { DEFAULTS } from '../../config.js';
 import { layout } from '../../paths.js';
@@ -44,14 +44,10 @@ export function registerImage(program: Command): void {
       if (opts.snapshot && opts.snapshot !== '-' && !/^https?:\/\/[A-Za-z0-9._~:/?#@!$&()*+,;=%-]+$/.test(opts.snapshot)) {
         throw new UsageError(`--snapshot ${opts.snapshot} is not an http(s) URL`, 'e.g. --snapshot https://snapshot.debian.org/archive/debian/20261125T000000Z');
       }
-      const [{ lockTasks }, { newImageCtx }, { describeChange }] = await Promise.all([
-        import('../../workflows/image-lock.js'),
-        import('../../workflows/image-build.js'),
-        import('../../docker/toolchain-lock.js'),
-      ]);
-      const ctx: LockCtx = { image: newImageCtx(opts.baseImage, opts.context), home: layout(), snapshot: opts.snapshot };
-      const done = await locked(cmd, 'toolchain-lock', 'the toolchain lock', () => runTasks<LockCtx>(lockTasks(), ctx, g));
-      const changes = done.changes ?? [];
+      const [{ lockToolchain }, { describeChange }] = await Promise.all([import('../../workflows/image-lock.js'), import('../../docker/toolchain-lock.js')]);
+      const req = { contextDir: opts.context ?? DOCKER_CONTEXT, baseImage: opts.baseImage, home: layout(), snapshot: opts.snapshot };
+      const done = await locked(cmd, 'toolchain-lock', 'the toolchain lock', () => lockToolchain(listrReporter(g), req));
+      const changes = done.changes;
       if (g.json) printJson({ lock: done.lockPath, arch: done.arch, changes });
       else {
         for (const c of changes) process.stdout.write(`${describeChange(c)}\n`);

@@ -7,9 +7,8 @@ import { layout } from '../../paths.js';
 import { KERNEL_CONFIG_DIR } from '../../assets.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import { DEFAULT_KERNEL_VERSION, resolveKernelSource } from '../../kernel/source.js';
-import type { KernelCtx } from '../../workflows/kernel-build.js';
 import { globalOpts, locked } from '../options.js';
-import { printJson, runTasks } from '../ui.js';
+import { listrReporter, printJson } from '../ui.js';
 import { cleanupScope } from '../../cleanup.js';
 
 interface KernelFlags {
@@ -42,23 +41,23 @@ export function registerKernel(program: Command): void {
       const fragment = resolve(f.config ?? DEFAULT_FRAGMENT);
       if (!existsSync(fragment)) throw new UsageError(`config fragment ${fragment} does not exist`);
       const jobs = f.jobs === undefined ? undefined : parseIntOption(f.jobs, '--jobs', 1, 256);
-      const { kernelTasks, newKernelCtx } = await import('../../workflows/kernel-build.js');
-      const ctx = newKernelCtx(layout(), source, fragment, { baseImage: f.baseImage, jobs, rebuild: f.rebuild });
+      const [{ buildKernel, kernelRequest }, { ensureToolchain, toolchainRequest }] = await Promise.all([import('../../workflows/kernel-build.js'), import('../../workflows/image-build.js')]);
+      const req = kernelRequest(layout(), source, fragment, { jobs, rebuild: f.rebuild });
+      const report = listrReporter(g);
       // One build per source tree at a time (they share its extraction); a second identical build waits, then reuses the first.
       // Its undo actions run while the lock is held (a --rebuild cut short puts the finished build back before another build looks).
       const done = await locked(cmd, `kernel-${source.sha256}`, `the kernel cache of linux-${source.version}`, async () => {
         await using scope = cleanupScope('kernel build');
-        ctx.scope = scope;
-        const finished = await runTasks<KernelCtx>(kernelTasks(), ctx, g);
+        const built = await buildKernel(report, await ensureToolchain(report, toolchainRequest(f.baseImage)), req, scope);
         scope.keep();
-        return finished;
+        return built;
       });
-      const rec = done.record!;
+      const rec = done.record;
       const reproducible = done.previousSha256 === undefined ? null : done.previousSha256 === rec.imageSha256;
       // The Image on this machine when the engine shares its files; else it is only on the engine.
-      const ks = done.stores!.kernels;
+      const ks = done.stores.kernels;
       const imagePath = ks.clientPath(rec.image) ?? null;
-      if (g.json) printJson({ ...rec, imagePath, files: done.stores!.mode, seconds: done.seconds ?? 0, reproducible });
+      if (g.json) printJson({ ...rec, imagePath, files: done.stores.mode, seconds: done.seconds, reproducible });
       else {
         process.stdout.write(`${rec.release}  ${imagePath ?? `${rec.image} (on the engine)`}\n  Image sha256 ${rec.imageSha256}\n`);
         if (reproducible !== null) process.stdout.write(`  rebuilt: ${reproducible ? 'identical Image (reproducible)' : `DIFFERENT Image (was ${done.previousSha256})`}\n`);

@@ -11,9 +11,9 @@ import { UsageError } from '../../errors.js';
 import { DEFAULT_KERNEL_VERSION } from '../../kernel/source.js';
 import { parseModuleParams, tapPassed } from '../../module/artifacts.js';
 import { liveInstance } from '../../workflows/running.js';
-import type { ModuleCtx } from '../../workflows/module.js';
+import type { TapRun } from '../../workflows/module.js';
 import { globalOpts } from '../options.js';
-import { printJson, runTasks } from '../ui.js';
+import { listrReporter, printJson } from '../ui.js';
 
 interface ModuleFlags {
   name: string;
@@ -56,11 +56,12 @@ export function registerModule(program: Command): void {
     async (f: ModuleFlags, cmd: Command) => {
       const g = globalOpts(cmd);
       const home = layout();
-      const { moduleBuildTasks, newModuleCtx } = await import('../../workflows/module.js');
-      const ctx = newModuleCtx(home, f.kernel!, resolve(f.src ?? MODULE_DIR), f.baseImage);
-      const done = await runTasks<ModuleCtx>(moduleBuildTasks(), ctx, g);
-      if (g.json) printJson({ ...done.build, cached: done.cached === true });
-      else process.stdout.write(`${done.build!.modules.map((m) => `${done.build!.dir}/${m}`).join('\n')}\n  vermagic ${done.build!.vermagic}\n`);
+      const [{ buildModule, moduleRequest }, { ensureToolchain, toolchainRequest }] = await Promise.all([import('../../workflows/module.js'), import('../../workflows/image-build.js')]);
+      const req = moduleRequest(home, f.kernel!, resolve(f.src ?? MODULE_DIR));
+      const report = listrReporter(g);
+      const done = await buildModule(report, await ensureToolchain(report, toolchainRequest(f.baseImage)), req);
+      if (g.json) printJson({ ...done.build, cached: done.cached });
+      else process.stdout.write(`${done.build.modules.map((m) => `${done.build.dir}/${m}`).join('\n')}\n  vermagic ${done.build.vermagic}\n`);
     },
   );
 
@@ -72,29 +73,28 @@ export function registerModule(program: Command): void {
     if (!version) {
       throw new UsageError(`instance ${f.name} runs its image's own kernel`, `Boot a built kernel: \`m5dev down\`, then \`m5dev up --kernel ${DEFAULT_KERNEL_VERSION}\` (after \`m5dev kernel build\`).`);
     }
-    const { moduleBuildTasks, moduleLoadTasks, moduleTestTasks, newModuleCtx } = await import('../../workflows/module.js');
-    const ctx = newModuleCtx(live.home, version, resolve(f.src ?? MODULE_DIR), f.baseImage, params);
-    ctx.ssh = live.ssh;
-    ctx.loadAfterBuild = true;
-    const tasks = [...moduleBuildTasks(), ...moduleLoadTasks(), ...(test ? moduleTestTasks() : [])];
+    const [{ loadModule, moduleRequest, testModule }, { ensureToolchain, toolchainRequest }] = await Promise.all([import('../../workflows/module.js'), import('../../workflows/image-build.js')]);
+    const req = moduleRequest(live.home, version, resolve(f.src ?? MODULE_DIR), params);
+    const report = listrReporter(g);
     const started = Date.now();
-    let done: ModuleCtx;
-    try {
-      done = await runTasks<ModuleCtx>(tasks, ctx, g);
-    } finally {
+    const loaded = await loadModule(report, await ensureToolchain(report, toolchainRequest(f.baseImage)), req, live.ssh);
+    let tap: TapRun | undefined;
+    if (test) {
       // The report is written whether the test passed or not (a failing one is when CI needs it),
       // once the guest's TAP is in: each failed check is also a GitHub annotation.
-      if (test && ctx.tapText !== undefined) {
-        const outcome = { exitCode: ctx.tapExit ?? 1, passed: ctx.tap !== undefined && tapPassed(ctx.tap) };
-        if (f.junit) writeJunit(f.junit, ctx.tapText, ctx.srcDir, (Date.now() - started) / 1000, outcome);
-        for (const check of ctx.tap?.failed ?? []) annotateError('module test', `not ok - ${check}`, { json: g.json });
-      }
+      await testModule(report, live.ssh, req, loaded.built, (run) => {
+        tap = run;
+        const outcome = { exitCode: run.exitCode, passed: tapPassed(run.summary) };
+        if (f.junit) writeJunit(f.junit, run.text, req.srcDir, (Date.now() - started) / 1000, outcome);
+        for (const check of run.summary.failed) annotateError('module test', `not ok - ${check}`, { json: g.json });
+      });
     }
-    if (g.json) printJson({ ...done.build, cached: done.cached === true, loadLog: done.loadLog, ...done.loaded, test: done.tap ?? null });
-    else if (test) process.stdout.write(guestBlock(done.tapText ?? ''));
+    const b = loaded.built;
+    if (g.json) printJson({ ...b.build, cached: b.cached, loadLog: loaded.log, ...loaded.report, test: tap?.summary ?? null });
+    else if (test) process.stdout.write(guestBlock(tap?.text ?? ''));
     else {
-      const l = done.loaded!;
-      process.stdout.write(`${done.loadLog ?? ''}${[...l.devices.map((d) => `device ${d}`), ...Object.entries(l.parameters).map(([k, v]) => `parameter ${k} = ${v}`)].join('\n')}\n`);
+      const l = loaded.report;
+      process.stdout.write(`${loaded.log}${[...l.devices.map((d) => `device ${d}`), ...Object.entries(l.parameters).map(([k, v]) => `parameter ${k} = ${v}`)].join('\n')}\n`);
     }
   };
 

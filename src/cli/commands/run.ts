@@ -10,10 +10,14 @@ import { describeEvent, exitStatus } from '../../m5ops/ops.js';
 import { listrReporter, printJson } from '../ui.js';
 import { globalOpts, instanceLock } from '../options.js';
 import { annotateError, guestStream } from '../annotations.js';
+import { UsageError } from '../../errors.js';
+import { parseCheckpointRef } from '../../workflows/checkpoint.js';
+import type { RunRequest } from '../../workflows/run.js';
 import { M5OPS_STORED } from '../../workflows/m5ops.js';
 
 interface RunFlags {
-  disk: string;
+  disk?: string;
+  fromCheckpoint?: string;
   name: string;
   kernel?: string;
   append?: string;
@@ -28,13 +32,15 @@ interface RunFlags {
   m5opsAddr?: string;
   m5opsReadfile?: string;
   m5opsStats?: string;
+  m5opsParam?: string[];
 }
 
 export function registerRun(program: Command): void {
   program
     .command('run')
     .description("boot a disk image that runs its job by itself (gem5-resources' images: no SSH, no cloud-init), stream its console, end at the guest's m5 fail or its Nth m5 exit, and exit with the guest's code")
-    .requiredOption('--disk <image>', 'the disk image to boot (raw or qcow2; copied into the blob cache by content, never written: the guest writes a qcow2 overlay)')
+    .option('--disk <image>', 'the disk image to boot (raw or qcow2; copied into the blob cache by content, never written: the guest writes a qcow2 overlay)')
+    .option('--from-checkpoint <NAME:K>', "instead of --disk: resume the Kth checkpoint a guest of run NAME took with `m5 checkpoint` (`m5dev checkpoints --name NAME`), in this run's instance")
     .option('--name <name>', 'instance name', 'run')
     .option('--kernel <version>', 'direct-boot the kernel built by `m5dev kernel build --version <version>` with the image\'s root filesystem (default: the image boots itself through UEFI)')
     .option('--append <args>', `the directly booted kernel's command line (default "${'root=/dev/vda1 rw rootwait console=ttyAMA0'}")`)
@@ -48,10 +54,16 @@ export function registerRun(program: Command): void {
     .option('--tcg-cache <MiB>', `under TCG, QEMU's translated-code cache (default ${DEFAULTS.tcgCacheMiB})`)
     .option('--m5ops-addr <addr>', `guest-physical base of the m5ops range (default ${hex(DEFAULTS.m5opsAddr)}, gem5's on Arm)`)
     .option('--m5ops-readfile <file>', "what the guest's `m5 readfile` reads (gem5-resources' images run it as their script)")
+    .option('--m5ops-param <KEY=VALUE>', "what the guest's `m5 initparam KEY` reads (KEY up to 16 characters; an empty KEY is gem5's default init_param; repeatable; unknown keys read 0)", (v: string, acc: string[] = []) => [...acc, v])
     .addOption(new Option('--m5ops-stats <what>', "what dump_stats writes to m5out/stats.txt: the clocks, or also the instructions run").choices(['clock', 'insns']))
     .action(async (flags: RunFlags, cmd: Command) => {
       const g = globalOpts(cmd);
       const name = validateName(flags.name);
+      if ((flags.disk === undefined) === (flags.fromCheckpoint === undefined)) {
+        throw new UsageError('run boots --disk IMAGE or --from-checkpoint NAME:K (one of them)', 'e.g. m5dev run --disk gem5-arm64.img --exits 2');
+      }
+      const from: RunRequest['from'] = flags.disk !== undefined ? { disk: flags.disk } : { checkpoint: parseCheckpointRef(flags.fromCheckpoint!) };
+      if ('checkpoint' in from && from.checkpoint.name === name) throw new UsageError(`--from-checkpoint ${flags.fromCheckpoint} restores into a run of another name`, `Give this run its own --name (the checkpoints of ${name} are replaced when it runs again).`);
       const exits = parseIntOption(flags.exits, '--exits', 1, 1000);
       const timeoutSec = parseIntOption(flags.timeout, '--timeout', 1, 7 * 86400);
       const home = layout();
@@ -65,6 +77,7 @@ export function registerRun(program: Command): void {
           m5opsAddr: flags.m5opsAddr,
           m5opsReadfile: flags.m5opsReadfile,
           m5opsStats: flags.m5opsStats,
+          m5opsParams: flags.m5opsParam,
         },
         'command line',
       );
@@ -80,14 +93,19 @@ export function registerRun(program: Command): void {
         const toolchain = await ensureToolchain(report, toolchainRequest(config.baseImage));
         await using scope = cleanupScope(`run ${name}`);
         const started = Date.now();
-        const running = await startJob(report, toolchain, { name, home, config, explicit, disk: flags.disk, kernelVersion: flags.kernel, append: flags.append, exits }, scope);
+        const running = await startJob(report, toolchain, { name, home, config, explicit, from, kernelVersion: flags.kernel, append: flags.append, exits }, scope);
         const stream = guestStream();
+        const checkpoints: number[] = [];
         console.write(stream.open);
         const end = await watchJob(running, {
           exits,
           timeoutMs: timeoutSec * 1000,
           onConsole: (text) => console.write(text),
           onExit: (n) => !g.quiet && process.stderr.write(`m5dev: guest m5 exit ${n} of ${exits}\n`),
+          onCheckpoint: (c) => {
+            checkpoints.push(c.index);
+            if (!g.quiet) process.stderr.write(`m5dev: checkpoint ${c.index} saved (the guest stood still ${c.pauseMs} ms): m5dev run --from-checkpoint ${name}:${c.index} --name NEW\n`);
+          },
         }).finally(() => console.write(stream.close));
         const seconds = (Date.now() - started) / 1000;
         await running.vm.remove();
@@ -97,12 +115,27 @@ export function registerRun(program: Command): void {
           if ((await storage.listTree(M5OPS_STORED.out)).length) await storage.exportTree(M5OPS_STORED.out, flags.out);
           writeFileSync(join(flags.out, 'system.terminal'), (await storage.read(STORED.console)) ?? '');
         }
-        return { name, end, seconds, out: flags.out ?? null };
+        return { name, end, seconds, out: flags.out ?? null, checkpoints };
       });
       const code = result.end.kind === 'exit' ? 0 : exitStatus(result.end.code);
-      if (g.json) printJson({ name, ended: result.end.kind, code: result.end.code, exitStatus: code, event: result.end.event, seconds: result.seconds, out: result.out });
+      if (g.json) printJson({ name, ended: result.end.kind, code: result.end.code, exitStatus: code, event: result.end.event, seconds: result.seconds, out: result.out, checkpoints: result.checkpoints });
       else if (!g.quiet) process.stderr.write(`m5dev: job ended in ${result.seconds.toFixed(1)} s: ${describeEvent(result.end.event)}\n`);
       if (code !== 0) annotateError(`guest m5 ${result.end.kind} (exit ${code})`, describeEvent(result.end.event), { json: g.json });
       process.exitCode = code;
+    });
+}
+
+export function registerCheckpoints(program: Command): void {
+  program
+    .command('checkpoints')
+    .description("the checkpoints a run's guest took with `m5 checkpoint` (resume one with `m5dev run --from-checkpoint NAME:K`)")
+    .option('--name <name>', 'instance name', 'run')
+    .action(async (opts: { name: string }, cmd: Command) => {
+      const g = globalOpts(cmd);
+      const [{ openOnEngine }, { listCheckpoints }] = await Promise.all([import('../../workflows/running.js'), import('../../workflows/checkpoint.js')]);
+      const { storage } = await openOnEngine(opts.name);
+      const list = await listCheckpoints(storage);
+      if (g.json) printJson(list);
+      else for (const c of list) process.stdout.write(`${opts.name}:${c.index}  ${c.takenAt}  guest clock ${(c.vclockNs / 1e9).toFixed(3)} s  paused ${c.pauseMs} ms\n`);
     });
 }

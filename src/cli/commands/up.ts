@@ -30,6 +30,7 @@ interface UpFlags {
   m5opsReadfile?: string;
   m5opsExit?: string;
   m5opsStats?: string;
+  m5opsParam?: string[];
   trustConfig?: string;
   resume: boolean;
 }
@@ -55,6 +56,7 @@ export function flagsToConfig(f: UpFlags): Partial<VmConfig> {
       m5opsReadfile: f.m5opsReadfile,
       m5opsExit: f.m5opsExit,
       m5opsStats: f.m5opsStats,
+      m5opsParams: f.m5opsParam,
     },
     'command line',
   );
@@ -85,6 +87,7 @@ export function registerUp(program: Command): void {
     .option('--m5ops-addr <addr>', `guest-physical base of the m5ops range (64 KiB; default ${hex(DEFAULTS.m5opsAddr)}, gem5's on Arm)`)
     .option('--m5ops-readfile <file>', "what the guest's `m5 readfile` reads (copied in; `m5dev m5ops readfile FILE` replaces it while the guest runs)")
     .addOption(new Option('--m5ops-exit <policy>', "on the guest's m5 exit/fail: record it (continue, the default) or also power the VM off with its code").choices(['continue', 'poweroff']))
+    .option('--m5ops-param <KEY=VALUE>', "what the guest's `m5 initparam KEY` reads (KEY up to 16 characters; an empty KEY is gem5's default init_param; repeatable; unknown keys read 0)", (v: string, acc: string[] = []) => [...acc, v])
     .addOption(new Option('--m5ops-stats <what>', "what the guest's dump_stats writes to m5out/stats.txt (gem5's format): the clocks (clock, the default), or also the instructions run (insns: simInsts; slower)").choices(['clock', 'insns']))
     .option('--no-resume', 'boot afresh, discarding the memory saved by `m5dev suspend` (the disk was synced when it suspended)')
     .action(async (flags: UpFlags, cmd: Command) => {

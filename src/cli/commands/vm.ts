@@ -9,7 +9,7 @@ import { registerSuspend } from './suspend.js';
 import { registerDoctor } from './doctor.js';
 import { registerCp } from './cp.js';
 import { registerM5ops } from './m5ops.js';
-import { registerRun } from './run.js';
+import { registerCheckpoints, registerRun } from './run.js';
 
 export function registerVm(program: Command): void {
   registerUp(program);
@@ -22,4 +22,5 @@ export function registerVm(program: Command): void {
   registerDoctor(program);
   registerM5ops(program);
   registerRun(program);
+  registerCheckpoints(program);
 }

@@ -20,7 +20,7 @@ import { withQmp } from '../../vm/qmp.js';
 import type { RunningVm } from '../../vmhost/vm-host.js';
 import type { Storage } from '../../engine/storage.js';
 import { removeInVm } from '../../vmhost/vm-files.js';
-import { loadStream, loadSteps, restoringRam, savedFilesIn, SAVED_FORMAT, type ResumePlan, type SavedFormat, type SavedRecord, dropSaved, isSuspended, launchKey, resumePlan, viewSaved } from '../../vm/saved-state.js';
+import { loadStream, loadSteps, restoringRam, savedFilesIn, SAVED_FORMAT, type ResumePlan, type SavedFormat, type SavedRecord, dropSaved, isSuspended, launchKey, portableKey, resumePlan, viewSaved } from '../../vm/saved-state.js';
 import { M5OPS_PLUGIN } from '../m5ops.js';
 import { probeShareModels } from '../share-probe.js';
 import type { Reporter } from '../report.js';
@@ -45,6 +45,8 @@ export interface Running {
   resumed: boolean;
   /** Removal of a resumed state's memory files, running while the guest comes up. */
   dropping: Promise<void>;
+  /** The machine without the instance's own paths (a checkpoint records it). */
+  portableKey: string;
 }
 
 /** Start paused, waiting for an incoming state (a RAM file's ignore-shared capability is set first). */
@@ -68,6 +70,8 @@ interface LaunchSpec {
   exports: NinepExport[];
   /** The launch key: a saved state resumes only into the same key (vm/saved-state.ts). */
   key: string;
+  /** The machine without the instance's own paths: a checkpoint restores only into the same one. */
+  portable: string;
 }
 
 /** The machine (where the VM runs: the engine's architecture, /dev/kvm there), the mounts, QEMU's arguments. */
@@ -108,10 +112,20 @@ async function launchSpec(p: Prepared, media: GuestMedia): Promise<LaunchSpec> {
     kernel: kernel ? { image: kernel.image, append: kernel.append } : undefined,
     shares: exports,
     tcgCacheMiB: config.tcgCacheMiB,
-    m5ops: { plugin: M5OPS_PLUGIN, addr: config.m5opsAddr, dir: '/instance', exit: media.kind === 'job' ? 'poweroff' : config.m5opsExit, stats: config.m5opsStats, exits: media.kind === 'job' ? media.exits : undefined },
+    m5ops: {
+      plugin: M5OPS_PLUGIN,
+      addr: config.m5opsAddr,
+      dir: '/instance',
+      exit: media.kind === 'job' ? 'poweroff' : config.m5opsExit,
+      stats: config.m5opsStats,
+      exits: media.kind === 'job' ? media.exits : undefined,
+      checkpoints: media.kind === 'job',
+      params: config.m5opsParams,
+    },
     runAs: placement.owner,
   });
-  return { machine, binds, cmd, exports, key: launchKey({ image: toolchain.tag, cmd, binds: binds.map(mountLabel) }) };
+  const portable = portableKey({ image: toolchain.tag, cmd, targets: binds.map((b) => `${b.target}${b.readOnly ? ':ro' : ''}`) });
+  return { machine, binds, cmd, exports, key: launchKey({ image: toolchain.tag, cmd, binds: binds.map(mountLabel) }), portable };
 }
 
 /**
@@ -125,7 +139,13 @@ async function savedStatePlan(p: Prepared, spec: LaunchSpec): Promise<ResumePlan
   const { placement, notes, request } = p.found;
   const storage = placement.storage;
   const view = await viewSaved(storage);
-  const plan = resumePlan(p.saved, savedFilesIn(view, p.saved), { launchKey: spec.key, stamps: view.stamps }, request.noResume ? '--no-resume' : false);
+  // A checkpoint copied in from another instance was saved by another launch: it resumes into this
+  // one when the machine is the same, wherever its files live.
+  if (p.restore && p.restore.portableKey !== spec.portable) {
+    throw new UsageError(`the checkpoint was taken on another machine (CPU, memory, kernel, m5ops base or toolchain image differ)`, 'Restore it with the settings of the run that took it: the same --cpus, --memory, --kernel, --m5ops-addr and toolchain.');
+  }
+  const saved = p.restore && p.saved ? { ...p.saved, launchKey: spec.key } : p.saved;
+  const plan = resumePlan(saved, savedFilesIn(view, saved), { launchKey: spec.key, stamps: view.stamps }, request.noResume && !p.restore ? '--no-resume' : false);
   if (plan.kind === 'refuse') throw new UsageError(MESSAGES.suspendedOther(request.name, plan.reason), MESSAGES.suspendedOtherHint);
   // Nothing to resume: drop whatever is there (a memory file left without its record is garbage).
   if (plan.kind === 'discard' || (plan.kind === 'none' && view.saved.size > 0)) await dropSaved(storage);
@@ -150,7 +170,7 @@ function recordLaunch(p: Prepared, spec: LaunchSpec, sshPort: number): InstanceS
     tcgCacheMiB: config.tcgCacheMiB,
     shares: config.shares.length ? config.shares : undefined,
     exports: spec.exports.length ? spec.exports : undefined,
-    m5ops: { addr: config.m5opsAddr, exit: config.m5opsExit, stats: config.m5opsStats },
+    m5ops: { addr: config.m5opsAddr, exit: config.m5opsExit, stats: config.m5opsStats, params: config.m5opsParams.length ? config.m5opsParams : undefined },
     image: toolchain.tag,
     engine: placement.record,
     launchKey: spec.key,
@@ -231,7 +251,7 @@ export function launch(report: Reporter, p: Prepared, scope: CleanupScope, media
     }
     const how = resumed ? 'QEMU resumed the suspended guest' : 'QEMU started';
     s.title(`${how} (${spec.machine.accel}, -cpu ${spec.machine.cpu}, ${found.config.cpus} vCPU, ${found.config.memoryMiB} MiB) on 127.0.0.1:${port.value}${found.notes.length ? `; ${found.notes.join('; ')}` : ''}`);
-    return { found, vm, state, sshPort: port.value, resumed, dropping };
+    return { found, vm, state, sshPort: port.value, resumed, dropping, portableKey: spec.portable };
   });
 }
 

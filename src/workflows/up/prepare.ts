@@ -25,6 +25,8 @@ export interface Prepared {
   found: Found;
   state: InstanceState;
   saved: SavedRecord | undefined;
+  /** The saved state is a checkpoint copied in (`run --from-checkpoint`): it resumes into a launch of this machine. */
+  restore?: { portableKey: string };
 }
 
 /** The tool containers' view of the instance (vm/prepare.ts). */
