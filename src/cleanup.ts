@@ -70,8 +70,7 @@ const running = new Set<Promise<void>>();
 
 /** Run undo actions newest first, taking each off `entries` before it runs; one that fails is reported and the rest still run. */
 async function drain(entries: { fn: Disposer; label: string }[]): Promise<void> {
-  while (entries.length > 0) {
-    const entry = entries.pop()!;
+  for (let entry = entries.pop(); entry !== undefined; entry = entries.pop()) {
     const undo = (async () => {
       try {
         await entry.fn();

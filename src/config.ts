@@ -307,9 +307,9 @@ export function parseM5opsParam(text: unknown, bad: (want: string) => Error): M5
   if (typeof text !== 'string') throw bad(want);
   const m = /^([\x21-\x2b\x2d-\x3c\x3e-\x7e]{0,16})=(0x[0-9a-fA-F]{1,16}|\d{1,20})$/.exec(text);
   if (!m) throw bad(want);
-  const value = BigInt(m[2]!);
+  const value = BigInt(m[2] ?? '');
   if (value >= 2n ** 64n) throw bad(want);
-  return { key: m[1]!, value: value.toString() };
+  return { key: m[1] ?? '', value: value.toString() };
 }
 
 /** A whole-number command-line option within bounds. */

@@ -91,7 +91,7 @@ export function engineLost(e: unknown): EngineLostError | undefined {
   if (e instanceof M5devError) return undefined;
   const err = e as NodeJS.ErrnoException & { syscall?: string; address?: string };
   const socketError = typeof err?.code === 'string' && CONNECTION_CODES.has(err.code) && (err.syscall === 'connect' || err.syscall === 'read' || err.syscall === 'write' || err.address !== undefined);
-  if (socketError) return new EngineLostError(err.code!);
+  if (socketError) return new EngineLostError(err.code ?? 'connection lost');
   if (/socket hang up/.test(err?.message ?? '')) return new EngineLostError('socket hang up');
   return undefined;
 }

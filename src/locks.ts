@@ -73,10 +73,10 @@ export async function withLock<T>(home: string, resource: string, opts: LockOpti
   const holderFile = `${path}.holder.json`;
   mkdirSync(join(home, 'locks'), { recursive: true });
   let waiting = false;
-  let release: (() => Promise<void>) | undefined;
-  while (!release) {
+  let taken: (() => Promise<void>) | undefined;
+  while (!taken) {
     try {
-      release = await lockfile.lock(path, {
+      taken = await lockfile.lock(path, {
         realpath: false,
         lockfilePath: `${path}.lock`,
         stale: LIBRARY_STALE_MS,
@@ -96,9 +96,10 @@ export async function withLock<T>(home: string, resource: string, opts: LockOpti
       await new Promise((r) => setTimeout(r, POLL_MS));
     }
   }
+  const release = taken;
   const holder: Holder = { pid: process.pid, client: CLIENT, command: process.argv.slice(2).join(' '), since: new Date().toISOString() };
   writeFileSync(holderFile, JSON.stringify(holder));
-  const undo = onCleanup(`lock on ${opts.what}`, () => unlock(release!, holderFile));
+  const undo = onCleanup(`lock on ${opts.what}`, () => unlock(release, holderFile));
   try {
     return await fn();
   } finally {

@@ -19,7 +19,7 @@ export function commandSpecs(program: Command): CommandSpec[] {
   const out: CommandSpec[] = [];
   const walk = (cmd: Command, path: string[]) => {
     const flags = cmd.options.flatMap((o) => [o.short, o.long].filter((f): f is string => Boolean(f)));
-    const nameFlags = cmd.options.filter((o) => o.long === '--name').map((o) => o.long!);
+    const nameFlags = cmd.options.filter((o) => o.long === '--name').flatMap((o) => (o.long ? [o.long] : []));
     out.push({ path, flags: [...flags, '--help'], subcommands: cmd.commands.map((c) => c.name()), nameFlags });
     for (const c of cmd.commands) walk(c, [...path, c.name()]);
   };

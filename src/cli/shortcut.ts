@@ -14,8 +14,9 @@ export function execShortcut(args: readonly string[]): ExecShortcut | undefined 
   if (args[0] !== 'exec') return undefined;
   let i = 1;
   let name = 'default';
-  if (args[i] === '--name' && args[i + 1] !== undefined && !args[i + 1]!.startsWith('-')) {
-    name = args[i + 1]!;
+  const given = args[i + 1];
+  if (args[i] === '--name' && given !== undefined && !given.startsWith('-')) {
+    name = given;
     i += 2;
   }
   if (args[i] !== '--' || args.length <= i + 1) return undefined;

@@ -43,7 +43,7 @@ export function listrReporter(opts: UiOptions & { prefix?: string }): Reporter {
   const named = (title: string) => (opts.prefix ? `${opts.prefix}: ${title}` : title);
   const run = async (task: ListrTask<object>) => {
     const { Listr } = await import('listr2');
-    await new Listr<object, RendererName, 'simple'>([task], { ctx: {}, ...(await listrOptions(renderer)) } as never).run();
+    await new Listr<object, RendererName, 'simple'>([task], { ctx: {}, ...(await listrOptions(renderer)) }).run();
   };
   return {
     step: async <T>(title: string, body: (s: import('../workflows/report.js').Step) => Promise<T>): Promise<T> => {
@@ -57,7 +57,8 @@ export function listrReporter(opts: UiOptions & { prefix?: string }): Reporter {
           if (skipped !== undefined) task.skip(skipped);
         },
       });
-      return result!.value;
+      if (!result) throw new Error(`step "${title}" ended without a result`);
+      return result.value;
     },
     skipped: (title, reason) => run({ title: named(title), skip: () => reason, task: () => undefined }),
   };

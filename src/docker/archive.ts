@@ -88,7 +88,7 @@ export async function getTree(docker: Docker, containerId: string, path: string,
     const map: Options['map'] = (h) => ({ ...h, name: h.name.split('/').slice(1).join('/') || h.name, ...(opts.plain ? { mode: h.mode & 0o777 } : {}) });
     // tar-fs's `chown: false` (not in its type definitions): as root it would give the files the archive's owners.
     const plain = opts.plain ? { chown: false, ignore: (_name: string, h?: { type?: string }) => h?.type !== 'file' && h?.type !== 'directory' } : {};
-    const ex = extract(localDir, { map, ...plain } as Options);
+    const ex = extract(localDir, { map, ...plain });
     ex.on('finish', () => resolve());
     ex.on('error', reject);
     stream.on('error', reject);

@@ -31,7 +31,7 @@ export async function connectDocker(): Promise<Docker> {
   const check = endpoint.transport === 'ssh' ? sshHostCheck(endpoint) : undefined;
   const plaintext = plaintextWarning(endpoint);
   if (plaintext) process.stderr.write(`m5dev: warning: ${plaintext}\n`);
-  const docker = new DockerClass(modemOptions(endpoint, readConfigFile, process.env, check) as Docker.DockerOptions);
+  const docker = new DockerClass(modemOptions(endpoint, readConfigFile, process.env, check));
   try {
     await withTimeout(docker.ping(), endpoint.transport === 'ssh' ? 20_000 : 5000);
   } catch (e) {

@@ -100,7 +100,7 @@ export async function runTool(docker: Docker, run: ToolRun): Promise<string> {
 
 /** Stream a container's output line by line until it exits. */
 async function followLines(docker: Docker, id: string, onLine: (line: string) => void): Promise<void> {
-  const stream = (await docker.getContainer(id).logs({ follow: true, stdout: true, stderr: true })) as NodeJS.ReadableStream;
+  const stream = (await docker.getContainer(id).logs({ follow: true, stdout: true, stderr: true }));
   const out = new PassThrough();
   docker.modem.demuxStream(stream, out, out);
   let pending = '';
@@ -116,7 +116,7 @@ async function followLines(docker: Docker, id: string, onLine: (line: string) =>
 }
 
 export async function containerLogs(docker: Docker, id: string): Promise<string> {
-  const buf = (await docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
+  const buf = await docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false });
   return demuxBuffer(buf);
 }
 
@@ -397,7 +397,7 @@ export async function runForOutput(docker: Docker, spec: { image: string; cmd: s
   try {
     await c.start();
     await c.wait();
-    return demuxBuffer((await c.logs({ stdout: true, stderr: false })) as unknown as Buffer);
+    return demuxBuffer(await c.logs({ stdout: true, stderr: false }));
   } finally {
     await c.remove({ force: true }).catch(() => undefined);
   }

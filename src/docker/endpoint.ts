@@ -116,7 +116,7 @@ export interface SshHostCheck {
 }
 
 export function modemOptions(e: Endpoint, read: ConfigReader, env: NodeJS.ProcessEnv, ssh?: SshHostCheck): Record<string, unknown> {
-  const url = e.transport === 'unix' || e.transport === 'npipe' ? undefined : new URL(e.host.replace(/^tcp:/, e.tls ? 'https:' : 'http:'));
+  const url = () => new URL(e.host.replace(/^tcp:/, e.tls ? 'https:' : 'http:'));
   switch (e.transport) {
     case 'unix':
       return { socketPath: e.host.slice('unix://'.length) || '/var/run/docker.sock' };
@@ -125,9 +125,9 @@ export function modemOptions(e: Endpoint, read: ConfigReader, env: NodeJS.Proces
     case 'ssh':
       return {
         protocol: 'ssh',
-        host: url!.hostname,
-        port: url!.port || '22',
-        username: url!.username || undefined,
+        host: url().hostname,
+        port: url().port || '22',
+        username: url().username || undefined,
         sshOptions: {
           ...(env.SSH_AUTH_SOCK ? { agent: env.SSH_AUTH_SOCK } : {}),
           ...(ssh ? { hostVerifier: ssh.hostVerifier } : {}),
@@ -135,7 +135,7 @@ export function modemOptions(e: Endpoint, read: ConfigReader, env: NodeJS.Proces
         },
       };
     case 'tcp': {
-      const opts: Record<string, unknown> = { protocol: e.tls ? 'https' : 'http', host: url!.hostname, port: url!.port || (e.tls ? '2376' : '2375') };
+      const opts: Record<string, unknown> = { protocol: e.tls ? 'https' : 'http', host: url().hostname, port: url().port || (e.tls ? '2376' : '2375') };
       if (e.tls) {
         const load = (f: string | undefined, what: string) => {
           if (!f) return undefined;

@@ -26,7 +26,7 @@ export async function saveImage(docker: Docker, ref: string, file: string, onPro
   const partial = `${file}.partial`;
   const undo = onCleanup(`partial archive ${partial}`, () => rmSync(partial, { force: true }));
   try {
-    const stream = (await docker.getImage(ref).get()) as NodeJS.ReadableStream;
+    const stream = (await docker.getImage(ref).get());
     const hash = createHash('sha256');
     let bytes = 0;
     const out = createWriteStream(partial);
@@ -60,7 +60,7 @@ export async function loadImage(docker: Docker, file: string, sha256?: string): 
     const actual = await sha256File(file);
     if (actual !== sha256) throw new ChecksumMismatchError(file, sha256, actual, 'Nothing was loaded: this is not the archive `m5dev image save` wrote (damaged or replaced in transit). Copy it again.');
   }
-  const res = (await docker.loadImage(createReadStream(file), { quiet: true })) as NodeJS.ReadableStream;
+  const res = (await docker.loadImage(createReadStream(file), { quiet: true }));
   const events = await follow(docker, res);
   const failed = events.find((e) => e.error || e.errorDetail);
   if (failed) throw new ImageBuildError(`Loading ${file} failed: ${failed.error ?? failed.errorDetail?.message}`, '', 'Is it an archive written by `m5dev image save` (or `docker save`)? Compare its SHA-256 with the one save printed.');
@@ -73,7 +73,7 @@ export async function loadImage(docker: Docker, file: string, sha256?: string): 
 export async function pushImage(docker: Docker, localRef: string, ref: string): Promise<string> {
   const { repo, tag } = splitRef(ref);
   await docker.getImage(localRef).tag({ repo, tag });
-  const events = await follow(docker, (await docker.getImage(ref).push({ authconfig: {} })) as NodeJS.ReadableStream);
+  const events = await follow(docker, (await docker.getImage(ref).push({ authconfig: {} })));
   const failed = events.find((e) => e.error || e.errorDetail);
   if (failed) throw new ImageBuildError(`Pushing ${ref} failed: ${failed.error ?? failed.errorDetail?.message}`, '', 'Check the registry address and your login (`docker login`).');
   const digest = events.map((e) => (e.aux as { Digest?: string } | undefined)?.Digest).find((d) => d?.startsWith('sha256:'));
@@ -84,7 +84,7 @@ export async function pushImage(docker: Docker, localRef: string, ref: string): 
 /** Pull `repo@sha256:…` (by digest only) and give it its toolchain tag; returns that tag. */
 export async function pullImage(docker: Docker, ref: string): Promise<{ tag: string; id: string }> {
   if (!/@sha256:[0-9a-f]{64}$/.test(ref)) throw new UsageError(`${ref} is not pinned by digest`, 'Pull the exact image: REF@sha256:… (as `m5dev image push` printed it).');
-  const events = await follow(docker, (await docker.pull(ref)) as NodeJS.ReadableStream);
+  const events = await follow(docker, (await docker.pull(ref)));
   const failed = events.find((e) => e.error || e.errorDetail);
   if (failed) throw new ImageBuildError(`Pulling ${ref} failed: ${failed.error ?? failed.errorDetail?.message}`, '', 'Check the registry address, the digest and your login (`docker login`).');
   const info = await docker.getImage(ref).inspect();

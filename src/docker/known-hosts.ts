@@ -26,8 +26,9 @@ export function parseKnownHosts(out: string): KnownKeys {
   const found: KnownKeys = { keys: [], revoked: [] };
   for (const line of out.split('\n')) {
     const fields = line.trim().split(/\s+/);
-    if (fields[0] === '' || fields[0]!.startsWith('#')) continue;
-    const marker = fields[0]!.startsWith('@') ? fields.shift() : undefined;
+    const first = fields[0] ?? '';
+    if (first === '' || first.startsWith('#')) continue;
+    const marker = first.startsWith('@') ? fields.shift() : undefined;
     const [, type, blob] = fields;
     if (!type || !blob) continue;
     if (marker === '@revoked') found.revoked.push(blob);

@@ -43,11 +43,11 @@ export function parseLock(text: string, source = 'toolchain.lock'): ToolchainLoc
     const f = line.split(/\s+/);
     const bad = () => new UsageError(`${source}:${i + 1}: cannot read "${line}"`, 'Rewrite the lock with `m5dev image lock`.');
     if (f[0] === 'snapshot' && f.length === 2) lock.snapshot = f[1] === '-' ? undefined : f[1];
-    else if (f[0] === 'base' && f.length === 5) lock.bases.set(f[1]!, { ref: f[2]!, id: f[3]!, repoDigest: f[4] === '-' ? undefined : f[4] });
-    else if (f[0] === 'pkg' && f.length === 4 && f[2]!.includes(':')) {
-      const set = lock.packages.get(f[1]!) ?? new Map<string, string>();
-      set.set(f[2]!, f[3]!);
-      lock.packages.set(f[1]!, set);
+    else if (f[0] === 'base' && f.length === 5) lock.bases.set(f[1] ?? '', { ref: f[2] ?? '', id: f[3] ?? '', repoDigest: f[4] === '-' ? undefined : f[4] });
+    else if (f[0] === 'pkg' && f.length === 4 && (f[2] ?? '').includes(':')) {
+      const set = lock.packages.get(f[1] ?? '') ?? new Map<string, string>();
+      set.set(f[2] ?? '', f[3] ?? '');
+      lock.packages.set(f[1] ?? '', set);
     } else throw bad();
   });
   return lock;
@@ -55,13 +55,10 @@ export function parseLock(text: string, source = 'toolchain.lock'): ToolchainLoc
 
 export function formatLock(lock: ToolchainLock): string {
   const lines = [...HEADER, `snapshot ${lock.snapshot ?? '-'}`];
-  for (const arch of [...lock.bases.keys()].sort()) {
-    const b = lock.bases.get(arch)!;
-    lines.push(`base ${arch} ${b.ref} ${b.id} ${b.repoDigest ?? '-'}`);
-  }
-  for (const arch of [...lock.packages.keys()].sort()) {
-    const set = lock.packages.get(arch)!;
-    for (const name of [...set.keys()].sort()) lines.push(`pkg ${arch} ${name} ${set.get(name)!}`);
+  const byKey = <V>(m: Map<string, V>) => [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const [arch, b] of byKey(lock.bases)) lines.push(`base ${arch} ${b.ref} ${b.id} ${b.repoDigest ?? '-'}`);
+  for (const [arch, set] of byKey(lock.packages)) {
+    for (const [name, version] of byKey(set)) lines.push(`pkg ${arch} ${name} ${version}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -74,7 +71,7 @@ export function parseSimulation(simulation: string): PackageSet {
   const out: PackageSet = new Map();
   for (const line of simulation.split('\n')) {
     const m = /^Inst (\S+) (?:\[[^\]]*\] )?\((\S+) .*\[([a-z0-9]+)\]\)/.exec(line);
-    if (m) out.set(`${m[1]!.split(':')[0]}:${m[3]}`, m[2]!);
+    if (m) out.set(`${(m[1] ?? '').split(':')[0]}:${m[3]}`, m[2] ?? '');
   }
   return out;
 }
@@ -112,7 +109,7 @@ export function debianArch(machine: string): string {
 export function lockFailure(log: string): { message: string; hint: string } | undefined {
   const lines = log.split('\n').map((l) => /m5dev-lock: (\S+) ?(.*)$/.exec(l)).filter((m): m is RegExpExecArray => m !== null);
   if (lines.length === 0) return undefined;
-  const of = (kind: string) => lines.filter((m) => m[1] === kind).map((m) => m[2]!.trim());
+  const of = (kind: string) => lines.filter((m) => m[1] === kind).map((m) => (m[2] ?? '').trim());
   const noArch = of('no-arch');
   if (noArch.length) {
     return { message: `the toolchain lock has no packages for ${noArch[0]}`, hint: `Run \`m5dev image lock\` against a ${noArch[0]} engine (it adds that architecture to the lock).` };
@@ -172,7 +169,7 @@ export function parseDrift(log: string): LockDrift[] {
   const out: LockDrift[] = [];
   for (const line of log.split(/\r?\n/)) {
     const m = /^(?:m5dev-lock-drift: )?(\S+:\S+) (\S+) (\S+)$/.exec(line.trim());
-    if (m) out.push({ name: m[1]!, locked: m[2]!, served: m[3]! });
+    if (m) out.push({ name: m[1] ?? '', locked: m[2] ?? '', served: m[3] ?? '' });
   }
   return out;
 }

@@ -6,7 +6,7 @@ export function parseSha256Sums(text: string): Map<string, string> {
     if (line === '' || line.startsWith('#')) continue;
     const m = /^([0-9a-fA-F]{64}) [ *](.+)$/.exec(line);
     if (!m) continue;
-    out.set(m[2]!.replace(/^\.\//, ''), m[1]!.toLowerCase());
+    out.set((m[2] ?? '').replace(/^\.\//, ''), (m[1] ?? '').toLowerCase());
   }
   return out;
 }

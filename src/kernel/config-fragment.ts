@@ -11,9 +11,9 @@ export function parseConfig(text: string): Fragment {
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     const set = SET_RE.exec(line);
-    if (set) out.set(set[1]!, set[2]!);
+    if (set) out.set(set[1] ?? '', set[2] ?? '');
     const unset = UNSET_RE.exec(line);
-    if (unset) out.set(unset[1]!, 'n');
+    if (unset) out.set(unset[1] ?? '', 'n');
   }
   return out;
 }

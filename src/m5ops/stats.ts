@@ -25,7 +25,7 @@ export function parseStats(text: string): StatsBlock[] {
     } else if (line && open) {
       const m = LINE.exec(line);
       if (!m) throw new Error(`stats.txt line ${i + 1}: not a stat line: ${JSON.stringify(line)}`);
-      open[m[1]!] = Number(m[2]);
+      open[m[1] ?? ''] = Number(m[2]);
     }
   }
   if (open) throw new Error('stats.txt: the last block does not end');

@@ -34,7 +34,7 @@ export function parseTap(text: string): TapSummary {
     const r = /^(not ok|ok) \d+ - (.*)$/.exec(line.trim());
     if (r) {
       if (r[1] === 'ok') s.passed++;
-      else s.failed.push(r[2]!);
+      else s.failed.push(r[2] ?? '');
     }
     const plan = /^1\.\.(\d+)$/.exec(line.trim());
     if (plan) s.planned = Number(plan[1]);

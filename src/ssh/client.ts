@@ -2,7 +2,7 @@
  * Talk to the guest over SSH with the pinned host key: with the host's ssh when there is one,
  * else with the toolchain container's client (docker exec in the VM container).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { accessSync, closeSync, constants, openSync } from 'node:fs';
 import { basename, delimiter, join } from 'node:path';
 import type { VmExec } from '../vmhost/vm-host.js';
@@ -141,18 +141,19 @@ export class GuestSsh {
   async pipe(remote: GuestCommand, io: { input?: NodeJS.ReadableStream; output?: NodeJS.WritableStream }): Promise<{ exitCode: number; stderr: string }> {
     const argv = this.command(remote, { batch: true, reuse: false });
     if (this.mode === 'container') return this.vm().pipe(argv, io);
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: [io.input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    const child = spawnArgv(argv, { stdio: [io.input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     const err: Buffer[] = [];
-    child.stderr!.on('data', (c: Buffer) => err.push(c));
+    piped(child.stderr, 'stderr').on('data', (c: Buffer) => err.push(c));
     if (io.input) {
       // ssh that exits early (a guest not up yet, a refused login) closes its stdin: EPIPE here is
       // not an error of ours, the exit code says what happened.
-      child.stdin!.on('error', () => undefined);
-      io.input.pipe(child.stdin!);
+      piped(child.stdin, 'stdin').on('error', () => undefined);
+      io.input.pipe(piped(child.stdin, 'stdin'));
     }
-    if (io.output) child.stdout!.pipe(io.output);
-    else child.stdout!.resume();
-    const written = io.output ? new Promise<void>((resolve, reject) => io.output!.once('finish', resolve).once('error', reject)) : Promise.resolve();
+    if (io.output) piped(child.stdout, 'stdout').pipe(io.output);
+    else piped(child.stdout, 'stdout').resume();
+    const output = io.output;
+    const written = output ? new Promise<void>((resolve, reject) => output.once('finish', resolve).once('error', reject)) : Promise.resolve();
     const exitCode = await new Promise<number>((resolve, reject) => {
       child.on('error', reject);
       child.on('close', (code, signal) => resolve(code ?? (signal ? 255 : 1)));
@@ -183,20 +184,20 @@ export class GuestSsh {
       return { feed, result };
     }
     const run = this.spawnCapture(this.command(remote, { batch: true }), 'pipe');
-    run.child.stdin!.on('error', () => undefined); // the command may exit before it reads (a refused release)
+    piped(run.child.stdin, 'stdin').on('error', () => undefined); // the command may exit before it reads (a refused release)
     void input.then((data) => {
       if (opts.timeoutMs) run.killAfter(opts.timeoutMs);
-      run.child.stdin!.end(data);
+      piped(run.child.stdin, 'stdin').end(data);
     });
     return { feed, result: run.result };
   }
 
   private spawnCapture(argv: string[], stdin: 'ignore' | 'pipe' | number, timeoutMs?: number): SpawnedCapture {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: [stdin, 'pipe', 'pipe'] });
+    const child = spawnArgv(argv, { stdio: [stdin, 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout!.on('data', (c: Buffer) => out.push(c));
-    child.stderr!.on('data', (c: Buffer) => err.push(c));
+    piped(child.stdout, 'stdout').on('data', (c: Buffer) => out.push(c));
+    piped(child.stderr, 'stderr').on('data', (c: Buffer) => err.push(c));
     let timer: NodeJS.Timeout | undefined;
     const killAfter = (ms: number) => {
       timer = setTimeout(() => child.kill('SIGKILL'), ms);
@@ -220,10 +221,23 @@ export class GuestSsh {
     const argv = this.command(remote, { batch: false, tty: remote === undefined && Boolean(process.stdin.isTTY) });
     if (this.mode === 'container') return this.vm().interactive(argv);
     return new Promise((resolve, reject) => {
-      const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' });
+      const child = spawnArgv(argv, { stdio: 'inherit' });
       child.on('error', reject);
       child.on('exit', (code, signal) => resolve(code ?? (signal ? 255 : 1)));
     });
   }
 }
 
+
+/** A child process from an argv (its first word the program). */
+function spawnArgv(argv: string[], options: SpawnOptions): ChildProcess {
+  const [program, ...args] = argv;
+  if (program === undefined) throw new Error('an empty command line');
+  return spawn(program, args, options);
+}
+
+/** A stdio stream spawned as a pipe (a bug of ours if it is not). */
+function piped<T>(stream: T | null, which: string): T {
+  if (stream === null) throw new Error(`the child's ${which} is not a pipe`);
+  return stream;
+}

@@ -20,7 +20,7 @@ export function bootFailure(consoleText: string): string | undefined {
 export function lastConsoleLine(consoleText: string): string {
   // eslint-disable-next-line no-control-regex -- the console's ANSI escape sequences are what is removed
   const lines = consoleText.replace(/\x1b\[[0-9;?=]*[A-Za-z]/g, '').split(/\r?\n|\r/).map((l) => l.replace(/[^\x20-\x7e]/g, '').trim());
-  for (let i = lines.length - 1; i >= 0; i--) if (lines[i]) return lines[i]!.slice(0, 160);
+  for (const line of [...lines].reverse()) if (line) return line.slice(0, 160);
   return '';
 }
 

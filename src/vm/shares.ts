@@ -218,5 +218,5 @@ export function ownerNotes(stdout: string): string[] {
     .split('\n')
     .map((l) => /^(\d+) (.+)$/.exec(l.trim()))
     .filter((m): m is RegExpExecArray => m !== null)
-    .map(([, uid, dir]) => `share ${printable(dir!)} belongs to uid ${uid} on the host, not to ${GUEST_USER}: the guest user writes there only where its permissions allow (9p shows the host's owners; chown it on the host to uid 1000, or use sudo)`);
+    .map(([, uid, dir]) => `share ${printable(dir ?? '')} belongs to uid ${uid} on the host, not to ${GUEST_USER}: the guest user writes there only where its permissions allow (9p shows the host's owners; chown it on the host to uid 1000, or use sudo)`);
 }

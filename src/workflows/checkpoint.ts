@@ -105,7 +105,7 @@ export async function listCheckpoints(storage: Storage): Promise<CheckpointRecor
 export function parseCheckpointRef(text: string): { name: string; index: number } {
   const m = /^([a-z0-9][a-z0-9._-]*):([1-9]\d{0,5})$/.exec(text);
   if (!m) throw new UsageError(`--from-checkpoint ${text} is not NAME:K`, 'e.g. --from-checkpoint run:1 (`m5dev checkpoints --name run` lists them).');
-  return { name: m[1]!, index: Number(m[2]) };
+  return { name: m[1] ?? '', index: Number(m[2]) };
 }
 
 /** A checkpoint to restore: where it lives and its record. */

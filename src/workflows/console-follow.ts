@@ -20,10 +20,10 @@ export interface ConsoleFollower {
 export function followConsole(storage: Storage, vm: Pick<VmExec, 'capture'>): ConsoleFollower {
   let offset = 0;
   const local = storage.clientPath(STORED.console);
-  const readLocal = (): Buffer => {
+  const readLocal = (path: string): Buffer => {
     let fd: number;
     try {
-      fd = openSync(local!, 'r');
+      fd = openSync(path, 'r');
     } catch {
       return Buffer.alloc(0); // QEMU has not made it yet
     }
@@ -47,7 +47,7 @@ export function followConsole(storage: Storage, vm: Pick<VmExec, 'capture'>): Co
   };
   return {
     next: async () => {
-      const got = local ? readLocal() : await readRemote();
+      const got = local ? readLocal(local) : await readRemote();
       offset += got.length;
       return got;
     },

@@ -36,8 +36,8 @@ export function copyPlan(src: string, dest: string, instanceExists: (name: strin
   const d = parseCopySide(dest);
   const how = 'Name the guest side NAME:PATH (an instance) or guest:PATH (--name\'s), e.g. `m5dev cp ./src default:/home/ubuntu/src` or `m5dev cp guest:/var/log/syslog .`; a local path with a colon is written ./a:b.';
   if (s && d) throw new UsageError('both sides are in a guest', how);
-  if (!s && !d) throw new UsageError('neither side is in the guest', how);
-  const side = (s ?? d)!;
+  const side = s ?? d;
+  if (!side) throw new UsageError('neither side is in the guest', how);
   const spec = s ? src : dest;
   if (side.instance !== undefined && !(INSTANCE_NAME_RE.test(side.instance) && instanceExists(side.instance))) {
     throw new UsageError(`${spec}: there is no instance "${side.instance}"`, `A local path with a colon is written ./${spec}; an instance's side is NAME:PATH (\`m5dev status\` lists them).`);

@@ -103,8 +103,8 @@ export async function ensureToolchain(report: Reporter, req: ToolchainRequest): 
     const lock = readContextLock(req.contextDir);
     const arch = debianArch(connected.info.arch);
     if (lock && !lock.packages.has(arch)) {
-      const why = lockFailure(`m5dev-lock: no-arch ${arch}`)!;
-      throw new ImageBuildError(why.message, '', why.hint);
+      const why = lockFailure(`m5dev-lock: no-arch ${arch}`);
+      throw new ImageBuildError(why?.message ?? `the toolchain lock has no packages for ${arch}`, '', why?.hint);
     }
     const pinned = lock?.bases.get(arch);
     const baseImage = pinned?.repoDigest && pinned.ref === req.baseImage ? `${pinned.ref.replace(/:[^/:]+$/, '')}@${pinned.repoDigest}` : req.baseImage;

@@ -166,7 +166,8 @@ export async function buildKernel(report: Reporter, toolchain: Toolchain, req: K
     s.title(`Source is linux-${found}`);
   });
   const copied = await stepUnless(report, "Copy this machine's finished build to the engine", built || (!localBuild && 'no finished build of these inputs here'), async (s) => {
-    const rec = localBuild!;
+    if (!localBuild) throw new Error('no finished build to copy'); // the step is skipped then
+    const rec = localBuild;
     const name = buildName(key);
     await ks.importTree(join(home.kernels, name), name);
     // Verified where it landed: the Image must be the one the build recorded.

@@ -85,7 +85,7 @@ export interface WaitSource {
 /** Pure: the latest launch's id (its start record's time; 0 when the log has none) and its exits, in order. */
 export function latestRun(events: M5opEvent[]): { launch: number; exits: M5opEvent[] } {
   const at = events.map((e) => e.op).lastIndexOf('start');
-  return { launch: at < 0 ? 0 : events[at]!.time, exits: events.slice(at + 1).filter(isExit) };
+  return { launch: events[at]?.time ?? 0, exits: events.slice(at + 1).filter(isExit) };
 }
 
 /** Pure: the index of the first exit of `launch` a wait may return. */

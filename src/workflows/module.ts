@@ -135,7 +135,9 @@ async function compileModule(ts: ToolStores, req: ModuleRequest, kernel: KernelR
     });
     const modules = readdirSync(partial).filter((f) => f.endsWith('.ko')).sort();
     if (modules.length === 0) throw new ModuleError('the build produced no .ko', '', 'Check obj-m in the module Makefile.');
-    const vermagic = vermagicOf(readFileSync(join(partial, modules[0]!))) ?? '';
+    const first = modules[0];
+    if (first === undefined) throw new ModuleError('the build produced no .ko', '', 'Check obj-m in the module Makefile.');
+    const vermagic = vermagicOf(readFileSync(join(partial, first))) ?? '';
     if (!builtFor(vermagic, kernel.release)) {
       throw new ModuleError(
         `${modules[0]} has vermagic "${vermagic}", not kernel ${kernel.release}`,
@@ -181,7 +183,7 @@ export function parseLoadReport(text: string): LoadReport {
   for (const line of text.split('\n')) {
     if (line.startsWith('device ')) report.devices.push(line.slice('device '.length).trim());
     const p = /^parameter ([^=]+)=(.*)$/.exec(line);
-    if (p) report.parameters[p[1]!] = p[2]!;
+    if (p) report.parameters[p[1] ?? ''] = p[2] ?? '';
   }
   return report;
 }

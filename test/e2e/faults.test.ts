@@ -61,7 +61,7 @@ async function until<T>(check: () => T | Promise<T>, ms: number): Promise<NonNul
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await check();
-    if (v) return v as NonNullable<T>;
+    if (v) return v;
     if (Date.now() > deadline) throw new Error('timed out waiting');
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -76,7 +76,7 @@ async function reach(image: string, network: string, ip: string, to: number): Pr
   try {
     await c.start();
     await c.wait();
-    return ((await c.logs({ stdout: true, stderr: true })) as unknown as Buffer).subarray(8).toString().trim();
+    return (await c.logs({ stdout: true, stderr: true })).subarray(8).toString().trim();
   } finally {
     await c.remove({ force: true });
   }

@@ -37,8 +37,8 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { cw
   const child = spawn(process.execPath, [CLI, ...args], { env: cliEnv(env), cwd: opts.cwd ?? workDir(), stdio: ['ignore', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
-  child.stdout!.on('data', (c: Buffer) => out.push(c));
-  child.stderr!.on('data', (c: Buffer) => err.push(c));
+  child.stdout.on('data', (c: Buffer) => out.push(c));
+  child.stderr.on('data', (c: Buffer) => err.push(c));
   const done = new Promise<CliResult>((resolve) => {
     child.on('close', (code, signal) =>
       resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), ms: Date.now() - t0 }),

@@ -27,7 +27,7 @@ const exists = async (id: string) => (await docker.getContainer(id).inspect().th
 
 describe('sweepOrphanTools', () => {
   it('removes the running tool container of a dead m5dev on this machine, and nothing else', async () => {
-    const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // a pid that has exited
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid; // a pid that has exited
     const orphan = await toolContainer(`${CLIENT_HOST}:${dead}`);
     const live = await toolContainer(`${CLIENT_HOST}:${process.pid}`);
     const elsewhere = await toolContainer(`another-machine/12345678:${dead}`);

@@ -26,7 +26,7 @@ function holdInChild(resource: string): Promise<ChildProcess> {
   writeFileSync(script, `import { withLock } from ${JSON.stringify(LOCKS_JS)};\nawait withLock(${JSON.stringify(home)}, ${JSON.stringify(resource)}, { wait: false, what: 't' }, async () => { console.log('held'); await new Promise(() => setInterval(() => {}, 1000)); });\n`);
   const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((ok, fail) => {
-    child.stdout!.on('data', (d: Buffer) => d.toString().includes('held') && ok(child));
+    child.stdout.on('data', (d: Buffer) => d.toString().includes('held') && ok(child));
     child.on('exit', (code) => fail(new Error(`the holder exited (${code})`)));
   });
 }
@@ -99,8 +99,8 @@ describe('instance locks', () => {
     holder = child;
     let out = '';
     let err = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const deadline = Date.now() + 10_000;
     while (!out.includes('held') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     // Someone else removes the lock (another machine took it over, a user cleared locks/).

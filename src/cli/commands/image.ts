@@ -62,12 +62,12 @@ export function registerImage(program: Command): void {
     .action(async (file: string, opts: { baseImage: string }, cmd: Command) => {
       const g = globalOpts(cmd);
       const { saveImage } = await import('../../docker/image-transfer.js');
-      let saved: { sha256: string; bytes: number } | undefined;
-      const img = await onToolchain(cmd, opts.baseImage, 'Save the toolchain image', async (i, task) => {
-        saved = await saveImage(i.engine.docker, i.tag, file, (p) => task.output(progressLine(p.bytes, p.total, 1)));
-        task.title(`Saved ${i.tag} to ${file} (${(saved.bytes / 2 ** 20).toFixed(0)} MiB)`);
+      const { toolchain: img, made: saved } = await onToolchain(cmd, opts.baseImage, 'Save the toolchain image', async (i, task) => {
+        const s = await saveImage(i.engine.docker, i.tag, file, (p) => task.output(progressLine(p.bytes, p.total, 1)));
+        task.title(`Saved ${i.tag} to ${file} (${(s.bytes / 2 ** 20).toFixed(0)} MiB)`);
+        return s;
       });
-      const result = { file, sha256: saved!.sha256, bytes: saved!.bytes, tag: img.tag, imageId: img.imageId };
+      const result = { file, sha256: saved.sha256, bytes: saved.bytes, tag: img.tag, imageId: img.imageId };
       if (g.json) printJson(result);
       else process.stdout.write(`${file}  sha256 ${result.sha256}  ${result.tag} (${result.imageId})\nload it with: m5dev image load ${file} --sha256 ${result.sha256}\n`);
     });
@@ -117,10 +117,9 @@ export function registerImage(program: Command): void {
 }
 
 /** The toolchain image (found, or built as `image build` would), then one more step with it. */
-async function onToolchain(cmd: Command, baseImage: string, title: string, step: (tc: Toolchain, s: Step) => Promise<void>): Promise<Toolchain> {
+async function onToolchain<T>(cmd: Command, baseImage: string, title: string, step: (tc: Toolchain, s: Step) => Promise<T>): Promise<{ toolchain: Toolchain; made: T }> {
   const { ensureToolchain, toolchainRequest } = await import('../../workflows/image-build.js');
   const report = listrReporter(globalOpts(cmd));
   const tc = await ensureToolchain(report, toolchainRequest(baseImage));
-  await report.step(title, (s) => step(tc, s));
-  return tc;
+  return { toolchain: tc, made: await report.step(title, (s) => step(tc, s)) };
 }

@@ -57,7 +57,7 @@ export function registerModule(program: Command): void {
       const g = globalOpts(cmd);
       const home = layout();
       const [{ buildModule, moduleRequest }, { ensureToolchain, toolchainRequest }] = await Promise.all([import('../../workflows/module.js'), import('../../workflows/image-build.js')]);
-      const req = moduleRequest(home, f.kernel!, resolve(f.src ?? MODULE_DIR));
+      const req = moduleRequest(home, f.kernel ?? DEFAULT_KERNEL_VERSION, resolve(f.src ?? MODULE_DIR));
       const report = listrReporter(g);
       const done = await buildModule(report, await ensureToolchain(report, toolchainRequest(f.baseImage)), req);
       if (g.json) printJson({ ...done.build, cached: done.cached });

@@ -62,7 +62,7 @@ export function registerRun(program: Command): void {
       if ((flags.disk === undefined) === (flags.fromCheckpoint === undefined)) {
         throw new UsageError('run boots --disk IMAGE or --from-checkpoint NAME:K (one of them)', 'e.g. m5dev run --disk gem5-arm64.img --exits 2');
       }
-      const from: RunRequest['from'] = flags.disk !== undefined ? { disk: flags.disk } : { checkpoint: parseCheckpointRef(flags.fromCheckpoint!) };
+      const from: RunRequest['from'] = flags.disk !== undefined ? { disk: flags.disk } : { checkpoint: parseCheckpointRef(flags.fromCheckpoint ?? '') };
       if ('checkpoint' in from && from.checkpoint.name === name) throw new UsageError(`--from-checkpoint ${flags.fromCheckpoint} restores into a run of another name`, `Give this run its own --name (the checkpoints of ${name} are replaced when it runs again).`);
       const exits = parseIntOption(flags.exits, '--exits', 1, 1000);
       const timeoutSec = parseIntOption(flags.timeout, '--timeout', 1, 7 * 86400);

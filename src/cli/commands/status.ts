@@ -63,10 +63,10 @@ export function registerStatus(program: Command): void {
           files: state ? recordedFilesMode(state) : null,
           m5ops: state?.m5ops ? { addr: hex(state.m5ops.addr), size: hex(M5OPS_SIZE), exit: state.m5ops.exit } : null,
         });
-        const row = rows[rows.length - 1]!;
-        if (opts.name && row.m5ops && onThisEngine) {
+        const row = rows.at(-1);
+        if (opts.name && row?.m5ops && onThisEngine) {
           const last = lastExit(await readEvents(existingInstanceStorage(engine, home, files, state), c?.running ? { vm: host.attach(c), mountedAt: '/instance' } : undefined));
-          row.m5ops.lastExit = last ? { time: new Date(last.time).toISOString(), op: last.op, code: last.code! } : null;
+          row.m5ops.lastExit = last ? { time: new Date(last.time).toISOString(), op: last.op, code: last.code ?? 0 } : null;
         }
       }
       if (g.json) {

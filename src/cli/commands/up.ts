@@ -124,13 +124,13 @@ export function registerUp(program: Command): void {
       // Every instance's lock first (in name order, so two such commands cannot deadlock), then the
       // toolchain image once, then the instances at once: one failing does not stop the others.
       const byName = [...names].sort((a, b) => a.localeCompare(b));
-      const lockAll = <T>(i: number, fn: () => Promise<T>): Promise<T> => (i === byName.length ? fn() : instanceLock(cmd, byName[i]!, () => lockAll(i + 1, fn)));
+      const lockAll = <T>(i: number, fn: () => Promise<T>): Promise<T> => (i === byName.length ? fn() : instanceLock(cmd, byName[i] ?? '', () => lockAll(i + 1, fn)));
       const outcomes = await lockAll(0, async () => {
         const toolchain = await ensureToolchain(listrReporter(g), toolchainRequest(config.baseImage));
         const several = requests.length > 1;
         return Promise.allSettled(requests.map((r) => upInstance(listrReporter({ ...g, prefix: several ? r.name : undefined }), toolchain, r)));
       });
-      const failed = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [{ name: names[i]!, error: o.reason as unknown }] : []));
+      const failed = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [{ name: names[i] ?? '', error: o.reason as unknown }] : []));
       for (const f of failed) if (names.length > 1 && !g.quiet) process.stderr.write(`m5dev: ${f.name}: ${(f.error as Error).message}\n`);
       const results = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : [])).map((r) => ({
         name: r.name,
@@ -151,6 +151,6 @@ export function registerUp(program: Command): void {
           process.stdout.write(`${r.name} is ${r.resumed ? 'resumed' : 'up'}: m5dev ssh${r.name === 'default' ? '' : ` --name ${r.name}`}  (127.0.0.1:${r.sshPort})\n`);
         }
       }
-      if (failed.length) throw failed[0]!.error;
+      if (failed[0]) throw failed[0].error;
     });
 }

@@ -125,7 +125,7 @@ function checkShareable(found: Found): void {
   if (shares.length === 0) return;
   if (!found.placement.host.features.seesClientFiles) {
     throw new ShareError(
-      `the engine ${found.toolchain.engine.endpoint.host} cannot see this machine's files, so it cannot share ${shares[0]!.host}`,
+      `the engine ${found.toolchain.engine.endpoint.host} cannot see this machine's files, so it cannot share ${shares.map((x) => x.host).join(', ')}`,
       'Copy the tree in and out instead: `m5dev cp DIR guest:PATH` and `m5dev cp guest:PATH DIR` (see docs/any-engine.md), or use a local engine.',
     );
   }

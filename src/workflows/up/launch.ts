@@ -88,12 +88,12 @@ async function launchSpec(p: Prepared, media: GuestMedia): Promise<LaunchSpec> {
   const binds = [placement.storage.bind('/instance'), placement.blobs.bind(CACHE_IN_CONTAINER, true)];
   if (kernel) binds.push(placement.kernels.bind(KERNELS_MOUNT, true));
   const shareModels = await probeShareModels(toolchain.engine, toolchain.tag, request.home.root, config.shares);
-  shareModels.forEach((m, i) => m === 'mapped-file' && notes.push(mappedFileNote(config.shares[i]!)));
+  config.shares.forEach((share, i) => shareModels[i] === 'mapped-file' && notes.push(mappedFileNote(share)));
   // A writable share's git metadata is read-only for QEMU itself (a bind over it in the VM container:
   // guest root cannot write it by unmounting the guest's view or mounting the share's tag again),
   // and exported read-only over the share. A resume keeps what its launch decided (the launch key).
   const recorded = p.saved && p.state.exports;
-  const hasGit = (i: number) => (recorded ? recorded.some((e) => e.tag === `${shareTag(i)}git`) : isRealDir(join(config.shares[i]!.host, GIT_DIR)));
+  const hasGit = (i: number) => (recorded ? recorded.some((e) => e.tag === `${shareTag(i)}git`) : isRealDir(join(config.shares[i]?.host ?? '/nonexistent', GIT_DIR)));
   binds.push(...shareMounts(config.shares, hasGit));
   const exports = shareExports(config.shares, shareModels, hasGit);
   const overlay = media.kind === 'job' || config.disk === 'overlay';

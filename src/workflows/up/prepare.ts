@@ -119,8 +119,9 @@ export async function prepare(report: Reporter, found: Found, saved: SavedRecord
 /** The guest's m5ops readfile, copied in each up (what the file holds now); `m5dev m5ops readfile` replaces it on a running guest. */
 export async function readfileStep(report: Reporter, found: Found): Promise<void> {
   const file = found.config.m5opsReadfile;
-  await stepUnless(report, "The guest's m5ops readfile", file === undefined && 'no readfile (--m5ops-readfile FILE)', async (s) => {
-    await putReadfile(found.placement.storage, file!, found.request.readfileWithin);
+  if (file === undefined) return report.skipped("The guest's m5ops readfile", 'no readfile (--m5ops-readfile FILE)');
+  await report.step("The guest's m5ops readfile", async (s) => {
+    await putReadfile(found.placement.storage, file, found.request.readfileWithin);
     s.title(`m5ops readfile: a copy of ${file}`);
   });
 }
