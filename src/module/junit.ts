@@ -1,5 +1,5 @@
 /**
- * A module test's TAP as JUnit XML, the report CI systems show (GitLab and Jenkins natively,
+ * A module test's TAP (and a `run` job's end) as JUnit XML, the report CI systems show (GitLab and Jenkins natively,
  * GitHub Actions through a reporter action): one testcase per TAP test line, the guest's whole
  * output as system-out. A plan that was not met, and a bail-out, are failed testcases of their own,
  * so a test program that died half-way never reads as green. Pure.
@@ -60,6 +60,18 @@ export function tapToJunit(tap: string, o: JunitOptions): string {
   if (o.outcome && (o.outcome.exitCode !== 0 || !o.outcome.passed) && !cases.some((c) => c.failure !== undefined)) {
     cases.push({ name: 'test program', failure: `the test program exited ${o.outcome.exitCode}${o.outcome.passed ? '' : ' and its TAP did not pass (m5dev counts a TODO failure and a plan of 0 as failed)'}` });
   }
+  return renderJunit(cases, o, tap);
+}
+
+/**
+ * A disk-image job (`m5dev run`) as JUnit XML: one testcase, failed with what ended it unless the
+ * guest's exit ended it, the console as system-out. Pure.
+ */
+export function jobToJunit(o: Omit<JunitOptions, 'outcome'> & { name: string; console: string; failure?: string }): string {
+  return renderJunit([{ name: o.name, failure: o.failure }], o, o.console);
+}
+
+function renderJunit(cases: Case[], o: Pick<JunitOptions, 'suite' | 'classname' | 'timestamp' | 'seconds'>, out: string): string {
   const failures = cases.filter((c) => c.failure !== undefined).length;
   const skipped = cases.filter((c) => c.skipped !== undefined).length;
   const time = o.seconds !== undefined ? ` time="${o.seconds.toFixed(3)}"` : '';
@@ -74,7 +86,7 @@ export function tapToJunit(tap: string, o: JunitOptions): string {
     `<testsuites name="m5dev" tests="${cases.length}" failures="${failures}" errors="0" skipped="${skipped}"${time}>`,
     `  <testsuite name="${attr(o.suite)}" tests="${cases.length}" failures="${failures}" errors="0" skipped="${skipped}"${time}${o.timestamp ? ` timestamp="${attr(o.timestamp)}"` : ''}>`,
     ...body,
-    `    <system-out>${cdata(tap)}</system-out>`,
+    `    <system-out>${cdata(out)}</system-out>`,
     '  </testsuite>',
     '</testsuites>',
     '',

@@ -48,8 +48,14 @@ describe('m5dev run: a gem5-style disk image, no SSH and no cloud-init', () => {
   it('streams the console, ends at the guest\'s fail with its code, and leaves m5out and the console in --out', async () => {
     const script = job('job.sh', 'echo "hello from the job"\necho result > /tmp/r\nm5 writefile /tmp/r sub/result.txt\nm5 fail 3\necho "never printed"\n');
     const out = join(scratch, 'out');
-    const res = await cli(['run', '--disk', image, '--exits', '2', '--m5ops-readfile', script, '--out', out, '--timeout', '600'], env);
+    const junit = join(scratch, 'job.xml');
+    const res = await cli(['run', '--disk', image, '--exits', '2', '--m5ops-readfile', script, '--out', out, '--junit', junit, '--timeout', '600'], env);
     expect(res.code, res.stderr).toBe(3);
+    // The job's report for CI: failed with what ended it, the console as system-out.
+    const xml = readFileSync(junit, 'utf8');
+    expect(xml).toMatch(/<testsuite name="m5dev run run" tests="1" failures="1"/);
+    expect(xml).toContain("the guest's m5 fail 3");
+    expect(xml).toMatch(/<system-out><!\[CDATA\[[\s\S]*hello from the job/);
     // The image's own init and hook, then the script, in order, on stdout.
     expect(res.stdout).toMatch(/standin-init: booted[\s\S]*after_boot: running the host's script[\s\S]*hello from the job/);
     expect(res.stdout).not.toMatch(/never printed/);
@@ -79,8 +85,10 @@ describe('m5dev run: a gem5-style disk image, no SSH and no cloud-init', () => {
   }, 900_000);
 
   it('a job that never reaches its exit times out (exit 23), leaving no VM', async () => {
-    const res = await cli(['run', '--disk', image, '--exits', '3', '--m5ops-readfile', job('short.sh', 'true\n'), '--timeout', '60'], env);
+    const junit = join(scratch, 'timeout.xml');
+    const res = await cli(['run', '--disk', image, '--exits', '3', '--m5ops-readfile', job('short.sh', 'true\n'), '--junit', junit, '--timeout', '60'], env);
     expect(res.code, res.stderr).toBe(23);
+    expect(readFileSync(junit, 'utf8')).toMatch(/failures="1"[\s\S]*did not end within 60 s/);
     expect(res.stderr).toMatch(/did not end within 60 s \(2 of 3 m5 exits, no fail\)/);
     expect(res.stdout).toMatch(/standin-init: the hook returned/);
     expect(await containersOfHome(home)).toEqual([]);

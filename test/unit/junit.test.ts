@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { tapToJunit } from '../../src/module/junit.js';
+import { jobToJunit, tapToJunit } from '../../src/module/junit.js';
 import { errorAnnotation, ghEscape, guestBlock, inGithubActions } from '../../src/cli/annotations.js';
 
 const opts = { suite: 'm5dev module test m5', classname: 'm5dev.module.m5', timestamp: '2026-12-04T23:00:00', seconds: 1.5 };
@@ -69,5 +69,21 @@ describe('GitHub Actions annotations', () => {
     expect(guestBlock('text\n', {})).toBe('text\n');
     expect(guestBlock('', { GITHUB_ACTIONS: 'true' })).toBe('');
     expect(inGithubActions({ CI: 'true' })).toBe(false);
+  });
+});
+
+describe("JUnit XML of a run's job", () => {
+  const job = { suite: 'm5dev run run', classname: 'm5dev.run.run', name: 'job', timestamp: '2026-12-05T02:00:00', seconds: 12 };
+  it('passes when the guest exit ended it, fails with what ended it otherwise, the console as system-out', () => {
+    const ok = jobToJunit({ ...job, console: 'booted\n\u001b[31mred\u0007\n' });
+    expect(ok).toContain('<testsuite name="m5dev run run" tests="1" failures="0" errors="0" skipped="0" time="12.000" timestamp="2026-12-05T02:00:00">');
+    expect(ok).toContain('<testcase name="job" classname="m5dev.run.run"/>');
+    expect(ok).toContain('<system-out><![CDATA[booted\n\ufffd[31mred\ufffd\n]]></system-out>');
+    const failed = jobToJunit({ ...job, console: '', failure: "the guest's m5 fail 3" });
+    expect(failed).toContain('failures="1"');
+    expect(failed).toContain(`<failure message="the guest's m5 fail 3" type="TAP"><![CDATA[the guest's m5 fail 3]]></failure>`);
+    const dir = mkdtempSync(join(tmpdir(), 'm5dev-junit-job-'));
+    writeFileSync(join(dir, 'a.xml'), failed);
+    execFileSync('xmllint', ['--noout', join(dir, 'a.xml')]);
   });
 });

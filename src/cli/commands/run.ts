@@ -1,6 +1,7 @@
 /** `m5dev run`: boot a disk image whose own init runs the job through m5ops (gem5-resources' protocol); its console on stdout, the guest's code as ours. */
 import { Command, Option } from 'commander';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { jobToJunit } from '../../module/junit.js';
 import { join } from 'node:path';
 import { DEFAULTS, capResources, hex, hostResources, loadUserConfig, parseIntOption, parseMemory, parseConfig, resolveConfig, type VmConfig } from '../../config.js';
 import { layout } from '../../paths.js';
@@ -33,6 +34,7 @@ interface RunFlags {
   m5opsReadfile?: string;
   m5opsStats?: string;
   m5opsParam?: string[];
+  junit?: string;
 }
 
 export function registerRun(program: Command): void {
@@ -46,6 +48,7 @@ export function registerRun(program: Command): void {
     .option('--append <args>', `the directly booted kernel's command line (default "${'root=/dev/vda1 rw rootwait console=ttyAMA0'}")`)
     .option('--exits <n>', "the guest's m5 exit that ends the job (gem5-resources' images exit once booted, then again when their script is done: 2)", '1')
     .option('--timeout <seconds>', 'give up after this long (exit 23)', '3600')
+    .option('--junit <file>', "also write the job's end as JUnit XML (one testcase: failed unless the guest's exit ended it; the console as system-out), whatever ended it")
     .option('--out <dir>', "copy what the guest wrote (m5out: writefile's files, stats.txt) and its console (system.terminal) to DIR when the job ends")
     .option('--cpus <n>', `vCPUs (default ${DEFAULTS.cpus})`)
     .option('--memory <size>', `guest memory, e.g. 2048, 4G (default ${DEFAULTS.memoryMiB} MiB)`)
@@ -97,16 +100,26 @@ export function registerRun(program: Command): void {
         const stream = guestStream();
         const checkpoints: number[] = [];
         console.write(stream.open);
+        let text = '';
         const end = await watchJob(running, {
           exits,
           timeoutMs: timeoutSec * 1000,
-          onConsole: (text) => console.write(text),
+          onConsole: (t) => {
+            text += t;
+            console.write(t);
+          },
           onExit: (n) => !g.quiet && process.stderr.write(`m5dev: guest m5 exit ${n} of ${exits}\n`),
           onCheckpoint: (c) => {
             checkpoints.push(c.index);
             if (!g.quiet) process.stderr.write(`m5dev: checkpoint ${c.index} saved (the guest stood still ${c.pauseMs} ms): m5dev run --from-checkpoint ${name}:${c.index} --name NEW\n`);
           },
-        }).finally(() => console.write(stream.close));
+        })
+          .catch((e: unknown) => {
+            if (flags.junit) writeJobJunit(flags.junit, name, text, (Date.now() - started) / 1000, (e as Error).message);
+            throw e;
+          })
+          .finally(() => console.write(stream.close));
+        if (flags.junit) writeJobJunit(flags.junit, name, text, (Date.now() - started) / 1000, end.kind === 'exit' ? undefined : `the guest's m5 ${end.kind} ${end.code}`);
         const seconds = (Date.now() - started) / 1000;
         await running.vm.remove();
         const storage = running.found.placement.storage;
@@ -138,4 +151,11 @@ export function registerCheckpoints(program: Command): void {
       if (g.json) printJson(list);
       else for (const c of list) process.stdout.write(`${opts.name}:${c.index}  ${c.takenAt}  guest clock ${(c.vclockNs / 1e9).toFixed(3)} s  paused ${c.pauseMs} ms\n`);
     });
+}
+
+/** The job's report as JUnit XML, written whole (a temporary file renamed into place). */
+function writeJobJunit(file: string, name: string, consoleText: string, seconds: number, failure: string | undefined): void {
+  const xml = jobToJunit({ suite: `m5dev run ${name}`, classname: `m5dev.run.${name.replace(/[^A-Za-z0-9_]/g, '_')}`, name: 'job', timestamp: new Date().toISOString().replace(/\.\d+Z$/, ''), seconds, console: consoleText, failure });
+  writeFileSync(`${file}.m5dev-tmp`, xml);
+  renameSync(`${file}.m5dev-tmp`, file);
 }
