@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { QmpClient, type QmpFd } from '../../src/vm/qmp.js';
 import { RAM_TMPFS } from '../../src/vm/instance.js';
 import type { ExecResult } from '../../src/docker/containers.js';
-import type { RunningVm, VmEntry, VmHost } from '../../src/vmhost/vm-host.js';
+import type { RunningVm, VmEntry, VmHost, VmLaunch } from '../../src/vmhost/vm-host.js';
 
 export type { Answer } from './fake-qmp.js';
 
@@ -31,7 +31,7 @@ export interface FakeVm {
  * `migrate` to `fd:NAME` by writing `savedBytes` to the file the session's relay was given for NAME
  * (mapped), as QEMU's save would.
  */
-export async function fakeVm(opts: { instanceDir: string; tmpfsDir: string; socketDir: string; answer: Answer; savedBytes?: Buffer }): Promise<FakeVm> {
+export async function fakeVm(opts: { instanceDir: string; tmpfsDir: string; socketDir: string; answer: Answer; savedBytes?: Buffer; launches?: VmLaunch[] }): Promise<FakeVm> {
   const execs: string[][] = [];
   let removed = false;
   let exited = false;
@@ -84,7 +84,14 @@ export async function fakeVm(opts: { instanceDir: string; tmpfsDir: string; sock
     features: { seesClientFiles: true, loopbackIsClients: true },
     platform: async () => ({ arch: 'x86_64', rootless: false }),
     kvmUsable: async () => false,
-    launch: () => Promise.reject(new Error('the fake host launches nothing')),
+    // With `launches`: each launch is recorded and "starts" the one fake VM (again).
+    launch: (spec) => {
+      if (!opts.launches) return Promise.reject(new Error('the fake host launches nothing'));
+      opts.launches.push(spec);
+      removed = false;
+      exited = false;
+      return Promise.resolve(vm);
+    },
     list: async () => (removed ? [] : [entry()]),
     running: async () => (removed || exited ? undefined : vm),
     attach: () => vm,
