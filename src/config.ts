@@ -8,6 +8,7 @@ import { UntrustedConfigError, UsageError } from './errors.js';
 import { checkShares, hostShareRefusal, parseShare, type Share } from './vm/shares.js';
 import { availableParallelism, homedir, totalmem } from 'node:os';
 import { layout } from './paths.js';
+import { M5OPS_ADDR_WANT, M5OPS_SIZE, PCIE_MMIO, SETTINGS, SETTING_TRUST as TRUST_OF, schemaError, type Trust } from './config-schema.js';
 
 export const SEED_IMAGE_URL =
   'https://cloud-images.ubuntu.com/releases/22.04/release-20240612/ubuntu-22.04-server-cloudimg-arm64.img';
@@ -83,27 +84,10 @@ export const DEFAULTS: VmConfig = {
  * `up --trust-config NAME` names it; `resource` is capped to what this host has; `data` is checked
  * where it is parsed (shares and the readfile inside the file's own tree, shares read-only).
  */
-export const SETTING_TRUST: Record<keyof VmConfig, 'code' | 'resource' | 'data'> = {
-  imageUrl: 'code',
-  imageSha256: 'code',
-  baseImage: 'code',
-  disk: 'data',
-  diskGrow: 'resource',
-  sshPort: 'data',
-  cpus: 'resource',
-  memoryMiB: 'resource',
-  cpu: 'data',
-  accel: 'data',
-  bootTimeoutSec: 'data',
-  ramFile: 'data',
-  shares: 'data',
-  tcgCacheMiB: 'resource',
-  m5opsAddr: 'data',
-  m5opsReadfile: 'data',
-  m5opsExit: 'data',
-  m5opsStats: 'data',
-  m5opsParams: 'data',
-};
+export const SETTING_TRUST: Record<keyof VmConfig, Trust> = TRUST_OF;
+/** The schema's table has no setting VmConfig lacks (and the line above, none it lacks): checked by the compiler. */
+const _noExtraSetting: [Exclude<keyof typeof SETTINGS, keyof VmConfig>] extends [never] ? true : never = true;
+void _noExtraSetting;
 
 /** The settings a repository's m5dev.json may set only when `--trust-config` names them. */
 export const CODE_SETTINGS = (Object.keys(SETTING_TRUST) as (keyof VmConfig)[]).filter((k) => SETTING_TRUST[k] === 'code');
@@ -175,16 +159,12 @@ export function capResources(file: Partial<VmConfig>, host: HostResources, sourc
   return { config, notes };
 }
 
-/** The m5ops range's size (gem5's, and gem5_bridge's default gem5_bridge_rangesize). */
-export const M5OPS_SIZE = 0x10000;
-/** virt's PCIe MMIO window, where the m5ops range may lie (it overlays the window at a higher priority). */
-const PCIE_MMIO = { start: 0x10000000, end: 0x3eff0000 };
+export { M5OPS_SIZE } from './config-schema.js';
 
 /** An m5ops base: 64 KiB aligned, inside virt's PCIe MMIO window (never over RAM or a platform device). */
 export function parseM5opsAddr(value: unknown, bad: (want: string) => Error): number {
   const n = typeof value === 'string' && /^(0x[0-9a-f]+|\d+)$/i.test(value) ? Number(value) : value;
-  const want = `a 64 KiB-aligned address from 0x${PCIE_MMIO.start.toString(16)} to 0x${(PCIE_MMIO.end - M5OPS_SIZE).toString(16)} (virt's PCIe MMIO window), e.g. 0x10010000`;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n % M5OPS_SIZE !== 0 || n < PCIE_MMIO.start || n + M5OPS_SIZE > PCIE_MMIO.end) throw bad(want);
+  if (typeof n !== 'number' || !Number.isInteger(n) || n % M5OPS_SIZE !== 0 || n < PCIE_MMIO.start || n + M5OPS_SIZE > PCIE_MMIO.end) throw bad(M5OPS_ADDR_WANT);
   return n;
 }
 
@@ -199,11 +179,18 @@ export function parseConfig(raw: unknown, source: string, baseDir = process.cwd(
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new UsageError(`${source}: expected a JSON object`);
   }
+  // The schema first (config-schema.ts: what editors check too); then what it cannot say.
+  const given = Object.fromEntries(Object.entries(raw as Record<string, unknown>).filter(([, v]) => v !== undefined));
+  const wrong = schemaError(given);
+  if (wrong?.kind === 'not-object') throw new UsageError(`${source}: expected a JSON object`);
+  if (wrong?.kind === 'unknown') throw new UsageError(`${source}: unknown setting "${wrong.key}"`);
+  if (wrong?.kind === 'bad') throw new UsageError(`${source}: "${wrong.key}" must be ${SETTINGS[wrong.key].want}, got ${JSON.stringify(given[wrong.key])}`);
   const out: Partial<VmConfig> = {};
-  for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
-    if (value === undefined) continue;
+  for (const [key, value] of Object.entries(given)) {
     const bad = (want: string) => new UsageError(`${source}: "${key}" must be ${want}, got ${JSON.stringify(value)}`);
     switch (key) {
+      case '$schema':
+        break;
       case 'imageUrl':
         if (typeof value !== 'string' || !/^(https?|file):\/\//.test(value)) throw bad('an http(s):// or file:// URL');
         out.imageUrl = value;

@@ -27,6 +27,7 @@ export const EXAMPLES: Readonly<Record<string, string>> = {
   'm5ops readfile': 'm5dev m5ops readfile job2.sh   # a new readfile for the running guest',
   'm5ops out': 'm5dev m5ops out ./m5out        # copies what `m5 writefile` wrote (m5out/)',
   run: 'm5dev run --disk gem5-arm64.img --exits 2 --m5ops-readfile job.sh --out out/  # boots the image, its console on stdout; exits with the guest\'s code',
+  init: 'm5dev init                       # a starter ./m5dev.json with "$schema": your editor checks and completes it',
   checkpoints: 'm5dev checkpoints --name run      # what `m5 checkpoint` saved; resume one: m5dev run --from-checkpoint run:1 --name again',
   'kernel build': 'm5dev kernel build             # linux-6.6.33 from kernel.org (pinned sha256), cross-compiled in the container',
   'module build': 'm5dev module build --src ~/mydriver   # cross-compile a Kbuild tree against the built kernel; nothing loaded',

@@ -10,6 +10,7 @@ import { registerDoctor } from './doctor.js';
 import { registerCp } from './cp.js';
 import { registerM5ops } from './m5ops.js';
 import { registerCheckpoints, registerRun } from './run.js';
+import { registerInit } from './init.js';
 
 export function registerVm(program: Command): void {
   registerUp(program);
@@ -23,4 +24,5 @@ export function registerVm(program: Command): void {
   registerM5ops(program);
   registerRun(program);
   registerCheckpoints(program);
+  registerInit(program);
 }
