@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export M5DEV_FIXTURE_CACHE ?= $(HOME)/.cache/m5dev-fixtures
 
-.PHONY: all setup setup-tests deps build lint schema test test-unit test-repro test-remote-kernel test-arm64-image up up-offline fixture bench soak clean
+.PHONY: all setup setup-tests deps build lint schema mutation test test-unit test-repro test-remote-kernel test-arm64-image up up-offline fixture bench soak clean
 
 all: build
 
@@ -66,6 +66,11 @@ bench: setup build fixture
 # suspend → resume cycles under guest memory load (SOAK_CYCLES=30, SOAK_UP_ARGS=--no-ram-file)
 soak: setup build fixture
 	bash bench/resume-soak.sh
+
+# StrykerJS on the unit tier: the mutation score of the modules whose job is a decision (stryker.config.mjs;
+# results in docs/testing.md). Slow (both cores for a quarter of an hour): not part of `make test`.
+mutation: deps
+	npx stryker run
 
 # m5dev.json's JSON Schema, from src/config-schema.ts (a unit test fails when the published file differs).
 schema: build

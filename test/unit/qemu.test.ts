@@ -119,4 +119,8 @@ describe('the m5ops device', () => {
     const once = qemuArgs(spec({ m5ops: { plugin: '/p.so', addr: 0x10010000, dir: '/instance', exit: 'poweroff', exits: 1 } }));
     expect(once[once.indexOf('-plugin') + 1]).toBe('file=/p.so,base=0x10010000,dir=/instance,exit=poweroff');
   });
+  it("QEMU's plugin options: checkpoints paused for run, each init_param value", () => {
+    const args = qemuArgs(spec({ m5ops: { plugin: '/p.so', addr: 0x10010000, dir: '/instance', exit: 'poweroff', exits: 2, checkpoints: true, params: [{ key: 'size', value: '4' }, { key: '', value: '7' }] } }));
+    expect(args[args.indexOf('-plugin') + 1]).toBe('file=/p.so,base=0x10010000,dir=/instance,exit=poweroff,exits=2,checkpoint=pause,param=size=4,param==7');
+  });
 });

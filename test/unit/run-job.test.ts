@@ -14,20 +14,6 @@ import { layout } from '../../src/paths.js';
 import { portableKey } from '../../src/vm/saved-state.js';
 import { parseCheckpointRef } from '../../src/workflows/checkpoint.js';
 import { parseM5opsParam } from '../../src/config.js';
-import { qemuArgs, type QemuSpec } from '../../src/vm/qemu-args.js';
-import { chooseMachine } from '../../src/vm/machine.js';
-
-const baseSpec = (): QemuSpec => ({
-  machine: chooseMachine({ requested: 'tcg', hostArch: 'x86_64', kvmUsable: false }),
-  cpus: 2,
-  memoryMiB: 2048,
-  flash0: '/instance/flash0.img',
-  flash1: '/instance/flash1.img',
-  disk: { path: '/instance/disk.qcow2', format: 'qcow2' },
-  guestSshForward: 2222,
-  consoleLog: '/instance/console.log',
-  qmpSocket: '/instance/qmp.sock',
-});
 
 /** A qcow2 header: magic, version, backing file offset, and (v3) the incompatible features. */
 function qcow2(version: number, backingOffset = 0n, incompatible = 0n, length = 104): Buffer {
@@ -136,9 +122,5 @@ describe('checkpoints and init_param', () => {
     expect(parseM5opsParam('=0x10', bad)).toEqual({ key: '', value: '16' });
     expect(parseM5opsParam('sixteen-chars-ok=18446744073709551615', bad)).toEqual({ key: 'sixteen-chars-ok', value: '18446744073709551615' });
     for (const b of ['size', 'seventeen-chars-x=1', 'a,b=1', 'a b=1', 'k=18446744073709551616', 'k=-1', 'k=0x', 'k=1.5', 'k=\u0007']) expect(() => parseM5opsParam(b, bad), b).toThrow(/KEY=VALUE/);
-  });
-  it("QEMU's plugin options: checkpoints paused for run, each init_param value", () => {
-    const args = qemuArgs({ ...baseSpec(), m5ops: { plugin: '/p.so', addr: 0x10010000, dir: '/instance', exit: 'poweroff', exits: 2, checkpoints: true, params: [{ key: 'size', value: '4' }, { key: '', value: '7' }] } });
-    expect(args[args.indexOf('-plugin') + 1]).toBe('file=/p.so,base=0x10010000,dir=/instance,exit=poweroff,exits=2,checkpoint=pause,param=size=4,param==7');
   });
 });
