@@ -17,7 +17,8 @@
  *   exits=N              with exit=poweroff: a fail or panic powers off at once, an exit only when it
  *                        is the guest's Nth (m5dev run --exits: a job's end, as gem5's simulation ends)
  *   checkpoint=pause     a checkpoint op pauses the VM after it is logged, for m5dev run to save it
- *                        and continue the guest (without it the op is only logged)
+ *                        and continue the guest; after its delay and every period (the guest's
+ *                        virtual time), as gem5 schedules them (without it the op is only logged)
  *   param=KEY=VALUE      what init_param answers for KEY (up to 16 characters, as gem5's m5 packs it
  *                        in two registers; an empty KEY is gem5's default init_param); repeatable
  */
@@ -55,6 +56,9 @@ static int out_fd = -1;
 static bool poweroff;
 static unsigned long exits_wanted = 1;
 static bool checkpoint_pause;
+/* A checkpoint op's delay and period, as gem5 schedules them: in the guest's virtual time. */
+static QEMUTimer *ckpt_timer;
+static int64_t ckpt_period;
 #define MAX_PARAMS 32
 static struct { char key[17]; uint64_t value; } params[MAX_PARAMS];
 static int n_params;
@@ -517,6 +521,43 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     qemu_plugin_register_vcpu_tb_exec_cb(tb, tb_exec, QEMU_PLUGIN_CB_NO_REGS, (void *)(uintptr_t)qemu_plugin_tb_n_insns(tb));
 }
 
+/* The VM stops at the end of this op (or now, from the timer): m5dev run saves it, then continues it. */
+static void pause_for_checkpoint(void)
+{
+    qemu_system_vmstop_request_prepare();
+    qemu_system_vmstop_request(RUN_STATE_PAUSED);
+}
+
+static void checkpoint_due(void *opaque);
+
+/* The checkpoint timer, made at the first op that needs it (the main loop's clocks exist by then). */
+static QEMUTimer *checkpoint_timer(void)
+{
+    if (!ckpt_timer) {
+        ckpt_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, checkpoint_due, NULL);
+    }
+    return ckpt_timer;
+}
+
+static void arm_checkpoint(uint64_t period)
+{
+    ckpt_period = (int64_t)period;
+    if (period) {
+        timer_mod(checkpoint_timer(), qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) + ckpt_period);
+    } else if (ckpt_timer) {
+        timer_del(ckpt_timer);
+    }
+}
+
+/* A scheduled checkpoint is due (the main loop, under the BQL as the ops are): logged as the op is, then paused. */
+static void checkpoint_due(void *opaque)
+{
+    uint64_t x[6] = { 0, (uint64_t)ckpt_period };
+    log_op(NULL, 0x43, x, 0, NULL, NULL, "paused for m5dev to take it (scheduled)");
+    pause_for_checkpoint();
+    arm_checkpoint((uint64_t)ckpt_period);
+}
+
 static uint64_t m5op(unsigned func)
 {
     CPUState *cs = current_cpu;
@@ -612,13 +653,17 @@ static uint64_t m5op(unsigned func)
         }
         break;
     }
-    case 0x43: /* checkpoint(delay, period): taken now (gem5 schedules it delay ns on, then every period ns) */
-        if (checkpoint_pause) {
-            qemu_system_vmstop_request_prepare();
-            qemu_system_vmstop_request(RUN_STATE_PAUSED);
-            note = g_strdup(x[0] || x[1] ? "paused for m5dev to take it now (delay and period are not honoured)" : "paused for m5dev to take it");
-        } else {
+    case 0x43: /* checkpoint(delay, period): taken after delay ns of the guest's virtual time, then every period ns */
+        if (!checkpoint_pause) {
             note = g_strdup("recorded only: m5dev run takes checkpoints");
+        } else if (x[0] == 0) {
+            pause_for_checkpoint();
+            arm_checkpoint(x[1]);
+            note = g_strdup(x[1] ? "paused for m5dev to take it (and again every period)" : "paused for m5dev to take it");
+        } else {
+            ckpt_period = (int64_t)x[1];
+            timer_mod(checkpoint_timer(), qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) + (int64_t)x[0]);
+            note = g_strdup_printf("scheduled: taken %" PRIu64 " ns on", x[0]);
         }
         break;
     case 0x53: { /* add_symbol(addr, symbol) */
@@ -733,6 +778,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     if (!dir) {
         return fail("%s", "needs dir=DIR");
     }
+
     /* Built for one QEMU: refuse another (its internal layout may differ). */
     {
         VersionInfo *v = qmp_query_version(NULL);

@@ -180,8 +180,8 @@ export async function watchJob(running: Running, o: WatchOptions): Promise<JobEn
     // Beside QEMU while it runs; once QEMU has powered off (the job's end), from the storage itself.
     const events = await readEvents(storage, alive ? via : undefined).catch(() => readEvents(storage));
     const exits = latestRun(events).exits;
-    // The plugin paused the guest at each checkpoint op: saved, then it runs on.
-    const asked = events.slice(events.map((e) => e.op).lastIndexOf('start') + 1).filter((e) => e.op === 'checkpoint');
+    // The plugin paused the guest for each checkpoint (at the op, or after its delay and each period): saved, then it runs on.
+    const asked = events.slice(events.map((e) => e.op).lastIndexOf('start') + 1).filter((e) => e.op === 'checkpoint' && e.note?.startsWith('paused'));
     for (const c of asked.slice(taken)) o.onCheckpoint?.(await takeCheckpoint(running, ++taken, c.vclockNs));
     const end = jobEnd(exits, o.exits);
     const seen = exitsSeen(exits);

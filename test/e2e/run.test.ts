@@ -94,28 +94,36 @@ describe('m5dev run: a gem5-style disk image, no SSH and no cloud-init', () => {
     expect(await containersOfHome(home)).toEqual([]);
   }, 900_000);
 
-  it('a checkpoint the guest takes restores into a second run that continues from it, not from boot; init_param answers --m5ops-param', async () => {
-    // /tmp is a tmpfs in the stand-in: the token lives in the guest's memory only.
+  it('a checkpoint the guest takes restores into a second run that continues from it, not from boot; a delayed one is taken after its delay; init_param answers --m5ops-param', async () => {
+    // /tmp is a tmpfs in the stand-in: the tokens live in the guest's memory only.
+    const random = 'od -An -N8 -tx8 /dev/urandom | tr -d " "';
     const script = job('ckpt.sh', [
-      'echo "token-$(od -An -N8 -tx8 /dev/urandom | tr -d " ")" > /tmp/x',
+      `echo "token-$(${random})" > /tmp/x`,
       'echo "before the checkpoint"',
       'm5 op 0x43 0 0 >/dev/null',
       'echo "after the checkpoint, param $(m5 op 0x30 0x657a6973 0)"', // init_param("size"), packed as gem5's m5 packs it
       'm5 writefile /tmp/x token.txt',
+      // Checkpoint 2, half a second of the guest's time after the op: after /tmp/y holds its token.
+      'm5 op 0x43 500000000 0 >/dev/null',
+      `echo "later-$(${random})" > /tmp/y`,
+      'sleep 3',
+      'm5 writefile /tmp/y later.txt',
       '',
     ].join('\n'));
     const out1 = join(scratch, 'ckpt-1');
     const first = await cli(['--json', 'run', '--disk', image, '--exits', '2', '--m5ops-readfile', script, '--out', out1, '--timeout', '600'], env);
     expect(first.code, first.stderr).toBe(0);
-    expect(JSON.parse(first.stdout)).toMatchObject({ ended: 'exit', checkpoints: [1] });
+    expect(JSON.parse(first.stdout)).toMatchObject({ ended: 'exit', checkpoints: [1, 2] });
     expect(first.stderr).toMatch(/checkpoint 1 saved \(the guest stood still \d+ ms\)/);
     expect(first.stderr).toMatch(/after the checkpoint, param 0/);
     const token = readFileSync(join(out1, 'token.txt'), 'utf8');
     expect(token).toMatch(/^token-[0-9a-f]{16}\n$/);
+    const later = readFileSync(join(out1, 'later.txt'), 'utf8');
+    expect(later).toMatch(/^later-[0-9a-f]{16}\n$/);
     const list = await cli(['--json', 'checkpoints', '--name', 'run'], env);
     expect(list.code, list.stderr).toBe(0);
-    expect(JSON.parse(list.stdout)).toMatchObject([{ index: 1, format: 2 }]);
-    // A new instance from the checkpoint: it goes on from the op (the hook's last exit is its first).
+    expect(JSON.parse(list.stdout)).toMatchObject([{ index: 1, format: 2 }, { index: 2, format: 2 }]);
+    // A new instance from checkpoint 1: it goes on from the op (the hook's last exit is its first).
     const out2 = join(scratch, 'ckpt-2');
     const second = await cli(['run', '--from-checkpoint', 'run:1', '--name', 'restored', '--exits', '1', '--m5ops-param', 'size=42', '--out', out2, '--timeout', '600'], env);
     expect(second.code, second.stderr).toBe(0);
@@ -123,6 +131,12 @@ describe('m5dev run: a gem5-style disk image, no SSH and no cloud-init', () => {
     expect(second.stdout).toMatch(/after the checkpoint, param 42/);
     expect(second.stdout).not.toMatch(/standin-init: booted|before the checkpoint/);
     expect(readFileSync(join(out2, 'token.txt'), 'utf8')).toBe(token);
+    // From checkpoint 2: the guest is past the write of /tmp/y (taken after the delay, not at the op).
+    const out3 = join(scratch, 'ckpt-3');
+    const third = await cli(['run', '--from-checkpoint', 'run:2', '--name', 'restored', '--exits', '1', '--out', out3, '--timeout', '600'], env);
+    expect(third.code, third.stderr).toBe(0);
+    expect(third.stdout).not.toMatch(/after the checkpoint/);
+    expect(readFileSync(join(out3, 'later.txt'), 'utf8')).toBe(later);
     expect(await containersOfHome(home)).toEqual([]);
     // Another machine cannot take it.
     const other = await cli(['run', '--from-checkpoint', 'run:1', '--name', 'other', '--memory', '1024', '--timeout', '60'], env);
