@@ -27,6 +27,9 @@ export default {
     'src/cleanup.ts',
   ],
   concurrency: 2,
+  // Module-level constants (tables of strings and numbers) run every test file that imports them: a
+  // quarter of an hour for mutants that are mostly message wording. Counted as ignored, not as killed.
+  ignoreStatic: true,
   timeoutMS: 20000,
   reporters: ['clear-text', 'json', 'progress'],
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },

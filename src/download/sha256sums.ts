@@ -1,12 +1,10 @@
 /** Parse a SHA256SUMS file ("<hex>  name" or "<hex> *name", as sha256sum writes) and look a file up in it. */
 export function parseSha256Sums(text: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const m = /^([0-9a-fA-F]{64}) [ *](.+)$/.exec(line);
-    if (!m) continue;
-    out.set((m[2] ?? '').replace(/^\.\//, ''), (m[1] ?? '').toLowerCase());
+  // An entry is a whole line of its own shape (a blank line or a comment is not one).
+  for (const line of text.split('\n')) {
+    const [, sha, name] = /^([0-9a-fA-F]{64}) [ *](.+)/.exec(line.trim()) ?? [];
+    if (sha && name) out.set(name.replace(/^\.\//, ''), sha.toLowerCase());
   }
   return out;
 }
@@ -15,13 +13,8 @@ export function parseSha256Sums(text: string): Map<string, string> {
 export function sumsLocation(fileUrl: string): { sumsUrl: string; name: string } {
   const u = new URL(fileUrl);
   const name = decodeURIComponent(u.pathname.split('/').pop() ?? '');
-  u.search = '';
-  u.hash = '';
+  // Resolved against the file's URL: its query and fragment do not carry over.
   return { sumsUrl: new URL('SHA256SUMS', u).toString(), name };
-}
-
-export function isSha256(text: string): boolean {
-  return /^[0-9a-f]{64}$/.test(text);
 }
 
 /**

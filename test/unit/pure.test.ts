@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseSha256Sums, sumsLocation } from '../../src/download/sha256sums.js';
+import { parseSha256Sums, sumsLocation, unverifiableSums } from '../../src/download/sha256sums.js';
 import { contextHash, listContext } from '../../src/docker/build-context.js';
 import { fnv1a64, sshCommand, sshConfigBlock, sshOptions, sshPath, hostControlPath } from '../../src/ssh/args.js';
 import { proxyCommandLine } from '../../src/ssh/proxy.js';
@@ -29,6 +29,28 @@ describe('SHA256SUMS', () => {
       sumsUrl: 'https://h/releases/22.04/release-20240612/SHA256SUMS',
       name: 'ubuntu.img',
     });
+    // A fragment goes, and an escaped name is looked up as the file is called.
+    expect(sumsLocation('https://h/a/my%20disk.img#part')).toEqual({ sumsUrl: 'https://h/a/SHA256SUMS', name: 'my disk.img' });
+    expect(sumsLocation('file:///srv/img/x.img')).toEqual({ sumsUrl: 'file:///srv/img/SHA256SUMS', name: 'x.img' });
+  });
+  it('reads only whole entries: CRLF lines, indented ones, names with spaces; not a short digest, a missing separator or a comment', () => {
+    const m = parseSha256Sums(
+      [`  ${a}  with space.img\r`, `${'c'.repeat(63)}  short.img`, `${'d'.repeat(64)}x.img`, `#${'e'.repeat(64)}  commented.img`, `${'f'.repeat(64)}  sub/./keep.img`, ''].join('\n'),
+    );
+    expect([...m.entries()]).toEqual([
+      ['with space.img', a],
+      ['sub/./keep.img', 'f'.repeat(64)],
+    ]);
+    expect(parseSha256Sums('').size).toBe(0);
+  });
+  it('vouches for an image only over a channel that is not plain http to another machine', () => {
+    expect(unverifiableSums('http://mirror.example/img.img')).toMatch(/^http:\/\/mirror\.example is plain http: its SHA256SUMS comes over the same unauthenticated channel as the image$/);
+    expect(unverifiableSums('http://10.0.0.1:8080/img.img')).toMatch(/plain http/);
+    for (const ok of ['https://mirror.example/img.img', 'file:///srv/img.img', 'http://127.0.0.1:8080/img.img', 'http://127.9.8.7/img.img', 'http://localhost/img.img', 'http://[::1]:9/img.img']) {
+      expect(unverifiableSums(ok), ok).toBeUndefined();
+    }
+    expect(unverifiableSums('http://127.0.0.1.evil.example/img.img')).toMatch(/plain http/);
+    expect(unverifiableSums('http://127.10.200.1/img.img')).toBeUndefined();
   });
 });
 
