@@ -9,7 +9,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { cli, ROOT, startCli, type CliResult } from '../helpers/cli.js';
+import { cli, JUNIT_XSD, ROOT, startCli, type CliResult } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { fixture, freePort, type Fixture } from '../helpers/fixture.js';
 import { kernelBuildArgs, kernelTarball, kernelTestHome, runInstanceName, sweepDeadRunInstances, type KernelTarball } from '../helpers/kernel.js';
@@ -83,12 +83,12 @@ describe('the module loop on the cross-built kernel', () => {
     const junit = join(mkdtempSync(join(tmpdir(), 'm5dev-junit-')), 'module-test.xml');
     const res = await cli(['--json', 'module', 'test', '--name', NAME, '--junit', junit], env);
     expect(res.code, `${res.stdout}\n${res.stderr}`).toBe(0);
-    // The JUnit report: one testcase per check, none failed, the guest's output beside them, well-formed.
+    // The JUnit report: one testcase per check, none failed, the guest's output beside them, valid by Jenkins' JUnit schema.
     const xml = readFileSync(junit, 'utf8');
     expect(xml).toMatch(/<testsuite name="m5dev module test module" tests="6" failures="0" errors="0" skipped="0"/);
     expect(xml.match(/<testcase /g)).toHaveLength(6);
     expect(xml).toMatch(/<system-out><!\[CDATA\[[\s\S]*^1\.\.6$/m);
-    execFileSync('xmllint', ['--noout', junit]);
+    execFileSync('xmllint', ['--noout', '--schema', JUNIT_XSD, junit], { stdio: 'pipe' });
     const out = JSON.parse(res.stdout) as { modules: string[]; vermagic: string; loadLog: string; test: { passed: number; planned: number; failed: string[] } };
     expect(out.modules).toEqual(['m5.ko']);
     expect(out.vermagic.split(' ')[0]).toBe(kt.version);

