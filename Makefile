@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export M5DEV_FIXTURE_CACHE ?= $(HOME)/.cache/m5dev-fixtures
 
-.PHONY: all setup setup-tests deps build lint schema mutation test test-unit test-repro test-remote-kernel test-arm64-image up up-offline fixture bench soak clean
+.PHONY: all setup setup-tests deps build lint schema mutation docs test test-unit test-repro test-remote-kernel test-arm64-image up up-offline fixture bench soak clean
 
 all: build
 
@@ -66,6 +66,11 @@ bench: setup build fixture
 # suspend → resume cycles under guest memory load (SOAK_CYCLES=30, SOAK_UP_ARGS=--no-ram-file)
 soak: setup build fixture
 	bash bench/resume-soak.sh
+
+# The charts of docs/benchmarks.md, drawn from docs/data (bench/charts.ts): make test runs by phase, bench groups.
+docs: build
+	npx tsc -p bench/tsconfig.json
+	node dist-bench/bench/charts.js
 
 # StrykerJS on the unit tier: the mutation score of the modules whose job is a decision (stryker.config.mjs;
 # results in docs/testing.md). Slow (both cores for a quarter of an hour): not part of `make test`.

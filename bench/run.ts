@@ -14,8 +14,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
-import { resolve } from 'node:path';
-import { HOME, NAME, PORT, RUNS, builtKernel, fixtureImage, m5dev, must, rows, show } from './lib.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { HOME, NAME, PORT, ROOT, RUNS, builtKernel, fixtureImage, m5dev, must, rows, show } from './lib.js';
 import type { BenchCtx, BenchGroup, Need } from './group.js';
 import { GROUPS } from './groups/index.js';
 
@@ -67,6 +68,12 @@ async function main(): Promise<void> {
     ...rows.map((r) => `| ${r.group} | ${r.what} | ${show(r.ms, r.unit)} | ${r.vs?.label ?? ''} | ${r.vs ? show(r.vs.ms, r.unit) : ''} | ${r.vs && r.vs.ms > 0 ? `${(r.ms / r.vs.ms).toFixed(2)}×` : ''} |`),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+  // The run's rows as data, for the charts `make docs` draws (bench/charts.ts); kept when the run is recorded in docs/benchmarks.md.
+  const dir = join(ROOT, 'docs', 'data', 'bench');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString().slice(0, 10), runs: RUNS, machine: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`, rows }, null, 2)}\n`);
+  process.stderr.write(`bench: rows written to ${file}\n`);
 }
 
 main().catch((e: unknown) => {
