@@ -67,22 +67,22 @@ export function testRunsChart(runs: TestRun[]): string {
   return svg(left + plot + 80, legendTop + phases.length * 18 + 10, body);
 }
 
-/** Pure: a bench group's rows, each as two bars (this, and what it is compared with), on one scale. */
+/** Pure: a bench group's rows, each as two bars (this, and what it is compared with), on one scale per unit. */
 export function benchChart(title: string, rows: BenchRow[]): string {
-  const max = Math.max(1, ...rows.flatMap((r) => [r.ms, r.vs?.ms ?? 0]));
-  const unit = rows[0]?.unit ?? 'ms';
-  const show = (v: number) => (unit === 'MiB' ? `${v.toFixed(0)} MiB` : v >= 1000 ? `${(v / 1000).toFixed(1)} s` : `${v.toFixed(0)} ms`);
+  const maxOf = (unit: BenchRow['unit']) => Math.max(1, ...rows.filter((r) => r.unit === unit).flatMap((r) => [r.ms, r.vs?.ms ?? 0]));
+  const show = (v: number, unit: BenchRow['unit']) => (unit === 'MiB' ? `${v.toFixed(0)} MiB` : v >= 1000 ? `${(v / 1000).toFixed(1)} s` : v >= 1 ? `${v.toFixed(0)} ms` : `${(v * 1000).toFixed(0)} µs`);
   const left = 10;
   const plot = 600;
   const body: string[] = [`<text x="10" y="18" font-weight="bold">${esc(title)}</text>`];
   let y = 34;
   for (const r of rows) {
+    const max = maxOf(r.unit);
     body.push(`<text x="${left}" y="${y + 10}">${esc(r.what)}</text>`);
     y += 16;
     for (const [label, v, colour] of [['this', r.ms, COLOURS[0]], [r.vs?.label, r.vs?.ms, COLOURS[1]]] as const) {
       if (v === undefined || label === undefined) continue;
       const w = (v / max) * plot;
-      body.push(`<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="14" fill="${colour}"><title>${esc(`${label}: ${show(v)}`)}</title></rect>`, `<text x="${(left + w + 6).toFixed(1)}" y="${y + 11}">${esc(`${show(v)}${label === 'this' ? '' : `: ${label}`}`)}</text>`);
+      body.push(`<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="14" fill="${colour}"><title>${esc(`${label}: ${show(v, r.unit)}`)}</title></rect>`, `<text x="${(left + w + 6).toFixed(1)}" y="${y + 11}">${esc(`${show(v, r.unit)}${label === 'this' ? '' : `: ${label}`}`)}</text>`);
       y += 18;
     }
     y += 10;
