@@ -29,7 +29,7 @@ export const M5OPS_ADDR_WANT = `a 64 KiB-aligned address from 0x${PCIE_MMIO.star
 const integer = (min: number, max: number) => ({ anyOf: [{ type: 'integer', minimum: min, maximum: max }, { type: 'string', pattern: '^\\d+$' }] });
 const between = (min: number, max: number) => `an integer from ${min} to ${max}`;
 const SHARES_WANT = 'a list of "HOST_DIR[:GUEST_PATH][:ro]" strings or {"host", "guest", "readOnly"} objects';
-const PARAMS_WANT = 'a list of "KEY=VALUE" (KEY up to 16 characters, VALUE a 64-bit number)';
+const PARAMS_WANT = 'a list of at most 32 "KEY=VALUE" (KEY up to 16 printable characters but "," and "=", each once; VALUE a 64-bit number)';
 
 export const SETTINGS = {
   imageUrl: { trust: 'code', want: 'an http(s):// or file:// URL', description: 'The cloud image to boot (default: Ubuntu 22.04 arm64 release-20240612). Chooses what boots: from a repository\'s m5dev.json only with `up --trust-config imageUrl`.', schema: { type: 'string', pattern: '^(https?|file)://' } },
@@ -63,7 +63,7 @@ export const SETTINGS = {
   m5opsReadfile: { trust: 'data', want: 'a file path', description: "What the guest's `m5 readfile` reads (relative to m5dev.json's directory, and inside it).", schema: { type: 'string', minLength: 1 } },
   m5opsExit: { trust: 'data', want: '"continue" or "poweroff"', description: "On the guest's m5 exit/fail: record it (continue, the default) or also power the VM off with its code.", schema: { enum: ['continue', 'poweroff'] } },
   m5opsStats: { trust: 'data', want: '"clock" or "insns"', description: "What the guest's dump_stats writes: the clocks (default), or also the instructions run.", schema: { enum: ['clock', 'insns'] } },
-  m5opsParams: { trust: 'data', want: PARAMS_WANT, description: "What the guest's `m5 initparam KEY` reads: \"KEY=VALUE\" strings (an empty KEY is gem5's default init_param).", schema: { type: 'array', items: { type: 'string', pattern: '^[^,=\\s]{0,16}=(0[xX][0-9a-fA-F]{1,16}|\\d{1,20})$' } } },
+  m5opsParams: { trust: 'data', want: PARAMS_WANT, description: "What the guest's `m5 initparam KEY` reads: \"KEY=VALUE\" strings (an empty KEY is gem5's default init_param).", schema: { type: 'array', maxItems: 32, items: { type: 'string', pattern: '^[\\x21-\\x2b\\x2d-\\x3c\\x3e-\\x7e]{0,16}=(0[xX][0-9a-fA-F]{1,16}|\\d{1,20})$' } } },
 } as const satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof SETTINGS;

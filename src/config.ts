@@ -272,6 +272,7 @@ export function parseConfig(raw: unknown, source: string, baseDir = process.cwd(
       case 'm5opsParams':
         if (!Array.isArray(value)) throw bad('a list of "KEY=VALUE" (KEY up to 16 characters, VALUE a 64-bit number)');
         out.m5opsParams = value.map((v) => parseM5opsParam(v, bad));
+        if (new Set(out.m5opsParams.map((p) => p.key)).size !== out.m5opsParams.length) throw bad(SETTINGS.m5opsParams.want);
         break;
       case 'm5opsReadfile':
         if (typeof value !== 'string' || value.length === 0) throw bad('a file path');

@@ -199,8 +199,8 @@ export class InterruptedError extends M5devError {
 
 /** `m5dev cp` could not copy (a missing or unwritable path on either side). */
 export class CopyError extends M5devError {
-  constructor(message: string, details: string) {
-    super(message, ExitCode.copyFailed, 'Check the paths (the guest side runs as the guest user `ubuntu`: root-owned places need a path it can write).', details.trim() || undefined);
+  constructor(message: string, details: string, hint = 'Check the paths (the guest side runs as the guest user `ubuntu`: root-owned places need a path it can write).') {
+    super(message, ExitCode.copyFailed, hint, details.trim() || undefined);
   }
 }
 

@@ -1,5 +1,7 @@
-/** Cache directories appear whole or not at all. */
-import { mkdirSync, renameSync, rmSync } from 'node:fs';
+/** Cache directories and written files appear whole or not at all. */
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { onCleanup } from './cleanup.js';
 
 /**
@@ -19,5 +21,19 @@ export async function publishDir<T>(final: string, label: string, fill: (partial
   } finally {
     rmSync(partial, { recursive: true, force: true });
     undo();
+  }
+}
+
+/**
+ * A file written whole: into a temporary file of its own beside it (created exclusively: never
+ * through a link that stands there), then renamed over `file`. A failure leaves `file` as it was.
+ */
+export function writeWhole(file: string, data: string | Buffer): void {
+  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    writeFileSync(tmp, data, { flag: 'wx' });
+    renameSync(tmp, file);
+  } finally {
+    rmSync(tmp, { force: true });
   }
 }

@@ -144,13 +144,15 @@ static void json_str(GString *out, const char *s)
     g_string_append_c(out, '"');
 }
 
-static void log_op(CPUState *cs, unsigned func, const uint64_t *x, uint64_t result, const int *code, const char *file, const char *note)
+/* One record in the log; whether it was written (past the cap only exits, fails and panics are). */
+static bool log_op(CPUState *cs, unsigned func, const uint64_t *x, uint64_t result, const int *code, const char *file, const char *note)
 {
     GString *line;
     int argc = op_argc(func);
+    bool written = false;
 
     if (log_fd < 0) {
-        return;
+        return false;
     }
     line = g_string_new(NULL);
     g_string_append_printf(line, "{\"time\":%" PRId64 ",\"vclockNs\":%" PRId64 ",\"vcpu\":%d,\"func\":%u,\"op\":\"%s\",\"args\":[",
@@ -175,6 +177,7 @@ static void log_op(CPUState *cs, unsigned func, const uint64_t *x, uint64_t resu
     if (m5ops_log_keeps(log_bytes, line->len, code != NULL)) {
         if (write(log_fd, line->str, line->len) > 0) {
             log_bytes += (long long)line->len;
+            written = true;
         }
     } else if (!log_full_noted) {
         static const char full[] = "{\"time\":0,\"vclockNs\":0,\"vcpu\":-1,\"func\":-1,\"op\":\"log_full\",\"args\":[],\"result\":\"0x0\",\"note\":\"m5ops.log reached its cap: later ops are not logged, but exits, fails and panics are\"}\n";
@@ -184,6 +187,7 @@ static void log_op(CPUState *cs, unsigned func, const uint64_t *x, uint64_t resu
         }
     }
     g_string_free(line, true);
+    return written;
 }
 
 /*
@@ -539,10 +543,13 @@ static QEMUTimer *checkpoint_timer(void)
     return ckpt_timer;
 }
 
+/* A period of at least 1 ms of guest time (a shorter one would pause the guest without end), saturated. */
+#define MIN_CHECKPOINT_PERIOD_NS 1000000ULL
+
 static void arm_checkpoint(uint64_t period)
 {
-    ckpt_period = (int64_t)period;
-    if (period) {
+    ckpt_period = period ? (int64_t)MIN(MAX(period, MIN_CHECKPOINT_PERIOD_NS), (uint64_t)INT64_MAX / 2) : 0;
+    if (ckpt_period) {
         timer_mod(checkpoint_timer(), qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) + ckpt_period);
     } else if (ckpt_timer) {
         timer_del(ckpt_timer);
@@ -553,8 +560,10 @@ static void arm_checkpoint(uint64_t period)
 static void checkpoint_due(void *opaque)
 {
     uint64_t x[6] = { 0, (uint64_t)ckpt_period };
-    log_op(NULL, 0x43, x, 0, NULL, NULL, "paused for m5dev to take it (scheduled)");
-    pause_for_checkpoint();
+    /* m5dev learns of a checkpoint only from its record: none written (the log is full), no pause. */
+    if (log_op(NULL, 0x43, x, 0, NULL, NULL, "paused for m5dev to take it (scheduled)")) {
+        pause_for_checkpoint();
+    }
     arm_checkpoint((uint64_t)ckpt_period);
 }
 
@@ -568,6 +577,7 @@ static uint64_t m5op(unsigned func)
     int code = 0;
     bool has_code = false;
     bool logged = true;
+    bool pause_now = false;
 
     /* No vCPU (a debugger or the monitor reading the range), or this op's own guest access: nothing. */
     if (!cs || in_op) {
@@ -657,12 +667,13 @@ static uint64_t m5op(unsigned func)
         if (!checkpoint_pause) {
             note = g_strdup("recorded only: m5dev run takes checkpoints");
         } else if (x[0] == 0) {
-            pause_for_checkpoint();
+            pause_now = true;
             arm_checkpoint(x[1]);
             note = g_strdup(x[1] ? "paused for m5dev to take it (and again every period)" : "paused for m5dev to take it");
         } else {
             ckpt_period = (int64_t)x[1];
-            timer_mod(checkpoint_timer(), qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) + (int64_t)x[0]);
+            /* Far delays saturate rather than overflow the clock. */
+            timer_mod(checkpoint_timer(), qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) + (int64_t)MIN(x[0], (uint64_t)INT64_MAX / 2));
             note = g_strdup_printf("scheduled: taken %" PRIu64 " ns on", x[0]);
         }
         break;
@@ -677,7 +688,11 @@ static uint64_t m5op(unsigned func)
         break;
     }
     if (logged) {
-        log_op(cs, func, x, result, has_code ? &code : NULL, file, note);
+        bool written = log_op(cs, func, x, result, has_code ? &code : NULL, file, note);
+        /* m5dev learns of a checkpoint only from its record: none written (the log is full), no pause. */
+        if (pause_now && written) {
+            pause_for_checkpoint();
+        }
     }
     /* An exit before the Nth (exits=N) is recorded and the guest runs on. */
     if (has_code && poweroff && !(func == 0x21 && ++exits_seen < exits_wanted)) {

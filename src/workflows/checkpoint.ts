@@ -44,6 +44,14 @@ export interface CheckpointRecord {
 
 const dirOf = (index: number) => `${CHECKPOINTS}/${index}`;
 
+/** How many checkpoints a run saves unless told otherwise (each holds the guest's memory and disk overlay). */
+export const DEFAULT_MAX_CHECKPOINTS = 8;
+
+/** The paused guest runs on (a checkpoint let go, or after its save). */
+export async function continueGuest(running: Running): Promise<void> {
+  await withQmp(() => running.vm.monitor(30), (q) => q.execute('cont'));
+}
+
 /** Save the guest the plugin paused at its Kth checkpoint op, then let it run on (also when the save failed). */
 export async function takeCheckpoint(running: Running, index: number, vclockNs: number): Promise<CheckpointRecord> {
   const { vm, found, state } = running;
@@ -57,8 +65,14 @@ export async function takeCheckpoint(running: Running, index: number, vclockNs: 
     if (isDiskFull(r.stderr)) throw new DiskFullError(`saving checkpoint ${index}`, undefined, r.stderr.trim());
     throw new VmStateError(`saving checkpoint ${index} failed: ${what}: ${r.stderr.trim()}`);
   };
+  // Its directory made from this side (the user's, on a local directory: QEMU's container writes the files in it as root).
+  await storage.write([{ name: `${dirOf(index)}/.saving`, data: '' }]);
+  let saved = false;
   try {
-    await sh(['mkdir', '-p', inVm], 'its directory');
+    // A save needs room for the guest's memory and the overlay again: refused before anything is written.
+    const { bytes: free, where } = await storage.free();
+    const need = state.memoryMiB * 1048576 + 1024 * 1048576;
+    if (free < need) throw new DiskFullError(`saving checkpoint ${index}: ${Math.floor(free / 1048576)} MiB free in ${where}, ${Math.ceil(need / 1048576)} MiB needed`);
     const stream = saveStream(`${inVm}/vmstate`);
     const results = await withQmp(() => vm.monitor(300, [stream]), (q) => q.run(saveSteps(format, stream), async () => undefined));
     const status = results.at(-1) as { status?: string; 'error-desc'?: string };
@@ -67,9 +81,12 @@ export async function takeCheckpoint(running: Running, index: number, vclockNs: 
     if (format === SAVED_FORMAT.ramFile) await sh(['cp', '--sparse=always', RAM_TMPFS.file, `${inVm}/ram`], 'the RAM file');
     await sh(['cp', '--sparse=always', IN_CONTAINER.diskOverlay, `${inVm}/disk.qcow2`], 'the disk overlay');
     await sh(['sh', '-c', '[ ! -e "$1" ] || cp "$1" "$2"', 'sh', IN_CONTAINER.flash1, `${inVm}/flash1.img`], 'the UEFI variables');
+    saved = true;
   } finally {
     // Migration left QEMU in postmigrate: `cont` takes the disks back and runs the guest on.
-    await withQmp(() => vm.monitor(30), (q) => q.execute('cont'));
+    await continueGuest(running);
+    // A checkpoint that did not save whole is not kept (it would hold gigabytes of nothing usable).
+    if (!saved) await storage.removeTree(dirOf(index)).catch(() => undefined);
   }
   const record: CheckpointRecord = {
     index,
@@ -82,6 +99,7 @@ export async function takeCheckpoint(running: Running, index: number, vclockNs: 
     imageFormat: state.job?.format ?? 'qcow2',
   };
   await storage.write([{ name: `${dirOf(index)}/${RECORD}`, data: `${JSON.stringify(record, null, 2)}\n` }]);
+  await storage.remove([`${dirOf(index)}/.saving`]);
   return record;
 }
 

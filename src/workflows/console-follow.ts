@@ -54,6 +54,9 @@ export function followConsole(storage: Storage, vm: Pick<VmExec, 'capture'>): Co
   };
 }
 
+/** The longest unfinished line kept back waiting for its end. */
+const MAX_LINE = 64 * 1024;
+
 /** Console bytes to whole lines of safe text (terminal-text.ts): a line is shown once it ends, the rest at `end`. */
 export class ConsoleLines {
   private readonly decoder = new StringDecoder('utf8');
@@ -62,8 +65,13 @@ export class ConsoleLines {
   push(bytes: Buffer): string {
     this.pending += this.decoder.write(bytes);
     const cut = this.pending.lastIndexOf('\n') + 1;
-    const whole = this.pending.slice(0, cut);
+    let whole = this.pending.slice(0, cut);
     this.pending = this.pending.slice(cut);
+    // A line without end (a guest that never prints a newline) is shown as it grows past MAX_LINE, not kept.
+    if (this.pending.length > MAX_LINE) {
+      whole += this.pending;
+      this.pending = '';
+    }
     return terminalText(whole);
   }
 

@@ -20,7 +20,7 @@ import { dropSaved } from '../vm/saved-state.js';
 import { DIRECT_BOOT_APPEND } from './kernel-boot.js';
 import { jobEnd, exitsSeen, type JobEnd } from '../m5ops/job.js';
 import { latestRun, M5OPS_STORED, readEvents } from './m5ops.js';
-import { CHECKPOINTS, copyCheckpointIn, findCheckpoint, takeCheckpoint, type CheckpointRecord } from './checkpoint.js';
+import { CHECKPOINTS, DEFAULT_MAX_CHECKPOINTS, continueGuest, copyCheckpointIn, findCheckpoint, takeCheckpoint, type CheckpointRecord } from './checkpoint.js';
 import type { CleanupScope } from '../cleanup.js';
 import type { Toolchain } from './image-build.js';
 import { stepUnless, type Reporter } from './report.js';
@@ -79,7 +79,7 @@ export async function startJob(report: Reporter, toolchain: Toolchain, req: RunR
   await stepUnless(report, flash, (found.kernel && 'a directly booted kernel needs no firmware') || (stored.has(STORED.flash0) && stored.has(STORED.flash1) && MESSAGES.flashExists), () => makeFlash(env));
   // A job starts from the image as it is, or from the checkpoint: the last run's overlay, log and m5out go (its console is replaced at launch).
   const fresh = async () => {
-    await placement.storage.remove([STORED.diskOverlay, `${STORED.diskOverlay}.tmp`, M5OPS_STORED.log, `${M5OPS_STORED.log}.1`, M5OPS_STORED.cursor]);
+    await placement.storage.remove([STORED.diskOverlay, `${STORED.diskOverlay}.tmp`, M5OPS_STORED.log, `${M5OPS_STORED.log}.1`, M5OPS_STORED.cursor, M5OPS_STORED.readfile]);
     await placement.storage.removeTree(M5OPS_STORED.out);
     await placement.storage.removeTree(CHECKPOINTS);
   };
@@ -157,6 +157,9 @@ export interface WatchOptions {
   onExit?: (n: number) => void;
   /** Each checkpoint the guest asked for, once saved (the guest stood still meanwhile). */
   onCheckpoint?: (c: CheckpointRecord) => void;
+  /** At most this many are saved (the guest chooses how many it asks for); later ones are let go, each said. */
+  maxCheckpoints?: number;
+  onCheckpointSkipped?: (index: number, why: string) => void;
   pollMs?: number;
 }
 
@@ -182,7 +185,16 @@ export async function watchJob(running: Running, o: WatchOptions): Promise<JobEn
     const exits = latestRun(events).exits;
     // The plugin paused the guest for each checkpoint (at the op, or after its delay and each period): saved, then it runs on.
     const asked = events.slice(events.map((e) => e.op).lastIndexOf('start') + 1).filter((e) => e.op === 'checkpoint' && e.note?.startsWith('paused'));
-    for (const c of asked.slice(taken)) o.onCheckpoint?.(await takeCheckpoint(running, ++taken, c.vclockNs));
+    for (const c of asked.slice(taken)) {
+      taken++;
+      const limit = o.maxCheckpoints ?? DEFAULT_MAX_CHECKPOINTS;
+      if (taken > limit) {
+        await continueGuest(running);
+        o.onCheckpointSkipped?.(taken, `more than ${limit} (--max-checkpoints)`);
+      } else {
+        o.onCheckpoint?.(await takeCheckpoint(running, taken, c.vclockNs));
+      }
+    }
     const end = jobEnd(exits, o.exits);
     const seen = exitsSeen(exits);
     // Exits before the one that ends the job are reported, also when the end came in the same poll.

@@ -118,6 +118,17 @@ describe("up's launch phase, against a fake VM host", () => {
     expect(readdirSync(dir).filter((f) => /^(vmstate|ram)/.test(f))).toEqual([]);
   });
 
+  it('a checkpoint QEMU cannot load is an error, never a boot afresh on its disk', async () => {
+    const { found, dir, launches, fresh } = await setUp(answering({ 'migrate-incoming': { error: { class: 'GenericError', desc: 'load of migration failed: Invalid argument' } } }));
+    await using scope = cleanupScope('test');
+    const booted = await launch(silentReporter, fresh(), scope, { kind: 'job', exits: 1 });
+    const record = await saveState(found, dir, '');
+    const err = await launch(silentReporter, { ...fresh(), saved: record, restore: { portableKey: booted.portableKey } }, scope, { kind: 'job', exits: 1 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VmStateError);
+    expect((err as Error).message).toMatch(/the checkpoint could not be resumed: .*Invalid argument/);
+    expect(launches).toHaveLength(2); // the first boot and the refused resume: no boot after it
+  });
+
   it('a saved state of another launch (other settings) is refused, and nothing is started or dropped', async () => {
     const { found, dir, launches, fresh } = await setUp(answering());
     await using scope = cleanupScope('test');
@@ -152,5 +163,7 @@ describe("run's checkpoint, against a fake VM host", () => {
     expect(err).toBeInstanceOf(VmStateError);
     expect((err as Error).message).toMatch(/checkpoint 1 failed: No space left/);
     expect(fake!.qmp.at(-1)).toBe('cont');
+    // Nothing half-saved is kept.
+    expect(existsSync(join(root, 'instance', 'checkpoints', '1'))).toBe(false);
   });
 });

@@ -22,8 +22,12 @@ describe("m5dev.json's schema", () => {
   });
   it("holds the trust rules: which settings choose code is the schema's metadata, not a second list", () => {
     const props = configSchema().properties as Record<string, { 'x-m5dev-trust'?: string }>;
+    const marked = (trust: string) => Object.keys(props).filter((k) => props[k]?.['x-m5dev-trust'] === trust).sort();
+    // What the published schema says, against what the host boundary needs (docs/security.md).
+    expect(marked('code')).toEqual(['baseImage', 'imageSha256', 'imageUrl']);
+    expect(marked('resource')).toEqual(['cpus', 'diskGrow', 'memoryMiB', 'tcgCacheMiB']);
+    expect([...CODE_SETTINGS].sort()).toEqual(marked('code'));
     for (const [k, trust] of Object.entries(SETTING_TRUST)) expect(props[k]?.['x-m5dev-trust'], k).toBe(trust);
-    expect([...CODE_SETTINGS].sort()).toEqual(['baseImage', 'imageSha256', 'imageUrl']);
     expect(Object.keys(SETTINGS).sort()).toEqual(Object.keys(SETTING_TRUST).sort());
   });
   it('a wrong m5dev.json gets the errors it got before, now from the schema', () => {
@@ -37,6 +41,10 @@ describe("m5dev.json's schema", () => {
     expect(() => parseConfig({ m5opsAddr: '0x10010001' }, 'm5dev.json')).toThrow(/"m5opsAddr" must be a 64 KiB-aligned address/);
     expect(() => parseConfig({ shares: [3] }, 'm5dev.json')).toThrow(/"shares" must be a list of "HOST_DIR/);
     expect(parseConfig({ $schema: './x.json', cpus: 3 }, 'm5dev.json')).toEqual({ cpus: 3 });
+    // init_param: what the schema lets an editor accept, m5dev accepts (and the plugin's limits).
+    expect(() => parseConfig({ m5opsParams: ['k\u00e9=1'] }, 'm5dev.json')).toThrow(/"m5opsParams" must be a list of at most 32/);
+    expect(() => parseConfig({ m5opsParams: Array.from({ length: 33 }, (_, i) => `k${i}=1`) }, 'm5dev.json')).toThrow(/"m5opsParams" must be/);
+    expect(() => parseConfig({ m5opsParams: ['size=1', 'size=2'] }, 'm5dev.json')).toThrow(/each once/);
   });
 });
 

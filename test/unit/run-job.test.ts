@@ -76,6 +76,12 @@ describe('the console, line by line', () => {
     expect(c.end()).toBe('no end\n');
     expect(c.end()).toBe('');
   });
+  it('shows a line without end once it passes 64 KiB, instead of keeping it', () => {
+    const c = new ConsoleLines();
+    expect(c.push(Buffer.alloc(60 * 1024, 'a'))).toBe('');
+    expect(c.push(Buffer.alloc(8 * 1024, 'b')).length).toBe(68 * 1024);
+    expect(c.end()).toBe('');
+  });
   it('never passes an escape sequence, even one split across reads', () => {
     const c = new ConsoleLines();
     expect(c.push(Buffer.from('a\u001b'))).toBe('');

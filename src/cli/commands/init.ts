@@ -1,6 +1,7 @@
 /** `m5dev init`: a starter m5dev.json whose `$schema` lets editors and CI linters check and complete it. */
 import type { Command } from 'commander';
-import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { writeWhole } from '../../staging.js';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CONFIG_SCHEMA_FILE } from '../../assets.js';
@@ -36,8 +37,7 @@ export function registerInit(program: Command): void {
       if (existsSync(file) && !opts.force) throw new UsageError(`${file} exists`, 'Edit it (its "$schema" line lets your editor check it), or replace it with `m5dev init --force`.');
       const config = starterConfig(schemaRef(dir));
       parseConfig(config, 'the starter m5dev.json', dir); // what it writes is what m5dev reads
-      writeFileSync(`${file}.m5dev-tmp`, `${JSON.stringify(config, null, 2)}\n`);
-      renameSync(`${file}.m5dev-tmp`, file);
+      writeWhole(file, `${JSON.stringify(config, null, 2)}\n`);
       if (g.json) printJson({ file, schema: config.$schema });
       else process.stdout.write(`${file}\n`);
     });

@@ -1,6 +1,6 @@
 /** `m5dev module build|load|test`: the edit → build → load → test loop against the booted kernel. */
 import type { Command } from 'commander';
-import { renameSync, writeFileSync } from 'node:fs';
+import { writeWhole } from '../../staging.js';
 import { basename, resolve } from 'node:path';
 import { tapToJunit } from '../../module/junit.js';
 import { annotateError, guestBlock } from '../annotations.js';
@@ -44,9 +44,7 @@ function common(cmd: Command, withInstance: boolean): Command {
 /** The module test's report as JUnit XML, written whole (a temporary file renamed into place). */
 function writeJunit(file: string, tap: string, src: string, seconds: number, outcome: { exitCode: number; passed: boolean }): void {
   const xml = tapToJunit(tap, { suite: `m5dev module test ${basename(src)}`, classname: `m5dev.module.${basename(src).replace(/[^A-Za-z0-9_]/g, '_')}`, timestamp: new Date().toISOString().replace(/\.\d+Z$/, ''), seconds, outcome });
-  const tmp = `${file}.m5dev-tmp`;
-  writeFileSync(tmp, xml);
-  renameSync(tmp, file);
+  writeWhole(file, xml);
 }
 
 export function registerModule(program: Command): void {

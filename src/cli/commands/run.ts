@@ -1,8 +1,11 @@
 /** `m5dev run`: boot a disk image whose own init runs the job through m5ops (gem5-resources' protocol); its console on stdout, the guest's code as ours. */
 import { Command, Option } from 'commander';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copySparse } from '../../sparse-copy.js';
+import { writeWhole } from '../../staging.js';
+import type { Storage } from '../../engine/storage.js';
 import { jobToJunit } from '../../module/junit.js';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { DEFAULTS, capResources, hex, hostResources, loadUserConfig, parseIntOption, parseMemory, parseConfig, resolveConfig, type VmConfig } from '../../config.js';
 import { layout } from '../../paths.js';
 import { validateName, STORED } from '../../vm/instance.js';
@@ -11,8 +14,8 @@ import { describeEvent, exitStatus } from '../../m5ops/ops.js';
 import { listrReporter, printJson } from '../ui.js';
 import { globalOpts, instanceLock } from '../options.js';
 import { annotateError, guestStream } from '../annotations.js';
-import { UsageError } from '../../errors.js';
-import { parseCheckpointRef } from '../../workflows/checkpoint.js';
+import { CopyError, UsageError } from '../../errors.js';
+import { DEFAULT_MAX_CHECKPOINTS, parseCheckpointRef } from '../../workflows/checkpoint.js';
 import type { RunRequest } from '../../workflows/run.js';
 import { M5OPS_STORED } from '../../workflows/m5ops.js';
 
@@ -35,6 +38,7 @@ interface RunFlags {
   m5opsStats?: string;
   m5opsParam?: string[];
   junit?: string;
+  maxCheckpoints: string;
 }
 
 export function registerRun(program: Command): void {
@@ -49,6 +53,7 @@ export function registerRun(program: Command): void {
     .option('--exits <n>', "the guest's m5 exit that ends the job (gem5-resources' images exit once booted, then again when their script is done: 2)", '1')
     .option('--timeout <seconds>', 'give up after this long (exit 23)', '3600')
     .option('--junit <file>', "also write the job's end as JUnit XML (one testcase: failed unless the guest's exit ended it; the console as system-out), whatever ended it")
+    .option('--max-checkpoints <n>', "save at most this many of the guest's checkpoints (each holds its memory and disk overlay); later ones are let go, each said", String(DEFAULT_MAX_CHECKPOINTS))
     .option('--out <dir>', "copy what the guest wrote (m5out: writefile's files, stats.txt) and its console (system.terminal) to DIR when the job ends")
     .option('--cpus <n>', `vCPUs (default ${DEFAULTS.cpus})`)
     .option('--memory <size>', `guest memory, e.g. 2048, 4G (default ${DEFAULTS.memoryMiB} MiB)`)
@@ -68,6 +73,10 @@ export function registerRun(program: Command): void {
       const from: RunRequest['from'] = flags.disk !== undefined ? { disk: flags.disk } : { checkpoint: parseCheckpointRef(flags.fromCheckpoint ?? '') };
       if ('checkpoint' in from && from.checkpoint.name === name) throw new UsageError(`--from-checkpoint ${flags.fromCheckpoint} restores into a run of another name`, `Give this run its own --name (the checkpoints of ${name} are replaced when it runs again).`);
       const exits = parseIntOption(flags.exits, '--exits', 1, 1000);
+      const maxCheckpoints = parseIntOption(flags.maxCheckpoints, '--max-checkpoints', 0, 1000);
+      // Where the results go is checked before anything boots (not after an hour's job).
+      if (flags.out) writableDir(flags.out, '--out', true);
+      if (flags.junit) writableDir(dirname(resolve(flags.junit)), '--junit', false);
       const timeoutSec = parseIntOption(flags.timeout, '--timeout', 1, 7 * 86400);
       const home = layout();
       const fromFlags = parseConfig(
@@ -100,15 +109,18 @@ export function registerRun(program: Command): void {
         const stream = guestStream();
         const checkpoints: number[] = [];
         console.write(stream.open);
+        // The console for the JUnit report: its last JUNIT_CONSOLE bytes (a guest may print without end).
         let text = '';
         const end = await watchJob(running, {
           exits,
           timeoutMs: timeoutSec * 1000,
           onConsole: (t) => {
-            text += t;
+            if (flags.junit) text = (text + t).slice(-JUNIT_CONSOLE);
             console.write(t);
           },
           onExit: (n) => !g.quiet && process.stderr.write(`m5dev: guest m5 exit ${n} of ${exits}\n`),
+          maxCheckpoints,
+          onCheckpointSkipped: (index, why) => !g.quiet && process.stderr.write(`m5dev: checkpoint ${index} not saved: ${why}; the guest runs on\n`),
           onCheckpoint: (c) => {
             checkpoints.push(c.index);
             if (!g.quiet) process.stderr.write(`m5dev: checkpoint ${c.index} saved (the guest stood still ${c.pauseMs} ms): m5dev run --from-checkpoint ${name}:${c.index} --name NEW\n`);
@@ -124,9 +136,7 @@ export function registerRun(program: Command): void {
         await running.vm.remove();
         const storage = running.found.placement.storage;
         if (flags.out) {
-          mkdirSync(flags.out, { recursive: true });
-          if ((await storage.listTree(M5OPS_STORED.out)).length) await storage.exportTree(M5OPS_STORED.out, flags.out);
-          writeFileSync(join(flags.out, 'system.terminal'), (await storage.read(STORED.console)) ?? '');
+          await copyOut(storage, flags.out);
         }
         return { name, end, seconds, out: flags.out ?? null, checkpoints };
       });
@@ -153,9 +163,40 @@ export function registerCheckpoints(program: Command): void {
     });
 }
 
-/** The job's report as JUnit XML, written whole (a temporary file renamed into place). */
+/** How much of the console the JUnit report keeps (its end). */
+const JUNIT_CONSOLE = 1 << 20;
+/** The console's name in --out, gem5's (system.terminal). */
+const TERMINAL = 'system.terminal';
+
+/** The job's report as JUnit XML, written whole (a temporary file of its own, renamed into place). */
 function writeJobJunit(file: string, name: string, consoleText: string, seconds: number, failure: string | undefined): void {
   const xml = jobToJunit({ suite: `m5dev run ${name}`, classname: `m5dev.run.${name.replace(/[^A-Za-z0-9_]/g, '_')}`, name: 'job', timestamp: new Date().toISOString().replace(/\.\d+Z$/, ''), seconds, console: consoleText, failure });
-  writeFileSync(`${file}.m5dev-tmp`, xml);
-  renameSync(`${file}.m5dev-tmp`, file);
+  writeWhole(file, xml);
+}
+
+/** A directory the results can go to (made when asked), or a usage error now. */
+function writableDir(dir: string, flag: string, make: boolean): void {
+  try {
+    if (make) mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    throw new UsageError(`${flag}: cannot write to ${dir} (${(e as Error).message})`, `Give ${flag} a directory you can write to.`);
+  }
+}
+
+/**
+ * m5out and the console into DIR. The console goes last, as system.terminal, in place of anything the
+ * guest wrote under that name (a file or a directory of m5out), never through a link.
+ */
+async function copyOut(storage: Storage, dir: string): Promise<void> {
+  try {
+    if ((await storage.listTree(M5OPS_STORED.out)).length) await storage.exportTree(M5OPS_STORED.out, dir);
+    const terminal = join(dir, TERMINAL);
+    rmSync(terminal, { recursive: true, force: true });
+    const local = storage.clientPath(STORED.console);
+    if (local && existsSync(local)) copySparse(local, terminal);
+    else writeFileSync(terminal, (await storage.read(STORED.console)) ?? '', { flag: 'wx' });
+  } catch (e) {
+    throw new CopyError(`copying the job's results to ${dir} failed: ${(e as Error).message}`, '', 'They are still in the instance: `m5dev m5ops out DIR --name NAME`, and its console.log.');
+  }
 }

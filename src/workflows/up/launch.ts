@@ -5,7 +5,7 @@
 import { existsSync, lstatSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { mountLabel, type Mount } from '../../docker/mounts.js';
-import { NetworkUnavailableError, PortInUseError, UsageError } from '../../errors.js';
+import { NetworkUnavailableError, PortInUseError, UsageError, VmStateError } from '../../errors.js';
 import { MESSAGES } from '../../messages.js';
 import { GIT_DIR, mappedFileNote, shareExports, shareMounts, shareTag, type NinepExport } from '../../vm/shares.js';
 import { writeState, IN_CONTAINER, CACHE_IN_CONTAINER, RAM_TMPFS, STORED, type InstanceState } from '../../vm/instance.js';
@@ -215,6 +215,8 @@ async function resumeSaved(p: Prepared, spec: LaunchSpec, record: SavedRecord, s
     // Ctrl-C: the container's cleanup removes it; a state not yet consumed stays resumable. So it
     // does when the engine could not start the VM at all (no port, no network): nothing was tried.
     if (isInterrupting() || e instanceof PortInUseError || e instanceof NetworkUnavailableError) throw e;
+    // A checkpoint restore has no boot to fall back on: the job would start over on the checkpoint's disk.
+    if (p.restore) throw new VmStateError(`the checkpoint could not be resumed: ${(e as Error).message}`, '', 'Take the checkpoint again (`m5dev run` of the job that takes it); its files may be damaged.');
     // QEMU's last word (a RAM file it refused, a stream it could not load) says more than the QMP error.
     const why = vm ? lastConsoleLine(await vm.console().catch(() => '')) : '';
     if (vm) await vm.remove();
