@@ -25,6 +25,7 @@ export default {
     'src/shell.ts',
     'src/ssh/guest-command.ts',
     'src/cleanup.ts',
+    'src/gem5/m5-tree.ts',
   ],
   concurrency: 2,
   // Module-level constants (tables of strings and numbers) run every test file that imports them: a

@@ -27,6 +27,7 @@ export const ExitCode = {
   networkUnavailable: 21,
   untrustedConfig: 22,
   jobTimedOut: 23,
+  m5BuildFailed: 24,
   interrupted: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -269,5 +270,12 @@ export class M5opsError extends M5devError {
 export class JobTimeoutError extends M5devError {
   constructor(message: string, hint?: string) {
     super(message, ExitCode.jobTimedOut, hint);
+  }
+}
+
+/** `m5dev m5 install --gem5`: gem5's util/m5 did not build (SCons' words are the details). */
+export class M5BuildError extends M5devError {
+  constructor(message: string, output: string, hint = 'See SCons\' output above: the tree\'s util/m5 must build for arm64 as `scons build/arm64/out/m5` does (gem5-resources\' images build it so).') {
+    super(message, ExitCode.m5BuildFailed, hint, output);
   }
 }

@@ -23,6 +23,8 @@ export const SCRIPTS = {
   cpPack: 'guest/cp-pack.sh',
   /** Guest, root: RELEASE [PARAM...]; a header line and a tar of modules on stdin (MODULE_LOAD in workflows/module.ts). */
   moduleLoad: 'guest/module-load.sh',
+  /** Guest, root: gem5's m5, libm5.a and headers as a tar on stdin (usr/local/...). */
+  installGem5M5: 'guest/install-gem5-m5.sh',
   /** Guest: DEST MODE; the file on stdin, renamed into place when whole. */
   putFile: 'guest/put-file.sh',
   /** Guest, root: the module names. */
@@ -33,6 +35,8 @@ export const SCRIPTS = {
   makeSeed: 'tool/make-seed.sh',
   /** Tool container: KIND BASE DISK GROW. */
   makeDisk: 'tool/make-disk.sh',
+  /** gem5 m5 builder container: TREE JOBS CROSS_COMPILE; scons of util/m5 for arm64. */
+  gem5M5Build: 'tool/gem5-m5-build.sh',
   /** Tool container: TARBALL FINAL. */
   extractSource: 'tool/extract-source.sh',
   /** Tool container: SRC BUILD OUT STAMP ARCH CROSS_COMPILE. */
@@ -43,8 +47,6 @@ export const SCRIPTS = {
   kernelMake: 'tool/kernel-make.sh',
   /** Base image, with the network: SNAPSHOT SOURCES_FILE PACKAGES_SCRIPT; apt's simulated install (image lock). */
   resolvePackages: 'tool/resolve-packages.sh',
-  /** Tool container: UID:GID COUNT PATH... CMD...; the command, then the paths chowned (runTool). */
-  thenChown: 'tool/then-chown.sh',
   /** Volume helper container (and the VM container, for `tail`): ROOT OP ARGS (VolumeStorage's operations). */
   volume: 'tool/volume.sh',
   /** VM container: FILE CMD...; the command with FILE on its stdin, then FILE removed. */

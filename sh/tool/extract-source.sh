@@ -7,6 +7,6 @@ set -e
 tarball=$1; final=$2; partial="$2.partial"
 rm -rf "$partial"
 mkdir -p "$partial"
-tar -xJf "$tarball" --strip-components=1 -C "$partial"
+tar -xJf "$tarball" --strip-components=1 --no-same-owner -C "$partial"
 rm -rf "$final"
 mv "$partial" "$final"

@@ -33,6 +33,7 @@ export const EXAMPLES: Readonly<Record<string, string>> = {
   'module build': 'm5dev module build --src ~/mydriver   # cross-compile a Kbuild tree against the built kernel; nothing loaded',
   'module load': 'm5dev module load --src ~/mydriver --param debug=1   # any Kbuild tree (obj-m): build, insmod, list the device nodes and sysfs parameters it added',
   'module test': 'm5dev module test              # build module/ against that tree, copy, insmod, run module/test as \'ubuntu\', rmmod',
+  'm5 install': 'm5dev m5 install --gem5 ~/gem5   # gem5\'s util/m5 built for this guest\'s m5ops base; then `m5dev exec -- m5 exit`',
   completion: 'source <(m5dev completion bash)  # or: m5dev completion zsh > "${fpath[1]}/_m5dev"; m5dev completion fish > ~/.config/fish/completions/m5dev.fish',
 };
 

@@ -9,6 +9,7 @@ import { registerImage } from './commands/image.js';
 import { registerVm } from './commands/vm.js';
 import { registerKernel } from './commands/kernel.js';
 import { registerModule } from './commands/module.js';
+import { registerM5 } from './commands/m5.js';
 import { addExamples } from './examples.js';
 
 export const VERSION = '0.1.0';
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerVm(program);
   registerKernel(program);
   registerModule(program);
+  registerM5(program);
   program
     .command('completion')
     .description('print a shell completion script (commands, flags, instance names)')

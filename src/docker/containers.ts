@@ -9,7 +9,6 @@ import { isNotFound, keepFromSweep } from './client.js';
 import { CLIENT, LABELS, baseLabels } from './labels.js';
 import { clientAlive } from '../client-id.js';
 import { ensureInstanceNetwork, removeNetwork } from './networks.js';
-import { scriptCommand } from '../scripts.js';
 import { getFiles, getTree, putFiles, putLocalFile, type FileData } from './archive.js';
 
 export interface ToolRun {
@@ -17,9 +16,6 @@ export interface ToolRun {
   cmd: string[];
   binds: Mount[];
   home: string;
-  /** Files created for the client user in shared storage: chown them to `owner` (see Engine.owner). */
-  chownPaths?: string[];
-  owner?: { uid: number; gid: number };
   description: string;
   env?: string[];
   /** Called with each output line while the tool runs (progress). */
@@ -33,11 +29,21 @@ export interface ToolRun {
   /** The engine's default network instead of none (apt resolving the toolchain lock). */
   network?: boolean;
   /**
-   * Code the user did not write runs here (a module's Kbuild may come from a share the guest
-   * writes): as this uid:gid, with no capability at all, no way to gain one (no-new-privileges),
-   * and no network. Its files come in and go out only as tar streams.
+   * As this uid:gid, with no capability at all, no way to gain one (no-new-privileges), and no
+   * network. Every tool that builds or writes the user's files runs so (see `writer`): a module's
+   * Kbuild may come from a share the guest writes, and what a tool writes is then the user's own,
+   * not root's chowned after. Without it a tool runs as the image's root (apt, the volume helper).
    */
   confined?: { uid: number; gid: number };
+}
+
+/**
+ * Who a tool writing into the engine's storage runs as: the client user where the engine shares
+ * its files (rootful Docker, a non-root user), else the container's root, which already is the
+ * user (rootless engines) or owns a volume's files; never with a capability (ToolRun.confined).
+ */
+export function writer(owner: { uid: number; gid: number } | undefined): { uid: number; gid: number } {
+  return owner ?? { uid: 0, gid: 0 };
 }
 
 /** HostConfig for a confined tool run (see ToolRun.confined). */
@@ -71,13 +77,10 @@ export function containerFiles(docker: Docker, id: string): ContainerFiles {
 
 /** Run a command to completion in a throwaway toolchain container; non-zero exit is a ToolError. */
 export async function runTool(docker: Docker, run: ToolRun): Promise<string> {
-  const script = run.chownPaths && run.owner
-    ? scriptCommand('thenChown', [`${run.owner.uid}:${run.owner.gid}`, String(run.chownPaths.length), ...run.chownPaths, ...run.cmd])
-    : run.cmd;
   const confined = confinement(run.confined);
   const container = await docker.createContainer({
     Image: run.image,
-    Cmd: script,
+    Cmd: run.cmd,
     Env: run.env,
     Labels: baseLabels('tool', run.home),
     ...(confined.User ? { User: confined.User } : {}),

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import type { ContainerFiles, ToolRun } from '../docker/containers.js';
+import { writer, type ContainerFiles, type ToolRun } from '../docker/containers.js';
 import { CACHE_IN_CONTAINER, IN_CONTAINER, STORED, hostKeyAlias, type InstanceFiles } from './instance.js';
 import { knownHostsLine, metaData, userData } from './cloud-config.js';
 import type { Storage } from '../engine/storage.js';
@@ -31,8 +31,7 @@ async function tool(env: ToolEnv, description: string, cmd: string[], after?: (f
     cmd,
     binds: [env.storage.bind('/instance'), env.blobs.bind(CACHE_IN_CONTAINER, true)],
     home: env.home,
-    chownPaths: ['/instance'],
-    owner: env.owner,
+    confined: writer(env.owner),
     description,
     after,
   });

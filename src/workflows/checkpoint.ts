@@ -14,6 +14,7 @@ import { instanceDir, type HomeLayout } from '../paths.js';
 import { existsSync } from 'node:fs';
 import type { Storage } from '../engine/storage.js';
 import type { Toolchain } from './image-build.js';
+import { writer } from '../docker/containers.js';
 import { existingPlacement } from '../vmhost/placement.js';
 import type { Running } from './up/launch.js';
 
@@ -156,8 +157,7 @@ export async function copyCheckpointIn(toolchain: Toolchain, home: HomeLayout, s
     cmd: ['sh', '-c', 'while [ $# -gt 0 ]; do if [ -e "$1" ] || [ "$3" = 0 ]; then cp --sparse=always "$1" "$2" || exit 1; fi; shift 3; done', 'sh', ...copies],
     binds: [storage.bind('/instance'), source.storage.bind('/from', true)],
     home: home.root,
-    chownPaths: ['/instance'],
-    owner,
+    confined: writer(owner),
     description: `Copying checkpoint ${record.index} in`,
   });
   return { format: record.format, launchKey: '', stamps: await guestStamps(storage), bytes: 0, savedAt: record.takenAt, saveMs: record.pauseMs };

@@ -24,7 +24,8 @@ import { CACHE_IN_CONTAINER } from '../vm/instance.js';
 import { homeStores, type HomeStores } from '../engine/instance-storage.js';
 import type { Storage } from '../engine/storage.js';
 import { scriptCommand } from '../scripts.js';
-import { guestTreeCommand, guestTreeName, hasGuestTree } from '../kernel/guest-tree.js';
+import { guestTreeCommand, hasGuestTree } from '../kernel/guest-tree.js';
+import { writer } from '../docker/containers.js';
 import { progressLine, throttledLines } from './progress.js';
 import { stepUnless, type Reporter } from './report.js';
 
@@ -65,8 +66,12 @@ export interface KernelBuilt {
   seconds: number;
 }
 
-/** A tool run with the kernel storage at /kernels (and the blob cache at /cache, read-only); `owns` are chowned back. */
-function tool(ts: ToolStores, home: HomeLayout, description: string, cmd: string[], owns: string[], onLine?: (l: string) => void): Promise<string> {
+/**
+ * A tool run with the kernel storage at /kernels (and the blob cache at /cache, read-only), as the
+ * user whose files they are, with no capability and no network (ToolRun.confined): the kernel's
+ * own Makefiles and scripts run here, and what they write is the user's, never root's.
+ */
+function tool(ts: ToolStores, home: HomeLayout, description: string, cmd: string[], onLine?: (l: string) => void): Promise<string> {
   const { blobs, kernels } = ts.stores;
   return ts.toolchain.engine.runTool({
     image: ts.toolchain.tag,
@@ -74,8 +79,7 @@ function tool(ts: ToolStores, home: HomeLayout, description: string, cmd: string
     binds: [kernels.bind(KERNELS_MOUNT), blobs.bind(CACHE_IN_CONTAINER, true)],
     env: containerEnv(),
     home: home.root,
-    chownPaths: owns.map(inContainer),
-    owner: ts.owner,
+    confined: writer(ts.owner),
     description,
     onLine,
     failure: (message, out) => new KernelBuildError(message, out),
@@ -148,7 +152,7 @@ export async function buildKernel(report: Reporter, toolchain: Toolchain, req: K
   await stepUnless(report, 'Extract the source', built || (inputs.extracted && 'cached: source tree already extracted'), async () => {
     // Into a partial tree renamed whole: a cut-short extraction is never taken for a source tree.
     // A failed extraction (a full disk) gives its space back; one cut short by Ctrl-C is removed by the next run.
-    await tool(ts, home, 'Extracting the kernel source', scriptCommand('extractSource', [`${CACHE_IN_CONTAINER}/${source.sha256}`, inContainer(srcName(source.sha256))]), [srcName(source.sha256)]).catch(async (e: unknown) => {
+    await tool(ts, home, 'Extracting the kernel source', scriptCommand('extractSource', [`${CACHE_IN_CONTAINER}/${source.sha256}`, inContainer(srcName(source.sha256))])).catch(async (e: unknown) => {
       await ks.removeTree(`${srcName(source.sha256)}.partial`);
       throw e;
     });
@@ -192,7 +196,7 @@ export async function buildKernel(report: Reporter, toolchain: Toolchain, req: K
     const build = buildName(key);
     await report.step('Configure (allnoconfig + fragment)', async (s) => {
       await ks.write([{ name: fragmentName(inputs.fragmentSha256), data: readFileSync(req.fragmentPath) }]);
-      await tool(ts, home, 'Configuring the kernel', scriptCommand('kernelMake', [paths.build, ...configureArgs(paths, inContainer(fragmentName(inputs.fragmentSha256)))]), [build]);
+      await tool(ts, home, 'Configuring the kernel', scriptCommand('kernelMake', [paths.build, ...configureArgs(paths, inContainer(fragmentName(inputs.fragmentSha256)))]));
       const config = await ks.read(`${build}/.config`);
       const bad = checkConfig(parseConfig(readFileSync(req.fragmentPath, 'utf8')), parseConfig(config?.toString('utf8') ?? ''));
       if (bad.length) {
@@ -207,7 +211,7 @@ export async function buildKernel(report: Reporter, toolchain: Toolchain, req: K
     record = await report.step('Cross-compile Image and modules', async (s) => {
       const started = Date.now();
       // A failed or interrupted build keeps its tree (no record yet): the next run continues incrementally.
-      await tool(ts, home, 'Building the kernel', scriptCommand('kernelMake', [paths.build, ...compileArgs(paths, req.jobs)]), [build], throttledLines((line) => s.output(line)));
+      await tool(ts, home, 'Building the kernel', scriptCommand('kernelMake', [paths.build, ...compileArgs(paths, req.jobs)]), throttledLines((line) => s.output(line)));
       seconds = (Date.now() - started) / 1000;
       const image = `${build}/${IMAGE_IN_BUILD}`;
       const rec: KernelRecord = {
@@ -230,7 +234,7 @@ export async function buildKernel(report: Reporter, toolchain: Toolchain, req: K
   // Also for a build made before this step existed: it needs only the finished tree.
   await report.step('Guest module tree (modules, modules.dep, a build tree with arm64 host programs)', async (s) => {
     if (await hasGuestTree(ks, record)) return s.skip(`cached: /lib/modules/${record.release} and its build tree for the guest`);
-    await tool(ts, home, 'Making the guest module tree', guestTreeCommand(record), [guestTreeName(record)]);
+    await tool(ts, home, 'Making the guest module tree', guestTreeCommand(record));
     s.title(`Guest module tree: /lib/modules/${record.release}, build → /usr/src/linux-headers-${record.release} (host programs for arm64)`);
   });
   return { record, stores: ts.stores, previousSha256: inputs.previousSha256, seconds };

@@ -6,7 +6,7 @@
  * The kernel lands in the tests' shared kernel home, where kernel.test.ts and the others boot it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,8 @@ import { cli, ROOT, startCli, type CliResult } from '../helpers/cli.js';
 import { withLock } from '../../src/locks.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { kernelBuildArgs, kernelTarball, kernelTestHome, type KernelTarball } from '../helpers/kernel.js';
-import { containersOfHome } from '../helpers/docker.js';
+import { containersOfHome, docker } from '../helpers/docker.js';
+import { standinKernelTarball, standinRuns } from '../helpers/standin-kernel.js';
 
 let kt: KernelTarball;
 let mirror: FileServer;
@@ -78,6 +79,57 @@ describe('m5dev kernel build', () => {
     expect(res.stderr).toContain(`the tarball is linux-${kt.version}, not linux-6.6.33`);
     expect(res.stderr).toMatch(/hint: A module must be built against the exact kernel/);
   }, 600_000);
+
+  // The real compile runs on a cold machine only (below); this tree makes every step run on every
+  // `make test`, in seconds: a fresh home, so nothing is cached.
+  it('the stand-in kernel goes through every step on every run, as the user with no capability, network or share: configure, compile, record, guest tree; a cache hit; a new key for a new fragment; two builds at once take turns; --rebuild reproduces it', async () => {
+    const st = standinKernelTarball(kt.dir);
+    const args = (extra: string[] = []) => ['--json', ...kernelBuildArgs(st, `${mirror.url}/${st.file}`), '--jobs', '2', ...extra];
+    const home = mkdtempSync(join(tmpdir(), 'm5dev-kernel-standin-'));
+    try {
+      const res = await cli(args(), { M5DEV_HOME: home });
+      expect(res.code, res.stderr).toBe(0);
+      for (const step of [/Configured: every fragment option is in \.config/, /Built 1\.2\.3 in \d+ s \(Image sha256/, /Guest module tree: \/lib\/modules\/1\.2\.3/]) expect(res.stderr).toMatch(step);
+      const k = JSON.parse(res.stdout) as KernelJson & { build: string; key: string };
+      expect(k.release).toBe(st.version);
+      expect(createHash('sha256').update(readFileSync(k.imagePath)).digest('hex')).toBe(k.imageSha256);
+      expect(readFileSync(k.imagePath).subarray(56, 60).toString('latin1')).toBe('ARM\x64');
+      // How each make target ran, in its own words: as the user whose files these are (root under
+      // rootless engines, where root is the user), with no capability, only loopback and no share.
+      const rootless = ((await docker.info()) as { SecurityOptions?: string[] }).SecurityOptions?.some((o) => o.includes('rootless')) ?? false;
+      const uid = rootless ? 0 : process.getuid!();
+      const runs = standinRuns(readFileSync(join(home, 'kernels', k.build, 'm5dev-standin.log'), 'utf8'));
+      expect(runs.map((r) => r.target).sort()).toEqual(['Image', 'allnoconfig', 'modules', 'modules_install']);
+      for (const r of runs) expect(r).toEqual({ target: r.target, uid, capEff: '0000000000000000', net: ['lo'], shares: false });
+      // What it wrote on this machine is the user's own (no chown after the fact).
+      expect(statSync(join(home, 'kernels', k.build, '.config')).uid).toBe(process.getuid!());
+      // A cache hit, then a new key for another fragment (a comment changes its digest).
+      const again = await cli(args(), { M5DEV_HOME: home });
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stderr).toMatch(/cached: 1\.2\.3 built from these inputs/);
+      const fragment = join(home, 'other.config');
+      writeFileSync(fragment, `${readFileSync(join(ROOT, 'config', 'kernel', 'm5dev-virt.config'), 'utf8')}# another fragment\n`);
+      const other = await cli(args(['--config', fragment]), { M5DEV_HOME: home });
+      expect(other.code, other.stderr).toBe(0);
+      expect(other.stderr).toMatch(/Built 1\.2\.3 in/);
+      expect((JSON.parse(other.stdout) as { key: string }).key).not.toBe(k.key);
+      // Two builds of one new key at once: one builds, the other waits for it and takes its result.
+      writeFileSync(fragment, `${readFileSync(fragment, 'utf8')}# a third\n`);
+      const both = await Promise.all([cli(args(['--config', fragment]), { M5DEV_HOME: home }), cli(args(['--config', fragment]), { M5DEV_HOME: home })]);
+      for (const b of both) expect(b.code, b.stderr).toBe(0);
+      expect(both.filter((b) => /Built 1\.2\.3 in/.test(b.stderr))).toHaveLength(1);
+      expect(both.filter((b) => /cached: 1\.2\.3 built from these inputs/.test(b.stderr))).toHaveLength(1);
+      expect(both.some((b) => /in use by another m5dev/.test(b.stderr))).toBe(true);
+      const rebuilt = await cli(args(['--rebuild']), { M5DEV_HOME: home });
+      expect(rebuilt.code, rebuilt.stderr).toBe(0);
+      expect(rebuilt.stderr).toMatch(/Built 1\.2\.3 in/);
+      expect(JSON.parse(rebuilt.stdout)).toMatchObject({ imageSha256: k.imageSha256, reproducible: true });
+      expect(await containersOfHome(home)).toEqual([]);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+      rmSync(join(kt.dir, st.file), { force: true });
+    }
+  }, 900_000);
 
   // The compile itself runs on a cold machine only (the shared kernel home keeps it: about 20
   // core-minutes); what is checked here holds for that build either way, and `make test-repro`

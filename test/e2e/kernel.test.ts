@@ -389,6 +389,36 @@ describe('the module loop on the cross-built kernel', () => {
       expect((await future.done).code).toBe(6);
     }, 600_000);
 
+    it("m5 install --gem5: gem5's util/m5 (a stand-in tree of gem5's layout, whose default is the instruction) built for the instance's base and placed as gem5-resources' images have it; its exit and fail (gem5's order) reach m5ops wait as the guest user", async () => {
+      const notTree = await cli(['m5', 'install', '--gem5', scratch, '--name', NAME], env);
+      expect(notTree.code, notTree.stderr).toBe(2);
+      expect(notTree.stderr).toContain(`${scratch} is not a gem5 tree: no util/m5/SConstruct`);
+      const tree = join(ROOT, 'test', 'fixtures', 'gem5-tree');
+      const res = await cli(['--json', 'm5', 'install', '--gem5', tree, '--name', NAME], env);
+      expect(res.code, res.stderr).toBe(0);
+      expect(JSON.parse(res.stdout)).toMatchObject({ addr: '0x10010000', treeDefault: ['inst'], installed: { m5: '/usr/local/bin/m5' } });
+      const placed = await exec('stat -c "%a %U %n" /usr/local/bin/gem5-bridge /usr/local/lib/libm5.a /usr/local/include/gem5/m5ops.h /usr/local/include/gem5/asm/generic/m5ops.h; readlink /usr/local/bin/m5; m5 config');
+      expect(placed.stdout.trim().split('\n')).toEqual([
+        '4755 root /usr/local/bin/gem5-bridge',
+        '644 root /usr/local/lib/libm5.a',
+        '644 root /usr/local/include/gem5/m5ops.h',
+        '644 root /usr/local/include/gem5/asm/generic/m5ops.h',
+        '/usr/local/bin/gem5-bridge',
+        'call type addr, M5OP_ADDR 0x10010000',
+      ]);
+      // gem5's habit, unchanged: `m5 exit`, then `m5 fail CODE` (gem5's argument order), by the guest user.
+      for (const [op, code] of [['m5 exit', 0], ['m5 fail 4 0', 4]] as const) {
+        const wait = await startWait(['--new']);
+        expect((await exec(op)).code).toBe(0);
+        const got = await wait.done;
+        expect(got.code, got.stderr).toBe(code);
+      }
+      // Unchanged sources: the build is a cache hit, installed again.
+      const again = await cli(['--json', 'm5', 'install', '--gem5', tree, '--name', NAME], env);
+      expect(again.code, again.stderr).toBe(0);
+      expect(JSON.parse(again.stdout)).toMatchObject({ cached: true });
+    }, 600_000);
+
     it('--m5ops-exit poweroff: the guest\'s fail ends the VM and m5ops wait returns its code (the next test\'s up starts it again)', async () => {
       expect((await cli(['down', '--name', NAME], env)).code).toBe(0);
       writeFileSync(join(scratch, 'job.sh'), 'echo job ran\n');
