@@ -88,4 +88,5 @@ module_init(m5_init);
 module_exit(m5_exit);
 
 MODULE_DESCRIPTION("gem5 m5ops bridge: mmap of the m5ops MMIO range for user space");
+MODULE_ALIAS("gem5_bridge");
 MODULE_LICENSE("GPL");

@@ -37,6 +37,8 @@ export const SCRIPTS = {
   makeDisk: 'tool/make-disk.sh',
   /** gem5 m5 builder container: TREE JOBS CROSS_COMPILE; scons of util/m5 for arm64. */
   gem5M5Build: 'tool/gem5-m5-build.sh',
+  /** Tool container: INIT_C TREE RELEASE OUT CROSS_COMPILE MODULE...; run --kernel's initramfs. */
+  makeInitramfs: 'tool/make-initramfs.sh',
   /** Tool container: TARBALL FINAL. */
   extractSource: 'tool/extract-source.sh',
   /** Tool container: SRC BUILD OUT STAMP ARCH CROSS_COMPILE. */

@@ -90,6 +90,7 @@ export async function runTool(docker: Docker, run: ToolRun): Promise<string> {
   await using scope = cleanupScope(`tool: ${run.description}`);
   scope.defer(`tool container ${container.id.slice(0, 12)}`, () => forceRemove(docker, container.id));
   if (isInterrupting()) throw new InterruptedError();
+  if (run.confined) await ensureUserEntry(containerFiles(docker, container.id), run.confined);
   await run.before?.(containerFiles(docker, container.id));
   await container.start();
   const following = run.onLine ? followLines(docker, container.id, run.onLine) : Promise.resolve();
@@ -99,6 +100,21 @@ export async function runTool(docker: Docker, run: ToolRun): Promise<string> {
   if (StatusCode !== 0) throw toolStepError(run, StatusCode, output);
   await run.after?.(containerFiles(docker, container.id));
   return output;
+}
+
+/**
+ * A confined run's uid in the container's /etc/passwd and gid in /etc/group (the invoking user's
+ * uid is rarely the image's): tools that look their user up (ssh-keygen does, and gives up without
+ * one) find `m5dev` with home /tmp. Written through the archive endpoint before the start.
+ */
+async function ensureUserEntry(files: ContainerFiles, user: { uid: number; gid: number }): Promise<void> {
+  const read = async (path: string) => (await files.getFiles(path)).values().next().value?.toString('utf8') ?? '';
+  const add: FileData[] = [];
+  const passwd = await read('/etc/passwd');
+  if (!passwd.split('\n').some((l) => l.split(':')[2] === String(user.uid))) add.push({ name: 'passwd', data: `${passwd.replace(/\n?$/, '\n')}m5dev:x:${user.uid}:${user.gid}:m5dev:/tmp:/bin/sh\n` });
+  const group = await read('/etc/group');
+  if (!group.split('\n').some((l) => l.split(':')[2] === String(user.gid))) add.push({ name: 'group', data: `${group.replace(/\n?$/, '\n')}m5dev:x:${user.gid}:\n` });
+  if (add.length) await files.putFiles('/etc', add);
 }
 
 /** Stream a container's output line by line until it exits. */

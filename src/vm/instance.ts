@@ -67,6 +67,8 @@ export interface InstanceFiles {
   /** Saved device state of a suspended instance, and its record. */
   vmState: string;
   vmStateRecord: string;
+  /** `run --kernel`: the initramfs that shows the image's init the built kernel's modules (workflows/initramfs.ts). */
+  initramfs: string;
 }
 
 export function instanceFiles(dir: string): InstanceFiles {
@@ -89,6 +91,7 @@ export function instanceFiles(dir: string): InstanceFiles {
     ram: f('ram'),
     vmState: f('vmstate'),
     vmStateRecord: f('vmstate.json'),
+    initramfs: f('initramfs.cpio'),
   };
 }
 

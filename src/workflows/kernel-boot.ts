@@ -10,6 +10,8 @@ export interface KernelBoot {
   append: string;
   /** The build's guest module tree (kernel/guest-tree.ts) as the VM container sees it, if it was made. */
   guestTree?: { dir: string; stamp: string };
+  /** An initramfs as the VM container sees it (`run --kernel`: workflows/initramfs.ts). */
+  initrd?: string;
 }
 
 /**

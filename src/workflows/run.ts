@@ -17,7 +17,7 @@ import { DISK_HEADER_BYTES, judgeDiskImage, type DiskFormat } from '../vm/disk-i
 import { STORED } from '../vm/instance.js';
 import { makeFlash, makeJobDisk } from '../vm/prepare.js';
 import { dropSaved } from '../vm/saved-state.js';
-import { DIRECT_BOOT_APPEND } from './kernel-boot.js';
+import { RUN_KERNEL_APPEND, withInitramfs } from './initramfs.js';
 import { jobEnd, exitsSeen, type JobEnd } from '../m5ops/job.js';
 import { latestRun, M5OPS_STORED, readEvents } from './m5ops.js';
 import { CHECKPOINTS, DEFAULT_MAX_CHECKPOINTS, continueGuest, copyCheckpointIn, findCheckpoint, takeCheckpoint, type CheckpointRecord } from './checkpoint.js';
@@ -25,7 +25,7 @@ import type { CleanupScope } from '../cleanup.js';
 import type { Toolchain } from './image-build.js';
 import { stepUnless, type Reporter } from './report.js';
 import { locateInstance, type Found } from './up/instance.js';
-import { baseState, readfileStep, toolEnv } from './up/prepare.js';
+import { baseState, blobOnEngine, readfileStep, toolEnv } from './up/prepare.js';
 import { launch, type Running } from './up/launch.js';
 import { ConsoleLines, followConsole } from './console-follow.js';
 
@@ -39,7 +39,7 @@ export interface RunRequest {
   from: { disk: string } | { checkpoint: { name: string; index: number } };
   /** `--kernel VERSION`: m5dev's build of it boots, with the image's root filesystem. */
   kernelVersion?: string;
-  /** `--append`: the directly booted kernel's command line (default: root on the image's first partition, console on the serial port). */
+  /** `--append`: the directly booted kernel's command line (default RUN_KERNEL_APPEND: the initramfs finds the root). */
   append?: string;
   /** The guest's exit that ends the job (a fail or panic ends it at once). */
   exits: number;
@@ -62,19 +62,17 @@ export async function startJob(report: Reporter, toolchain: Toolchain, req: RunR
   }) : undefined;
   const image: JobImage = source ? { sha256: source.record.imageSha256, format: source.record.imageFormat } : await diskImage(report, req.home, 'disk' in from ? from.disk : '');
   const what = 'disk' in from ? from.disk : `checkpoint ${from.checkpoint.name}:${from.checkpoint.index}`;
-  const found = await report.step('Instance', async (s) => {
+  const located = await report.step('Instance', async (s) => {
     const found = await jobInstance(toolchain, req);
     s.title(`Instance ${req.name} (a job on ${what})`);
     return found;
   });
+  // --kernel: the image's init gets the built kernel's module tree (and gem5_bridge) from an initramfs.
+  const found = located.kernel ? { ...located, kernel: await withInitramfs(report, toolchain, req.home, located.placement, located.kernel) } : located;
   const { placement, stored } = found;
   const env = toolEnv(found);
   const store = new BlobStore(req.home);
-  await stepUnless(report, 'Copy the disk image to the engine', placement.blobs.clientPath(image.sha256) !== undefined && "the engine reads the client's blob cache", async (s) => {
-    if ((await placement.blobs.stat([image.sha256])).has(image.sha256)) return s.skip('cached on the engine');
-    await placement.blobs.importFile(store.path(image.sha256), image.sha256, image.sha256);
-    s.title(`Copied the disk image to the engine (verified there, sha256 ${image.sha256.slice(0, 12)}…)`);
-  });
+  await blobOnEngine(report, placement, store, image.sha256, 'the disk image');
   const flash = 'UEFI flash (QEMU_EFI.fd padded to 64 MiB)';
   await stepUnless(report, flash, (found.kernel && 'a directly booted kernel needs no firmware') || (stored.has(STORED.flash0) && stored.has(STORED.flash1) && MESSAGES.flashExists), () => makeFlash(env));
   // A job starts from the image as it is, or from the checkpoint: the last run's overlay, log and m5out go (its console is replaced at launch).
@@ -132,7 +130,7 @@ async function jobInstance(toolchain: Toolchain, req: RunRequest): Promise<Found
   if (live) throw new UsageError(`a job of instance ${req.name} is running`, `Wait for it, or stop it: \`m5dev down --name ${req.name}\`.`);
   // A job always boots from its image: a saved guest of an earlier run is not resumed.
   await dropSaved(placement.storage);
-  const kernel = located.kernel && { ...located.kernel, append: req.append ?? DIRECT_BOOT_APPEND };
+  const kernel = located.kernel && { ...located.kernel, append: req.append ?? RUN_KERNEL_APPEND };
   const config: VmConfig = { ...req.config, disk: 'overlay', shares: [], m5opsExit: 'poweroff' };
   return {
     request: { name: req.name, home: req.home, config, explicit: req.explicit, kernelVersion: req.kernelVersion, noResume: true, readfileWithin: req.readfileWithin },

@@ -4,7 +4,7 @@
  * the fixture guest; the m5 module built against that tree, loaded over SSH and tested in the guest.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
@@ -413,6 +413,14 @@ describe('the module loop on the cross-built kernel', () => {
         const got = await wait.done;
         expect(got.code, got.stderr).toBe(code);
       }
+      // A tree whose util/m5 does not build: exit 24 with SCons' (the compiler's) words.
+      const broken = join(scratch, 'gem5-broken');
+      cpSync(tree, broken, { recursive: true });
+      appendFileSync(join(broken, 'util', 'm5', 'src', 'm5.c'), '\n#error m5dev test: this tree does not build\n');
+      const failed = await cli(['m5', 'install', '--gem5', broken, '--name', NAME], env);
+      expect(failed.code, failed.stderr).toBe(24);
+      expect(failed.stderr).toMatch(/Building gem5's m5 failed \(exit \d+\)/);
+      expect(failed.stderr).toContain('this tree does not build');
       // Unchanged sources: the build is a cache hit, installed again.
       const again = await cli(['--json', 'm5', 'install', '--gem5', tree, '--name', NAME], env);
       expect(again.code, again.stderr).toBe(0);

@@ -15,6 +15,7 @@ import { cli, JUNIT_XSD } from '../helpers/cli.js';
 import { fixture } from '../helpers/fixture.js';
 import { containersOfHome, removeContainersOfHome } from '../helpers/docker.js';
 import { gem5Standin } from '../helpers/gem5-standin.js';
+import { kernelBuildArgs, kernelTarball, kernelTestHome, runInstanceName } from '../helpers/kernel.js';
 
 let scratch: string;
 let home: string;
@@ -169,4 +170,33 @@ describe('m5dev run: a gem5-style disk image, no SSH and no cloud-init', () => {
     expect(up.stderr).toMatch(/instance run runs disk-image jobs \(m5dev run\)/);
     expect(await containersOfHome(home)).toEqual([]);
   }, 300_000);
+
+  it("--kernel: m5dev's build of the kernel boots the image; an initramfs shows the image's own init that kernel's module tree, whose `modprobe gem5_bridge` loads the project's module; the image is never written", async () => {
+    // The kernel the kernel-build tier built, in the tests' shared kernel home (a cache hit here).
+    const kt = kernelTarball();
+    const kenv = { M5DEV_HOME: kernelTestHome() };
+    const built = await cli(['--json', ...kernelBuildArgs(kt, `file://${join(kt.dir, kt.file)}`)], kenv);
+    expect(built.code, built.stderr).toBe(0);
+    const release = (JSON.parse(built.stdout) as { release: string }).release;
+    const name = runInstanceName('run-kernel');
+    const script = job('kernel.sh', 'echo "release $(uname -r)"\necho "bridge base $(cat /sys/module/m5/parameters/gem5_bridge_baseaddr)"\necho "device $(stat -c %A /dev/gem5_bridge)"\nm5 exit\n');
+    try {
+      const res = await cli(['run', '--name', name, '--disk', image, '--kernel', kt.version, '--exits', '2', '--m5ops-readfile', script, '--timeout', '900'], kenv);
+      expect(res.code, res.stderr).toBe(0);
+      expect(res.stderr).toMatch(/Initramfs: m5dev's init, \/lib\/modules\/\S+ with m5\.ko/);
+      // The initramfs found the root itself (no root= given), bound the modules, ran the image's init.
+      expect(res.stdout).toMatch(/m5dev-initramfs: root \/dev\/vda1 mounted read-write/);
+      expect(res.stdout).toMatch(/m5dev-initramfs: running \/sbin\/init/);
+      // The image's init loaded the bridge (gem5's parameters) from the built kernel's tree: no fallback.
+      expect(res.stdout).toMatch(/standin-init: booted/);
+      expect(res.stdout).not.toMatch(/no gem5_bridge module/);
+      expect(res.stdout).toMatch(new RegExp(`release ${release.replace(/[.+]/g, '\\$&')}\\s`));
+      expect(res.stdout).toMatch(/bridge base 268500992\s/); // 0x10010000
+      expect(res.stdout).toMatch(/device crw-rw-rw-/);
+      expect(sha256(image)).toBe(imageSha);
+      expect(await containersOfHome(kenv.M5DEV_HOME, name)).toEqual([]);
+    } finally {
+      await cli(['destroy', '--name', name], kenv);
+    }
+  }, 900_000);
 });

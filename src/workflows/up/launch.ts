@@ -109,7 +109,7 @@ async function launchSpec(p: Prepared, media: GuestMedia): Promise<LaunchSpec> {
     consoleLog: IN_CONTAINER.console,
     qmpSocket: IN_CONTAINER.qmp,
     ramFile: config.ramFile ? RAM_TMPFS.file : undefined,
-    kernel: kernel ? { image: kernel.image, append: kernel.append } : undefined,
+    kernel: kernel ? { image: kernel.image, append: kernel.append, initrd: kernel.initrd } : undefined,
     shares: exports,
     tcgCacheMiB: config.tcgCacheMiB,
     m5ops: {

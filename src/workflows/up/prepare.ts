@@ -18,6 +18,7 @@ import type { VmConfig } from '../../config.js';
 import { progressLine } from '../progress.js';
 import { putReadfile } from '../m5ops.js';
 import { stepUnless, type Reporter } from '../report.js';
+import type { Placement } from '../../vmhost/placement.js';
 import type { Found } from './instance.js';
 
 /** What a start launches: the instance's state (its image, instance-id and seed recorded) and the saved guest, if one may resume. */
@@ -98,12 +99,7 @@ export async function prepare(report: Reporter, found: Found, saved: SavedRecord
   await stepUnless(report, 'UEFI flash (QEMU_EFI.fd padded to 64 MiB)', stored.has(STORED.flash0) && stored.has(STORED.flash1) && MESSAGES.flashExists, () => makeFlash(env));
 
   const hasDisk = stored.has(diskName(config.disk));
-  const engineReads = !hasDisk && placement.blobs.clientPath(sha256) !== undefined;
-  await stepUnless(report, 'Copy the cloud image to the engine', (hasDisk && MESSAGES.diskExists) || (engineReads && "the engine reads the client's blob cache"), async (s) => {
-    if ((await placement.blobs.stat([sha256])).has(sha256)) return s.skip('cached on the engine');
-    await placement.blobs.importFile(store.path(sha256), sha256, sha256);
-    s.title(`Copied the cloud image to the engine (verified there, sha256 ${sha256.slice(0, 12)}…)`);
-  });
+  await blobOnEngine(report, placement, store, sha256, 'the cloud image', hasDisk && MESSAGES.diskExists);
   await stepUnless(report, 'Instance disk', hasDisk && MESSAGES.diskExists, async (s) => {
     // A disk that did not convert whole (a full disk, Ctrl-C) is never kept.
     await using step = cleanupScope('instance disk');
@@ -162,4 +158,17 @@ async function download(s: { output(line: string): void; title(t: string): void 
   } finally {
     undo();
   }
+}
+
+/**
+ * A blob of the client's cache (the cloud image, a job's disk image) on the engine, copied once
+ * and verified there; nothing to do when the engine reads the client's cache, or `skip` says why.
+ */
+export async function blobOnEngine(report: Reporter, placement: Placement, store: BlobStore, sha256: string, what: string, skip: string | false = false): Promise<void> {
+  const reads = placement.blobs.clientPath(sha256) !== undefined && "the engine reads the client's blob cache";
+  await stepUnless(report, `Copy ${what} to the engine`, skip || reads, async (s) => {
+    if ((await placement.blobs.stat([sha256])).has(sha256)) return s.skip('cached on the engine');
+    await placement.blobs.importFile(store.path(sha256), sha256, sha256);
+    s.title(`Copied ${what} to the engine (verified there, sha256 ${sha256.slice(0, 12)}…)`);
+  });
 }
