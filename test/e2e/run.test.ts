@@ -193,6 +193,11 @@ describe('m5dev run: a gem5-style disk image, no SSH and no cloud-init', () => {
       expect(res.stdout).toMatch(new RegExp(`release ${release.replace(/[.+]/g, '\\$&')}\\s`));
       expect(res.stdout).toMatch(/bridge base 268500992\s/); // 0x10010000
       expect(res.stdout).toMatch(/device crw-rw-rw-/);
+      // --append: the root named, mounted read-only (the job writes only to its tmpfs).
+      const ro = await cli(['run', '--name', name, '--disk', image, '--kernel', kt.version, '--append', 'root=/dev/vda1 ro console=ttyAMA0', '--exits', '2', '--m5ops-readfile', script, '--timeout', '900'], kenv);
+      expect(ro.code, ro.stderr).toBe(0);
+      expect(ro.stdout).toMatch(/m5dev-initramfs: root \/dev\/vda1 mounted read-only/);
+      expect(ro.stdout).toMatch(/bridge base 268500992\s/);
       expect(sha256(image)).toBe(imageSha);
       expect(await containersOfHome(kenv.M5DEV_HOME, name)).toEqual([]);
     } finally {
