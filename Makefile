@@ -71,8 +71,7 @@ soak: setup build fixture
 docs: build
 	npx tsc -p bench/tsconfig.json
 	node dist-bench/bench/charts.js
-	{ printf '# Dependencies between the layers of src/\n\nDrawn by `make docs` (dependency-cruiser, the rules of .dependency-cruiser.cjs); each folder is one box.\n\n```mermaid\n'; \
-	  npx depcruise src --config .dependency-cruiser.cjs --output-type mermaid --collapse '^src/[^/]+/' --include-only '^src'; printf '```\n'; } > docs/dependency-graph.md
+	bash scripts/dependency-graph.sh
 
 # StrykerJS on the unit tier: the mutation score of the modules whose job is a decision (stryker.config.mjs;
 # results in docs/testing.md). Slow (both cores for a quarter of an hour): not part of `make test`.

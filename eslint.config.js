@@ -21,6 +21,14 @@ export default tseslint.config(
     },
   },
   {
+    // One reader of the environment (issue 37): everything else takes the session's values.
+    files: ['src/**/*.ts'],
+    ignores: ['src/session.ts'],
+    rules: {
+      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read the environment through session.ts (session(), a parameter whose default is the session\'s).' }],
+    },
+  },
+  {
     // Tests and the bench index fixtures they built themselves (a known array, a regex they wrote),
     // read the CLI's JSON as `any`, and use vitest's asymmetric matchers (typed `any`).
     files: ['test/**/*.ts', 'bench/**/*.ts'],

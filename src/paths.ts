@@ -1,8 +1,9 @@
 /** Where m5dev keeps its cache and instances: $M5DEV_HOME, else $XDG_CACHE_HOME/m5dev, else ~/.cache/m5dev. */
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { session } from './session.js';
 
-export function m5devHome(env: NodeJS.ProcessEnv = process.env): string {
+export function m5devHome(env: Readonly<NodeJS.ProcessEnv> = session().env): string {
   if (env.M5DEV_HOME) return resolve(env.M5DEV_HOME);
   const xdg = env.XDG_CACHE_HOME ? resolve(env.XDG_CACHE_HOME) : join(homedir(), '.cache');
   return join(xdg, 'm5dev');

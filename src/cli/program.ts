@@ -11,6 +11,7 @@ import { registerKernel } from './commands/kernel.js';
 import { registerModule } from './commands/module.js';
 import { registerM5 } from './commands/m5.js';
 import { addExamples } from './examples.js';
+import { session, updateSession } from '../session.js';
 
 export const VERSION = '0.1.0';
 
@@ -28,7 +29,7 @@ export function buildProgram(): Command {
     .option('--toolchain <ref>', 'use this toolchain image as it is (loaded, or pulled by digest: REF@sha256:…) instead of building one; also M5DEV_TOOLCHAIN')
     .hook('preAction', (root) => {
       const given = root.opts<{ toolchain?: string }>().toolchain;
-      if (given) process.env.M5DEV_TOOLCHAIN = given;
+      if (given) updateSession({ M5DEV_TOOLCHAIN: given });
     })
     .showHelpAfterError()
     .exitOverride();
@@ -77,7 +78,7 @@ function describeError(e: unknown): number {
   const err = e as Error;
   annotateError(`m5dev (exit ${ExitCode.unexpected}, a bug)`, err?.message ?? String(e), { json: jsonRequested() });
   process.stderr.write(`m5dev: unexpected error: ${terminalText(err?.message ?? String(e))}\n`);
-  if (process.env.M5DEV_DEBUG) process.stderr.write(`${err?.stack ?? ''}\n`);
+  if (session().debug) process.stderr.write(`${err?.stack ?? ''}\n`);
   else process.stderr.write('hint: this is a bug in m5dev; rerun with M5DEV_DEBUG=1 for a stack trace and report it.\n');
   return ExitCode.unexpected;
 }

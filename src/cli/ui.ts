@@ -1,6 +1,7 @@
 /** How progress is shown: renderer chosen once; progress always on stderr, results on stdout. */
 import type { ListrTask } from 'listr2';
 import type { Reporter } from '../workflows/report.js';
+import { session } from '../session.js';
 
 export interface UiOptions {
   quiet?: boolean;
@@ -9,7 +10,7 @@ export interface UiOptions {
 
 export type RendererName = 'default' | 'simple' | 'silent';
 
-export function chooseRenderer(opts: UiOptions, env: NodeJS.ProcessEnv = process.env, isTTY = Boolean(process.stderr.isTTY)): RendererName {
+export function chooseRenderer(opts: UiOptions, env: Readonly<NodeJS.ProcessEnv> = session().env, isTTY = Boolean(process.stderr.isTTY)): RendererName {
   if (opts.quiet) return 'silent';
   if (!isTTY || env.CI === 'true' || env.CI === '1' || env.TERM === 'dumb') return 'simple';
   return 'default';
@@ -20,7 +21,7 @@ async function listrOptions(renderer: RendererName): Promise<object> {
   const { ListrLogger, ProcessOutput } = await import('listr2'); // loaded on first use
   const processOutput = new ProcessOutput(process.stderr, process.stderr);
   const logger = new ListrLogger({ useIcons: true, processOutput });
-  const timing = process.env.M5DEV_TIMINGS === '1' ? { timer: { field: (ms: number) => `${Math.round(ms)} ms`, format: () => (text: string) => text } } : {};
+  const timing = session().timings ? { timer: { field: (ms: number) => `${Math.round(ms)} ms`, format: () => (text: string) => text } } : {};
   return {
     renderer,
     fallbackRenderer: 'simple',

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { modemOptions, plaintextWarning, resolveEndpoint, type ConfigReader, type Endpoint, type SshHostCheck } from './endpoint.js';
 import { hostKeyAlgorithms, knownHostsName, lookupKnownHosts, verdict } from './known-hosts.js';
+import { session } from '../session.js';
 
 let cached: Docker | undefined;
 
@@ -19,7 +20,7 @@ const readConfigFile: ConfigReader = (path) => {
 };
 
 /** The engine the docker CLI would use here (DOCKER_HOST, DOCKER_CONTEXT, the current context). */
-export function currentEndpoint(env: NodeJS.ProcessEnv = process.env): Endpoint {
+export function currentEndpoint(env: Readonly<NodeJS.ProcessEnv> = session().env): Endpoint {
   return resolveEndpoint(env, readConfigFile);
 }
 
@@ -31,7 +32,7 @@ export async function connectDocker(): Promise<Docker> {
   const check = endpoint.transport === 'ssh' ? sshHostCheck(endpoint) : undefined;
   const plaintext = plaintextWarning(endpoint);
   if (plaintext) process.stderr.write(`m5dev: warning: ${plaintext}\n`);
-  const docker = new DockerClass(modemOptions(endpoint, readConfigFile, process.env, check));
+  const docker = new DockerClass(modemOptions(endpoint, readConfigFile, session().env, check));
   try {
     await withTimeout(docker.ping(), endpoint.transport === 'ssh' ? 20_000 : 5000);
   } catch (e) {

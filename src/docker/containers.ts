@@ -8,7 +8,7 @@ import { ExitCode, InterruptedError, M5devError, PortInUseError, toolStepError }
 import { isNotFound, keepFromSweep } from './client.js';
 import { CLIENT, LABELS, baseLabels } from './labels.js';
 import { clientAlive } from '../client-id.js';
-import { ensureInstanceNetwork, removeNetwork } from './networks.js';
+import { ensureInstanceNetwork, removeInstanceNetworks, removeNetwork } from './networks.js';
 import { getFiles, getTree, putFiles, putLocalFile, type FileData } from './archive.js';
 
 export interface ToolRun {
@@ -55,15 +55,15 @@ export function confinement(c: { uid: number; gid: number } | undefined): { User
 /** A container's files, in and out as tar streams over the Engine API (a ToolRun's hooks get them; so does a RunningVm). */
 export interface ContainerFiles {
   /** Small files into `dir`; with `owner`, they and the directories they make belong to that uid:gid. */
-  putFiles(dir: string, files: FileData[], owner?: { uid: number; gid: number }): Promise<void>;
+  putFiles: (dir: string, files: FileData[], owner?: { uid: number; gid: number }) => Promise<void>;
   /** Stream one client file into `dir` as `name`. */
-  putLocalFile(dir: string, localPath: string, name: string): Promise<void>;
-  getFiles(path: string): Promise<Map<string, Buffer>>;
+  putLocalFile: (dir: string, localPath: string, name: string) => Promise<void>;
+  getFiles: (path: string) => Promise<Map<string, Buffer>>;
   /**
    * The regular files and directories under `path` into the client directory `localDir`, as plain
    * files of whoever runs m5dev (no links, devices, setuid/setgid/sticky bits or archive owners).
    */
-  getTree(path: string, localDir: string): Promise<void>;
+  getTree: (path: string, localDir: string) => Promise<void>;
 }
 
 export function containerFiles(docker: Docker, id: string): ContainerFiles {
@@ -410,14 +410,62 @@ export async function withIdleContainer<T>(docker: Docker, spec: { image: string
   }
 }
 
-/** Run a short container with no network to its end and return its stdout; removed after. The engine's refusal (a statusCode) propagates. */
-export async function runForOutput(docker: Docker, spec: { image: string; cmd: string[]; labels: Record<string, string>; mounts: Docker.MountSettings[] }): Promise<string> {
-  const c = await docker.createContainer({ Image: spec.image, Cmd: spec.cmd, Labels: spec.labels, HostConfig: { Mounts: spec.mounts, NetworkMode: 'none' } });
+/**
+ * Run a short container with no network to its end: its exit code and stdout; removed after. The
+ * engine's refusal (a statusCode: a bind it cannot make, a device it has not) propagates.
+ */
+export async function runToEnd(docker: Docker, spec: { image: string; cmd: string[]; labels: Record<string, string>; mounts?: Docker.MountSettings[]; devices?: Docker.DeviceMapping[] }): Promise<{ statusCode: number; stdout: string }> {
+  const c = await docker.createContainer({ Image: spec.image, Cmd: spec.cmd, Labels: spec.labels, HostConfig: { Mounts: spec.mounts ?? [], Devices: spec.devices, NetworkMode: 'none' } });
   try {
     await c.start();
-    await c.wait();
-    return demuxBuffer(await c.logs({ stdout: true, stderr: false }));
+    const { StatusCode } = (await c.wait()) as { StatusCode: number };
+    return { statusCode: StatusCode, stdout: demuxBuffer(await c.logs({ stdout: true, stderr: false })) };
   } finally {
     await c.remove({ force: true }).catch(() => undefined);
   }
+}
+
+/** One running container's commands, files, console and end (the VM container's), bound to the engine's client. */
+export interface ContainerHandle extends ContainerFiles {
+  capture: (cmd: string[], opts?: { env?: string[] }) => Promise<ExecResult>;
+  pipe: (cmd: string[], io: { input?: NodeJS.ReadableStream; output?: NodeJS.WritableStream }) => Promise<{ exitCode: number; stderr: string }>;
+  channel: (cmd: string[]) => Promise<ExecChannel>;
+  interactive: (cmd: string[]) => Promise<number>;
+  logs: () => Promise<string>;
+  isRunning: () => Promise<boolean>;
+  waitExit: (ms: number) => Promise<boolean>;
+  remove: () => Promise<void>;
+}
+
+export function containerHandle(docker: Docker, id: string): ContainerHandle {
+  return {
+    ...containerFiles(docker, id),
+    capture: (cmd, opts) => execCapture(docker, id, cmd, opts),
+    pipe: (cmd, io) => execPipe(docker, id, cmd, io),
+    channel: (cmd) => execChannel(docker, id, cmd),
+    interactive: (cmd) => execInteractive(docker, id, cmd),
+    logs: () => containerLogs(docker, id),
+    isRunning: async () => (await inspectContainer(docker, id))?.State.Running === true,
+    waitExit: (ms) => waitExit(docker, id, ms),
+    remove: () => forceRemove(docker, id),
+  };
+}
+
+/** The engine's VM containers (Engine.containers): started, listed, handled; orphaned tools swept. */
+export interface VmContainers {
+  start: (scope: CleanupScope, spec: VmContainerSpec) => Promise<{ id: string }>;
+  list: (home: string, instance?: string) => Promise<VmContainerInfo[]>;
+  handle: (id: string) => ContainerHandle;
+  sweepOrphanTools: () => Promise<number>;
+  removeInstanceNetworks: (home: string, instance: string) => Promise<void>;
+}
+
+export function vmContainers(docker: Docker): VmContainers {
+  return {
+    start: async (scope, spec) => ({ id: (await startVmContainer(docker, scope, spec)).id }),
+    list: (home, instance) => listVmContainers(docker, home, instance),
+    handle: (id) => containerHandle(docker, id),
+    sweepOrphanTools: () => sweepOrphanTools(docker),
+    removeInstanceNetworks: (home, instance) => removeInstanceNetworks(docker, home, instance),
+  };
 }

@@ -6,6 +6,7 @@ import { packContext } from './build-context.js';
 import { MESSAGES } from '../messages.js';
 import { baseLabels } from './labels.js';
 import { getFiles } from './archive.js';
+import { withIdleContainer } from './containers.js';
 
 export async function imageId(docker: Docker, ref: string): Promise<string | undefined> {
   try {
@@ -121,13 +122,10 @@ export async function removeImage(docker: Docker, ref: string): Promise<void> {
 
 /** The text of a file in an image ('' when it has none), read from a created, never started container. */
 export async function readImageFile(docker: Docker, ref: string, path: string): Promise<string> {
-  const c = await docker.createContainer({ Image: ref, Cmd: ['true'], Labels: baseLabels('tool') });
-  try {
-    const files = await getFiles(docker, c.id, path).catch(() => new Map<string, Buffer>());
+  return withIdleContainer(docker, { image: ref, cmd: ['true'], labels: baseLabels('tool'), mounts: [] }, async (id) => {
+    const files = await getFiles(docker, id, path).catch(() => new Map<string, Buffer>());
     return [...files.values()].map((b) => b.toString('utf8')).join('\n');
-  } finally {
-    await docker.getContainer(c.id).remove({ force: true }).catch(() => undefined);
-  }
+  });
 }
 
 /** An image's labels. */

@@ -8,7 +8,7 @@ import { blobStorage } from './instance-storage.js';
 import { layout } from '../paths.js';
 import { MESSAGES } from '../messages.js';
 import type { Engine, EngineInfo, FilesMode } from './engine.js';
-import { imageId } from '../docker/images.js';
+import { session } from '../session.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -36,7 +36,7 @@ export function platformCheck(info: Pick<EngineInfo, 'os' | 'arch'>): Check {
 }
 
 /** The bar for free space: MIN_FREE_GIB, or M5DEV_MIN_FREE_GIB for a guest known to be smaller. */
-export function minFreeGib(env: NodeJS.ProcessEnv = process.env): number {
+export function minFreeGib(env: Readonly<NodeJS.ProcessEnv> = session().env): number {
   const v = Number(env.M5DEV_MIN_FREE_GIB);
   return env.M5DEV_MIN_FREE_GIB !== undefined && Number.isFinite(v) && v >= 0 ? v : MIN_FREE_GIB;
 }
@@ -109,7 +109,7 @@ export async function doctor(i: DoctorInputs): Promise<{ engine?: EngineInfo; ch
   const info = await engine.info();
   checks.push({ name: 'engine', status: 'ok', detail: `${info.product} ${info.version} at ${info.host} (${info.transport}, from ${info.source})${info.rootless ? ', rootless' : ''}` });
   checks.push(platformCheck(info));
-  const base = (await imageId(engine.docker, i.baseImage)) !== undefined;
+  const base = (await engine.images.id(i.baseImage)) !== undefined;
   checks.push(
     base
       ? { name: 'base image', status: 'ok', detail: i.baseImage }
@@ -117,7 +117,7 @@ export async function doctor(i: DoctorInputs): Promise<{ engine?: EngineInfo; ch
   );
   const tag = base ? await i.toolchainTag(engine) : undefined;
   if (tag) {
-    const built = (await imageId(engine.docker, tag)) !== undefined;
+    const built = (await engine.images.id(tag)) !== undefined;
     checks.push(built ? { name: 'toolchain image', status: 'ok', detail: tag } : { name: 'toolchain image', status: 'warn', detail: `${tag} not built yet`, hint: 'The first `m5dev up` (or `m5dev image build`) builds it, a few minutes; a toolchain given pinned by digest (--toolchain REF@sha256:…) is pulled instead.' });
   }
   const mode = base ? await engine.filesMode(i.home, i.baseImage) : undefined;

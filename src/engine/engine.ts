@@ -12,7 +12,10 @@ import type { Endpoint } from '../docker/endpoint.js';
 import { LocalDirStorage, VolumeStorage, type Storage } from './storage.js';
 import { LABELS, baseLabels } from '../docker/labels.js';
 import { UsageError } from '../errors.js';
-import { runForOutput, type ToolRun } from '../docker/containers.js';
+import { runToEnd, vmContainers, type ToolRun, type VmContainers } from '../docker/containers.js';
+import { imageClient, type ImageClient } from '../docker/image-client.js';
+import { removeVolumesLabelled } from '../docker/volumes.js';
+import { session } from '../session.js';
 
 /** `shared`: the engine sees the client's files at the same paths; `volumes`: it does not. */
 export type FilesMode = 'shared' | 'volumes';
@@ -44,10 +47,23 @@ export class Engine {
   private described?: EngineInfo;
   private kvm?: boolean;
 
+  /** The engine's images: the one way the layers above reach them (the client itself stays here). */
+  readonly images: ImageClient;
+  /** The engine's VM containers (the Docker VM host's). */
+  readonly containers: VmContainers;
+
   constructor(
-    readonly docker: DockerClient,
+    private readonly docker: DockerClient,
     readonly endpoint: Endpoint,
-  ) {}
+  ) {
+    this.images = imageClient(docker);
+    this.containers = vmContainers(docker);
+  }
+
+  /** Remove the volumes that carry every one of `labels` (key=value). */
+  removeVolumesLabelled(labels: string[]): Promise<void> {
+    return removeVolumesLabelled(this.docker, labels);
+  }
 
   async info(): Promise<EngineInfo> {
     if (this.described) return this.described;
@@ -75,7 +91,7 @@ export class Engine {
    * must read back the same from a container that bind-mounts `dir` (a `Mounts` bind, which fails
    * rather than creating the path on an engine that lacks it). M5DEV_ENGINE_FILES overrides.
    */
-  async filesMode(dir: string, image: string, env: NodeJS.ProcessEnv = process.env): Promise<FilesMode> {
+  async filesMode(dir: string, image: string, env: Readonly<NodeJS.ProcessEnv> = session().env): Promise<FilesMode> {
     if (env.M5DEV_ENGINE_FILES === 'shared' || env.M5DEV_ENGINE_FILES === 'volumes') return env.M5DEV_ENGINE_FILES;
     if (env.M5DEV_ENGINE_FILES) throw new UsageError(`M5DEV_ENGINE_FILES must be "shared" or "volumes", not "${env.M5DEV_ENGINE_FILES}"`);
     // Probed once per engine and home: the answer is kept beside the home's data.
@@ -98,7 +114,7 @@ export class Engine {
     const token = randomBytes(16).toString('hex');
     writeFileSync(join(dir, marker), token);
     try {
-      const out = await runForOutput(this.docker, {
+      const { stdout: out } = await runToEnd(this.docker, {
         image,
         cmd: ['cat', `/m5dev-probe/${marker}`],
         labels: baseLabels('tool'),
@@ -118,24 +134,14 @@ export class Engine {
   /** Whether a container on this engine can be given /dev/kvm (probed once, only on arm64 engines). */
   async kvmUsable(image: string): Promise<boolean> {
     if (this.kvm !== undefined) return this.kvm;
-    const c = await this.docker
-      .createContainer({
-        Image: image,
-        Cmd: ['sh', '-c', 'test -r /dev/kvm && test -w /dev/kvm'],
-        Labels: baseLabels('tool'),
-        HostConfig: { Devices: [{ PathOnHost: '/dev/kvm', PathInContainer: '/dev/kvm', CgroupPermissions: 'rwm' }], NetworkMode: 'none' },
-      })
-      .catch(() => undefined);
-    if (!c) return (this.kvm = false);
-    try {
-      await c.start();
-      const { StatusCode } = (await c.wait()) as { StatusCode: number };
-      return (this.kvm = StatusCode === 0);
-    } catch {
-      return (this.kvm = false);
-    } finally {
-      await c.remove({ force: true }).catch(() => undefined);
-    }
+    // A device the engine has not (no /dev/kvm there) is a refusal at the start: not usable.
+    const probe = await runToEnd(this.docker, {
+      image,
+      cmd: ['sh', '-c', 'test -r /dev/kvm && test -w /dev/kvm'],
+      labels: baseLabels('tool'),
+      devices: [{ PathOnHost: '/dev/kvm', PathInContainer: '/dev/kvm', CgroupPermissions: 'rwm' }],
+    }).catch(() => undefined);
+    return (this.kvm = probe?.statusCode === 0);
   }
 
   /**

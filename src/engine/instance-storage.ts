@@ -5,7 +5,6 @@ import { UsageError } from '../errors.js';
 import type { Engine, FilesMode } from './engine.js';
 import type { Storage } from './storage.js';
 import { LABELS } from '../docker/labels.js';
-import { removeVolumesLabelled } from '../docker/volumes.js';
 
 export function instanceStorage(engine: Engine, mode: FilesMode, home: HomeLayout, files: InstanceFiles, name: string, helperImage: () => string): Storage {
   return engine.storage(mode, files.dir, { home: home.root, role: 'instance', instance: name, helperImage });
@@ -59,5 +58,5 @@ export function existingInstanceStorage(engine: Engine, home: HomeLayout, files:
 
 /** Volumes of this home's instance left on the engine (labelled when they were made): an `up` cut short before it recorded its state. */
 export async function removeInstanceVolumes(engine: Engine, home: string, name: string): Promise<void> {
-  await removeVolumesLabelled(engine.docker, [`${LABELS.home}=${home}`, `${LABELS.instance}=${name}`]);
+  await engine.removeVolumesLabelled([`${LABELS.home}=${home}`, `${LABELS.instance}=${name}`]);
 }

@@ -25,3 +25,11 @@ export function jobEnd(exits: M5opEvent[], wanted: number): JobEnd | undefined {
 export function exitsSeen(exits: M5opEvent[]): number {
   return exits.filter((e) => e.op === 'exit').length;
 }
+
+/**
+ * What a job's JUnit report calls its failure: none when the job's code is 0 (its last exit, or
+ * gem5's `m5 fail 0`, which gem5 and m5dev both end with code 0), else the op that ended it.
+ */
+export function jobFailure(end: JobEnd): string | undefined {
+  return end.code === 0 ? undefined : `the guest's m5 ${end.kind} ${end.code}`;
+}

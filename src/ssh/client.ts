@@ -12,11 +12,12 @@ import { hostControlPath, sshCommand, type SshTarget } from './args.js';
 import { privateControlDir } from './control-dir.js';
 import { guestScript, type GuestCommand } from './guest-command.js';
 import { scriptCommand } from '../scripts.js';
+import { session } from '../session.js';
 
 export type SshMode = 'host' | 'container';
 
 
-export function findOnPath(cmd: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function findOnPath(cmd: string, env: Readonly<NodeJS.ProcessEnv> = session().env): string | undefined {
   for (const dir of (env.PATH ?? '').split(delimiter)) {
     if (!dir) continue;
     const full = join(dir, cmd);
@@ -31,7 +32,7 @@ export function findOnPath(cmd: string, env: NodeJS.ProcessEnv = process.env): s
 }
 
 /** M5DEV_SSH=container forces the container's client; otherwise the host's ssh if present. */
-export function chooseSshMode(env: NodeJS.ProcessEnv = process.env): SshMode {
+export function chooseSshMode(env: Readonly<NodeJS.ProcessEnv> = session().env): SshMode {
   if (env.M5DEV_SSH === 'container') return 'container';
   if (env.M5DEV_SSH === 'host') return 'host';
   return findOnPath('ssh', env) ? 'host' : 'container';
@@ -89,7 +90,7 @@ export class GuestSsh {
   private command(remote: GuestCommand | undefined, opts: { batch: boolean; tty?: boolean; connectTimeoutSec?: number; reuse?: boolean }): string[] {
     const line = remote ? [remote.line] : [];
     // M5DEV_SSH_REUSE=no: a fresh connection (and host-key check) every time, no ControlMaster.
-    if (process.env.M5DEV_SSH_REUSE === 'no') opts = { ...opts, reuse: false };
+    if (!session().sshReuse) opts = { ...opts, reuse: false };
     return this.mode === 'host'
       ? sshCommand(hostTarget(this.files, this.name, this.hostPort, this.proxyCommand), line, opts)
       : sshCommand(containerTarget(this.name), line, opts);

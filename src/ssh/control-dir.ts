@@ -7,8 +7,9 @@ import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
+import { session } from '../session.js';
 
-export function privateControlDir(env: NodeJS.ProcessEnv = process.env): string {
+export function privateControlDir(env: Readonly<NodeJS.ProcessEnv> = session().env): string {
   const uid = process.getuid?.() ?? 0;
   const dir = env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'm5dev') : join(tmpdir(), `m5dev-${uid}`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -2,9 +2,7 @@
  * The VM host of the Docker engine (and Podman's Docker API): QEMU in a container of its own, on
  * its own network, SSH published on 127.0.0.1; exec, files and QMP over the Engine API.
  */
-import type { DockerClient as Docker } from '../docker/client.js';
-import { containerFiles, containerLogs, execCapture, execChannel, execInteractive, execPipe, forceRemove, inspectContainer, listVmContainers, startVmContainer, sweepOrphanTools, vmContainerName, waitExit, type VmContainerInfo } from '../docker/containers.js';
-import { removeInstanceNetworks } from '../docker/networks.js';
+import { vmContainerName, type ContainerHandle, type VmContainerInfo, type VmContainers } from '../docker/containers.js';
 import type { CleanupScope } from '../cleanup.js';
 import type { Engine, FilesMode } from '../engine/engine.js';
 import { relayCommand } from '../scripts.js';
@@ -13,35 +11,30 @@ import { QmpClient } from '../vm/qmp.js';
 import type { RunningVm, VmEntry, VmExec, VmHost, VmHostFeatures, VmHostPlatform, VmLaunch } from './vm-host.js';
 
 /** Commands beside QEMU: docker exec in its container. */
-export function containerExec(docker: Docker, id: string): VmExec {
-  return {
-    ...containerFiles(docker, id),
-    capture: (cmd, opts) => execCapture(docker, id, cmd, opts),
-    pipe: (cmd, io) => execPipe(docker, id, cmd, io),
-    channel: (cmd) => execChannel(docker, id, cmd),
-    interactive: (cmd) => execInteractive(docker, id, cmd),
-  };
+export function containerExec(c: ContainerHandle): VmExec {
+  return { putFiles: c.putFiles, putLocalFile: c.putLocalFile, getFiles: c.getFiles, getTree: c.getTree, capture: c.capture, pipe: c.pipe, channel: c.channel, interactive: c.interactive };
 }
 
-function runningVm(docker: Docker, c: { id: string; instance: string; sshPort: number }): RunningVm {
-  const exec = containerExec(docker, c.id);
+function runningVm(containers: VmContainers, c: { id: string; instance: string; sshPort: number }): RunningVm {
+  const handle = containers.handle(c.id);
+  const exec = containerExec(handle);
   return {
     ...exec,
     id: c.id,
     instance: c.instance,
     sshPort: c.sshPort,
     monitor: async (timeoutSec, fds) => QmpClient.open(await exec.channel(relayCommand({ unix: IN_CONTAINER.qmp, waitSec: timeoutSec, fds })), timeoutSec),
-    console: () => containerLogs(docker, c.id),
-    isRunning: async () => (await inspectContainer(docker, c.id))?.State.Running === true,
-    waitExit: (ms) => waitExit(docker, c.id, ms),
-    remove: () => forceRemove(docker, c.id),
+    console: handle.logs,
+    isRunning: handle.isRunning,
+    waitExit: handle.waitExit,
+    remove: handle.remove,
   };
 }
 
 const entry = (c: VmContainerInfo): VmEntry => ({ id: c.id, instance: c.instance, running: c.state === 'running', status: c.status, sshPort: c.sshPort });
 
 export class DockerVmHost implements VmHost {
-  private readonly docker: Docker;
+  private readonly containers: VmContainers;
 
   constructor(
     private readonly engine: Engine,
@@ -49,7 +42,7 @@ export class DockerVmHost implements VmHost {
     private readonly home: string,
     readonly features: VmHostFeatures,
   ) {
-    this.docker = engine.docker;
+    this.containers = engine.containers;
   }
 
   async platform(): Promise<VmHostPlatform> {
@@ -62,7 +55,7 @@ export class DockerVmHost implements VmHost {
   }
 
   async launch(spec: VmLaunch, scope: CleanupScope): Promise<RunningVm> {
-    const container = await startVmContainer(this.docker, scope, {
+    const container = await this.containers.start(scope, {
       name: vmContainerName(spec.instance, this.home),
       image: spec.image,
       cmd: spec.cmd,
@@ -75,11 +68,11 @@ export class DockerVmHost implements VmHost {
       tmpfs: spec.tmpfs,
       keepNetwork: spec.stillNeeded,
     });
-    return runningVm(this.docker, { id: container.id, instance: spec.instance, sshPort: spec.sshPort });
+    return runningVm(this.containers, { id: container.id, instance: spec.instance, sshPort: spec.sshPort });
   }
 
   async list(instance?: string): Promise<VmEntry[]> {
-    return (await listVmContainers(this.docker, this.home, instance)).map(entry);
+    return (await this.containers.list(this.home, instance)).map(entry);
   }
 
   async running(instance: string): Promise<RunningVm | undefined> {
@@ -88,15 +81,15 @@ export class DockerVmHost implements VmHost {
   }
 
   attach(e: VmEntry): RunningVm {
-    return runningVm(this.docker, e);
+    return runningVm(this.containers, e);
   }
 
   sweepOrphans(): Promise<number> {
-    return sweepOrphanTools(this.docker);
+    return this.containers.sweepOrphanTools();
   }
 
   async forget(instance: string): Promise<void> {
-    await removeInstanceNetworks(this.docker, this.home, instance);
+    await this.containers.removeInstanceNetworks(this.home, instance);
   }
 }
 

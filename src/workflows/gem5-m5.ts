@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { cpus } from 'node:os';
 import { PACKAGE_ROOT } from '../assets.js';
 import { hashFiles } from '../docker/build-context.js';
-import { buildImage, imageId } from '../docker/images.js';
 import { LABELS } from '../docker/labels.js';
 import { CopyError, M5BuildError } from '../errors.js';
 import { ARM64_OPTS, gem5Sources, patchArm64Opts } from '../gem5/m5-tree.js';
@@ -60,13 +59,13 @@ export function gem5M5Request(home: HomeLayout, tree: string, addr: number, jobs
 export async function ensureGem5Builder(report: Reporter, toolchain: Toolchain): Promise<string> {
   const dockerfile = readFileSync(join(BUILDER_CONTEXT, 'Dockerfile'));
   const tag = `m5dev/gem5-m5-builder:${createHash('sha256').update(toolchain.imageId).update('\0').update(dockerfile).digest('hex').slice(0, 16)}`;
-  const docker = toolchain.engine.docker;
-  if (await imageId(docker, tag)) {
+  const images = toolchain.engine.images;
+  if (await images.id(tag)) {
     await report.skipped('SCons in a builder image on the toolchain', `cached: ${tag}`);
     return tag;
   }
   return report.step('SCons in a builder image on the toolchain', async (s) => {
-    await buildImage(docker, { contextDir: BUILDER_CONTEXT, tag, buildArgs: { TOOLCHAIN: toolchain.tag }, labels: { [LABELS.managed]: 'true' }, onLine: (l) => s.output(l) });
+    await images.build({ contextDir: BUILDER_CONTEXT, tag, buildArgs: { TOOLCHAIN: toolchain.tag }, labels: { [LABELS.managed]: 'true' }, onLine: (l) => s.output(l) });
     s.title(`Builder image ${tag} (the toolchain and SCons)`);
     return tag;
   });

@@ -2,7 +2,6 @@
 import type { Reporter } from './report.js';
 import { connectEngine, type Engine, type EngineInfo } from '../engine/engine.js';
 import { contextHash, toolchainStageHash } from '../docker/build-context.js';
-import { buildImage, ensureBaseImage, imageId, imageLabels, readImageFile } from '../docker/images.js';
 import { LABELS, baseLabels } from '../docker/labels.js';
 import { MESSAGES } from '../messages.js';
 import { checkError, platformCheck } from '../engine/doctor.js';
@@ -10,9 +9,9 @@ import { DOCKER_CONTEXT } from '../assets.js';
 import { toolchainTag } from '../docker/toolchain-tag.js';
 import { LOCK_FILE, debianArch, isDriftLine, lockFailure, parseDrift, parseLock, type LockDrift, type ToolchainLock } from '../docker/toolchain-lock.js';
 import { ImageBuildError, UsageError } from '../errors.js';
-import { pullImage } from '../docker/image-transfer.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { session } from '../session.js';
 
 export { TOOLCHAIN_REPO, toolchainTag } from '../docker/toolchain-tag.js';
 
@@ -63,7 +62,7 @@ export function toolchainIdentity(img: { toolsHash?: string; hash?: string; tag:
   return img.hash ? toolchainTag(img.hash) : img.tag;
 }
 
-export function toolchainRequest(baseImage: string, contextDir = DOCKER_CONTEXT, given = process.env.M5DEV_TOOLCHAIN || undefined, strict = process.env.M5DEV_STRICT_LOCK === '1'): ToolchainRequest {
+export function toolchainRequest(baseImage: string, contextDir = DOCKER_CONTEXT, given = session().toolchain, strict = session().strictLock): ToolchainRequest {
   return { contextDir, baseImage, given, strict };
 }
 
@@ -108,12 +107,12 @@ export async function ensureToolchain(report: Reporter, req: ToolchainRequest): 
     }
     const pinned = lock?.bases.get(arch);
     const baseImage = pinned?.repoDigest && pinned.ref === req.baseImage ? `${pinned.ref.replace(/:[^/:]+$/, '')}@${pinned.repoDigest}` : req.baseImage;
-    const baseId = await ensureBaseImage(engine.docker, baseImage);
+    const baseId = await engine.images.ensureBase(baseImage);
     const args = { ...toolchainBuildArgs({ baseImage, strict: req.strict }), BASE_IMAGE_ID: baseId };
     const hash = contextHash(req.contextDir, args);
     const tag = toolchainTag(hash);
     s.title(`Base image ${baseImage} (${baseId.slice(7, 19)})`);
-    return { baseImage, hash, toolsHash: toolchainStageHash(req.contextDir, args), tag, existing: await imageId(engine.docker, tag) };
+    return { baseImage, hash, toolsHash: toolchainStageHash(req.contextDir, args), tag, existing: await engine.images.id(tag) };
   });
   const { existing, ...image } = found;
   if (existing) {
@@ -122,7 +121,7 @@ export async function ensureToolchain(report: Reporter, req: ToolchainRequest): 
   }
   return report.step('Build the toolchain image', async (s) => {
     const driftLines: string[] = [];
-    const id = await buildImage(engine.docker, {
+    const id = await engine.images.build({
       contextDir: req.contextDir,
       tag: image.tag,
       buildArgs: toolchainBuildArgs({ baseImage: image.baseImage, strict: req.strict }),
@@ -142,13 +141,13 @@ export async function ensureToolchain(report: Reporter, req: ToolchainRequest): 
 
 /** The toolchain tag this package would build on an engine (its base image must be there). */
 export async function toolchainTagOn(engine: Engine, baseImage: string, contextDir = DOCKER_CONTEXT): Promise<string | undefined> {
-  const baseId = await imageId(engine.docker, baseImage);
-  return baseId ? toolchainTag(contextHash(contextDir, { ...toolchainBuildArgs({ baseImage, strict: process.env.M5DEV_STRICT_LOCK === '1' }), BASE_IMAGE_ID: baseId })) : undefined;
+  const baseId = await engine.images.id(baseImage);
+  return baseId ? toolchainTag(contextHash(contextDir, { ...toolchainBuildArgs({ baseImage, strict: session().strictLock }), BASE_IMAGE_ID: baseId })) : undefined;
 }
 
 /** What a toolchain image recorded of its lock's drift (an image built before the record, or given, has none). */
 export async function imageLockDrift(engine: Engine, ref: string): Promise<LockDrift[]> {
-  return parseDrift(await readImageFile(engine.docker, ref, DRIFT_RECORD));
+  return parseDrift(await engine.images.readFile(ref, DRIFT_RECORD));
 }
 
 /** The toolchain lock of a build context, if it has one (a custom `--context` may not). */
@@ -162,10 +161,9 @@ export function readContextLock(contextDir: string): ToolchainLock | undefined {
  * (and verified by the engine against the digest); anything else must be there already.
  */
 async function useGivenToolchain(engine: Engine, ref: string): Promise<{ tag: string; imageId: string; hash?: string; toolsHash?: string }> {
-  const docker = engine.docker;
-  let id = await imageId(docker, ref);
-  if (!id && /@sha256:[0-9a-f]{64}$/.test(ref)) id = (await pullImage(docker, ref)).id;
+  let id = await engine.images.id(ref);
+  if (!id && /@sha256:[0-9a-f]{64}$/.test(ref)) id = (await engine.images.pull(ref)).id;
   if (!id) throw new UsageError(`toolchain image ${ref} is not on the engine`, 'Load it with `m5dev image load FILE`, or give it pinned by digest (REF@sha256:…) so it is pulled.');
-  const labels = await imageLabels(docker, ref);
+  const labels = await engine.images.labels(ref);
   return { tag: ref, imageId: id, hash: labels[LABELS.contextHash], toolsHash: labels[LABELS.toolsHash] };
 }

@@ -6,7 +6,6 @@
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureBaseImage } from '../docker/images.js';
 import { LOCK_FILE, diffPackages, formatLock, ownRepoDigest, parseSimulation, snapshotSources, type PackageChange, type ToolchainLock } from '../docker/toolchain-lock.js';
 import { ImageBuildError } from '../errors.js';
 import { connectToEngine, readContextLock } from './image-build.js';
@@ -34,10 +33,8 @@ export interface LockResult {
 export async function lockToolchain(report: Reporter, req: LockRequest): Promise<LockResult> {
   const { engine } = await connectToEngine(report);
   const base = await report.step('Base image', async (s) => {
-    const docker = engine.docker;
-    const id = await ensureBaseImage(docker, req.baseImage);
-    const info = await docker.getImage(req.baseImage).inspect();
-    const repoDigest = ownRepoDigest(req.baseImage, info.RepoDigests);
+    const id = await engine.images.ensureBase(req.baseImage);
+    const repoDigest = ownRepoDigest(req.baseImage, await engine.images.repoDigests(req.baseImage));
     s.title(`Base image ${req.baseImage} (${id.slice(7, 19)}${repoDigest ? `, ${repoDigest.slice(0, 19)}…` : ', no registry digest'})`);
     return { id, repoDigest };
   });

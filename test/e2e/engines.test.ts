@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
@@ -198,8 +198,14 @@ describe('rootless Docker, m5dev installed with npm by a normal user', () => {
   afterAll(async () => {
     if (k) await cleanUp(k.run, k.docker, k.home, true);
   });
-  it('installs from the packed tarball as the user, without root', () => {
-    expect(existsSync(join(k.home, '..', 'm5dev-prefix', 'bin', 'm5dev'))).toBe(true);
+  it('installs from the packed tarball as the user, without root: the files are the user\'s, and it runs as this checkout\'s version', async () => {
+    const prefix = join(k.home, '..', 'm5dev-prefix');
+    const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
+    const installed = execFileSync('find', [prefix, '!', '-uid', String(uid)], { encoding: 'utf8' }).trim();
+    expect(installed).toBe(''); // nothing in the prefix belongs to anyone but the user
+    const v = await k.run(['--version']);
+    expect(v.code, v.stderr).toBe(0);
+    expect(v.stdout.trim()).toBe((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
   });
   core(() => k, 'docker', true);
 });

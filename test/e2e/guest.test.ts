@@ -196,10 +196,26 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     // `m5dev ssh CMD`: the command's output and exit code.
     const viaSsh = await cli(['ssh', '--', 'echo via-ssh; exit 3'], env);
     expect([viaSsh.stdout, viaSsh.code]).toEqual(['via-ssh\n', 3]);
-    // `m5dev logs`: the console as the instance's files hold it.
+    // `m5dev logs`: the console as the instance's files hold it (and the same by --name).
     const logs = await cli(['logs'], env);
     expect(logs.code, logs.stderr).toBe(0);
     expect(logs.stdout).toMatch(/Booting Linux on physical CPU/);
+    const byName = await cli(['logs', '--name', 'default'], env);
+    expect([byName.code, byName.stdout.slice(0, logs.stdout.length)]).toEqual([0, logs.stdout]);
+    // The plain-text status: the engine's line, then the instance's, with its state and port.
+    const plain = await cli(['status', '--name', 'default'], env);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stdout).toMatch(/^engine: docker \S+ linux\/(x86_64|aarch64)/);
+    expect(plain.stdout).toMatch(new RegExp(`^default\\s+running\\s+127\\.0\\.0\\.1:${port}\\s+tcg`, 'm'));
+    // A name no instance has: exit 9, as plain text and as JSON.
+    for (const json of [[], ['--json']]) {
+      const missing = await cli([...json, 'status', '--name', 'nosuch'], env);
+      expect(missing.code, missing.stderr).toBe(9);
+      expect(missing.stderr).toMatch(/Instance "nosuch" does not exist/);
+    }
+    // ssh-config --name: the block of that instance.
+    const cfgByName = await cli(['ssh-config', '--name', 'default'], env);
+    expect(cfgByName.stdout).toBe(cfg.stdout);
   }, 120_000);
 
   it('suspends to disk and resumes where it was, refusing another machine', async () => {
@@ -318,7 +334,7 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     await until('the new line', () => followed.includes('m5dev-logs-probe'));
     const res = await cli(['down', '--grace', '30'], env);
     expect(res.code, res.stderr).toBe(0);
-    expect(res.stdout).toMatch(/default stopped/);
+    expect(res.stdout).toMatch(/^default stopped$/m); // clean: not "stopped (forced)"
     expect(await containersOfHome(home)).toEqual([]);
     const status = await cli(['--json', 'status', '--name', 'default'], env);
     expect(JSON.parse(status.stdout)).toMatchObject({ state: 'stopped' });

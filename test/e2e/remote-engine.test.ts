@@ -164,7 +164,7 @@ describe('a remote engine (tcp://, its own filesystem and network)', () => {
     expect(await networksOn(remote.docker, home)).toHaveLength(1); // the running instance's own
     const down = await cli(['down'], env);
     expect(down.code, down.stderr).toBe(0);
-    expect(down.stdout).toMatch(/default stopped/);
+    expect(down.stdout).toMatch(/^default stopped$/m); // clean: not "stopped (forced)"
     expect(await containersOn(remote.docker, home)).toEqual([]);
     expect(await networksOn(remote.docker, home)).toEqual([]);
     // Every address pool of the engine taken (by the test's own networks): up says so, and makes nothing.

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { reportError } from '../../src/cli/program.js';
 import { ExitCode, ShareError, UsageError } from '../../src/errors.js';
 import { instanceFiles, readState } from '../../src/vm/instance.js';
+import { sessionOf, startSession } from '../../src/session.js';
 
 function report(e: unknown): { code: number; stderr: string } {
   let stderr = '';
@@ -25,9 +26,6 @@ function report(e: unknown): { code: number; stderr: string } {
 }
 
 describe('reportError', () => {
-  afterEach(() => {
-    delete process.env.M5DEV_DEBUG;
-  });
 
   it('a typed error: its code, its message, its details indented and its hint; no stack', () => {
     const r = report(new ShareError('the share is gone', 'Share an existing directory.'));
@@ -41,20 +39,19 @@ describe('reportError', () => {
       stdout += String(s);
       return true;
     });
-    const saved = process.env.GITHUB_ACTIONS;
+    const { GITHUB_ACTIONS: _, ...rest } = process.env;
     try {
-      process.env.GITHUB_ACTIONS = 'true';
+      startSession(sessionOf({ ...rest, GITHUB_ACTIONS: 'true' }));
       const r = report(new ShareError('the share is gone', 'Share an existing directory.'));
       expect(r.code).toBe(ExitCode.shareFailed);
       expect(stdout).toBe('::error title=m5dev (exit 18)::the share is gone%0AShare an existing directory.\n');
       stdout = '';
-      delete process.env.GITHUB_ACTIONS;
+      startSession(sessionOf(rest));
       report(new ShareError('x', 'y'));
       expect(stdout).toBe('');
     } finally {
       spy.mockRestore();
-      if (saved === undefined) delete process.env.GITHUB_ACTIONS;
-      else process.env.GITHUB_ACTIONS = saved;
+      startSession(sessionOf({ ...process.env }));
     }
   });
 
@@ -70,10 +67,14 @@ describe('reportError', () => {
     expect(r.stderr).toContain("m5dev: unexpected error: Cannot read properties of undefined (reading 'sshPort')\n");
     expect(r.stderr).toContain('this is a bug in m5dev');
     expect(r.stderr).not.toContain('    at ');
-    process.env.M5DEV_DEBUG = '1';
-    const debug = report(bug);
-    expect(debug.code).toBe(ExitCode.unexpected);
-    expect(debug.stderr).toContain('    at ');
+    startSession(sessionOf({ ...process.env, M5DEV_DEBUG: '1' }));
+    try {
+      const debug = report(bug);
+      expect(debug.code).toBe(ExitCode.unexpected);
+      expect(debug.stderr).toContain('    at ');
+    } finally {
+      startSession(sessionOf({ ...process.env }));
+    }
   });
 
   it('a write that ran out of space is a full disk, not a bug', () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { judgeDiskImage } from '../../src/vm/disk-image.js';
-import { jobEnd, exitsSeen } from '../../src/m5ops/job.js';
+import { jobEnd, jobFailure, exitsSeen } from '../../src/m5ops/job.js';
 import type { M5opEvent } from '../../src/m5ops/ops.js';
 import { ConsoleLines } from '../../src/workflows/console-follow.js';
 import { storeLocalFile } from '../../src/download/local-blob.js';
@@ -63,6 +63,13 @@ describe('when a job ends', () => {
     expect(jobEnd([ev('fail')], 1)).toMatchObject({ kind: 'fail', code: 1 });
     // The exit that would end it comes after the fail: the fail ends it.
     expect(jobEnd([ev('fail', 4), ev('exit', 0)], 1)).toMatchObject({ kind: 'fail', code: 4 });
+  });
+  it('is a failure in its JUnit report exactly when its code is not 0 (gem5\'s `m5 fail 0` passes, as its exit code does)', () => {
+    const end = (e: M5opEvent[]) => jobEnd(e, 1)!;
+    expect(jobFailure(end([ev('exit', 0)]))).toBeUndefined();
+    expect(jobFailure(end([ev('fail', 0)]))).toBeUndefined();
+    expect(jobFailure(end([ev('fail', 3)]))).toBe("the guest's m5 fail 3");
+    expect(jobFailure(end([ev('panic', 134)]))).toBe("the guest's m5 panic 134");
   });
 });
 

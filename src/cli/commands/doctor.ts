@@ -6,6 +6,7 @@ import { DEFAULTS } from '../../config.js';
 import { ExitCode } from '../../errors.js';
 import { layout } from '../../paths.js';
 import type { Check } from '../../engine/doctor.js';
+import { session } from '../../session.js';
 
 const MARK: Record<Check['status'], string> = { ok: 'ok  ', warn: 'warn', fail: 'FAIL' };
 
@@ -26,7 +27,7 @@ export function registerDoctor(program: Command): void {
         home: layout().root,
         baseImage: opts.baseImage,
         // A given toolchain (--toolchain, M5DEV_TOOLCHAIN) is the one to look for.
-        toolchainTag: async (engine) => process.env.M5DEV_TOOLCHAIN || (await toolchainTagOn(engine, opts.baseImage)),
+        toolchainTag: async (engine) => session().toolchain ?? (await toolchainTagOn(engine, opts.baseImage)),
         hostSsh: findOnPath('ssh'),
       });
       const ok = res.checks.every((c) => c.status !== 'fail');

@@ -61,9 +61,8 @@ export function registerImage(program: Command): void {
     .option('--base-image <ref>', 'base image', DEFAULTS.baseImage)
     .action(async (file: string, opts: { baseImage: string }, cmd: Command) => {
       const g = globalOpts(cmd);
-      const { saveImage } = await import('../../docker/image-transfer.js');
       const { toolchain: img, made: saved } = await onToolchain(cmd, opts.baseImage, 'Save the toolchain image', async (i, task) => {
-        const s = await saveImage(i.engine.docker, i.tag, file, (p) => task.output(progressLine(p.bytes, p.total, 1)));
+        const s = await i.engine.images.save(i.tag, file, (p) => task.output(progressLine(p.bytes, p.total, 1)));
         task.title(`Saved ${i.tag} to ${file} (${(s.bytes / 2 ** 20).toFixed(0)} MiB)`);
         return s;
       });
@@ -79,10 +78,10 @@ export function registerImage(program: Command): void {
     .action(async (file: string, opts: { sha256?: string }, cmd: Command) => {
       const g = globalOpts(cmd);
       if (opts.sha256 && !/^[0-9a-f]{64}$/.test(opts.sha256)) throw new UsageError('--sha256 takes 64 hex digits');
-      const [{ connectEngine }, { loadImage }] = await Promise.all([import('../../engine/engine.js'), import('../../docker/image-transfer.js')]);
+      const { connectEngine } = await import('../../engine/engine.js');
       const engine = await connectEngine();
-      const tags = await loadImage(engine.docker, file, opts.sha256);
-      const ids = await Promise.all(tags.map(async (t) => (await engine.docker.getImage(t).inspect()).Id));
+      const tags = await engine.images.load(file, opts.sha256);
+      const ids = await Promise.all(tags.map(async (t) => (await engine.images.id(t)) ?? ''));
       if (g.json) printJson({ file, verified: Boolean(opts.sha256), images: tags.map((tag, i) => ({ tag, imageId: ids[i] })) });
       else for (const [i, t] of tags.entries()) process.stdout.write(`loaded ${t} (${ids[i]})${opts.sha256 ? ', archive verified' : ''}\n`);
     });
@@ -93,10 +92,9 @@ export function registerImage(program: Command): void {
     .option('--base-image <ref>', 'base image', DEFAULTS.baseImage)
     .action(async (ref: string, opts: { baseImage: string }, cmd: Command) => {
       const g = globalOpts(cmd);
-      const { pushImage } = await import('../../docker/image-transfer.js');
       let pinned = '';
       await onToolchain(cmd, opts.baseImage, `Push to ${ref}`, async (i, task) => {
-        pinned = await pushImage(i.engine.docker, i.tag, ref);
+        pinned = await i.engine.images.push(i.tag, ref);
         task.title(`Pushed ${pinned}`);
       });
       if (g.json) printJson({ ref: pinned });
@@ -108,9 +106,9 @@ export function registerImage(program: Command): void {
     .description('pull a toolchain image by digest (REF@sha256:…) and tag it as the toolchain it holds')
     .action(async (ref: string, _opts: unknown, cmd: Command) => {
       const g = globalOpts(cmd);
-      const [{ connectEngine }, { pullImage }] = await Promise.all([import('../../engine/engine.js'), import('../../docker/image-transfer.js')]);
+      const { connectEngine } = await import('../../engine/engine.js');
       const engine = await connectEngine();
-      const { tag, id } = await pullImage(engine.docker, ref);
+      const { tag, id } = await engine.images.pull(ref);
       if (g.json) printJson({ ref, tag, imageId: id });
       else process.stdout.write(`pulled ${ref}\n  as ${tag} (${id})\n`);
     });

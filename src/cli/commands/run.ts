@@ -5,6 +5,7 @@ import { copySparse } from '../../sparse-copy.js';
 import { writeWhole } from '../../staging.js';
 import type { Storage } from '../../engine/storage.js';
 import { jobToJunit } from '../../module/junit.js';
+import { jobFailure } from '../../m5ops/job.js';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULTS, capResources, hex, hostResources, loadUserConfig, parseIntOption, parseMemory, parseConfig, resolveConfig, type VmConfig } from '../../config.js';
 import { layout } from '../../paths.js';
@@ -52,7 +53,7 @@ export function registerRun(program: Command): void {
     .option('--append <args>', 'the directly booted kernel\'s command line (default "rw console=ttyAMA0": the first partition holding /sbin/init is the root; root=/dev/vdaN chooses one, ro mounts it read-only, init=PATH runs another init)')
     .option('--exits <n>', "the guest's m5 exit that ends the job (gem5-resources' images exit once booted, then again when their script is done: 2)", '1')
     .option('--timeout <seconds>', 'give up after this long (exit 23)', '3600')
-    .option('--junit <file>', "also write the job's end as JUnit XML (one testcase: failed unless the guest's exit ended it; the console as system-out), whatever ended it")
+    .option('--junit <file>', "also write the job's end as JUnit XML (one testcase, failed when m5dev's exit code is not 0: a fail with a code, a panic, a timeout; the console as system-out), whatever ended it")
     .option('--max-checkpoints <n>', "save at most this many of the guest's checkpoints (each holds its memory and disk overlay); later ones are let go, each said", String(DEFAULT_MAX_CHECKPOINTS))
     .option('--out <dir>', "copy what the guest wrote (m5out: writefile's files, stats.txt) and its console (system.terminal) to DIR when the job ends")
     .option('--cpus <n>', `vCPUs (default ${DEFAULTS.cpus})`)
@@ -131,7 +132,7 @@ export function registerRun(program: Command): void {
             throw e;
           })
           .finally(() => console.write(stream.close));
-        if (flags.junit) writeJobJunit(flags.junit, name, text, (Date.now() - started) / 1000, end.kind === 'exit' ? undefined : `the guest's m5 ${end.kind} ${end.code}`);
+        if (flags.junit) writeJobJunit(flags.junit, name, text, (Date.now() - started) / 1000, jobFailure(end));
         const seconds = (Date.now() - started) / 1000;
         await running.vm.remove();
         const storage = running.found.placement.storage;
