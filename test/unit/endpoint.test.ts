@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { contextDirName, modemOptions, plaintextWarning, resolveEndpoint, transportOf, type ConfigReader } from '../../src/docker/endpoint.js';
 import { normalizeArch, volumeName } from '../../src/engine/engine.js';
+import { hostKeyAlgorithms, knownHostsName, lookupKnownHosts, parseKnownHosts, verdict } from '../../src/docker/known-hosts.js';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 
 /** A docker config dir held in memory: path → content. */
 function reader(files: Record<string, string>): ConfigReader {
@@ -97,8 +100,7 @@ describe('engine facts', () => {
   });
 });
 
-describe('ssh:// engine host keys (known-hosts.ts)', async () => {
-  const { parseKnownHosts, verdict, hostKeyAlgorithms, knownHostsName } = await import('../../src/docker/known-hosts.js');
+describe('ssh:// engine host keys (known-hosts.ts)', () => {
   const key = Buffer.from('the ed25519 key blob');
   const out = [
     '# Host [h]:2222 found: line 3',
@@ -111,6 +113,25 @@ describe('ssh:// engine host keys (known-hosts.ts)', async () => {
     expect(parseKnownHosts(out)).toEqual({ keys: [{ type: 'ssh-ed25519', blob: key.toString('base64') }], revoked: [Buffer.from('old').toString('base64')] });
     expect(knownHostsName('h', 22)).toBe('h');
     expect(knownHostsName('h', 2222)).toBe('[h]:2222');
+  });
+  it('skips comments, blank and short lines wherever their blanks are', () => {
+    const b = (s: string) => Buffer.from(s).toString('base64');
+    const text = [`\t  h ssh-ed25519   ${b('k1')}  comment here`, `# h ssh-ed25519 ${b('commented')}`, '   ', 'h ssh-ed25519', `@revoked\th\tssh-rsa\t${b('r')}`, `@revoked h ssh-rsa`].join('\n');
+    expect(parseKnownHosts(text)).toEqual({ keys: [{ type: 'ssh-ed25519', blob: b('k1') }], revoked: [b('r')] });
+  });
+  it("asks OpenSSH's own ssh-keygen -F for the host's entries in ~/.ssh/known_hosts (hashed names and [host]:port too)", () => {
+    const home = mkdtempSync(join(tmpdir(), 'm5dev-kh-'));
+    try {
+      mkdirSync(join(home, '.ssh'));
+      expect(lookupKnownHosts('h', 2222, home)).toEqual({ keys: [], revoked: [] }); // no file: nothing on record
+      const b = (s: string) => Buffer.from(s).toString('base64');
+      writeFileSync(join(home, '.ssh', 'known_hosts'), [`[h]:2222 ssh-ed25519 ${b('mine')}`, `h ssh-ed25519 ${b('port 22')}`, `other ssh-ed25519 ${b('theirs')}`, `@revoked [h]:2222 ssh-ed25519 ${b('old')}`, ''].join('\n'));
+      expect(lookupKnownHosts('h', 2222, home)).toEqual({ keys: [{ type: 'ssh-ed25519', blob: b('mine') }], revoked: [b('old')] });
+      expect(lookupKnownHosts('h', 22, home)).toEqual({ keys: [{ type: 'ssh-ed25519', blob: b('port 22') }], revoked: [] });
+      expect(lookupKnownHosts('nobody', 22, home)).toEqual({ keys: [], revoked: [] });
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
   it('judges the key a host shows', () => {
     const known = parseKnownHosts(out);

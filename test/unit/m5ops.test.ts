@@ -19,6 +19,17 @@ describe('the op log', () => {
     expect(isExit(ev('write_file', { file: 'a' }))).toBe(false);
     expect(isExit(ev('exit'))).toBe(false);
     expect(describeEvent(ev('exit', { args: ['0x0'], code: 0 }))).toBe('2023-11-14T22:13:20.000Z vcpu0 exit(0x0) = 0x0  [code 0]');
+    // No arguments, no extras; a file and a note joined; guest text shown, not sent.
+    expect(describeEvent(ev('dump_stats'))).toBe('2023-11-14T22:13:20.000Z vcpu0 dump_stats() = 0x0');
+    expect(describeEvent(ev('write_file', { args: ['0x1', '0x2'], vcpu: 1, file: 'a\u001bb', note: 'm5out is full', code: 1 }))).toBe('2023-11-14T22:13:20.000Z vcpu1 write_file(0x1, 0x2) = 0x0  [code 1; file a\\x1bb; m5out is full]');
+    // Lines that are JSON but not an op (no func number, no op name), blank lines between.
+    const mixed = ['', JSON.stringify({ func: 3 }), JSON.stringify({ op: 'exit' }), '   ', JSON.stringify(ev('exit', { func: 0x21, code: 0 })), ''].join('\n');
+    expect(parseLog(mixed).map((e) => e.op)).toEqual(['exit']);
+    // An exit needs its code; the last of several is the latest.
+    expect(isExit(ev('fail', { code: 0 }))).toBe(true);
+    expect(isExit(ev('panic'))).toBe(false);
+    expect(lastExit([ev('exit', { code: 0 }), ev('dump_stats'), ev('fail', { code: 3 }), ev('dump_stats')])).toMatchObject({ op: 'fail', code: 3 });
+    expect(lastExit([ev('dump_stats')])).toBeUndefined();
   });
 
   it("names gem5's ops by number (m5ops.h)", () => {

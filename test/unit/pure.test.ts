@@ -99,6 +99,24 @@ describe('ssh arguments', () => {
   it('can disable connection reuse', () => {
     expect(sshCommand(t, [], { batch: true, reuse: false }).join(' ')).toContain('ControlMaster=no');
   });
+  it('is exactly this command line: every option that keeps the connection to the pinned guest and to our key alone', () => {
+    const o = (...kv: string[]) => kv.flatMap((x) => ['-o', x]);
+    const pinned = ['-F', '/dev/null', ...o('HostKeyAlias=m5dev-dev', 'StrictHostKeyChecking=yes', 'UserKnownHostsFile=/i/kh', 'GlobalKnownHostsFile=/dev/null', 'HostKeyAlgorithms=ssh-ed25519', 'KexAlgorithms=^curve25519-sha256', 'IdentityFile=/i/id', 'IdentitiesOnly=yes', 'PasswordAuthentication=no', 'KbdInteractiveAuthentication=no')];
+    expect(sshCommand(t, ['uname', '-r'], { batch: true })).toEqual([
+      'ssh', ...pinned, ...o('BatchMode=yes', 'ConnectTimeout=10', 'ServerAliveInterval=15', 'LogLevel=ERROR', 'ControlMaster=auto', 'ControlPath=/tmp/c', 'ControlPersist=300'),
+      '-p', '5555', 'ubuntu@127.0.0.1', '--', 'uname', '-r',
+    ]);
+    // Interactive: no batch mode, a terminal, a timeout of the caller's, no command; no reuse.
+    expect(sshCommand({ ...t, proxyCommand: 'relay %h' }, [], { batch: false, tty: true, connectTimeoutSec: 3, reuse: false })).toEqual([
+      'ssh', ...pinned, ...o('BatchMode=no', 'ConnectTimeout=3', 'ServerAliveInterval=15', 'LogLevel=ERROR', 'ControlMaster=no', 'ProxyCommand=relay %%h'),
+      '-p', '5555', '-t', 'ubuntu@127.0.0.1',
+    ]);
+  });
+  it('prints exactly this Host block', () => {
+    expect(sshConfigBlock({ ...t, proxyCommand: 'relay %h' }, 'box')).toBe(
+      ['Host box', '  HostName 127.0.0.1', '  Port 5555', '  User ubuntu', '  IdentityFile /i/id', '  IdentitiesOnly yes', '  HostKeyAlias m5dev-dev', '  UserKnownHostsFile /i/kh', '  StrictHostKeyChecking yes', '  PasswordAuthentication no', '  ProxyCommand relay %%h', ''].join('\n'),
+    );
+  });
   it('prints a usable Host block', () => {
     const block = sshConfigBlock(t, 'm5dev-dev');
     expect(block).toMatch(/^Host m5dev-dev\n {2}HostName 127\.0\.0\.1\n {2}Port 5555\n {2}User ubuntu\n/);
@@ -134,6 +152,7 @@ describe('ssh arguments', () => {
   });
   it('names control sockets by FNV-1a 64 (the published test vectors)', () => {
     expect(fnv1a64('')).toBe('cbf29ce484222325');
+    expect(fnv1a64('m0')).toBe('08a98a07b55099b8'); // a leading zero kept: always 16 digits
     expect(fnv1a64('a')).toBe('af63dc4c8601ec8c');
     expect(fnv1a64('foobar')).toBe('85944171f73967e8');
   });

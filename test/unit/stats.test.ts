@@ -39,5 +39,11 @@ describe("gem5's stats.txt", () => {
     expect(() => parseStats('---------- Begin Simulation Statistics ----------\n')).toThrow(/does not end/);
     expect(() => parseStats('---------- End Simulation Statistics   ----------\n')).toThrow(/did not begin/);
     expect(parseStats('')).toEqual([]);
+    // Each error names its line (1-based), a block inside another too.
+    const begin = '---------- Begin Simulation Statistics ----------';
+    expect(() => parseStats(`${begin}\n${begin}\n`)).toThrow(/^stats\.txt line 2: a block begins inside another$/);
+    expect(() => parseStats('\n\n---------- End Simulation Statistics   ----------\n')).toThrow(/^stats\.txt line 3: a block ends that did not begin$/);
+    // Lines as a file may hold them: indented, with a carriage return.
+    expect(parseStats(`  ${begin}  \r\n   simSeconds 0.5 # s (Second)\r\n---------- End Simulation Statistics   ----------\r\n`)).toEqual([{ simSeconds: 0.5 }]);
   });
 });
