@@ -97,6 +97,7 @@ export function schemaError(raw: unknown): { kind: 'not-object' } | { kind: 'unk
     if (e?.keyword === 'additionalProperties') return { kind: 'unknown', key: String((e.params as { additionalProperty?: string }).additionalProperty) };
     return { kind: 'not-object' };
   }
-  const key = e.instancePath.split('/')[1] ?? '';
-  return key in SETTINGS ? { kind: 'bad', key: key as SettingName } : { kind: 'unknown', key };
+  // Below the top (additionalProperties answered for unknown names there): one of the schema's
+  // properties, which are SETTINGS' names, is the first part of the path.
+  return { kind: 'bad', key: e.instancePath.split('/')[1] as SettingName };
 }

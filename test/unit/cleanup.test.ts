@@ -25,10 +25,32 @@ describe('CleanupScope', () => {
     {
       await using scope = cleanupScope('up');
       scope.defer('vm', () => void log.push('remove vm'), () => void log.push('vm kept'));
+      scope.defer('network', () => void log.push('remove network')); // no keep hook: nothing to run
       scope.keep();
       scope.defer('later', () => void log.push('undo later'));
     }
     expect(log).toEqual(['vm kept', 'undo later']);
+  });
+
+  it('a dropped undo stays dropped, the first one too, however often its handle is called; a scope that ends quietly says nothing', async () => {
+    const log: string[] = [];
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      {
+        await using scope = cleanupScope('op');
+        const first = scope.defer('first', () => void log.push('never'));
+        scope.defer('second', () => void log.push('undo second'));
+        first();
+        first(); // again: it must not take another undo off
+      }
+      expect(log).toEqual(['undo second']);
+      // The scope left the signal path's stack when it ended: a signal now runs nothing of it.
+      await runCleanups();
+      expect(log).toEqual(['undo second']);
+      expect(stderr).not.toHaveBeenCalled();
+    } finally {
+      stderr.mockRestore();
+    }
   });
 
   it('the signal path waits for an undo another path has under way (a scope that ended as the signal came)', async () => {

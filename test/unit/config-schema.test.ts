@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
-import { configSchema, SETTINGS } from '../../src/config-schema.js';
+import { configSchema, schemaError, SETTINGS } from '../../src/config-schema.js';
 import { CODE_SETTINGS, SETTING_TRUST, parseConfig } from '../../src/config.js';
 import { schemaRef, starterConfig } from '../../src/cli/commands/init.js';
 import { CLI, ROOT } from '../helpers/cli.js';
@@ -45,6 +45,15 @@ describe("m5dev.json's schema", () => {
     expect(() => parseConfig({ m5opsParams: ['k\u00e9=1'] }, 'm5dev.json')).toThrow(/"m5opsParams" must be a list of at most 32/);
     expect(() => parseConfig({ m5opsParams: Array.from({ length: 33 }, (_, i) => `k${i}=1`) }, 'm5dev.json')).toThrow(/"m5opsParams" must be/);
     expect(() => parseConfig({ m5opsParams: ['size=1', 'size=2'] }, 'm5dev.json')).toThrow(/each once/);
+  });
+
+  it("names the setting a file breaks, as the schema judges it: not an object, a setting it has not, a value it refuses", () => {
+    expect(schemaError({ cpus: 2, $schema: './s.json' })).toBeUndefined();
+    for (const notObject of [[], null, 'cpus', 3]) expect(schemaError(notObject)).toEqual({ kind: 'not-object' });
+    expect(schemaError({ cpu5: 2 })).toEqual({ kind: 'unknown', key: 'cpu5' });
+    expect(schemaError({ cpus: 'two' })).toEqual({ kind: 'bad', key: 'cpus' });
+    expect(schemaError({ shares: [3] })).toEqual({ kind: 'bad', key: 'shares' }); // deeper in the value: still the setting
+    expect(schemaError({ shares: [{ host: 'a', guest: '/b', readOnly: 'yes' }] })).toEqual({ kind: 'bad', key: 'shares' });
   });
 });
 

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SAVED_FORMAT, commitSaved, dropSaved, guestStamps, isSuspended, viewSaved, launchKey, loadStream, loadSteps, readSaved, restoringRam, resumePlan, saveStream, saveSteps, savedFilesPresent, type SavedRecord } from '../../src/vm/saved-state.js';
+import { PENDING_RECORD, SAVED_FORMAT, commitSaved, dropSaved, finishPending, guestStamps, isSuspended, markComplete, savedBytes, viewSaved, launchKey, loadStream, loadSteps, readSaved, restoringRam, resumePlan, saveStream, saveSteps, savedFilesPresent, type SavedRecord } from '../../src/vm/saved-state.js';
 import { LocalDirStorage } from '../../src/engine/storage.js';
 import { instanceFiles, type InstanceState } from '../../src/vm/instance.js';
 import type { QmpStep } from '../../src/vm/qmp.js';
@@ -130,6 +130,64 @@ describe('saved state files', () => {
     writeFileSync(`${files.ram}.tmp`, 'half');
     await dropSaved(st);
     expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
+describe('a save marked complete, its commit cut short (finishPending)', () => {
+  let dir: string;
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const pending = { format: SAVED_FORMAT.ramFile, launchKey: 'k', savedAt: 'then', saveMs: 7 } as const;
+
+  it('counts what a save takes: the state file, and the RAM file\'s blocks for format 2 (holes are free)', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'm5dev-saved-'));
+    const files = instanceFiles(dir);
+    const st = new LocalDirStorage(dir);
+    writeFileSync(`${files.vmState}.tmp`, Buffer.alloc(1000));
+    const fd = openSync(`${files.ram}.tmp`, 'w');
+    writeSync(fd, Buffer.alloc(8192, 1));
+    ftruncateSync(fd, 64 * 1024 * 1024); // a 64 MiB file, 8 KiB of it written
+    closeSync(fd);
+    expect(await savedBytes(st, SAVED_FORMAT.stream, '.tmp')).toBe(1000);
+    const both = await savedBytes(st, SAVED_FORMAT.ramFile, '.tmp');
+    expect(both).toBeGreaterThanOrEqual(1000 + 8192);
+    expect(both).toBeLessThan(1000 + 1024 * 1024);
+    expect(await savedBytes(st, SAVED_FORMAT.ramFile)).toBe(0); // not renamed into place: nothing there yet
+  });
+
+  it('renames the state files into place, writes the record with the disks\' stamps now, and drops the mark', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'm5dev-saved-'));
+    const files = instanceFiles(dir);
+    const st = new LocalDirStorage(dir);
+    writeFileSync(files.diskOverlay, 'disk');
+    expect(await finishPending(st)).toBeUndefined(); // no mark: nothing to finish
+    writeFileSync(`${files.vmState}.tmp`, 'devices');
+    writeFileSync(files.ram, 'ram'); // this one was renamed before the commit was cut short
+    await markComplete(st, pending);
+    const done = await finishPending(st);
+    expect(done).toMatchObject({ ...pending, stamps: await guestStamps(st) });
+    expect(done?.stamps.map((x) => x.file)).toEqual(['disk.qcow2']);
+    expect(done?.bytes).toBe(await savedBytes(st, SAVED_FORMAT.ramFile));
+    expect(done?.bytes).toBeGreaterThan('devices'.length); // and the RAM file's block
+    expect(await readSaved(st)).toEqual(done);
+    expect(readdirSync(dir).sort()).toEqual(['disk.qcow2', 'ram', 'vmstate', 'vmstate.json']);
+  });
+
+  it('changes nothing for a mark it cannot use: not JSON, an unknown format, no launch key, or a state file missing', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'm5dev-saved-'));
+    const files = instanceFiles(dir);
+    const st = new LocalDirStorage(dir);
+    writeFileSync(`${files.vmState}.tmp`, 'devices');
+    for (const bad of ['{not json', JSON.stringify({ ...pending, format: 3 }), JSON.stringify({ ...pending, launchKey: 5 })]) {
+      writeFileSync(join(dir, PENDING_RECORD), bad);
+      expect(await finishPending(st)).toBeUndefined();
+    }
+    await markComplete(st, pending); // format 2 needs the RAM file too: there is none
+    expect(await finishPending(st)).toBeUndefined();
+    expect(readdirSync(dir).sort()).toEqual(['vmstate.pending.json', 'vmstate.tmp']);
+    // Format 1 needs only the state: finished.
+    await markComplete(st, { ...pending, format: SAVED_FORMAT.stream });
+    expect(await finishPending(st)).toMatchObject({ format: SAVED_FORMAT.stream, bytes: 'devices'.length });
+    expect(readdirSync(dir).sort()).toEqual(['vmstate', 'vmstate.json']);
   });
 });
 
