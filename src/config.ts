@@ -8,7 +8,7 @@ import { UntrustedConfigError, UsageError } from './errors.js';
 import { checkShares, hostShareRefusal, parseShare, type Share } from './vm/shares.js';
 import { availableParallelism, homedir, totalmem } from 'node:os';
 import { layout } from './paths.js';
-import { M5OPS_ADDR_WANT, M5OPS_SIZE, PCIE_MMIO, SETTINGS, SETTING_TRUST as TRUST_OF, schemaError, type Trust } from './config-schema.js';
+import { M5OPS_ADDR_WANT, M5OPS_SIZE, PCIE_MMIO, SETTINGS, SETTING_TRUST as TRUST_OF, schemaError, type SettingName, type Trust } from './config-schema.js';
 
 export const SEED_IMAGE_URL =
   'https://cloud-images.ubuntu.com/releases/22.04/release-20240612/ubuntu-22.04-server-cloudimg-arm64.img';
@@ -172,7 +172,6 @@ export function hex(n: number): string {
   return `0x${n.toString(16)}`;
 }
 
-const SHA256_RE = /^[0-9a-f]{64}$/;
 
 /** Validate a partial config (from JSON or flags); unknown keys and bad values are usage errors. */
 export function parseConfig(raw: unknown, source: string, baseDir = process.cwd()): Partial<VmConfig> {
@@ -185,27 +184,26 @@ export function parseConfig(raw: unknown, source: string, baseDir = process.cwd(
   if (wrong?.kind === 'not-object') throw new UsageError(`${source}: expected a JSON object`);
   if (wrong?.kind === 'unknown') throw new UsageError(`${source}: unknown setting "${wrong.key}"`);
   if (wrong?.kind === 'bad') throw new UsageError(`${source}: "${wrong.key}" must be ${SETTINGS[wrong.key].want}, got ${JSON.stringify(given[wrong.key])}`);
+  // Each value is of its schema's type now: what is left is to convert it and to check what the
+  // schema cannot say (numbers given as strings, a share resolved on this machine, a value past 2^64).
   const out: Partial<VmConfig> = {};
   for (const [key, value] of Object.entries(given)) {
     const bad = (want: string) => new UsageError(`${source}: "${key}" must be ${want}, got ${JSON.stringify(value)}`);
-    switch (key) {
+    const text = value as string;
+    switch (key as SettingName | '$schema') {
       case '$schema':
         break;
       case 'imageUrl':
-        if (typeof value !== 'string' || !/^(https?|file):\/\//.test(value)) throw bad('an http(s):// or file:// URL');
-        out.imageUrl = value;
+        out.imageUrl = text;
         break;
       case 'imageSha256':
-        if (typeof value !== 'string' || !SHA256_RE.test(value.toLowerCase())) throw bad('64 hex digits');
-        out.imageSha256 = value.toLowerCase();
+        out.imageSha256 = text.toLowerCase();
         break;
       case 'disk':
-        if (value !== 'raw' && value !== 'overlay') throw bad('"raw" or "overlay"');
-        out.disk = value;
+        out.disk = value as VmConfig['disk'];
         break;
       case 'diskGrow':
-        if (typeof value !== 'string' || !/^\+?\d+[KMGT]?$/.test(value)) throw bad('a size like +10G');
-        out.diskGrow = value.startsWith('+') ? value : `+${value}`;
+        out.diskGrow = text.startsWith('+') ? text : `+${text}`;
         break;
       case 'sshPort':
         out.sshPort = intIn(value, 1, 65535, bad);
@@ -220,31 +218,23 @@ export function parseConfig(raw: unknown, source: string, baseDir = process.cwd(
         out.bootTimeoutSec = intIn(value, 10, 86400, bad);
         break;
       case 'cpu':
-        if (typeof value !== 'string' || !/^[a-z0-9][a-z0-9_,=.-]*$/i.test(value)) throw bad('a QEMU -cpu model');
-        out.cpu = value;
+        out.cpu = text;
         break;
       case 'accel':
-        if (value !== 'auto' && value !== 'kvm' && value !== 'tcg') throw bad('auto, kvm or tcg');
-        out.accel = value;
+        out.accel = value as VmConfig['accel'];
         break;
       case 'tcgCacheMiB':
         out.tcgCacheMiB = intIn(value, 32, 4096, bad);
         break;
       case 'ramFile':
-        if (typeof value !== 'boolean') throw bad('true or false');
-        out.ramFile = value;
+        out.ramFile = value as boolean;
         break;
       case 'shares':
-        if (!Array.isArray(value)) throw bad('a list of "HOST_DIR[:GUEST_PATH][:ro]" strings or {"host", "guest", "readOnly"} objects');
         out.shares = checkShares(
-          value.map((v: unknown) => {
+          (value as (string | { host: string; guest?: string; readOnly?: boolean })[]).map((v) => {
             if (typeof v === 'string') return parseShare(v, baseDir, source);
-            const o = v as { host?: unknown; guest?: unknown; readOnly?: unknown } | null;
-            if (o && typeof o === 'object' && typeof o.host === 'string' && (o.guest === undefined || typeof o.guest === 'string') && (o.readOnly === undefined || typeof o.readOnly === 'boolean')) {
-              const share = parseShare(o.guest === undefined ? o.host : `${o.host}:${o.guest}`, baseDir, source);
-              return { ...share, readOnly: o.readOnly ?? share.readOnly };
-            }
-            throw bad('a list of "HOST_DIR[:GUEST_PATH][:ro]" strings or {"host", "guest", "readOnly"} objects');
+            const share = parseShare(v.guest === undefined ? v.host : `${v.host}:${v.guest}`, baseDir, source);
+            return { ...share, readOnly: v.readOnly ?? share.readOnly };
           }),
           source,
         );
@@ -262,28 +252,21 @@ export function parseConfig(raw: unknown, source: string, baseDir = process.cwd(
         out.m5opsAddr = parseM5opsAddr(value, bad);
         break;
       case 'm5opsExit':
-        if (value !== 'continue' && value !== 'poweroff') throw bad('"continue" or "poweroff"');
-        out.m5opsExit = value;
+        out.m5opsExit = value as VmConfig['m5opsExit'];
         break;
       case 'm5opsStats':
-        if (value !== 'clock' && value !== 'insns') throw bad('"clock" or "insns"');
-        out.m5opsStats = value;
+        out.m5opsStats = value as VmConfig['m5opsStats'];
         break;
       case 'm5opsParams':
-        if (!Array.isArray(value)) throw bad('a list of "KEY=VALUE" (KEY up to 16 characters, VALUE a 64-bit number)');
-        out.m5opsParams = value.map((v) => parseM5opsParam(v, bad));
+        out.m5opsParams = (value as string[]).map((v) => parseM5opsParam(v, bad));
         if (new Set(out.m5opsParams.map((p) => p.key)).size !== out.m5opsParams.length) throw bad(SETTINGS.m5opsParams.want);
         break;
       case 'm5opsReadfile':
-        if (typeof value !== 'string' || value.length === 0) throw bad('a file path');
-        out.m5opsReadfile = isAbsolute(value) ? value : join(baseDir, value);
+        out.m5opsReadfile = isAbsolute(text) ? text : join(baseDir, text);
         break;
       case 'baseImage':
-        if (typeof value !== 'string' || value.length === 0) throw bad('an image reference');
-        out.baseImage = value;
+        out.baseImage = text;
         break;
-      default:
-        throw new UsageError(`${source}: unknown setting "${key}"`);
     }
   }
   return out;

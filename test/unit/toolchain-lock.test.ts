@@ -61,9 +61,48 @@ describe('toolchain lock', () => {
     expect(contextHash(dir, { BASE_IMAGE: 'b' })).not.toBe(before);
   });
 
+  it('reads every line kind and its fields exactly; comments, blank lines and extra blanks are nothing; a bad line is named by number and text', () => {
+    const text = ['# a comment', '', '  snapshot   -  ', 'base arm64 debian:bookworm-slim sha256:cc -', 'base amd64 debian:bookworm-slim sha256:aa sha256:bb', '\tpkg amd64 make:amd64 4.3-4.1', 'pkg amd64 tini:amd64 0.19.0-1', 'pkg arm64 gcc:arm64 4:12.2.0-3', ''].join('\n');
+    const lock = parseLock(text);
+    expect(lock).toEqual({
+      snapshot: undefined,
+      bases: new Map([['arm64', { ref: 'debian:bookworm-slim', id: 'sha256:cc', repoDigest: undefined }], ['amd64', { ref: 'debian:bookworm-slim', id: 'sha256:aa', repoDigest: 'sha256:bb' }]]),
+      packages: new Map([['amd64', new Map([['make:amd64', '4.3-4.1'], ['tini:amd64', '0.19.0-1']])], ['arm64', new Map([['gcc:arm64', '4:12.2.0-3']])]]),
+    });
+    // Written back sorted, with "-" for what is absent, after the header.
+    expect(formatLock(lock).split('\n').filter((l) => !l.startsWith('#'))).toEqual([
+      'snapshot -', 'base amd64 debian:bookworm-slim sha256:aa sha256:bb', 'base arm64 debian:bookworm-slim sha256:cc -', 'pkg amd64 make:amd64 4.3-4.1', 'pkg amd64 tini:amd64 0.19.0-1', 'pkg arm64 gcc:arm64 4:12.2.0-3', '',
+    ]);
+    // Each kind by its name and its number of fields: a line of another name with the same count is no such line.
+    for (const [bad, n] of [['snapshot', 1], ['snapshot a b', 1], ['pkg amd64', 1], ['base amd64 ref id', 1], ['pkg amd64 a:b 1 x', 1], ['src amd64 a:b 1', 1], ['pkg amd64 make 1', 1], ['pkg amd64 make:amd64', 1], ['# ok\nwhat is this', 2]] as const) {
+      const err = (() => {
+        try {
+          parseLock(`${bad}\n`, 'x.lock');
+        } catch (e) {
+          return e as UsageError;
+        }
+        return undefined;
+      })();
+      expect(err?.message).toBe(`x.lock:${n}: cannot read "${bad.split('\n').pop()?.trim()}"`);
+      expect(err?.hint).toBe('Rewrite the lock with `m5dev image lock`.');
+    }
+    expect(parseLock('snapshot https://s/x\n').snapshot).toBe('https://s/x');
+    expect(() => parseLock('what\n')).toThrow(/^toolchain\.lock:1: /); // the packaged file's name by default
+    // Sorted by name whatever the order read.
+    const order = formatLock(parseLock('pkg amd64 c:all 1\npkg amd64 a:all 1\npkg amd64 b:all 1\n')).split('\n').filter((l) => l.startsWith('pkg'));
+    expect(order).toEqual(['pkg amd64 a:all 1', 'pkg amd64 b:all 1', 'pkg amd64 c:all 1']);
+  });
+
+  it("reads apt's simulation lines only (an Inst line with an architecture), the package's own architecture suffix dropped", () => {
+    expect([...parseSimulation('Inst libfoo:arm64 (1.0 Debian:12 [arm64])\nInst bar (2.0 Debian:12)\nConf baz (1 Debian [all])\n Inst indented (1 x [all])')]).toEqual([['libfoo:arm64', '1.0']]);
+  });
+
   it('says what changed', () => {
     const changes = diffPackages(new Map([['a:all', '1'], ['b:all', '1']]), new Map([['b:all', '2'], ['c:all', '1']]));
     expect(changes.map(describeChange)).toEqual(['- a:all 1', '~ b:all 1 → 2', '+ c:all 1']);
+    // Unchanged ones are not changes; names sorted; no lock before: everything is new.
+    expect(diffPackages(new Map([['z:all', '1'], ['a:all', '1']]), new Map([['z:all', '1'], ['a:all', '2']]))).toEqual([{ name: 'a:all', from: '1', to: '2' }]);
+    expect(diffPackages(undefined, new Map([['z:all', '1'], ['a:all', '2']])).map(describeChange)).toEqual(['+ a:all 2', '+ z:all 1']);
   });
 
   it('turns the build script\'s failure lines into a message naming the packages', () => {
@@ -77,6 +116,21 @@ describe('toolchain lock', () => {
     );
     expect(lockFailure('m5dev-lock: unsatisfiable - -')?.message).toMatch(/no longer install together, even at the versions the mirror serves/);
     expect(lockFailure('all good')).toBeUndefined();
+    // Many: the first five (six for missing) named, and how many more.
+    const many = (kind: string, n: number) => Array.from({ length: n }, (_, i) => `m5dev-lock: ${kind} p${i}:amd64 1`).join('\n');
+    expect(lockFailure(many('not-served', 7))?.message).toBe('the toolchain lock pins p0:amd64 1, p1:amd64 1, p2:amd64 1, p3:amd64 1, p4:amd64 1 and 2 more, which the mirror no longer serves');
+    expect(lockFailure(many('not-served', 5))?.message).toBe('the toolchain lock pins p0:amd64 1, p1:amd64 1, p2:amd64 1, p3:amd64 1, p4:amd64 1, which the mirror no longer serves');
+    expect(lockFailure(many('unsatisfiable', 6))?.message).toMatch(/p4:amd64 1 and 1 more, which no longer installs/);
+    expect(lockFailure(many('missing', 8))?.message).toBe('after installing, the toolchain image lacks locked versions: p0:amd64 1, p1:amd64 1, p2:amd64 1, p3:amd64 1, p4:amd64 1, p5:amd64 1 and 2 more');
+    expect(lockFailure(many('missing', 6))?.message).not.toMatch(/more/);
+    // The kinds in order of what the user must do first: a missing architecture, then strictness, then apt.
+    expect(lockFailure('m5dev-lock: not-served a:amd64 1\nm5dev-lock: no-arch riscv64')?.message).toBe('the toolchain lock has no packages for riscv64');
+    expect(lockFailure('m5dev-lock: unsatisfiable b:amd64 2\nm5dev-lock: not-served a:amd64 1')?.message).toMatch(/^the toolchain lock pins a:amd64 1, which the mirror/);
+    expect(lockFailure('m5dev-lock: missing c:amd64=3\nm5dev-lock: unsatisfiable b:amd64 2')?.message).toMatch(/^the toolchain lock pins b:amd64 2, which no longer installs/);
+    expect(lockFailure('m5dev-lock: not-served a:amd64 1')?.hint).toMatch(/strict build/);
+    expect(lockFailure('m5dev-lock: unsatisfiable b:amd64 2')?.hint).toMatch(/base image or the mirror moved on/);
+    expect(lockFailure('m5dev-lock: missing c:amd64=3')?.hint).toMatch(/other versions than the one the lock was made on/);
+    expect(debianArch('riscv64')).toBe('riscv64');
     expect(debianArch('x86_64')).toBe('amd64');
     expect(debianArch('aarch64')).toBe('arm64');
   });
