@@ -90,10 +90,23 @@ export async function copy(ssh: GuestSsh, plan: CopyPlan): Promise<{ target: str
       },
     } as Options;
     const output = tar.extract(staging, options) as unknown as NodeJS.WritableStream;
+    // The stream's end is not the extraction's: its last files are still being written when the
+    // guest's tar is done. Nothing is judged, moved or removed before the extraction has finished
+    // (its own error is the copy's, and never an unhandled one).
+    const extracted = new Promise<void>((ok, fail) => {
+      output.once('finish', ok);
+      output.once('error', fail);
+    });
+    extracted.catch(() => undefined);
     const res = await ssh.pipe(guestScript('cpPack', [plan.remote]), { output }).catch((e: unknown) => {
       if (escapes.length) return { exitCode: -1, stderr: '' };
       throw new CopyError(`copying guest:${plan.remote} to ${plan.local} failed: ${(e as Error).message}`, '');
     });
+    if (res.exitCode === 0) {
+      await extracted.catch((e: unknown) => {
+        throw new CopyError(`copying guest:${plan.remote} to ${plan.local} failed: ${(e as Error).message}`, '');
+      });
+    }
     if (escapes.length) {
       throw new CopyError(`guest:${plan.remote} holds a link that leads out of the copied tree: ${escapes.slice(0, 3).join(', ')}${escapes.length > 3 ? ` and ${escapes.length - 3} more` : ''}; nothing was copied`, '');
     }

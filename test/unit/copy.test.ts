@@ -1,6 +1,6 @@
 /** `m5dev cp`'s pure parts: which side is a guest's, and which links would leave a copied tree. */
 import { describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { CopyError, ExitCode } from '../../src/errors.js';
@@ -88,6 +88,32 @@ describe('m5dev cp: what the guest sends or answers (exit 17)', () => {
       },
     }) as unknown as GuestSsh;
   const scratch = () => mkdtempSync(join(tmpdir(), 'm5dev-cp-unit-'));
+  /** As the Engine API's exec and ssh's stdout do: done when the guest's tar has sent its last byte, not when it is unpacked. */
+  const guestStreaming = (tree: string) =>
+    ({
+      pipe: async (_cmd: unknown, io: { output?: NodeJS.WritableStream }) => {
+        const { pack } = await import('tar-fs');
+        const src = pack(dirname(tree), { entries: [basename(tree)] }) as unknown as NodeJS.ReadableStream;
+        const sent = new Promise<void>((resolve) => src.once('end', resolve));
+        src.pipe(io.output!);
+        await sent;
+        return { exitCode: 0, stderr: '' };
+      },
+    }) as unknown as GuestSsh;
+
+  it('waits for the last file to be written, not only sent, before it moves the copy into place (seen in CI: a crash)', async () => {
+    const guest = join(scratch(), 'tree');
+    mkdirSync(guest);
+    for (let i = 0; i < 24; i++) writeFileSync(join(guest, `f${i}.bin`), Buffer.alloc(256 * 1024, i));
+    const host = scratch();
+    for (let round = 0; round < 3; round++) {
+      const dest = join(host, `copy${round}`);
+      await copy(guestStreaming(guest), { to: 'host', remote: '/home/ubuntu/tree', local: dest });
+      expect(readdirSync(dest).length).toBe(24);
+      for (let i = 0; i < 24; i++) expect(readFileSync(join(dest, `f${i}.bin`)).equals(Buffer.alloc(256 * 1024, i))).toBe(true);
+    }
+    expect(readdirSync(host).sort()).toEqual(['copy0', 'copy1', 'copy2']); // no staging left
+  });
 
   it('a chain of links that leaves the tree once resolved is refused, and nothing lands', async () => {
     const guest = join(scratch(), 'tree');
