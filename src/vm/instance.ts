@@ -150,10 +150,39 @@ export function requireState(files: InstanceFiles, name: string): InstanceState 
   return state;
 }
 
-export function writeState(files: InstanceFiles, state: InstanceState): void {
+function writeState(files: InstanceFiles, state: InstanceState): void {
   const tmp = `${files.state}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
   renameSync(tmp, files.state);
+}
+
+/**
+ * The one writer of an instance's state file: each change is an intent, named, that returns the
+ * state as written (whole, by a rename). What a launch records is decided by the launch; the
+ * other intents change one thing of it.
+ */
+export const instanceRecord = {
+  /** The guest's keys were made anew: it boots afresh under a new instance-id, so cloud-init installs them. */
+  keysRemade(files: InstanceFiles, state: InstanceState): InstanceState {
+    return put(files, { ...state, instanceId: undefined, seedHash: undefined });
+  },
+  /** What a launch starts: the machine, its port, kernel, shares, m5ops device, image and launch key. */
+  launched(files: InstanceFiles, state: InstanceState): InstanceState {
+    return put(files, state);
+  },
+  /** The port QEMU got, when the one recorded was taken by the time it started. */
+  portMoved(files: InstanceFiles, state: InstanceState, sshPort: number): InstanceState {
+    return put(files, { ...state, sshPort });
+  },
+  /** Shares the guest could not mount: not asked for again (a later up, a suspend); the guest runs on without them. */
+  sharesDropped(files: InstanceFiles, state: InstanceState): InstanceState {
+    return put(files, { ...state, shares: undefined, exports: undefined });
+  },
+};
+
+function put(files: InstanceFiles, state: InstanceState): InstanceState {
+  writeState(files, state);
+  return state;
 }
 
 export function hostKeyAlias(name: string): string {

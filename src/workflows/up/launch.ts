@@ -8,7 +8,7 @@ import { mountLabel, type Mount } from '../../docker/mounts.js';
 import { NetworkUnavailableError, PortInUseError, UsageError, VmStateError } from '../../errors.js';
 import { MESSAGES } from '../../messages.js';
 import { GIT_DIR, mappedFileNote, shareExports, shareMounts, shareTag, type NinepExport } from '../../vm/shares.js';
-import { writeState, IN_CONTAINER, CACHE_IN_CONTAINER, RAM_TMPFS, STORED, type InstanceState } from '../../vm/instance.js';
+import { instanceRecord, IN_CONTAINER, CACHE_IN_CONTAINER, RAM_TMPFS, STORED, type InstanceState } from '../../vm/instance.js';
 import { KERNELS_MOUNT } from '../../kernel/cache.js';
 import { chooseMachine, type MachineChoice } from '../../vm/machine.js';
 import { qemuArgs } from '../../vm/qemu-args.js';
@@ -175,8 +175,7 @@ function recordLaunch(p: Prepared, spec: LaunchSpec, sshPort: number): InstanceS
     engine: placement.record,
     launchKey: spec.key,
   };
-  writeState(files, state);
-  return state;
+  return instanceRecord.launched(files, state);
 }
 
 /** One attempt to start the VM container with QEMU's command `qemu` on `sshPort`; removed again if this up fails before the guest answers. */
@@ -247,10 +246,7 @@ export function launch(report: Reporter, p: Prepared, scope: CleanupScope, media
     }
     const resumed = vm !== undefined;
     vm ??= await port.startOn((n) => start(spec.cmd, n));
-    if (port.value !== state.sshPort) {
-      state = { ...state, sshPort: port.value };
-      writeState(found.files, state);
-    }
+    if (port.value !== state.sshPort) state = instanceRecord.portMoved(found.files, state, port.value);
     const how = resumed ? 'QEMU resumed the suspended guest' : 'QEMU started';
     s.title(`${how} (${spec.machine.accel}, -cpu ${spec.machine.cpu}, ${found.config.cpus} vCPU, ${found.config.memoryMiB} MiB) on 127.0.0.1:${port.value}${found.notes.length ? `; ${found.notes.join('; ')}` : ''}`);
     return { found, vm, state, sshPort: port.value, resumed, dropping, portableKey: spec.portable };

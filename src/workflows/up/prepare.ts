@@ -10,7 +10,7 @@ import { MESSAGES } from '../../messages.js';
 import { fetchText, fetchVerified } from '../../download/downloader.js';
 import { parseSha256Sums, sumsLocation, unverifiableSums } from '../../download/sha256sums.js';
 import { BlobStore } from '../../download/store.js';
-import { writeState, STORED, type InstanceState } from '../../vm/instance.js';
+import { instanceRecord, STORED, type InstanceState } from '../../vm/instance.js';
 import { diskName, keysExist, makeDisk, makeFlash, makeKeys, makeSeed, seedContents, type ToolEnv } from '../../vm/prepare.js';
 import { cleanupScope, onCleanup } from '../../cleanup.js';
 import { dropSaved, type SavedRecord } from '../../vm/saved-state.js';
@@ -77,8 +77,7 @@ export async function prepare(report: Reporter, found: Found, saved: SavedRecord
       found.notes.push('saved state discarded: the SSH keys were made anew');
       saved = undefined;
       await dropSaved(placement.storage);
-      state = { ...state, instanceId: undefined, seedHash: undefined };
-      writeState(files, state);
+      state = instanceRecord.keysRemade(files, state);
       s.title('SSH keys made anew (the old ones were missing): the guest boots afresh to install them');
     }
     await makeKeys(env, name);

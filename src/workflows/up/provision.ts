@@ -5,7 +5,7 @@
  */
 import { PassThrough } from 'node:stream';
 import { CopyError } from '../../errors.js';
-import { writeState, exportsOf, STORED } from '../../vm/instance.js';
+import { instanceRecord, exportsOf, STORED } from '../../vm/instance.js';
 import { guestArgv, guestScript } from '../../ssh/guest-command.js';
 import { guestStampPath } from '../../kernel/guest-tree.js';
 import type { VmExec } from '../../vmhost/vm-host.js';
@@ -67,7 +67,7 @@ export async function provision(report: Reporter, running: Running, scope: Clean
       notes.push(...(await mountShares(ssh, exportsOf(running.state))));
     } catch (e) {
       // The guest runs on without them: the instance stops asking for them (a later up, a suspend).
-      writeState(files, { ...running.state, shares: undefined, exports: undefined });
+      instanceRecord.sharesDropped(files, running.state);
       throw e;
     }
     s.title(`Shared ${config.shares.map((x) => `${x.host} → ${x.guest}${x.readOnly ? ' (read-only)' : ''}`).join(', ')} (9p)`);
