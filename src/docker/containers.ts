@@ -90,8 +90,9 @@ export async function runTool(docker: Docker, run: ToolRun): Promise<string> {
   await using scope = cleanupScope(`tool: ${run.description}`);
   scope.defer(`tool container ${container.id.slice(0, 12)}`, () => forceRemove(docker, container.id));
   if (isInterrupting()) throw new InterruptedError();
-  if (run.confined) await ensureUserEntry(containerFiles(docker, container.id), run.confined);
-  await run.before?.(containerFiles(docker, container.id));
+  const files = containerFiles(docker, container.id);
+  if (run.confined) await ensureUserEntry(files, run.confined);
+  await run.before?.(files);
   await container.start();
   const following = run.onLine ? followLines(docker, container.id, run.onLine) : Promise.resolve();
   const { StatusCode } = (await container.wait()) as { StatusCode: number };

@@ -12,7 +12,7 @@ import type { Endpoint } from '../docker/endpoint.js';
 import { LocalDirStorage, VolumeStorage, type Storage } from './storage.js';
 import { LABELS, baseLabels } from '../docker/labels.js';
 import { UsageError } from '../errors.js';
-import { runToEnd, vmContainers, type ToolRun, type VmContainers } from '../docker/containers.js';
+import { runTool, runToEnd, vmContainers, type ToolRun, type VmContainers } from '../docker/containers.js';
 import { imageClient, type ImageClient } from '../docker/image-client.js';
 import { removeVolumesLabelled } from '../docker/volumes.js';
 import { session } from '../session.js';
@@ -155,15 +155,8 @@ export class Engine {
     return new VolumeStorage(this.docker, volumeName(spec.home, spec.role, spec.instance), labels, spec.helperImage);
   }
 
-  /** Remove tool containers of m5dev processes on this host that died without their cleanups (kill -9). */
-  async sweepOrphanTools(): Promise<number> {
-    const { sweepOrphanTools } = await import('../docker/containers.js');
-    return sweepOrphanTools(this.docker);
-  }
-
   /** Run a one-shot tool container to completion (docker/containers.ts runTool). */
-  async runTool(run: ToolRun): Promise<string> {
-    const { runTool } = await import('../docker/containers.js');
+  runTool(run: ToolRun): Promise<string> {
     return runTool(this.docker, run);
   }
 

@@ -79,7 +79,7 @@ export function connectToEngine(report: Reporter): Promise<ConnectedEngine> {
     const platform = platformCheck(info);
     if (platform.status === 'fail') throw checkError(platform);
     // What an m5dev killed with -9 left running on this engine goes before we touch the files it wrote.
-    const orphans = await engine.sweepOrphanTools();
+    const orphans = await engine.containers.sweepOrphanTools();
     s.title(`Docker engine: ${info.product} ${info.version}, ${info.os}/${info.arch}${info.rootless ? ', rootless' : ''} at ${info.host} (${info.source})${orphans ? `; removed ${orphans} tool container${orphans === 1 ? '' : 's'} of a killed m5dev` : ''}`);
     return { engine, info };
   });
