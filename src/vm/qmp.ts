@@ -150,10 +150,16 @@ export class QmpClient {
 
   /** Repeat `command` until `done(result[field])`, within the session's deadline. */
   async poll(command: string, field: string, done: (value: unknown) => boolean, args?: Record<string, unknown>): Promise<QmpResult> {
+    const timedOut = (value: unknown) => new VmStateError(`QMP: timed out waiting on ${command} (${field} = ${String(value)})`);
+    let seen: QmpResult | undefined;
     for (;;) {
-      const r = await this.execute(command, args);
+      // A deadline that passes while a later round is asked is the poll's, said with the value last seen.
+      const r = await this.execute(command, args).catch((e: unknown) => {
+        throw seen !== undefined && Date.now() >= this.deadline ? timedOut(seen[field]) : e;
+      });
       if (done(r[field])) return r;
-      if (Date.now() + POLL_MS > this.deadline) throw new VmStateError(`QMP: timed out waiting on ${command} (${field} = ${String(r[field])})`);
+      seen = r;
+      if (Date.now() + POLL_MS > this.deadline) throw timedOut(r[field]);
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
   }

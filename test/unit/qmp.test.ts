@@ -156,7 +156,7 @@ describe('QmpClient over the VM container relay', () => {
     const sock = sockIn();
     mon = await fakeMonitor(sock, () => ({ return: { status: 'active' } }));
     // Straight to the socket (no relay to start on two loaded cores): the deadline is the poll's alone.
-    const err = await withQmp(() => QmpClient.open(socketChannel(sock), 4), (q) => q.poll('query-migrate', 'status', (v) => v === 'completed')).catch((e: unknown) => e);
+    const err = await withQmp(() => QmpClient.open(socketChannel(sock), 2), (q) => q.poll('query-migrate', 'status', (v) => v === 'completed')).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/timed out waiting on query-migrate \(status = active\)/);
   });
 
