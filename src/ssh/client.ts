@@ -155,6 +155,7 @@ export class GuestSsh {
     else piped(child.stdout, 'stdout').resume();
     const output = io.output;
     const written = output ? new Promise<void>((resolve, reject) => output.once('finish', resolve).once('error', reject)) : Promise.resolve();
+    written.catch(() => undefined); // awaited only after a clean exit: a failed one's error is the exit code's, not an unhandled rejection
     const exitCode = await new Promise<number>((resolve, reject) => {
       child.on('error', reject);
       child.on('close', (code, signal) => resolve(code ?? (signal ? 255 : 1)));
