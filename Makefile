@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export M5DEV_FIXTURE_CACHE ?= $(HOME)/.cache/m5dev-fixtures
 
-.PHONY: all setup setup-tests deps build lint schema mutation docs test test-unit test-repro test-remote-kernel test-arm64-image up up-offline fixture bench soak clean
+.PHONY: all setup setup-tests deps build lint schema mutation docs test test-unit test-concurrent test-repro test-remote-kernel test-arm64-image up up-offline fixture bench soak clean
 
 all: build
 
@@ -50,6 +50,10 @@ up-offline: setup build fixture
 test-repro: setup-tests build fixture
 	M5DEV_TEST_REPRO=1 npx vitest run test/integration/image.test.ts -t "locked package|clean rebuild"
 	M5DEV_TEST_REPRO=1 npx vitest run test/e2e/kernel-build.test.ts
+
+# Two runs of guest lane B at once must both pass (no shared port, name or state; results in docs/testing.md).
+test-concurrent: setup-tests build fixture
+	bash scripts/concurrent-lanes.sh
 
 # A second full kernel build, on a remote engine's volume, bit-identical to the local one (results in docs/any-engine.md).
 test-remote-kernel: setup-tests build fixture

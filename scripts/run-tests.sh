@@ -15,8 +15,8 @@
 # Each phase prints its time since the start and how busy the two cores were (docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-lane_a=(test/e2e/kernel.test.ts test/e2e/recipe.test.ts test/e2e/faults.test.ts)
-lane_b=(test/e2e/guest.test.ts test/e2e/run.test.ts test/e2e/engines.test.ts test/e2e/remote-engine.test.ts)
+# shellcheck source=scripts/test-lanes.sh
+source scripts/test-lanes.sh
 # Every e2e file runs somewhere: one added without a lane fails the run here.
 for f in test/e2e/*.test.ts; do
   case " test/e2e/kernel-build.test.ts ${lane_a[*]} ${lane_b[*]} " in

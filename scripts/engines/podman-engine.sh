@@ -10,13 +10,18 @@ set -euo pipefail
 SOCK="${M5DEV_PODMAN_SOCK:-/run/m5dev-test-podman.sock}"
 PID=/run/m5dev-test-podman.pid
 BASE="${M5DEV_BASE_IMAGE:-debian:bookworm-slim}"
-# The tests' throwaway registry (scripts/engines/registry.sh) speaks plain HTTP on loopback; Docker
-# allows that for 127.0.0.0/8, Podman only for a registry its registries.conf marks insecure.
-REGISTRY="${M5DEV_TEST_REGISTRY:-127.0.0.1:25124}"
+# The tests' throwaway registries (scripts/engines/registry.sh) speak plain HTTP on loopback; Docker
+# allows that for 127.0.0.0/8, Podman only for registries its registries.conf marks insecure: the
+# ports of every registry slot (test/helpers/engines.ts REGISTRY_PORTS), so that a second test run
+# beside this one never changes the file (which would restart the service under the first).
+mapfile -t REGISTRIES < <({ seq -f '127.0.0.1:%g' 25124 25131; [ -z "${M5DEV_TEST_REGISTRY:-}" ] || echo "$M5DEV_TEST_REGISTRY"; } | sort -u)
 log() { echo "podman-engine: $*" >&2; }
 case "${1:-start}" in
   start)
     shift || true
+    # One start at a time on this machine (two test runs at once): the checks below and the service's start are one step.
+    exec 9>/run/lock/m5dev-test-podman-engine.lock
+    flock 9
     if ! command -v podman >/dev/null; then
       log "installing podman"
       for _ in $(seq 1 60); do apt-get update -q >/dev/null 2>&1 && break; sleep 5; done # the host's own apt may hold the lists' lock
@@ -27,7 +32,7 @@ case "${1:-start}" in
       || printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=4096:4096"]\n' "$(ulimit -Hn)" "$(ulimit -Hn)" >> /etc/containers/containers.conf
     mkdir -p /etc/containers/registries.conf.d
     conf=/etc/containers/registries.conf.d/m5dev-test-registry.conf
-    want="$(printf '[[registry]]\nlocation = "%s"\ninsecure = true\n' "$REGISTRY")"
+    want="$(printf '[[registry]]\nlocation = "%s"\ninsecure = true\n' "${REGISTRIES[@]}")"
     if [ "$(cat "$conf" 2>/dev/null)" != "$want" ]; then
       printf '%s\n' "$want" > "$conf"
       [ -f "$PID" ] && kill "$(cat "$PID")" 2>/dev/null && sleep 1 # the service reads it at start
@@ -52,7 +57,7 @@ case "${1:-start}" in
     fi
     if ! DOCKER_HOST="unix://$SOCK" docker version >/dev/null 2>&1; then
       rm -f "$SOCK"
-      (cd / && exec env -u TMPDIR setsid podman system service --time=0 "unix://$SOCK" >/var/log/m5dev-test-podman.log 2>&1 < /dev/null) &
+      (cd / && exec env -u TMPDIR setsid podman system service --time=0 "unix://$SOCK" >/var/log/m5dev-test-podman.log 2>&1 < /dev/null 9>&-) & # the lock is this script's, not the service's
       echo $! > "$PID"
       for _ in $(seq 1 60); do DOCKER_HOST="unix://$SOCK" docker version >/dev/null 2>&1 && break; sleep 0.5; done
     fi

@@ -8,6 +8,7 @@
 # This machine's quirks: no --privileged (the bounding set lacks CAP_SYS_RESOURCE), so every other
 # capability, unconfined seccomp/apparmor, the cgroup tree bound in and a cgroup parent of its own.
 # The inner dockerd never shares the host's network namespace: on exit it would delete docker0.
+# Two test runs at once use two engines (M5DEV_REMOTE_NAME and _PORT: test/helpers/engines.ts).
 set -euo pipefail
 PORT="${M5DEV_REMOTE_PORT:-23751}"
 NAME="${M5DEV_REMOTE_NAME:-m5dev-test-remote-engine}"
@@ -20,6 +21,9 @@ inner() { DOCKER_HOST="$HOST" docker "$@"; }
 case "${1:-start}" in
   start)
     shift || true
+    # One start at a time on this machine (two test runs at once): the engine image is built once.
+    exec 9>/run/lock/m5dev-test-remote-engine.lock
+    flock 9
     if ! docker image inspect "$IMG" >/dev/null 2>&1; then
       log "building $IMG (docker.io in $BASE)"
       printf 'FROM %s\nRUN apt-get update && apt-get install -y --no-install-recommends docker.io iptables ca-certificates && rm -rf /var/lib/apt/lists/*\n' "$BASE" \

@@ -12,6 +12,9 @@ log() { echo "rootless-engine: $*" >&2; }
 case "${1:-start}" in
   start)
     shift || true
+    # One start at a time on this machine (two test runs at once): installing, the user and the daemon's start are one step.
+    exec 9>/run/lock/m5dev-test-rootless-engine.lock
+    flock 9
     for p in rootlesskit uidmap slirp4netns; do
       dpkg -s "$p" >/dev/null 2>&1 && continue
       log "installing rootlesskit uidmap slirp4netns"
@@ -27,7 +30,7 @@ case "${1:-start}" in
     host="unix://$run/docker.sock"
     as_user() { su - "$U" -c "export XDG_RUNTIME_DIR=$run DOCKER_HOST=$host; $1"; }
     if ! as_user 'docker version' >/dev/null 2>&1; then
-      as_user 'export PATH=/usr/share/docker.io/contrib:/usr/sbin:$PATH; setsid dockerd-rootless.sh > ~/dockerd-rootless.log 2>&1 < /dev/null & echo $! > ~/dockerd-rootless.pid'
+      as_user 'export PATH=/usr/share/docker.io/contrib:/usr/sbin:$PATH; setsid dockerd-rootless.sh > ~/dockerd-rootless.log 2>&1 < /dev/null 9>&- & echo $! > ~/dockerd-rootless.pid'
       for _ in $(seq 1 60); do as_user 'docker version' >/dev/null 2>&1 && break; sleep 1; done
     fi
     as_user 'docker version' >/dev/null 2>&1 || { log "rootless dockerd did not answer; see ~$U/dockerd-rootless.log"; exit 3; }

@@ -17,7 +17,7 @@ import { kernelBuildArgs, kernelTarball, kernelTestHome, runInstanceName, sweepD
 import { freePort } from '../helpers/fixture.js';
 import { expectShareHoldsTheLine } from '../helpers/share-boundary.js';
 import { containersOn, engineFixture, startRegistry, stopRegistry } from '../helpers/engines.js';
-import { ensureUser, homeOf, installForUser, userCli } from '../helpers/user.js';
+import { ensureUser, homeOf, installForUser, userCli, type UserInstall } from '../helpers/user.js';
 
 let server: FileServer;
 let imageUrl: string;
@@ -183,11 +183,13 @@ describe('Podman (rootful, Docker-compatible socket)', () => {
 describe('rootless Docker, m5dev installed with npm by a normal user', () => {
   let k: Kind;
   let user: string;
+  let install: UserInstall;
   beforeAll(() => {
     const [u, host] = engineScript('rootless-engine.sh', [toolchain]).split(' ') as [string, string];
     user = u;
-    const bin = installForUser(user);
-    const home = join(homeOf(user), `m5dev-e2e-${Date.now()}`);
+    install = installForUser(user);
+    const bin = install.bin;
+    const home = join(homeOf(user), `m5dev-e2e-${process.pid}-${Date.now()}`);
     k = {
       run: (args) => userCli(user, bin, args, { M5DEV_HOME: home, DOCKER_HOST: host, XDG_RUNTIME_DIR: host.slice('unix://'.length, -'/docker.sock'.length) }),
       ssh: (file, args) => execFileSync('su', ['-', user, '-c', ['ssh', '-F', file, '-o', 'BatchMode=yes', 'm5dev-default', ...args].join(' ')], { encoding: 'utf8' }),
@@ -197,9 +199,10 @@ describe('rootless Docker, m5dev installed with npm by a normal user', () => {
   }, 900_000);
   afterAll(async () => {
     if (k) await cleanUp(k.run, k.docker, k.home, true);
+    install?.remove();
   });
   it('installs from the packed tarball as the user, without root: the files are the user\'s, and it runs as this checkout\'s version', async () => {
-    const prefix = join(k.home, '..', 'm5dev-prefix');
+    const prefix = install.prefix;
     const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
     const installed = execFileSync('find', [prefix, '!', '-uid', String(uid)], { encoding: 'utf8' }).trim();
     expect(installed).toBe(''); // nothing in the prefix belongs to anyone but the user
@@ -212,17 +215,18 @@ describe('rootless Docker, m5dev installed with npm by a normal user', () => {
 
 describe('a normal user in the docker group (the local rootful engine), m5dev installed with npm', () => {
   const user = 'm5dev-user';
-  let bin: string;
+  let install: UserInstall | undefined;
   let home: string;
   const docker = new Docker();
-  const run = (args: string[]) => userCli(user, bin, args, { M5DEV_HOME: home });
+  const run = (args: string[]) => userCli(user, install!.bin, args, { M5DEV_HOME: home });
   beforeAll(() => {
     ensureUser(user, ['docker']);
-    bin = installForUser(user);
-    home = join(homeOf(user), `m5dev-e2e-${Date.now()}`);
+    install = installForUser(user);
+    home = join(homeOf(user), `m5dev-e2e-${process.pid}-${Date.now()}`);
   }, 600_000);
   afterAll(async () => {
-    if (bin) await cleanUp(run, docker, home, true);
+    if (install) await cleanUp(run, docker, home, true);
+    install?.remove();
   });
 
   it('doctor finds everything in order', async () => {

@@ -6,7 +6,8 @@ import { ROOT, cli } from './cli.js';
 import { LABELS } from '../../src/docker/labels.js';
 import { TEST_LABEL } from './docker.js';
 import { isPoolExhausted } from '../../src/errors.js';
-import { fixture, freePort, type Fixture } from './fixture.js';
+import { fixture, type Fixture } from './fixture.js';
+import { holdSlot } from './slots.js';
 import { serveDir, type FileServer } from './http-server.js';
 
 /** What the engine tests boot: the fixture served on loopback, and this checkout's toolchain image. */
@@ -30,16 +31,25 @@ export async function localToolchainTag(): Promise<string> {
   return (JSON.parse(res.stdout) as { tag: string }).tag;
 }
 
+/**
+ * This run's remote engine: slot 0 is remote-engine.sh's default name and port, a run beside it
+ * (another slot) gets a container, data volume and port of its own.
+ */
+function remoteEngineEnv(): NodeJS.ProcessEnv {
+  const slot = holdSlot('remote-engine');
+  return slot === 0 ? process.env : { ...process.env, M5DEV_REMOTE_NAME: `m5dev-test-remote-engine-${slot}`, M5DEV_REMOTE_PORT: String(23751 + slot) };
+}
+
 /** A Docker engine on its own filesystem and network, at tcp://127.0.0.1:PORT, with `images` copied in. */
 export function startRemoteEngine(images: string[]): { host: string; docker: Docker } {
-  const host = execFileSync('bash', [join(ROOT, 'scripts', 'engines', 'remote-engine.sh'), 'start', ...images], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  const host = execFileSync('bash', [join(ROOT, 'scripts', 'engines', 'remote-engine.sh'), 'start', ...images], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: remoteEngineEnv() }).trim();
   const url = new URL(host.replace(/^tcp:/, 'http:'));
   return { host, docker: new Docker({ host: url.hostname, port: Number(url.port) }) };
 }
 
 /** Stop the remote engine's container (its data volume stays: the next start finds everything again). */
 export function stopRemoteEngine(): void {
-  execFileSync('bash', [join(ROOT, 'scripts', 'engines', 'remote-engine.sh'), 'stop'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('bash', [join(ROOT, 'scripts', 'engines', 'remote-engine.sh'), 'stop'], { stdio: ['ignore', 'ignore', 'inherit'], env: remoteEngineEnv() });
 }
 
 export async function volumesOfHome(docker: Docker, home: string): Promise<string[]> {
@@ -76,20 +86,23 @@ export async function fillAddressPools(docker: Docker, max = 64): Promise<() => 
   }
 }
 
+/** The first of the registry slots' ports (podman-engine.sh trusts plain HTTP from each of them). */
+export const REGISTRY_PORTS = { first: 25124, count: 8 };
+
 /**
- * The tests' registry on loopback (Debian's docker-registry), on a port free now (or
- * M5DEV_TEST_REGISTRY's): HOST:PORT. Podman is told it with the same variable (podman-engine.sh).
+ * The tests' registry on loopback (Debian's docker-registry), on this run's slot's port (or
+ * M5DEV_TEST_REGISTRY's): HOST:PORT. Two runs at once get two ports; Podman trusts them all.
  */
-export async function startRegistry(dir: string): Promise<string> {
-  const port = process.env.M5DEV_TEST_REGISTRY?.split(':')[1] ?? String(await freePort());
+export function startRegistry(dir: string): Promise<string> {
+  const port = process.env.M5DEV_TEST_REGISTRY?.split(':')[1] ?? String(REGISTRY_PORTS.first + holdSlot('registry', REGISTRY_PORTS.count));
   const script = join(ROOT, 'scripts', 'engines', 'registry.sh');
   const t0 = Date.now();
   const res = spawnSync('bash', [script, 'start', dir, port], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   if (res.status !== 0) {
     const how = res.error ? `could not run (${res.error.message})` : res.signal ? `was killed by ${res.signal}` : `exited ${res.status}`;
-    throw new Error(`registry.sh start ${dir} ${port} ${how} after ${Date.now() - t0} ms; its stderr:\n${res.stderr || '(nothing)'}`);
+    return Promise.reject(new Error(`registry.sh start ${dir} ${port} ${how} after ${Date.now() - t0} ms; its stderr:\n${res.stderr || '(nothing)'}`));
   }
-  return res.stdout.trim();
+  return Promise.resolve(res.stdout.trim());
 }
 
 export function stopRegistry(dir: string): void {
