@@ -17,7 +17,7 @@ export interface ConsoleFollower {
   next(): Promise<Buffer>;
 }
 
-export function followConsole(storage: Storage, vm: Pick<VmExec, 'capture'>): ConsoleFollower {
+export function followConsole(storage: Pick<Storage, 'clientPath' | 'read'>, vm: Pick<VmExec, 'capture'>): ConsoleFollower {
   let offset = 0;
   const local = storage.clientPath(STORED.console);
   const readLocal = (path: string): Buffer => {
@@ -29,6 +29,7 @@ export function followConsole(storage: Storage, vm: Pick<VmExec, 'capture'>): Co
     }
     try {
       const size = fstatSync(fd).size;
+      if (size < offset) offset = 0; // a new launch's console (QEMU truncates it): read from its start
       const buf = Buffer.alloc(Math.max(0, Math.min(size - offset, MAX_READ)));
       const n = buf.length ? readSync(fd, buf, 0, buf.length, offset) : 0;
       return buf.subarray(0, n);
@@ -36,14 +37,22 @@ export function followConsole(storage: Storage, vm: Pick<VmExec, 'capture'>): Co
       closeSync(fd);
     }
   };
+  // The offset this read starts at, then its bytes in base64; a file shorter than the offset is a new launch's, read from 0.
+  const REMOTE_READ = 's=$(stat -c %s "$2" 2>/dev/null) || s=0; o=$1; [ "$s" -ge "$o" ] || o=0; echo "$o"; tail -c +"$((o + 1))" "$2" 2>/dev/null | head -c "$3" | base64 | tr -d "\\n"';
   const readRemote = async (): Promise<Buffer> => {
     try {
-      const r = await vm.capture(['sh', '-c', 'tail -c +"$1" "$2" 2>/dev/null | head -c "$3" | base64 | tr -d "\\n"', 'sh', String(offset + 1), IN_CONTAINER.console, String(MAX_READ)]);
-      if (r.exitCode === 0) return Buffer.from(r.stdout.trim(), 'base64');
+      const r = await vm.capture(['sh', '-c', REMOTE_READ, 'sh', String(offset), IN_CONTAINER.console, String(MAX_READ)]);
+      const [from, data = ''] = r.stdout.split('\n');
+      if (r.exitCode === 0 && /^\d+$/.test(from ?? '')) {
+        offset = Number(from);
+        return Buffer.from(data.trim(), 'base64');
+      }
     } catch {
       // QEMU's container has stopped (the guest powered off): read the storage itself.
     }
-    return ((await storage.read(STORED.console)) ?? Buffer.alloc(0)).subarray(offset, offset + MAX_READ);
+    const all = (await storage.read(STORED.console)) ?? Buffer.alloc(0);
+    if (all.length < offset) offset = 0;
+    return all.subarray(offset, offset + MAX_READ);
   };
   return {
     next: async () => {

@@ -24,6 +24,11 @@ let image: string;
 let imageSha: string;
 
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+/** What the guest did (its m5ops log) and the run's stderr: said when a job's output is not what was expected. */
+const what = (res: { stderr: string }, name = 'run') => {
+  const log = join(home, 'instances', name, 'm5ops.log');
+  return `m5ops.log:\n${existsSync(log) ? readFileSync(log, 'utf8').slice(-4000) : '(none)'}\nstderr:\n${res.stderr.slice(-4000)}`;
+};
 const job = (name: string, text: string) => {
   const path = join(scratch, name);
   writeFileSync(path, text);
@@ -59,7 +64,7 @@ describe('m5dev run: a gem5-style disk image, no SSH and no cloud-init', () => {
     expect(xml).toMatch(/<system-out><!\[CDATA\[[\s\S]*hello from the job/);
     execFileSync('xmllint', ['--noout', '--schema', JUNIT_XSD, junit], { stdio: 'pipe' });
     // The image's own init and hook, then the script, in order, on stdout.
-    expect(res.stdout).toMatch(/standin-init: booted[\s\S]*after_boot: running the host's script[\s\S]*hello from the job/);
+    expect(res.stdout, what(res)).toMatch(/standin-init: booted[\s\S]*after_boot: running the host's script[\s\S]*hello from the job/);
     expect(res.stdout).not.toMatch(/never printed/);
     expect(res.stderr).toMatch(/guest m5 exit 1 of 2/);
     expect(res.stderr).toMatch(/job ended in [\d.]+ s: .* fail\(0x0, 0x3\)/);
@@ -80,7 +85,7 @@ describe('m5dev run: a gem5-style disk image, no SSH and no cloud-init', () => {
     // --json: the result alone on stdout, the console on stderr.
     const r = JSON.parse(res.stdout) as { ended: string; code: number; exitStatus: number; out: string };
     expect(r).toMatchObject({ ended: 'exit', code: 0, exitStatus: 0, out });
-    expect(res.stderr).toMatch(/job two/);
+    expect(res.stderr, what(res)).toMatch(/after_boot: running the host's script \(15 bytes\)[\s\S]*job two/);
     expect(existsSync(join(out, 'sub'))).toBe(false);
     expect(readFileSync(join(out, 'system.terminal'), 'utf8')).toMatch(/job two/);
     expect(await containersOfHome(home)).toEqual([]);

@@ -1,13 +1,16 @@
 /** `m5dev run`'s pure decisions: a user's disk image judged by its bytes, when a job ends, the console made safe line by line; and its blob import. */
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, readdirSync, truncateSync, writeFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, truncateSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { judgeDiskImage } from '../../src/vm/disk-image.js';
 import { jobEnd, jobFailure, exitsSeen } from '../../src/m5ops/job.js';
 import type { M5opEvent } from '../../src/m5ops/ops.js';
-import { ConsoleLines } from '../../src/workflows/console-follow.js';
+import { ConsoleLines, followConsole } from '../../src/workflows/console-follow.js';
+import { LocalDirStorage } from '../../src/engine/storage.js';
+import { IN_CONTAINER, STORED } from '../../src/vm/instance.js';
+import { spawnSync } from 'node:child_process';
 import { storeLocalFile } from '../../src/download/local-blob.js';
 import { BlobStore } from '../../src/download/store.js';
 import { layout } from '../../src/paths.js';
@@ -93,6 +96,54 @@ describe('the console, line by line', () => {
     const c = new ConsoleLines();
     expect(c.push(Buffer.from('a\u001b'))).toBe('');
     expect(c.push(Buffer.from(']52;c;eA==\u0007\n'))).toBe('a\\x1b]52;c;eA==\\x07\n');
+  });
+});
+
+describe('the console followed as QEMU writes it', () => {
+  const noExec = { capture: () => Promise.reject(new Error('local: no exec')) };
+  it('reads what came since the last read; a file not there yet is nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'm5dev-console-'));
+    const f = followConsole(new LocalDirStorage(dir), noExec);
+    expect((await f.next()).length).toBe(0);
+    writeFileSync(join(dir, STORED.console), 'boot\n');
+    expect((await f.next()).toString()).toBe('boot\n');
+    writeFileSync(join(dir, STORED.console), 'boot\njob two\n');
+    expect((await f.next()).toString()).toBe('job two\n');
+    expect((await f.next()).length).toBe(0);
+  });
+
+  it('a console replaced by a new launch (shorter than what was read) is read from its start: a job\'s last lines are never skipped', async () => {
+    // The last run's console read before QEMU truncated it: its length must not become the new one's offset.
+    const dir = mkdtempSync(join(tmpdir(), 'm5dev-console-'));
+    writeFileSync(join(dir, STORED.console), 'an earlier run\'s longer console\nhello from the job\n');
+    const f = followConsole(new LocalDirStorage(dir), noExec);
+    await f.next();
+    writeFileSync(join(dir, STORED.console), 'boot\njob two\n');
+    expect((await f.next()).toString()).toBe('boot\njob two\n');
+  });
+
+  it('on an engine that cannot share the file: beside QEMU (its shell command, run here), then from the storage once QEMU is gone; a replaced console likewise from its start', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'm5dev-console-'));
+    const file = join(dir, STORED.console);
+    let qemuRuns = true;
+    // The command the follower gives the VM container, run by sh here with the console's path put in.
+    const capture = (cmd: string[]) => {
+      if (!qemuRuns) return Promise.reject(new Error('the container has stopped'));
+      const res = spawnSync(cmd[0]!, cmd.slice(1).map((a) => (a === IN_CONTAINER.console ? file : a)), { encoding: 'utf8' });
+      return Promise.resolve({ exitCode: res.status ?? 1, stdout: res.stdout, stderr: res.stderr });
+    };
+    const storage = { clientPath: () => undefined, read: (name: string) => Promise.resolve(existsSync(join(dir, name)) ? readFileSync(join(dir, name)) : undefined) };
+    const f = followConsole(storage, { capture });
+    expect((await f.next()).length).toBe(0);
+    writeFileSync(file, 'an earlier run\'s longer console\n');
+    expect((await f.next()).toString()).toBe("an earlier run's longer console\n");
+    writeFileSync(file, 'boot\n');
+    expect((await f.next()).toString()).toBe('boot\n');
+    writeFileSync(file, 'boot\njob two\n');
+    qemuRuns = false;
+    expect((await f.next()).toString()).toBe('job two\n');
+    writeFileSync(file, 'new\n');
+    expect((await f.next()).toString()).toBe('new\n');
   });
 });
 
