@@ -64,6 +64,7 @@ export const SETTINGS = {
   m5opsExit: { trust: 'data', want: '"continue" or "poweroff"', description: "On the guest's m5 exit/fail: record it (continue, the default) or also power the VM off with its code.", schema: { enum: ['continue', 'poweroff'] } },
   m5opsStats: { trust: 'data', want: '"clock" or "insns"', description: "What the guest's dump_stats writes: the clocks (default), or also the instructions run.", schema: { enum: ['clock', 'insns'] } },
   m5opsParams: { trust: 'data', want: PARAMS_WANT, description: "What the guest's `m5 initparam KEY` reads: \"KEY=VALUE\" strings (an empty KEY is gem5's default init_param).", schema: { type: 'array', maxItems: 32, items: { type: 'string', pattern: '^[\\x21-\\x2b\\x2d-\\x3c\\x3e-\\x7e]{0,16}=(0[xX][0-9a-fA-F]{1,16}|\\d{1,20})$' } } },
+  m5opsCheckpoints: { trust: 'data', want: 'true or false', description: "Under up: the guest's `m5 checkpoint` is saved (the guest pauses while it is; at most 8 a launch; `m5dev up --from-checkpoint NAME:K` starts a new instance from one). Default false: the op is only logged.", schema: { type: 'boolean' } },
 } as const satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof SETTINGS;

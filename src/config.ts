@@ -50,6 +50,8 @@ export interface VmConfig {
   m5opsStats: 'clock' | 'insns';
   /** What the guest's init_param answers, by key (gem5's `m5 initparam KEY`; '' is its default init_param). */
   m5opsParams: M5opsParam[];
+  /** Under `up`: the guest's `m5 checkpoint` pauses it and the instance's checkpoint agent saves it (else the op is only logged). */
+  m5opsCheckpoints: boolean;
 }
 
 /** One init_param value: a key of up to 16 characters (gem5's m5 packs it in two registers) and a 64-bit value, in decimal. */
@@ -75,6 +77,7 @@ export const DEFAULTS: VmConfig = {
   m5opsExit: 'continue',
   m5opsStats: 'clock',
   m5opsParams: [],
+  m5opsCheckpoints: false,
 };
 
 /**
@@ -260,6 +263,9 @@ export function parseConfig(raw: unknown, source: string, baseDir = process.cwd(
       case 'm5opsParams':
         out.m5opsParams = (value as string[]).map((v) => parseM5opsParam(v, bad));
         if (new Set(out.m5opsParams.map((p) => p.key)).size !== out.m5opsParams.length) throw bad(SETTINGS.m5opsParams.want);
+        break;
+      case 'm5opsCheckpoints':
+        out.m5opsCheckpoints = value as boolean;
         break;
       case 'm5opsReadfile':
         out.m5opsReadfile = isAbsolute(text) ? text : join(baseDir, text);

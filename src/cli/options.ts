@@ -1,6 +1,7 @@
 /** Global options, read from any (sub)command. */
 import type { Command } from 'commander';
 import { layout } from '../paths.js';
+import { checkpointLock } from '../workflows/checkpoint-agent.js';
 
 export interface GlobalOptions {
   json?: boolean;
@@ -32,4 +33,14 @@ export async function locked<T>(cmd: Command, resource: string, what: string, fn
 /** The lock every command that changes an instance (up, suspend, down, destroy) takes. */
 export function instanceLock<T>(cmd: Command, name: string, fn: () => Promise<T>): Promise<T> {
   return locked(cmd, `instance-${name}`, `instance ${name}`, fn);
+}
+
+/**
+ * The locks of the commands that stop an instance's VM (suspend, down, destroy): the instance's, then
+ * its checkpoint agent's, so that a stop never cuts a checkpoint's save short. (The agent takes only
+ * the latter: a command that needs the guest to answer, such as up or module load, never waits on a
+ * save that waits on it.)
+ */
+export function stoppingLock<T>(cmd: Command, name: string, fn: () => Promise<T>): Promise<T> {
+  return instanceLock(cmd, name, () => locked(cmd, checkpointLock(name), `the checkpoints of instance ${name}`, fn));
 }

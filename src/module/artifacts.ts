@@ -54,3 +54,16 @@ export function parseModuleParams(params: string[]): string[] {
   }
   return params;
 }
+
+/** The project's module's parameter for the m5ops base (gem5's util/gem5_bridge names it so). */
+export const BASE_PARAM = 'gem5_bridge_baseaddr';
+
+/**
+ * The parameters a load uses in an instance whose m5ops range is at `base` (pure): the user's, plus
+ * the base when it is not the module's own default and the user did not name one. (A module without
+ * that parameter loads all the same: the kernel ignores an unknown one, with a line in dmesg.)
+ */
+export function paramsForInstance(params: string[], base: number | undefined, moduleDefault: number): string[] {
+  if (base === undefined || base === moduleDefault || params.some((p) => p.startsWith(`${BASE_PARAM}=`))) return params;
+  return [...params, `${BASE_PARAM}=0x${base.toString(16)}`];
+}

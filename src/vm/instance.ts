@@ -30,13 +30,15 @@ export interface InstanceState {
   /** Their 9p exports as launched (a writable share's .git read-only over it); absent: launched before m5dev recorded them. */
   exports?: NinepExport[];
   /** The m5ops device it was launched with (absent: launched by an m5dev without it). */
-  m5ops?: { addr: number; exit: 'continue' | 'poweroff'; stats?: 'clock' | 'insns'; params?: { key: string; value: string }[] };
+  m5ops?: { addr: number; exit: 'continue' | 'poweroff'; stats?: 'clock' | 'insns'; params?: { key: string; value: string }[]; checkpoints?: boolean };
   /** The engine the instance's data lives on (absent: created before m5dev recorded it; a local engine). */
   engine?: InstanceEngine;
   /** The toolchain image the VM container runs (its helper image for storage on a volume). */
   image?: string;
   /** launchKey() of the running VM container (a suspend records it). */
   launchKey?: string;
+  /** portableKey() of that launch: a checkpoint records it, and restores only into the same machine. */
+  portableKey?: string;
   /** An instance of `m5dev run`: its disk is a qcow2 overlay on a user's disk image (in the blob cache by sha256, as imageSha256), booted without seed or SSH. */
   job?: { image: string; format: 'raw' | 'qcow2' };
   createdAt: string;
@@ -165,6 +167,10 @@ export const instanceRecord = {
   /** The guest's keys were made anew: it boots afresh under a new instance-id, so cloud-init installs them. */
   keysRemade(files: InstanceFiles, state: InstanceState): InstanceState {
     return put(files, { ...state, instanceId: undefined, seedHash: undefined });
+  },
+  /** A new instance made of another's checkpoint (`up --from-checkpoint`): that instance's state as it was then, under its own name. */
+  fromCheckpoint(files: InstanceFiles, state: InstanceState): InstanceState {
+    return put(files, state);
   },
   /** What a launch starts: the machine, its port, kernel, shares, m5ops device, image and launch key. */
   launched(files: InstanceFiles, state: InstanceState): InstanceState {

@@ -37,7 +37,8 @@ async function tool(env: ToolEnv, description: string, cmd: string[], after?: (f
   });
 }
 
-const KEY_FILES = [STORED.userKey, `${STORED.userKey}.pub`, STORED.hostKey, `${STORED.hostKey}.pub`];
+/** The instance's SSH keys: the user's and the guest's host key, each with its public half. */
+export const KEY_FILES = [STORED.userKey, `${STORED.userKey}.pub`, STORED.hostKey, `${STORED.hostKey}.pub`];
 
 export function keysExist(files: InstanceFiles): boolean {
   return [files.userKey, `${files.userKey}.pub`, files.hostKey, `${files.hostKey}.pub`, files.knownHosts].every((f) => existsSync(f));

@@ -56,9 +56,10 @@ export function reconcile(o: Observed, a: Asked): Plan {
       (a.explicit.has('m5opsAddr') && config.m5opsAddr !== state?.m5ops?.addr) ||
       (a.explicit.has('m5opsExit') && config.m5opsExit !== state?.m5ops?.exit) ||
       (a.explicit.has('m5opsStats') && config.m5opsStats !== (state?.m5ops?.stats ?? 'clock')) ||
-      (a.explicit.has('m5opsParams') && JSON.stringify(config.m5opsParams) !== JSON.stringify(state?.m5ops?.params ?? []));
+      (a.explicit.has('m5opsParams') && JSON.stringify(config.m5opsParams) !== JSON.stringify(state?.m5ops?.params ?? [])) ||
+      (a.explicit.has('m5opsCheckpoints') && config.m5opsCheckpoints !== (state?.m5ops?.checkpoints ?? false));
     if (m5opsChanged) {
-      return { kind: 'refuse', error: new UsageError(`instance ${name} is running with another m5ops device`, `${stopFirst(name)} with --m5ops-addr/--m5ops-exit/--m5ops-stats/--m5ops-param (a readfile can change on a running guest: \`m5dev m5ops readfile FILE\`).`) };
+      return { kind: 'refuse', error: new UsageError(`instance ${name} is running with another m5ops device`, `${stopFirst(name)} with --m5ops-addr/--m5ops-exit/--m5ops-stats/--m5ops-param/--m5ops-checkpoints (a readfile can change on a running guest: \`m5dev m5ops readfile FILE\`).`) };
     }
     return { kind: 'attach', config: { ...config, shares: state?.shares ?? [] } };
   }
@@ -83,5 +84,6 @@ export function suspendedSettings(state: InstanceState, explicit: ReadonlySet<ke
   if (!explicit.has('m5opsExit') && state.m5ops) keep.m5opsExit = state.m5ops.exit;
   if (!explicit.has('m5opsStats') && state.m5ops) keep.m5opsStats = state.m5ops.stats ?? 'clock';
   if (!explicit.has('m5opsParams') && state.m5ops) keep.m5opsParams = state.m5ops.params ?? [];
+  if (!explicit.has('m5opsCheckpoints') && state.m5ops) keep.m5opsCheckpoints = state.m5ops.checkpoints ?? false;
   return keep;
 }

@@ -20,7 +20,7 @@ import { dropSaved } from '../vm/saved-state.js';
 import { RUN_KERNEL_APPEND, withInitramfs } from './initramfs.js';
 import { jobEnd, exitsSeen, type JobEnd } from '../m5ops/job.js';
 import { latestRun, M5OPS_STORED, readEvents } from './m5ops.js';
-import { CHECKPOINTS, DEFAULT_MAX_CHECKPOINTS, continueGuest, copyCheckpointIn, findCheckpoint, takeCheckpoint, type CheckpointRecord } from './checkpoint.js';
+import { CHECKPOINTS, DEFAULT_MAX_CHECKPOINTS, checkpointTarget, continueGuest, copyCheckpointIn, findCheckpoint, takeCheckpoint, type CheckpointRecord } from './checkpoint.js';
 import type { CleanupScope } from '../cleanup.js';
 import type { Toolchain } from './image-build.js';
 import { stepUnless, type Reporter } from './report.js';
@@ -187,10 +187,10 @@ export async function watchJob(running: Running, o: WatchOptions): Promise<JobEn
       taken++;
       const limit = o.maxCheckpoints ?? DEFAULT_MAX_CHECKPOINTS;
       if (taken > limit) {
-        await continueGuest(running);
+        await continueGuest(running.vm);
         o.onCheckpointSkipped?.(taken, `more than ${limit} (--max-checkpoints)`);
       } else {
-        o.onCheckpoint?.(await takeCheckpoint(running, taken, c.vclockNs));
+        o.onCheckpoint?.(await takeCheckpoint(checkpointTarget(running), taken, c));
       }
     }
     const end = jobEnd(exits, o.exits);

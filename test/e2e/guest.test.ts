@@ -12,6 +12,10 @@ import { cli, startCli } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { fixture, freePort, type Fixture } from '../helpers/fixture.js';
 import { containersOfHome, docker, networksOfHome, removeContainersOfHome } from '../helpers/docker.js';
+import { buildM5op } from '../helpers/m5op.js';
+import { randomBytes } from 'node:crypto';
+
+const randomToken = () => `token-${randomBytes(8).toString('hex')}`;
 
 let fx: Fixture;
 let server: FileServer;
@@ -364,6 +368,53 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     expect(readdirSync(join(home, 'instances', 'intr')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   }, 300_000);
 
+  it("up --m5ops-checkpoints: the guest's m5 checkpoint is saved by the instance's agent while the guest stands still, and up --from-checkpoint makes a new instance that resumes there, not from boot", async () => {
+    const img = await cli(['--json', 'image', 'build'], env);
+    expect(img.code, img.stderr).toBe(0);
+    const m5op = await buildM5op((JSON.parse(img.stdout) as { tag: string }).tag);
+    const up = await cli(['--json', 'up', '--name', 'ck', '--image-url', imageUrl, '--disk', 'overlay', '--m5ops-checkpoints', '--boot-timeout', '600'], env);
+    expect(up.code, up.stderr).toBe(0);
+    const agent = (JSON.parse(up.stdout) as { checkpointAgent: number }).checkpointAgent;
+    expect(readFileSync(`/proc/${agent}/cmdline`, 'utf8')).toContain('checkpoint-agent');
+    expect(JSON.parse((await cli(['--json', 'status', '--name', 'ck'], env)).stdout)).toMatchObject({ m5ops: { checkpointAgent: agent } });
+    expect((await cli(['cp', m5op, 'ck:/home/ubuntu'], env)).code).toBe(0);
+    // In memory only (/dev/shm): a token before the checkpoint, another after it. The op (gem5's
+    // checkpoint, 0x43, no delay) returns once the agent saved the guest and let it run on.
+    const token = randomToken();
+    const before = await cli(['exec', '--name', 'ck', '--', `echo ${token} > /dev/shm/t; cat /proc/sys/kernel/random/boot_id; sudo ./m5op op 0x43 0 0 >/dev/null && echo after > /dev/shm/later && echo ran-on`], env);
+    expect(before.code, before.stderr).toBe(0);
+    const [bootId, ranOn] = before.stdout.trim().split('\n');
+    expect(ranOn).toBe('ran-on');
+    const list = await cli(['--json', 'checkpoints', '--name', 'ck'], env);
+    const [c] = JSON.parse(list.stdout) as { index: number; pauseMs: number; disk: string }[];
+    expect(c).toMatchObject({ index: 1, disk: 'overlay' });
+    expect(readFileSync(join(home, 'instances', 'ck', 'checkpoint-agent.log'), 'utf8')).toMatch(/checkpoint 1 saved \(the guest stood still \d+ ms\): m5dev up --from-checkpoint ck:1 --name NEW/);
+    // A new instance from it: the guest's memory as it was at the op (the token, not what came after), the same boot, its own name and port.
+    const again = await cli(['--json', 'up', '--from-checkpoint', 'ck:1', '--name', 'ck2', '--boot-timeout', '600'], env);
+    expect(again.code, again.stderr).toBe(0);
+    const a = JSON.parse(again.stdout) as { resumed: boolean; sshPort: number; checkpointAgent: number };
+    expect(a.resumed).toBe(true);
+    expect(a.sshPort).not.toBe((JSON.parse(up.stdout) as { sshPort: number }).sshPort);
+    expect(a.checkpointAgent).not.toBe(agent); // its own agent (the settings came with the checkpoint)
+    const seen = await cli(['exec', '--name', 'ck2', '--', 'cat /dev/shm/t /proc/sys/kernel/random/boot_id; test -e /dev/shm/later && echo later || echo no-later'], env);
+    expect(seen.stdout.trim().split('\n'), seen.stderr).toEqual([token, bootId, 'no-later']);
+    // Refused: an existing name, the source's own name, a run's way of naming.
+    const exists = await cli(['up', '--from-checkpoint', 'ck:1', '--name', 'ck2'], env);
+    expect(exists.code).toBe(2);
+    expect(exists.stderr).toMatch(/instance ck2 exists/);
+    const unnamed = await cli(['up', '--from-checkpoint', 'ck:1'], env);
+    expect(unnamed.code).toBe(2);
+    expect(unnamed.stderr).toMatch(/name it with --name/);
+    const missing = await cli(['up', '--from-checkpoint', 'ck:7', '--name', 'ck3'], env);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/instance ck has no checkpoint 7/);
+    expect(existsSync(join(home, 'instances', 'ck3'))).toBe(false);
+    // Each agent ends with its VM.
+    for (const n of ['ck', 'ck2']) expect((await cli(['destroy', '--name', n], env)).code).toBe(0);
+    for (const deadline = Date.now() + 15_000; existsSync(`/proc/${agent}`) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 250));
+    expect(existsSync(`/proc/${agent}`)).toBe(false);
+  }, 900_000);
+
   it('up of several names at once: each its own guest, port and container, all answering SSH', async () => {
     // The stopped default instance and a new one, booted side by side. The default one holds what a
     // suspend killed before its commit leaves: up drops it, and says so.
@@ -410,7 +461,33 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     const port2 = await cli(['up', '--name', 'a', '--name', 'b', '--ssh-port', '6001'], env);
     expect(port2.code).toBe(2);
     expect(port2.stderr).toMatch(/--ssh-port names one port/);
-    expect((await cli(['down', '--name', 'second'], env)).code).toBe(0);
+    // The second instance by name: ssh, logs and m5ops log followed until its VM stops, a forced
+    // down (--grace 0: said so), destroy; the default instance is untouched by all of it.
+    const viaSsh = await cli(['ssh', '--name', 'second', '--', 'echo', 'from-second'], env);
+    expect(viaSsh.code, viaSsh.stderr).toBe(0);
+    expect(viaSsh.stdout).toBe('from-second\n');
+    const follow = startCli(['logs', '--name', 'second', '--follow'], env);
+    const ops = startCli(['m5ops', 'log', '--name', 'second', '--follow'], env);
+    let followed = '';
+    let opsSeen = '';
+    follow.child.stdout!.on('data', (c: Buffer) => (followed += c.toString()));
+    ops.child.stdout!.on('data', (c: Buffer) => (opsSeen += c.toString()));
+    for (const deadline = Date.now() + 60_000; !(followed.includes('Booting Linux on physical CPU') && opsSeen.includes(' start(')); ) {
+      if (Date.now() > deadline) throw new Error(`the followers never printed: ${followed.slice(-300)} / ${opsSeen}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const forced = await cli(['down', '--name', 'second', '--grace', '0'], env);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(forced.stdout).toMatch(/^second stopped \(forced\)$/m);
+    // Both followers end by themselves once that VM has stopped.
+    const [followDone, opsDone] = await Promise.all([follow.done, ops.done]);
+    expect([followDone.code, opsDone.code]).toEqual([0, 0]);
+    expect(opsDone.stdout).toMatch(/^\S+ vcpu-1 start\(0x10010000\) = 0x0 {2}\[exit=continue\]$/m);
+    const destroyed = await cli(['destroy', '--name', 'second'], env);
+    expect(destroyed.code, destroyed.stderr).toBe(0);
+    expect(existsSync(join(home, 'instances', 'second'))).toBe(false);
+    expect((await cli(['status', '--name', 'second'], env)).code).toBe(9);
+    expect(JSON.parse((await cli(['--json', 'status', '--name', 'default'], env)).stdout)).toMatchObject({ state: 'running' });
     expect((await cli(['down'], env)).code).toBe(0);
     expect(await containersOfHome(home)).toEqual([]);
   }, 900_000);

@@ -12,8 +12,9 @@ import { join } from 'node:path';
 import { cli, JUNIT_XSD, ROOT, startCli, type CliResult } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { fixture, freePort, type Fixture } from '../helpers/fixture.js';
+import { buildM5op } from '../helpers/m5op.js';
 import { kernelBuildArgs, kernelTarball, kernelTestHome, runInstanceName, sweepDeadRunInstances, type KernelTarball } from '../helpers/kernel.js';
-import { docker, removeContainersOfHome, TEST_LABEL } from '../helpers/docker.js';
+import { removeContainersOfHome } from '../helpers/docker.js';
 import { expectShareHoldsTheLine } from '../helpers/share-boundary.js';
 import { parseStats } from '../../src/m5ops/stats.js';
 
@@ -239,13 +240,7 @@ describe('the module loop on the cross-built kernel', () => {
       const img = await cli(['--json', 'image', 'build'], env);
       expect(img.code, img.stderr).toBe(0);
       const tag = (JSON.parse(img.stdout) as { tag: string }).tag;
-      cpSync(join(ROOT, 'module', 'm5op', 'm5op.c'), join(scratch, 'm5op.c'));
-      const [res] = (await docker.run(tag, ['aarch64-linux-gnu-gcc', '-static', '-O2', '-Wall', '-Werror', '-o', '/w/m5op', '/w/m5op.c'], process.stderr, {
-        Labels: { [TEST_LABEL]: 'true' },
-        HostConfig: { AutoRemove: true, Binds: [`${scratch}:/w`] },
-      })) as [{ StatusCode: number }];
-      expect(res.StatusCode).toBe(0);
-      expect((await cli(['cp', '--name', NAME, join(scratch, 'm5op'), 'guest:/home/ubuntu'], env)).code).toBe(0);
+      expect((await cli(['cp', '--name', NAME, await buildM5op(tag), 'guest:/home/ubuntu'], env)).code).toBe(0);
       expect((await cli(['module', 'load', '--name', NAME], env)).code).toBe(0);
     }, 900_000);
 
@@ -427,12 +422,16 @@ describe('the module loop on the cross-built kernel', () => {
       expect(JSON.parse(again.stdout)).toMatchObject({ cached: true });
     }, 600_000);
 
-    it('--m5ops-exit poweroff: the guest\'s fail ends the VM and m5ops wait returns its code (the next test\'s up starts it again)', async () => {
+    it('--m5ops-exit poweroff at another --m5ops-addr: the module loads for that base, the guest\'s fail ends the VM and m5ops wait returns its code (the next test\'s up starts it again)', async () => {
       expect((await cli(['down', '--name', NAME], env)).code).toBe(0);
       writeFileSync(join(scratch, 'job.sh'), 'echo job ran\n');
-      const up = await cli(['up', '--name', NAME, '--kernel', kt.version, '--no-ram-file', '--ssh-port', String(port), '--boot-timeout', '600', '--m5ops-exit', 'poweroff', '--m5ops-stats', 'insns', '--m5ops-readfile', join(scratch, 'job.sh')], env);
+      const up = await cli(['up', '--name', NAME, '--kernel', kt.version, '--no-ram-file', '--ssh-port', String(port), '--boot-timeout', '600', '--m5ops-exit', 'poweroff', '--m5ops-stats', 'insns', '--m5ops-readfile', join(scratch, 'job.sh'), '--m5ops-addr', '0x10020000'], env);
       expect(up.code, up.stderr).toBe(0);
       expect((await cli(['module', 'load', '--name', NAME], env)).code).toBe(0);
+      // The range is where it was asked for: the module maps it there (its parameter), and the ops are answered.
+      const at = await exec('cat /sys/module/m5/parameters/gem5_bridge_baseaddr; ./m5op sum 1 2 3 4 5 6');
+      expect(at.stdout.trim().split('\n'), at.stderr).toEqual(['268566528', '21']);
+      expect(JSON.parse((await cli(['--json', 'status', '--name', NAME], env)).stdout)).toMatchObject({ m5ops: { addr: '0x10020000' } });
       // gem5's habit: the job comes in through readfile; its end goes out through m5 fail.
       const job = await exec('./m5op readfile | sh; ./m5op op 0x42 0 0 >/dev/null; (sleep 1; ./m5op op 0x41 0 0; ./m5op fail 3) >/dev/null 2>&1 &');
       expect(job.stdout).toBe('job ran\n');
@@ -478,10 +477,10 @@ describe('the module loop on the cross-built kernel', () => {
       execFileSync('mount', ['-t', 'ramfs', 'ramfs', ram]);
       ramShare = ram; // mounted: afterAll unmounts it
       execFileSync('chown', ['1000:1000', ramShare]);
-      const up = await cli(['--json', 'up', '--name', NAME, '--kernel', kt.version, '--no-ram-file', '--ssh-port', String(port), '--boot-timeout', '600', '--share', `${work}:m5`, '--share', `${debs}:/opt/debs:ro`, '--share', `${ramShare}:/opt/ram`], env);
+      const up = await cli(['--json', 'up', '--name', NAME, '--kernel', kt.version, '--no-ram-file', '--ssh-port', String(port), '--boot-timeout', '600', '--m5ops-addr', '0x10010000', '--share', `${work}:m5`, '--share', `${debs}:/opt/debs:ro`, '--share', `${ramShare}:/opt/ram`], env);
       expect(up.code, up.stderr).toBe(0);
       // Started again after its poweroff, with the default m5ops policy (continue) when none is asked for.
-      expect(JSON.parse((await cli(['--json', 'status', '--name', NAME], env)).stdout).m5ops.exit).toBe('continue');
+      expect(JSON.parse((await cli(['--json', 'status', '--name', NAME], env)).stdout).m5ops).toMatchObject({ exit: 'continue', addr: '0x10010000' });
       const upJson = JSON.parse(up.stdout) as { notes: string[] };
       expect(upJson).toMatchObject({ kernel: kt.version, shares: [{ host: work, guest: '/home/ubuntu/m5', readOnly: false }, { host: debs, guest: '/opt/debs', readOnly: true }, { host: ramShare, guest: '/opt/ram', readOnly: false }] });
       // The debs are read-only (no owner note: nobody writes there); the tree is the guest user's own.

@@ -142,6 +142,10 @@ describe('exit codes before a guest answers', () => {
     const snap = await cli(['image', 'lock', '--snapshot', 'notaurl'], { M5DEV_HOME: home });
     expect(snap.code).toBe(ExitCode.usage);
     expect(snap.stderr).toMatch(/--snapshot notaurl is not an http\(s\) URL/);
+    // A digest that is not 64 hex digits is refused before the archive is read.
+    const digest = await cli(['image', 'load', '/nonexistent.tar', '--sha256', 'ABC'], { M5DEV_HOME: home });
+    expect(digest.code).toBe(ExitCode.usage);
+    expect(digest.stderr).toMatch(/^m5dev: error: --sha256 takes 64 hex digits$/m);
   });
 
   it(`${ExitCode.toolFailed}: a tool step fails (qemu-img cannot read the image), with the tool's own words`, async () => {

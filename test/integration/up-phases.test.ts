@@ -21,7 +21,7 @@ import { launch } from '../../src/workflows/up/launch.js';
 import { baseState, type Prepared } from '../../src/workflows/up/prepare.js';
 import type { Found } from '../../src/workflows/up/instance.js';
 import type { Toolchain } from '../../src/workflows/image-build.js';
-import { takeCheckpoint } from '../../src/workflows/checkpoint.js';
+import { checkpointTarget, takeCheckpoint } from '../../src/workflows/checkpoint.js';
 import type { VmLaunch } from '../../src/vmhost/vm-host.js';
 import { fakeVm, type Answer, type FakeVm } from '../helpers/fake-vm-host.js';
 import { freePort } from '../helpers/fixture.js';
@@ -145,9 +145,11 @@ describe("run's checkpoint, against a fake VM host", () => {
   it('saves memory, RAM file, disk overlay and UEFI variables into checkpoints/K, then lets the guest run on', async () => {
     const { dir, fresh } = await setUp(answering());
     await using scope = cleanupScope('test');
-    const running = await launch(silentReporter, fresh(), scope, { kind: 'job', exits: 2 });
-    const record = await takeCheckpoint(running, 1, 42);
-    expect(record).toMatchObject({ index: 1, format: SAVED_FORMAT.ramFile, vclockNs: 42, portableKey: running.portableKey });
+    const p = fresh();
+    const running = await launch(silentReporter, { ...p, state: { ...p.state, job: { image: 'job.img', format: 'qcow2' } } }, scope, { kind: 'job', exits: 2 });
+    const record = await takeCheckpoint(checkpointTarget(running), 1, { vclockNs: 42, time: 7 });
+    expect(record).toMatchObject({ index: 1, format: SAVED_FORMAT.ramFile, vclockNs: 42, opTime: 7, portableKey: running.portableKey, disk: 'overlay' });
+    expect(record.instance).toBeUndefined(); // a run's: restored by run, which needs no instance state
     expect(readdirSync(join(dir, 'checkpoints', '1')).sort()).toEqual(['disk.qcow2', 'flash1.img', 'ram', 'record.json', 'vmstate']);
     expect(readFileSync(join(dir, 'checkpoints', '1', 'ram'), 'utf8')).toBe('guest memory');
     const q = fake!.qmp;
@@ -155,11 +157,28 @@ describe("run's checkpoint, against a fake VM host", () => {
     expect(q.at(-1)).toBe('cont');
   });
 
+  it("an up instance's (--m5ops-checkpoints, the default raw disk): its raw disk and its state at the time are kept, for up --from-checkpoint", async () => {
+    const { dir, fresh, launches } = await setUp(answering());
+    writeFileSync(join(dir, 'disk.raw'), 'raw disk');
+    await using scope = cleanupScope('test');
+    const prepared = fresh();
+    const cloud = { ...prepared, found: { ...prepared.found, config: { ...prepared.found.config, disk: 'raw' as const, m5opsCheckpoints: true } }, state: { ...prepared.state, disk: 'raw' as const } };
+    const running = await launch(silentReporter, cloud, scope);
+    // The plugin was told to pause at a checkpoint op; the launch recorded its machine.
+    expect(launches.at(-1)?.cmd.join(' ')).toMatch(/checkpoint=pause/);
+    expect(running.state.portableKey).toBe(running.portableKey);
+    expect(running.state.m5ops?.checkpoints).toBe(true);
+    const record = await takeCheckpoint(checkpointTarget(running), 3, { vclockNs: 5, time: 9 });
+    expect(record).toMatchObject({ index: 3, disk: 'raw', opTime: 9, instance: { name: 'fake', disk: 'raw', m5ops: { checkpoints: true } } });
+    expect(readdirSync(join(dir, 'checkpoints', '3')).sort()).toEqual(['disk.raw', 'flash1.img', 'ram', 'record.json', 'vmstate']);
+    expect(readFileSync(join(dir, 'checkpoints', '3', 'disk.raw'), 'utf8')).toBe('raw disk');
+  });
+
   it('a checkpoint whose save fails is an error, and the guest still runs on', async () => {
     const { fresh } = await setUp(answering({ 'query-migrate': { return: { status: 'failed', 'error-desc': 'No space left on device' } } }));
     await using scope = cleanupScope('test');
     const running = await launch(silentReporter, fresh(), scope, { kind: 'job', exits: 1 });
-    const err = await takeCheckpoint(running, 1, 0).catch((e: unknown) => e);
+    const err = await takeCheckpoint(checkpointTarget(running), 1, { vclockNs: 0, time: 0 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(VmStateError);
     expect((err as Error).message).toMatch(/checkpoint 1 failed: No space left/);
     expect(fake!.qmp.at(-1)).toBe('cont');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { KERNEL_PINS, kernelOrgUrl, makefileVersion, resolveKernelSource } from '../../src/kernel/source.js';
 import { checkConfig, describeMismatches, parseConfig } from '../../src/kernel/config-fragment.js';
 import { compileArgs, configureArgs, containerEnv, kernelBuildKey, kernelPaths } from '../../src/kernel/build-spec.js';
-import { builtFor, moduleSources, parseModuleParams, parseTap, tapPassed, vermagicOf } from '../../src/module/artifacts.js';
+import { builtFor, moduleSources, paramsForInstance, parseModuleParams, parseTap, tapPassed, vermagicOf } from '../../src/module/artifacts.js';
 import { UsageError } from '../../src/errors.js';
 import { KERNEL_CONFIG_DIR } from '../../src/assets.js';
 import { throttledLines } from '../../src/workflows/progress.js';
@@ -132,6 +132,16 @@ describe('module artefacts', () => {
     expect(parseModuleParams(['gem5_bridge_baseaddr=0x10010000'])).toEqual(['gem5_bridge_baseaddr=0x10010000']);
     expect(() => parseModuleParams(['x=1; reboot'])).toThrow(UsageError);
     expect(() => parseModuleParams(['novalue'])).toThrow(/bad module parameter/);
+  });
+
+  it("loads the module for the instance's m5ops base: added when the base is not the module's default, the user's own value kept", () => {
+    const dflt = 0x10010000;
+    expect(paramsForInstance(['x=1'], 0x10020000, dflt)).toEqual(['x=1', 'gem5_bridge_baseaddr=0x10020000']);
+    expect(paramsForInstance(['x=1'], dflt, dflt)).toEqual(['x=1']);
+    expect(paramsForInstance([], undefined, dflt)).toEqual([]);
+    expect(paramsForInstance(['gem5_bridge_baseaddr=0x20000000'], 0x10020000, dflt)).toEqual(['gem5_bridge_baseaddr=0x20000000']);
+    // Another parameter whose name merely starts alike is not the base.
+    expect(paramsForInstance(['gem5_bridge_baseaddr_x=1'], 0x10020000, dflt)).toEqual(['gem5_bridge_baseaddr_x=1', 'gem5_bridge_baseaddr=0x10020000']);
   });
 });
 

@@ -26,6 +26,8 @@ describe('reconcile', () => {
     { case: 'a running instance asked to count instructions is refused (its plugin was started without)', o: observed({ live: true, kernelRelease: '6.6.33' }), a: asked({ m5opsStats: 'insns' }, ['m5opsStats']), want: 'refuse', check: (p) => expect(p.kind === 'refuse' && p.error.message).toMatch(/another m5ops device/) },
     { case: 'a running instance asked for other init_param values is refused', o: observed({ live: true, kernelRelease: '6.6.33' }), a: asked({ m5opsParams: [{ key: 'size', value: '4' }] }, ['m5opsParams']), want: 'refuse', check: (p) => expect(p.kind === 'refuse' && p.error.message).toMatch(/another m5ops device/) },
     { case: 'a running instance asked for the stats it has attaches', o: observed({ live: true, kernelRelease: '6.6.33' }), a: asked({ m5opsStats: 'clock' }, ['m5opsStats']), want: 'attach' },
+    { case: 'a running instance asked for checkpoints it was not launched with is refused', o: observed({ live: true, kernelRelease: '6.6.33' }), a: asked({ m5opsCheckpoints: true }, ['m5opsCheckpoints']), want: 'refuse', check: (p) => expect(p.kind === 'refuse' && p.error.message).toMatch(/another m5ops device/) },
+    { case: 'a running instance with checkpoints asked for them attaches', o: observed({ state: { ...state, m5ops: { addr: 0x10010000, exit: 'continue', checkpoints: true } }, live: true, kernelRelease: '6.6.33' }), a: asked({ m5opsCheckpoints: true }, ['m5opsCheckpoints']), want: 'attach' },
     { case: 'a running instance asked for another m5ops base is refused', o: observed({ live: true, kernelRelease: '6.6.33' }), a: asked({ m5opsAddr: 0x10020000 }, ['m5opsAddr']), want: 'refuse', check: (p) => expect(p.kind === 'refuse' && p.error.message).toMatch(/another m5ops device/) },
     { case: 'a suspended instance resumes as it was saved, with its kernel', o: observed({ suspended: true }), a: asked({ cpus: 2, shares: [] }), want: 'resume', check: (p) => expect(p).toMatchObject({ kernelVersion: '6.6.33', config: { cpus: 4, memoryMiB: 4096, shares: state.shares, ramFile: true } }) },
     { case: 'an explicit flag wins over the saved machine (the launch then refuses a mismatch)', o: observed({ suspended: true }), a: asked({ cpus: 3 }, ['cpus']), want: 'resume', check: (p) => expect(p).toMatchObject({ config: { cpus: 3, memoryMiB: 4096 } }) },
@@ -37,7 +39,7 @@ describe('reconcile', () => {
     { case: 'the disk kind refusal says to destroy first', o: observed(), a: asked({ disk: 'overlay' }, ['disk']), want: 'refuse', check: (p) => expect(p.kind === 'refuse' && p.error.hint).toBe('Run `m5dev destroy --name dev` first to change the disk kind.') },
     { case: 'a running instance with no shares recorded attaches with none', o: observed({ state: { ...state, shares: undefined }, live: true, kernelRelease: '6.6.33' }), a: asked(), want: 'attach', check: (p) => expect(p.kind === 'attach' && p.config.shares).toEqual([]) },
     { case: 'a running instance asked for the m5ops it has attaches (each setting the same)', o: observed({ state: { ...state, m5ops: { addr: 0x10020000, exit: 'poweroff', stats: 'insns', params: [{ key: 'a', value: '1' }] } }, live: true, kernelRelease: '6.6.33' }), a: asked({ m5opsAddr: 0x10020000, m5opsExit: 'poweroff', m5opsStats: 'insns', m5opsParams: [{ key: 'a', value: '1' }] }, ['m5opsAddr', 'm5opsExit', 'm5opsStats', 'm5opsParams']), want: 'attach' },
-    { case: 'a running instance asked for another exit behaviour is refused, saying how to restart it', o: observed({ live: true, kernelRelease: '6.6.33' }), a: asked({ m5opsExit: 'poweroff' }, ['m5opsExit']), want: 'refuse', check: (p) => expect(p.kind === 'refuse' && [p.error.message, p.error.hint]).toEqual(['instance dev is running with another m5ops device', 'Stop it first: `m5dev down --name dev`, then run up again with --m5ops-addr/--m5ops-exit/--m5ops-stats/--m5ops-param (a readfile can change on a running guest: `m5dev m5ops readfile FILE`).']) },
+    { case: 'a running instance asked for another exit behaviour is refused, saying how to restart it', o: observed({ live: true, kernelRelease: '6.6.33' }), a: asked({ m5opsExit: 'poweroff' }, ['m5opsExit']), want: 'refuse', check: (p) => expect(p.kind === 'refuse' && [p.error.message, p.error.hint]).toEqual(['instance dev is running with another m5ops device', 'Stop it first: `m5dev down --name dev`, then run up again with --m5ops-addr/--m5ops-exit/--m5ops-stats/--m5ops-param/--m5ops-checkpoints (a readfile can change on a running guest: `m5dev m5ops readfile FILE`).']) },
     { case: 'm5ops settings not given do not count as asked for (the defaults differ from the running ones)', o: observed({ state: { ...state, m5ops: { addr: 0x10020000, exit: 'poweroff', stats: 'insns', params: [{ key: 'a', value: '1' }] } }, live: true, kernelRelease: '6.6.33' }), a: asked(), want: 'attach' },
     { case: 'a running instance with no m5ops recorded, asked for the default base, is refused (it has none)', o: observed({ state: { ...state, m5ops: undefined }, live: true, kernelRelease: '6.6.33' }), a: asked({ m5opsAddr: 0x10010000 }, ['m5opsAddr']), want: 'refuse' },
     { case: 'a suspended instance without a state file is a fresh boot', o: observed({ state: undefined, suspended: true, disks: new Set() }), a: asked(), want: 'boot', check: (p) => expect(p).toMatchObject({ fresh: true }) },
@@ -50,8 +52,8 @@ describe('reconcile', () => {
 });
 
 describe('suspendedSettings: every setting of the saved machine, unless its flag was given', () => {
-  const saved: InstanceState = { ...state, accel: 'kvm', tcgCacheMiB: 512, m5ops: { addr: 0x10020000, exit: 'poweroff', stats: 'insns', params: [{ key: 'a', value: '1' }] } };
-  const all = { cpus: 4, memoryMiB: 4096, cpu: 'max', accel: 'kvm', ramFile: true, tcgCacheMiB: 512, shares: state.shares, m5opsAddr: 0x10020000, m5opsExit: 'poweroff', m5opsStats: 'insns', m5opsParams: [{ key: 'a', value: '1' }] };
+  const saved: InstanceState = { ...state, accel: 'kvm', tcgCacheMiB: 512, m5ops: { addr: 0x10020000, exit: 'poweroff', stats: 'insns', params: [{ key: 'a', value: '1' }], checkpoints: true } };
+  const all = { cpus: 4, memoryMiB: 4096, cpu: 'max', accel: 'kvm', ramFile: true, tcgCacheMiB: 512, shares: state.shares, m5opsAddr: 0x10020000, m5opsExit: 'poweroff', m5opsStats: 'insns', m5opsParams: [{ key: 'a', value: '1' }], m5opsCheckpoints: true };
   it('keeps each of them', () => {
     expect(suspendedSettings(saved, new Set())).toEqual(all);
   });
@@ -61,7 +63,7 @@ describe('suspendedSettings: every setting of the saved machine, unless its flag
   });
   it('a machine saved without m5ops, a TCG cache or a known accelerator keeps only what it had; stats default to the clock, params to none', () => {
     expect(suspendedSettings({ ...state, m5ops: undefined, tcgCacheMiB: undefined, accel: 'auto' }, new Set())).toEqual({ cpus: 4, memoryMiB: 4096, cpu: 'max', ramFile: true, shares: state.shares });
-    expect(suspendedSettings({ ...state, m5ops: { addr: 0x10010000, exit: 'continue' } }, new Set())).toMatchObject({ m5opsStats: 'clock', m5opsParams: [] });
+    expect(suspendedSettings({ ...state, m5ops: { addr: 0x10010000, exit: 'continue' } }, new Set())).toMatchObject({ m5opsStats: 'clock', m5opsParams: [], m5opsCheckpoints: false });
     expect(suspendedSettings({ ...state, accel: 'tcg' }, new Set())).toMatchObject({ accel: 'tcg' });
   });
 });

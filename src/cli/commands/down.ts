@@ -9,7 +9,7 @@ import { removeInstanceVolumes } from '../../engine/instance-storage.js';
 import { dockerVmHost } from '../../vmhost/docker-vm-host.js';
 import { isSuspended } from '../../vm/saved-state.js';
 import { printJson } from '../ui.js';
-import { globalOpts, instanceLock } from '../options.js';
+import { globalOpts, stoppingLock } from '../options.js';
 
 export function registerDown(program: Command): void {
   program
@@ -18,7 +18,7 @@ export function registerDown(program: Command): void {
     .option('--name <name>', 'instance name', 'default')
     .option('--grace <seconds>', 'seconds to wait for a clean poweroff (0: kill at once)', '60')
     .action(async (opts: { name: string; grace: string }, cmd: Command) => {
-      const { res, suspended } = await instanceLock(cmd, opts.name, async () => {
+      const { res, suspended } = await stoppingLock(cmd, opts.name, async () => {
         const inst = await openOnEngine(opts.name);
         const { stopInstance } = await import('../../workflows/down.js');
         const res = await stopInstance(inst, Number(opts.grace));
@@ -39,7 +39,7 @@ export function registerDown(program: Command): void {
     .option('--name <name>', 'instance name', 'default')
     .action(async (opts: { name: string }, cmd: Command) => {
       const files = openInstance(layout(), opts.name);
-      const res = await instanceLock(cmd, opts.name, async (): Promise<DownResult> => {
+      const res = await stoppingLock(cmd, opts.name, async (): Promise<DownResult> => {
         let stopped: DownResult = { name: opts.name, wasRunning: false, clean: false };
         if (readState(files)) {
           const inst = await openOnEngine(opts.name);

@@ -9,7 +9,7 @@ import { layout } from '../../paths.js';
 import { MODULE_DIR } from '../../assets.js';
 import { UsageError } from '../../errors.js';
 import { DEFAULT_KERNEL_VERSION } from '../../kernel/source.js';
-import { parseModuleParams, tapPassed } from '../../module/artifacts.js';
+import { paramsForInstance, parseModuleParams, tapPassed } from '../../module/artifacts.js';
 import { liveInstance } from '../../workflows/running.js';
 import type { TapRun } from '../../workflows/module.js';
 import { globalOpts } from '../options.js';
@@ -72,7 +72,8 @@ export function registerModule(program: Command): void {
       throw new UsageError(`instance ${f.name} runs its image's own kernel`, `Boot a built kernel: \`m5dev down\`, then \`m5dev up --kernel ${DEFAULT_KERNEL_VERSION}\` (after \`m5dev kernel build\`).`);
     }
     const [{ loadModule, moduleRequest, testModule }, { ensureToolchain, toolchainRequest }] = await Promise.all([import('../../workflows/module.js'), import('../../workflows/image-build.js')]);
-    const req = moduleRequest(live.home, version, resolve(f.src ?? MODULE_DIR), params);
+    // Loaded for the instance's m5ops range (up --m5ops-addr) unless the user named the base.
+    const req = moduleRequest(live.home, version, resolve(f.src ?? MODULE_DIR), paramsForInstance(params, live.state.m5ops?.addr, DEFAULTS.m5opsAddr));
     const report = listrReporter(g);
     const started = Date.now();
     const loaded = await loadModule(report, await ensureToolchain(report, toolchainRequest(f.baseImage)), req, live.ssh);

@@ -152,7 +152,7 @@ export function registerRun(program: Command): void {
 export function registerCheckpoints(program: Command): void {
   program
     .command('checkpoints')
-    .description("the checkpoints a run's guest took with `m5 checkpoint` (resume one with `m5dev run --from-checkpoint NAME:K`)")
+    .description("the checkpoints a guest took with `m5 checkpoint` under run, or under up --m5ops-checkpoints (resume one with `m5dev run|up --from-checkpoint NAME:K`)")
     .option('--name <name>', 'instance name', 'run')
     .action(async (opts: { name: string }, cmd: Command) => {
       const g = globalOpts(cmd);

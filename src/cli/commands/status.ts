@@ -13,6 +13,7 @@ import { InstanceNotFoundError } from '../../errors.js';
 import { isSuspended } from '../../vm/saved-state.js';
 import { hex, M5OPS_SIZE } from '../../config.js';
 import { lastExit } from '../../m5ops/ops.js';
+import { agentPid } from '../../workflows/checkpoint-agent.js';
 import { readEvents } from '../../workflows/m5ops.js';
 
 export interface InstanceStatus {
@@ -27,7 +28,7 @@ export interface InstanceStatus {
   /** Where its files live: `shared` with this machine, or `volumes` on the engine. */
   files: string | null;
   /** The m5ops device it runs with; with --name, also the guest's last m5 exit/fail. */
-  m5ops: { addr: string; size: string; exit: string; lastExit?: { time: string; op: string; code: number } | null } | null;
+  m5ops: { addr: string; size: string; exit: string; lastExit?: { time: string; op: string; code: number } | null; checkpointAgent?: number | null } | null;
 }
 
 export function registerStatus(program: Command): void {
@@ -61,7 +62,9 @@ export function registerStatus(program: Command): void {
           disk: state?.disk ?? null,
           container: c ? c.id.slice(0, 12) : null,
           files: state ? recordedFilesMode(state) : null,
-          m5ops: state?.m5ops ? { addr: hex(state.m5ops.addr), size: hex(M5OPS_SIZE), exit: state.m5ops.exit } : null,
+          m5ops: state?.m5ops
+            ? { addr: hex(state.m5ops.addr), size: hex(M5OPS_SIZE), exit: state.m5ops.exit, ...(state.m5ops.checkpoints ? { checkpointAgent: agentPid(files) ?? null } : {}) }
+            : null,
         });
         const row = rows.at(-1);
         if (opts.name && row?.m5ops && onThisEngine) {
@@ -80,7 +83,7 @@ export function registerStatus(program: Command): void {
         return;
       }
       for (const r of rows) {
-        process.stdout.write(`${r.name.padEnd(16)} ${r.state.padEnd(9)} 127.0.0.1:${r.sshPort ?? '-'}  ${r.accel ?? '-'} ${r.cpu ?? ''}${r.kernel ? `  kernel ${r.kernel}` : ''}${r.m5ops ? `  m5ops ${r.m5ops.addr}` : ''}${r.m5ops?.lastExit ? ` (last ${r.m5ops.lastExit.op} ${r.m5ops.lastExit.code})` : ''}\n`);
+        process.stdout.write(`${r.name.padEnd(16)} ${r.state.padEnd(9)} 127.0.0.1:${r.sshPort ?? '-'}  ${r.accel ?? '-'} ${r.cpu ?? ''}${r.kernel ? `  kernel ${r.kernel}` : ''}${r.m5ops ? `  m5ops ${r.m5ops.addr}` : ''}${r.m5ops?.lastExit ? ` (last ${r.m5ops.lastExit.op} ${r.m5ops.lastExit.code})` : ''}${r.m5ops?.checkpointAgent === undefined ? '' : r.m5ops.checkpointAgent === null ? '  checkpoints: no agent (m5dev up starts it)' : '  checkpoints: agent running'}\n`);
       }
     });
 }

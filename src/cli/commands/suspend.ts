@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { liveInstance } from '../../workflows/running.js';
 import { printJson } from '../ui.js';
-import { globalOpts, instanceLock } from '../options.js';
+import { globalOpts, stoppingLock } from '../options.js';
 
 export function registerSuspend(program: Command): void {
   program
@@ -11,7 +11,7 @@ export function registerSuspend(program: Command): void {
     .option('--name <name>', 'instance name', 'default')
     .action(async (opts: { name: string }, cmd: Command) => {
       const { suspendInstance } = await import('../../workflows/suspend.js');
-      const res = await instanceLock(cmd, opts.name, async () => suspendInstance(await liveInstance(opts.name)));
+      const res = await stoppingLock(cmd, opts.name, async () => suspendInstance(await liveInstance(opts.name)));
       if (globalOpts(cmd).json) printJson(res);
       else {
         if (!res.synced) process.stderr.write('m5dev: warning: the guest did not answer `sync` over SSH; its disk may lag its saved memory\n');

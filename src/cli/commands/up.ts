@@ -1,7 +1,12 @@
 /** `m5dev up`: Prepare (cached artefacts) then Start (QEMU in its container) and wait for SSH. */
 import { Command, Option } from 'commander';
 import { CODE_SETTINGS, DEFAULTS, capResources, hex, hostResources, loadConfigFile, loadUserConfig, parseConfig, parseMemory, parseTrustList, resolveConfig, type VmConfig } from '../../config.js';
-import { layout } from '../../paths.js';
+import { instanceDir, layout } from '../../paths.js';
+import { join } from 'node:path';
+import { ensureCheckpointAgent } from './checkpoint-agent.js';
+import { parseCheckpointRef } from '../../workflows/checkpoint.js';
+import { instanceFromCheckpoint } from '../../workflows/up/from-checkpoint.js';
+import { AGENT_FILES } from '../../workflows/checkpoint-agent.js';
 import type { UpRequest } from '../../workflows/up.js';
 import { listrReporter, printJson } from '../ui.js';
 import { globalOpts, instanceLock } from '../options.js';
@@ -31,6 +36,8 @@ interface UpFlags {
   m5opsExit?: string;
   m5opsStats?: string;
   m5opsParam?: string[];
+  m5opsCheckpoints?: boolean;
+  fromCheckpoint?: string;
   trustConfig?: string;
   resume: boolean;
 }
@@ -57,6 +64,7 @@ export function flagsToConfig(f: UpFlags): Partial<VmConfig> {
       m5opsExit: f.m5opsExit,
       m5opsStats: f.m5opsStats,
       m5opsParams: f.m5opsParam,
+      m5opsCheckpoints: f.m5opsCheckpoints,
     },
     'command line',
   );
@@ -89,10 +97,14 @@ export function registerUp(program: Command): void {
     .addOption(new Option('--m5ops-exit <policy>', "on the guest's m5 exit/fail: record it (continue, the default) or also power the VM off with its code").choices(['continue', 'poweroff']))
     .option('--m5ops-param <KEY=VALUE>', "what the guest's `m5 initparam KEY` reads (KEY up to 16 characters; an empty KEY is gem5's default init_param; repeatable; unknown keys read 0)", (v: string, acc: string[] = []) => [...acc, v])
     .addOption(new Option('--m5ops-stats <what>', "what the guest's dump_stats writes to m5out/stats.txt (gem5's format): the clocks (clock, the default), or also the instructions run (insns: simInsts; slower)").choices(['clock', 'insns']))
+    .option('--m5ops-checkpoints', "the guest's `m5 checkpoint` is saved (the guest stands still meanwhile) by the instance's checkpoint agent, which up starts; without it the op is only logged")
+    .option('--from-checkpoint <NAME:K>', 'a new instance (--name) from the Kth checkpoint of instance NAME (`m5dev checkpoints --name NAME`): it resumes where that guest was, with its keys, disk and settings')
     .option('--no-resume', 'boot afresh, discarding the memory saved by `m5dev suspend` (the disk was synced when it suspended)')
     .action(async (flags: UpFlags, cmd: Command) => {
       const g = globalOpts(cmd);
       const names = [...new Set((flags.name ?? ['default']).map(validateName))];
+      const fromRef = flags.fromCheckpoint === undefined ? undefined : parseCheckpointRef(flags.fromCheckpoint);
+      if (fromRef && (names.length !== 1 || !flags.name)) throw new UsageError('--from-checkpoint makes one new instance: name it with --name', `e.g. m5dev up --from-checkpoint ${flags.fromCheckpoint} --name again`);
       const fromFlags = flagsToConfig(flags);
       const home = layout();
       // A cloned repository's m5dev.json: what chooses code is refused unless trusted by name, and
@@ -128,9 +140,19 @@ export function registerUp(program: Command): void {
       const outcomes = await lockAll(0, async () => {
         const toolchain = await ensureToolchain(listrReporter(g), toolchainRequest(config.baseImage));
         const several = requests.length > 1;
-        return Promise.allSettled(requests.map((r) => upInstance(listrReporter({ ...g, prefix: several ? r.name : undefined }), toolchain, r)));
+        // --from-checkpoint: the new instance is made first (a suspended guest), then up resumes it as any other.
+        const made = fromRef ? await instanceFromCheckpoint(listrReporter(g), toolchain, home, fromRef, names[0] ?? '') : undefined;
+        return Promise.allSettled(requests.map((r) => upInstance(listrReporter({ ...g, prefix: several ? r.name : undefined }), toolchain, made ? { ...r, restore: made } : r)));
       });
       const failed = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [{ name: names[i] ?? '', error: o.reason as unknown }] : []));
+      // --m5ops-checkpoints: each such instance's checkpoint agent runs before up returns (a guest that asks pauses until saved).
+      const agents = new Map<string, number | null>();
+      for (const o of outcomes) {
+        if (o.status !== 'fulfilled' || !o.value.state.m5ops?.checkpoints) continue;
+        const pid = await ensureCheckpointAgent(home, o.value.name);
+        agents.set(o.value.name, pid ?? null);
+        if (pid === undefined) process.stderr.write(`m5dev: ${o.value.name}: the checkpoint agent did not start (see ${join(instanceDir(home, o.value.name), AGENT_FILES.log)}); a checkpoint the guest asks for will wait until \`m5dev up\` starts it\n`);
+      }
       for (const f of failed) if (names.length > 1 && !g.quiet) process.stderr.write(`m5dev: ${f.name}: ${(f.error as Error).message}\n`);
       const results = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : [])).map((r) => ({
         name: r.name,
@@ -144,6 +166,7 @@ export function registerUp(program: Command): void {
         resumed: r.resumed,
         notes: r.notes,
         container: r.vm.id,
+        ...(agents.has(r.name) ? { checkpointAgent: agents.get(r.name) } : {}),
       }));
       if (g.json && (results.length || !failed.length)) printJson(names.length === 1 ? results[0] : results);
       else {

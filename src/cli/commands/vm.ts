@@ -11,6 +11,7 @@ import { registerCp } from './cp.js';
 import { registerM5ops } from './m5ops.js';
 import { registerCheckpoints, registerRun } from './run.js';
 import { registerInit } from './init.js';
+import { registerCheckpointAgent } from './checkpoint-agent.js';
 
 export function registerVm(program: Command): void {
   registerUp(program);
@@ -25,4 +26,5 @@ export function registerVm(program: Command): void {
   registerRun(program);
   registerCheckpoints(program);
   registerInit(program);
+  registerCheckpointAgent(program);
 }

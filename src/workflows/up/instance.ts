@@ -32,6 +32,8 @@ export interface UpRequest {
   noResume: boolean;
   /** The readfile came from an m5dev.json: it must lie in this directory (checked on the opened file). */
   readfileWithin?: string;
+  /** `up --from-checkpoint`: the instance was made of a checkpoint, which resumes only into this machine. */
+  restore?: { portableKey: string };
 }
 
 /** Every instance file whose presence decides a step. */

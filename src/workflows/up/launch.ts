@@ -119,7 +119,7 @@ async function launchSpec(p: Prepared, media: GuestMedia): Promise<LaunchSpec> {
       exit: media.kind === 'job' ? 'poweroff' : config.m5opsExit,
       stats: config.m5opsStats,
       exits: media.kind === 'job' ? media.exits : undefined,
-      checkpoints: media.kind === 'job',
+      checkpoints: media.kind === 'job' || config.m5opsCheckpoints,
       params: config.m5opsParams,
     },
     runAs: placement.owner,
@@ -170,10 +170,11 @@ function recordLaunch(p: Prepared, spec: LaunchSpec, sshPort: number): InstanceS
     tcgCacheMiB: config.tcgCacheMiB,
     shares: config.shares.length ? config.shares : undefined,
     exports: spec.exports.length ? spec.exports : undefined,
-    m5ops: { addr: config.m5opsAddr, exit: config.m5opsExit, stats: config.m5opsStats, params: config.m5opsParams.length ? config.m5opsParams : undefined },
+    m5ops: { addr: config.m5opsAddr, exit: config.m5opsExit, stats: config.m5opsStats, params: config.m5opsParams.length ? config.m5opsParams : undefined, checkpoints: config.m5opsCheckpoints || undefined },
     image: toolchain.tag,
     engine: placement.record,
     launchKey: spec.key,
+    portableKey: spec.portable,
   };
   return instanceRecord.launched(files, state);
 }

@@ -26,7 +26,7 @@ export interface Prepared {
   found: Found;
   state: InstanceState;
   saved: SavedRecord | undefined;
-  /** The saved state is a checkpoint copied in (`run --from-checkpoint`): it resumes into a launch of this machine. */
+  /** The saved state is a checkpoint copied in (`run`/`up --from-checkpoint`): it resumes into a launch of this machine. */
   restore?: { portableKey: string };
 }
 
@@ -108,7 +108,7 @@ export async function prepare(report: Reporter, found: Found, saved: SavedRecord
     s.title(config.disk === 'raw' ? `Instance disk: raw copy, grown ${config.diskGrow}` : `Instance disk: qcow2 overlay, grown ${config.diskGrow}`);
   });
   await readfileStep(report, found);
-  return { found, state, saved };
+  return { found, state, saved, restore: found.request.restore };
 }
 
 /** The guest's m5ops readfile, copied in each up (what the file holds now); `m5dev m5ops readfile` replaces it on a running guest. */
