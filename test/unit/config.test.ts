@@ -129,3 +129,124 @@ describe("a cloned repository's m5dev.json", () => {
     expect([growBytes('+10G'), growBytes('512M'), growBytes('3'), growBytes('+1T')]).toEqual([10 * 2 ** 30, 512 * 2 ** 20, 3, 2 ** 40]);
   });
 });
+
+describe('config: the conversions and checks past the schema (issue 34: mutation survivors killed)', () => {
+  it('numbers given as digits, as flags give them, are converted and range-checked; a setting left undefined is not given', async () => {
+    const { parseConfig } = await import('../../src/config.js');
+    expect(parseConfig({ cpus: '4', memoryMiB: '1024', bootTimeoutSec: '600', cpu: 'max', sshPort: undefined, diskGrow: '+5G' }, 'flags')).toEqual({ cpus: 4, memoryMiB: 1024, bootTimeoutSec: 600, cpu: 'max', diskGrow: '+5G' });
+    expect(() => parseConfig({ sshPort: '70000' }, 'flags')).toThrow('flags: "sshPort" must be an integer from 1 to 65535, got "70000"');
+    expect(() => parseConfig({ cpus: '0' }, 'flags')).toThrow(/"cpus" must be an integer from 1 to 64, got "0"/);
+    expect(parseConfig({ cpus: '64', sshPort: '1' }, 'flags')).toEqual({ cpus: 64, sshPort: 1 });
+    for (const raw of [null, 'cpus', 3, [1]]) expect(() => parseConfig(raw, 'f')).toThrow('f: expected a JSON object');
+    expect(parseConfig({ $schema: './m5dev.schema.json' }, 'f')).toEqual({});
+  });
+
+  it('parseIntOption: whole numbers within bounds, said with the option and what was given', async () => {
+    const { parseIntOption } = await import('../../src/config.js');
+    expect([parseIntOption('1', '--jobs', 1, 64), parseIntOption('64', '--jobs', 1, 64), parseIntOption('7', '--jobs', 1, 64)]).toEqual([1, 64, 7]);
+    for (const bad of ['0', '65', '1.5', '-1', 'x', ' 7', '7 ', '']) expect(() => parseIntOption(bad, '--jobs', 1, 64)).toThrow(`--jobs must be an integer from 1 to 64, got ${JSON.stringify(bad)}`);
+  });
+
+  it("an m5ops base: 64 KiB-aligned, inside virt's PCIe MMIO window, as a number or its digits (hex or decimal)", async () => {
+    const { parseM5opsAddr } = await import('../../src/config.js');
+    const { PCIE_MMIO, M5OPS_SIZE } = await import('../../src/config-schema.js');
+    const bad = (want: string) => new Error(want);
+    expect([parseM5opsAddr('0x10020000', bad), parseM5opsAddr('0X10020000', bad), parseM5opsAddr(0x10020000, bad), parseM5opsAddr(String(0x10020000), bad)]).toEqual([0x10020000, 0x10020000, 0x10020000, 0x10020000]);
+    // The window's first and last 64 KiB, and nothing past either end.
+    expect(parseM5opsAddr(PCIE_MMIO.start, bad)).toBe(PCIE_MMIO.start);
+    expect(parseM5opsAddr(PCIE_MMIO.end - M5OPS_SIZE, bad)).toBe(PCIE_MMIO.end - M5OPS_SIZE);
+    for (const v of [PCIE_MMIO.start - M5OPS_SIZE, PCIE_MMIO.end, PCIE_MMIO.end - M5OPS_SIZE + 4096, 0x10020001, 0x10020000 + 0.5, ' 0x10020000', '0x10020000 ', '0x1002000g', 'x', true, undefined]) {
+      expect(() => parseM5opsAddr(v, bad), String(v)).toThrow(/64 KiB-aligned address/);
+    }
+  });
+
+  it('init_param values: only a string "KEY=VALUE"', async () => {
+    const { parseM5opsParam } = await import('../../src/config.js');
+    const bad = (want: string) => new Error(want);
+    expect(parseM5opsParam('size=4', bad)).toEqual({ key: 'size', value: '4' });
+    expect(() => parseM5opsParam(4, bad)).toThrow(/KEY=VALUE/);
+  });
+
+  it('memory sizes and disk growth: whole strings only', async () => {
+    const { growBytes } = await import('../../src/config.js');
+    expect(parseMemory(' 4G ')).toBe(4096);
+    expect(parseMemory('4g')).toBe(4096);
+    for (const bad of ['x4G', '4Gx', '4T']) expect(() => parseMemory(bad)).toThrow(`--memory: expected a size like 2048, 512M or 4G, got "${bad}"`);
+    for (const bad of ['x10G', '10Gx', 'ten', '']) expect(growBytes(bad)).toBeNaN();
+  });
+
+  it("--trust-config names only settings that choose code, and says which those are", async () => {
+    const { parseTrustList } = await import('../../src/config.js');
+    const e = (() => {
+      try {
+        parseTrustList('imageUrl,cpus');
+      } catch (err) {
+        return err as UsageError;
+      }
+    })();
+    expect([e?.message, e?.hint]).toEqual(['--trust-config: "cpus" is not a setting that chooses code', 'Name some of: imageUrl, imageSha256, baseImage.']);
+  });
+
+  it('the host: its cores, three quarters of its memory, the free space of the nearest existing directory', async () => {
+    const { hostResources } = await import('../../src/config.js');
+    const { availableParallelism, totalmem, tmpdir } = await import('node:os');
+    const { statfsSync } = await import('node:fs');
+    const st = statfsSync(tmpdir());
+    const r = hostResources(`${tmpdir()}/not/made/yet`);
+    expect(r).toEqual({ cpus: availableParallelism(), memoryMiB: Math.floor((totalmem() / 2 ** 20) * 0.75), diskFreeGiB: Math.floor((st.bavail * st.bsize) / 2 ** 30) });
+  });
+
+  it("a repository without m5dev.json sets nothing; a broken one is named; its own directory may be shared, also when reached through a link", async () => {
+    const { mkdtempSync, mkdirSync, writeFileSync, symlinkSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { loadConfigFile } = await import('../../src/config.js');
+    const proj = mkdtempSync(join(tmpdir(), 'm5dev-proj-'));
+    expect(loadConfigFile(proj)).toEqual({});
+    writeFileSync(join(proj, 'm5dev.json'), '{ not json');
+    expect(() => loadConfigFile(proj)).toThrow(new RegExp(`^${join(proj, 'm5dev.json')}: not valid JSON \\(`));
+    mkdirSync(join(proj, 'src'));
+    writeFileSync(join(proj, 'm5dev.json'), JSON.stringify({ shares: ['.:whole', 'src:s'] }));
+    const via = join(mkdtempSync(join(tmpdir(), 'm5dev-via-')), 'proj');
+    symlinkSync(proj, via);
+    expect(loadConfigFile(via).shares?.map((s) => s.host)).toEqual([proj, join(proj, 'src')]);
+    writeFileSync(join(proj, 'm5dev.json'), JSON.stringify({ shares: ['/nonexistent-m5dev-dir:x'] }));
+    const e = (() => {
+      try {
+        loadConfigFile(proj);
+      } catch (err) {
+        return err as UsageError;
+      }
+    })();
+    expect(e?.message).toBe(`${join(proj, 'm5dev.json')}: the share /nonexistent-m5dev-dir is not a directory m5dev can resolve`);
+    const outside = mkdtempSync(join(tmpdir(), 'm5dev-outside-'));
+    writeFileSync(join(proj, 'm5dev.json'), JSON.stringify({ shares: [`${outside}:x`] }));
+    const out = (() => {
+      try {
+        loadConfigFile(proj);
+      } catch (err) {
+        return err as UsageError;
+      }
+    })();
+    expect(out?.hint).toBe('An m5dev.json may share with the guest only what lies in its own directory tree; give anything else on the command line (--share, --m5ops-readfile).');
+  });
+
+  it("m5dev's own home is never shared, and a refused share says so with the source named", async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { parseConfig } = await import('../../src/config.js');
+    const { startSession, sessionOf, session } = await import('../../src/session.js');
+    const before = session();
+    const home = mkdtempSync(join(tmpdir(), 'm5dev-home-'));
+    startSession(sessionOf({ ...before.env, M5DEV_HOME: home }));
+    try {
+      expect(() => parseConfig({ shares: [`${home}:h`] }, 'command line')).toThrow(`command line: will not share ${home} with the guest: the guest would reach ${home}`);
+      // A directory beside it is shared.
+      const beside = mkdtempSync(join(tmpdir(), 'm5dev-beside-'));
+      expect(parseConfig({ shares: [`${beside}:b`] }, 'command line').shares).toEqual([{ host: beside, guest: '/home/ubuntu/b', readOnly: false }]);
+    } finally {
+      startSession(before);
+    }
+  });
+});

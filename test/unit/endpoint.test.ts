@@ -143,5 +143,25 @@ describe('ssh:// engine host keys (known-hosts.ts)', () => {
   it('asks for the key types on record (rsa by its sha2 signatures first), else leaves the defaults', () => {
     expect(hostKeyAlgorithms({ keys: [{ type: 'ssh-rsa', blob: 'x' }, { type: 'ssh-ed25519', blob: 'y' }, { type: 'sk-ssh-ed25519@openssh.com', blob: 'z' }], revoked: [] })).toEqual(['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa', 'ssh-ed25519']);
     expect(hostKeyAlgorithms({ keys: [], revoked: [] })).toBeUndefined();
+    // Each algorithm once, whatever the number of keys of a type; every type ssh2 speaks.
+    const k = (type: string) => ({ type, blob: type });
+    expect(hostKeyAlgorithms({ keys: [k('ssh-ed25519'), k('ssh-ed25519'), k('ssh-rsa'), k('ssh-rsa'), k('ecdsa-sha2-nistp256'), k('ecdsa-sha2-nistp384'), k('ecdsa-sha2-nistp521')], revoked: [] })).toEqual([
+      'ssh-ed25519', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521',
+    ]);
+    expect(hostKeyAlgorithms({ keys: [k('sk-ssh-ed25519@openssh.com')], revoked: [] })).toBeUndefined();
+  });
+  it('without ssh-keygen there is no record to check against (undefined, not "nothing on record"), with or without a known_hosts file', () => {
+    const home = mkdtempSync(join(tmpdir(), 'm5dev-kh-'));
+    const path = process.env.PATH;
+    try {
+      process.env.PATH = '/nonexistent-m5dev-path';
+      expect(lookupKnownHosts('h', 22, home)).toBeUndefined();
+      mkdirSync(join(home, '.ssh'));
+      writeFileSync(join(home, '.ssh', 'known_hosts'), `h ssh-ed25519 ${Buffer.from('k').toString('base64')}\n`);
+      expect(lookupKnownHosts('h', 22, home)).toBeUndefined();
+    } finally {
+      process.env.PATH = path;
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });
