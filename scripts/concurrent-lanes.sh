@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/test-lanes.sh
 source scripts/test-lanes.sh
+commit="$(git rev-parse --short HEAD)" # the code under test: the one the runs start with
 M5DEV_FIXTURE_DIR="$(bash scripts/build-test-image.sh)"
 export M5DEV_FIXTURE_DIR
 echo "concurrent lanes: the test kernel (cached after the first build)" >&2
@@ -27,7 +28,6 @@ for p in "${pids[@]}"; do
   secs+=($((SECONDS - start)))
 done
 trap - EXIT
-commit="$(git rev-parse --short HEAD)"
 mkdir -p docs/data
 node -e 'const [commit, files, a, sa, b, sb] = process.argv.slice(1); process.stdout.write(JSON.stringify({ commit, date: new Date().toISOString(), files: files.split(" "), runs: [{ exit: +a, seconds: +sa }, { exit: +b, seconds: +sb }] }, null, 1) + "\n")' \
   "$commit" "${lane_b[*]}" "${rc[0]}" "${secs[0]}" "${rc[1]}" "${secs[1]}" > "docs/data/concurrent-lanes-$commit.json"
