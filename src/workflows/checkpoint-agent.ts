@@ -111,6 +111,8 @@ export async function serveCheckpoints(name: string, log: AgentLog, pollMs = 100
   const { storage, host, files, home } = opened;
   const reader = instanceReader(opened, name);
   const letGo = new Set<number>();
+  /** The asks a checkpoint of the instance records (its op's time), as far as this agent has seen. */
+  const saved = new Set<number>();
   /** When each ask was first seen with the VM running: one that never pauses it (an old ask: a resume, another agent's let-go) is let go. */
   const running = new Map<number, number>();
   let taken = 0;
@@ -118,7 +120,8 @@ export async function serveCheckpoints(name: string, log: AgentLog, pollMs = 100
     const vm = await host.running(name);
     if (!vm) return taken;
     const events = await readEvents(storage, await reader.via()).catch(() => []);
-    const saved = new Set((await listCheckpoints(storage)).flatMap((c) => (c.opTime === undefined ? [] : [c.opTime])));
+    // The instance's checkpoints are listed only when an ask is new to this agent (a volume lists through a helper).
+    if (pendingAsks(events, saved, letGo).length > 0) for (const c of await listCheckpoints(storage)) if (c.opTime !== undefined) saved.add(c.opTime);
     const [ask] = pendingAsks(events, saved, letGo);
     const paused = ask ? ((await withQmp(() => vm.monitor(30), (q) => q.execute('query-status')).catch(() => ({}))) as { status?: string }).status === 'paused' : false;
     if (ask && !paused) {
@@ -135,6 +138,7 @@ export async function serveCheckpoints(name: string, log: AgentLog, pollMs = 100
         const now = await host.running(name);
         if (!now) return;
         const records = await listCheckpoints(storage);
+        if (records.some((r) => r.opTime === ask.time)) return void saved.add(ask.time); // saved meanwhile (an agent before this one)
         if (records.length >= MAX_UP_CHECKPOINTS) {
           letGo.add(ask.time);
           await continueGuest(now);
@@ -151,6 +155,7 @@ export async function serveCheckpoints(name: string, log: AgentLog, pollMs = 100
         const index = Math.max(0, ...records.map((r) => r.index)) + 1;
         try {
           const record = await takeCheckpoint({ vm: now, storage, state, portableKey: state.portableKey }, index, ask);
+          saved.add(ask.time);
           taken++;
           log(`checkpoint ${index} saved (the guest stood still ${record.pauseMs} ms): m5dev up --from-checkpoint ${name}:${index} --name NEW`);
         } catch (e) {

@@ -107,6 +107,24 @@ describe('exit codes before a guest answers', () => {
     rmSync(project, { recursive: true, force: true });
   });
 
+  it(`${ExitCode.imageBuildFailed}: --base-image chooses the toolchain's base for every command that builds or checks it: one the engine lacks and no registry serves is named, before anything else is made`, async () => {
+    // A registry on loopback that does not answer: the engine's pull is refused at once, nothing leaves this machine.
+    const base = '127.0.0.1:1/m5dev-test/absent:1';
+    const home = freshHome();
+    for (const args of [['image', 'save', join(home, 'x.tar')], ['image', 'push', '127.0.0.1:1/m5dev-test/x:1'], ['kernel', 'build', '--version', '6.6.33'], ['module', 'build'], await upArgs('blank.img')]) {
+      const res = await cli(['-q', ...args, '--base-image', base], { M5DEV_HOME: home });
+      expect(res.code, `${args.join(' ')}: ${res.stderr}`).toBe(ExitCode.imageBuildFailed);
+      expect(res.stderr).toMatch(new RegExp(`^m5dev: error: Base image ${base.replace(/[.]/g, '\\.')} is not present and could not be pulled`, 'm'));
+    }
+    expect(existsSync(join(home, 'x.tar'))).toBe(false);
+    expect(existsSync(join(home, 'instances', 'default', 'state.json'))).toBe(false);
+    await leftNothing(home);
+    // doctor says so as its check of the base image.
+    const doctor = await cli(['doctor', '--base-image', base], { M5DEV_HOME: home });
+    expect(doctor.code).toBe(ExitCode.doctorFailed);
+    expect(doctor.stdout).toMatch(new RegExp(`^FAIL base image +${base.replace(/[.]/g, '\\.')} is not on the engine`, 'm'));
+  }, 300_000);
+
   it('--version and -V print the package version and nothing else', async () => {
     const version = `${(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}\n`;
     for (const flag of ['--version', '-V']) {

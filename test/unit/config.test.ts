@@ -139,6 +139,7 @@ describe('config: the conversions and checks past the schema (issue 34: mutation
     expect(parseConfig({ cpus: '64', sshPort: '1' }, 'flags')).toEqual({ cpus: 64, sshPort: 1 });
     for (const raw of [null, 'cpus', 3, [1]]) expect(() => parseConfig(raw, 'f')).toThrow('f: expected a JSON object');
     expect(parseConfig({ $schema: './m5dev.schema.json' }, 'f')).toEqual({});
+    expect(parseConfig({ m5opsCheckpoints: true, ramFile: false }, 'f')).toEqual({ m5opsCheckpoints: true, ramFile: false });
   });
 
   it('parseIntOption: whole numbers within bounds, said with the option and what was given', async () => {
