@@ -192,6 +192,11 @@ export async function commitSaved(st: Storage, record: SavedRecord): Promise<voi
   await writeRecord(st, record);
 }
 
+/** A saved state copied in whole by another step (a checkpoint into a new instance): only its record is committed. */
+export function commitCopied(st: Storage, record: SavedRecord): Promise<void> {
+  return writeRecord(st, record);
+}
+
 /**
  * The commit point: the record, written and renamed into place on stable storage. The pending mark
  * goes just before the rename: a committed record never has a mark beside it (a resume consumes the

@@ -47,6 +47,7 @@ export async function upInstance(report: Reporter, toolchain: Toolchain, req: Up
   } else {
     running = await launch(report, await prepare(report, plan.found, plan.saved), scope);
   }
+  await req.whenRunning?.(running.state);
   const { bootSeconds } = await provision(report, running, scope);
   const { found } = running;
   return {

@@ -97,6 +97,12 @@ describe('the module loop on the cross-built kernel', () => {
     expect(out.test).toMatchObject({ passed: 6, planned: 6, failed: [] });
     const after = await cli(['exec', '--name', NAME, '--', 'grep -c "^m5 " /proc/modules; test -e /dev/gem5_bridge; echo dev=$?'], env);
     expect(after.stdout.trim().split('\n')).toEqual(['0', 'dev=1']);
+    // --kernel names the build (the one the guest runs), --param reaches insmod: the test sees the range it set.
+    const sized = await cli(['--json', 'module', 'test', '--name', NAME, '--kernel', kt.version, '--param', 'gem5_bridge_rangesize=0x20000'], env);
+    expect(sized.code, `${sized.stdout}\n${sized.stderr}`).toBe(0);
+    const s = JSON.parse(sized.stdout) as { loadLog: string; test: { passed: number } };
+    expect(s.loadLog).toMatch(/maps m5ops at 0x10010000, 0x20000 bytes/);
+    expect(s.test.passed).toBe(6);
   }, 600_000);
 
   it('edit → load: a changed source is rebuilt and the new module is what runs', async () => {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { arch, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, cli, startCli } from '../helpers/cli.js';
 import { smallDisks } from '../helpers/small-disk.js';
@@ -180,8 +180,17 @@ describe('exit codes before a guest answers', () => {
 
   it(`${ExitCode.bootFailed}: no SSH within --boot-timeout; the console's tail is shown and no container is left; suspended, a resume with no network to be had is exit 21 and keeps the state, up --no-resume drops it and boots what was asked`, async () => {
     const home = freshHome();
-    const res = await cli(await upArgs('blank.img', ['--boot-timeout', '20']), { M5DEV_HOME: home });
+    // --accel kvm on this x86_64 engine: refused before QEMU starts (an arm64 guest needs an arm64 host for KVM).
+    if (arch() === 'x64') {
+      const kvm = await cli(await upArgs('blank.img', ['--accel', 'kvm']), { M5DEV_HOME: home });
+      expect(kvm.code, kvm.stderr).toBe(ExitCode.usage);
+      expect(kvm.stderr).toMatch(/m5dev: error: --accel kvm needs an arm64 host; this Docker host is x86_64\nhint: Use --accel tcg \(or auto\)\./);
+      expect(await containersOfHome(home)).toEqual([]);
+    }
+    // --accel auto, the default, said: TCG here, and QEMU starts.
+    const res = await cli(await upArgs('blank.img', ['--boot-timeout', '20', '--accel', 'auto']), { M5DEV_HOME: home });
     expect(res.code, res.stderr).toBe(ExitCode.bootFailed);
+    expect(res.stderr).toMatch(/QEMU started \(tcg, -cpu cortex-a57/);
     expect(res.stderr).toMatch(/m5dev: error: Guest not reachable over SSH after 20 s/);
     expect(res.stderr).toMatch(/hint: Raise --boot-timeout, or check the console with `m5dev logs`/);
     // The firmware ran: its lines are the console's tail, and `m5dev logs` still reads them.

@@ -10,7 +10,7 @@ import { AGENT_FILES } from '../../workflows/checkpoint-agent.js';
 import type { UpRequest } from '../../workflows/up.js';
 import { listrReporter, printJson } from '../ui.js';
 import { globalOpts, instanceLock } from '../options.js';
-import { validateName } from '../../vm/instance.js';
+import { validateName, type InstanceState } from '../../vm/instance.js';
 import { UsageError } from '../../errors.js';
 
 interface UpFlags {
@@ -124,7 +124,16 @@ export function registerUp(program: Command): void {
       const explicit = new Set(Object.keys(fromFlags) as (keyof VmConfig)[]);
       if (names.length > 1 && explicit.has('sshPort')) throw new UsageError('--ssh-port names one port, and several instances were asked for', 'Leave it out: each instance gets its own free port from 5555 up.');
       const [{ upInstance }, { ensureToolchain, toolchainRequest }] = await Promise.all([import('../../workflows/up.js'), import('../../workflows/image-build.js')]);
+      // --m5ops-checkpoints: each such instance's checkpoint agent runs as soon as QEMU does (a guest that asks pauses until saved).
+      const agents = new Map<string, number | null>();
+      const whenRunning = (name: string) => async (state: InstanceState) => {
+        if (!state.m5ops?.checkpoints) return;
+        const pid = await ensureCheckpointAgent(home, name);
+        agents.set(name, pid ?? null);
+        if (pid === undefined) process.stderr.write(`m5dev: ${name}: the checkpoint agent did not start (see ${join(instanceDir(home, name), AGENT_FILES.log)}); a checkpoint the guest asks for will wait until \`m5dev up\` starts it\n`);
+      };
       const requests: UpRequest[] = names.map((name) => ({
+        whenRunning: whenRunning(name),
         name,
         home,
         config,
@@ -145,14 +154,7 @@ export function registerUp(program: Command): void {
         return Promise.allSettled(requests.map((r) => upInstance(listrReporter({ ...g, prefix: several ? r.name : undefined }), toolchain, made ? { ...r, restore: made } : r)));
       });
       const failed = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [{ name: names[i] ?? '', error: o.reason as unknown }] : []));
-      // --m5ops-checkpoints: each such instance's checkpoint agent runs before up returns (a guest that asks pauses until saved).
-      const agents = new Map<string, number | null>();
-      for (const o of outcomes) {
-        if (o.status !== 'fulfilled' || !o.value.state.m5ops?.checkpoints) continue;
-        const pid = await ensureCheckpointAgent(home, o.value.name);
-        agents.set(o.value.name, pid ?? null);
-        if (pid === undefined) process.stderr.write(`m5dev: ${o.value.name}: the checkpoint agent did not start (see ${join(instanceDir(home, o.value.name), AGENT_FILES.log)}); a checkpoint the guest asks for will wait until \`m5dev up\` starts it\n`);
-      }
+
       for (const f of failed) if (names.length > 1 && !g.quiet) process.stderr.write(`m5dev: ${f.name}: ${(f.error as Error).message}\n`);
       const results = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : [])).map((r) => ({
         name: r.name,

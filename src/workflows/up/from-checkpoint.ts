@@ -14,7 +14,7 @@ import { instanceDir, type HomeLayout } from '../../paths.js';
 import { hostKeyAlias, instanceRecord, openInstance, STORED, type InstanceState } from '../../vm/instance.js';
 import { knownHostsLine } from '../../vm/cloud-config.js';
 import { KEY_FILES } from '../../vm/prepare.js';
-import { commitSaved } from '../../vm/saved-state.js';
+import { commitCopied } from '../../vm/saved-state.js';
 import { placeInstance } from '../../vmhost/placement.js';
 import { copyCheckpointIn, findCheckpoint } from '../checkpoint.js';
 import type { Toolchain } from '../image-build.js';
@@ -49,7 +49,7 @@ export function instanceFromCheckpoint(report: Reporter, toolchain: Toolchain, h
       await placement.storage.write([...KEY_FILES.map((f) => ({ name: f, data: readFileSync(join(files.dir, f)), mode: f.endsWith('.pub') ? 0o644 : 0o600 })), { name: STORED.knownHosts, data: known, mode: 0o600 }]);
     }
     const saved = await copyCheckpointIn(toolchain, home, source, placement.storage, placement.owner, [STORED.flash0, STORED.seed]);
-    await commitSaved(placement.storage, saved);
+    await commitCopied(placement.storage, saved);
     instanceRecord.fromCheckpoint(files, state);
     scope.keep();
     s.title(`Instance ${name} from checkpoint ${ref.name}:${ref.index} (taken ${source.record.takenAt}, guest clock ${(source.record.vclockNs / 1e9).toFixed(3)} s)`);

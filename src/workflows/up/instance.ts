@@ -34,6 +34,12 @@ export interface UpRequest {
   readfileWithin?: string;
   /** `up --from-checkpoint`: the instance was made of a checkpoint, which resumes only into this machine. */
   restore?: { portableKey: string };
+  /**
+   * Called once QEMU runs (launched, resumed or found running), before the guest is waited for: what
+   * must serve the guest from then on (up's checkpoint agent: a guest that asks for a checkpoint
+   * while up waits for its SSH would otherwise stand paused, and up with it).
+   */
+  whenRunning?: (state: InstanceState) => Promise<void>;
 }
 
 /** Every instance file whose presence decides a step. */
