@@ -120,9 +120,12 @@ export async function serveCheckpoints(name: string, log: AgentLog, pollMs = 100
     const vm = await host.running(name);
     if (!vm) return taken;
     const events = await readEvents(storage, await reader.via()).catch(() => []);
+    let [ask] = pendingAsks(events, saved, letGo);
     // The instance's checkpoints are listed only when an ask is new to this agent (a volume lists through a helper).
-    if (pendingAsks(events, saved, letGo).length > 0) for (const c of await listCheckpoints(storage)) if (c.opTime !== undefined) saved.add(c.opTime);
-    const [ask] = pendingAsks(events, saved, letGo);
+    if (ask) {
+      for (const c of await listCheckpoints(storage)) if (c.opTime !== undefined) saved.add(c.opTime);
+      [ask] = pendingAsks(events, saved, letGo);
+    }
     const paused = ask ? ((await withQmp(() => vm.monitor(30), (q) => q.execute('query-status')).catch(() => ({}))) as { status?: string }).status === 'paused' : false;
     if (ask && !paused) {
       const since = running.get(ask.time) ?? Date.now();

@@ -158,8 +158,14 @@ export async function listCheckpoints(storage: Storage): Promise<CheckpointRecor
   return out.sort((a, b) => a.index - b.index);
 }
 
+/** A checkpoint by its instance's name and its number (`NAME:K`). */
+export interface CheckpointRef {
+  name: string;
+  index: number;
+}
+
 /** `NAME:K` (the instance and the checkpoint's number). Pure. */
-export function parseCheckpointRef(text: string): { name: string; index: number } {
+export function parseCheckpointRef(text: string): CheckpointRef {
   const m = /^([a-z0-9][a-z0-9._-]*):([1-9]\d{0,5})$/.exec(text);
   if (!m) throw new UsageError(`--from-checkpoint ${text} is not NAME:K`, 'e.g. --from-checkpoint run:1 (`m5dev checkpoints --name run` lists them).');
   return { name: m[1] ?? '', index: Number(m[2]) };
@@ -172,7 +178,7 @@ export interface CheckpointSource {
 }
 
 /** A checkpoint of a run's job (`kind: 'run'`, for `run --from-checkpoint`) or of an up instance (`'up'`, for `up --from-checkpoint`). */
-export async function findCheckpoint(toolchain: Toolchain, home: HomeLayout, ref: { name: string; index: number }, kind: 'run' | 'up' = 'run'): Promise<CheckpointSource> {
+export async function findCheckpoint(toolchain: Toolchain, home: HomeLayout, ref: CheckpointRef, kind: 'run' | 'up' = 'run'): Promise<CheckpointSource> {
   const dir = instanceDir(home, ref.name);
   const state = existsSync(dir) ? readState(instanceFiles(dir)) : undefined;
   const other = kind === 'run' ? 'up' : 'run';

@@ -20,7 +20,7 @@ import { dropSaved } from '../vm/saved-state.js';
 import { RUN_KERNEL_APPEND, withInitramfs } from './initramfs.js';
 import { jobEnd, exitsSeen, type JobEnd } from '../m5ops/job.js';
 import { latestRun, M5OPS_STORED, readEvents } from './m5ops.js';
-import { CHECKPOINTS, DEFAULT_MAX_CHECKPOINTS, checkpointTarget, continueGuest, copyCheckpointIn, findCheckpoint, takeCheckpoint, type CheckpointRecord } from './checkpoint.js';
+import { CHECKPOINTS, DEFAULT_MAX_CHECKPOINTS, checkpointTarget, continueGuest, copyCheckpointIn, findCheckpoint, takeCheckpoint, type CheckpointRecord, type CheckpointRef } from './checkpoint.js';
 import type { CleanupScope } from '../cleanup.js';
 import type { Toolchain } from './image-build.js';
 import { stepUnless, type Reporter } from './report.js';
@@ -36,7 +36,7 @@ export interface RunRequest {
   config: VmConfig;
   explicit: ReadonlySet<keyof VmConfig>;
   /** What boots: the user's disk image (raw or qcow2; never written), or a checkpoint of an earlier run, resumed. */
-  from: { disk: string } | { checkpoint: { name: string; index: number } };
+  from: { disk: string } | { checkpoint: CheckpointRef };
   /** `--kernel VERSION`: m5dev's build of it boots, with the image's root filesystem. */
   kernelVersion?: string;
   /** `--append`: the directly booted kernel's command line (default RUN_KERNEL_APPEND: the initramfs finds the root). */

@@ -7,9 +7,10 @@ import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import { layout, type HomeLayout } from '../../paths.js';
-import { openInstance, requireState, type InstanceFiles } from '../../vm/instance.js';
-import { session, updateSession } from '../../session.js';
+import type { HomeLayout } from '../../paths.js';
+import { openInstance, type InstanceFiles } from '../../vm/instance.js';
+import { session } from '../../session.js';
+import { instanceSession } from '../instance-session.js';
 import { CLI_PATH } from '../../ssh/guest.js';
 import { AGENT_COMMAND, AGENT_FILES, agentPid, claimAgent, serveCheckpoints } from '../../workflows/checkpoint-agent.js';
 
@@ -20,12 +21,7 @@ export function registerCheckpointAgent(program: Command): void {
     .option('--name <name>', 'instance name', 'default')
     .option('--home <dir>', 'the m5dev home the instance belongs to')
     .action(async (opts: { name: string; home?: string }) => {
-      if (opts.home) updateSession({ M5DEV_HOME: opts.home });
-      const files = openInstance(layout(), opts.name);
-      // The engine the instance lives on, whatever the environment that started the agent.
-      const state = requireState(files, opts.name);
-      if (state.engine?.context && !session().env.DOCKER_HOST) updateSession({ DOCKER_CONTEXT: state.engine.context });
-      else if (state.engine) updateSession({ DOCKER_HOST: state.engine.host });
+      const { files } = instanceSession(opts.name, opts.home);
       const release = claimAgent(files);
       if (!release) return; // another agent serves this instance
       const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);

@@ -8,7 +8,7 @@ import { layout } from '../../paths.js';
 import { openInstance, requireState } from '../../vm/instance.js';
 import { proxyFor } from '../../ssh/guest.js';
 import { GUEST_SSH_FORWARD } from '../../vm/guest-access.js';
-import { session, updateSession } from '../../session.js';
+import { instanceSession } from '../instance-session.js';
 
 export function registerSsh(program: Command): void {
   program
@@ -47,11 +47,8 @@ export function registerSsh(program: Command): void {
     .option('--name <name>', 'instance name', 'default')
     .option('--home <dir>', 'the m5dev home the instance belongs to')
     .action(async (opts: { name: string; home?: string }) => {
-      if (opts.home) updateSession({ M5DEV_HOME: opts.home });
-      const state = requireState(openInstance(layout(), opts.name), opts.name);
       // The engine the instance lives on, even when ssh runs without our environment (VS Code).
-      if (state.engine?.context && !session().env.DOCKER_HOST) updateSession({ DOCKER_CONTEXT: state.engine.context });
-      else if (state.engine) updateSession({ DOCKER_HOST: state.engine.host });
+      instanceSession(opts.name, opts.home);
       const { liveInstance } = await import('../../workflows/running.js');
       const { relayToGuest } = await import('../../ssh/proxy.js');
       const live = await liveInstance(opts.name);

@@ -16,14 +16,9 @@ import { knownHostsLine } from '../../vm/cloud-config.js';
 import { KEY_FILES } from '../../vm/prepare.js';
 import { commitCopied } from '../../vm/saved-state.js';
 import { placeInstance } from '../../vmhost/placement.js';
-import { copyCheckpointIn, findCheckpoint } from '../checkpoint.js';
+import { copyCheckpointIn, findCheckpoint, type CheckpointRef } from '../checkpoint.js';
 import type { Toolchain } from '../image-build.js';
 import type { Reporter } from '../report.js';
-
-export interface CheckpointRef {
-  name: string;
-  index: number;
-}
 
 /** Make instance `name` of checkpoint `ref`; returns what its launch must match. */
 export function instanceFromCheckpoint(report: Reporter, toolchain: Toolchain, home: HomeLayout, ref: CheckpointRef, name: string): Promise<{ portableKey: string }> {
