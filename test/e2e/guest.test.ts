@@ -403,8 +403,10 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     expect(a.resumed).toBe(true);
     expect(a.sshPort).not.toBe((JSON.parse(up.stdout) as { sshPort: number }).sshPort);
     expect(a.checkpointAgent).not.toBe(agent); // its own agent (the settings came with the checkpoint)
-    const seen = await cli(['exec', '--name', 'ck2', '--', 'cat /dev/shm/t /proc/sys/kernel/random/boot_id; test -e /dev/shm/later && echo later || echo no-later'], env);
-    expect(seen.stdout.trim().split('\n'), seen.stderr).toEqual([token, bootId, 'no-later']);
+    // Not asserted: that the write 2 s after the op is absent. The checkpoint does not stand at the
+    // op (docs/gem5-workloads.md); a cold run under load had that write in it (left open, issue 36).
+    const seen = await cli(['exec', '--name', 'ck2', '--', 'cat /dev/shm/t /proc/sys/kernel/random/boot_id'], env);
+    expect(seen.stdout.trim().split('\n'), seen.stderr).toEqual([token, bootId]);
     // Refused: an existing name, the source's own name, a run's way of naming.
     const exists = await cli(['up', '--from-checkpoint', 'ck:1', '--name', 'ck2'], env);
     expect(exists.code).toBe(2);
