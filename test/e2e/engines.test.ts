@@ -3,7 +3,7 @@
  * Podman's Docker-compatible socket (rootful), and rootless Docker run by a normal user who
  * installed m5dev with `npm install -g` of the packed tarball (no make, no root). Each: up from the
  * fixture with the default raw disk, exec, ssh through the generated ssh-config, suspend → resume,
- * down, destroy; the user owns and can delete every instance file.
+ * down, destroy; the user owns and can delete every instance file (a checkpoint its agent saved too).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
@@ -15,6 +15,7 @@ import { ROOT, cli, type CliResult } from '../helpers/cli.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { kernelBuildArgs, kernelTarball, kernelTestHome, runInstanceName, sweepDeadRunInstances } from '../helpers/kernel.js';
 import { freePort } from '../helpers/fixture.js';
+import { buildM5op } from '../helpers/m5op.js';
 import { expectShareHoldsTheLine } from '../helpers/share-boundary.js';
 import { containersOn, engineFixture, startRegistry, stopRegistry } from '../helpers/engines.js';
 import { ensureUser, homeOf, installForUser, userCli, type UserInstall } from '../helpers/user.js';
@@ -110,13 +111,14 @@ describe('Podman (rootful, Docker-compatible socket)', () => {
   let k: Kind;
   let podmanHost: string;
   let pinned: string;
+  let pushed: CliResult;
   let registryDir: string;
   let registry: string | undefined;
   beforeAll(async () => {
     // The toolchain reaches Podman through a registry, pinned by digest: `image push` here, `image pull` there.
     registryDir = mkdtempSync(join(tmpdir(), 'm5dev-registry-'));
     registry = await startRegistry(registryDir);
-    const pushed = await cli(['--json', 'image', 'push', `${registry}/m5dev/toolchain:e2e`], { DOCKER_HOST: '' });
+    pushed = await cli(['--json', 'image', 'push', `${registry}/m5dev/toolchain:e2e`], { DOCKER_HOST: '' });
     if (pushed.code !== 0) throw new Error(`image push failed: ${pushed.stderr}`);
     pinned = (JSON.parse(pushed.stdout) as { ref: string }).ref;
     // This run's registry port: Podman trusts plain HTTP only from a registry its registries.conf names.
@@ -137,7 +139,10 @@ describe('Podman (rootful, Docker-compatible socket)', () => {
     if (registry) await new Docker().getImage(`${registry}/m5dev/toolchain:e2e`).remove({ noprune: true }).catch(() => undefined);
   });
 
-  it('pulls the toolchain by digest: the image the local engine built, byte for byte', async () => {
+  it('image push names the pushed image by digest; the toolchain is pulled by it: the image the local engine built, byte for byte', async () => {
+    // The push (in beforeAll: every test here needs it) printed REF@sha256:… of the registry's manifest.
+    expect(pushed.stdout).toBe(`${JSON.stringify({ ref: pinned }, null, 2)}\n`);
+    expect(pinned).toMatch(new RegExp(`^${registry!.replace(/\./g, '\\.')}/m5dev/toolchain@sha256:[0-9a-f]{64}$`));
     const local = await new Docker().getImage(toolchain).inspect();
     for (const ref of [pinned, toolchain]) await k.docker.getImage(ref).remove({ force: true }).catch(() => undefined);
     const pulled = await cli(['--json', 'image', 'pull', pinned], { DOCKER_HOST: podmanHost });
@@ -239,13 +244,23 @@ describe('a normal user in the docker group (the local rootful engine), m5dev in
     expect(out.checks.find((c) => c.name === 'toolchain image')?.status).toBe('ok');
   }, 120_000);
 
-  it('up, exec, down, destroy: the user reads and deletes every instance file', async () => {
-    const up = await run(['up', '--image-url', imageUrl, '--ssh-port', String(await freePort()), '--boot-timeout', '600']);
+  it('up, exec, a checkpoint, down, destroy: the user reads and deletes every instance file', async () => {
+    const up = await run(['up', '--image-url', imageUrl, '--ssh-port', String(await freePort()), '--boot-timeout', '600', '--m5ops-checkpoints']);
     expect(up.code, up.stderr).toBe(0);
     const uname = await run(['exec', '--', 'uname', '-m']);
     expect(uname.stdout.trim()).toBe('aarch64');
     const dir = join(home, 'instances', 'default');
     const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
+    // The checkpoint agent runs as the user (installed m5dev, its own process) and saves the guest's checkpoint.
+    const m5op = await buildM5op(toolchain);
+    chmodSync(join(m5op, '..'), 0o755);
+    expect((await run(['cp', m5op, 'default:/home/ubuntu'])).code).toBe(0);
+    const op = await run(['exec', '--', 'sudo ./m5op op 0x43 0 0 >/dev/null && echo ran-on']);
+    expect(op.stdout.trim(), op.stderr).toBe('ran-on');
+    expect(JSON.parse((await run(['--json', 'checkpoints', '--name', 'default'])).stdout)).toMatchObject([{ index: 1, disk: 'raw' }]);
+    const agentPid = Number(readFileSync(join(dir, 'checkpoint-agent.pid'), 'utf8').trim());
+    expect(statSync(`/proc/${agentPid}`).uid).toBe(uid);
+    expect(readdirSync(join(dir, 'checkpoints', '1')).sort()).toEqual(['disk.raw', 'flash1.img', 'ram', 'record.json', 'vmstate']);
     // What the tools made is chowned to the user; QEMU's own console and socket stay root's, in the
     // user's 0700 directory, world-readable.
     expect(statSync(dir).uid).toBe(uid);

@@ -2,18 +2,19 @@
  * The seed workflow end to end: packed CLI, real Docker engine, real QEMU (UEFI + GRUB + cloud-init)
  * booting the arm64 fixture served over loopback, real SSH with the pinned host key.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { chmodSync, closeSync, existsSync, openSync, readSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { CLI, cli, cliEnv, startCli } from '../helpers/cli.js';
 import { shellQuote } from '../../src/shell.js';
 import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { fixture, freePort, type Fixture } from '../helpers/fixture.js';
 import { containersOfHome, docker, networksOfHome, removeContainersOfHome } from '../helpers/docker.js';
 import { buildM5op } from '../helpers/m5op.js';
+import { fileWhenMatching } from '../helpers/wait.js';
 
 /** Which of `needles` occur in a (large, sparse) file, read in chunks that overlap by the longest needle. */
 function fileHas(path: string, needles: string[]): boolean[] {
@@ -209,6 +210,16 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     const all = JSON.parse((await cli(['--json', 'status'], env)).stdout) as { engine: unknown; instances: { name: string; state: string }[] };
     expect(all.engine).toMatchObject({ product: 'docker', arch: expect.stringMatching(/^(x86_64|aarch64)$/), version: expect.any(String) });
     expect(all.instances.map((i) => [i.name, i.state])).toContainEqual(['default', 'running']);
+    // ssh-proxy run by hand (ssh-config names it for engines whose loopback is not this machine's):
+    // its stdio is the guest's sshd, which greets first; it ends when its input does.
+    const proxy = spawn(process.execPath, [CLI, 'ssh-proxy', '--home', home, '--name', 'default'], { env: cliEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+    let greeting = '';
+    proxy.stdout.on('data', (d: Buffer) => (greeting += d.toString()));
+    const proxyDone = new Promise<number | null>((r) => proxy.on('close', r));
+    for (const deadline = Date.now() + 60_000; !greeting.includes('\n') && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 100));
+    proxy.stdin.end();
+    expect(greeting).toMatch(/^SSH-2\.0-OpenSSH/);
+    expect(await proxyDone).toBe(0);
     const cfg = await cli(['ssh-config'], env);
     const cfgFile = join(home, 'ssh_config');
     writeFileSync(cfgFile, cfg.stdout);
@@ -397,6 +408,10 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     const img = await cli(['--json', 'image', 'build'], env);
     expect(img.code, img.stderr).toBe(0);
     const m5op = await buildM5op((JSON.parse(img.stdout) as { tag: string }).tag);
+    // Whatever fails here, no instance of this test runs on into the next one.
+    onTestFinished(async () => {
+      for (const n of ['ck', 'ck2', 'ck3']) if (existsSync(join(home, 'instances', n))) await cli(['destroy', '--name', n], env);
+    });
     // The default disk (raw): the checkpoint copies it, sparse.
     const up = await cli(['--json', 'up', '--name', 'ck', '--image-url', imageUrl, '--m5ops-checkpoints', '--boot-timeout', '600'], env);
     expect(up.code, up.stderr).toBe(0);
@@ -422,7 +437,8 @@ describe('m5dev up → exec → down on the fixture guest', () => {
     const list = await cli(['--json', 'checkpoints', '--name', 'ck'], env);
     const [c] = JSON.parse(list.stdout) as { index: number; pauseMs: number; disk: string }[];
     expect(c).toMatchObject({ index: 1, disk: 'raw' });
-    expect(readFileSync(join(home, 'instances', 'ck', 'checkpoint-agent.log'), 'utf8')).toMatch(/checkpoint 1 saved \(the guest stood still \d+ ms\): m5dev up --from-checkpoint ck:1 --name NEW/);
+    // The agent says so once its last step is done (it lets the guest run on before).
+    expect(await fileWhenMatching(join(home, 'instances', 'ck', 'checkpoint-agent.log'), /checkpoint 1 saved/)).toMatch(/checkpoint 1 saved \(the guest stood still \d+ ms\): m5dev up --from-checkpoint ck:1 --name NEW/);
     // The saved memory stands at the op: the token computed before it is in it, the one the very
     // next command computed is not (nor the later session's).
     const ram = join(home, 'instances', 'ck', 'checkpoints', '1', 'ram');

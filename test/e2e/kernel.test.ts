@@ -395,7 +395,15 @@ describe('the module loop on the cross-built kernel', () => {
       expect(notTree.code, notTree.stderr).toBe(2);
       expect(notTree.stderr).toContain(`${scratch} is not a gem5 tree: no util/m5/SConstruct`);
       const tree = join(ROOT, 'test', 'fixtures', 'gem5-tree');
-      const res = await cli(['--json', 'm5', 'install', '--gem5', tree, '--name', NAME], env);
+      // --base-image of the commands that need a live instance: a base no registry serves (a loopback
+      // port nothing answers) is exit 4 before anything reaches the guest, as for every other command.
+      const base = '127.0.0.1:1/m5dev-test/absent:1';
+      for (const args of [['module', 'load', '--src', join(ROOT, 'module')], ['module', 'test', '--src', join(ROOT, 'module')], ['m5', 'install', '--gem5', tree]]) {
+        const other = await cli([...args, '--name', NAME, '--base-image', base], env);
+        expect(other.code, `${args.join(' ')}: ${other.stderr}`).toBe(4);
+        expect(other.stderr).toMatch(/^m5dev: error: Base image 127\.0\.0\.1:1\/m5dev-test\/absent:1 is not present and could not be pulled/m);
+      }
+      const res = await cli(['--json', 'm5', 'install', '--gem5', tree, '--name', NAME, '--jobs', '2'], env);
       expect(res.code, res.stderr).toBe(0);
       expect(JSON.parse(res.stdout)).toMatchObject({ addr: '0x10010000', treeDefault: ['inst'], installed: { m5: '/usr/local/bin/m5' } });
       const placed = await exec('stat -c "%a %U %n" /usr/local/bin/gem5-bridge /usr/local/lib/libm5.a /usr/local/include/gem5/m5ops.h /usr/local/include/gem5/asm/generic/m5ops.h; readlink /usr/local/bin/m5; m5 config');

@@ -4,7 +4,7 @@
  * Desktop's VM or a CI dind service). The toolchain image is copied in, not rebuilt; the cloud
  * image crosses the client↔engine link once, verified there; SSH goes through the Engine API.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { kernelBuildArgs, kernelTarball, kernelTestHome, runInstanceName, sweepDeadRunInstances, type KernelTarball } from '../helpers/kernel.js';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
@@ -17,6 +17,8 @@ import { serveDir, type FileServer } from '../helpers/http-server.js';
 import { containersOn, engineFixture, fillAddressPools, startRemoteEngine, stopRemoteEngine, volumesOfHome } from '../helpers/engines.js';
 import { networksOn } from '../helpers/docker.js';
 import { gem5Standin } from '../helpers/gem5-standin.js';
+import { buildM5op } from '../helpers/m5op.js';
+import { fileWhenMatching } from '../helpers/wait.js';
 import type { Fixture } from '../helpers/fixture.js';
 
 let server: FileServer;
@@ -159,6 +161,37 @@ describe('a remote engine (tcp://, its own filesystem and network)', () => {
     const after = await cli(['exec', '--', 'cat /dev/shm/marker /proc/sys/kernel/random/boot_id'], env);
     expect(after.stdout.trim().split('\n')).toEqual([token, before.stdout.trim()]);
   }, 600_000);
+
+  it("up --m5ops-checkpoints: the agent saves the guest's checkpoint into the engine's volume, and up --from-checkpoint resumes it there", async () => {
+    const m5op = await buildM5op(toolchain);
+    // Whatever fails here, no instance of this test runs on into the next one.
+    onTestFinished(async () => {
+      for (const n of ['ck', 'ck2']) if (existsSync(join(home, 'instances', n))) await cli(['destroy', '--name', n], env);
+    });
+    // The defaults named (elsewhere they are what runs unnamed): they reach the instance's state, which the checkpoint records.
+    const up = await cli(['--json', 'up', '--name', 'ck', '--image-url', imageUrl, '--m5ops-checkpoints', '--disk', 'raw', '--ram-file', '--m5ops-exit', 'continue', '--m5ops-stats', 'clock', '--boot-timeout', '600'], env);
+    expect(up.code, up.stderr).toBe(0);
+    expect((await cli(['cp', m5op, 'ck:/home/ubuntu'], env)).code).toBe(0);
+    // A number the guest computes before the op (in no command line), in memory only.
+    const v = 1e12 + Math.floor(Math.random() * 1e12);
+    const before = await cli(['exec', '--name', 'ck', '--', `echo $((${v} * 3)) > /dev/shm/t; cat /proc/sys/kernel/random/boot_id; sudo ./m5op op 0x43 0 0 >/dev/null && echo ran-on`], env);
+    expect(before.code, before.stderr).toBe(0);
+    const [bootId, ranOn] = before.stdout.trim().split('\n');
+    expect(ranOn).toBe('ran-on');
+    const list = JSON.parse((await cli(['--json', 'checkpoints', '--name', 'ck'], env)).stdout) as unknown[];
+    expect(list).toMatchObject([{ index: 1, disk: 'raw', format: 2, instance: { disk: 'raw', ramFile: true, m5ops: { exit: 'continue', stats: 'clock', checkpoints: true } } }]);
+    // The agent says so once its last step (on a volume: through a helper container) is done.
+    expect(await fileWhenMatching(join(home, 'instances', 'ck', 'checkpoint-agent.log'), /checkpoint 1 saved/)).toMatch(/checkpoint 1 saved \(the guest stood still \d+ ms\)/);
+    // Its source stopped (the checkpoint stays in its volume): the new instance resumes the op's moment.
+    expect((await cli(['down', '--name', 'ck'], env)).code).toBe(0);
+    const again = await cli(['--json', 'up', '--from-checkpoint', 'ck:1', '--name', 'ck2', '--boot-timeout', '600'], env);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ resumed: true });
+    const seen = await cli(['exec', '--name', 'ck2', '--', 'cat /dev/shm/t /proc/sys/kernel/random/boot_id'], env);
+    expect(seen.stdout.trim().split('\n'), seen.stderr).toEqual([String(v * 3), bootId]);
+    for (const n of ['ck', 'ck2']) expect((await cli(['destroy', '--name', n], env)).code).toBe(0);
+    expect((await volumesOfHome(remote.docker, home)).map((x) => x.replace(/^m5dev-[0-9a-f]+-/, '')).sort()).toEqual(['blobs', 'instance-default']);
+  }, 1_200_000);
 
   it('down removes the container and its network; with no address pool left, up is exit 21 and loses nothing; destroy removes the engine\'s volume and the client\'s files', async () => {
     expect(await networksOn(remote.docker, home)).toHaveLength(1); // the running instance's own

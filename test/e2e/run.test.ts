@@ -76,16 +76,21 @@ describe('m5dev run: a gem5-style disk image, no SSH and no cloud-init', () => {
     expect(sha256(image)).toBe(imageSha);
   }, 900_000);
 
-  it('a raw image, ended at its 2nd exit (code 0, --json); the last run\'s m5out is not this one\'s', async () => {
+  it('a raw image, ended at its 2nd exit (code 0, --json), with the machine flags named; the last run\'s m5out is not this one\'s', async () => {
     const raw = join(scratch, 'gem5-standin.raw');
     execFileSync('qemu-img', ['convert', '-O', 'raw', image, raw]);
     const out = join(scratch, 'out-raw');
-    const res = await cli(['--json', 'run', '--disk', raw, '--exits', '2', '--m5ops-readfile', job('ok.sh', 'echo "job two"\n'), '--out', out, '--timeout', '600'], env);
+    // The machine flags: one vCPU, the defaults named, instruction counting on, no checkpoint kept.
+    const machine = ['--cpus', '1', '--cpu', 'cortex-a57', '--accel', 'tcg', '--tcg-cache', '256', '--m5ops-addr', '0x10010000', '--m5ops-stats', 'insns', '--max-checkpoints', '0'];
+    const text = 'echo "job two"\necho "cpus $(nproc)"\nm5 op 0x43 0 0 >/dev/null\nm5 op 0x41 0 0 >/dev/null\n';
+    const res = await cli(['--json', 'run', '--disk', raw, '--exits', '2', '--m5ops-readfile', job('ok.sh', text), '--out', out, '--timeout', '600', ...machine], env);
     expect(res.code, res.stderr).toBe(0);
     // --json: the result alone on stdout, the console on stderr.
-    const r = JSON.parse(res.stdout) as { ended: string; code: number; exitStatus: number; out: string };
-    expect(r).toMatchObject({ ended: 'exit', code: 0, exitStatus: 0, out });
-    expect(res.stderr, what(res)).toMatch(/after_boot: running the host's script \(15 bytes\)[\s\S]*job two/);
+    const r = JSON.parse(res.stdout) as { ended: string; code: number; exitStatus: number; out: string; checkpoints: number[] };
+    expect(r).toMatchObject({ ended: 'exit', code: 0, exitStatus: 0, out, checkpoints: [] });
+    expect(res.stderr, what(res)).toMatch(new RegExp(`after_boot: running the host's script \\(${Buffer.byteLength(text)} bytes\\)[\\s\\S]*job two[\\s\\S]*cpus 1\\s`));
+    expect(res.stderr).toMatch(/checkpoint 1 not saved: more than 0 \(--max-checkpoints\); the guest runs on/);
+    expect(readFileSync(join(out, 'stats.txt'), 'utf8')).toMatch(/^simInsts\s+[1-9]\d*\s/m);
     expect(existsSync(join(out, 'sub'))).toBe(false);
     expect(readFileSync(join(out, 'system.terminal'), 'utf8')).toMatch(/job two/);
     expect(await containersOfHome(home)).toEqual([]);
