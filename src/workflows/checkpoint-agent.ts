@@ -8,7 +8,7 @@
  * for a checkpoint would stand paused; `m5dev up` starts it again, and `status` says whether it runs.
  */
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { M5opEvent } from '../m5ops/ops.js';
 import type { InstanceFiles } from '../vm/instance.js';
 
@@ -45,9 +45,11 @@ export function agentPid(files: InstanceFiles): number | undefined {
   }
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
   try {
-    // Linux: its command line; elsewhere, that the PID lives.
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return cmdline.includes(AGENT_COMMAND) ? pid : undefined;
+    // Linux: its command line is this instance's agent's (`checkpoint-agent --name NAME`: not a
+    // reused PID of another instance's agent or of any process that merely names the word); elsewhere, that the PID lives.
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const at = args.indexOf(AGENT_COMMAND);
+    return at >= 0 && args[at + 1] === '--name' && args[at + 2] === basename(files.dir) ? pid : undefined;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || process.platform === 'linux') return undefined;
     try {
@@ -136,6 +138,7 @@ export async function serveCheckpoints(name: string, log: AgentLog, pollMs = 100
       }
     }
     if (ask && paused) {
+      const before = taken;
       await withLock(home.root, checkpointLock(name), { wait: true, what: `the checkpoints of instance ${name}` }, async () => {
         // Under the lock, as it is now: a suspend or a down may have come first.
         const now = await host.running(name);
@@ -167,7 +170,9 @@ export async function serveCheckpoints(name: string, log: AgentLog, pollMs = 100
           log(`checkpoint ${index} not saved: ${(e as Error).message}; the guest runs on`);
         }
       });
-      continue;
+      // The next ask at once only after a save: a guest that asks again and again past the limit
+      // (or into a full disk) is answered once a poll, not in a busy loop.
+      if (taken > before) continue;
     }
     await new Promise((r) => setTimeout(r, pollMs));
   }

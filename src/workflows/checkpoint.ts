@@ -79,6 +79,9 @@ export interface CheckpointAsk {
 
 const dirOf = (index: number) => `${CHECKPOINTS}/${index}`;
 
+/** What a checkpoint's save leaves free on the instance's filesystem (beside its copies). */
+export const CHECKPOINT_RESERVE = 1024 * 1048576;
+
 /** How many checkpoints a run saves unless told otherwise (each holds the guest's memory and disk overlay). */
 export const DEFAULT_MAX_CHECKPOINTS = 8;
 
@@ -104,10 +107,13 @@ export async function takeCheckpoint(target: CheckpointTarget, index: number, as
   await storage.write([{ name: `${dirOf(index)}/.saving`, data: '' }]);
   let saved = false;
   try {
-    // A save needs room for the guest's memory and the overlay again: refused before anything is written.
+    // A save needs room for what it copies (the guest's memory, the blocks its disk holds, the UEFI
+    // variables) and leaves CHECKPOINT_RESERVE free after it: refused before anything is written. The
+    // guest fills its disk at will, so its allocation counts, not a guess.
     const { bytes: free, where } = await storage.free();
-    const need = state.memoryMiB * 1048576 + 1024 * 1048576;
-    if (free < need) throw new DiskFullError(`saving checkpoint ${index}: ${Math.floor(free / 1048576)} MiB free in ${where}, ${Math.ceil(need / 1048576)} MiB needed`);
+    const copied = [...(await storage.stat(checkpointFiles(format, disk).filter((f) => f.saved !== 'ram' && f.saved !== 'vmstate').map((f) => f.instance))).values()];
+    const need = state.memoryMiB * 1048576 + copied.reduce((n, f) => n + f.allocated, 0) + CHECKPOINT_RESERVE;
+    if (free < need) throw new DiskFullError(`saving checkpoint ${index}: ${Math.floor(free / 1048576)} MiB free in ${where}, ${Math.ceil(need / 1048576)} MiB needed (the guest's memory and disk, and ${CHECKPOINT_RESERVE / 1048576} MiB left free)`);
     const stream = saveStream(`${inVm}/vmstate`);
     const results = await withQmp(() => vm.monitor(300, [stream]), (q) => q.run(saveSteps(format, stream), async () => undefined));
     const status = results.at(-1) as { status?: string; 'error-desc'?: string };

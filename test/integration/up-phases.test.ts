@@ -15,13 +15,13 @@ import { guestStamps, SAVED_FORMAT, type SavedRecord } from '../../src/vm/saved-
 import { DEFAULTS } from '../../src/config.js';
 import { layout } from '../../src/paths.js';
 import { cleanupScope } from '../../src/cleanup.js';
-import { UsageError, VmStateError } from '../../src/errors.js';
+import { DiskFullError, UsageError, VmStateError } from '../../src/errors.js';
 import { silentReporter } from '../../src/workflows/report.js';
 import { launch } from '../../src/workflows/up/launch.js';
 import { baseState, type Prepared } from '../../src/workflows/up/prepare.js';
 import type { Found } from '../../src/workflows/up/instance.js';
 import type { Toolchain } from '../../src/workflows/image-build.js';
-import { checkpointTarget, takeCheckpoint } from '../../src/workflows/checkpoint.js';
+import { CHECKPOINT_RESERVE, checkpointTarget, takeCheckpoint } from '../../src/workflows/checkpoint.js';
 import type { VmLaunch } from '../../src/vmhost/vm-host.js';
 import { fakeVm, type Answer, type FakeVm } from '../helpers/fake-vm-host.js';
 import { freePort } from '../helpers/fixture.js';
@@ -172,6 +172,33 @@ describe("run's checkpoint, against a fake VM host", () => {
     expect(record).toMatchObject({ index: 3, disk: 'raw', opTime: 9, instance: { name: 'fake', disk: 'raw', m5ops: { checkpoints: true } } });
     expect(readdirSync(join(dir, 'checkpoints', '3')).sort()).toEqual(['disk.raw', 'flash1.img', 'ram', 'record.json', 'vmstate']);
     expect(readFileSync(join(dir, 'checkpoints', '3', 'disk.raw'), 'utf8')).toBe('raw disk');
+  });
+
+  it("a checkpoint the filesystem has no room for (the guest's memory, the blocks its disk holds, the reserve) is refused before anything is copied, and the guest runs on", async () => {
+    const { dir, fresh } = await setUp(answering());
+    // A raw disk the guest filled with 64 MiB: its blocks count, not its apparent size.
+    writeFileSync(join(dir, 'disk.raw'), Buffer.alloc(64 * 1048576, 1));
+    await using scope = cleanupScope('test');
+    const prepared = fresh();
+    const cloud = { ...prepared, found: { ...prepared.found, config: { ...prepared.found.config, disk: 'raw' as const, m5opsCheckpoints: true } }, state: { ...prepared.state, disk: 'raw' as const } };
+    const running = await launch(silentReporter, cloud, scope);
+    const target = checkpointTarget(running);
+    // Room for the memory and the reserve (what a save asked for before), not for the disk too: the filesystem as it would be.
+    const room = running.state.memoryMiB * 1048576 + CHECKPOINT_RESERVE + 32 * 1048576;
+    const withFree = (bytes: number) => {
+      const st = new LocalDirStorage((target.storage as LocalDirStorage).localDir);
+      st.free = async () => ({ bytes, where: 'the test filesystem' });
+      return st;
+    };
+    const storage = withFree(room);
+    const err = await takeCheckpoint({ ...target, storage }, 1, { vclockNs: 0, time: 0 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DiskFullError);
+    expect((err as Error).message).toMatch(/saving checkpoint 1: \d+ MiB free in the test filesystem, \d+ MiB needed \(the guest's memory and disk, and 1024 MiB left free\)/);
+    expect(fake!.qmp).not.toContain('migrate');
+    expect(fake!.qmp.at(-1)).toBe('cont');
+    expect(existsSync(join(dir, 'checkpoints', '1'))).toBe(false);
+    // With that room and 64 MiB more, it is saved.
+    expect(await takeCheckpoint({ ...target, storage: withFree(room + 64 * 1048576) }, 1, { vclockNs: 0, time: 0 })).toMatchObject({ index: 1, disk: 'raw' });
   });
 
   it('a checkpoint whose save fails is an error, and the guest still runs on', async () => {

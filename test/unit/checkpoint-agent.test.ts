@@ -1,7 +1,7 @@
 /** The checkpoint agent of `up --m5ops-checkpoints` (workflows/checkpoint-agent.ts): which asks are pending, and one agent per instance. */
 import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AGENT_FILES, agentPid, claimAgent, pendingAsks } from '../../src/workflows/checkpoint-agent.js';
@@ -44,17 +44,24 @@ describe('one agent per instance', () => {
     expect(readFileSync(pidFile, 'utf8')).toBe('424242\n');
   });
 
-  it('a live agent keeps the instance: a second claim is refused', async () => {
-    const files = instanceFiles(mkdtempSync(join(tmpdir(), 'm5dev-agent-')));
-    // A process whose command line names it (as `m5dev checkpoint-agent` does).
-    const child = spawn('sh', ['-c', 'sleep 30', 'checkpoint-agent'], { stdio: 'ignore' });
+  it("a live agent keeps the instance: a second claim is refused; another instance's agent or a process that only names the word is no agent of it", async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'm5dev-agent-')), 'ck');
+    mkdirSync(dir);
+    const files = instanceFiles(dir);
+    // Processes whose command lines are as `m5dev checkpoint-agent --name NAME --home H` has it (sh's $0 and $@).
+    const proc = (...words: string[]) => spawn('sh', ['-c', 'sleep 30', ...words], { stdio: 'ignore' });
+    const children = [proc('checkpoint-agent', '--name', 'ck', '--home', '/h'), proc('checkpoint-agent', '--name', 'other', '--home', '/h'), proc('vi', 'checkpoint-agent')];
     try {
       await new Promise((r) => setTimeout(r, 100));
-      writeFileSync(join(files.dir, AGENT_FILES.pid), `${child.pid}\n`);
-      expect(agentPid(files)).toBe(child.pid);
+      const agentOf = (pid: number | undefined) => {
+        writeFileSync(join(files.dir, AGENT_FILES.pid), `${pid}\n`);
+        return agentPid(files);
+      };
+      expect(children.map((c) => agentOf(c.pid))).toEqual([children[0]!.pid, undefined, undefined]);
+      agentOf(children[0]!.pid);
       expect(claimAgent(files)).toBeUndefined();
     } finally {
-      child.kill();
+      for (const c of children) c.kill();
     }
   });
 });

@@ -5,11 +5,12 @@
  */
 import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, constants, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HomeLayout } from '../../paths.js';
 import { openInstance, type InstanceFiles } from '../../vm/instance.js';
 import { session } from '../../session.js';
+import { printable } from '../../terminal-text.js';
 import { instanceSession } from '../instance-session.js';
 import { CLI_PATH } from '../../ssh/guest.js';
 import { AGENT_COMMAND, AGENT_FILES, agentPid, claimAgent, serveCheckpoints } from '../../workflows/checkpoint-agent.js';
@@ -24,7 +25,8 @@ export function registerCheckpointAgent(program: Command): void {
       const { files } = instanceSession(opts.name, opts.home);
       const release = claimAgent(files);
       if (!release) return; // another agent serves this instance
-      const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
+      // One line each: what it quotes (QEMU's and the guest's words, in errors) cannot start a line of its own.
+      const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${printable(line)}\n`);
       log(`checkpoint agent (pid ${process.pid}) for instance ${opts.name}`);
       try {
         const n = await serveCheckpoints(opts.name, log);
@@ -44,7 +46,8 @@ export async function ensureCheckpointAgent(home: HomeLayout, name: string): Pro
   const files: InstanceFiles = openInstance(home, name);
   const running = agentPid(files);
   if (running !== undefined) return running;
-  const out = openSync(join(files.dir, AGENT_FILES.log), 'a', 0o600);
+  // Appended to, never through a link planted in the instance directory (which the VM's container can write).
+  const out = openSync(join(files.dir, AGENT_FILES.log), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   try {
     spawn(process.execPath, [CLI_PATH, AGENT_COMMAND, '--name', name, '--home', home.root], { detached: true, stdio: ['ignore', out, out], env: { ...session().env }, cwd: '/' }).unref();
   } finally {
