@@ -3,7 +3,6 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { ROOT } from './cli.js';
 
 export interface Fixture {
@@ -22,13 +21,25 @@ export function fixture(): Fixture {
 }
 
 /** A port that is free on 127.0.0.1 right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
+/**
+ * A loopback port nothing listens on now, for a test to give m5dev later (`--ssh-port`). Not one the
+ * kernel hands out itself (bind to 0): those are ephemeral ports, which any outgoing connection of
+ * this machine may take as its source port in the minutes before the test uses it (measured: a CI
+ * run's `up --ssh-port` found its port taken). So: a random port below the ephemeral range, above
+ * the test slots' (23751…, 25124…) and m5dev's own 5555 upward, probed free.
+ */
+export async function freePort(): Promise<number> {
+  const ephemeralLow = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  const high = Math.min(32000, ephemeralLow);
+  const low = high - 4000;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
+  throw new Error(`no free loopback port in ${low}-${high}`);
 }
