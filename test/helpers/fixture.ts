@@ -20,7 +20,6 @@ export function fixture(): Fixture {
   return { dir, image, sha256 };
 }
 
-/** A port that is free on 127.0.0.1 right now. */
 /**
  * A loopback port nothing listens on now, for a test to give m5dev later (`--ssh-port`). Not one the
  * kernel hands out itself (bind to 0): those are ephemeral ports, which any outgoing connection of
